@@ -1,0 +1,177 @@
+//! One shard of the session table: sessions by id, and their expiry wheel.
+//!
+//! Sessions are found by the first 8 bytes of their id (the store keeps
+//! those unique), and a lookup then checks all 16, so that the owner index
+//! and the wheel can hold 8-byte handles instead of whole ids.
+
+use hashbrown::HashTable;
+use sessiond_protocol::SessionId;
+
+use crate::hashing::Hasher;
+use crate::record::SessionRecord;
+use crate::wheel::Wheel;
+
+/// A session the store removed, to be unlinked from its owner's index once
+/// the shard lock is released.
+pub(crate) struct Unlinked {
+    pub owner: Box<[u8]>,
+    pub prefix: u64,
+    pub bytes: usize,
+}
+
+impl Unlinked {
+    pub(crate) fn of(record: &SessionRecord) -> Self {
+        Unlinked {
+            owner: record.owner().into(),
+            prefix: record.prefix(),
+            bytes: record.len(),
+        }
+    }
+}
+
+pub(crate) struct SessionShard {
+    hasher: Hasher,
+    table: HashTable<SessionRecord>,
+    wheel: Wheel,
+}
+
+impl SessionShard {
+    pub(crate) fn new(hasher: Hasher) -> Self {
+        SessionShard {
+            hasher,
+            table: HashTable::new(),
+            wheel: Wheel::default(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The session holding this prefix, whatever the rest of its id.
+    pub(crate) fn by_prefix(&self, prefix: u64) -> Option<&SessionRecord> {
+        let hash = self.hasher.prefix(prefix);
+        self.table.find(hash, |r| r.prefix() == prefix)
+    }
+
+    /// The session with exactly this id.
+    pub(crate) fn get(&self, id: &SessionId) -> Option<&SessionRecord> {
+        let hash = self.hasher.prefix(id.prefix());
+        self.table.find(hash, |r| r.has_id(id))
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &SessionId) -> Option<&mut SessionRecord> {
+        let hash = self.hasher.prefix(id.prefix());
+        self.table.find_mut(hash, |r| r.has_id(id))
+    }
+
+    /// Adds a session whose prefix the caller checked is free, and
+    /// schedules its expiry.
+    pub(crate) fn insert(&mut self, mut record: SessionRecord) {
+        let due = record.due_second();
+        record.set_wheel_at(due);
+        self.wheel.schedule(due, record.prefix());
+        let hasher = &self.hasher;
+        let hash = hasher.prefix(record.prefix());
+        self.table
+            .insert_unique(hash, record, |r| hasher.prefix(r.prefix()));
+    }
+
+    /// Replaces the record of a session in place (same id, new contents);
+    /// its wheel entry stays valid.
+    pub(crate) fn replace(&mut self, record: SessionRecord) -> Option<SessionRecord> {
+        let slot = self.get_mut(&record.id())?;
+        let wheel_at = slot.wheel_at();
+        let mut record = record;
+        record.set_wheel_at(wheel_at);
+        Some(std::mem::replace(slot, record))
+    }
+
+    /// Removes the session with exactly this id.
+    pub(crate) fn remove(&mut self, id: &SessionId) -> Option<SessionRecord> {
+        let hash = self.hasher.prefix(id.prefix());
+        let entry = self.table.find_entry(hash, |r| r.has_id(id)).ok()?;
+        Some(entry.remove().0)
+    }
+
+    /// Removes the session holding this prefix if `pick` accepts it.
+    pub(crate) fn remove_prefix_if(
+        &mut self,
+        prefix: u64,
+        pick: impl FnOnce(&SessionRecord) -> bool,
+    ) -> Option<SessionRecord> {
+        let hash = self.hasher.prefix(prefix);
+        let entry = self.table.find_entry(hash, |r| r.prefix() == prefix).ok()?;
+        if !pick(entry.get()) {
+            return None;
+        }
+        Some(entry.remove().0)
+    }
+
+    /// Runs up to `max` due wheel entries: expired sessions are removed
+    /// into `removed`, live ones are rescheduled at their real deadline.
+    /// Returns how many entries it looked at and whether more are due.
+    pub(crate) fn expire(
+        &mut self,
+        now: u32,
+        max: usize,
+        removed: &mut Vec<Unlinked>,
+    ) -> (usize, bool) {
+        let mut due = Vec::with_capacity(max.min(64));
+        let more = self.wheel.take_due(now, max, &mut due);
+        for &(second, prefix) in &due {
+            let Some(record) = self.live_entry(second, prefix) else {
+                continue;
+            };
+            if record.is_expired(now) {
+                let record = self.remove_prefix_if(prefix, |_| true).expect("found");
+                removed.push(Unlinked::of(&record));
+            } else {
+                self.reschedule(prefix);
+            }
+        }
+        (due.len(), more)
+    }
+
+    /// The earliest second in this shard's wheel, for eviction.
+    pub(crate) fn first_due(&self) -> Option<u32> {
+        self.wheel.first_second()
+    }
+
+    /// Evicts the session nearest its deadline. Wheel entries that turn out
+    /// to belong to sessions touched since (so due later) are rescheduled;
+    /// at most `tries` entries are looked at.
+    pub(crate) fn evict_nearest(&mut self, tries: usize) -> Option<Unlinked> {
+        for _ in 0..tries {
+            let (second, prefix) = self.wheel.pop_first()?;
+            let Some(record) = self.live_entry(second, prefix) else {
+                continue;
+            };
+            let real_due = record.due_second();
+            if self.wheel.first_second().is_some_and(|s| s < real_due) {
+                self.reschedule(prefix);
+                continue;
+            }
+            let record = self.remove_prefix_if(prefix, |_| true).expect("found");
+            return Some(Unlinked::of(&record));
+        }
+        None
+    }
+
+    /// The session a wheel entry stands for, unless the entry is stale (its
+    /// session is gone, or its live entry sits in another bucket).
+    fn live_entry(&self, second: u32, prefix: u64) -> Option<&SessionRecord> {
+        self.by_prefix(prefix).filter(|r| r.wheel_at() == second)
+    }
+
+    fn reschedule(&mut self, prefix: u64) {
+        let hash = self.hasher.prefix(prefix);
+        let record = self
+            .table
+            .find_mut(hash, |r| r.prefix() == prefix)
+            .expect("caller found it");
+        let due = record.due_second();
+        record.set_wheel_at(due);
+        self.wheel.schedule(due, prefix);
+    }
+}

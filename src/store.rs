@@ -1,0 +1,742 @@
+//! [`Store`]: the cheap-clone handle over the engine's shared state, and
+//! every operation on it.
+//!
+//! # Locks
+//! Three sharded tables, each shard behind its own `parking_lot::Mutex`:
+//! sessions (by id), the owner index (by owner) and plain keys (by key).
+//! A mutex rather than a read-write lock because nearly every read of a
+//! session writes too (sliding expiry moves `last seen`), and critical
+//! sections are a hash probe and a small copy: far shorter than the cost of
+//! a reader count bouncing between cores. Std-style blocking locks rather
+//! than async ones because no lock is ever held across an `.await` or any
+//! I/O, so async callers never wait longer than such a critical section.
+//!
+//! The order that keeps this deadlock-free: an owner-shard lock may be
+//! taken first and a session-shard lock inside it, never the reverse, and
+//! no code holds two locks of the same kind at once. Operations that start
+//! from an id (delete, rotate, expiry) therefore read what they need, let
+//! go, and then take the owner lock. See `owners.rs` for how the owner
+//! index stays exact in spite of that gap.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use sessiond_protocol::SessionId;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{LimitPolicy, MemoryPolicy, OwnerLimit, StoreConfig};
+use crate::hashing::{Hasher, shard_of};
+use crate::keys::{self, KeyShard};
+use crate::memory::{MemoryMeter, SESSION_OVERHEAD};
+use crate::owners::{OWNER_OVERHEAD, OwnerShard};
+use crate::record::{SessionRecord, Times, encode_labels};
+use crate::session::{NewSession, Session, SessionInfo};
+use crate::sessions::{SessionShard, Unlinked};
+use crate::stats::{Counters, Stats};
+use crate::{StoreError, expiry};
+
+/// Longest owner, in bytes.
+pub const MAX_OWNER_LEN: usize = 256;
+/// Longest plain key, in bytes.
+pub const MAX_KEY_LEN: usize = 4096;
+
+/// The time to live of a plain key, from [`Store::ttl`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTtl {
+    /// No such key.
+    Missing,
+    /// The key has no TTL.
+    Persistent,
+    /// The key expires after this long.
+    ExpiresIn(Duration),
+}
+
+/// The session store: a cheap-clone handle (an `Arc`) over shared state.
+///
+/// Every operation is thread-safe and holds a shard lock for no longer than
+/// a hash probe and a copy, so it may be called from async code directly.
+/// See the crate documentation for an example.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: StoreConfig,
+    clock: Arc<dyn Clock>,
+    hasher: Hasher,
+    pub(crate) sessions: Box<[Mutex<SessionShard>]>,
+    owners: Box<[Mutex<OwnerShard>]>,
+    pub(crate) keys: Box<[Mutex<KeyShard>]>,
+    pub(crate) memory: MemoryMeter,
+    pub(crate) counters: Counters,
+    pub(crate) expiry_cursor: AtomicUsize,
+    evict_cursor: AtomicUsize,
+}
+
+impl Store {
+    /// A store on the system clock.
+    pub fn new(config: StoreConfig) -> Store {
+        Store::with_clock(config, SystemClock)
+    }
+
+    /// A store reading time from `clock` (a [`crate::ManualClock`] in
+    /// tests).
+    pub fn with_clock(config: StoreConfig, clock: impl Clock) -> Store {
+        let shards = config.shards.clamp(1, 4096).next_power_of_two();
+        let hasher = Hasher::random();
+        let inner = Arc::new(Inner {
+            clock: Arc::new(clock),
+            sessions: (0..shards)
+                .map(|_| Mutex::new(SessionShard::new(hasher.clone())))
+                .collect(),
+            owners: (0..shards)
+                .map(|_| Mutex::new(OwnerShard::new(hasher.clone())))
+                .collect(),
+            keys: (0..shards)
+                .map(|_| Mutex::new(KeyShard::new(hasher.clone())))
+                .collect(),
+            hasher,
+            memory: MemoryMeter::new(config.memory_limit),
+            counters: Counters::default(),
+            expiry_cursor: AtomicUsize::new(0),
+            evict_cursor: AtomicUsize::new(0),
+            config,
+        });
+        if inner.config.background_expiry {
+            expiry::spawn_background(Arc::downgrade(&inner));
+        }
+        Store { inner }
+    }
+
+    /// The settings this store runs with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// Creates a session and returns its id.
+    ///
+    /// Enforces the owner's session limit (the store's, or the one the
+    /// `NewSession` overrides it with) and the memory limit.
+    pub fn create(&self, new: NewSession) -> Result<SessionId, StoreError> {
+        let inner = &*self.inner;
+        let config = &inner.config;
+        check_owner(&new.owner)?;
+        inner.check_value(new.data.len())?;
+        let labels = encode_labels(&new.labels).map_err(StoreError::BadLabels)?;
+        let idle = StoreError::timeout_range(new.idle.unwrap_or(config.default_idle_timeout))?;
+        let lifetime = match new.absolute.or(config.default_absolute_lifetime) {
+            Some(d) => StoreError::timeout_range(d)?,
+            None => 0,
+        };
+        if idle == 0 && lifetime == 0 {
+            return Err(StoreError::BadTimeout(
+                "a session needs an idle timeout or an absolute lifetime",
+            ));
+        }
+        let now = inner.now_s();
+        let times = Times {
+            now,
+            idle,
+            absolute: if lifetime == 0 {
+                0
+            } else {
+                now.saturating_add(lifetime)
+            },
+        };
+        let id = new.id.unwrap_or_else(SessionId::random);
+        let record = SessionRecord::new(id, &new.owner, &labels, &new.data, &times, 1);
+        let bytes = record.len() + SESSION_OVERHEAD;
+        inner.reserve(bytes)?;
+        let limit = new.limit.unwrap_or(config.owner_limit);
+        inner
+            .link_new(&new.owner, record, limit, new.id.is_some())
+            .inspect_err(|_| inner.memory.release(bytes))
+    }
+
+    /// Reads a session and touches it (sliding expiry).
+    pub fn get(&self, id: &SessionId) -> Result<Session, StoreError> {
+        self.inner.read(id, true)
+    }
+
+    /// Reads a session without touching it.
+    pub fn peek(&self, id: &SessionId) -> Result<Session, StoreError> {
+        self.inner.read(id, false)
+    }
+
+    /// Replaces a session's data, bumps its version and touches it; with
+    /// `expected_version`, only if the session is still at that version
+    /// (two tabs of one user writing at once). Returns the new version.
+    pub fn update(
+        &self,
+        id: &SessionId,
+        data: &[u8],
+        expected_version: Option<u32>,
+    ) -> Result<u32, StoreError> {
+        let inner = &*self.inner;
+        inner.check_value(data.len())?;
+        // Reserve the new data before taking the shard lock (reserving may
+        // evict, which locks other shards), settle the exact size after.
+        inner.reserve(data.len())?;
+        let now = inner.now_s();
+        let outcome = {
+            let mut shard = inner.session_shard(id.prefix()).lock();
+            match shard.get(id).filter(|r| !r.is_expired(now)) {
+                None => Err(StoreError::NotFound),
+                Some(r) if expected_version.is_some_and(|v| v != r.version()) => {
+                    Err(StoreError::VersionMismatch {
+                        expected: expected_version.unwrap_or_default(),
+                        actual: r.version(),
+                    })
+                }
+                Some(r) => {
+                    let fresh = r.with_data(data, now);
+                    let (version, new_len) = (fresh.version(), fresh.len());
+                    let old = shard.replace(fresh).expect("found above");
+                    Ok((version, new_len, old.len()))
+                }
+            }
+        };
+        inner.memory.release(data.len());
+        let (version, new_len, old_len) = outcome?;
+        inner.memory.add(new_len);
+        inner.memory.release(old_len);
+        Ok(version)
+    }
+
+    /// Pushes a session's idle deadline out. Returns the new `expires_at`
+    /// (Unix seconds).
+    pub fn touch(&self, id: &SessionId) -> Result<u64, StoreError> {
+        let now = self.inner.now_s();
+        let mut shard = self.inner.session_shard(id.prefix()).lock();
+        let record = shard
+            .get_mut(id)
+            .filter(|r| !r.is_expired(now))
+            .ok_or(StoreError::NotFound)?;
+        record.touch(now);
+        Ok(record.expires_at().into())
+    }
+
+    /// Deletes a session; says whether a live one was there.
+    pub fn delete(&self, id: &SessionId) -> bool {
+        let inner = &*self.inner;
+        let now = inner.now_s();
+        let Some(record) = inner.session_shard(id.prefix()).lock().remove(id) else {
+            return false;
+        };
+        let live = !record.is_expired(now);
+        inner.unlink(Unlinked::of(&record));
+        live
+    }
+
+    /// Gives a session a new id, keeping its data, owner and labels, and
+    /// touches it. The old id stops working at once: use this at login and
+    /// at every change of privilege, against session fixation.
+    pub fn rotate(&self, id: &SessionId) -> Result<SessionId, StoreError> {
+        let inner = &*self.inner;
+        let now = inner.now_s();
+        let owner: Box<[u8]> = {
+            let shard = inner.session_shard(id.prefix()).lock();
+            let record = shard.get(id).filter(|r| !r.is_expired(now));
+            record.ok_or(StoreError::NotFound)?.owner().into()
+        };
+        let mut owners = inner.owner_shard(&owner).lock();
+        let removed = inner.session_shard(id.prefix()).lock().remove(id);
+        // Gone in between (deleted or expired elsewhere): its remover
+        // unlinks it, as the comment on lock order describes.
+        let mut record = removed.ok_or(StoreError::NotFound)?;
+        if record.is_expired(now) {
+            drop(owners);
+            inner.unlink(Unlinked::of(&record));
+            return Err(StoreError::NotFound);
+        }
+        record.touch(now);
+        let new_id = loop {
+            let candidate = SessionId::random();
+            let mut shard = inner.session_shard(candidate.prefix()).lock();
+            if shard.by_prefix(candidate.prefix()).is_none() {
+                record.set_id(candidate);
+                shard.insert(record);
+                break candidate;
+            }
+        };
+        if let Some(entry) = owners.get_mut(&owner) {
+            entry.relink(id.prefix(), new_id.prefix());
+        }
+        Ok(new_id)
+    }
+
+    /// The owner's live sessions (no data), most recently seen first.
+    pub fn list(&self, owner: &[u8]) -> Vec<SessionInfo> {
+        let mut sessions = Vec::new();
+        self.inner.for_each_live(owner, |r| sessions.push(r.info()));
+        sessions.sort_by(|a, b| {
+            (b.last_seen_at, b.created_at, a.id).cmp(&(a.last_seen_at, a.created_at, b.id))
+        });
+        sessions.dedup_by_key(|s| s.id);
+        sessions
+    }
+
+    /// How many live sessions the owner has.
+    pub fn count(&self, owner: &[u8]) -> usize {
+        let mut prefixes = Vec::new();
+        self.inner
+            .for_each_live(owner, |r| prefixes.push(r.prefix()));
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        prefixes.len()
+    }
+
+    /// Deletes every session of `owner` but `keep` ("log out everywhere
+    /// else"; `None` for an admin kick). Returns how many live sessions
+    /// ended.
+    pub fn delete_owner(&self, owner: &[u8], keep: Option<&SessionId>) -> usize {
+        let inner = &*self.inner;
+        let now = inner.now_s();
+        let keep = keep.map(SessionId::prefix);
+        let mut owners = inner.owner_shard(owner).lock();
+        let Some(entry) = owners.get_mut(owner) else {
+            return 0;
+        };
+        let (mut ended, mut freed) = (0, 0);
+        entry.retain(|&prefix| {
+            if Some(prefix) == keep {
+                return true;
+            }
+            let mut shard = inner.session_shard(prefix).lock();
+            if let Some(record) = shard.remove_prefix_if(prefix, |r| r.owner() == owner) {
+                ended += usize::from(!record.is_expired(now));
+                freed += record.len() + SESSION_OVERHEAD;
+            }
+            false
+        });
+        if owners.drop_if_empty(owner) {
+            freed += owner.len() + OWNER_OVERHEAD;
+        }
+        inner.memory.release(freed);
+        ended
+    }
+
+    /// Sets a plain key, with a time to live or none.
+    pub fn set_key(
+        &self,
+        key: &[u8],
+        value: impl Into<Vec<u8>>,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let inner = &*self.inner;
+        let value = value.into();
+        check_key(key)?;
+        inner.check_value(value.len())?;
+        let deadline = ttl.map(|ttl| inner.deadline_after(ttl)).transpose()?;
+        let bytes = keys::footprint(key, &value);
+        inner.reserve(bytes)?;
+        let old = inner
+            .key_shard(key)
+            .lock()
+            .set(key, value.into_boxed_slice(), deadline);
+        inner.memory.release(old);
+        Ok(())
+    }
+
+    /// A plain key's value.
+    pub fn get_key(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.inner.with_live_key(key, |entry| entry.value.to_vec())
+    }
+
+    /// Deletes a plain key; says whether a live one was there.
+    pub fn delete_key(&self, key: &[u8]) -> bool {
+        let inner = &*self.inner;
+        let now = inner.now_ms();
+        let Some(entry) = inner.key_shard(key).lock().remove(key) else {
+            return false;
+        };
+        inner.memory.release(entry.footprint());
+        entry.deadline.is_none_or(|d| now < d)
+    }
+
+    /// Sets (`Some`) or removes (`None`) a plain key's time to live; a zero
+    /// TTL deletes the key. Says whether the key exists.
+    pub fn expire_key(&self, key: &[u8], ttl: Option<Duration>) -> Result<bool, StoreError> {
+        let inner = &*self.inner;
+        if ttl == Some(Duration::ZERO) {
+            return Ok(self.delete_key(key));
+        }
+        let deadline = ttl.map(|ttl| inner.deadline_after(ttl)).transpose()?;
+        let (now, mut freed) = (inner.now_ms(), 0);
+        let mut shard = inner.key_shard(key).lock();
+        let exists = shard.live(key, now, &mut freed).is_some();
+        if exists {
+            shard.set_deadline(key, deadline);
+        }
+        drop(shard);
+        inner.memory.release(freed);
+        Ok(exists)
+    }
+
+    /// A plain key's time to live.
+    pub fn ttl(&self, key: &[u8]) -> KeyTtl {
+        let now = self.inner.now_ms();
+        self.inner
+            .with_live_key(key, |entry| match entry.deadline {
+                None => KeyTtl::Persistent,
+                Some(d) => KeyTtl::ExpiresIn(Duration::from_millis(d - now)),
+            })
+            .unwrap_or(KeyTtl::Missing)
+    }
+
+    /// Adds `delta` to the integer in a plain key (a missing key counts as
+    /// 0 and is created without a TTL; an existing TTL is kept), and
+    /// returns the result. The value is stored as decimal text.
+    pub fn incr(&self, key: &[u8], delta: i64) -> Result<i64, StoreError> {
+        let inner = &*self.inner;
+        check_key(key)?;
+        // The longest i64 is 20 characters: reserve for that, settle after.
+        let reserved = keys::footprint(key, &[0; 20]);
+        inner.reserve(reserved)?;
+        let (now, mut freed) = (inner.now_ms(), 0);
+        let mut shard = inner.key_shard(key).lock();
+        let outcome = match shard.live(key, now, &mut freed) {
+            Some(entry) => parse_integer(&entry.value)
+                .and_then(|n| n.checked_add(delta).ok_or(StoreError::Overflow))
+                .map(|n| {
+                    let old = entry.footprint();
+                    entry.value = n.to_string().into_bytes().into_boxed_slice();
+                    (n, entry.footprint(), old)
+                }),
+            None => {
+                let text = delta.to_string().into_bytes();
+                let bytes = keys::footprint(key, &text);
+                shard.set(key, text.into_boxed_slice(), None);
+                Ok((delta, bytes, 0))
+            }
+        };
+        drop(shard);
+        inner.memory.release(reserved + freed);
+        let (n, new, old) = outcome?;
+        inner.memory.add(new);
+        inner.memory.release(old);
+        Ok(n)
+    }
+
+    /// What the store holds and has done.
+    pub fn stats(&self) -> Stats {
+        let inner = &*self.inner;
+        let sum = |lens: &mut dyn Iterator<Item = usize>| lens.map(|n| n as u64).sum();
+        Stats {
+            sessions: sum(&mut inner.sessions.iter().map(|s| s.lock().len())),
+            keys: sum(&mut inner.keys.iter().map(|s| s.lock().len())),
+            owners: sum(&mut inner.owners.iter().map(|s| s.lock().len())),
+            bytes_used: inner.memory.used(),
+            memory_limit: inner.memory.limit(),
+            expired_sessions: Counters::read(&inner.counters.expired_sessions),
+            expired_keys: Counters::read(&inner.counters.expired_keys),
+            evicted_sessions: Counters::read(&inner.counters.evicted_sessions),
+            limit_evictions: Counters::read(&inner.counters.limit_evictions),
+        }
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// The current Unix second, as sessions record time.
+    pub(crate) fn now_s(&self) -> u32 {
+        u32::try_from(self.now_ms() / 1000).unwrap_or(u32::MAX)
+    }
+
+    pub(crate) fn session_shard(&self, prefix: u64) -> &Mutex<SessionShard> {
+        let hash = self.hasher.prefix(prefix);
+        &self.sessions[shard_of(hash, self.sessions.len())]
+    }
+
+    fn owner_shard(&self, owner: &[u8]) -> &Mutex<OwnerShard> {
+        &self.owners[shard_of(self.hasher.bytes(owner), self.owners.len())]
+    }
+
+    fn key_shard(&self, key: &[u8]) -> &Mutex<KeyShard> {
+        &self.keys[shard_of(self.hasher.bytes(key), self.keys.len())]
+    }
+
+    fn check_value(&self, len: usize) -> Result<(), StoreError> {
+        let max = self.config.max_data_bytes;
+        if len > max {
+            return Err(StoreError::TooLarge { len, max });
+        }
+        Ok(())
+    }
+
+    fn deadline_after(&self, ttl: Duration) -> Result<u64, StoreError> {
+        if ttl.is_zero() {
+            return Err(StoreError::BadTimeout("a TTL must be positive"));
+        }
+        StoreError::timeout_range(ttl)?;
+        Ok(self.now_ms() + ttl.as_millis() as u64)
+    }
+
+    fn read(&self, id: &SessionId, touch: bool) -> Result<Session, StoreError> {
+        let now = self.now_s();
+        let mut shard = self.session_shard(id.prefix()).lock();
+        let record = shard
+            .get_mut(id)
+            .filter(|r| !r.is_expired(now))
+            .ok_or(StoreError::NotFound)?;
+        if touch {
+            record.touch(now);
+        }
+        Ok(Session {
+            owner: record.owner().to_vec(),
+            data: record.data().to_vec(),
+            info: record.info(),
+        })
+    }
+
+    /// Calls `f` on each live session of `owner`, under the owner's lock.
+    fn for_each_live(&self, owner: &[u8], mut f: impl FnMut(&SessionRecord)) {
+        let now = self.now_s();
+        let owners = self.owner_shard(owner).lock();
+        let Some(entry) = owners.get(owner) else {
+            return;
+        };
+        for &prefix in entry.handles() {
+            let shard = self.session_shard(prefix).lock();
+            if let Some(record) = shard
+                .by_prefix(prefix)
+                .filter(|r| r.owner() == owner && !r.is_expired(now))
+            {
+                f(record);
+            }
+        }
+    }
+
+    fn with_live_key<T>(&self, key: &[u8], f: impl FnOnce(&keys::KeyEntry) -> T) -> Option<T> {
+        let (now, mut freed) = (self.now_ms(), 0);
+        let mut shard = self.key_shard(key).lock();
+        let out = shard.live(key, now, &mut freed).map(|entry| f(entry));
+        drop(shard);
+        self.memory.release(freed);
+        out
+    }
+
+    /// Links a new session under its owner, enforcing the owner's limit.
+    fn link_new(
+        &self,
+        owner: &[u8],
+        mut record: SessionRecord,
+        limit: Option<OwnerLimit>,
+        id_chosen: bool,
+    ) -> Result<SessionId, StoreError> {
+        let mut owners = self.owner_shard(owner).lock();
+        let (entry, new_entry) = owners.get_or_insert(owner);
+        if new_entry {
+            self.memory.add(owner.len() + OWNER_OVERHEAD);
+        }
+        let room = match limit {
+            Some(limit) => self.make_room(owner, entry, limit),
+            None => Ok(()),
+        };
+        let outcome = room.and_then(|()| {
+            loop {
+                let id = record.id();
+                let mut shard = self.session_shard(id.prefix()).lock();
+                if shard.by_prefix(id.prefix()).is_none() {
+                    shard.insert(record);
+                    entry.link(id.prefix());
+                    break Ok(id);
+                }
+                if id_chosen {
+                    break Err(StoreError::IdTaken);
+                }
+                // A generated id whose prefix is taken: astronomically rare,
+                // but a fresh one costs nothing.
+                record.set_id(SessionId::random());
+            }
+        });
+        if outcome.is_err() && owners.drop_if_empty(owner) {
+            self.memory.release(owner.len() + OWNER_OVERHEAD);
+        }
+        outcome
+    }
+
+    /// Brings an owner below its session limit, by the limit's policy.
+    fn make_room(
+        &self,
+        owner: &[u8],
+        entry: &mut crate::owners::OwnerEntry,
+        limit: OwnerLimit,
+    ) -> Result<(), StoreError> {
+        let now = self.now_s();
+        // (last seen, handle) of each live session.
+        let mut live: Vec<(u32, u64)> = Vec::new();
+        for &prefix in entry.handles() {
+            let shard = self.session_shard(prefix).lock();
+            if let Some(r) = shard
+                .by_prefix(prefix)
+                .filter(|r| r.owner() == owner && !r.is_expired(now))
+            {
+                live.push((r.last_seen(), prefix));
+            }
+        }
+        live.sort_unstable_by_key(|&(_, prefix)| prefix);
+        live.dedup_by_key(|&mut (_, prefix)| prefix);
+        let max = limit.max_sessions as usize;
+        while live.len() >= max {
+            let oldest = live.iter().enumerate().min_by_key(|(_, s)| **s);
+            let (LimitPolicy::EvictOldest, Some((i, &(_, prefix)))) = (limit.policy, oldest) else {
+                return Err(StoreError::SessionLimit {
+                    limit: limit.max_sessions,
+                });
+            };
+            live.swap_remove(i);
+            let removed = self
+                .session_shard(prefix)
+                .lock()
+                .remove_prefix_if(prefix, |r| r.owner() == owner);
+            entry.unlink(prefix);
+            if let Some(record) = removed {
+                self.memory.release(record.len() + SESSION_OVERHEAD);
+                Counters::bump(&self.counters.limit_evictions, 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `bytes` from the memory budget, evicting by policy if needed.
+    fn reserve(&self, bytes: usize) -> Result<(), StoreError> {
+        let mut refused = match self.memory.try_reserve(bytes) {
+            Ok(()) => return Ok(()),
+            Err(refused) => refused,
+        };
+        if self.config.memory_policy == MemoryPolicy::Reject {
+            return Err(refused);
+        }
+        while self.evict_one() {
+            match self.memory.try_reserve(bytes) {
+                Ok(()) => return Ok(()),
+                Err(e) => refused = e,
+            }
+        }
+        Err(refused)
+    }
+
+    /// Evicts one session near its deadline: of a few shards sampled, the
+    /// one whose wheel starts earliest gives up its first session. Like
+    /// Redis's sampled eviction, this approximates the global order at a
+    /// fixed cost. Returns false if there is nothing to evict.
+    fn evict_one(&self) -> bool {
+        const SAMPLES: usize = 4;
+        let n = self.sessions.len();
+        let start = self
+            .evict_cursor
+            .fetch_add(SAMPLES, std::sync::atomic::Ordering::Relaxed);
+        for round in 0..n.div_ceil(SAMPLES) {
+            let sampled = (0..SAMPLES)
+                .map(|k| (start + round * SAMPLES + k) % n)
+                .filter_map(|i| self.sessions[i].lock().first_due().map(|s| (s, i)));
+            let Some((_, i)) = sampled.min() else {
+                continue;
+            };
+            if let Some(unlinked) = self.sessions[i].lock().evict_nearest(64) {
+                self.unlink(unlinked);
+                Counters::bump(&self.counters.evicted_sessions, 1);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Unlinks a removed session from its owner and releases its memory.
+    pub(crate) fn unlink(&self, removed: Unlinked) {
+        let mut freed = removed.bytes + SESSION_OVERHEAD;
+        if self
+            .owner_shard(&removed.owner)
+            .lock()
+            .unlink(&removed.owner, removed.prefix)
+        {
+            freed += removed.owner.len() + OWNER_OVERHEAD;
+        }
+        self.memory.release(freed);
+    }
+}
+
+fn check_owner(owner: &[u8]) -> Result<(), StoreError> {
+    if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
+        return Err(StoreError::BadOwner {
+            len: owner.len(),
+            max: MAX_OWNER_LEN,
+        });
+    }
+    Ok(())
+}
+
+fn check_key(key: &[u8]) -> Result<(), StoreError> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(StoreError::BadKey {
+            len: key.len(),
+            max: MAX_KEY_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// Parses a value as Redis does for INCR: optional minus, decimal digits,
+/// no leading zeros, no sign on zero, no spaces, within i64.
+fn parse_integer(value: &[u8]) -> Result<i64, StoreError> {
+    let digits = value.strip_prefix(b"-").unwrap_or(value);
+    let canonical = match digits {
+        [] => false,
+        [b'0'] => digits.len() == value.len(),
+        [first, ..] => *first != b'0' && digits.iter().all(u8::is_ascii_digit),
+    };
+    if !canonical || value.len() > 20 {
+        return Err(StoreError::NotAnInteger);
+    }
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(StoreError::NotAnInteger)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_integer;
+
+    #[test]
+    fn integers_parse_as_redis_does() {
+        for (text, n) in [
+            ("0", 0),
+            ("-1", -1),
+            ("42", 42),
+            ("9223372036854775807", i64::MAX),
+        ] {
+            assert_eq!(parse_integer(text.as_bytes()), Ok(n), "{text}");
+        }
+        assert_eq!(parse_integer(b"-9223372036854775808"), Ok(i64::MIN));
+        for bad in [
+            "",
+            "-",
+            "+1",
+            "01",
+            "-0",
+            " 1",
+            "1 ",
+            "1a",
+            "9223372036854775808",
+            "1.5",
+        ] {
+            assert!(parse_integer(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+    }
+}

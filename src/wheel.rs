@@ -1,0 +1,92 @@
+//! A timer wheel of one-second buckets, with lazy rescheduling.
+//!
+//! Each live session or expiring key has exactly one entry here, in the
+//! bucket of the second at which it is due, tagged with an 8-byte handle
+//! (a session's id prefix, a key's hash). Sliding expiry does not move
+//! entries: touching a session only updates its `last seen`. When a bucket
+//! comes due, the expiry cycle looks each entry up and either removes the
+//! entry's owner (really expired) or reschedules it at its real, later
+//! due second. Reads therefore never pay for expiry bookkeeping.
+//!
+//! Entries whose session was deleted stay until their bucket comes due,
+//! then are dropped. A record remembers which bucket holds its live entry
+//! (`wheel second`), so an entry left behind by a deadline that moved
+//! earlier is recognised as stale and dropped too.
+
+use std::collections::BTreeMap;
+
+/// Buckets keyed by Unix second.
+#[derive(Default)]
+pub(crate) struct Wheel {
+    buckets: BTreeMap<u32, Vec<u64>>,
+}
+
+impl Wheel {
+    /// Adds an entry due at `second`.
+    pub(crate) fn schedule(&mut self, second: u32, tag: u64) {
+        self.buckets.entry(second).or_default().push(tag);
+    }
+
+    /// Moves up to `max` entries due at or before `now` into `out`, and
+    /// says whether more are due.
+    pub(crate) fn take_due(&mut self, now: u32, max: usize, out: &mut Vec<(u32, u64)>) -> bool {
+        let mut taken = 0;
+        while let Some(mut bucket) = self.buckets.first_entry() {
+            let second = *bucket.key();
+            if second > now {
+                return false;
+            }
+            let entries = bucket.get_mut();
+            while taken < max {
+                let Some(tag) = entries.pop() else { break };
+                out.push((second, tag));
+                taken += 1;
+            }
+            if entries.is_empty() {
+                bucket.remove();
+            } else {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The second of the earliest bucket.
+    pub(crate) fn first_second(&self) -> Option<u32> {
+        self.buckets.first_key_value().map(|(second, _)| *second)
+    }
+
+    /// Removes one entry from the earliest bucket.
+    pub(crate) fn pop_first(&mut self) -> Option<(u32, u64)> {
+        let mut bucket = self.buckets.first_entry()?;
+        let second = *bucket.key();
+        let tag = bucket.get_mut().pop();
+        if bucket.get().is_empty() {
+            bucket.remove();
+        }
+        tag.map(|tag| (second, tag))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_due_entries_in_second_order_within_budget() {
+        let mut wheel = Wheel::default();
+        wheel.schedule(12, 3);
+        wheel.schedule(10, 1);
+        wheel.schedule(10, 2);
+        wheel.schedule(20, 4);
+        let mut out = Vec::new();
+        assert!(wheel.take_due(15, 2, &mut out), "one more is due");
+        assert_eq!(out.iter().map(|e| e.0).collect::<Vec<_>>(), [10, 10]);
+        out.clear();
+        assert!(!wheel.take_due(15, 10, &mut out));
+        assert_eq!(out, [(12, 3)]);
+        assert_eq!(wheel.first_second(), Some(20));
+        assert_eq!(wheel.pop_first(), Some((20, 4)));
+        assert_eq!(wheel.pop_first(), None);
+    }
+}
