@@ -98,12 +98,17 @@ impl Inner {
                 for session in removed.drain(..) {
                     self.unlink(session);
                 }
-                if !more_sessions && !keys.more {
-                    break;
-                }
-                if started.elapsed() >= budget {
-                    self.expiry_cursor.store(i, Ordering::Relaxed);
+                let more = more_sessions || keys.more;
+                let last_shard = step + 1 == shards;
+                if started.elapsed() >= budget && (more || !last_shard) {
+                    // Resume here next time: this shard if it still has
+                    // due entries, else the next one.
+                    let next = if more { i } else { i + 1 };
+                    self.expiry_cursor.store(next % shards, Ordering::Relaxed);
                     return report;
+                }
+                if !more {
+                    break;
                 }
             }
         }

@@ -19,7 +19,7 @@
 //! index stays exact in spite of that gap.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -74,6 +74,7 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     pub(crate) expiry_cursor: AtomicUsize,
     evict_cursor: AtomicUsize,
+    high_water: AtomicU64,
 }
 
 impl Store {
@@ -87,6 +88,7 @@ impl Store {
     pub fn with_clock(config: StoreConfig, clock: impl Clock) -> Store {
         let shards = config.shards.clamp(1, 4096).next_power_of_two();
         let hasher = Hasher::random();
+        let started = clock.now_ms();
         let inner = Arc::new(Inner {
             clock: Arc::new(clock),
             sessions: (0..shards)
@@ -103,6 +105,7 @@ impl Store {
             counters: Counters::default(),
             expiry_cursor: AtomicUsize::new(0),
             evict_cursor: AtomicUsize::new(0),
+            high_water: AtomicU64::new(started),
             config,
         });
         if inner.config.background_expiry {
@@ -448,8 +451,21 @@ impl std::fmt::Debug for Store {
 }
 
 impl Inner {
+    /// The time, never earlier than any time this store has read before.
+    ///
+    /// A wall clock can step back (an NTP correction); if the store
+    /// followed it, a session that had expired but was not yet swept would
+    /// come back to life. So store time pauses instead, until the clock
+    /// catches up. The shared high-water mark is written at most once per
+    /// millisecond, so it costs reads nothing measurable.
     pub(crate) fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
+        let now = self.clock.now_ms();
+        let seen = self.high_water.load(Ordering::Relaxed);
+        if now <= seen {
+            return seen;
+        }
+        self.high_water.fetch_max(now, Ordering::Relaxed);
+        now
     }
 
     /// The current Unix second, as sessions record time.
@@ -619,7 +635,13 @@ impl Inner {
             Ok(()) => return Ok(()),
             Err(refused) => refused,
         };
-        if self.config.memory_policy == MemoryPolicy::Reject {
+        // Evicting cannot help a write larger than the whole limit, so such
+        // a write costs nobody their session.
+        let hopeless = self
+            .memory
+            .limit()
+            .is_some_and(|limit| bytes as u64 > limit);
+        if self.config.memory_policy == MemoryPolicy::Reject || hopeless {
             return Err(refused);
         }
         while self.evict_one() {
@@ -638,9 +660,7 @@ impl Inner {
     fn evict_one(&self) -> bool {
         const SAMPLES: usize = 4;
         let n = self.sessions.len();
-        let start = self
-            .evict_cursor
-            .fetch_add(SAMPLES, std::sync::atomic::Ordering::Relaxed);
+        let start = self.evict_cursor.fetch_add(SAMPLES, Ordering::Relaxed);
         for round in 0..n.div_ceil(SAMPLES) {
             let sampled = (0..SAMPLES)
                 .map(|k| (start + round * SAMPLES + k) % n)
