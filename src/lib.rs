@@ -66,3 +66,8 @@ pub use session::{Labels, NewSession, Session, SessionInfo};
 pub use sessiond_protocol::SessionId;
 pub use stats::Stats;
 pub use store::{KeyTtl, MAX_KEY_LEN, MAX_OWNER_LEN, Store};
+
+/// The README's examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

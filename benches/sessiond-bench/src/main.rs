@@ -1,1 +1,91 @@
-fn main() {}
+//! `sessiond-bench`: a load generator for sessiond.
+//!
+//! It exists so that performance claims about sessiond (operations per
+//! second, tail latency, bytes per session) come from one reproducible
+//! tool instead of ad-hoc loops, and so the same workload can later be
+//! pointed at the daemon and at Redis for comparison. See `--help`.
+
+mod cli;
+mod error;
+mod report;
+mod target;
+mod workload;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser as _;
+
+use crate::cli::Args;
+use crate::error::Result;
+use crate::report::{Memory, Report};
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) if !error.use_stderr() => {
+            // --help or --version: not an error.
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => return fail(first_line(&error.to_string()), 2),
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error.to_string(), 1),
+    }
+}
+
+/// Prefills the target, runs the workload unless `--memory-only`, and
+/// prints the report.
+fn run(args: &Args) -> Result<()> {
+    let plan = args.plan();
+    let target = target::open(args.target);
+    let mut conn = target.connect()?;
+    let mut ids = plan.id_buffer();
+
+    let rss_before = target.resident_bytes()?;
+    let progress = report::progress_bar(plan.population, "prefill", args.json);
+    let started = Instant::now();
+    workload::prefill(conn.as_mut(), &plan, &mut ids, &progress)?;
+    let prefill = started.elapsed();
+    progress.finish_and_clear();
+    let memory = Memory {
+        rss_before,
+        rss_after: target.resident_bytes()?,
+        bytes_used: target.bytes_used(),
+    };
+    drop(conn);
+
+    let run = if args.memory_only {
+        None
+    } else {
+        Some(workload::run(target.as_ref(), &plan, ids)?)
+    };
+    let report = Report {
+        target: args.target.to_string(),
+        plan: &plan,
+        per_owner: args.per_owner,
+        prefill,
+        memory,
+        run,
+    };
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+/// Reports `message` on one line of stderr and exits with `code`.
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("sessiond-bench: error: {message}");
+    ExitCode::from(code)
+}
+
+/// The first line of a clap error, without its own `error: ` prefix.
+fn first_line(message: &str) -> &str {
+    let line = message.lines().next().unwrap_or(message);
+    line.strip_prefix("error: ").unwrap_or(line)
+}

@@ -1,0 +1,325 @@
+//! Where the load goes: the [`Target`] a run measures, and the per-worker
+//! [`Connection`]s that carry its operations.
+//!
+//! Workers speak in [`Op`]s instead of calling a [`Store`] directly so that
+//! one workload can drive any target. Today the only target is the embedded
+//! store; a `sessiond://` or `redis://` server will be another
+//! implementation of these two traits, whose connections override
+//! [`Connection::execute_batch`] to send a whole batch before reading the
+//! replies (pipelining).
+
+use std::fmt;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sessiond::{Labels, NewSession, SessionId, Store, StoreConfig, StoreError};
+
+use crate::error::{Error, Result};
+
+/// Which target to load, as named by `--target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// A [`Store`] inside this process.
+    Embedded,
+}
+
+impl FromStr for TargetSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "embedded" => Ok(TargetSpec::Embedded),
+            _ if s.starts_with("sessiond://") || s.starts_with("redis://") => Err(format!(
+                "network targets are not supported yet (only `embedded`): {s}"
+            )),
+            _ => Err(format!("unknown target `{s}` (expected `embedded`)")),
+        }
+    }
+}
+
+impl fmt::Display for TargetSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetSpec::Embedded => f.write_str("embedded"),
+        }
+    }
+}
+
+/// Opens the target `spec` names.
+pub fn open(spec: TargetSpec) -> Box<dyn Target> {
+    match spec {
+        TargetSpec::Embedded => Box::new(Embedded::new()),
+    }
+}
+
+/// A system under test.
+pub trait Target {
+    /// A connection for one worker (for the embedded store, a handle).
+    fn connect(&self) -> Result<Box<dyn Connection>>;
+
+    /// Resident memory of whatever holds the data, in bytes.
+    fn resident_bytes(&self) -> Result<u64>;
+
+    /// The bytes the store itself accounts for, if it reports them.
+    fn bytes_used(&self) -> Option<u64>;
+}
+
+/// One worker's channel to a target.
+pub trait Connection: Send {
+    /// Runs one operation.
+    fn execute(&mut self, op: &Op<'_>) -> Result<Outcome>;
+
+    /// Runs `ops` in order, replacing `outcomes` with one outcome per op.
+    ///
+    /// Network targets override this to pipeline the batch; in-process it
+    /// is just a loop.
+    fn execute_batch(&mut self, ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()> {
+        outcomes.clear();
+        for op in ops {
+            outcomes.push(self.execute(op)?);
+        }
+        Ok(())
+    }
+}
+
+/// An operation of the benchmark. Owners and keys travel as numbers; the
+/// names on the wire are `user:{n}` and `key:{n}` ([`owner_name`],
+/// [`key_name`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Op<'a> {
+    /// Read a session and slide its idle deadline.
+    GetTouch(SessionId),
+    /// Create a session (a login).
+    Create {
+        /// Owner number.
+        owner: u64,
+        /// Session data.
+        data: &'a [u8],
+        /// Where the login came from, kept as labels; `None` for the
+        /// prefill, whose sessions carry no labels so that bytes per
+        /// session compare with a bare value in Redis.
+        device: Option<Device>,
+    },
+    /// Delete a session (a logout).
+    Delete(SessionId),
+    /// List an owner's sessions ("your devices").
+    List {
+        /// Owner number.
+        owner: u64,
+    },
+    /// Read a plain key.
+    Get {
+        /// Key number.
+        key: u64,
+    },
+    /// Write a plain key with a time to live.
+    Set {
+        /// Key number.
+        key: u64,
+        /// The value.
+        value: &'a [u8],
+        /// Its time to live.
+        ttl: Duration,
+    },
+}
+
+impl Op<'_> {
+    /// The kind this operation is counted under.
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Op::GetTouch(_) => OpKind::GetTouch,
+            Op::Create { .. } => OpKind::Create,
+            Op::Delete(_) => OpKind::Delete,
+            Op::List { .. } => OpKind::List,
+            Op::Get { .. } => OpKind::Get,
+            Op::Set { .. } => OpKind::Set,
+        }
+    }
+}
+
+/// The kinds of [`Op`], as reported per operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// [`Op::GetTouch`].
+    GetTouch,
+    /// [`Op::Create`].
+    Create,
+    /// [`Op::Delete`].
+    Delete,
+    /// [`Op::List`].
+    List,
+    /// [`Op::Get`].
+    Get,
+    /// [`Op::Set`].
+    Set,
+}
+
+impl OpKind {
+    /// Every kind, in report order.
+    pub const ALL: [OpKind; 6] = [
+        OpKind::GetTouch,
+        OpKind::Create,
+        OpKind::Delete,
+        OpKind::List,
+        OpKind::Get,
+        OpKind::Set,
+    ];
+
+    /// The name used in reports and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::GetTouch => "get_touch",
+            OpKind::Create => "create",
+            OpKind::Delete => "delete",
+            OpKind::List => "list",
+            OpKind::Get => "get",
+            OpKind::Set => "set",
+        }
+    }
+
+    /// Position in [`OpKind::ALL`], for per-kind arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What an operation found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The session or key was there (or the write happened).
+    Hit,
+    /// The session or key was not there, or the owner had no sessions.
+    Miss,
+    /// A session was created with this id.
+    Created(SessionId),
+}
+
+/// The device a login came from, stored as `ua` and `ip` labels.
+#[derive(Debug, Clone, Copy)]
+pub struct Device {
+    /// A browser user-agent string.
+    pub user_agent: &'static str,
+    /// The client's IPv4 address.
+    pub ip: [u8; 4],
+}
+
+impl Device {
+    /// The labels a session from this device carries.
+    pub fn labels(&self) -> Labels {
+        Labels::new()
+            .with("ua", self.user_agent)
+            .with("ip", Ipv4Addr::from(self.ip).to_string())
+    }
+}
+
+/// Writes the name of owner `n`, `user:{n}`, into `buf`.
+pub fn owner_name(buf: &mut Vec<u8>, n: u64) -> &[u8] {
+    write_name(buf, "user", n)
+}
+
+/// Writes the name of key `n`, `key:{n}`, into `buf`.
+pub fn key_name(buf: &mut Vec<u8>, n: u64) -> &[u8] {
+    write_name(buf, "key", n)
+}
+
+fn write_name<'b>(buf: &'b mut Vec<u8>, prefix: &str, n: u64) -> &'b [u8] {
+    buf.clear();
+    write!(buf, "{prefix}:{n}").expect("writing to a Vec cannot fail");
+    buf
+}
+
+/// The embedded target: a [`Store`] in this process, set up so that
+/// nothing expires during a run.
+pub struct Embedded {
+    store: Store,
+}
+
+impl Embedded {
+    /// How long an untouched session lives: far beyond any run.
+    const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+    /// A fresh, empty store.
+    pub fn new() -> Self {
+        let config = StoreConfig {
+            default_idle_timeout: Self::IDLE_TIMEOUT,
+            owner_limit: None,
+            ..StoreConfig::default()
+        };
+        Embedded {
+            store: Store::new(config),
+        }
+    }
+}
+
+impl Target for Embedded {
+    fn connect(&self) -> Result<Box<dyn Connection>> {
+        Ok(Box::new(EmbeddedConnection {
+            store: self.store.clone(),
+            name: Vec::new(),
+        }))
+    }
+
+    fn resident_bytes(&self) -> Result<u64> {
+        process_rss()
+    }
+
+    fn bytes_used(&self) -> Option<u64> {
+        Some(self.store.stats().bytes_used)
+    }
+}
+
+/// A worker's handle on the embedded store, with a buffer for names.
+struct EmbeddedConnection {
+    store: Store,
+    name: Vec<u8>,
+}
+
+impl Connection for EmbeddedConnection {
+    fn execute(&mut self, op: &Op<'_>) -> Result<Outcome> {
+        let store = &self.store;
+        let outcome = match *op {
+            Op::GetTouch(id) => match store.get(&id) {
+                Ok(_) => Outcome::Hit,
+                Err(StoreError::NotFound) => Outcome::Miss,
+                Err(error) => return Err(error.into()),
+            },
+            Op::Create {
+                owner,
+                data,
+                device,
+            } => {
+                let new = NewSession::new(owner_name(&mut self.name, owner))
+                    .data(data)
+                    .labels(device.map(|d| d.labels()).unwrap_or_default());
+                Outcome::Created(store.create(new)?)
+            }
+            Op::Delete(id) => hit_if(store.delete(&id)),
+            Op::List { owner } => hit_if(!store.list(owner_name(&mut self.name, owner)).is_empty()),
+            Op::Get { key } => hit_if(store.get_key(key_name(&mut self.name, key)).is_some()),
+            Op::Set { key, value, ttl } => {
+                store.set_key(key_name(&mut self.name, key), value, Some(ttl))?;
+                Outcome::Hit
+            }
+        };
+        Ok(outcome)
+    }
+}
+
+fn hit_if(found: bool) -> Outcome {
+    if found { Outcome::Hit } else { Outcome::Miss }
+}
+
+/// This process's resident set size (`VmRSS` in `/proc/self/status`).
+fn process_rss() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| Error::new(format!("cannot read /proc/self/status: {e}")))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| Error::new("no VmRSS line in /proc/self/status"))
+}

@@ -1,0 +1,450 @@
+//! What a run does: the prefill, the operation mixes, and the workers that
+//! send them and time them.
+//!
+//! The mixes are fixed so that numbers from different runs, machines and
+//! (later) targets can be compared; changing one is changing the benchmark.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
+use sessiond::SessionId;
+
+use crate::error::{Error, Result};
+use crate::target::{Connection, Device, Op, OpKind, Outcome, Target};
+
+/// The operation mix of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Plain key GET of a random key (`key:N`) of the prefilled key space.
+    Get,
+    /// Plain key SET (1 hour TTL) of a random key of the key space.
+    Set,
+    /// Session traffic of a web app: 90% request (read with touch of a
+    /// random live session), 4% login (create a session for a random owner,
+    /// labelled with a user agent and an IP), 4% logout (delete a random
+    /// live session), 2% devices (list a random owner's sessions).
+    SessionMix,
+}
+
+impl Workload {
+    /// The name `--workload` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Get => "get",
+            Workload::Set => "set",
+            Workload::SessionMix => "session-mix",
+        }
+    }
+
+    /// What the prefill creates: "sessions" or "keys".
+    pub fn items(self) -> &'static str {
+        if self.uses_sessions() {
+            "sessions"
+        } else {
+            "keys"
+        }
+    }
+
+    /// One of what the prefill creates: "session" or "key".
+    pub fn item(self) -> &'static str {
+        if self.uses_sessions() {
+            "session"
+        } else {
+            "key"
+        }
+    }
+
+    /// Whether the population is sessions (else plain keys).
+    fn uses_sessions(self) -> bool {
+        self == Workload::SessionMix
+    }
+}
+
+/// Percent of session-mix operations that are requests (get with touch).
+const REQUEST_PERCENT: u64 = 90;
+/// Percent of session-mix operations that are logins (create).
+const LOGIN_PERCENT: u64 = 4;
+/// Percent of session-mix operations that are logouts (delete).
+const LOGOUT_PERCENT: u64 = 4;
+// The remaining 2% are device lists.
+
+/// Time to live of plain keys written by the prefill and by `set`.
+const KEY_TTL: Duration = Duration::from_secs(3600);
+
+/// Operations per prefill batch (one progress bar step).
+const PREFILL_BATCH: usize = 1024;
+
+/// User agents logins are labelled with.
+const USER_AGENTS: [&str; 4] = [
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Safari/604.1",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36",
+];
+
+/// Everything a run needs to know, settled before it starts.
+#[derive(Debug)]
+pub struct Plan {
+    /// The operation mix.
+    pub workload: Workload,
+    /// Sessions (or keys) prefilled.
+    pub population: u64,
+    /// Distinct owners (`user:0` .. `user:{owners-1}`).
+    pub owners: u64,
+    /// Session data and key values.
+    pub payload: Vec<u8>,
+    /// Worker threads.
+    pub clients: usize,
+    /// Operations per timed batch.
+    pub pipeline: usize,
+    /// How long workers send operations.
+    pub duration: Duration,
+}
+
+impl Plan {
+    /// A buffer for the ids the prefill creates, already written to so that
+    /// its pages count in the "before" RSS and not against the sessions.
+    pub fn id_buffer(&self) -> Vec<SessionId> {
+        let len = if self.workload.uses_sessions() {
+            self.population as usize
+        } else {
+            0
+        };
+        vec![SessionId::from_bytes([0xA5; SessionId::LEN]); len]
+    }
+}
+
+/// Fills the target: `plan.population` sessions (owner `i % owners`, ids
+/// written to `ids`) or keys `key:0` .. `key:{population-1}`.
+pub fn prefill(
+    conn: &mut dyn Connection,
+    plan: &Plan,
+    ids: &mut [SessionId],
+    progress: &ProgressBar,
+) -> Result<()> {
+    let mut ops = Vec::with_capacity(PREFILL_BATCH);
+    let mut outcomes = Vec::with_capacity(PREFILL_BATCH);
+    let mut next = 0;
+    while next < plan.population {
+        let end = plan.population.min(next + PREFILL_BATCH as u64);
+        ops.clear();
+        ops.extend((next..end).map(|i| prefill_op(plan, i)));
+        conn.execute_batch(&ops, &mut outcomes)?;
+        for (i, outcome) in (next..end).zip(&outcomes) {
+            if let Outcome::Created(id) = outcome {
+                ids[i as usize] = *id;
+            }
+        }
+        progress.inc(end - next);
+        next = end;
+    }
+    Ok(())
+}
+
+/// The `i`th operation of the prefill.
+fn prefill_op(plan: &Plan, i: u64) -> Op<'_> {
+    if plan.workload.uses_sessions() {
+        Op::Create {
+            owner: i % plan.owners,
+            data: &plan.payload,
+            device: None,
+        }
+    } else {
+        Op::Set {
+            key: i,
+            value: &plan.payload,
+            ttl: KEY_TTL,
+        }
+    }
+}
+
+/// A device derived from `seed`: one of the user agents and an address in
+/// 10.0.0.0/8.
+fn device(seed: u64) -> Device {
+    let [_, _, _, _, _, a, b, c] = seed.to_be_bytes();
+    Device {
+        user_agent: USER_AGENTS[seed as usize % USER_AGENTS.len()],
+        ip: [10, a, b, c],
+    }
+}
+
+/// What the workers measured.
+pub struct RunResult {
+    /// Latencies of every worker, merged.
+    pub recorder: Recorder,
+    /// Wall time from starting the first worker to the last one finishing.
+    pub elapsed: Duration,
+}
+
+/// Runs the workload on `plan.clients` threads for `plan.duration`. The
+/// prefilled `ids` are dealt out to the workers, each of which keeps its
+/// own live set.
+pub fn run(target: &dyn Target, plan: &Plan, ids: Vec<SessionId>) -> Result<RunResult> {
+    let workers = deal(&ids, plan.clients)
+        .into_iter()
+        .enumerate()
+        .map(|(n, live)| Ok(Worker::new(target.connect()?, plan, live, n as u64)))
+        .collect::<Result<Vec<_>>>()?;
+    drop(ids);
+    let started = Instant::now();
+    let deadline = started + plan.duration;
+    let recorders = std::thread::scope(|scope| {
+        let handles: Vec<_> = workers
+            .into_iter()
+            .map(|worker| scope.spawn(move || worker.run(deadline)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::new("a worker panicked")))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let elapsed = started.elapsed();
+    let mut recorder = Recorder::new();
+    for other in &recorders {
+        recorder.merge(other);
+    }
+    Ok(RunResult { recorder, elapsed })
+}
+
+/// Splits `ids` into `parts` nearly equal live sets.
+fn deal(ids: &[SessionId], parts: usize) -> Vec<Vec<SessionId>> {
+    (0..parts)
+        .map(|n| ids[n * ids.len() / parts..(n + 1) * ids.len() / parts].to_vec())
+        .collect()
+}
+
+/// One client thread: picks operations, sends them in batches of
+/// `plan.pipeline`, and records how long each took.
+struct Worker<'a> {
+    conn: Box<dyn Connection>,
+    plan: &'a Plan,
+    rng: SplitMix64,
+    /// Sessions this worker may read or delete (the ones dealt to it and
+    /// the ones it created).
+    live: Vec<SessionId>,
+    recorder: Recorder,
+}
+
+impl<'a> Worker<'a> {
+    fn new(conn: Box<dyn Connection>, plan: &'a Plan, live: Vec<SessionId>, n: u64) -> Self {
+        Worker {
+            conn,
+            plan,
+            rng: SplitMix64::new(0x5E55_10D0 ^ n),
+            live,
+            recorder: Recorder::new(),
+        }
+    }
+
+    /// Sends batches until `deadline`, then hands back the latencies.
+    fn run(mut self, deadline: Instant) -> Result<Recorder> {
+        let mut ops = Vec::with_capacity(self.plan.pipeline);
+        let mut outcomes = Vec::with_capacity(self.plan.pipeline);
+        loop {
+            ops.clear();
+            for _ in 0..self.plan.pipeline {
+                ops.push(self.next_op());
+            }
+            let start = Instant::now();
+            self.conn.execute_batch(&ops, &mut outcomes)?;
+            let end = Instant::now();
+            self.recorder.record_batch(&ops, &outcomes, end - start);
+            self.learn(&outcomes);
+            if end >= deadline {
+                return Ok(self.recorder);
+            }
+        }
+    }
+
+    /// The next operation of the workload.
+    fn next_op(&mut self) -> Op<'a> {
+        let plan = self.plan;
+        match plan.workload {
+            Workload::Get => Op::Get {
+                key: self.rng.below(plan.population),
+            },
+            Workload::Set => Op::Set {
+                key: self.rng.below(plan.population),
+                value: &plan.payload,
+                ttl: KEY_TTL,
+            },
+            Workload::SessionMix => self.next_session_op(),
+        }
+    }
+
+    /// The next operation of the session mix. With no live session left, a
+    /// request or logout becomes a login.
+    fn next_session_op(&mut self) -> Op<'a> {
+        let roll = self.rng.below(100);
+        if roll < REQUEST_PERCENT {
+            match self.pick_live() {
+                Some(id) => Op::GetTouch(id),
+                None => self.login(),
+            }
+        } else if roll < REQUEST_PERCENT + LOGIN_PERCENT {
+            self.login()
+        } else if roll < REQUEST_PERCENT + LOGIN_PERCENT + LOGOUT_PERCENT {
+            match self.take_live() {
+                Some(id) => Op::Delete(id),
+                None => self.login(),
+            }
+        } else {
+            Op::List {
+                owner: self.rng.below(self.plan.owners),
+            }
+        }
+    }
+
+    fn login(&mut self) -> Op<'a> {
+        Op::Create {
+            owner: self.rng.below(self.plan.owners),
+            data: &self.plan.payload,
+            device: Some(device(self.rng.next_u64())),
+        }
+    }
+
+    /// A random live session, left in the live set.
+    fn pick_live(&mut self) -> Option<SessionId> {
+        if self.live.is_empty() {
+            return None;
+        }
+        Some(self.live[self.rng.below(self.live.len() as u64) as usize])
+    }
+
+    /// A random live session, taken out of the live set.
+    fn take_live(&mut self) -> Option<SessionId> {
+        if self.live.is_empty() {
+            return None;
+        }
+        let at = self.rng.below(self.live.len() as u64) as usize;
+        Some(self.live.swap_remove(at))
+    }
+
+    /// Adds the sessions a batch created to the live set.
+    fn learn(&mut self, outcomes: &[Outcome]) {
+        for outcome in outcomes {
+            if let Outcome::Created(id) = outcome {
+                self.live.push(*id);
+            }
+        }
+    }
+}
+
+/// Latency histograms (nanoseconds per operation) and miss counts, one of
+/// each per [`OpKind`].
+pub struct Recorder {
+    histograms: Vec<Histogram<u64>>,
+    misses: [u64; OpKind::ALL.len()],
+}
+
+impl Recorder {
+    /// Slowest latency recorded exactly; anything slower is clamped to it.
+    const MAX_NANOS: u64 = 60_000_000_000;
+    /// Significant decimal digits kept per value.
+    const PRECISION: u8 = 3;
+
+    fn new() -> Self {
+        let histogram = Histogram::new_with_bounds(1, Self::MAX_NANOS, Self::PRECISION)
+            .expect("the bounds are valid constants");
+        Recorder {
+            histograms: vec![histogram; OpKind::ALL.len()],
+            misses: [0; OpKind::ALL.len()],
+        }
+    }
+
+    /// Records a batch that took `elapsed`: each operation is charged an
+    /// equal share, so with `--pipeline 1` every sample is one operation.
+    fn record_batch(&mut self, ops: &[Op<'_>], outcomes: &[Outcome], elapsed: Duration) {
+        let share = (elapsed.as_nanos() / ops.len() as u128).max(1);
+        let share = u64::try_from(share).unwrap_or(u64::MAX);
+        for (op, outcome) in ops.iter().zip(outcomes) {
+            let kind = op.kind().index();
+            self.histograms[kind].saturating_record(share);
+            if *outcome == Outcome::Miss {
+                self.misses[kind] += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, other: &Recorder) {
+        for (mine, theirs) in self.histograms.iter_mut().zip(&other.histograms) {
+            mine.add(theirs)
+                .expect("histograms with equal bounds always merge");
+        }
+        for (mine, theirs) in self.misses.iter_mut().zip(other.misses) {
+            *mine += theirs;
+        }
+    }
+
+    /// The latencies of one kind of operation.
+    pub fn histogram(&self, kind: OpKind) -> &Histogram<u64> {
+        &self.histograms[kind.index()]
+    }
+
+    /// How many operations of `kind` found nothing.
+    pub fn misses(&self, kind: OpKind) -> u64 {
+        self.misses[kind.index()]
+    }
+
+    /// The latencies of all operations together.
+    pub fn overall(&self) -> Histogram<u64> {
+        let mut all = self.histograms[0].clone();
+        for histogram in &self.histograms[1..] {
+            all.add(histogram)
+                .expect("histograms with equal bounds always merge");
+        }
+        all
+    }
+}
+
+/// SplitMix64: a tiny, fast, statistically decent generator. Workers only
+/// need to pick keys and operations, not unpredictability.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`), by multiply-shift (Lemire), without
+    /// the bias a modulo would add for large `n`.
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_stays_in_range() {
+        let mut rng = SplitMix64::new(1);
+        for n in [1, 2, 3, 100, u64::MAX] {
+            for _ in 0..1000 {
+                assert!(rng.below(n) < n);
+            }
+        }
+    }
+
+    #[test]
+    fn deal_covers_every_id_once() {
+        let ids: Vec<_> = (0..10u8).map(|b| SessionId::from_bytes([b; 16])).collect();
+        let parts = deal(&ids, 3);
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts.concat(), ids);
+    }
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace: formatting, clippy, unit,
+# integration, property and doc tests. On a fresh machine it needs only the
+# Rust toolchain; later suites that need a service (redis-server, Chromium)
+# install it from here, so that none of them can be skipped silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
