@@ -56,6 +56,7 @@ mod session;
 mod sessions;
 mod stats;
 mod store;
+mod thin;
 mod wheel;
 
 pub use clock::{Clock, ManualClock, SystemClock};

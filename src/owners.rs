@@ -16,47 +16,81 @@ use hashbrown::HashTable;
 
 use crate::hashing::Hasher;
 
-/// An owner and its session handles.
-pub(crate) struct OwnerEntry {
-    owner: Box<[u8]>,
-    sessions: Vec<u64>,
-}
+/// An owner and its session handles, in one allocation: the owner's
+/// length (`u16`, little-endian), its bytes, then one 8-byte handle (id
+/// prefix, little-endian) per session. One allocation rather than an owner
+/// `Box` and a handle `Vec` saves an allocation and 16 bytes of table slot
+/// per owner.
+pub(crate) struct OwnerEntry(Vec<u8>);
+
+/// Handles of owners with fewer sessions than this are stored exactly, with
+/// no spare capacity; larger lists grow by doubling, so that an owner with
+/// many sessions does not pay a copy per login.
+const EXACT_HANDLES: usize = 16;
 
 impl OwnerEntry {
-    pub(crate) fn handles(&self) -> &[u64] {
-        &self.sessions
+    fn new(owner: &[u8]) -> Self {
+        let mut bytes = Vec::with_capacity(2 + owner.len());
+        bytes.extend_from_slice(&(owner.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(owner);
+        OwnerEntry(bytes)
+    }
+
+    fn owner(&self) -> &[u8] {
+        &self.0[2..self.handles_start()]
+    }
+
+    fn handles_start(&self) -> usize {
+        2 + usize::from(u16::from_le_bytes([self.0[0], self.0[1]]))
+    }
+
+    /// The session handles, in no particular order.
+    pub(crate) fn handles(&self) -> impl Iterator<Item = u64> + '_ {
+        self.0[self.handles_start()..]
+            .chunks_exact(8)
+            .map(|h| u64::from_le_bytes(h.try_into().expect("8 bytes")))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.len() == self.handles_start()
     }
 
     pub(crate) fn link(&mut self, prefix: u64) {
-        // Most owners have a handful of sessions: grow those exactly rather
-        // than doubling, which would waste up to half of each list.
-        if self.sessions.len() < 16 {
-            self.sessions.reserve_exact(1);
+        if self.0.len() < self.handles_start() + 8 * EXACT_HANDLES {
+            self.0.reserve_exact(8);
         }
-        self.sessions.push(prefix);
+        self.0.extend_from_slice(&prefix.to_le_bytes());
     }
 
     /// Removes one occurrence of a handle; says whether it was there.
     pub(crate) fn unlink(&mut self, prefix: u64) -> bool {
-        match self.sessions.iter().position(|p| *p == prefix) {
-            Some(i) => {
-                self.sessions.swap_remove(i);
-                true
-            }
-            None => false,
-        }
+        let Some(i) = self.handles().position(|p| p == prefix) else {
+            return false;
+        };
+        let at = self.handles_start() + 8 * i;
+        let last = self.0.len() - 8;
+        self.0.copy_within(last.., at);
+        self.0.truncate(last);
+        true
     }
 
     /// Keeps only the handles `keep` accepts.
-    pub(crate) fn retain(&mut self, keep: impl FnMut(&u64) -> bool) {
-        self.sessions.retain(keep);
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) {
+        let start = self.handles_start();
+        let kept: Vec<u64> = self.handles().filter(|h| keep(*h)).collect();
+        self.0.truncate(start);
+        for handle in kept {
+            self.0.extend_from_slice(&handle.to_le_bytes());
+        }
+        self.0.shrink_to_fit();
     }
 
     /// Replaces a handle (session rotation).
     pub(crate) fn relink(&mut self, old: u64, new: u64) {
-        match self.sessions.iter_mut().find(|p| **p == old) {
-            Some(slot) => *slot = new,
-            None => self.link(new),
+        if self.unlink(old) {
+            self.0.extend_from_slice(&new.to_le_bytes());
+        } else {
+            self.link(new);
         }
     }
 }
@@ -84,12 +118,12 @@ impl OwnerShard {
 
     pub(crate) fn get(&self, owner: &[u8]) -> Option<&OwnerEntry> {
         let hash = self.hasher.bytes(owner);
-        self.table.find(hash, |e| *e.owner == *owner)
+        self.table.find(hash, |e| e.owner() == owner)
     }
 
     pub(crate) fn get_mut(&mut self, owner: &[u8]) -> Option<&mut OwnerEntry> {
         let hash = self.hasher.bytes(owner);
-        self.table.find_mut(hash, |e| *e.owner == *owner)
+        self.table.find_mut(hash, |e| e.owner() == owner)
     }
 
     /// The owner's entry, made empty if it has none; also says whether it
@@ -99,14 +133,11 @@ impl OwnerShard {
         let hash = hasher.bytes(owner);
         match self
             .table
-            .entry(hash, |e| *e.owner == *owner, |e| hasher.bytes(&e.owner))
+            .entry(hash, |e| e.owner() == owner, |e| hasher.bytes(e.owner()))
         {
             hashbrown::hash_table::Entry::Occupied(entry) => (entry.into_mut(), false),
             hashbrown::hash_table::Entry::Vacant(entry) => {
-                let entry = entry.insert(OwnerEntry {
-                    owner: owner.into(),
-                    sessions: Vec::new(),
-                });
+                let entry = entry.insert(OwnerEntry::new(owner));
                 (entry.into_mut(), true)
             }
         }
@@ -116,8 +147,8 @@ impl OwnerShard {
     /// it did.
     pub(crate) fn drop_if_empty(&mut self, owner: &[u8]) -> bool {
         let hash = self.hasher.bytes(owner);
-        match self.table.find_entry(hash, |e| *e.owner == *owner) {
-            Ok(entry) if entry.get().sessions.is_empty() => {
+        match self.table.find_entry(hash, |e| e.owner() == owner) {
+            Ok(entry) if entry.get().is_empty() => {
                 entry.remove();
                 true
             }
@@ -135,5 +166,33 @@ impl OwnerShard {
             }
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_links_unlinks_and_relinks_handles() {
+        let mut entry = OwnerEntry::new(b"alice");
+        assert!(entry.is_empty());
+        for h in [1, 2, 3, 2] {
+            entry.link(h);
+        }
+        assert_eq!(entry.owner(), b"alice");
+        assert!(entry.unlink(2));
+        assert!(!entry.unlink(9));
+        let mut handles: Vec<u64> = entry.handles().collect();
+        handles.sort();
+        assert_eq!(handles, [1, 2, 3], "one occurrence of 2 left");
+        entry.relink(1, 7);
+        entry.retain(|h| h != 3);
+        let mut handles: Vec<u64> = entry.handles().collect();
+        handles.sort();
+        assert_eq!(handles, [2, 7]);
+        entry.retain(|_| false);
+        assert!(entry.is_empty());
+        assert_eq!(entry.owner(), b"alice");
     }
 }

@@ -1,8 +1,9 @@
 //! A session as the store keeps it: one allocation of packed bytes.
 //!
 //! Memory per session is a headline figure, so a stored session is a single
-//! boxed byte slice rather than a struct of `Vec`s and `String`s: one
-//! allocation instead of four, no capacity slack, and 4-byte times.
+//! thin byte buffer ([`ThinBytes`]) rather than a struct of `Vec`s and
+//! `String`s: one allocation instead of four, an 8-byte table slot, no
+//! capacity slack, and 4-byte times.
 //!
 //! ```text
 //! offset  size  field
@@ -27,6 +28,7 @@ use std::time::Duration;
 use sessiond_protocol::SessionId;
 
 use crate::session::{Labels, SessionInfo};
+use crate::thin::ThinBytes;
 
 const CREATED: usize = 16;
 const LAST_SEEN: usize = 20;
@@ -46,7 +48,7 @@ pub(crate) struct Times {
 }
 
 /// One stored session.
-pub(crate) struct SessionRecord(Box<[u8]>);
+pub(crate) struct SessionRecord(ThinBytes);
 
 impl SessionRecord {
     /// Packs a new session. `labels` is already encoded by [`encode_labels`].
@@ -58,47 +60,61 @@ impl SessionRecord {
         times: &Times,
         version: u32,
     ) -> Self {
-        let mut bytes = Vec::with_capacity(HEADER + owner.len() + labels.len() + data.len());
-        bytes.extend_from_slice(id.as_bytes());
-        for field in [times.now, times.now, times.idle, times.absolute, version, 0] {
-            bytes.extend_from_slice(&field.to_le_bytes());
+        let mut record = SessionRecord::blank(owner.len(), labels.len(), data.len());
+        let bytes = record.0.as_mut_slice();
+        bytes[..16].copy_from_slice(id.as_bytes());
+        let fields = [times.now, times.now, times.idle, times.absolute, version, 0];
+        for (i, field) in fields.into_iter().enumerate() {
+            bytes[16 + 4 * i..20 + 4 * i].copy_from_slice(&field.to_le_bytes());
         }
-        bytes.extend_from_slice(&(owner.len() as u16).to_le_bytes());
-        bytes.extend_from_slice(&(labels.len() as u16).to_le_bytes());
-        bytes.extend_from_slice(owner);
-        bytes.extend_from_slice(labels);
-        bytes.extend_from_slice(data);
-        SessionRecord(bytes.into_boxed_slice())
+        bytes[HEADER..HEADER + owner.len()].copy_from_slice(owner);
+        let labels_at = HEADER + owner.len();
+        bytes[labels_at..labels_at + labels.len()].copy_from_slice(labels);
+        bytes[labels_at + labels.len()..].copy_from_slice(data);
+        record
     }
 
     /// The same session with other data, a new version, seen at `now`.
     pub(crate) fn with_data(&self, data: &[u8], now: u32) -> Self {
         let keep = HEADER + self.owner_len() + self.labels_len();
-        let mut bytes = Vec::with_capacity(keep + data.len());
-        bytes.extend_from_slice(&self.0[..keep]);
-        bytes.extend_from_slice(data);
-        let mut record = SessionRecord(bytes.into_boxed_slice());
+        let mut record = SessionRecord::blank(self.owner_len(), self.labels_len(), data.len());
+        let bytes = record.0.as_mut_slice();
+        bytes[..keep].copy_from_slice(&self.bytes()[..keep]);
+        bytes[keep..].copy_from_slice(data);
         record.put(VERSION, self.version().wrapping_add(1));
         record.put(LAST_SEEN, now.max(self.last_seen()));
         record
     }
 
+    /// A zeroed record with room for the given parts and their lengths set.
+    fn blank(owner: usize, labels: usize, data: usize) -> Self {
+        let mut record = SessionRecord(ThinBytes::zeroed(HEADER + owner + labels + data));
+        let bytes = record.0.as_mut_slice();
+        bytes[OWNER_LEN..OWNER_LEN + 2].copy_from_slice(&(owner as u16).to_le_bytes());
+        bytes[LABELS_LEN..LABELS_LEN + 2].copy_from_slice(&(labels as u16).to_le_bytes());
+        record
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+
     /// Replaces the id in place (rotation keeps everything else).
     pub(crate) fn set_id(&mut self, id: SessionId) {
-        self.0[..16].copy_from_slice(id.as_bytes());
+        self.0.as_mut_slice()[..16].copy_from_slice(id.as_bytes());
     }
 
     pub(crate) fn id(&self) -> SessionId {
-        SessionId::from_bytes(self.0[..16].try_into().expect("16 bytes"))
+        SessionId::from_bytes(self.bytes()[..16].try_into().expect("16 bytes"))
     }
 
     /// The id's first 8 bytes, the key of every index.
     pub(crate) fn prefix(&self) -> u64 {
-        u64::from_be_bytes(self.0[..8].try_into().expect("8 bytes"))
+        u64::from_be_bytes(self.bytes()[..8].try_into().expect("8 bytes"))
     }
 
     pub(crate) fn has_id(&self, id: &SessionId) -> bool {
-        &self.0[..16] == id.as_bytes()
+        &self.bytes()[..16] == id.as_bytes()
     }
 
     pub(crate) fn created(&self) -> u32 {
@@ -160,11 +176,11 @@ impl SessionRecord {
     }
 
     pub(crate) fn owner(&self) -> &[u8] {
-        &self.0[HEADER..HEADER + self.owner_len()]
+        &self.bytes()[HEADER..HEADER + self.owner_len()]
     }
 
     pub(crate) fn data(&self) -> &[u8] {
-        &self.0[HEADER + self.owner_len() + self.labels_len()..]
+        &self.bytes()[HEADER + self.owner_len() + self.labels_len()..]
     }
 
     /// Bytes of the allocation: what memory accounting charges, plus a
@@ -178,7 +194,7 @@ impl SessionRecord {
         let absolute = self.absolute();
         SessionInfo {
             id: self.id(),
-            labels: decode_labels(&self.0[start..start + self.labels_len()]),
+            labels: decode_labels(&self.bytes()[start..start + self.labels_len()]),
             created_at: self.created().into(),
             last_seen_at: self.last_seen().into(),
             idle_timeout: Duration::from_secs(self.idle().into()),
@@ -189,19 +205,19 @@ impl SessionRecord {
     }
 
     fn owner_len(&self) -> usize {
-        u16::from_le_bytes([self.0[OWNER_LEN], self.0[OWNER_LEN + 1]]).into()
+        u16::from_le_bytes([self.bytes()[OWNER_LEN], self.bytes()[OWNER_LEN + 1]]).into()
     }
 
     fn labels_len(&self) -> usize {
-        u16::from_le_bytes([self.0[LABELS_LEN], self.0[LABELS_LEN + 1]]).into()
+        u16::from_le_bytes([self.bytes()[LABELS_LEN], self.bytes()[LABELS_LEN + 1]]).into()
     }
 
     fn get(&self, at: usize) -> u32 {
-        u32::from_le_bytes(self.0[at..at + 4].try_into().expect("4 bytes"))
+        u32::from_le_bytes(self.bytes()[at..at + 4].try_into().expect("4 bytes"))
     }
 
     fn put(&mut self, at: usize, value: u32) {
-        self.0[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        self.0.as_mut_slice()[at..at + 4].copy_from_slice(&value.to_le_bytes());
     }
 }
 

@@ -304,7 +304,7 @@ impl Store {
             return 0;
         };
         let (mut ended, mut freed) = (0, 0);
-        entry.retain(|&prefix| {
+        entry.retain(|prefix| {
             if Some(prefix) == keep {
                 return true;
             }
@@ -526,7 +526,7 @@ impl Inner {
         let Some(entry) = owners.get(owner) else {
             return;
         };
-        for &prefix in entry.handles() {
+        for prefix in entry.handles() {
             let shard = self.session_shard(prefix).lock();
             if let Some(record) = shard
                 .by_prefix(prefix)
@@ -596,7 +596,7 @@ impl Inner {
         let now = self.now_s();
         // (last seen, handle) of each live session.
         let mut live: Vec<(u32, u64)> = Vec::new();
-        for &prefix in entry.handles() {
+        for prefix in entry.handles() {
             let shard = self.session_shard(prefix).lock();
             if let Some(r) = shard
                 .by_prefix(prefix)

@@ -18,7 +18,50 @@ use std::collections::BTreeMap;
 /// Buckets keyed by Unix second.
 #[derive(Default)]
 pub(crate) struct Wheel {
-    buckets: BTreeMap<u32, Vec<u64>>,
+    buckets: BTreeMap<u32, Bucket>,
+}
+
+/// The entries of one second, in blocks of at most [`BLOCK`]. A plain
+/// `Vec` would waste up to half its capacity after doubling; blocks waste
+/// at most one partly filled block, while small buckets still start small.
+#[derive(Default)]
+struct Bucket {
+    blocks: Vec<Vec<u64>>,
+}
+
+/// Largest block of a bucket.
+const BLOCK: usize = 256;
+
+impl Bucket {
+    fn push(&mut self, tag: u64) {
+        match self.blocks.last_mut().filter(|block| block.len() < BLOCK) {
+            Some(block) => {
+                if block.len() == block.capacity() {
+                    // Double, up to a full block.
+                    block.reserve_exact(block.len().min(BLOCK - block.len()));
+                }
+                block.push(tag);
+            }
+            None => {
+                let mut block = Vec::with_capacity(4);
+                block.push(tag);
+                self.blocks.push(block);
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<u64> {
+        let block = self.blocks.last_mut()?;
+        let tag = block.pop();
+        if block.is_empty() {
+            self.blocks.pop();
+        }
+        tag
+    }
+
+    fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
 }
 
 impl Wheel {
@@ -88,5 +131,19 @@ mod tests {
         assert_eq!(wheel.first_second(), Some(20));
         assert_eq!(wheel.pop_first(), Some((20, 4)));
         assert_eq!(wheel.pop_first(), None);
+    }
+
+    #[test]
+    fn large_buckets_fill_blocks_and_lose_nothing() {
+        let mut bucket = Bucket::default();
+        for tag in 0..1000 {
+            bucket.push(tag);
+        }
+        assert_eq!(bucket.blocks.len(), 4);
+        assert!(bucket.blocks.iter().all(|b| b.capacity() <= BLOCK));
+        let mut tags: Vec<u64> = std::iter::from_fn(|| bucket.pop()).collect();
+        tags.sort();
+        assert_eq!(tags, (0..1000).collect::<Vec<_>>());
+        assert!(bucket.is_empty());
     }
 }
