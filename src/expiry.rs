@@ -19,10 +19,21 @@
 //!   so the next cycle resumes there and no shard starves.
 //!
 //! The background thread runs a cycle every [`TICK`] with a budget of
-//! [`CYCLE_BUDGET`], a quarter of one core at most. At roughly 0.2 µs per
-//! expired session that reclaims over a million sessions a second, enough
-//! for the within-a-second promise at that scale. Tests turn the thread off
-//! and call [`crate::Store::run_expiry_cycle`] with a manual clock.
+//! [`CYCLE_BUDGET`], a quarter of one core at most. Removed sessions are
+//! unlinked from their owner and freed after the shard lock is let go, so
+//! a lock is held only for the table work.
+//!
+//! Measured with `sessiond-bench --expiry-only --sessions 1000000` (one
+//! million sessions expiring in the same second): about 1 µs of CPU per
+//! reclaimed session, no shard-lock hold over 1 ms (the longest 0.3 to
+//! 0.8 ms, when the OS preempted the thread mid-batch). At a quarter of a
+//! core that is some 200,000 sessions per second of wall time: sessions
+//! expiring at natural rates (a million on 30-minute idle timeouts end at
+//! about 550 a second) are reclaimed within a tick of their deadline, while
+//! a burst of a million in one second takes four to five seconds.
+//!
+//! Tests turn the thread off and call [`crate::Store::run_expiry_cycle`]
+//! with a manual clock.
 
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
@@ -50,8 +61,20 @@ pub struct ExpiryReport {
     pub examined: u64,
     /// The longest time one shard lock was held.
     pub longest_lock_hold: Duration,
+    /// Shard-lock holds (batches) in the cycle.
+    pub lock_holds: u64,
+    /// Holds that lasted over a millisecond.
+    pub lock_holds_over_1ms: u64,
     /// Whether every due entry was settled (false: the budget ran out).
     pub complete: bool,
+}
+
+impl ExpiryReport {
+    fn record_hold(&mut self, held: Duration) {
+        self.longest_lock_hold = self.longest_lock_hold.max(held);
+        self.lock_holds += 1;
+        self.lock_holds_over_1ms += u64::from(held > Duration::from_millis(1));
+    }
 }
 
 impl Store {
@@ -79,14 +102,14 @@ impl Inner {
                     let mut shard = self.sessions[i].lock();
                     let held = Instant::now();
                     let out = shard.expire(now_s, BATCH, &mut removed);
-                    report.longest_lock_hold = report.longest_lock_hold.max(held.elapsed());
+                    report.record_hold(held.elapsed());
                     out
                 };
                 let keys = {
                     let mut shard = self.keys[i].lock();
                     let held = Instant::now();
                     let out = shard.expire(now_ms, BATCH);
-                    report.longest_lock_hold = report.longest_lock_hold.max(held.elapsed());
+                    report.record_hold(held.elapsed());
                     out
                 };
                 report.examined += (sessions + keys.examined) as u64;
@@ -95,8 +118,9 @@ impl Inner {
                 Counters::bump(&self.counters.expired_sessions, removed.len());
                 Counters::bump(&self.counters.expired_keys, keys.removed);
                 self.memory.release(keys.bytes);
-                for session in removed.drain(..) {
-                    self.unlink(session);
+                // Unlinking and freeing happen here, outside the shard lock.
+                for record in removed.drain(..) {
+                    self.unlink(&record);
                 }
                 let more = more_sessions || keys.more;
                 let last_shard = step + 1 == shards;

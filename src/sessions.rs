@@ -11,24 +11,6 @@ use crate::hashing::Hasher;
 use crate::record::SessionRecord;
 use crate::wheel::Wheel;
 
-/// A session the store removed, to be unlinked from its owner's index once
-/// the shard lock is released.
-pub(crate) struct Unlinked {
-    pub owner: Box<[u8]>,
-    pub prefix: u64,
-    pub bytes: usize,
-}
-
-impl Unlinked {
-    pub(crate) fn of(record: &SessionRecord) -> Self {
-        Unlinked {
-            owner: record.owner().into(),
-            prefix: record.prefix(),
-            bytes: record.len(),
-        }
-    }
-}
-
 pub(crate) struct SessionShard {
     hasher: Hasher,
     table: HashTable<SessionRecord>,
@@ -108,14 +90,15 @@ impl SessionShard {
         Some(entry.remove().0)
     }
 
-    /// Runs up to `max` due wheel entries: expired sessions are removed
-    /// into `removed`, live ones are rescheduled at their real deadline.
+    /// Runs up to `max` due wheel entries: expired sessions are moved out
+    /// into `removed` (to be unlinked and freed after the lock is let go),
+    /// live ones are rescheduled at their real deadline.
     /// Returns how many entries it looked at and whether more are due.
     pub(crate) fn expire(
         &mut self,
         now: u32,
         max: usize,
-        removed: &mut Vec<Unlinked>,
+        removed: &mut Vec<SessionRecord>,
     ) -> (usize, bool) {
         let mut due = Vec::with_capacity(max.min(64));
         let more = self.wheel.take_due(now, max, &mut due);
@@ -124,8 +107,7 @@ impl SessionShard {
                 continue;
             };
             if record.is_expired(now) {
-                let record = self.remove_prefix_if(prefix, |_| true).expect("found");
-                removed.push(Unlinked::of(&record));
+                removed.push(self.remove_prefix_if(prefix, |_| true).expect("found"));
             } else {
                 self.reschedule(prefix);
             }
@@ -141,7 +123,7 @@ impl SessionShard {
     /// Evicts the session nearest its deadline. Wheel entries that turn out
     /// to belong to sessions touched since (so due later) are rescheduled;
     /// at most `tries` entries are looked at.
-    pub(crate) fn evict_nearest(&mut self, tries: usize) -> Option<Unlinked> {
+    pub(crate) fn evict_nearest(&mut self, tries: usize) -> Option<SessionRecord> {
         for _ in 0..tries {
             let (second, prefix) = self.wheel.pop_first()?;
             let Some(record) = self.live_entry(second, prefix) else {
@@ -152,8 +134,7 @@ impl SessionShard {
                 self.reschedule(prefix);
                 continue;
             }
-            let record = self.remove_prefix_if(prefix, |_| true).expect("found");
-            return Some(Unlinked::of(&record));
+            return self.remove_prefix_if(prefix, |_| true);
         }
         None
     }

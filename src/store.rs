@@ -33,7 +33,7 @@ use crate::memory::{MemoryMeter, SESSION_OVERHEAD};
 use crate::owners::{OWNER_OVERHEAD, OwnerShard};
 use crate::record::{SessionRecord, Times, encode_labels};
 use crate::session::{NewSession, Session, SessionInfo};
-use crate::sessions::{SessionShard, Unlinked};
+use crate::sessions::SessionShard;
 use crate::stats::{Counters, Stats};
 use crate::{StoreError, expiry};
 
@@ -230,7 +230,7 @@ impl Store {
             return false;
         };
         let live = !record.is_expired(now);
-        inner.unlink(Unlinked::of(&record));
+        inner.unlink(&record);
         live
     }
 
@@ -252,7 +252,7 @@ impl Store {
         let mut record = removed.ok_or(StoreError::NotFound)?;
         if record.is_expired(now) {
             drop(owners);
-            inner.unlink(Unlinked::of(&record));
+            inner.unlink(&record);
             return Err(StoreError::NotFound);
         }
         record.touch(now);
@@ -668,8 +668,9 @@ impl Inner {
             let Some((_, i)) = sampled.min() else {
                 continue;
             };
-            if let Some(unlinked) = self.sessions[i].lock().evict_nearest(64) {
-                self.unlink(unlinked);
+            let evicted = self.sessions[i].lock().evict_nearest(64);
+            if let Some(record) = evicted {
+                self.unlink(&record);
                 Counters::bump(&self.counters.evicted_sessions, 1);
                 return true;
             }
@@ -678,14 +679,16 @@ impl Inner {
     }
 
     /// Unlinks a removed session from its owner and releases its memory.
-    pub(crate) fn unlink(&self, removed: Unlinked) {
-        let mut freed = removed.bytes + SESSION_OVERHEAD;
+    /// Called after the session's shard lock is let go (lock order).
+    pub(crate) fn unlink(&self, removed: &SessionRecord) {
+        let owner = removed.owner();
+        let mut freed = removed.len() + SESSION_OVERHEAD;
         if self
-            .owner_shard(&removed.owner)
+            .owner_shard(owner)
             .lock()
-            .unlink(&removed.owner, removed.prefix)
+            .unlink(owner, removed.prefix())
         {
-            freed += removed.owner.len() + OWNER_OVERHEAD;
+            freed += owner.len() + OWNER_OVERHEAD;
         }
         self.memory.release(freed);
     }

@@ -61,6 +61,12 @@ pub struct Args {
     /// Only prefill and report memory (RSS and bytes per session), then exit.
     #[arg(long)]
     pub memory_only: bool,
+
+    /// Only measure the expiry cycle: prefill sessions that all expire in
+    /// the same second, reclaim them with background-sized cycles, and
+    /// report cycles needed and the longest shard-lock hold (embedded).
+    #[arg(long, conflicts_with = "memory_only")]
+    pub expiry_only: bool,
 }
 
 impl Args {

@@ -7,6 +7,7 @@
 
 mod cli;
 mod error;
+mod expiry;
 mod report;
 mod target;
 mod workload;
@@ -40,6 +41,9 @@ fn main() -> ExitCode {
 /// prints the report.
 fn run(args: &Args) -> Result<()> {
     let plan = args.plan();
+    if args.expiry_only {
+        return expiry::run(&plan, args.json);
+    }
     let target = target::open(args.target);
     let mut conn = target.connect()?;
     let mut ids = plan.id_buffer();
