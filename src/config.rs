@@ -2,23 +2,7 @@
 
 use std::time::Duration;
 
-/// What to do when an owner is at its session limit and logs in again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitPolicy {
-    /// Refuse the new session with [`crate::StoreError::SessionLimit`].
-    Reject,
-    /// End the owner's least recently seen session to make room.
-    EvictOldest,
-}
-
-/// A cap on concurrent sessions per owner ("screens" of a streaming plan).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OwnerLimit {
-    /// Most live sessions one owner may have.
-    pub max_sessions: u32,
-    /// What happens to the session beyond the cap.
-    pub policy: LimitPolicy,
-}
+use sessiond_protocol::OwnerLimit;
 
 /// What to do when a write would take the store past its memory limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

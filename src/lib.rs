@@ -45,14 +45,12 @@
 
 mod clock;
 mod config;
-mod error;
 mod expiry;
 mod hashing;
 mod keys;
 mod memory;
 mod owners;
 mod record;
-mod session;
 mod sessions;
 mod stats;
 mod store;
@@ -60,13 +58,14 @@ mod thin;
 mod wheel;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{LimitPolicy, MemoryPolicy, OwnerLimit, StoreConfig};
-pub use error::StoreError;
+pub use config::{MemoryPolicy, StoreConfig};
 pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
-pub use session::{Labels, NewSession, Session, SessionInfo};
-pub use sessiond_protocol::SessionId;
+pub use sessiond_protocol::{
+    KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionId, SessionInfo,
+    StoreError,
+};
 pub use stats::Stats;
-pub use store::{KeyTtl, MAX_KEY_LEN, MAX_OWNER_LEN, Store};
+pub use store::{MAX_KEY_LEN, MAX_OWNER_LEN, Store};
 
 /// The README's examples, compiled and run as doc tests so they stay true.
 #[cfg(doctest)]

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::StoreError;
+use sessiond_protocol::StoreError;
 
 /// Bytes a session adds beyond its packed record: allocator header and
 /// rounding, hash-table slot, wheel entry and owner-index handle.

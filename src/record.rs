@@ -25,9 +25,8 @@
 
 use std::time::Duration;
 
-use sessiond_protocol::SessionId;
+use sessiond_protocol::{Labels, SessionId, SessionInfo};
 
-use crate::session::{Labels, SessionInfo};
 use crate::thin::ThinBytes;
 
 const CREATED: usize = 16;

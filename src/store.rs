@@ -26,32 +26,23 @@ use parking_lot::Mutex;
 use sessiond_protocol::SessionId;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{LimitPolicy, MemoryPolicy, OwnerLimit, StoreConfig};
+use crate::config::{MemoryPolicy, StoreConfig};
+use crate::expiry;
 use crate::hashing::{Hasher, shard_of};
 use crate::keys::{self, KeyShard};
 use crate::memory::{MemoryMeter, SESSION_OVERHEAD};
 use crate::owners::{OWNER_OVERHEAD, OwnerShard};
 use crate::record::{SessionRecord, Times, encode_labels};
-use crate::session::{NewSession, Session, SessionInfo};
 use crate::sessions::SessionShard;
 use crate::stats::{Counters, Stats};
-use crate::{StoreError, expiry};
+use sessiond_protocol::{
+    KeyTtl, LimitPolicy, NewSession, OwnerLimit, Session, SessionInfo, StoreError,
+};
 
 /// Longest owner, in bytes.
 pub const MAX_OWNER_LEN: usize = 256;
 /// Longest plain key, in bytes.
 pub const MAX_KEY_LEN: usize = 4096;
-
-/// The time to live of a plain key, from [`Store::ttl`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyTtl {
-    /// No such key.
-    Missing,
-    /// The key has no TTL.
-    Persistent,
-    /// The key expires after this long.
-    ExpiresIn(Duration),
-}
 
 /// The session store: a cheap-clone handle (an `Arc`) over shared state.
 ///
@@ -128,15 +119,15 @@ impl Store {
         let config = &inner.config;
         check_owner(&new.owner)?;
         inner.check_value(new.data.len())?;
-        let labels = encode_labels(&new.labels).map_err(StoreError::BadLabels)?;
-        let idle = StoreError::timeout_range(new.idle.unwrap_or(config.default_idle_timeout))?;
+        let labels = encode_labels(&new.labels).map_err(|e| StoreError::BadLabels(e.into()))?;
+        let idle = timeout_secs(new.idle.unwrap_or(config.default_idle_timeout))?;
         let lifetime = match new.absolute.or(config.default_absolute_lifetime) {
-            Some(d) => StoreError::timeout_range(d)?,
+            Some(d) => timeout_secs(d)?,
             None => 0,
         };
         if idle == 0 && lifetime == 0 {
             return Err(StoreError::BadTimeout(
-                "a session needs an idle timeout or an absolute lifetime",
+                "a session needs an idle timeout or an absolute lifetime".into(),
             ));
         }
         let now = inner.now_s();
@@ -496,9 +487,9 @@ impl Inner {
 
     fn deadline_after(&self, ttl: Duration) -> Result<u64, StoreError> {
         if ttl.is_zero() {
-            return Err(StoreError::BadTimeout("a TTL must be positive"));
+            return Err(StoreError::BadTimeout("a TTL must be positive".into()));
         }
-        StoreError::timeout_range(ttl)?;
+        timeout_secs(ttl)?;
         Ok(self.now_ms() + ttl.as_millis() as u64)
     }
 
@@ -692,6 +683,19 @@ impl Inner {
         }
         self.memory.release(freed);
     }
+}
+
+/// Longest idle timeout or absolute lifetime accepted: ten years.
+const MAX_TIMEOUT_SECS: u32 = 10 * 366 * 24 * 3600;
+
+/// A timeout in whole seconds, rounded up so that it is never shorter than
+/// asked.
+fn timeout_secs(d: Duration) -> Result<u32, StoreError> {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    u32::try_from(secs)
+        .ok()
+        .filter(|s| *s <= MAX_TIMEOUT_SECS)
+        .ok_or(StoreError::BadTimeout("longer than 10 years".into()))
 }
 
 fn check_owner(owner: &[u8]) -> Result<(), StoreError> {

@@ -1,12 +1,14 @@
 //! Types and wire format shared by the sessiond server and its clients.
 //!
 //! This crate deliberately knows nothing of any async runtime: it holds plain
-//! data types and (in later versions) the frame codec, so that the server,
+//! data types and the frame codec, so that the server,
 //! the Rust client and tests can all agree on bytes without agreeing on an
 //! executor.
 //!
-//! Today it holds the [`SessionId`], whose text and binary forms are
-//! specified in `protocol/SPEC.md`.
+//! It holds the [`SessionId`], the model of sessions and keys that the
+//! engine and every client share ([`NewSession`], [`Session`], [`Labels`],
+//! …), and the error type [`StoreError`]; all specified in
+//! `protocol/SPEC.md`.
 //!
 //! ```
 //! use sessiond_protocol::SessionId;
@@ -17,6 +19,10 @@
 //! assert_eq!(text.parse::<SessionId>().unwrap(), id);
 //! ```
 
+mod error;
 mod id;
+mod model;
 
+pub use error::StoreError;
 pub use id::{ParseSessionIdError, ROUTING_SLOTS, SessionId};
+pub use model::{KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionInfo};

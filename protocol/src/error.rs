@@ -1,6 +1,7 @@
-//! The one error type of the engine.
+//! The error of a store operation, shared by the engine and its clients:
+//! each variant has one error code on the wire (SPEC.md §10).
 
-use std::time::Duration;
+use std::borrow::Cow;
 
 /// Why a store operation did not happen.
 ///
@@ -42,10 +43,10 @@ pub enum StoreError {
     },
     /// Labels break one of the limits in [`crate::Labels`].
     #[error("invalid labels: {0}")]
-    BadLabels(&'static str),
+    BadLabels(Cow<'static, str>),
     /// A session would never expire, or a timeout is out of range.
     #[error("invalid timeout: {0}")]
-    BadTimeout(&'static str),
+    BadTimeout(Cow<'static, str>),
     /// The owner already has as many sessions as its limit allows, and the
     /// policy is to refuse new ones.
     #[error("owner already has {limit} sessions, the most allowed")]
@@ -79,17 +80,3 @@ pub enum StoreError {
     #[error("increment or decrement would overflow")]
     Overflow,
 }
-
-impl StoreError {
-    pub(crate) fn timeout_range(d: Duration) -> Result<u32, StoreError> {
-        // Whole seconds, rounded up, so a timeout is never shorter than asked.
-        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-        u32::try_from(secs)
-            .ok()
-            .filter(|s| *s <= MAX_TIMEOUT_SECS)
-            .ok_or(StoreError::BadTimeout("longer than 10 years"))
-    }
-}
-
-/// Longest idle timeout or absolute lifetime accepted: ten years.
-const MAX_TIMEOUT_SECS: u32 = 10 * 366 * 24 * 3600;

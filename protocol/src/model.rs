@@ -1,10 +1,9 @@
-//! The public shape of a session: what goes in, and what comes out.
+//! The shape of sessions and keys, as the engine, the daemon and every
+//! client see them: what goes in, what comes out, and the limits that apply.
 
 use std::time::Duration;
 
-use sessiond_protocol::SessionId;
-
-use crate::config::OwnerLimit;
+use crate::SessionId;
 
 /// Short key/value strings kept beside a session and shown in device lists
 /// without reading its data: user agent, IP address, device name.
@@ -14,7 +13,7 @@ use crate::config::OwnerLimit;
 /// [`Labels::MAX_VALUE_LEN`] bytes.
 ///
 /// ```
-/// use sessiond::Labels;
+/// use sessiond_protocol::Labels;
 /// let labels = Labels::new().with("ua", "Firefox on Linux").with("ip", "192.0.2.7");
 /// assert_eq!(labels.get("ip"), Some("192.0.2.7"));
 /// ```
@@ -74,10 +73,10 @@ impl Labels {
 }
 
 /// What to create: built with [`NewSession::new`] and its setters, passed to
-/// [`crate::Store::create`].
+/// `Store::create` (or the client's `create`).
 ///
 /// ```
-/// use sessiond::{Labels, NewSession};
+/// use sessiond_protocol::{Labels, NewSession};
 /// use std::time::Duration;
 ///
 /// let new = NewSession::new("user:42")
@@ -86,15 +85,25 @@ impl Labels {
 ///     .idle_timeout(Duration::from_secs(15 * 60));
 /// # let _ = new;
 /// ```
-#[derive(Debug, Clone)]
+///
+/// The fields are public so that servers and clients can take a request
+/// apart; build one with the setters.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSession {
-    pub(crate) owner: Vec<u8>,
-    pub(crate) data: Vec<u8>,
-    pub(crate) labels: Labels,
-    pub(crate) idle: Option<Duration>,
-    pub(crate) absolute: Option<Duration>,
-    pub(crate) id: Option<SessionId>,
-    pub(crate) limit: Option<Option<OwnerLimit>>,
+    /// The owner (user id), 1 to 256 bytes.
+    pub owner: Vec<u8>,
+    /// Opaque session data.
+    pub data: Vec<u8>,
+    /// Labels for device lists.
+    pub labels: Labels,
+    /// Idle timeout; `None` for the store's default, zero for none.
+    pub idle: Option<Duration>,
+    /// Absolute lifetime; `None` for the store's default, zero for none.
+    pub absolute: Option<Duration>,
+    /// A caller-chosen id; `None` to have the store generate one.
+    pub id: Option<SessionId>,
+    /// `None` for the store's per-owner limit; `Some(None)` for no limit.
+    pub limit: Option<Option<OwnerLimit>>,
 }
 
 impl NewSession {
@@ -176,7 +185,7 @@ pub struct SessionInfo {
     pub version: u32,
 }
 
-/// A session read with [`crate::Store::get`].
+/// A session read with `get`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// Its owner.
@@ -185,4 +194,33 @@ pub struct Session {
     pub data: Vec<u8>,
     /// Everything else.
     pub info: SessionInfo,
+}
+
+/// What to do when an owner is at its session limit and logs in again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitPolicy {
+    /// Refuse the new session with [`StoreError::SessionLimit`](crate::StoreError::SessionLimit).
+    Reject,
+    /// End the owner's least recently seen session to make room.
+    EvictOldest,
+}
+
+/// A cap on concurrent sessions per owner ("screens" of a streaming plan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerLimit {
+    /// Most live sessions one owner may have.
+    pub max_sessions: u32,
+    /// What happens to the session beyond the cap.
+    pub policy: LimitPolicy,
+}
+
+/// The time to live of a plain key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTtl {
+    /// No such key.
+    Missing,
+    /// The key has no TTL.
+    Persistent,
+    /// The key expires after this long.
+    ExpiresIn(Duration),
 }
