@@ -43,6 +43,7 @@
 
 #![warn(missing_docs)]
 
+mod api;
 mod clock;
 mod config;
 mod expiry;
@@ -62,7 +63,7 @@ pub use config::{MemoryPolicy, StoreConfig};
 pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
 pub use sessiond_protocol::{
     KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionId, SessionInfo,
-    StoreError,
+    SessionStore, StoreError,
 };
 pub use stats::Stats;
 pub use store::{MAX_KEY_LEN, MAX_OWNER_LEN, Store};

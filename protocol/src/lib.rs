@@ -19,10 +19,12 @@
 //! assert_eq!(text.parse::<SessionId>().unwrap(), id);
 //! ```
 
+mod api;
 mod error;
 mod id;
 mod model;
 
+pub use api::SessionStore;
 pub use error::StoreError;
 pub use id::{ParseSessionIdError, ROUTING_SLOTS, SessionId};
 pub use model::{KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionInfo};

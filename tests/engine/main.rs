@@ -7,6 +7,7 @@ mod keys;
 mod limits;
 mod model;
 mod sessions;
+mod trait_impl;
 
 use std::time::Duration;
 
