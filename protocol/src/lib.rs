@@ -8,7 +8,8 @@
 //! It holds the [`SessionId`], the model of sessions and keys that the
 //! engine and every client share ([`NewSession`], [`Session`], [`Labels`],
 //! …), and the error type [`StoreError`]; all specified in
-//! `protocol/SPEC.md`.
+//! `protocol/SPEC.md`; and the native protocol's messages ([`Request`],
+//! [`Response`], …) with their codec in [`wire`].
 //!
 //! ```
 //! use sessiond_protocol::SessionId;
@@ -23,8 +24,10 @@ mod api;
 mod error;
 mod id;
 mod model;
+pub mod wire;
 
 pub use api::SessionStore;
 pub use error::StoreError;
 pub use id::{ParseSessionIdError, ROUTING_SLOTS, SessionId};
 pub use model::{KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionInfo};
+pub use wire::{ErrorCode, Reply, Request, Response, ServerError};
