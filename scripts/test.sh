@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The daemon tests hold 2,000 connections open from one process.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

@@ -52,6 +52,8 @@ mod keys;
 mod memory;
 mod owners;
 mod record;
+#[cfg(feature = "server")]
+pub mod server;
 mod sessions;
 mod stats;
 mod store;

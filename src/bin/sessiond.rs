@@ -1,0 +1,256 @@
+//! `sessiond`, the daemon: the session store behind its native protocol.
+//!
+//! Settings come from flags, then environment variables (`SESSIOND_*`),
+//! then an optional TOML file (`--config`), then defaults: the first that
+//! gives a value wins. The auth token is read from a file or from
+//! `SESSIOND_AUTH_TOKEN`, never from the command line, where any user of
+//! the machine could read it in the process list.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+use sessiond::server::{Secret, ServerConfig, TlsFiles};
+use sessiond::{LimitPolicy, MemoryPolicy, OwnerLimit, Store, StoreConfig};
+use tracing::info;
+
+/// The session store daemon.
+#[derive(Debug, Parser)]
+#[command(name = "sessiond", version, about)]
+struct Cli {
+    /// A TOML file with any of the settings below (same names, with `_`).
+    #[arg(long, env = "SESSIOND_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// Every setting, as a flag, an environment variable and a TOML key.
+#[derive(Debug, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct Settings {
+    /// Address of the native-protocol listener [default: 127.0.0.1:7878].
+    #[arg(long, env = "SESSIOND_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// TLS certificate chain (PEM); TLS is on when this and --tls-key are set.
+    #[arg(long, env = "SESSIOND_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "SESSIOND_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// File holding the auth token (or set SESSIOND_AUTH_TOKEN).
+    #[arg(long, env = "SESSIOND_AUTH_TOKEN_FILE", value_name = "FILE")]
+    auth_token_file: Option<PathBuf>,
+    /// Listen beyond loopback without an auth token (only behind a firewall).
+    #[arg(long, env = "SESSIOND_ALLOW_UNAUTHENTICATED_REMOTE")]
+    #[serde(default)]
+    allow_unauthenticated_remote: bool,
+    /// Most concurrent connections [default: 10000].
+    #[arg(long, env = "SESSIOND_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Seconds before an idle connection is closed [default: 300].
+    #[arg(long, env = "SESSIOND_IDLE_TIMEOUT", value_name = "SECS")]
+    idle_timeout: Option<u64>,
+    /// Largest request frame in bytes [default: 2097152].
+    #[arg(long, env = "SESSIOND_MAX_FRAME", value_name = "BYTES")]
+    max_frame: Option<u32>,
+    /// Largest session data or key value in bytes [default: 1048576].
+    #[arg(long, env = "SESSIOND_MAX_DATA", value_name = "BYTES")]
+    max_data: Option<usize>,
+    /// Memory limit in accounted bytes [default: none].
+    #[arg(long, env = "SESSIOND_MEMORY_LIMIT", value_name = "BYTES")]
+    memory_limit: Option<u64>,
+    /// At the memory limit: refuse writes, or evict the sessions nearest their deadline.
+    #[arg(long, env = "SESSIOND_MEMORY_POLICY", value_enum)]
+    memory_policy: Option<MemoryPolicyArg>,
+    /// Most sessions per owner [default: no limit].
+    #[arg(long, env = "SESSIOND_MAX_SESSIONS_PER_OWNER", value_name = "N")]
+    max_sessions_per_owner: Option<u32>,
+    /// At an owner's limit: refuse the login, or end its least recently seen session.
+    #[arg(long, env = "SESSIOND_OWNER_LIMIT_POLICY", value_enum)]
+    owner_limit_policy: Option<OwnerPolicyArg>,
+    /// Default idle timeout of sessions in seconds [default: 1800].
+    #[arg(long, env = "SESSIOND_SESSION_IDLE_TIMEOUT", value_name = "SECS")]
+    session_idle_timeout: Option<u64>,
+    /// Default absolute lifetime of sessions in seconds, 0 for none [default: 86400].
+    #[arg(long, env = "SESSIOND_SESSION_LIFETIME", value_name = "SECS")]
+    session_lifetime: Option<u64>,
+    /// Log level or filter (error, warn, info, debug, trace) [default: info, or RUST_LOG].
+    #[arg(long, env = "SESSIOND_LOG", value_name = "LEVEL")]
+    log_level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum MemoryPolicyArg {
+    Reject,
+    Evict,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum OwnerPolicyArg {
+    Reject,
+    EvictOldest,
+}
+
+impl Settings {
+    /// Fills every setting this one lacks from `lower` (flags and
+    /// environment over the file).
+    fn or(self, lower: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(lower.listen),
+            tls_cert: self.tls_cert.or(lower.tls_cert),
+            tls_key: self.tls_key.or(lower.tls_key),
+            auth_token_file: self.auth_token_file.or(lower.auth_token_file),
+            allow_unauthenticated_remote: self.allow_unauthenticated_remote
+                || lower.allow_unauthenticated_remote,
+            max_connections: self.max_connections.or(lower.max_connections),
+            idle_timeout: self.idle_timeout.or(lower.idle_timeout),
+            max_frame: self.max_frame.or(lower.max_frame),
+            max_data: self.max_data.or(lower.max_data),
+            memory_limit: self.memory_limit.or(lower.memory_limit),
+            memory_policy: self.memory_policy.or(lower.memory_policy),
+            max_sessions_per_owner: self.max_sessions_per_owner.or(lower.max_sessions_per_owner),
+            owner_limit_policy: self.owner_limit_policy.or(lower.owner_limit_policy),
+            session_idle_timeout: self.session_idle_timeout.or(lower.session_idle_timeout),
+            session_lifetime: self.session_lifetime.or(lower.session_lifetime),
+            log_level: self.log_level.or(lower.log_level),
+        }
+    }
+
+    fn store_config(&self) -> StoreConfig {
+        let defaults = StoreConfig::default();
+        let policy = match self.owner_limit_policy {
+            Some(OwnerPolicyArg::EvictOldest) => LimitPolicy::EvictOldest,
+            Some(OwnerPolicyArg::Reject) | None => LimitPolicy::Reject,
+        };
+        StoreConfig {
+            max_data_bytes: self.max_data.unwrap_or(defaults.max_data_bytes),
+            default_idle_timeout: self
+                .session_idle_timeout
+                .map_or(defaults.default_idle_timeout, Duration::from_secs),
+            default_absolute_lifetime: match self.session_lifetime {
+                Some(0) => None,
+                Some(secs) => Some(Duration::from_secs(secs)),
+                None => defaults.default_absolute_lifetime,
+            },
+            owner_limit: self.max_sessions_per_owner.map(|max_sessions| OwnerLimit {
+                max_sessions,
+                policy,
+            }),
+            memory_limit: self.memory_limit,
+            memory_policy: match self.memory_policy {
+                Some(MemoryPolicyArg::Evict) => MemoryPolicy::EvictNearestDeadline,
+                Some(MemoryPolicyArg::Reject) | None => MemoryPolicy::Reject,
+            },
+            ..defaults
+        }
+    }
+
+    fn server_config(&self) -> Result<ServerConfig> {
+        let defaults = ServerConfig::default();
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => bail!("TLS needs both --tls-cert and --tls-key"),
+        };
+        Ok(ServerConfig {
+            listen: self.listen.unwrap_or(defaults.listen),
+            tls,
+            auth_token: auth_token(self.auth_token_file.as_deref())?,
+            allow_unauthenticated_remote: self.allow_unauthenticated_remote,
+            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
+            idle_timeout: self
+                .idle_timeout
+                .map_or(defaults.idle_timeout, Duration::from_secs),
+            max_frame: self.max_frame.unwrap_or(defaults.max_frame),
+            ..defaults
+        })
+    }
+}
+
+/// The token from its file, else from `SESSIOND_AUTH_TOKEN`.
+fn auth_token(file: Option<&Path>) -> Result<Option<Secret>> {
+    let bytes = match file {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("reading the auth token file {}", path.display()))?,
+        None => match std::env::var_os("SESSIOND_AUTH_TOKEN") {
+            Some(token) => token.into_encoded_bytes(),
+            None => return Ok(None),
+        },
+    };
+    Secret::new(bytes).map(Some).map_err(anyhow::Error::msg)
+}
+
+fn read_file_settings(path: &Path) -> Result<Settings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("in the config file {}", path.display()))
+}
+
+fn init_logging(level: Option<&str>) {
+    let filter = match level {
+        Some(level) => tracing_subscriber::EnvFilter::new(level),
+        None => tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let file = match &cli.config {
+        Some(path) => read_file_settings(path)?,
+        None => Settings::default(),
+    };
+    let settings = cli.settings.or(file);
+    init_logging(settings.log_level.as_deref());
+    let server_config = settings.server_config()?;
+    let store_config = settings.store_config();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sessiond-worker")
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        let store = Store::new(store_config);
+        info!(
+            version = env!("CARGO_PKG_VERSION"),
+            "sessiond starting; in-memory only: sessions do not survive a restart"
+        );
+        let server = sessiond::server::Server::bind(server_config, store).await?;
+        server.run_until(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sessiond: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The daemon's network face: a native-protocol listener over a [`Store`].
+//!
+//! [`Server::bind`] opens the socket (refusing, like Redis's protected
+//! mode, to expose an unauthenticated store beyond loopback), and
+//! [`Server::run_until`] accepts connections until a shutdown future
+//! completes, then stops accepting, lets every connection answer what it
+//! has received, and returns once they have closed (or a grace period has
+//! passed).
+//!
+//! Each connection is a tokio task (`connection.rs`); requests run on the
+//! engine directly from that task, since no engine operation waits.
+
+mod auth;
+mod commands;
+mod config;
+mod connection;
+mod stats;
+mod tls;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sessiond_protocol::wire::ServerError;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+pub use auth::Secret;
+pub use config::{ServerConfig, TlsFiles};
+
+use crate::Store;
+use stats::ServerStats;
+
+/// Why the server could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Listening on a non-loopback address without an auth token.
+    #[error(
+        "refusing to listen on {0} without an auth token: anyone who can reach it could read \
+         and end every session; set an auth token, listen on 127.0.0.1, or pass \
+         --allow-unauthenticated-remote if a firewall guards it"
+    )]
+    Unprotected(SocketAddr),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// Accepting failed for good.
+    #[error("accepting connections: {0}")]
+    Accept(io::Error),
+}
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    pub store: Store,
+    pub config: ServerConfig,
+    pub stats: ServerStats,
+}
+
+/// A bound native-protocol listener.
+pub struct Server {
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Binds the listener.
+    pub async fn bind(config: ServerConfig, store: Store) -> Result<Server, ServeError> {
+        if config.is_unprotected_remote() {
+            return Err(ServeError::Unprotected(config.listen));
+        }
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let shared = Arc::new(Shared {
+            store,
+            config,
+            stats: ServerStats::default(),
+        });
+        Ok(Server {
+            listener,
+            tls,
+            shared,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then shuts down gracefully.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let Server {
+            listener,
+            tls,
+            shared,
+        } = self;
+        info!(
+            addr = %listener.local_addr().map_err(ServeError::Accept)?,
+            tls = tls.is_some(),
+            auth = shared.config.auth_token.is_some(),
+            "listening (native protocol)"
+        );
+        let slots = Arc::new(Semaphore::new(shared.config.max_connections));
+        let (stop, stopping) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                accepted = listener.accept() => {
+                    let (socket, peer) = match accepted {
+                        Ok(pair) => pair,
+                        // Out of file descriptors and the like: transient;
+                        // other clients are still being served.
+                        Err(e) => {
+                            warn!(error = %e, "accept failed");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        ServerStats::bump(&shared.stats.connections_refused);
+                        connections.spawn(refuse_busy(socket));
+                        continue;
+                    };
+                    let (shared, tls, stopping) = (shared.clone(), tls.clone(), stopping.clone());
+                    connections.spawn(async move {
+                        ServerStats::bump(&shared.stats.connections);
+                        ServerStats::bump(&shared.stats.connections_total);
+                        let outcome = serve_socket(socket, tls, shared.clone(), stopping).await;
+                        if let Err(e) = outcome {
+                            debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                        ServerStats::drop_one(&shared.stats.connections);
+                        drop(slot);
+                    });
+                }
+            }
+        }
+        drop(listener);
+        info!(
+            connections = connections.len(),
+            "shutting down: no new connections; finishing requests in flight"
+        );
+        let _ = stop.send(true);
+        let grace = shared.config.shutdown_grace;
+        if tokio::time::timeout(grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            warn!(
+                left = connections.len(),
+                "grace period over; closing the rest"
+            );
+            connections.shutdown().await;
+        }
+        info!("stopped");
+        Ok(())
+    }
+}
+
+/// Runs TLS (if configured) and then the protocol on one socket.
+async fn serve_socket(
+    socket: TcpStream,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    stopping: watch::Receiver<bool>,
+) -> io::Result<()> {
+    socket.set_nodelay(true)?;
+    match tls {
+        None => connection::serve(socket, shared, stopping).await,
+        Some(acceptor) => {
+            let handshake = acceptor.accept(socket);
+            match tokio::time::timeout(shared.config.handshake_timeout, handshake).await {
+                Ok(Ok(stream)) => connection::serve(stream, shared, stopping).await,
+                Ok(Err(e)) => {
+                    debug!(error = %e, "TLS handshake failed");
+                    Ok(())
+                }
+                Err(_) => Ok(()),
+            }
+        }
+    }
+}
+
+/// Tells a client over the connection limit so, then closes.
+async fn refuse_busy(mut socket: TcpStream) {
+    let _ = connection::send_error(&mut socket, ServerError::Busy).await;
+}

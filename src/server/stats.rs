@@ -1,0 +1,162 @@
+//! Server counters: connections, failed auth and operations by kind.
+//!
+//! Operation counts are kept per connection and added to the shared
+//! counters once per batch of pipelined requests, not once per request: a
+//! shared atomic bumped by every request on every core would bounce its
+//! cache line between cores at a million operations a second.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sessiond_protocol::wire::Request;
+
+use crate::Store;
+
+/// Names of the operations, by [`op_index`].
+const OPS: [&str; 18] = [
+    "ping",
+    "auth",
+    "stats",
+    "create",
+    "get",
+    "update",
+    "touch",
+    "delete",
+    "rotate",
+    "list",
+    "count",
+    "delete_owner",
+    "key_set",
+    "key_get",
+    "key_delete",
+    "key_expire",
+    "key_ttl",
+    "key_incr",
+];
+
+/// The position of a request's kind in [`OPS`].
+fn op_index(request: &Request) -> usize {
+    match request.opcode() {
+        op @ 0x01..=0x03 => usize::from(op - 0x01),
+        op @ 0x10..=0x18 => 3 + usize::from(op - 0x10),
+        op => 12 + usize::from(op - 0x20),
+    }
+}
+
+/// Counters shared by every connection.
+#[derive(Default)]
+pub(crate) struct ServerStats {
+    pub connections: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub auth_failures: AtomicU64,
+    ops: [AtomicU64; OPS.len()],
+}
+
+/// One connection's operation counts since it last reported them.
+#[derive(Default)]
+pub(crate) struct LocalOps([u64; OPS.len()]);
+
+impl LocalOps {
+    pub(crate) fn count(&mut self, request: &Request) {
+        self.0[op_index(request)] += 1;
+    }
+}
+
+impl ServerStats {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn drop_one(counter: &AtomicU64) {
+        counter.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Adds a connection's counts and zeroes them.
+    pub(crate) fn absorb(&self, local: &mut LocalOps) {
+        for (shared, count) in self.ops.iter().zip(local.0.iter_mut()) {
+            if *count > 0 {
+                shared.fetch_add(std::mem::take(count), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Every statistic by name: the store's, then the server's.
+    pub(crate) fn snapshot(&self, store: &Store) -> Vec<(String, u64)> {
+        let s = store.stats();
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out: Vec<(String, u64)> = [
+            ("sessions", s.sessions),
+            ("keys", s.keys),
+            ("owners", s.owners),
+            ("bytes_used", s.bytes_used),
+            ("memory_limit", s.memory_limit.unwrap_or(0)),
+            ("expired_sessions", s.expired_sessions),
+            ("expired_keys", s.expired_keys),
+            ("evicted_sessions", s.evicted_sessions),
+            ("limit_evictions", s.limit_evictions),
+            ("connections", read(&self.connections)),
+            ("connections_total", read(&self.connections_total)),
+            ("connections_refused", read(&self.connections_refused)),
+            ("auth_failures", read(&self.auth_failures)),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        for (name, count) in OPS.iter().zip(&self.ops) {
+            out.push((format!("ops_{name}"), read(count)));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessiond_protocol::SessionId;
+
+    #[test]
+    fn every_request_kind_has_its_own_counter() {
+        let id = SessionId::random();
+        let requests = [
+            Request::Ping,
+            Request::Auth { token: vec![] },
+            Request::Stats,
+            Request::Create(sessiond_protocol::NewSession::new("o")),
+            Request::Get { id, touch: true },
+            Request::Update {
+                id,
+                expected_version: None,
+                data: vec![],
+            },
+            Request::Touch { id },
+            Request::Delete { id },
+            Request::Rotate { id },
+            Request::List { owner: vec![] },
+            Request::Count { owner: vec![] },
+            Request::DeleteOwner {
+                owner: vec![],
+                keep: None,
+            },
+            Request::KeySet {
+                key: vec![],
+                ttl: None,
+                value: vec![],
+            },
+            Request::KeyGet { key: vec![] },
+            Request::KeyDelete { key: vec![] },
+            Request::KeyExpire {
+                key: vec![],
+                ttl: None,
+            },
+            Request::KeyTtl { key: vec![] },
+            Request::KeyIncr {
+                key: vec![],
+                delta: 1,
+            },
+        ];
+        for (i, request) in requests.iter().enumerate() {
+            assert_eq!(op_index(request), i);
+            assert_eq!(OPS[i], request.name());
+        }
+    }
+}

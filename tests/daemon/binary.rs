@@ -1,0 +1,156 @@
+//! The `sessiond` binary: configuration, protected mode and signals.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sessiond_protocol::wire::{Reply, Request, ServerError};
+
+use crate::Raw;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sessiond");
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the binary and waits until it accepts connections.
+fn spawn(args: &[&str], env: &[(&str, &str)], port: u16) -> Child {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("SESSIOND_AUTH_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the sessiond binary starts");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("sessiond exited early: {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "sessiond did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    child.wait().unwrap()
+}
+
+#[test]
+fn refuses_a_public_address_without_a_token_in_one_readable_line() {
+    let output = Command::new(BIN)
+        .args(["--listen", "0.0.0.0:0"])
+        .env_remove("SESSIOND_AUTH_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("sessiond: error: refusing to listen on 0.0.0.0:0"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn rejects_half_a_tls_configuration_and_unknown_config_keys() {
+    let output = Command::new(BIN)
+        .args(["--tls-cert", "x.pem"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("TLS needs both"));
+
+    let dir = std::env::temp_dir().join(format!("sessiond-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("bad.toml");
+    std::fs::write(&config, "listne = \"127.0.0.1:1\"\n").unwrap();
+    let output = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown field") && stderr.contains("listne"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_with_a_token_from_its_config_file_and_stops_on_sigterm() {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("sessiond-test-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("token"), "from-a-file\n").unwrap();
+    let config = dir.join("sessiond.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nauth_token_file = \"{}\"\nmax_sessions_per_owner = 1\n",
+            dir.join("token").display()
+        ),
+    )
+    .unwrap();
+    let mut child = spawn(&["--config", config.to_str().unwrap()], &[], port);
+
+    let mut raw = Raw::connect(([127, 0, 0, 1], port).into()).await;
+    assert!(raw.hello.auth_required);
+    let auth = Request::Auth {
+        token: b"from-a-file".to_vec(),
+    };
+    assert_eq!(raw.call(&auth).await, Ok(Reply::Done));
+    let create = Request::Create(sessiond_protocol::NewSession::new("u"));
+    assert!(matches!(raw.call(&create).await, Ok(Reply::Id(_))));
+    assert_eq!(
+        raw.call(&create).await,
+        Err(ServerError::Store(
+            sessiond_protocol::StoreError::SessionLimit { limit: 1 }
+        )),
+        "the file's owner limit is in force"
+    );
+
+    let status = terminate(&mut child);
+    assert!(status.success(), "a clean exit on SIGTERM: {status}");
+    assert_eq!(raw.receive().await, None, "the connection was closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_override_environment_which_overrides_the_file() {
+    let (port, other) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("sessiond-test-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("sessiond.toml");
+    std::fs::write(
+        &config,
+        format!("listen = \"127.0.0.1:{other}\"\nmax_frame = 1000\n"),
+    )
+    .unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = spawn(
+        &["--config", config.to_str().unwrap(), "--listen", &listen],
+        &[("SESSIOND_MAX_FRAME", "4096")],
+        port,
+    );
+    let raw = Raw::connect(([127, 0, 0, 1], port).into()).await;
+    assert_eq!(raw.hello.max_frame, 4096, "the environment beat the file");
+    assert!(!raw.hello.auth_required);
+    assert!(terminate(&mut child).success());
+}

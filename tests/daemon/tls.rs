@@ -1,0 +1,109 @@
+//! TLS on the native listener, with certificates made here by rcgen.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::RootCertStore;
+use rustls::pki_types::ServerName;
+use sessiond::server::{ServerConfig, TlsFiles};
+use sessiond_protocol::wire::{Reply, Request};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::{Daemon, Raw};
+
+/// A self-signed certificate for `localhost`, written as PEM files.
+struct Certificate {
+    files: TlsFiles,
+    der: rustls::pki_types::CertificateDer<'static>,
+}
+
+fn certificate(name: &str) -> Certificate {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("sessiond-tls-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    Certificate {
+        files: TlsFiles { cert, key },
+        der: made.cert.der().clone(),
+    }
+}
+
+fn connector(trusted: &Certificate) -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    roots.add(trusted.der.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_a_client_that_trusts_the_certificate_and_refuses_one_that_does_not() {
+    let server_cert = certificate("server");
+    let config = ServerConfig {
+        tls: Some(server_cert.files.clone()),
+        ..ServerConfig::default()
+    };
+    let daemon = Daemon::start(config).await;
+    let name = ServerName::try_from("localhost").unwrap();
+
+    let tcp = TcpStream::connect(daemon.addr).await.unwrap();
+    let tls = connector(&server_cert)
+        .connect(name.clone(), tcp)
+        .await
+        .unwrap();
+    let mut raw = Raw::over(tls).await;
+    assert_eq!(raw.call(&Request::Ping).await, Ok(Reply::Done));
+    let set = Request::KeySet {
+        key: b"k".to_vec(),
+        ttl: None,
+        value: b"over tls".to_vec(),
+    };
+    assert_eq!(raw.call(&set).await, Ok(Reply::Done));
+
+    let stranger = certificate("stranger");
+    let tcp = TcpStream::connect(daemon.addr).await.unwrap();
+    let refused = connector(&stranger).connect(name, tcp).await;
+    assert!(refused.is_err(), "a certificate nobody trusts is refused");
+
+    // Plain TCP on a TLS port is not served either.
+    let mut plain = TcpStream::connect(daemon.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    plain.write_all(b"SSND\x00\x01\x00\x00").await.unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer).await;
+    assert!(!answer.starts_with(b"SSND"), "no handshake without TLS");
+
+    assert_eq!(
+        raw.call(&Request::KeyGet { key: b"k".to_vec() }).await,
+        Ok(Reply::Value(Some(b"over tls".to_vec())))
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_certificate_is_a_clear_start_up_error() {
+    let config = ServerConfig {
+        tls: Some(TlsFiles {
+            cert: "/nonexistent/cert.pem".into(),
+            key: "/nonexistent/key.pem".into(),
+        }),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..ServerConfig::default()
+    };
+    let error = sessiond::server::Server::bind(config, sessiond::Store::new(Default::default()))
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        error.to_string().contains("/nonexistent/cert.pem"),
+        "{error}"
+    );
+}
