@@ -3,6 +3,7 @@
 //! and the `sessiond` binary itself. One binary, so tests link once.
 
 mod binary;
+mod client;
 mod raw;
 mod tls;
 

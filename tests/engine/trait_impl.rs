@@ -43,6 +43,19 @@ async fn login_cycle<S: SessionStore>(store: &S) -> Result<(), S::Error> {
     Ok(())
 }
 
+#[path = "../shared/conformance.rs"]
+mod conformance;
+
+#[test]
+fn the_embedded_store_passes_the_store_conformance_suite() {
+    let (store, _) = manual_store(StoreConfig::default());
+    now(conformance::every_operation(&store, |e: &StoreError| {
+        Some(e)
+    }));
+    assert_eq!(store.stats().sessions, 0);
+    assert_eq!(store.stats().keys, 0);
+}
+
 #[test]
 fn the_embedded_store_serves_a_login_cycle_through_the_trait() {
     let (store, _) = manual_store(StoreConfig::default());
