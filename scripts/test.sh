@@ -9,6 +9,16 @@ cd "$(dirname "$0")/.."
 # The daemon tests hold 2,000 connections open from one process.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+# The load generator's Redis tests run against a real redis-server (Debian's
+# package). Install it if missing; the tests fail loudly if it still is.
+if ! command -v redis-server >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+    else
+        sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null
+    fi
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

@@ -98,6 +98,7 @@ impl ServerStats {
             ("connections_total", read(&self.connections_total)),
             ("connections_refused", read(&self.connections_refused)),
             ("auth_failures", read(&self.auth_failures)),
+            ("rss_bytes", resident_bytes().unwrap_or(0)),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
@@ -109,10 +110,26 @@ impl ServerStats {
     }
 }
 
+/// The process's resident memory, from `/proc/self/status` (Linux; `None`
+/// elsewhere), so that clients can measure memory per session as they do
+/// with Redis's `used_memory_rss`.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use sessiond_protocol::SessionId;
+
+    #[test]
+    fn resident_memory_is_read_on_linux() {
+        let rss = resident_bytes().expect("/proc/self/status has VmRSS");
+        assert!(rss > 1024 * 1024, "a test process holds over a MiB: {rss}");
+    }
 
     #[test]
     fn every_request_kind_has_its_own_counter() {

@@ -13,13 +13,17 @@ use crate::workload::{Plan, Workload};
 
 /// Load generator for sessiond: prefills a store, drives a fixed operation
 /// mix at it from several clients, and reports throughput, latency
-/// percentiles and memory per session.
+/// percentiles and memory per session. The same workloads run against
+/// Redis, for comparison.
 #[derive(Debug, Parser)]
 #[command(name = "sessiond-bench", version)]
-#[command(after_long_help = SESSION_MIX_HELP)]
+#[command(after_long_help = format!("{SESSION_MIX_HELP}\n\n{REDIS_HELP}"))]
 pub struct Args {
-    /// What to load: `embedded` (a store in this process). Network targets
-    /// (`sessiond://host:port`, `redis://host:port`) are planned.
+    /// What to load: `embedded` (a store in this process),
+    /// `sessiond://[:token@]host[:port]` or `sessiond+tls://host[:port]?ca=FILE`
+    /// (a sessiond daemon; without a token in the URL, SESSIOND_AUTH_TOKEN),
+    /// or `redis://[[user]:password@]host[:port]` (a Redis server, db 0; a
+    /// password is sent with AUTH).
     #[arg(long, value_name = "TARGET", default_value = "embedded")]
     pub target: TargetSpec,
 
@@ -40,13 +44,15 @@ pub struct Args {
     #[arg(long, value_name = "K", default_value = "5", value_parser = at_least_one::<u64>)]
     pub per_owner: u64,
 
-    /// Concurrent clients (threads, for the embedded target).
+    /// Concurrent clients: threads, and for a server one connection each.
     #[arg(long, value_name = "C", default_value = "4", value_parser = at_least_one::<u32>)]
     pub clients: u32,
 
-    /// Operations per batch. Network targets will send a batch before
-    /// reading its replies; the embedded target runs it in a loop and
-    /// charges each operation an equal share of the batch's time.
+    /// Operations per batch. A server target is sent the whole batch in one
+    /// write before its replies are read, and each operation is charged the
+    /// batch's round trip (as redis-benchmark -P reports it); the embedded
+    /// target runs the batch in a loop and charges each operation an equal
+    /// share of the batch's time.
     #[arg(long, value_name = "P", default_value = "1", value_parser = at_least_one::<u32>)]
     pub pipeline: u32,
 
@@ -61,6 +67,12 @@ pub struct Args {
     /// Only prefill and report memory (RSS and bytes per session), then exit.
     #[arg(long)]
     pub memory_only: bool,
+
+    /// Empty a server target before the prefill: FLUSHALL, which wipes
+    /// every database of that server. Without it, a server that already
+    /// holds keys is refused.
+    #[arg(long)]
+    pub flush: bool,
 
     /// Only measure the expiry cycle: prefill sessions that all expire in
     /// the same second, reclaim them with background-sized cycles, and
@@ -95,7 +107,25 @@ Each client keeps its own set of live session ids: a login adds to it and a
 logout takes from it, so the population stays roughly steady.
 
 Latencies are per operation, in microseconds; bytes per session is the
-growth of this process's RSS over the prefill divided by --sessions.";
+growth of the target's RSS over the prefill divided by --sessions (this
+process's RSS for embedded, the server's used_memory_rss for Redis).";
+
+/// How the workloads run against Redis, shown at the end of `--help`.
+const REDIS_HELP: &str = "\
+Against redis://, each operation is Redis's fastest correct pattern:
+  request  GETEX sess:<id> EX 1800
+  login    MULTI; SET sess:<id> <data> EX 1800; SADD owner:<n> <id>;
+           EXPIRE owner:<n> 1800; EXEC   (id: 22 base64url characters)
+  logout   MULTI; DEL sess:<id>; SREM owner:<n> <id>; EXEC
+  devices  SMEMBERS owner:<n>, then MGET of those sessions (two round trips;
+           a hit if any is live; stale ids are not SREMed, to add no writes)
+  get/set  GET key:<n> / SET key:<n> <value> EX 3600
+Login labels (user agent, IP) are not stored in Redis: the value is exactly
+the session data. With --pipeline P a devices list splits its batch: the
+operations before it are sent and answered first, then the list runs.
+Each client is a thread with one blocking connection (redis-benchmark uses
+one event loop instead). The prefill logs sessions in by pipelined
+transactions; a server that holds keys needs --flush.";
 
 /// Parses a whole number of at least 1.
 fn at_least_one<T>(text: &str) -> Result<T, String>
@@ -158,10 +188,20 @@ mod tests {
     }
 
     #[test]
-    fn network_targets_are_refused_for_now() {
-        let error = Args::try_parse_from(["sessiond-bench", "--target", "redis://localhost:6379"])
+    fn network_targets_parse_and_unknown_ones_are_refused() {
+        let args =
+            Args::try_parse_from(["sessiond-bench", "--target", "redis://localhost:7000"]).unwrap();
+        assert_eq!(args.target.to_string(), "redis://localhost:7000");
+        assert!(!args.flush);
+        let args =
+            Args::try_parse_from(["sessiond-bench", "--target", "sessiond://host:1"]).unwrap();
+        assert_eq!(args.target.to_string(), "sessiond://host:1");
+        let error = Args::try_parse_from(["sessiond-bench", "--target", "sessiond+tls://host:1"])
             .unwrap_err();
-        assert!(error.to_string().contains("not supported yet"));
+        assert!(error.to_string().contains("ca=FILE"), "{error}");
+        let error =
+            Args::try_parse_from(["sessiond-bench", "--target", "memcached://x"]).unwrap_err();
+        assert!(error.to_string().contains("unknown target"));
     }
 
     #[test]

@@ -31,6 +31,12 @@ impl From<sessiond::StoreError> for Error {
     }
 }
 
+impl From<crate::resp::RespError> for Error {
+    fn from(error: crate::resp::RespError) -> Self {
+        Error(format!("redis: {error}"))
+    }
+}
+
 impl From<std::io::Error> for Error {
     fn from(error: std::io::Error) -> Self {
         Error(error.to_string())

@@ -2,13 +2,17 @@
 //!
 //! It exists so that performance claims about sessiond (operations per
 //! second, tail latency, bytes per session) come from one reproducible
-//! tool instead of ad-hoc loops, and so the same workload can later be
-//! pointed at the daemon and at Redis for comparison. See `--help`.
+//! tool instead of ad-hoc loops, and so the same workload can be pointed at
+//! Redis (and later at the daemon) for comparison. See `--help`.
 
 mod cli;
 mod error;
 mod expiry;
+mod native;
+mod redis;
 mod report;
+mod resp;
+mod rng;
 mod target;
 mod workload;
 
@@ -18,8 +22,9 @@ use std::time::Instant;
 use clap::Parser as _;
 
 use crate::cli::Args;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::report::{Memory, Report};
+use crate::target::TargetSpec;
 
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
@@ -42,13 +47,18 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<()> {
     let plan = args.plan();
     if args.expiry_only {
+        if args.target != TargetSpec::Embedded {
+            return Err(Error::new("--expiry-only measures the embedded store only"));
+        }
         return expiry::run(&plan, args.json);
     }
-    let target = target::open(args.target);
+    let target = target::open(&args.target)?;
+    target.ensure_empty(args.flush)?;
     let mut conn = target.connect()?;
     let mut ids = plan.id_buffer();
 
     let rss_before = target.resident_bytes()?;
+    let bytes_used_before = target.bytes_used()?;
     let progress = report::progress_bar(plan.population, "prefill", args.json);
     let started = Instant::now();
     workload::prefill(conn.as_mut(), &plan, &mut ids, &progress)?;
@@ -57,7 +67,9 @@ fn run(args: &Args) -> Result<()> {
     let memory = Memory {
         rss_before,
         rss_after: target.resident_bytes()?,
-        bytes_used: target.bytes_used(),
+        bytes_used_before,
+        bytes_used: target.bytes_used()?,
+        source: target.memory_source(),
     };
     drop(conn);
 
@@ -72,6 +84,7 @@ fn run(args: &Args) -> Result<()> {
         per_owner: args.per_owner,
         prefill,
         memory,
+        batch_latency: target.batch_latency(),
         run,
     };
     if args.json {

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value, json};
 
-use crate::target::OpKind;
+use crate::target::{BatchLatency, MemorySource, OpKind};
 use crate::workload::{Plan, RunResult, Workload};
 
 /// A progress bar on stderr for `len` steps; hidden when `hidden` (and by
@@ -36,14 +36,26 @@ pub struct Memory {
     pub rss_before: u64,
     /// Resident bytes after the prefill.
     pub rss_after: u64,
+    /// Bytes the store accounts for before the prefill, if it says.
+    pub bytes_used_before: Option<u64>,
     /// Bytes the store accounts for after the prefill, if it says.
     pub bytes_used: Option<u64>,
+    /// What the two figures measure.
+    pub source: MemorySource,
 }
 
 impl Memory {
     /// Growth of the resident set per prefilled session (or key).
     pub fn bytes_per_session(&self, population: u64) -> f64 {
         self.rss_after.saturating_sub(self.rss_before) as f64 / population as f64
+    }
+
+    /// Growth of the store's accounted bytes over the prefill, if it
+    /// reports them (for a new embedded store, all it accounts for; for a
+    /// server, without its baseline).
+    pub fn used_growth(&self) -> Option<u64> {
+        let before = self.bytes_used_before.unwrap_or(0);
+        self.bytes_used.map(|after| after.saturating_sub(before))
     }
 }
 
@@ -59,6 +71,8 @@ pub struct Report<'a> {
     pub prefill: Duration,
     /// Memory around the prefill.
     pub memory: Memory,
+    /// How a batch's time was charged to its operations.
+    pub batch_latency: BatchLatency,
     /// The timed run; `None` with `--memory-only`.
     pub run: Option<RunResult>,
 }
@@ -77,13 +91,17 @@ impl Report<'_> {
             "per_owner": self.per_owner,
             "clients": plan.clients,
             "pipeline": plan.pipeline,
+            "batch_latency": self.batch_latency.name(),
             "memory_only": self.run.is_none(),
             "prefill_secs": round(self.prefill.as_secs_f64(), 3),
             "rss_before_bytes": self.memory.rss_before,
             "rss_bytes": self.memory.rss_after,
             "bytes_per_session": round(self.memory.bytes_per_session(population), 1),
+            "bytes_used_before": self.memory.bytes_used_before,
             "bytes_used": self.memory.bytes_used,
-            "bytes_used_per_session": self.memory.bytes_used.map(|b| round(b as f64 / population as f64, 1)),
+            "bytes_used_per_session": self.memory.used_growth().map(|b| round(b as f64 / population as f64, 1)),
+            "rss_source": self.memory.source.resident,
+            "bytes_used_source": self.memory.source.used,
         });
         let fields = object.as_object_mut().expect("built as an object");
         match &self.run {
@@ -108,8 +126,13 @@ impl Report<'_> {
             Workload::SessionMix => format!(" ({} per owner)", self.per_owner),
             Workload::Get | Workload::Set => String::new(),
         };
+        let latency = match (plan.pipeline, self.batch_latency) {
+            (1, _) => "",
+            (_, BatchLatency::Share) => " (latency: each op's share of its batch)",
+            (_, BatchLatency::RoundTrip) => " (latency: each op's batch round trip)",
+        };
         format!(
-            "target {}, workload {}: {} {} of {} bytes{owners}, {} clients, pipeline {}\n",
+            "target {}, workload {}: {} {} of {} bytes{owners}, {} clients, pipeline {}{latency}\n",
             self.target,
             plan.workload.name(),
             plan.population,
@@ -134,16 +157,19 @@ impl Report<'_> {
         let population = self.plan.population;
         let item = self.plan.workload.item();
         let mut line = format!(
-            "memory   RSS {} after prefill (+{}, {:.1} bytes per {item})",
+            "memory   {} {} after prefill (+{}, {:.1} bytes per {item})",
+            memory.source.resident,
             mib(memory.rss_after),
             mib(memory.rss_after.saturating_sub(memory.rss_before)),
             memory.bytes_per_session(population),
         );
-        if let Some(used) = memory.bytes_used {
+        if let (Some(used), Some(growth)) = (memory.bytes_used, memory.used_growth()) {
             line += &format!(
-                "; store accounts {} ({:.1} bytes per {item})",
+                "; {} {} (+{}, {:.1} bytes per {item})",
+                memory.source.used,
                 mib(used),
-                used as f64 / population as f64,
+                mib(growth),
+                growth as f64 / population as f64,
             );
         }
         line + "\n"

@@ -2,11 +2,10 @@
 //! [`Connection`]s that carry its operations.
 //!
 //! Workers speak in [`Op`]s instead of calling a [`Store`] directly so that
-//! one workload can drive any target. Today the only target is the embedded
-//! store; a `sessiond://` or `redis://` server will be another
-//! implementation of these two traits, whose connections override
-//! [`Connection::execute_batch`] to send a whole batch before reading the
-//! replies (pipelining).
+//! one workload can drive any target: the embedded store here, a Redis
+//! server ([`crate::redis`]), and later a `sessiond://` server. Network
+//! targets' connections override [`Connection::execute_batch`] to send a
+//! whole batch before reading the replies (pipelining).
 
 use std::fmt;
 use std::io::Write as _;
@@ -17,41 +16,58 @@ use std::time::Duration;
 use sessiond::{Labels, NewSession, SessionId, Store, StoreConfig, StoreError};
 
 use crate::error::{Error, Result};
+use crate::native::{Sessiond, SessiondSpec};
+use crate::redis::{Redis, RedisSpec};
 
 /// Which target to load, as named by `--target`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetSpec {
     /// A [`Store`] inside this process.
     Embedded,
+    /// A Redis server, `redis://[[user]:password@]host[:port]`.
+    Redis(RedisSpec),
+    /// A sessiond daemon, `sessiond://[:token@]host[:port]` or
+    /// `sessiond+tls://host[:port]?ca=FILE`.
+    Sessiond(SessiondSpec),
 }
 
 impl FromStr for TargetSpec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "embedded" => Ok(TargetSpec::Embedded),
-            _ if s.starts_with("sessiond://") || s.starts_with("redis://") => Err(format!(
-                "network targets are not supported yet (only `embedded`): {s}"
-            )),
-            _ => Err(format!("unknown target `{s}` (expected `embedded`)")),
+        if s == "embedded" {
+            Ok(TargetSpec::Embedded)
+        } else if let Some(rest) = s.strip_prefix("redis://") {
+            rest.parse().map(TargetSpec::Redis)
+        } else if s.starts_with("sessiond://") || s.starts_with("sessiond+tls://") {
+            s.parse().map(TargetSpec::Sessiond)
+        } else {
+            Err(format!(
+                "unknown target `{s}` (expected `embedded`, `sessiond://host:port` or \
+                 `redis://host:port`)"
+            ))
         }
     }
 }
 
 impl fmt::Display for TargetSpec {
+    /// The target as given, except that a password is never shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TargetSpec::Embedded => f.write_str("embedded"),
+            TargetSpec::Redis(spec) => write!(f, "redis://{spec}"),
+            TargetSpec::Sessiond(spec) => write!(f, "{spec}"),
         }
     }
 }
 
-/// Opens the target `spec` names.
-pub fn open(spec: TargetSpec) -> Box<dyn Target> {
-    match spec {
+/// Opens the target `spec` names (for a server, connects to it).
+pub fn open(spec: &TargetSpec) -> Result<Box<dyn Target>> {
+    Ok(match spec {
         TargetSpec::Embedded => Box::new(Embedded::new()),
-    }
+        TargetSpec::Redis(spec) => Box::new(Redis::open(spec.clone())?),
+        TargetSpec::Sessiond(spec) => Box::new(Sessiond::new(spec.clone())?),
+    })
 }
 
 /// A system under test.
@@ -59,11 +75,53 @@ pub trait Target {
     /// A connection for one worker (for the embedded store, a handle).
     fn connect(&self) -> Result<Box<dyn Connection>>;
 
+    /// Makes sure the prefill starts from nothing: empties the target if
+    /// `flush`, else fails if it already holds data. A new embedded store
+    /// is always empty.
+    fn ensure_empty(&self, flush: bool) -> Result<()>;
+
     /// Resident memory of whatever holds the data, in bytes.
     fn resident_bytes(&self) -> Result<u64>;
 
     /// The bytes the store itself accounts for, if it reports them.
-    fn bytes_used(&self) -> Option<u64>;
+    fn bytes_used(&self) -> Result<Option<u64>>;
+
+    /// What [`Target::resident_bytes`] and [`Target::bytes_used`] measure.
+    fn memory_source(&self) -> MemorySource;
+
+    /// How the time of a batch of operations is charged to each of them.
+    fn batch_latency(&self) -> BatchLatency;
+}
+
+/// Names of a target's memory figures, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemorySource {
+    /// What [`Target::resident_bytes`] reads, as shown in the text report.
+    pub resident: &'static str,
+    /// What [`Target::bytes_used`] reads, as shown in the text report.
+    pub used: &'static str,
+}
+
+/// How the time of a batch is charged to each operation in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchLatency {
+    /// Each operation gets an equal share of the batch's time: the batch
+    /// ran as a loop, one operation after the other.
+    Share,
+    /// Each operation gets the batch's whole round trip: the batch was sent
+    /// in one write and its replies read together, as redis-benchmark
+    /// reports pipelined latency.
+    RoundTrip,
+}
+
+impl BatchLatency {
+    /// The name used in reports and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            BatchLatency::Share => "share",
+            BatchLatency::RoundTrip => "round_trip",
+        }
+    }
 }
 
 /// One worker's channel to a target.
@@ -103,7 +161,12 @@ pub enum Op<'a> {
         device: Option<Device>,
     },
     /// Delete a session (a logout).
-    Delete(SessionId),
+    Delete {
+        /// The session.
+        id: SessionId,
+        /// Its owner's number, which a Redis client needs to unindex it.
+        owner: u64,
+    },
     /// List an owner's sessions ("your devices").
     List {
         /// Owner number.
@@ -131,7 +194,7 @@ impl Op<'_> {
         match self {
             Op::GetTouch(_) => OpKind::GetTouch,
             Op::Create { .. } => OpKind::Create,
-            Op::Delete(_) => OpKind::Delete,
+            Op::Delete { .. } => OpKind::Delete,
             Op::List { .. } => OpKind::List,
             Op::Get { .. } => OpKind::Get,
             Op::Set { .. } => OpKind::Set,
@@ -194,6 +257,13 @@ pub enum Outcome {
     Miss,
     /// A session was created with this id.
     Created(SessionId),
+}
+
+impl Outcome {
+    /// [`Outcome::Hit`] if `found`, else [`Outcome::Miss`].
+    pub fn found(found: bool) -> Self {
+        if found { Outcome::Hit } else { Outcome::Miss }
+    }
 }
 
 /// The device a login came from, stored as `ua` and `ip` labels.
@@ -261,12 +331,27 @@ impl Target for Embedded {
         }))
     }
 
+    fn ensure_empty(&self, _flush: bool) -> Result<()> {
+        Ok(())
+    }
+
     fn resident_bytes(&self) -> Result<u64> {
         process_rss()
     }
 
-    fn bytes_used(&self) -> Option<u64> {
-        Some(self.store.stats().bytes_used)
+    fn bytes_used(&self) -> Result<Option<u64>> {
+        Ok(Some(self.store.stats().bytes_used))
+    }
+
+    fn memory_source(&self) -> MemorySource {
+        MemorySource {
+            resident: "RSS",
+            used: "store accounts",
+        }
+    }
+
+    fn batch_latency(&self) -> BatchLatency {
+        BatchLatency::Share
     }
 }
 
@@ -295,9 +380,13 @@ impl Connection for EmbeddedConnection {
                     .labels(device.map(|d| d.labels()).unwrap_or_default());
                 Outcome::Created(store.create(new)?)
             }
-            Op::Delete(id) => hit_if(store.delete(&id)),
-            Op::List { owner } => hit_if(!store.list(owner_name(&mut self.name, owner)).is_empty()),
-            Op::Get { key } => hit_if(store.get_key(key_name(&mut self.name, key)).is_some()),
+            Op::Delete { id, .. } => Outcome::found(store.delete(&id)),
+            Op::List { owner } => {
+                Outcome::found(!store.list(owner_name(&mut self.name, owner)).is_empty())
+            }
+            Op::Get { key } => {
+                Outcome::found(store.get_key(key_name(&mut self.name, key)).is_some())
+            }
             Op::Set { key, value, ttl } => {
                 store.set_key(key_name(&mut self.name, key), value, Some(ttl))?;
                 Outcome::Hit
@@ -305,10 +394,6 @@ impl Connection for EmbeddedConnection {
         };
         Ok(outcome)
     }
-}
-
-fn hit_if(found: bool) -> Outcome {
-    if found { Outcome::Hit } else { Outcome::Miss }
 }
 
 /// This process's resident set size (`VmRSS` in `/proc/self/status`).

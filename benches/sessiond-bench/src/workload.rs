@@ -11,7 +11,8 @@ use indicatif::ProgressBar;
 use sessiond::SessionId;
 
 use crate::error::{Error, Result};
-use crate::target::{Connection, Device, Op, OpKind, Outcome, Target};
+use crate::rng::SplitMix64;
+use crate::target::{BatchLatency, Connection, Device, Op, OpKind, Outcome, Target};
 
 /// The operation mix of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -103,24 +104,52 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// A buffer for the ids the prefill creates, already written to so that
-    /// its pages count in the "before" RSS and not against the sessions.
-    pub fn id_buffer(&self) -> Vec<SessionId> {
+    /// A buffer for the sessions the prefill creates, already written to so
+    /// that its pages count in the "before" RSS and not against the
+    /// sessions.
+    pub fn id_buffer(&self) -> Vec<Live> {
         let len = if self.workload.uses_sessions() {
             self.population as usize
         } else {
             0
         };
-        vec![SessionId::from_bytes([0xA5; SessionId::LEN]); len]
+        let placeholder = Live {
+            id: SessionId::from_bytes([0xA5; SessionId::LEN]),
+            owner: u64::MAX,
+        };
+        vec![placeholder; len]
     }
 }
 
-/// Fills the target: `plan.population` sessions (owner `i % owners`, ids
+/// A session a worker knows to be live, with its owner (which a logout
+/// from Redis needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Live {
+    /// The session.
+    pub id: SessionId,
+    /// Its owner's number.
+    pub owner: u64,
+}
+
+impl Live {
+    /// The session `op` created, if `outcome` says it created one.
+    fn created(op: &Op<'_>, outcome: &Outcome) -> Option<Live> {
+        match (op, outcome) {
+            (Op::Create { owner, .. }, Outcome::Created(id)) => Some(Live {
+                id: *id,
+                owner: *owner,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Fills the target: `plan.population` sessions (owner `i % owners`,
 /// written to `ids`) or keys `key:0` .. `key:{population-1}`.
 pub fn prefill(
     conn: &mut dyn Connection,
     plan: &Plan,
-    ids: &mut [SessionId],
+    ids: &mut [Live],
     progress: &ProgressBar,
 ) -> Result<()> {
     let mut ops = Vec::with_capacity(PREFILL_BATCH);
@@ -131,9 +160,9 @@ pub fn prefill(
         ops.clear();
         ops.extend((next..end).map(|i| prefill_op(plan, i)));
         conn.execute_batch(&ops, &mut outcomes)?;
-        for (i, outcome) in (next..end).zip(&outcomes) {
-            if let Outcome::Created(id) = outcome {
-                ids[i as usize] = *id;
+        for (i, (op, outcome)) in (next..end).zip(ops.iter().zip(&outcomes)) {
+            if let Some(live) = Live::created(op, outcome) {
+                ids[i as usize] = live;
             }
         }
         progress.inc(end - next);
@@ -180,11 +209,15 @@ pub struct RunResult {
 /// Runs the workload on `plan.clients` threads for `plan.duration`. The
 /// prefilled `ids` are dealt out to the workers, each of which keeps its
 /// own live set.
-pub fn run(target: &dyn Target, plan: &Plan, ids: Vec<SessionId>) -> Result<RunResult> {
+pub fn run(target: &dyn Target, plan: &Plan, ids: Vec<Live>) -> Result<RunResult> {
+    let latency = target.batch_latency();
     let workers = deal(&ids, plan.clients)
         .into_iter()
         .enumerate()
-        .map(|(n, live)| Ok(Worker::new(target.connect()?, plan, live, n as u64)))
+        .map(|(n, live)| {
+            let conn = target.connect()?;
+            Ok(Worker::new(conn, plan, live, latency, n as u64))
+        })
         .collect::<Result<Vec<_>>>()?;
     drop(ids);
     let started = Instant::now();
@@ -212,7 +245,7 @@ pub fn run(target: &dyn Target, plan: &Plan, ids: Vec<SessionId>) -> Result<RunR
 }
 
 /// Splits `ids` into `parts` nearly equal live sets.
-fn deal(ids: &[SessionId], parts: usize) -> Vec<Vec<SessionId>> {
+fn deal<T: Clone>(ids: &[T], parts: usize) -> Vec<Vec<T>> {
     (0..parts)
         .map(|n| ids[n * ids.len() / parts..(n + 1) * ids.len() / parts].to_vec())
         .collect()
@@ -226,17 +259,26 @@ struct Worker<'a> {
     rng: SplitMix64,
     /// Sessions this worker may read or delete (the ones dealt to it and
     /// the ones it created).
-    live: Vec<SessionId>,
+    live: Vec<Live>,
+    /// How a batch's time is charged to its operations.
+    latency: BatchLatency,
     recorder: Recorder,
 }
 
 impl<'a> Worker<'a> {
-    fn new(conn: Box<dyn Connection>, plan: &'a Plan, live: Vec<SessionId>, n: u64) -> Self {
+    fn new(
+        conn: Box<dyn Connection>,
+        plan: &'a Plan,
+        live: Vec<Live>,
+        latency: BatchLatency,
+        n: u64,
+    ) -> Self {
         Worker {
             conn,
             plan,
             rng: SplitMix64::new(0x5E55_10D0 ^ n),
             live,
+            latency,
             recorder: Recorder::new(),
         }
     }
@@ -253,8 +295,9 @@ impl<'a> Worker<'a> {
             let start = Instant::now();
             self.conn.execute_batch(&ops, &mut outcomes)?;
             let end = Instant::now();
-            self.recorder.record_batch(&ops, &outcomes, end - start);
-            self.learn(&outcomes);
+            self.recorder
+                .record_batch(&ops, &outcomes, end - start, self.latency);
+            self.learn(&ops, &outcomes);
             if end >= deadline {
                 return Ok(self.recorder);
             }
@@ -283,14 +326,14 @@ impl<'a> Worker<'a> {
         let roll = self.rng.below(100);
         if roll < REQUEST_PERCENT {
             match self.pick_live() {
-                Some(id) => Op::GetTouch(id),
+                Some(live) => Op::GetTouch(live.id),
                 None => self.login(),
             }
         } else if roll < REQUEST_PERCENT + LOGIN_PERCENT {
             self.login()
         } else if roll < REQUEST_PERCENT + LOGIN_PERCENT + LOGOUT_PERCENT {
             match self.take_live() {
-                Some(id) => Op::Delete(id),
+                Some(Live { id, owner }) => Op::Delete { id, owner },
                 None => self.login(),
             }
         } else {
@@ -309,7 +352,7 @@ impl<'a> Worker<'a> {
     }
 
     /// A random live session, left in the live set.
-    fn pick_live(&mut self) -> Option<SessionId> {
+    fn pick_live(&mut self) -> Option<Live> {
         if self.live.is_empty() {
             return None;
         }
@@ -317,7 +360,7 @@ impl<'a> Worker<'a> {
     }
 
     /// A random live session, taken out of the live set.
-    fn take_live(&mut self) -> Option<SessionId> {
+    fn take_live(&mut self) -> Option<Live> {
         if self.live.is_empty() {
             return None;
         }
@@ -326,12 +369,10 @@ impl<'a> Worker<'a> {
     }
 
     /// Adds the sessions a batch created to the live set.
-    fn learn(&mut self, outcomes: &[Outcome]) {
-        for outcome in outcomes {
-            if let Outcome::Created(id) = outcome {
-                self.live.push(*id);
-            }
-        }
+    fn learn(&mut self, ops: &[Op<'_>], outcomes: &[Outcome]) {
+        let created = ops.iter().zip(outcomes);
+        self.live
+            .extend(created.filter_map(|(op, outcome)| Live::created(op, outcome)));
     }
 }
 
@@ -357,11 +398,21 @@ impl Recorder {
         }
     }
 
-    /// Records a batch that took `elapsed`: each operation is charged an
-    /// equal share, so with `--pipeline 1` every sample is one operation.
-    fn record_batch(&mut self, ops: &[Op<'_>], outcomes: &[Outcome], elapsed: Duration) {
-        let share = (elapsed.as_nanos() / ops.len() as u128).max(1);
-        let share = u64::try_from(share).unwrap_or(u64::MAX);
+    /// Records a batch that took `elapsed`, charging each operation as
+    /// `latency` says: an equal share or the whole round trip. With
+    /// `--pipeline 1` the two agree.
+    fn record_batch(
+        &mut self,
+        ops: &[Op<'_>],
+        outcomes: &[Outcome],
+        elapsed: Duration,
+        latency: BatchLatency,
+    ) {
+        let charged = match latency {
+            BatchLatency::Share => elapsed.as_nanos() / ops.len() as u128,
+            BatchLatency::RoundTrip => elapsed.as_nanos(),
+        };
+        let share = u64::try_from(charged.max(1)).unwrap_or(u64::MAX);
         for (op, outcome) in ops.iter().zip(outcomes) {
             let kind = op.kind().index();
             self.histograms[kind].saturating_record(share);
@@ -402,42 +453,38 @@ impl Recorder {
     }
 }
 
-/// SplitMix64: a tiny, fast, statistically decent generator. Workers only
-/// need to pick keys and operations, not unpredictability.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`), by multiply-shift (Lemire), without
-    /// the bias a modulo would add for large `n`.
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn below_stays_in_range() {
-        let mut rng = SplitMix64::new(1);
-        for n in [1, 2, 3, 100, u64::MAX] {
-            for _ in 0..1000 {
-                assert!(rng.below(n) < n);
-            }
-        }
+    fn pipelined_latency_is_a_share_or_the_round_trip() {
+        let ops = [Op::Get { key: 1 }, Op::Get { key: 2 }];
+        let outcomes = [Outcome::Hit, Outcome::Miss];
+        let elapsed = Duration::from_micros(10);
+        let mut shared = Recorder::new();
+        shared.record_batch(&ops, &outcomes, elapsed, BatchLatency::Share);
+        let mut round_trip = Recorder::new();
+        round_trip.record_batch(&ops, &outcomes, elapsed, BatchLatency::RoundTrip);
+        let max = |recorder: &Recorder| recorder.histogram(OpKind::Get).max();
+        assert!(max(&shared).abs_diff(5_000) < 10);
+        assert!(max(&round_trip).abs_diff(10_000) < 10);
+        assert_eq!(round_trip.misses(OpKind::Get), 1);
+    }
+
+    #[test]
+    fn created_sessions_are_learned_with_their_owner() {
+        let id = SessionId::from_bytes([7; 16]);
+        let create = Op::Create {
+            owner: 3,
+            data: b"",
+            device: None,
+        };
+        assert_eq!(
+            Live::created(&create, &Outcome::Created(id)),
+            Some(Live { id, owner: 3 })
+        );
+        assert_eq!(Live::created(&Op::Get { key: 1 }, &Outcome::Hit), None);
     }
 
     #[test]
