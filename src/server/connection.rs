@@ -22,7 +22,7 @@ use sessiond_protocol::wire::handshake::{self, ClientHello, ServerHello};
 use sessiond_protocol::wire::{Reply, Request, Response, ServerError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use tokio::time::{sleep, timeout};
+use tokio::time::{Instant, sleep, timeout};
 use tracing::debug;
 
 use crate::server::Shared;
@@ -69,6 +69,12 @@ where
     };
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output = BytesMut::with_capacity(16 * 1024);
+    // One timer per connection, re-armed only when it fires: arming a timer
+    // on every read would cost a timer-wheel insert and removal per request.
+    let idle = shared.config.idle_timeout;
+    let mut last_active = Instant::now();
+    let idle_timer = sleep(idle);
+    tokio::pin!(idle_timer);
     let result = async {
         loop {
             let next = run_buffered(&mut input, &mut output, &mut client, &shared).await;
@@ -84,17 +90,19 @@ where
             tokio::select! {
                 // Everything received has been answered: a clean close.
                 _ = shutdown.changed() => return Ok(()),
-                read = timeout(shared.config.idle_timeout, stream.read_buf(&mut input)) => {
-                    match read {
-                        Err(_) => {
-                            debug!("closing idle connection");
-                            return Ok(());
-                        }
-                        Ok(Ok(0)) => return Ok(()),
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => return Err(e),
+                () = &mut idle_timer => {
+                    let deadline = last_active + idle;
+                    if Instant::now() >= deadline {
+                        debug!("closing idle connection");
+                        return Ok(());
                     }
+                    idle_timer.as_mut().reset(deadline);
                 }
+                read = stream.read_buf(&mut input) => match read {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => last_active = Instant::now(),
+                    Err(e) => return Err(e),
+                },
             }
         }
     }

@@ -56,6 +56,14 @@ pub struct Args {
     #[arg(long, value_name = "P", default_value = "1", value_parser = at_least_one::<u32>)]
     pub pipeline: u32,
 
+    /// Threads driving the clients; 0 for the default: one per client for
+    /// `embedded`, and for network targets as many as the machine has
+    /// cores, each keeping its share of the connections busy in lock-step
+    /// (all send, then all read), as an event loop would, instead of a
+    /// thread per connection.
+    #[arg(long, value_name = "T", default_value = "0")]
+    pub threads: u32,
+
     /// Seconds to run (fractions allowed).
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     pub duration: Duration,
@@ -82,6 +90,18 @@ pub struct Args {
 }
 
 impl Args {
+    /// Threads to drive the clients with (see `--threads`).
+    fn threads(&self) -> usize {
+        let clients = self.clients as usize;
+        match (self.threads, &self.target) {
+            (0, TargetSpec::Embedded) => clients,
+            (0, _) => std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(clients),
+            (n, _) => (n as usize).min(clients),
+        }
+    }
+
     /// The run these flags describe.
     pub fn plan(&self) -> Plan {
         Plan {
@@ -91,6 +111,7 @@ impl Args {
             payload: payload(self.data_size),
             clients: self.clients as usize,
             pipeline: self.pipeline as usize,
+            threads: self.threads(),
             duration: self.duration,
         }
     }

@@ -216,6 +216,11 @@ impl Target for Sessiond {
         self.stat("bytes_used").map(Some)
     }
 
+    fn server_cpu(&self) -> Result<Option<Duration>> {
+        self.stat("cpu_us")
+            .map(|us| Some(Duration::from_micros(us)))
+    }
+
     fn memory_source(&self) -> MemorySource {
         MemorySource {
             resident: "server RSS (STATS rss_bytes)",
@@ -421,12 +426,23 @@ impl Connection for SessiondConnection {
 
     /// Writes the whole batch, then reads its replies in order.
     fn execute_batch(&mut self, ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()> {
+        self.send_batch(ops)?;
+        self.receive_batch(ops, outcomes)
+    }
+
+    /// Writes the whole batch in one write.
+    fn send_batch(&mut self, ops: &[Op<'_>]) -> Result<()> {
         self.output.clear();
         for op in ops {
             let request = self.request(op);
             codec::encode_request(&request, &mut self.output);
         }
         self.stream.write_all(&self.output)?;
+        Ok(())
+    }
+
+    /// Reads one reply per operation sent, in order.
+    fn receive_batch(&mut self, ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()> {
         outcomes.clear();
         for _ in ops {
             let body = self.read_frame()?;

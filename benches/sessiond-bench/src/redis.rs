@@ -159,17 +159,21 @@ impl Redis {
 
     /// A number from the `INFO memory` section, such as `used_memory`.
     fn memory_info(&self, field: &str) -> Result<u64> {
-        let text = self.control(&[b"INFO", b"memory"], |reply| match reply.check()? {
+        info_field(&self.info(b"memory")?, field)
+            .ok_or_else(|| Error::new(format!("redis: INFO memory has no `{field}` number")))
+    }
+
+    /// The text of one `INFO` section.
+    fn info(&self, section: &[u8]) -> Result<String> {
+        self.control(&[b"INFO", section], |reply| match reply.check()? {
             Value::Bulk(text) => Ok(String::from_utf8_lossy(text).into_owned()),
             other => Err(other.unexpected("INFO text")),
-        })?;
-        info_field(&text, field)
-            .ok_or_else(|| Error::new(format!("redis: INFO memory has no `{field}` number")))
+        })
     }
 }
 
 /// The value of `field` in the text of an `INFO` reply.
-fn info_field(text: &str, field: &str) -> Option<u64> {
+fn info_field<T: FromStr>(text: &str, field: &str) -> Option<T> {
     text.lines()
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|value| value.trim().parse().ok())
@@ -228,6 +232,17 @@ impl Target for Redis {
         self.memory_info("used_memory").map(Some)
     }
 
+    /// `used_cpu_user` + `used_cpu_sys` from `INFO cpu`.
+    fn server_cpu(&self) -> Result<Option<Duration>> {
+        let text = self.info(b"cpu")?;
+        let seconds = |field: &str| {
+            info_field::<f64>(&text, field)
+                .ok_or_else(|| Error::new(format!("redis: INFO cpu has no `{field}`")))
+        };
+        let total = seconds("used_cpu_user")? + seconds("used_cpu_sys")?;
+        Ok(Some(Duration::from_secs_f64(total)))
+    }
+
     fn memory_source(&self) -> MemorySource {
         MemorySource {
             resident: "server RSS (used_memory_rss)",
@@ -251,6 +266,9 @@ enum Pending {
     Create(SessionId),
     /// A logout transaction.
     Delete,
+    /// A devices list's first step, `SMEMBERS`: its `MGET` follows once
+    /// the ids are known.
+    Members,
 }
 
 /// One blocking connection to a Redis server.
@@ -306,15 +324,14 @@ impl RedisConnection {
         Ok(())
     }
 
-    /// Encodes `op` to go with the next [`RedisConnection::flush`]; a
-    /// devices list cannot wait (its second step depends on the first), so
-    /// it flushes what is queued and runs at once.
-    fn queue(&mut self, op: &Op<'_>, outcomes: &mut Vec<Outcome>) -> Result<()> {
+    /// Encodes `op` to go with the next write. A devices list sends its
+    /// first step here (`SMEMBERS`); its second (`MGET` of the ids found)
+    /// goes out when the first's reply is read.
+    fn queue(&mut self, op: &Op<'_>) {
         let pending = match *op {
             Op::List { owner } => {
-                self.flush(outcomes)?;
-                outcomes.push(self.list(owner)?);
-                return Ok(());
+                self.commands.begin(2).arg(b"SMEMBERS").owner_key(owner);
+                Pending::Members
             }
             Op::GetTouch(id) => {
                 self.commands
@@ -346,7 +363,6 @@ impl RedisConnection {
             }
         };
         self.pending.push(pending);
-        Ok(())
     }
 
     /// Encodes a login transaction for a new session of `owner`.
@@ -373,19 +389,51 @@ impl RedisConnection {
         Pending::Delete
     }
 
-    /// Sends the queued commands in one write and reads their replies,
-    /// appending one outcome per queued operation.
-    fn flush(&mut self, outcomes: &mut Vec<Outcome>) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        self.send()?;
+    /// Reads the replies of every sent, queued operation, appending their
+    /// outcomes in order. Devices lists then send all their `MGET`s in one
+    /// write and read them: two round trips for the batch, however many
+    /// lists it holds, as a pipelining Redis application would do it.
+    fn read_pending(&mut self, outcomes: &mut Vec<Outcome>) -> Result<()> {
+        let mut lists = Vec::new();
         for at in 0..self.pending.len() {
-            let outcome = self.read_outcome(self.pending[at])?;
+            let outcome = match self.pending[at] {
+                Pending::Members => {
+                    if self.queue_mget()? {
+                        lists.push(outcomes.len());
+                    }
+                    Outcome::Miss
+                }
+                pending => self.read_outcome(pending)?,
+            };
             outcomes.push(outcome);
         }
         self.pending.clear();
+        if !lists.is_empty() {
+            self.send()?;
+            for slot in lists {
+                let sessions = self.replies.read_reply()?.into_array()?;
+                let live = sessions.iter().filter(|s| !matches!(s, Value::Nil)).count();
+                outcomes[slot] = Outcome::found(live > 0);
+            }
+        }
         Ok(())
+    }
+
+    /// Reads a devices list's `SMEMBERS` reply and queues the `MGET` of the
+    /// sessions it names; false if the owner has none.
+    fn queue_mget(&mut self) -> Result<bool> {
+        let ids = self.replies.read_reply()?.into_array()?;
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        self.commands.begin(1 + ids.len()).arg(b"MGET");
+        for id in ids.iter() {
+            match id {
+                Value::Bulk(id) => self.commands.arg_parts(&[b"sess:", id]),
+                other => return Err(other.unexpected("a session id").into()),
+            };
+        }
+        Ok(true)
     }
 
     /// Reads the replies of one queued operation.
@@ -408,6 +456,7 @@ impl RedisConnection {
                 Some(Value::Integer(deleted)) => Ok(Outcome::found(deleted > 0)),
                 _ => Err(RespError::Protocol("DEL did not reply with a count".into())),
             },
+            Pending::Members => unreachable!("read by read_pending"),
         }
     }
 
@@ -424,49 +473,36 @@ impl RedisConnection {
         }
         Ok(results)
     }
-
-    /// Lists `owner`'s live sessions in two round trips: the ids in the
-    /// owner's set, then the sessions themselves. A hit if any is live.
-    fn list(&mut self, owner: u64) -> Result<Outcome> {
-        let commands = &mut self.commands;
-        commands.begin(2).arg(b"SMEMBERS").owner_key(owner);
-        self.send()?;
-        let ids = self.replies.read_reply()?.into_array()?;
-        if ids.is_empty() {
-            return Ok(Outcome::Miss);
-        }
-        self.commands.begin(1 + ids.len()).arg(b"MGET");
-        for id in ids.iter() {
-            match id {
-                Value::Bulk(id) => self.commands.arg_parts(&[b"sess:", id]),
-                other => return Err(other.unexpected("a session id").into()),
-            };
-        }
-        self.send()?;
-        let sessions = self.replies.read_reply()?.into_array()?;
-        let live = sessions.iter().filter(|s| !matches!(s, Value::Nil)).count();
-        Ok(Outcome::found(live > 0))
-    }
 }
 
 impl Connection for RedisConnection {
     /// Runs one operation as a batch of one. Workers always use
-    /// [`Connection::execute_batch`]; this is for completeness.
+    /// [`Connection::send_batch`] and [`Connection::receive_batch`]; this
+    /// is for completeness.
     fn execute(&mut self, op: &Op<'_>) -> Result<Outcome> {
         let mut outcomes = Vec::with_capacity(1);
         self.execute_batch(std::slice::from_ref(op), &mut outcomes)?;
         Ok(outcomes[0])
     }
 
-    /// Sends the whole batch in one write, then reads every reply; a
-    /// devices list inside the batch splits it (see
-    /// [`RedisConnection::queue`]).
     fn execute_batch(&mut self, ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()> {
-        outcomes.clear();
+        self.send_batch(ops)?;
+        self.receive_batch(ops, outcomes)
+    }
+
+    /// Queues the batch and sends it in one write.
+    fn send_batch(&mut self, ops: &[Op<'_>]) -> Result<()> {
         for op in ops {
-            self.queue(op, outcomes)?;
+            self.queue(op);
         }
-        self.flush(outcomes)
+        self.send()?;
+        Ok(())
+    }
+
+    /// Reads the batch's replies (and runs its devices lists' second step).
+    fn receive_batch(&mut self, _ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()> {
+        outcomes.clear();
+        self.read_pending(outcomes)
     }
 }
 
@@ -533,7 +569,7 @@ mod tests {
             "# Memory\r\nused_memory:1000\r\nused_memory_rss:2000\r\nused_memory_human:1K\r\n";
         assert_eq!(info_field(text, "used_memory"), Some(1000));
         assert_eq!(info_field(text, "used_memory_rss"), Some(2000));
-        assert_eq!(info_field(text, "used_memory_peak"), None);
+        assert_eq!(info_field::<u64>(text, "used_memory_peak"), None);
     }
 
     #[test]

@@ -201,6 +201,10 @@ fn run_json(run: &RunResult) -> Map<String, Value> {
         json!(round(overall.len() as f64 / secs, 1)),
     );
     fields.insert("per_op".into(), Value::Object(per_op));
+    fields.insert(
+        "server_cpu_us_per_op".into(),
+        json!(run.server_cpu_per_op().map(|us| round(us, 2))),
+    );
     fields
 }
 
@@ -252,6 +256,9 @@ fn run_text(run: &RunResult) -> String {
     }
     let misses = OpKind::ALL.iter().map(|&k| run.recorder.misses(k)).sum();
     text += &table_row("all", &overall, secs, misses);
+    if let Some(us) = run.server_cpu_per_op() {
+        text += &format!("\nserver   {us:.2} µs of CPU per operation (user + system)\n");
+    }
     text
 }
 

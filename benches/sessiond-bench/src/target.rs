@@ -86,6 +86,13 @@ pub trait Target {
     /// The bytes the store itself accounts for, if it reports them.
     fn bytes_used(&self) -> Result<Option<u64>>;
 
+    /// CPU time the server process has used so far (user and system), for
+    /// servers that report it; `None` in-process, where client and store
+    /// share the CPU.
+    fn server_cpu(&self) -> Result<Option<Duration>> {
+        Ok(None)
+    }
+
     /// What [`Target::resident_bytes`] and [`Target::bytes_used`] measure.
     fn memory_source(&self) -> MemorySource;
 
@@ -139,6 +146,20 @@ pub trait Connection: Send {
             outcomes.push(self.execute(op)?);
         }
         Ok(())
+    }
+
+    /// Starts a batch. Network targets write it here and return without
+    /// waiting for replies, so that one thread can keep many connections
+    /// busy, as an event loop does. By default nothing happens until
+    /// [`Connection::receive_batch`].
+    fn send_batch(&mut self, _ops: &[Op<'_>]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Finishes the batch [`Connection::send_batch`] started, replacing
+    /// `outcomes` with one outcome per op. By default it runs the batch now.
+    fn receive_batch(&mut self, ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()> {
+        self.execute_batch(ops, outcomes)
     }
 }
 

@@ -99,6 +99,8 @@ pub struct Plan {
     pub clients: usize,
     /// Operations per timed batch.
     pub pipeline: usize,
+    /// Threads the clients are spread over (lock-step within a thread).
+    pub threads: usize,
     /// How long workers send operations.
     pub duration: Duration,
 }
@@ -204,6 +206,18 @@ pub struct RunResult {
     pub recorder: Recorder,
     /// Wall time from starting the first worker to the last one finishing.
     pub elapsed: Duration,
+    /// CPU the server used during the run, if the target reports it.
+    pub server_cpu: Option<Duration>,
+}
+
+impl RunResult {
+    /// Server CPU per operation, in microseconds.
+    pub fn server_cpu_per_op(&self) -> Option<f64> {
+        let ops = self.recorder.overall().len();
+        self.server_cpu
+            .filter(|_| ops > 0)
+            .map(|cpu| cpu.as_secs_f64() * 1e6 / ops as f64)
+    }
 }
 
 /// Runs the workload on `plan.clients` threads for `plan.duration`. The
@@ -220,12 +234,14 @@ pub fn run(target: &dyn Target, plan: &Plan, ids: Vec<Live>) -> Result<RunResult
         })
         .collect::<Result<Vec<_>>>()?;
     drop(ids);
+    let groups = deal_owned(workers, plan.threads);
+    let cpu_before = target.server_cpu()?;
     let started = Instant::now();
     let deadline = started + plan.duration;
     let recorders = std::thread::scope(|scope| {
-        let handles: Vec<_> = workers
+        let handles: Vec<_> = groups
             .into_iter()
-            .map(|worker| scope.spawn(move || worker.run(deadline)))
+            .map(|group| scope.spawn(move || run_lockstep(group, deadline)))
             .collect();
         handles
             .into_iter()
@@ -237,11 +253,54 @@ pub fn run(target: &dyn Target, plan: &Plan, ids: Vec<Live>) -> Result<RunResult
             .collect::<Result<Vec<_>>>()
     })?;
     let elapsed = started.elapsed();
+    let server_cpu = match (cpu_before, target.server_cpu()?) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
     let mut recorder = Recorder::new();
     for other in &recorders {
         recorder.merge(other);
     }
-    Ok(RunResult { recorder, elapsed })
+    Ok(RunResult {
+        recorder,
+        elapsed,
+        server_cpu,
+    })
+}
+
+/// Runs a thread's workers in lock-step until `deadline`: every worker
+/// sends its batch, then every worker reads its replies. For network
+/// targets this keeps all of a thread's connections busy at once, as an
+/// event loop would, without a thread (and its context switches) per
+/// connection; a worker's latency runs from its send to the moment its
+/// replies are read. With one worker per thread it is a plain loop.
+fn run_lockstep(mut workers: Vec<Worker<'_>>, deadline: Instant) -> Result<Recorder> {
+    loop {
+        for worker in &mut workers {
+            worker.send()?;
+        }
+        let mut over = false;
+        for worker in &mut workers {
+            over |= worker.receive()? >= deadline;
+        }
+        if over {
+            let mut recorder = Recorder::new();
+            for worker in &workers {
+                recorder.merge(&worker.recorder);
+            }
+            return Ok(recorder);
+        }
+    }
+}
+
+/// Splits `items` into `parts` groups of nearly equal size.
+fn deal_owned<T>(items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
+    let parts = parts.clamp(1, items.len().max(1));
+    let mut groups: Vec<Vec<T>> = (0..parts).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        groups[i % parts].push(item);
+    }
+    groups
 }
 
 /// Splits `ids` into `parts` nearly equal live sets.
@@ -263,6 +322,10 @@ struct Worker<'a> {
     /// How a batch's time is charged to its operations.
     latency: BatchLatency,
     recorder: Recorder,
+    /// The batch in flight, its outcomes, and when it was sent.
+    ops: Vec<Op<'a>>,
+    outcomes: Vec<Outcome>,
+    started: Instant,
 }
 
 impl<'a> Worker<'a> {
@@ -280,28 +343,33 @@ impl<'a> Worker<'a> {
             live,
             latency,
             recorder: Recorder::new(),
+            ops: Vec::with_capacity(plan.pipeline),
+            outcomes: Vec::with_capacity(plan.pipeline),
+            started: Instant::now(),
         }
     }
 
-    /// Sends batches until `deadline`, then hands back the latencies.
-    fn run(mut self, deadline: Instant) -> Result<Recorder> {
-        let mut ops = Vec::with_capacity(self.plan.pipeline);
-        let mut outcomes = Vec::with_capacity(self.plan.pipeline);
-        loop {
-            ops.clear();
-            for _ in 0..self.plan.pipeline {
-                ops.push(self.next_op());
-            }
-            let start = Instant::now();
-            self.conn.execute_batch(&ops, &mut outcomes)?;
-            let end = Instant::now();
-            self.recorder
-                .record_batch(&ops, &outcomes, end - start, self.latency);
-            self.learn(&ops, &outcomes);
-            if end >= deadline {
-                return Ok(self.recorder);
-            }
+    /// Picks the next batch and starts it.
+    fn send(&mut self) -> Result<()> {
+        self.ops.clear();
+        for _ in 0..self.plan.pipeline {
+            let op = self.next_op();
+            self.ops.push(op);
         }
+        self.started = Instant::now();
+        self.conn.send_batch(&self.ops)
+    }
+
+    /// Finishes the batch, records it, and says when it ended.
+    fn receive(&mut self) -> Result<Instant> {
+        self.conn.receive_batch(&self.ops, &mut self.outcomes)?;
+        let end = Instant::now();
+        self.recorder
+            .record_batch(&self.ops, &self.outcomes, end - self.started, self.latency);
+        let created = self.ops.iter().zip(&self.outcomes);
+        self.live
+            .extend(created.filter_map(|(op, outcome)| Live::created(op, outcome)));
+        Ok(end)
     }
 
     /// The next operation of the workload.
@@ -366,13 +434,6 @@ impl<'a> Worker<'a> {
         }
         let at = self.rng.below(self.live.len() as u64) as usize;
         Some(self.live.swap_remove(at))
-    }
-
-    /// Adds the sessions a batch created to the live set.
-    fn learn(&mut self, ops: &[Op<'_>], outcomes: &[Outcome]) {
-        let created = ops.iter().zip(outcomes);
-        self.live
-            .extend(created.filter_map(|(op, outcome)| Live::created(op, outcome)));
     }
 }
 
