@@ -1,0 +1,138 @@
+//! The `sessiond://` target against a real daemon, run inside the test
+//! (the `server` feature of the engine crate, for tests only), over plain
+//! TCP, with a token, and over TLS with a certificate made here.
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+use sessiond::server::{Secret, Server, ServerConfig, TlsFiles};
+use sessiond::{Store, StoreConfig};
+
+/// A daemon on an ephemeral port, on its own runtime thread; stopped when
+/// the test process ends.
+fn start(config: ServerConfig) -> SocketAddr {
+    let (ready, bound) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let config = ServerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                ..config
+            };
+            let server = Server::bind(config, Store::new(StoreConfig::default()))
+                .await
+                .unwrap();
+            ready.send(server.local_addr()).unwrap();
+            server.run_until(std::future::pending()).await.unwrap();
+        });
+    });
+    bound
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the daemon starts")
+}
+
+fn bench(target: &str, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sessiond-bench"))
+        .args([
+            "--target",
+            target,
+            "--sessions",
+            "2000",
+            "--duration",
+            "0.5",
+            "--clients",
+            "4",
+        ])
+        .args(["--json"])
+        .args(extra)
+        .env_remove("SESSIOND_AUTH_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn report(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON object")
+}
+
+#[test]
+fn the_session_mix_runs_against_a_daemon_and_reports_server_figures() {
+    let addr = start(ServerConfig::default());
+    let run = report(&bench(&format!("sessiond://{addr}"), &["--pipeline", "8"]));
+    assert!(run["ops_per_sec"].as_f64().unwrap() > 0.0);
+    for op in ["get_touch", "create", "delete", "list"] {
+        assert!(run["per_op"][op]["ops"].as_u64().unwrap() > 0, "{op} ran");
+    }
+    assert_eq!(
+        run["per_op"]["get_touch"]["misses"], 0,
+        "prefilled sessions are found"
+    );
+    assert!(run["server_cpu_us_per_op"].as_f64().unwrap() > 0.0);
+    assert!(
+        run["rss_bytes"].as_u64().unwrap() > 1 << 20,
+        "the server's RSS"
+    );
+    // The daemon now holds data: a second run refuses to start on it.
+    let refused = bench(&format!("sessiond://{addr}"), &[]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("start a fresh daemon"));
+}
+
+#[test]
+fn a_token_is_sent_from_the_url_and_required_without_it() {
+    let addr = start(ServerConfig {
+        auth_token: Some(Secret::new("bench-token").unwrap()),
+        ..ServerConfig::default()
+    });
+    let missing = bench(&format!("sessiond://{addr}"), &["--workload", "get"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("requires a token"));
+    let run = report(&bench(
+        &format!("sessiond://:bench-token@{addr}"),
+        &["--workload", "get"],
+    ));
+    assert_eq!(run["per_op"]["get"]["misses"], 0);
+}
+
+#[test]
+fn tls_runs_with_the_right_ca_and_fails_with_another() {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("sessiond-bench-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let addr = start(ServerConfig {
+        tls: Some(TlsFiles {
+            cert: cert.clone(),
+            key,
+        }),
+        ..ServerConfig::default()
+    });
+    let url = format!("sessiond+tls://{addr}?ca={}&name=localhost", cert.display());
+    let run = report(&bench(&url, &["--workload", "set"]));
+    assert!(run["per_op"]["set"]["ops"].as_u64().unwrap() > 0);
+
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let other_ca = dir.join("other.pem");
+    std::fs::write(&other_ca, other.cert.pem()).unwrap();
+    let url = format!(
+        "sessiond+tls://{addr}?ca={}&name=localhost",
+        other_ca.display()
+    );
+    let refused = bench(&url, &["--workload", "set"]);
+    assert!(
+        !refused.status.success(),
+        "a server the CA did not sign is refused"
+    );
+}
