@@ -418,18 +418,6 @@ fn outcome(body: &[u8]) -> Option<Outcome> {
 }
 
 impl Connection for SessiondConnection {
-    fn execute(&mut self, op: &Op<'_>) -> Result<Outcome> {
-        let mut outcomes = Vec::with_capacity(1);
-        self.execute_batch(std::slice::from_ref(op), &mut outcomes)?;
-        Ok(outcomes[0])
-    }
-
-    /// Writes the whole batch, then reads its replies in order.
-    fn execute_batch(&mut self, ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()> {
-        self.send_batch(ops)?;
-        self.receive_batch(ops, outcomes)
-    }
-
     /// Writes the whole batch in one write.
     fn send_batch(&mut self, ops: &[Op<'_>]) -> Result<()> {
         self.output.clear();

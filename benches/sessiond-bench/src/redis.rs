@@ -476,20 +476,6 @@ impl RedisConnection {
 }
 
 impl Connection for RedisConnection {
-    /// Runs one operation as a batch of one. Workers always use
-    /// [`Connection::send_batch`] and [`Connection::receive_batch`]; this
-    /// is for completeness.
-    fn execute(&mut self, op: &Op<'_>) -> Result<Outcome> {
-        let mut outcomes = Vec::with_capacity(1);
-        self.execute_batch(std::slice::from_ref(op), &mut outcomes)?;
-        Ok(outcomes[0])
-    }
-
-    fn execute_batch(&mut self, ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()> {
-        self.send_batch(ops)?;
-        self.receive_batch(ops, outcomes)
-    }
-
     /// Queues the batch and sends it in one write.
     fn send_batch(&mut self, ops: &[Op<'_>]) -> Result<()> {
         for op in ops {

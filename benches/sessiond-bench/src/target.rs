@@ -132,34 +132,23 @@ impl BatchLatency {
 }
 
 /// One worker's channel to a target.
+///
+/// A batch goes in two halves so that one thread can keep many network
+/// connections busy, as an event loop does: every connection sends, then
+/// every connection reads its replies.
 pub trait Connection: Send {
-    /// Runs one operation.
-    fn execute(&mut self, op: &Op<'_>) -> Result<Outcome>;
-
-    /// Runs `ops` in order, replacing `outcomes` with one outcome per op.
-    ///
-    /// Network targets override this to pipeline the batch; in-process it
-    /// is just a loop.
-    fn execute_batch(&mut self, ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()> {
-        outcomes.clear();
-        for op in ops {
-            outcomes.push(self.execute(op)?);
-        }
-        Ok(())
-    }
-
-    /// Starts a batch. Network targets write it here and return without
-    /// waiting for replies, so that one thread can keep many connections
-    /// busy, as an event loop does. By default nothing happens until
-    /// [`Connection::receive_batch`].
-    fn send_batch(&mut self, _ops: &[Op<'_>]) -> Result<()> {
-        Ok(())
-    }
+    /// Starts a batch: network targets write it and return without waiting
+    /// for the replies.
+    fn send_batch(&mut self, ops: &[Op<'_>]) -> Result<()>;
 
     /// Finishes the batch [`Connection::send_batch`] started, replacing
-    /// `outcomes` with one outcome per op. By default it runs the batch now.
-    fn receive_batch(&mut self, ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()> {
-        self.execute_batch(ops, outcomes)
+    /// `outcomes` with one outcome per op, in order.
+    fn receive_batch(&mut self, ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()>;
+
+    /// Runs a batch start to finish.
+    fn execute_batch(&mut self, ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()> {
+        self.send_batch(ops)?;
+        self.receive_batch(ops, outcomes)
     }
 }
 
@@ -349,6 +338,7 @@ impl Target for Embedded {
         Ok(Box::new(EmbeddedConnection {
             store: self.store.clone(),
             name: Vec::new(),
+            done: Vec::new(),
         }))
     }
 
@@ -380,9 +370,31 @@ impl Target for Embedded {
 struct EmbeddedConnection {
     store: Store,
     name: Vec<u8>,
+    /// Outcomes of the batch run by `send_batch`.
+    done: Vec<Outcome>,
 }
 
 impl Connection for EmbeddedConnection {
+    /// Runs the batch at once, in process; the outcomes wait for
+    /// [`Connection::receive_batch`].
+    fn send_batch(&mut self, ops: &[Op<'_>]) -> Result<()> {
+        self.done.clear();
+        for op in ops {
+            let outcome = self.execute(op)?;
+            self.done.push(outcome);
+        }
+        Ok(())
+    }
+
+    fn receive_batch(&mut self, _ops: &[Op<'_>], outcomes: &mut Vec<Outcome>) -> Result<()> {
+        outcomes.clear();
+        outcomes.append(&mut self.done);
+        Ok(())
+    }
+}
+
+impl EmbeddedConnection {
+    /// Runs one operation on the store.
     fn execute(&mut self, op: &Op<'_>) -> Result<Outcome> {
         let store = &self.store;
         let outcome = match *op {
