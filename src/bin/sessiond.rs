@@ -37,6 +37,9 @@ struct Settings {
     /// Address of the native-protocol listener [default: 127.0.0.1:7878].
     #[arg(long, env = "SESSIOND_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Also speak the Redis protocol (RESP) on this address [default: off].
+    #[arg(long, env = "SESSIOND_RESP_LISTEN", value_name = "ADDR")]
+    resp_listen: Option<SocketAddr>,
     /// TLS certificate chain (PEM); TLS is on when this and --tls-key are set.
     #[arg(long, env = "SESSIOND_TLS_CERT", value_name = "FILE")]
     tls_cert: Option<PathBuf>,
@@ -105,6 +108,7 @@ impl Settings {
     fn or(self, lower: Settings) -> Settings {
         Settings {
             listen: self.listen.or(lower.listen),
+            resp_listen: self.resp_listen.or(lower.resp_listen),
             tls_cert: self.tls_cert.or(lower.tls_cert),
             tls_key: self.tls_key.or(lower.tls_key),
             auth_token_file: self.auth_token_file.or(lower.auth_token_file),
@@ -165,6 +169,7 @@ impl Settings {
         };
         Ok(ServerConfig {
             listen: self.listen.unwrap_or(defaults.listen),
+            resp_listen: self.resp_listen,
             tls,
             auth_token: auth_token(self.auth_token_file.as_deref())?,
             allow_unauthenticated_remote: self.allow_unauthenticated_remote,

@@ -20,6 +20,9 @@ pub struct TlsFiles {
 pub struct ServerConfig {
     /// Address to listen on. Default `127.0.0.1:7878`.
     pub listen: SocketAddr,
+    /// Also speak the Redis protocol (RESP) on this address, with the same
+    /// TLS, auth and limits. Default: off.
+    pub resp_listen: Option<SocketAddr>,
     /// Serve TLS with these files; `None` for plain TCP.
     pub tls: Option<TlsFiles>,
     /// Require this token before any command but PING and AUTH.
@@ -43,6 +46,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            resp_listen: None,
             tls: None,
             auth_token: None,
             allow_unauthenticated_remote: false,
@@ -59,8 +63,9 @@ impl ServerConfig {
     /// Whether this configuration would expose an unauthenticated store
     /// beyond this machine.
     pub fn is_unprotected_remote(&self) -> bool {
-        !self.listen.ip().is_loopback()
-            && self.auth_token.is_none()
-            && !self.allow_unauthenticated_remote
+        let remote = std::iter::once(self.listen)
+            .chain(self.resp_listen)
+            .any(|addr| !addr.ip().is_loopback());
+        remote && self.auth_token.is_none() && !self.allow_unauthenticated_remote
     }
 }

@@ -14,6 +14,7 @@ mod auth;
 mod commands;
 mod config;
 mod connection;
+mod resp;
 mod stats;
 mod tls;
 
@@ -21,6 +22,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sessiond_protocol::wire::ServerError;
 use tokio::net::{TcpListener, TcpStream};
@@ -66,36 +68,62 @@ pub(crate) struct Shared {
     pub store: Store,
     pub config: ServerConfig,
     pub stats: ServerStats,
+    /// Numbers connections for RESP's `CLIENT ID`.
+    pub next_client_id: AtomicU64,
 }
 
 /// A bound native-protocol listener.
 pub struct Server {
     listener: TcpListener,
+    resp: Option<TcpListener>,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
 }
 
+/// Which protocol a listener speaks.
+#[derive(Clone, Copy)]
+enum Face {
+    Native,
+    Resp,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// Accepts on the RESP listener if there is one; otherwise never.
+async fn accept_optional(listener: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Server {
-    /// Binds the listener.
+    /// Binds the listeners (the native one, and the RESP one if set).
     pub async fn bind(config: ServerConfig, store: Store) -> Result<Server, ServeError> {
         if config.is_unprotected_remote() {
-            return Err(ServeError::Unprotected(config.listen));
+            let mut addrs = std::iter::once(config.listen).chain(config.resp_listen);
+            let exposed = addrs.find(|a| !a.ip().is_loopback());
+            return Err(ServeError::Unprotected(exposed.unwrap_or(config.listen)));
         }
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ServeError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = bind(config.listen).await?;
+        let resp = match config.resp_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             store,
             config,
             stats: ServerStats::default(),
+            next_client_id: AtomicU64::new(1),
         });
         Ok(Server {
             listener,
+            resp,
             tls,
             shared,
         })
@@ -108,13 +136,24 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
+    /// The Redis-protocol listener's address, if there is one.
+    pub fn resp_addr(&self) -> Option<SocketAddr> {
+        self.resp
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
+    }
+
     /// Serves until `shutdown` completes, then shuts down gracefully.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let Server {
             listener,
+            resp,
             tls,
             shared,
         } = self;
+        if let Some(resp) = &resp {
+            info!(addr = %resp.local_addr().map_err(ServeError::Accept)?, "listening (Redis protocol)");
+        }
         info!(
             addr = %listener.local_addr().map_err(ServeError::Accept)?,
             tls = tls.is_some(),
@@ -126,39 +165,40 @@ impl Server {
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
-            tokio::select! {
+            let (face, accepted) = tokio::select! {
                 _ = &mut shutdown => break,
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                accepted = listener.accept() => {
-                    let (socket, peer) = match accepted {
-                        Ok(pair) => pair,
-                        // Out of file descriptors and the like: transient;
-                        // other clients are still being served.
-                        Err(e) => {
-                            warn!(error = %e, "accept failed");
-                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let Ok(slot) = slots.clone().try_acquire_owned() else {
-                        ServerStats::bump(&shared.stats.connections_refused);
-                        connections.spawn(refuse_busy(socket));
-                        continue;
-                    };
-                    let (shared, tls, stopping) = (shared.clone(), tls.clone(), stopping.clone());
-                    connections.spawn(async move {
-                        ServerStats::bump(&shared.stats.connections);
-                        ServerStats::bump(&shared.stats.connections_total);
-                        let outcome = serve_socket(socket, tls, shared.clone(), stopping).await;
-                        if let Err(e) = outcome {
-                            debug!(%peer, error = %e, "connection ended with an error");
-                        }
-                        ServerStats::drop_one(&shared.stats.connections);
-                        drop(slot);
-                    });
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+                accepted = listener.accept() => (Face::Native, accepted),
+                accepted = accept_optional(resp.as_ref()) => (Face::Resp, accepted),
+            };
+            let (socket, peer) = match accepted {
+                Ok(pair) => pair,
+                // Out of file descriptors and the like: transient; other
+                // clients are still being served.
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
                 }
-            }
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                ServerStats::bump(&shared.stats.connections_refused);
+                connections.spawn(refuse_busy(socket, face));
+                continue;
+            };
+            let (shared, tls, stopping) = (shared.clone(), tls.clone(), stopping.clone());
+            connections.spawn(async move {
+                ServerStats::bump(&shared.stats.connections);
+                ServerStats::bump(&shared.stats.connections_total);
+                let outcome = serve_socket(socket, face, tls, shared.clone(), stopping).await;
+                if let Err(e) = outcome {
+                    debug!(%peer, error = %e, "connection ended with an error");
+                }
+                ServerStats::drop_one(&shared.stats.connections);
+                drop(slot);
+            });
         }
+        drop(resp);
         drop(listener);
         info!(
             connections = connections.len(),
@@ -183,20 +223,22 @@ impl Server {
     }
 }
 
-/// Runs TLS (if configured) and then the protocol on one socket.
+/// Runs TLS (if configured) and then the listener's protocol on one
+/// socket.
 async fn serve_socket(
     socket: TcpStream,
+    face: Face,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     stopping: watch::Receiver<bool>,
 ) -> io::Result<()> {
     socket.set_nodelay(true)?;
     match tls {
-        None => connection::serve(socket, shared, stopping).await,
+        None => speak(socket, face, shared, stopping).await,
         Some(acceptor) => {
             let handshake = acceptor.accept(socket);
             match tokio::time::timeout(shared.config.handshake_timeout, handshake).await {
-                Ok(Ok(stream)) => connection::serve(stream, shared, stopping).await,
+                Ok(Ok(stream)) => speak(stream, face, shared, stopping).await,
                 Ok(Err(e)) => {
                     debug!(error = %e, "TLS handshake failed");
                     Ok(())
@@ -207,7 +249,37 @@ async fn serve_socket(
     }
 }
 
-/// Tells a client over the connection limit so, then closes.
-async fn refuse_busy(mut socket: TcpStream) {
-    let _ = connection::send_error(&mut socket, ServerError::Busy).await;
+/// Serves a connection in its listener's protocol.
+async fn speak<S>(
+    stream: S,
+    face: Face,
+    shared: Arc<Shared>,
+    stopping: watch::Receiver<bool>,
+) -> io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match face {
+        Face::Native => connection::serve(stream, shared, stopping).await,
+        Face::Resp => {
+            let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+            resp::serve(stream, shared, stopping, id).await
+        }
+    }
+}
+
+/// Tells a client over the connection limit so, in its protocol, then
+/// closes.
+async fn refuse_busy(mut socket: TcpStream, face: Face) {
+    match face {
+        Face::Native => {
+            let _ = connection::send_error(&mut socket, ServerError::Busy).await;
+        }
+        Face::Resp => {
+            use tokio::io::AsyncWriteExt;
+            let _ = socket
+                .write_all(b"-ERR max number of clients reached\r\n")
+                .await;
+        }
+    }
 }

@@ -5,6 +5,7 @@
 mod binary;
 mod client;
 mod raw;
+mod resp;
 mod tls;
 
 use std::net::SocketAddr;
@@ -24,6 +25,8 @@ use tokio::task::JoinHandle;
 /// A server running inside the test process.
 pub struct Daemon {
     pub addr: SocketAddr,
+    /// The Redis-protocol listener's address, when configured.
+    pub resp_addr: Option<SocketAddr>,
     pub store: Store,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServeError>>,
@@ -39,12 +42,14 @@ impl Daemon {
         };
         let server = Server::bind(config, store.clone()).await.expect("bind");
         let addr = server.local_addr();
+        let resp_addr = server.resp_addr();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run_until(async {
             let _ = stopped.await;
         }));
         Daemon {
             addr,
+            resp_addr,
             store,
             stop: Some(stop),
             task,

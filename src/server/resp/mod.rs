@@ -1,0 +1,513 @@
+//! The Redis-protocol (RESP) face of the daemon.
+//!
+//! Existing Redis clients connect here unchanged. A connection parses RESP
+//! requests (`parse.rs`), translates each command into the same
+//! [`Request`] the native protocol uses, runs it through the one command
+//! layer (`commands.rs` of the server), and writes the reply in RESP2 or
+//! RESP3 (`reply.rs`). No command logic lives here twice: what is
+//! Redis-specific is only the spelling of requests, replies and errors.
+//!
+//! This first cut speaks the connection commands and the plain-key
+//! commands that the engine maps one to one; other commands get Redis's
+//! own `unknown command` error, and options not yet supported are refused
+//! with a clear error rather than half-honoured.
+
+mod parse;
+mod reply;
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use sessiond_protocol::KeyTtl;
+use sessiond_protocol::StoreError;
+use sessiond_protocol::wire::{Reply, Request, ServerError};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::timeout;
+use tracing::debug;
+
+use crate::server::Shared;
+use crate::server::auth::{MAX_FAILURES, failure_delay};
+use crate::server::commands;
+use parse::parse_request;
+use reply::{Protocol, Value};
+
+/// Largest argument accepted, as Redis's default `proto-max-bulk-len`
+/// (512 MiB) but bounded by what the store could hold anyway.
+fn max_bulk(shared: &Shared) -> usize {
+    shared.store.config().max_data_bytes.max(64 * 1024)
+}
+
+/// What a RESP connection knows about its client.
+struct Client {
+    authenticated: bool,
+    failures: u32,
+    protocol: Protocol,
+    name: Option<Bytes>,
+    id: u64,
+}
+
+/// What to do after a reply.
+#[derive(PartialEq)]
+enum Next {
+    Continue,
+    Close,
+}
+
+/// Serves one RESP connection until the client quits or leaves, the
+/// framing breaks, it idles out, or the server shuts down.
+pub(crate) async fn serve<S>(
+    mut stream: S,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    id: u64,
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut client = Client {
+        authenticated: shared.config.auth_token.is_none(),
+        failures: 0,
+        protocol: Protocol::Resp2,
+        name: None,
+        id,
+    };
+    let mut input = BytesMut::with_capacity(16 * 1024);
+    let mut output = BytesMut::with_capacity(16 * 1024);
+    loop {
+        let mut next = Next::Continue;
+        while next == Next::Continue {
+            match parse_request(&mut input, max_bulk(&shared)) {
+                Ok(None) => break,
+                Ok(Some(args)) if args.is_empty() => {}
+                Ok(Some(args)) => {
+                    let (value, after) = run(&args, &mut client, &shared).await;
+                    value.encode(client.protocol, &mut output);
+                    next = after;
+                }
+                Err(e) => {
+                    debug!(error = %e, "RESP framing lost");
+                    Value::err(e).encode(client.protocol, &mut output);
+                    next = Next::Close;
+                }
+            }
+        }
+        if !output.is_empty() {
+            stream.write_all(&output).await?;
+            output.clear();
+        }
+        if next == Next::Close {
+            let _ = stream.shutdown().await;
+            return Ok(());
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return Ok(()),
+            read = timeout(shared.config.idle_timeout, stream.read_buf(&mut input)) => match read {
+                Err(_) | Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e),
+            },
+        }
+    }
+}
+
+/// Runs one command.
+async fn run(request: &[Bytes], client: &mut Client, shared: &Shared) -> (Value, Next) {
+    let command = &request[0];
+    let name = String::from_utf8_lossy(command).to_ascii_lowercase();
+    let args = &request[1..];
+    match name.as_str() {
+        "auth" => return authenticate(args, client, shared).await,
+        "hello" => return hello(args, client, shared).await,
+        "quit" => return (Value::Simple("OK"), Next::Close),
+        _ => {}
+    }
+    if !client.authenticated {
+        return (
+            Value::Error("NOAUTH Authentication required.".into()),
+            Next::Continue,
+        );
+    }
+    let value = dispatch(&name, command, args, client, shared).unwrap_or_else(|error| error);
+    (value, Next::Continue)
+}
+
+/// Runs an engine-backed or connection command; `Err` carries an error
+/// reply, so that `?` reads naturally.
+fn dispatch(
+    name: &str,
+    command: &[u8],
+    args: &[Bytes],
+    client: &mut Client,
+    shared: &Shared,
+) -> Result<Value, Value> {
+    let arity = |ok: bool| if ok { Ok(()) } else { Err(wrong_arity(name)) };
+    match name {
+        "ping" => match args {
+            [] => Ok(Value::Simple("PONG")),
+            [message] => Ok(Value::Bulk(message.to_vec())),
+            _ => Err(wrong_arity(name)),
+        },
+        "echo" => {
+            arity(args.len() == 1)?;
+            Ok(Value::Bulk(args[0].to_vec()))
+        }
+        "select" => {
+            arity(args.len() == 1)?;
+            match integer(&args[0])? {
+                0 => Ok(Value::Simple("OK")),
+                _ => Err(Value::err("DB index is out of range")),
+            }
+        }
+        "client" => client_command(args, client),
+        "get" => {
+            arity(args.len() == 1)?;
+            match execute(
+                shared,
+                Request::KeyGet {
+                    key: args[0].to_vec(),
+                },
+            )? {
+                Reply::Value(Some(value)) => Ok(Value::Bulk(value)),
+                _ => Ok(Value::Null),
+            }
+        }
+        "set" => set(args, shared),
+        "setex" | "psetex" => {
+            arity(args.len() == 3)?;
+            let n = integer(&args[1])?;
+            if n <= 0 {
+                return Err(Value::err(format!(
+                    "invalid expire time in '{name}' command"
+                )));
+            }
+            let ttl = if name == "setex" {
+                Duration::from_secs(n as u64)
+            } else {
+                Duration::from_millis(n as u64)
+            };
+            key_set(shared, &args[0], &args[2], Some(ttl))
+        }
+        "del" | "unlink" => {
+            arity(!args.is_empty())?;
+            let mut deleted = 0;
+            for key in args {
+                if execute(shared, Request::KeyDelete { key: key.to_vec() })? == Reply::Bool(true) {
+                    deleted += 1;
+                }
+            }
+            Ok(Value::Integer(deleted))
+        }
+        "expire" | "pexpire" => {
+            arity(args.len() == 2)?;
+            let n = integer(&args[1])?;
+            // A TTL of zero or less deletes the key, as in Redis.
+            let ttl = match (n, name) {
+                (n, _) if n <= 0 => Duration::ZERO,
+                (n, "expire") => Duration::from_secs(n as u64),
+                (n, _) => Duration::from_millis(n as u64),
+            };
+            let request = Request::KeyExpire {
+                key: args[0].to_vec(),
+                ttl: Some(ttl),
+            };
+            Ok(Value::Integer(i64::from(
+                execute(shared, request)? == Reply::Bool(true),
+            )))
+        }
+        "ttl" | "pttl" => {
+            arity(args.len() == 1)?;
+            match execute(
+                shared,
+                Request::KeyTtl {
+                    key: args[0].to_vec(),
+                },
+            )? {
+                Reply::Ttl(KeyTtl::Missing) => Ok(Value::Integer(-2)),
+                Reply::Ttl(KeyTtl::Persistent) => Ok(Value::Integer(-1)),
+                Reply::Ttl(KeyTtl::ExpiresIn(left)) if name == "pttl" => {
+                    Ok(Value::Integer(left.as_millis() as i64))
+                }
+                // Redis rounds to the nearest second.
+                Reply::Ttl(KeyTtl::ExpiresIn(left)) => {
+                    Ok(Value::Integer(((left.as_millis() + 500) / 1000) as i64))
+                }
+                other => Err(unexpected(other)),
+            }
+        }
+        "incr" | "decr" => {
+            arity(args.len() == 1)?;
+            incr(shared, &args[0], if name == "incr" { 1 } else { -1 })
+        }
+        "incrby" | "decrby" => {
+            arity(args.len() == 2)?;
+            let by = integer(&args[1])?;
+            let delta = if name == "incrby" {
+                by
+            } else {
+                by.checked_neg()
+                    .ok_or_else(|| Value::err("decrement would overflow"))?
+            };
+            incr(shared, &args[0], delta)
+        }
+        // Redis quotes an unknown command as it was spelled.
+        _ => Err(unknown_command(&String::from_utf8_lossy(command), args)),
+    }
+}
+
+/// `SET key value [EX s | PX ms]`; the other options come later and are
+/// refused rather than ignored.
+fn set(args: &[Bytes], shared: &Shared) -> Result<Value, Value> {
+    if args.len() < 2 {
+        return Err(wrong_arity("set"));
+    }
+    let mut ttl = None;
+    let mut options = args[2..].iter();
+    while let Some(option) = options.next() {
+        let option = String::from_utf8_lossy(option).to_ascii_uppercase();
+        match option.as_str() {
+            "EX" | "PX" if ttl.is_none() => {
+                let n = integer(options.next().ok_or_else(|| Value::err("syntax error"))?)?;
+                if n <= 0 {
+                    return Err(Value::err("invalid expire time in 'set' command"));
+                }
+                ttl = Some(if option == "EX" {
+                    Duration::from_secs(n as u64)
+                } else {
+                    Duration::from_millis(n as u64)
+                });
+            }
+            "NX" | "XX" | "GET" | "KEEPTTL" | "EXAT" | "PXAT" => {
+                return Err(Value::err(format!(
+                    "SET option {option} is not supported yet"
+                )));
+            }
+            _ => return Err(Value::err("syntax error")),
+        }
+    }
+    key_set(shared, &args[0], &args[1], ttl)
+}
+
+fn key_set(
+    shared: &Shared,
+    key: &[u8],
+    value: &[u8],
+    ttl: Option<Duration>,
+) -> Result<Value, Value> {
+    let request = Request::KeySet {
+        key: key.to_vec(),
+        ttl,
+        value: value.to_vec(),
+    };
+    execute(shared, request)?;
+    Ok(Value::Simple("OK"))
+}
+
+fn incr(shared: &Shared, key: &[u8], delta: i64) -> Result<Value, Value> {
+    match execute(
+        shared,
+        Request::KeyIncr {
+            key: key.to_vec(),
+            delta,
+        },
+    )? {
+        Reply::Integer(n) => Ok(Value::Integer(n)),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `CLIENT SETNAME | GETNAME | ID | SETINFO`.
+fn client_command(args: &[Bytes], client: &mut Client) -> Result<Value, Value> {
+    let sub = args
+        .first()
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
+    match (sub.as_deref(), &args[1.min(args.len())..]) {
+        (Some("setname"), [name]) => {
+            if name.iter().any(|b| *b <= b' ' || *b > b'~') {
+                return Err(Value::err(
+                    "Client names cannot contain spaces, newlines or special characters.",
+                ));
+            }
+            client.name = (!name.is_empty()).then(|| name.clone());
+            Ok(Value::Simple("OK"))
+        }
+        (Some("getname"), []) => Ok(client
+            .name
+            .as_ref()
+            .map_or(Value::Null, |n| Value::Bulk(n.to_vec()))),
+        (Some("id"), []) => Ok(Value::Integer(client.id as i64)),
+        (Some("setinfo"), [_, _]) => Ok(Value::Simple("OK")),
+        (Some(sub), _) => Err(Value::err(format!(
+            "unknown subcommand or wrong number of arguments for '{sub}'. Try CLIENT HELP."
+        ))),
+        (None, _) => Err(wrong_arity("client")),
+    }
+}
+
+/// `AUTH password` or `AUTH default password`.
+async fn authenticate(args: &[Bytes], client: &mut Client, shared: &Shared) -> (Value, Next) {
+    let password = match args {
+        [password] => password,
+        [user, password] if &user[..] == b"default" => password,
+        [_, _] => return (wrongpass(), Next::Continue),
+        _ => return (wrong_arity("auth"), Next::Continue),
+    };
+    check_password(password, client, shared).await
+}
+
+async fn check_password(password: &[u8], client: &mut Client, shared: &Shared) -> (Value, Next) {
+    let Some(secret) = &shared.config.auth_token else {
+        return (
+            Value::err(
+                "AUTH <password> called without any password configured for the default user. \
+                 Are you sure your configuration is correct?",
+            ),
+            Next::Continue,
+        );
+    };
+    if secret.matches(password) {
+        client.authenticated = true;
+        client.failures = 0;
+        return (Value::Simple("OK"), Next::Continue);
+    }
+    client.failures += 1;
+    crate::server::stats::ServerStats::bump(&shared.stats.auth_failures);
+    tokio::time::sleep(failure_delay(client.failures)).await;
+    let next = if client.failures >= MAX_FAILURES {
+        Next::Close
+    } else {
+        Next::Continue
+    };
+    (wrongpass(), next)
+}
+
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
+async fn hello(args: &[Bytes], client: &mut Client, shared: &Shared) -> (Value, Next) {
+    let mut rest = args.iter();
+    let mut protocol = client.protocol;
+    if let Some(version) = rest.next() {
+        protocol = match &version[..] {
+            b"2" => Protocol::Resp2,
+            b"3" => Protocol::Resp3,
+            _ => {
+                return (
+                    Value::Error("NOPROTO unsupported protocol version".into()),
+                    Next::Continue,
+                );
+            }
+        };
+    }
+    while let Some(option) = rest.next() {
+        match String::from_utf8_lossy(option)
+            .to_ascii_uppercase()
+            .as_str()
+        {
+            "AUTH" => {
+                let (Some(user), Some(password)) = (rest.next(), rest.next()) else {
+                    return (
+                        Value::err("Syntax error in HELLO option 'auth'"),
+                        Next::Continue,
+                    );
+                };
+                if &user[..] != b"default" {
+                    return (wrongpass(), Next::Continue);
+                }
+                let (reply, next) = check_password(password, client, shared).await;
+                if matches!(reply, Value::Error(_)) {
+                    return (reply, next);
+                }
+            }
+            "SETNAME" => match rest.next() {
+                Some(name) => client.name = Some(name.clone()),
+                None => {
+                    return (
+                        Value::err("Syntax error in HELLO option 'setname'"),
+                        Next::Continue,
+                    );
+                }
+            },
+            other => {
+                return (
+                    Value::err(format!(
+                        "Syntax error in HELLO option '{}'",
+                        other.to_lowercase()
+                    )),
+                    Next::Continue,
+                );
+            }
+        }
+    }
+    if !client.authenticated {
+        return (
+            Value::Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into()),
+            Next::Continue,
+        );
+    }
+    client.protocol = protocol;
+    let version = if protocol == Protocol::Resp3 { 3 } else { 2 };
+    let info = Value::Map(vec![
+        (Value::text("server"), Value::text("redis")),
+        (Value::text("version"), Value::text("7.0.15")),
+        (Value::text("proto"), Value::Integer(version)),
+        (Value::text("id"), Value::Integer(client.id as i64)),
+        (Value::text("mode"), Value::text("standalone")),
+        (Value::text("role"), Value::text("master")),
+        (Value::text("modules"), Value::Array(Vec::new())),
+    ]);
+    (info, Next::Continue)
+}
+
+/// Runs a request through the shared command layer, turning its errors
+/// into Redis's error replies.
+fn execute(shared: &Shared, request: Request) -> Result<Reply, Value> {
+    commands::execute(&shared.store, &shared.stats, request).map_err(|e| store_error(&e))
+}
+
+/// A server error in Redis's words where Redis has them.
+fn store_error(error: &ServerError) -> Value {
+    match error {
+        ServerError::Store(StoreError::NotAnInteger) => {
+            Value::err("value is not an integer or out of range")
+        }
+        ServerError::Store(StoreError::Overflow) => {
+            Value::err("increment or decrement would overflow")
+        }
+        ServerError::Store(StoreError::OutOfMemory { .. }) => {
+            Value::Error("OOM command not allowed when used memory > 'maxmemory'.".into())
+        }
+        other => Value::err(other),
+    }
+}
+
+fn integer(arg: &[u8]) -> Result<i64, Value> {
+    std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|n| n.to_string().as_bytes() == arg)
+        .ok_or_else(|| Value::err("value is not an integer or out of range"))
+}
+
+fn wrong_arity(name: &str) -> Value {
+    Value::err(format!("wrong number of arguments for '{name}' command"))
+}
+
+fn wrongpass() -> Value {
+    Value::Error("WRONGPASS invalid username-password pair or user is disabled.".into())
+}
+
+fn unexpected(reply: Reply) -> Value {
+    Value::err(format!("internal error: unexpected reply {reply:?}"))
+}
+
+/// Redis's `unknown command` error, quoting up to the first arguments.
+fn unknown_command(name: &str, args: &[Bytes]) -> Value {
+    let mut text = format!("unknown command '{name}', with args beginning with: ");
+    for arg in args.iter().take(16) {
+        let arg = String::from_utf8_lossy(arg);
+        let arg: String = arg.chars().take(128).collect();
+        text.push_str(&format!("'{arg}' "));
+    }
+    Value::err(text)
+}

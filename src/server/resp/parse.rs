@@ -1,0 +1,346 @@
+//! Reading Redis-protocol requests: RESP arrays of bulk strings, as every
+//! client library sends them, and inline commands, as `redis-cli` piped
+//! input and telnet send them.
+//!
+//! The limits and error texts are Redis's own, because clients and tests
+//! compare them: an array longer than 1,048,576 elements, a bulk string
+//! longer than the configured maximum, or a malformed length is a protocol
+//! error after which Redis (and we) reply and close the connection, since
+//! the framing cannot be trusted any more.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Most elements in one request array (Redis: 1024 * 1024).
+pub(crate) const MAX_ARGS: usize = 1024 * 1024;
+/// Longest inline command line (Redis: PROTO_INLINE_MAX_SIZE, 64 KiB).
+pub(crate) const MAX_INLINE: usize = 64 * 1024;
+
+/// A request that breaks the framing; the connection answers
+/// `-ERR Protocol error: …` and closes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Protocol error: {0}")]
+pub(crate) struct ProtocolError(pub &'static str);
+
+/// Parses one request off the front of `buf`: `Ok(None)` if it is not all
+/// there yet. An empty request (`*0`, `*-1` or a blank inline line) yields
+/// an empty vector, which the caller ignores as Redis does.
+///
+/// `max_bulk` bounds each argument (Redis's `proto-max-bulk-len`).
+pub(crate) fn parse_request(
+    buf: &mut BytesMut,
+    max_bulk: usize,
+) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    match buf.first() {
+        None => Ok(None),
+        Some(b'*') => parse_array(buf, max_bulk),
+        Some(_) => parse_inline(buf),
+    }
+}
+
+/// `*N\r\n` followed by N `$LEN\r\nDATA\r\n`. Nothing is consumed until the
+/// whole request is there, so a partial request costs no copying; nothing
+/// is allocated for the declared sizes before their bytes arrive.
+fn parse_array(buf: &mut BytesMut, max_bulk: usize) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    let Some((count, mut at)) = line_number(buf, 1, ProtocolError("invalid multibulk length"))?
+    else {
+        return Ok(None);
+    };
+    if count > MAX_ARGS as i64 {
+        return Err(ProtocolError("invalid multibulk length"));
+    }
+    if count <= 0 {
+        buf.advance(at);
+        return Ok(Some(Vec::new()));
+    }
+    let mut spans = Vec::with_capacity((count as usize).min(1024));
+    for _ in 0..count {
+        match buf.get(at) {
+            None => return Ok(None),
+            Some(b'$') => {}
+            Some(_) => return Err(ProtocolError("expected '$'")),
+        }
+        let Some((len, data)) = line_number(&buf[at..], 1, ProtocolError("invalid bulk length"))?
+        else {
+            return Ok(None);
+        };
+        if len < 0 || len as u64 > max_bulk as u64 {
+            return Err(ProtocolError("invalid bulk length"));
+        }
+        let start = at + data;
+        let end = start + len as usize;
+        if buf.len() < end + 2 {
+            return Ok(None);
+        }
+        if &buf[end..end + 2] != b"\r\n" {
+            return Err(ProtocolError("expected CRLF after bulk string"));
+        }
+        spans.push((start, end));
+        at = end + 2;
+    }
+    let request = buf.split_to(at).freeze();
+    Ok(Some(
+        spans
+            .into_iter()
+            .map(|(s, e)| request.slice(s..e))
+            .collect(),
+    ))
+}
+
+/// Reads `PREFIX NUMBER \r\n` at the start of `bytes` (the prefix byte is
+/// skipped): the number and the length of the line, or `None` if the line
+/// is incomplete.
+fn line_number(
+    bytes: &[u8],
+    skip: usize,
+    error: ProtocolError,
+) -> Result<Option<(i64, usize)>, ProtocolError> {
+    let Some(end) = bytes.iter().position(|&b| b == b'\r') else {
+        // Redis refuses a length line that never ends within the inline
+        // limit rather than buffering forever.
+        return if bytes.len() > MAX_INLINE {
+            Err(error)
+        } else {
+            Ok(None)
+        };
+    };
+    if bytes.len() < end + 2 {
+        return Ok(None);
+    }
+    if bytes[end + 1] != b'\n' {
+        return Err(error);
+    }
+    let digits = std::str::from_utf8(&bytes[skip..end]).map_err(|_| error.clone())?;
+    let number = digits.parse::<i64>().map_err(|_| error)?;
+    Ok(Some((number, end + 2)))
+}
+
+/// One line of space-separated arguments, with Redis's quoting: "double
+/// quotes" with \n \r \t \b \a \\ \" and \xHH escapes, and 'single quotes'
+/// with \' only.
+fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    let Some(newline) = buf.iter().position(|&b| b == b'\n') else {
+        return if buf.len() > MAX_INLINE {
+            Err(ProtocolError("too big inline request"))
+        } else {
+            Ok(None)
+        };
+    };
+    let line = buf.split_to(newline + 1);
+    let line = line[..newline]
+        .strip_suffix(b"\r")
+        .unwrap_or(&line[..newline]);
+    split_args(line)
+        .map(|args| Some(args.into_iter().map(Bytes::from).collect()))
+        .ok_or(ProtocolError("unbalanced quotes in request"))
+}
+
+/// Splits an inline line as Redis's `sdssplitargs` does; `None` on
+/// unbalanced quotes (or a closing quote not followed by a space).
+fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < line.len() && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == line.len() {
+            return Some(args);
+        }
+        let mut arg = Vec::new();
+        match line[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match *line.get(i)? {
+                        b'\\'
+                            if line.get(i + 1) == Some(&b'x')
+                                && line.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+                                && line.get(i + 3).is_some_and(u8::is_ascii_hexdigit) =>
+                        {
+                            let hex = std::str::from_utf8(&line[i + 2..i + 4]).ok()?;
+                            arg.push(u8::from_str_radix(hex, 16).ok()?);
+                            i += 4;
+                        }
+                        b'\\' if i + 1 < line.len() => {
+                            arg.push(match line[i + 1] {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                b'b' => 0x08,
+                                b'a' => 0x07,
+                                other => other,
+                            });
+                            i += 2;
+                        }
+                        b'"' => {
+                            i += 1;
+                            if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+                                return None;
+                            }
+                            break;
+                        }
+                        byte => {
+                            arg.push(byte);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            b'\'' => {
+                i += 1;
+                loop {
+                    match *line.get(i)? {
+                        b'\\' if line.get(i + 1) == Some(&b'\'') => {
+                            arg.push(b'\'');
+                            i += 2;
+                        }
+                        b'\'' => {
+                            i += 1;
+                            if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+                                return None;
+                            }
+                            break;
+                        }
+                        byte => {
+                            arg.push(byte);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                while i < line.len() && !line[i].is_ascii_whitespace() {
+                    arg.push(line[i]);
+                    i += 1;
+                }
+            }
+        }
+        args.push(arg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const MAX_BULK: usize = 512 * 1024 * 1024;
+
+    fn parse(input: &[u8]) -> Result<Option<Vec<Vec<u8>>>, ProtocolError> {
+        let mut buf = BytesMut::from(input);
+        parse_request(&mut buf, MAX_BULK)
+            .map(|r| r.map(|args| args.iter().map(|a| a.to_vec()).collect()))
+    }
+
+    fn args(list: &[&str]) -> Option<Vec<Vec<u8>>> {
+        Some(list.iter().map(|a| a.as_bytes().to_vec()).collect())
+    }
+
+    #[test]
+    fn arrays_of_bulk_strings() {
+        assert_eq!(
+            parse(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"),
+            Ok(args(&["GET", "k"]))
+        );
+        assert_eq!(parse(b"*1\r\n$0\r\n\r\n"), Ok(args(&[""])));
+        assert_eq!(parse(b"*0\r\n"), Ok(Some(vec![])));
+        assert_eq!(parse(b"*-1\r\n"), Ok(Some(vec![])));
+    }
+
+    #[test]
+    fn partial_input_waits_and_consumes_nothing() {
+        let full = b"*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n";
+        for cut in 0..full.len() {
+            let mut buf = BytesMut::from(&full[..cut]);
+            assert_eq!(parse_request(&mut buf, MAX_BULK), Ok(None), "cut at {cut}");
+            assert_eq!(buf.len(), cut);
+        }
+    }
+
+    #[test]
+    fn pipelined_requests_come_one_at_a_time() {
+        let mut buf = BytesMut::from(&b"*1\r\n$4\r\nPING\r\nPING\r\n*1\r\n$4\r\nPI"[..]);
+        assert_eq!(parse_request(&mut buf, MAX_BULK).unwrap().unwrap().len(), 1);
+        assert_eq!(
+            parse_request(&mut buf, MAX_BULK).unwrap().unwrap(),
+            vec![Bytes::from("PING")]
+        );
+        assert_eq!(parse_request(&mut buf, MAX_BULK), Ok(None));
+        assert_eq!(&buf[..], b"*1\r\n$4\r\nPI");
+    }
+
+    #[test]
+    fn malformed_lengths_are_redis_protocol_errors() {
+        let invalid_bulk = ProtocolError("invalid bulk length");
+        assert_eq!(parse(b"*1\r\n$x\r\n"), Err(invalid_bulk.clone()));
+        assert_eq!(parse(b"*1\r\n$-5\r\n"), Err(invalid_bulk.clone()));
+        assert_eq!(parse(b"*1\r\n$536870913\r\n"), Err(invalid_bulk));
+        assert_eq!(
+            parse(b"*abc\r\n"),
+            Err(ProtocolError("invalid multibulk length"))
+        );
+        assert_eq!(
+            parse(b"*1048577\r\n"),
+            Err(ProtocolError("invalid multibulk length"))
+        );
+        assert_eq!(parse(b"*1\r\n+OK\r\n"), Err(ProtocolError("expected '$'")));
+        assert_eq!(
+            ProtocolError("invalid bulk length").to_string(),
+            "Protocol error: invalid bulk length"
+        );
+    }
+
+    #[test]
+    fn a_huge_declared_bulk_is_not_allocated_before_it_arrives() {
+        let mut buf = BytesMut::from(&b"*1\r\n$500000000\r\nabc"[..]);
+        assert_eq!(parse_request(&mut buf, MAX_BULK), Ok(None));
+        assert!(
+            buf.capacity() < 1024,
+            "nothing reserved for the declared size"
+        );
+    }
+
+    #[test]
+    fn inline_commands_with_quotes() {
+        assert_eq!(parse(b"PING\r\n"), Ok(args(&["PING"])));
+        assert_eq!(parse(b"  set  k   v \n"), Ok(args(&["set", "k", "v"])));
+        assert_eq!(
+            parse(b"SET k \"a b\\n\\x41\"\r\n"),
+            Ok(args(&["SET", "k", "a b\nA"]))
+        );
+        assert_eq!(
+            parse(b"SET k 'it\\'s'\r\n"),
+            Ok(args(&["SET", "k", "it's"]))
+        );
+        assert_eq!(parse(b"\r\n"), Ok(Some(vec![])));
+        let unbalanced = Err(ProtocolError("unbalanced quotes in request"));
+        assert_eq!(parse(b"SET k \"open\r\n"), unbalanced);
+        assert_eq!(parse(b"SET k \"a\"b\r\n"), unbalanced);
+        assert_eq!(parse(b"PING"), Ok(None), "no newline yet");
+        assert_eq!(
+            parse(&vec![b'a'; MAX_INLINE + 1]),
+            Err(ProtocolError("too big inline request"))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let mut buf = BytesMut::from(&bytes[..]);
+            while let Ok(Some(_)) = parse_request(&mut buf, 1024) {
+                if buf.is_empty() { break; }
+            }
+        }
+
+        #[test]
+        fn encoded_arrays_parse_back(items in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 1..8)) {
+            let mut wire = format!("*{}\r\n", items.len()).into_bytes();
+            for item in &items {
+                wire.extend_from_slice(format!("${}\r\n", item.len()).as_bytes());
+                wire.extend_from_slice(item);
+                wire.extend_from_slice(b"\r\n");
+            }
+            prop_assert_eq!(parse(&wire), Ok(Some(items)));
+        }
+    }
+}
