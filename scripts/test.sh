@@ -22,3 +22,19 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# The Python client (clients/python) against the daemon cargo test just
+# built: vectors, every operation and error live, TLS, auth, Django.
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --locked --bin sessiond
+export SESSIOND_BIN="$PWD/$target/debug/sessiond"
+case "$target" in /*) export SESSIOND_BIN="$target/debug/sessiond" ;; esac
+venv="$target/py-venv"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --upgrade pip
+fi
+"$venv/bin/pip" install -q pytest mypy django
+"$venv/bin/pip" install -q ./clients/python
+"$venv/bin/mypy" --config-file clients/python/pyproject.toml clients/python/src/sessiond
+"$venv/bin/pytest" -q -p no:cacheprovider clients/python/tests
