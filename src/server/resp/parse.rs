@@ -146,76 +146,71 @@ fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         if i == line.len() {
             return Some(args);
         }
-        let mut arg = Vec::new();
-        match line[i] {
-            b'"' => {
-                i += 1;
-                loop {
-                    match *line.get(i)? {
-                        b'\\'
-                            if line.get(i + 1) == Some(&b'x')
-                                && line.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
-                                && line.get(i + 3).is_some_and(u8::is_ascii_hexdigit) =>
-                        {
-                            let hex = std::str::from_utf8(&line[i + 2..i + 4]).ok()?;
-                            arg.push(u8::from_str_radix(hex, 16).ok()?);
-                            i += 4;
-                        }
-                        b'\\' if i + 1 < line.len() => {
-                            arg.push(match line[i + 1] {
-                                b'n' => b'\n',
-                                b'r' => b'\r',
-                                b't' => b'\t',
-                                b'b' => 0x08,
-                                b'a' => 0x07,
-                                other => other,
-                            });
-                            i += 2;
-                        }
-                        b'"' => {
-                            i += 1;
-                            if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
-                                return None;
-                            }
-                            break;
-                        }
-                        byte => {
-                            arg.push(byte);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            b'\'' => {
-                i += 1;
-                loop {
-                    match *line.get(i)? {
-                        b'\\' if line.get(i + 1) == Some(&b'\'') => {
-                            arg.push(b'\'');
-                            i += 2;
-                        }
-                        b'\'' => {
-                            i += 1;
-                            if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
-                                return None;
-                            }
-                            break;
-                        }
-                        byte => {
-                            arg.push(byte);
-                            i += 1;
-                        }
-                    }
-                }
+        let arg = match line[i] {
+            quote @ (b'"' | b'\'') => {
+                let (arg, next) = quoted(line, i + 1, quote)?;
+                i = next;
+                arg
             }
             _ => {
+                let start = i;
                 while i < line.len() && !line[i].is_ascii_whitespace() {
-                    arg.push(line[i]);
                     i += 1;
                 }
+                line[start..i].to_vec()
             }
-        }
+        };
         args.push(arg);
+    }
+}
+
+/// Reads a quoted argument from just after its opening `quote`: the
+/// argument and where the next one may start, or `None` if the quote is
+/// never closed or its closing quote is not followed by a space.
+fn quoted(line: &[u8], mut i: usize, quote: u8) -> Option<(Vec<u8>, usize)> {
+    let mut arg = Vec::new();
+    loop {
+        let byte = *line.get(i)?;
+        if byte == quote {
+            i += 1;
+            return match line.get(i) {
+                Some(next) if !next.is_ascii_whitespace() => None,
+                _ => Some((arg, i)),
+            };
+        }
+        let (value, used) = if byte == b'\\' {
+            unescape(line, i, quote)
+        } else {
+            (byte, 1)
+        };
+        arg.push(value);
+        i += used;
+    }
+}
+
+/// What the backslash at `line[i]` stands for inside `quote`, and how many
+/// bytes it spans: in double quotes \n \r \t \b \a, \xHH, and any other
+/// \c as c; in single quotes only \' is an escape.
+fn unescape(line: &[u8], i: usize, quote: u8) -> (u8, usize) {
+    let hex = |at: usize| line.get(at).filter(|b| b.is_ascii_hexdigit());
+    match (quote, line.get(i + 1).copied()) {
+        (b'\'', Some(b'\'')) => (b'\'', 2),
+        (b'"', Some(b'x')) if hex(i + 2).is_some() && hex(i + 3).is_some() => {
+            let digits = std::str::from_utf8(&line[i + 2..i + 4]).expect("hex digits are ASCII");
+            (u8::from_str_radix(digits, 16).expect("two hex digits"), 4)
+        }
+        (b'"', Some(escaped)) => {
+            let value = match escaped {
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'b' => 0x08,
+                b'a' => 0x07,
+                other => other,
+            };
+            (value, 2)
+        }
+        _ => (b'\\', 1),
     }
 }
 
