@@ -14,6 +14,7 @@ mod auth;
 mod commands;
 mod config;
 mod connection;
+mod driver;
 mod resp;
 mod stats;
 mod tls;

@@ -406,3 +406,39 @@ async fn an_unauthenticated_store_is_not_exposed_beyond_loopback() {
             .is_ok()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_whose_replies_outgrow_one_write_is_answered_in_full() {
+    let config = ServerConfig {
+        idle_timeout: Duration::from_secs(30),
+        ..ServerConfig::default()
+    };
+    let daemon = Daemon::start(config).await;
+    daemon
+        .store
+        .set_key(b"big", vec![b'x'; 1024], None)
+        .unwrap();
+    let mut raw = Raw::connect(daemon.addr).await;
+    // 200 reads of 1 KiB in one write: 200 KiB of replies, more than the
+    // server writes at once, all of them already received.
+    let mut frames = BytesMut::new();
+    for _ in 0..200 {
+        let get = Request::KeyGet {
+            key: b"big".to_vec(),
+        };
+        sessiond_protocol::wire::codec::encode_request(&get, &mut frames);
+    }
+    raw.stream.write_all(&frames).await.unwrap();
+    let started = Instant::now();
+    for _ in 0..200 {
+        assert_eq!(
+            raw.receive().await,
+            Some(Ok(Reply::Value(Some(vec![b'x'; 1024]))))
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered at once, not after the idle timeout"
+    );
+    daemon.stop().await;
+}
