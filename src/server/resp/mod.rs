@@ -23,14 +23,14 @@ use bytes::{Bytes, BytesMut};
 use sessiond_protocol::KeyTtl;
 use sessiond_protocol::StoreError;
 use sessiond_protocol::wire::{Reply, Request, ServerError};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
-use tokio::time::timeout;
 use tracing::debug;
 
 use crate::server::Shared;
 use crate::server::auth::{MAX_FAILURES, failure_delay};
 use crate::server::commands;
+use crate::server::driver::{self, Answer, FLUSH_AT};
 use parse::parse_request;
 use reply::{Protocol, Value};
 
@@ -41,7 +41,8 @@ fn max_bulk(shared: &Shared) -> usize {
 }
 
 /// What a RESP connection knows about its client.
-struct Client {
+struct Client<'a> {
+    shared: &'a Shared,
     authenticated: bool,
     failures: u32,
     protocol: Protocol,
@@ -59,62 +60,56 @@ enum Next {
 /// Serves one RESP connection until the client quits or leaves, the
 /// framing breaks, it idles out, or the server shuts down.
 pub(crate) async fn serve<S>(
-    mut stream: S,
+    stream: S,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     id: u64,
 ) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut client = Client {
+        shared: &shared,
         authenticated: shared.config.auth_token.is_none(),
         failures: 0,
         protocol: Protocol::Resp2,
         name: None,
         id,
     };
-    let mut input = BytesMut::with_capacity(16 * 1024);
-    let mut output = BytesMut::with_capacity(16 * 1024);
-    loop {
-        let mut next = Next::Continue;
-        while next == Next::Continue {
-            match parse_request(&mut input, max_bulk(&shared)) {
-                Ok(None) => break,
+    driver::drive(stream, &mut client, shared.config.idle_timeout, shutdown).await
+}
+
+impl Answer for Client<'_> {
+    /// Answers every complete request in `input`; a request that breaks
+    /// the framing gets Redis's protocol error and closes the connection.
+    async fn answer(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> driver::Next {
+        let shared = self.shared;
+        loop {
+            if output.len() >= FLUSH_AT {
+                return driver::Next::More;
+            }
+            match parse_request(input, max_bulk(shared)) {
+                Ok(None) => return driver::Next::Read,
                 Ok(Some(args)) if args.is_empty() => {}
                 Ok(Some(args)) => {
-                    let (value, after) = run(&args, &mut client, &shared).await;
-                    value.encode(client.protocol, &mut output);
-                    next = after;
+                    let (value, next) = run(&args, self, shared).await;
+                    value.encode(self.protocol, output);
+                    if next == Next::Close {
+                        return driver::Next::Close;
+                    }
                 }
                 Err(e) => {
                     debug!(error = %e, "RESP framing lost");
-                    Value::err(e).encode(client.protocol, &mut output);
-                    next = Next::Close;
+                    Value::err(e).encode(self.protocol, output);
+                    return driver::Next::Close;
                 }
             }
-        }
-        if !output.is_empty() {
-            stream.write_all(&output).await?;
-            output.clear();
-        }
-        if next == Next::Close {
-            let _ = stream.shutdown().await;
-            return Ok(());
-        }
-        tokio::select! {
-            _ = shutdown.changed() => return Ok(()),
-            read = timeout(shared.config.idle_timeout, stream.read_buf(&mut input)) => match read {
-                Err(_) | Ok(Ok(0)) => return Ok(()),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(e),
-            },
         }
     }
 }
 
 /// Runs one command.
-async fn run(request: &[Bytes], client: &mut Client, shared: &Shared) -> (Value, Next) {
+async fn run(request: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> (Value, Next) {
     let command = &request[0];
     let name = String::from_utf8_lossy(command).to_ascii_lowercase();
     let args = &request[1..];
@@ -140,7 +135,7 @@ fn dispatch(
     name: &str,
     command: &[u8],
     args: &[Bytes],
-    client: &mut Client,
+    client: &mut Client<'_>,
     shared: &Shared,
 ) -> Result<Value, Value> {
     let arity = |ok: bool| if ok { Ok(()) } else { Err(wrong_arity(name)) };
@@ -319,7 +314,7 @@ fn incr(shared: &Shared, key: &[u8], delta: i64) -> Result<Value, Value> {
 }
 
 /// `CLIENT SETNAME | GETNAME | ID | SETINFO`.
-fn client_command(args: &[Bytes], client: &mut Client) -> Result<Value, Value> {
+fn client_command(args: &[Bytes], client: &mut Client<'_>) -> Result<Value, Value> {
     let sub = args
         .first()
         .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
@@ -347,7 +342,7 @@ fn client_command(args: &[Bytes], client: &mut Client) -> Result<Value, Value> {
 }
 
 /// `AUTH password` or `AUTH default password`.
-async fn authenticate(args: &[Bytes], client: &mut Client, shared: &Shared) -> (Value, Next) {
+async fn authenticate(args: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> (Value, Next) {
     let password = match args {
         [password] => password,
         [user, password] if &user[..] == b"default" => password,
@@ -357,7 +352,11 @@ async fn authenticate(args: &[Bytes], client: &mut Client, shared: &Shared) -> (
     check_password(password, client, shared).await
 }
 
-async fn check_password(password: &[u8], client: &mut Client, shared: &Shared) -> (Value, Next) {
+async fn check_password(
+    password: &[u8],
+    client: &mut Client<'_>,
+    shared: &Shared,
+) -> (Value, Next) {
     let Some(secret) = &shared.config.auth_token else {
         return (
             Value::err(
@@ -384,7 +383,7 @@ async fn check_password(password: &[u8], client: &mut Client, shared: &Shared) -
 }
 
 /// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
-async fn hello(args: &[Bytes], client: &mut Client, shared: &Shared) -> (Value, Next) {
+async fn hello(args: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> (Value, Next) {
     let mut rest = args.iter();
     let mut protocol = client.protocol;
     if let Some(version) = rest.next() {
