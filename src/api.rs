@@ -84,7 +84,7 @@ impl SessionStore for Store {
         &self,
         key: &[u8],
     ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
-        ready(Ok(Store::get_key(self, key)))
+        ready(Store::get_string(self, key))
     }
 
     fn delete_key(&self, key: &[u8]) -> impl Future<Output = Result<bool, StoreError>> + Send {

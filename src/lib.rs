@@ -47,8 +47,10 @@ mod api;
 mod clock;
 mod config;
 mod expiry;
+mod glob;
 mod hashing;
 mod keys;
+mod keyspace;
 mod memory;
 mod owners;
 mod record;
@@ -63,6 +65,10 @@ mod wheel;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{MemoryPolicy, StoreConfig};
 pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
+pub use glob::glob_match;
+pub use keyspace::{
+    Deadline, ExpireCondition, KeyExpiry, KeyType, SetCondition, SetOptions, SetOutcome,
+};
 pub use sessiond_protocol::{
     KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionId, SessionInfo,
     SessionStore, StoreError,

@@ -30,6 +30,13 @@ impl SessionShard {
         self.table.len()
     }
 
+    /// Takes every session out, and empties the wheel with them (FLUSHALL).
+    /// The caller unlinks each from its owner, after letting this lock go.
+    pub(crate) fn take_all(&mut self) -> Vec<SessionRecord> {
+        self.wheel = Wheel::default();
+        self.table.drain().collect()
+    }
+
     /// The session holding this prefix, whatever the rest of its id.
     pub(crate) fn by_prefix(&self, prefix: u64) -> Option<&SessionRecord> {
         let hash = self.hasher.prefix(prefix);

@@ -327,17 +327,19 @@ impl Store {
         let deadline = ttl.map(|ttl| inner.deadline_after(ttl)).transpose()?;
         let bytes = keys::footprint(key, &value);
         inner.reserve(bytes)?;
-        let old = inner
-            .key_shard(key)
-            .lock()
-            .set(key, value.into_boxed_slice(), deadline);
+        let old = inner.key_shard(key).lock().set(
+            key,
+            keys::Value::Str(value.into_boxed_slice()),
+            deadline,
+        );
         inner.memory.release(old);
         Ok(())
     }
 
-    /// A plain key's value.
+    /// A plain key's value; `None` also for a key holding a set, which
+    /// [`Store::get_string`] tells apart.
     pub fn get_key(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.inner.with_live_key(key, |entry| entry.value.to_vec())
+        self.get_string(key).ok().flatten()
     }
 
     /// Deletes a plain key; says whether a live one was there.
@@ -393,17 +395,18 @@ impl Store {
         let (now, mut freed) = (inner.now_ms(), 0);
         let mut shard = inner.key_shard(key).lock();
         let outcome = match shard.live(key, now, &mut freed) {
-            Some(entry) => parse_integer(&entry.value)
+            Some(entry) => (entry.value.as_str().ok_or(StoreError::WrongType))
+                .and_then(parse_integer)
                 .and_then(|n| n.checked_add(delta).ok_or(StoreError::Overflow))
                 .map(|n| {
                     let old = entry.footprint();
-                    entry.value = n.to_string().into_bytes().into_boxed_slice();
+                    entry.value = keys::Value::Str(n.to_string().into_bytes().into_boxed_slice());
                     (n, entry.footprint(), old)
                 }),
             None => {
                 let text = delta.to_string().into_bytes();
                 let bytes = keys::footprint(key, &text);
-                shard.set(key, text.into_boxed_slice(), None);
+                shard.set(key, keys::Value::Str(text.into_boxed_slice()), None);
                 Ok((delta, bytes, 0))
             }
         };
@@ -473,11 +476,11 @@ impl Inner {
         &self.owners[shard_of(self.hasher.bytes(owner), self.owners.len())]
     }
 
-    fn key_shard(&self, key: &[u8]) -> &Mutex<KeyShard> {
+    pub(crate) fn key_shard(&self, key: &[u8]) -> &Mutex<KeyShard> {
         &self.keys[shard_of(self.hasher.bytes(key), self.keys.len())]
     }
 
-    fn check_value(&self, len: usize) -> Result<(), StoreError> {
+    pub(crate) fn check_value(&self, len: usize) -> Result<(), StoreError> {
         let max = self.config.max_data_bytes;
         if len > max {
             return Err(StoreError::TooLarge { len, max });
@@ -485,7 +488,7 @@ impl Inner {
         Ok(())
     }
 
-    fn deadline_after(&self, ttl: Duration) -> Result<u64, StoreError> {
+    pub(crate) fn deadline_after(&self, ttl: Duration) -> Result<u64, StoreError> {
         if ttl.is_zero() {
             return Err(StoreError::BadTimeout("a TTL must be positive".into()));
         }
@@ -528,7 +531,11 @@ impl Inner {
         }
     }
 
-    fn with_live_key<T>(&self, key: &[u8], f: impl FnOnce(&keys::KeyEntry) -> T) -> Option<T> {
+    pub(crate) fn with_live_key<T>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(&keys::KeyEntry) -> T,
+    ) -> Option<T> {
         let (now, mut freed) = (self.now_ms(), 0);
         let mut shard = self.key_shard(key).lock();
         let out = shard.live(key, now, &mut freed).map(|entry| f(entry));
@@ -621,7 +628,7 @@ impl Inner {
     }
 
     /// Takes `bytes` from the memory budget, evicting by policy if needed.
-    fn reserve(&self, bytes: usize) -> Result<(), StoreError> {
+    pub(crate) fn reserve(&self, bytes: usize) -> Result<(), StoreError> {
         let mut refused = match self.memory.try_reserve(bytes) {
             Ok(()) => return Ok(()),
             Err(refused) => refused,
@@ -708,7 +715,7 @@ fn check_owner(owner: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn check_key(key: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn check_key(key: &[u8]) -> Result<(), StoreError> {
     if key.is_empty() || key.len() > MAX_KEY_LEN {
         return Err(StoreError::BadKey {
             len: key.len(),

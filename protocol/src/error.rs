@@ -79,4 +79,8 @@ pub enum StoreError {
     /// `incr` would overflow a signed 64-bit integer.
     #[error("increment or decrement would overflow")]
     Overflow,
+    /// A string operation met a key holding a set, or a set operation a
+    /// key holding a string.
+    #[error("operation against a key holding the wrong kind of value")]
+    WrongType,
 }

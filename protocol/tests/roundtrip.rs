@@ -218,6 +218,7 @@ fn store_error() -> impl Strategy<Value = StoreError> {
         }),
         Just(StoreError::NotAnInteger),
         Just(StoreError::Overflow),
+        Just(StoreError::WrongType),
     ]
 }
 

@@ -454,6 +454,7 @@ fn error_vectors() -> Vec<Vector> {
             StoreError::NotAnInteger,
         ),
         error("error_overflow", "OVERFLOW", StoreError::Overflow),
+        error("error_wrong_type", "WRONG_TYPE", StoreError::WrongType),
         error(
             "error_auth_required",
             "AUTH_REQUIRED",

@@ -4,6 +4,7 @@
 
 mod binary;
 mod client;
+mod differential;
 mod raw;
 mod resp;
 mod tls;

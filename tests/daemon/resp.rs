@@ -184,3 +184,285 @@ async fn redis_cli_works_against_the_listener() {
     assert_eq!(ttl.trim(), "60");
     daemon.stop().await;
 }
+
+const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_options_and_the_get_family() {
+    let (daemon, addr) = resp_daemon(ServerConfig::default()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    say(&mut s, "SET k v1 NX\r\nSET k v2 NX\r\n", "+OK\r\n$-1\r\n").await;
+    say(
+        &mut s,
+        "SET k v3 XX GET\r\nSET nope v XX\r\n",
+        "$2\r\nv1\r\n$-1\r\n",
+    )
+    .await;
+    say(&mut s, "SET k v4 NX GET\r\n", "$2\r\nv3\r\n").await;
+    say(
+        &mut s,
+        "SET k v PX 5000\r\nSET k w KEEPTTL\r\nPTTL k\r\n",
+        "+OK\r\n+OK\r\n:5000\r\n",
+    )
+    .await;
+    say(&mut s, "SET k v EXAT 1\r\nEXISTS k\r\n", "+OK\r\n:0\r\n").await;
+    say(&mut s, "SET k v EX 1 EX 20\r\nTTL k\r\n", "+OK\r\n:20\r\n").await;
+    for bad in ["NX XX", "EX 1 PX 2", "KEEPTTL EX 1", "EX", "PERSIST", "FOO"] {
+        say(
+            &mut s,
+            &format!("SET k v {bad}\r\n"),
+            "-ERR syntax error\r\n",
+        )
+        .await;
+    }
+    for bad in ["EX 0", "PX -1", "EXAT 0", "EX 9999999999999999"] {
+        say(
+            &mut s,
+            &format!("SET k v {bad}\r\n"),
+            "-ERR invalid expire time in 'set' command\r\n",
+        )
+        .await;
+    }
+    say(
+        &mut s,
+        "SET k v EX abc\r\n",
+        "-ERR value is not an integer or out of range\r\n",
+    )
+    .await;
+    say(&mut s, "SETNX k x\r\nSETNX fresh x\r\n", ":0\r\n:1\r\n").await;
+    say(
+        &mut s,
+        "GETSET fresh y\r\nGETSET none y\r\n",
+        "$1\r\nx\r\n$-1\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "GETDEL fresh\r\nGETDEL fresh\r\n",
+        "$1\r\ny\r\n$-1\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "SET g v\r\nGETEX g EX 100\r\nTTL g\r\n",
+        "+OK\r\n$1\r\nv\r\n:100\r\n",
+    )
+    .await;
+    say(&mut s, "GETEX g PERSIST\r\nTTL g\r\n", "$1\r\nv\r\n:-1\r\n").await;
+    say(&mut s, "GETEX g PERSIST EX 1\r\n", "-ERR syntax error\r\n").await;
+    say(
+        &mut s,
+        "GETEX g EX 0\r\n",
+        "-ERR invalid expire time in 'getex' command\r\n",
+    )
+    .await;
+    say(&mut s, "GETEX missing EX 0\r\n", "$-1\r\n").await;
+    say(
+        &mut s,
+        "GETEX g PXAT 1\r\nEXISTS g\r\n",
+        "$1\r\nv\r\n:0\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "MSET a 1 b 2\r\nMGET a nope b\r\n",
+        "+OK\r\n*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "MSET a 1 b\r\n",
+        "-ERR wrong number of arguments for 'mset' command\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "EXISTS a a b nope\r\nTYPE a\r\nTYPE nope\r\n",
+        ":3\r\n+string\r\n+none\r\n",
+    )
+    .await;
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_conditions_persist_and_rename() {
+    let (daemon, addr) = resp_daemon(ServerConfig::default()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    say(
+        &mut s,
+        "SET k v\r\nEXPIRE k 100 XX\r\nEXPIRE k 100 GT\r\n",
+        "+OK\r\n:0\r\n:0\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "EXPIRE k 100 LT\r\nEXPIRE k 50 NX\r\nTTL k\r\n",
+        ":1\r\n:0\r\n:100\r\n",
+    )
+    .await;
+    say(&mut s, "PEXPIRE k 200000 GT\r\nTTL k\r\n", ":1\r\n:200\r\n").await;
+    say(
+        &mut s,
+        "EXPIRE k 10 NX XX\r\n",
+        "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "EXPIRE k 10 GT LT\r\n",
+        "-ERR GT and LT options at the same time are not compatible\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "EXPIRE k 10 FOO\r\n",
+        "-ERR Unsupported option FOO\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "EXPIRE k abc\r\n",
+        "-ERR value is not an integer or out of range\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "PERSIST k\r\nPERSIST k\r\nTTL k\r\n",
+        ":1\r\n:0\r\n:-1\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "EXPIREAT k 4000000000\r\nPEXPIREAT nope 1\r\n",
+        ":1\r\n:0\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "SET k v EX 100\r\nRENAME k k2\r\nTTL k2\r\nEXISTS k\r\n",
+        "+OK\r\n+OK\r\n:100\r\n:0\r\n",
+    )
+    .await;
+    say(&mut s, "RENAME nope x\r\n", "-ERR no such key\r\n").await;
+    say(&mut s, "EXPIRE k2 0\r\nEXISTS k2\r\n", ":1\r\n:0\r\n").await;
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sets_keyspace_iteration_and_flush() {
+    let (daemon, addr) = resp_daemon(ServerConfig::default()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    say(
+        &mut s,
+        "SADD s b a b\r\nSADD s c\r\nSCARD s\r\n",
+        ":2\r\n:1\r\n:3\r\n",
+    )
+    .await;
+    say(&mut s, "SISMEMBER s a\r\nSISMEMBER s z\r\n", ":1\r\n:0\r\n").await;
+    say(
+        &mut s,
+        "SMEMBERS s\r\n",
+        "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n",
+    )
+    .await;
+    say(&mut s, "SREM s a z\r\nTYPE s\r\n", ":1\r\n+set\r\n").await;
+    say(
+        &mut s,
+        "GET s\r\nINCR s\r\nGETSET s x\r\n",
+        &WRONGTYPE.repeat(3),
+    )
+    .await;
+    say(
+        &mut s,
+        "SET str v\r\nSADD str a\r\nSMEMBERS str\r\n",
+        &format!("+OK\r\n{WRONGTYPE}{WRONGTYPE}"),
+    )
+    .await;
+    say(&mut s, "SMEMBERS nope\r\nSCARD nope\r\n", "*0\r\n:0\r\n").await;
+    say(
+        &mut s,
+        "SADD s\r\n",
+        "-ERR wrong number of arguments for 'sadd' command\r\n",
+    )
+    .await;
+    say(&mut s, "DBSIZE\r\n", ":2\r\n").await;
+    let keys = exchange(&mut s, b"KEYS s*\r\n", 20).await;
+    let keys = String::from_utf8(keys).unwrap();
+    assert!(
+        keys.starts_with("*2\r\n")
+            && keys.contains("$1\r\ns\r\n")
+            && keys.contains("$3\r\nstr\r\n"),
+        "{keys}"
+    );
+    say(
+        &mut s,
+        "SCAN 0 TYPE set\r\n",
+        "*2\r\n$1\r\n0\r\n*1\r\n$1\r\ns\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        "SCAN 0 MATCH st*\r\n",
+        "*2\r\n$1\r\n0\r\n*1\r\n$3\r\nstr\r\n",
+    )
+    .await;
+    say(&mut s, "SCAN abc\r\n", "-ERR invalid cursor\r\n").await;
+    say(
+        &mut s,
+        "SCAN 0 COUNT 0\r\nSCAN 0 MATCH\r\n",
+        "-ERR syntax error\r\n-ERR syntax error\r\n",
+    )
+    .await;
+    assert!(
+        exchange(&mut s, b"HELLO 3\r\n", 4)
+            .await
+            .starts_with(b"%7\r\n")
+    );
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        s.read(&mut [0; 4096]),
+    )
+    .await;
+    say(&mut s, "SMEMBERS s\r\n", "~2\r\n$1\r\nb\r\n$1\r\nc\r\n").await;
+    say(
+        &mut s,
+        "FLUSHDB\r\nDBSIZE\r\nFLUSHALL ASYNC\r\nFLUSHALL x\r\n",
+        "+OK\r\n:0\r\n+OK\r\n-ERR syntax error\r\n",
+    )
+    .await;
+    assert_eq!(daemon.store.stats().bytes_used, 0);
+    let time = exchange(&mut s, b"TIME\r\n", 30).await;
+    assert!(
+        time.starts_with(b"*2\r\n$10\r\n"),
+        "{}",
+        String::from_utf8_lossy(&time)
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_made_over_resp_is_wrong_type_for_the_native_protocol() {
+    use sessiond::StoreError;
+    use sessiond_protocol::wire::{Request, ServerError};
+
+    let (daemon, addr) = resp_daemon(ServerConfig::default()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    say(&mut s, "SADD owner:alice s1 s2\r\n", ":2\r\n").await;
+    let mut native = crate::Raw::connect(daemon.addr).await;
+    let get = Request::KeyGet {
+        key: b"owner:alice".to_vec(),
+    };
+    assert_eq!(
+        native.call(&get).await,
+        Err(ServerError::Store(StoreError::WrongType))
+    );
+    let incr = Request::KeyIncr {
+        key: b"owner:alice".to_vec(),
+        delta: 1,
+    };
+    assert_eq!(
+        native.call(&incr).await,
+        Err(ServerError::Store(StoreError::WrongType))
+    );
+    daemon.stop().await;
+}

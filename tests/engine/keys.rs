@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use sessiond::{KeyTtl, MAX_KEY_LEN, StoreConfig, StoreError};
+use sessiond::{
+    Deadline, ExpireCondition, KeyExpiry, KeyTtl, KeyType, MAX_KEY_LEN, SetCondition, SetOptions,
+    SetOutcome, StoreConfig, StoreError,
+};
 
 use crate::{manual_store, secs};
 
@@ -139,4 +142,319 @@ fn bad_keys_values_and_ttls_are_refused() {
     ));
     assert_eq!(store.stats().keys, 0);
     assert_eq!(store.stats().bytes_used, 0);
+}
+
+// --- Redis-shaped key operations: conditional sets, GETEX, expiry
+// conditions, RENAME, iteration and set values.
+
+fn opts(expiry: KeyExpiry, condition: SetCondition, return_old: bool) -> SetOptions {
+    SetOptions {
+        expiry,
+        condition,
+        return_old,
+    }
+}
+
+#[test]
+fn conditional_sets_write_only_when_their_condition_holds() {
+    let (store, _) = manual_store(StoreConfig::default());
+    let nx = opts(KeyExpiry::Persist, SetCondition::IfAbsent, false);
+    let xx = opts(KeyExpiry::Persist, SetCondition::IfPresent, true);
+    assert!(!store.set_key_with(b"k", b"1".to_vec(), xx).unwrap().written);
+    assert!(!store.exists(b"k"));
+    assert!(store.set_key_with(b"k", b"1".to_vec(), nx).unwrap().written);
+    let again = store.set_key_with(b"k", b"2".to_vec(), nx).unwrap();
+    assert_eq!(
+        again,
+        SetOutcome {
+            written: false,
+            old: None
+        }
+    );
+    let swapped = store.set_key_with(b"k", b"3".to_vec(), xx).unwrap();
+    assert_eq!(swapped.old.as_deref(), Some(&b"1"[..]));
+    assert_eq!(store.get_key(b"k").as_deref(), Some(&b"3"[..]));
+    assert!(store.delete_key(b"k"));
+    assert_eq!(store.stats().bytes_used, 0);
+}
+
+#[test]
+fn set_keeps_or_replaces_the_ttl_and_a_past_deadline_deletes() {
+    let (store, clock) = manual_store(StoreConfig::default());
+    let ttl = KeyExpiry::Set(Deadline::In(secs(10)));
+    store
+        .set_key_with(b"k", b"v".to_vec(), opts(ttl, SetCondition::Always, false))
+        .unwrap();
+    let keep = opts(KeyExpiry::Keep, SetCondition::Always, false);
+    store.set_key_with(b"k", b"w".to_vec(), keep).unwrap();
+    assert_eq!(store.ttl(b"k"), KeyTtl::ExpiresIn(secs(10)));
+    store
+        .set_key_with(b"k", b"x".to_vec(), SetOptions::default())
+        .unwrap();
+    assert_eq!(store.ttl(b"k"), KeyTtl::Persistent);
+    let past = KeyExpiry::Set(Deadline::AtMs(clock.now_ms()));
+    let outcome = store
+        .set_key_with(b"k", b"y".to_vec(), opts(past, SetCondition::Always, true))
+        .unwrap();
+    assert_eq!(outcome.old.as_deref(), Some(&b"x"[..]));
+    assert!(outcome.written);
+    assert!(!store.exists(b"k"));
+    assert_eq!(store.stats().bytes_used, 0);
+}
+
+#[test]
+fn getdel_getex_and_persist() {
+    let (store, clock) = manual_store(StoreConfig::default());
+    store.set_key(b"k", b"v".to_vec(), Some(secs(5))).unwrap();
+    assert_eq!(
+        store.get_ex(b"k", KeyExpiry::Keep).unwrap(),
+        Some(b"v".to_vec())
+    );
+    assert_eq!(store.ttl(b"k"), KeyTtl::ExpiresIn(secs(5)));
+    let later = KeyExpiry::Set(Deadline::In(secs(50)));
+    store.get_ex(b"k", later).unwrap();
+    assert_eq!(store.ttl(b"k"), KeyTtl::ExpiresIn(secs(50)));
+    assert!(store.persist(b"k"));
+    assert!(!store.persist(b"k"), "true only if a TTL was removed");
+    assert!(!store.persist(b"missing"));
+    store.get_ex(b"k", later).unwrap();
+    store.get_ex(b"k", KeyExpiry::Persist).unwrap();
+    assert_eq!(store.ttl(b"k"), KeyTtl::Persistent);
+    assert_eq!(store.get_del(b"k").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(store.get_del(b"k").unwrap(), None);
+    store.set_key(b"k", b"v".to_vec(), Some(secs(1))).unwrap();
+    clock.advance(secs(1));
+    assert_eq!(store.get_ex(b"k", KeyExpiry::Persist).unwrap(), None);
+    assert_eq!(store.stats().bytes_used, 0);
+}
+
+#[test]
+fn expire_conditions_treat_no_ttl_as_infinite() {
+    let (store, clock) = manual_store(StoreConfig::default());
+    let at = |s: u64| Deadline::AtMs(clock.now_ms() + s * 1000);
+    store.set_key(b"k", b"v".to_vec(), None).unwrap();
+    let expire = |when, c| store.expire_with(b"k", when, c).unwrap();
+    assert!(!expire(at(10), ExpireCondition::IfTtl));
+    assert!(
+        !expire(at(10), ExpireCondition::IfLater),
+        "nothing beats infinite"
+    );
+    assert!(expire(at(10), ExpireCondition::IfEarlier));
+    assert!(!expire(at(20), ExpireCondition::IfNoTtl));
+    assert!(!expire(at(5), ExpireCondition::IfLater));
+    assert!(expire(at(20), ExpireCondition::IfLater));
+    assert!(!expire(at(30), ExpireCondition::IfEarlier));
+    assert!(expire(at(30), ExpireCondition::IfTtl));
+    assert_eq!(store.ttl(b"k"), KeyTtl::ExpiresIn(secs(30)));
+    assert!(
+        !store
+            .expire_with(b"nope", at(1), ExpireCondition::Always)
+            .unwrap()
+    );
+    assert!(
+        expire(Deadline::AtMs(0), ExpireCondition::Always),
+        "past: deleted"
+    );
+    assert!(!store.exists(b"k"));
+    assert_eq!(store.stats().bytes_used, 0);
+}
+
+#[test]
+fn rename_keeps_value_and_ttl_and_replaces_the_target() {
+    let (store, _) = manual_store(StoreConfig::default());
+    assert_eq!(store.rename(b"a", b"b"), Err(StoreError::NotFound));
+    store.set_key(b"a", b"1".to_vec(), Some(secs(9))).unwrap();
+    store.set_key(b"b", b"old".to_vec(), None).unwrap();
+    store.rename(b"a", b"bee").unwrap();
+    store.rename(b"bee", b"b").unwrap();
+    assert!(!store.exists(b"a"));
+    assert_eq!(store.get_key(b"b").as_deref(), Some(&b"1"[..]));
+    assert_eq!(store.ttl(b"b"), KeyTtl::ExpiresIn(secs(9)));
+    store.rename(b"b", b"b").unwrap();
+    assert_eq!(store.key_count(), 1);
+    store.delete_key(b"b");
+    assert_eq!(store.stats().bytes_used, 0);
+}
+
+#[test]
+fn sets_count_members_and_refuse_string_commands() {
+    let (store, _) = manual_store(StoreConfig::default());
+    assert_eq!(store.set_add(b"s", &[b"a", b"b", b"a"]).unwrap(), 2);
+    assert_eq!(store.set_add(b"s", &[b"b", b"c"]).unwrap(), 1);
+    assert_eq!(store.set_len(b"s").unwrap(), 3);
+    assert!(store.set_contains(b"s", b"c").unwrap());
+    assert!(!store.set_contains(b"s", b"z").unwrap());
+    assert_eq!(
+        store.set_members(b"s").unwrap(),
+        vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+    );
+    assert_eq!(store.key_type(b"s"), Some(KeyType::Set));
+    assert_eq!(store.get_string(b"s"), Err(StoreError::WrongType));
+    assert_eq!(store.incr(b"s", 1), Err(StoreError::WrongType));
+    assert_eq!(store.get_del(b"s"), Err(StoreError::WrongType));
+    let get = SetOptions {
+        return_old: true,
+        ..SetOptions::default()
+    };
+    assert_eq!(
+        store.set_key_with(b"s", b"x".to_vec(), get),
+        Err(StoreError::WrongType)
+    );
+    store.set_key(b"str", b"v".to_vec(), None).unwrap();
+    assert_eq!(store.set_add(b"str", &[b"a"]), Err(StoreError::WrongType));
+    assert_eq!(store.set_members(b"str"), Err(StoreError::WrongType));
+    assert_eq!(store.key_type(b"str"), Some(KeyType::String));
+    assert_eq!(store.key_type(b"none"), None);
+    assert_eq!(store.set_remove(b"s", &[b"a", b"z"]).unwrap(), 1);
+    assert_eq!(store.set_remove(b"s", &[b"b", b"c"]).unwrap(), 2);
+    assert!(!store.exists(b"s"), "an emptied set is deleted");
+    assert_eq!(store.set_len(b"s").unwrap(), 0);
+    store.delete_key(b"str");
+    assert_eq!(store.stats().bytes_used, 0);
+}
+
+#[test]
+fn set_memory_is_exact_through_every_change() {
+    let (store, clock) = manual_store(StoreConfig::default());
+    store.set_add(b"s", &[b"one", b"two"]).unwrap();
+    let two = store.stats().bytes_used;
+    store.set_add(b"s", &[b"one"]).unwrap();
+    assert_eq!(
+        store.stats().bytes_used,
+        two,
+        "a member already there is free"
+    );
+    store.set_add(b"s", &[b"three"]).unwrap();
+    store.set_remove(b"s", &[b"three"]).unwrap();
+    assert_eq!(store.stats().bytes_used, two);
+    store.rename(b"s", b"longer-name").unwrap();
+    assert_eq!(store.stats().bytes_used, two + 10);
+    store.expire_key(b"longer-name", Some(secs(1))).unwrap();
+    clock.advance(secs(1));
+    store.run_expiry_cycle(secs(1));
+    assert_eq!(store.stats().bytes_used, 0, "a set expires as a whole");
+    store.set_add(b"s", &[b"a"]).unwrap();
+    store.set_key(b"s", b"now a string".to_vec(), None).unwrap();
+    assert_eq!(store.get_key(b"s").as_deref(), Some(&b"now a string"[..]));
+    store.delete_key(b"s");
+    assert_eq!(store.stats().bytes_used, 0);
+}
+
+#[test]
+fn flush_all_wipes_keys_and_sessions() {
+    let (store, _) = manual_store(StoreConfig::default());
+    for i in 0..50 {
+        store
+            .set_key(format!("k{i}").as_bytes(), b"v".to_vec(), Some(secs(60)))
+            .unwrap();
+        store
+            .create(sessiond::NewSession::new(format!("user{}", i % 7)))
+            .unwrap();
+    }
+    store.set_add(b"s", &[b"a"]).unwrap();
+    assert_eq!(store.key_count(), 51);
+    store.flush_all();
+    let stats = store.stats();
+    assert_eq!((stats.keys, stats.sessions, stats.owners), (0, 0, 0));
+    assert_eq!(stats.bytes_used, 0);
+    assert_eq!(store.key_count(), 0);
+}
+
+#[test]
+fn keys_match_redis_globs() {
+    let (store, _) = manual_store(StoreConfig::default());
+    for key in ["user:1", "user:2", "user:10", "session:1"] {
+        store.set_key(key.as_bytes(), b"v".to_vec(), None).unwrap();
+    }
+    let mut found = store.keys_matching(b"user:?");
+    found.sort();
+    assert_eq!(found, vec![b"user:1".to_vec(), b"user:2".to_vec()]);
+    assert_eq!(store.keys_matching(b"*").len(), 4);
+    assert_eq!(store.keys_matching(b"[st]ession:*").len(), 1);
+}
+
+/// Scans to completion, returning every key seen (with repeats).
+fn scan_all(store: &sessiond::Store, count: usize, mut between: impl FnMut(usize)) -> Vec<Vec<u8>> {
+    let (mut cursor, mut seen, mut step) = (0, Vec::new(), 0);
+    loop {
+        let (next, keys) = store.scan_keys(cursor, count, None, None);
+        seen.extend(keys);
+        between(step);
+        step += 1;
+        if next == 0 {
+            return seen;
+        }
+        cursor = next;
+    }
+}
+
+#[test]
+fn scan_returns_every_key_exactly_once_across_steps() {
+    let (store, _) = manual_store(StoreConfig {
+        shards: 4,
+        ..StoreConfig::default()
+    });
+    for i in 0..1000 {
+        store
+            .set_key(format!("k{i}").as_bytes(), b"v".to_vec(), None)
+            .unwrap();
+    }
+    for count in [1, 7, 100, 5000] {
+        let mut seen = scan_all(&store, count, |_| {});
+        seen.sort();
+        let before = seen.len();
+        seen.dedup();
+        assert_eq!((before, seen.len()), (1000, 1000), "count {count}");
+    }
+    let (_, strings) = store.scan_keys(0, 5000, Some(b"k1?"), Some(KeyType::String));
+    assert_eq!(strings.len(), 10);
+    let (_, sets) = store.scan_keys(0, 5000, None, Some(KeyType::Set));
+    assert!(sets.is_empty());
+}
+
+#[test]
+fn scan_survives_tables_growing_and_shrinking_mid_scan() {
+    let (store, _) = manual_store(StoreConfig {
+        shards: 2,
+        ..StoreConfig::default()
+    });
+    for i in 0..300 {
+        store
+            .set_key(format!("stay{i}").as_bytes(), b"v".to_vec(), None)
+            .unwrap();
+    }
+    let mut seen = scan_all(&store, 10, |step| {
+        // Grow the tables well past a resize, then shrink them again.
+        for i in 0..200 {
+            let key = format!("churn{step}-{i}");
+            store.set_key(key.as_bytes(), b"v".to_vec(), None).unwrap();
+        }
+        if step % 3 == 2 {
+            for key in store.keys_matching(b"churn*") {
+                store.delete_key(&key);
+            }
+        }
+    });
+    seen.retain(|k| k.starts_with(b"stay"));
+    seen.sort();
+    let total = seen.len();
+    seen.dedup();
+    assert_eq!((total, seen.len()), (300, 300));
+}
+
+#[test]
+fn a_whole_scan_takes_a_bounded_number_of_steps_whatever_the_count() {
+    let (store, _) = manual_store(StoreConfig {
+        shards: 1,
+        ..StoreConfig::default()
+    });
+    for i in 0..10_000 {
+        store
+            .set_key(format!("k{i}").as_bytes(), b"v".to_vec(), None)
+            .unwrap();
+    }
+    let mut steps = 0;
+    let seen = scan_all(&store, 1, |_| steps += 1);
+    assert_eq!(seen.len(), 10_000);
+    assert!(steps <= 70, "{steps} steps");
 }

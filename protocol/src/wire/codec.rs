@@ -646,7 +646,8 @@ fn put_store_details(out: &mut BytesMut, err: &StoreError) {
         | StoreError::BadLabels(_)
         | StoreError::BadTimeout(_)
         | StoreError::NotAnInteger
-        | StoreError::Overflow => {}
+        | StoreError::Overflow
+        | StoreError::WrongType => {}
     }
 }
 
@@ -696,6 +697,7 @@ fn read_error(code: u8, r: &mut Reader<'_>) -> Result<ServerError, DecodeError> 
         .into(),
         ErrorCode::NotAnInteger => StoreError::NotAnInteger.into(),
         ErrorCode::Overflow => StoreError::Overflow.into(),
+        ErrorCode::WrongType => StoreError::WrongType.into(),
         ErrorCode::AuthRequired => ServerError::AuthRequired,
         ErrorCode::AuthFailed => ServerError::AuthFailed,
         ErrorCode::UnknownOp => ServerError::UnknownOp(r.u8("opcode")?),
@@ -947,8 +949,8 @@ mod tests {
             Err(DecodeError::UnknownTag(0x0c))
         );
         assert_eq!(
-            decode_response(&[13, 0, 0]),
-            Err(DecodeError::UnknownErrorCode(13))
+            decode_response(&[14, 0, 0]),
+            Err(DecodeError::UnknownErrorCode(14))
         );
         assert_eq!(decode_response(&[0, 0, 0]), Err(DecodeError::Surplus(1)));
         assert!(matches!(

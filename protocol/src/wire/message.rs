@@ -212,7 +212,7 @@ impl Reply {
 /// protocol's own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServerError {
-    /// The operation failed in the store (codes 1 to 12).
+    /// The operation failed in the store (codes 1 to 13).
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Authenticate first.
@@ -272,6 +272,7 @@ pub enum ErrorCode {
     OutOfMemory = 10,
     NotAnInteger = 11,
     Overflow = 12,
+    WrongType = 13,
     AuthRequired = 32,
     AuthFailed = 33,
     UnknownOp = 34,
@@ -285,7 +286,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in order.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::NotFound,
         ErrorCode::IdTaken,
         ErrorCode::BadOwner,
@@ -298,6 +299,7 @@ impl ErrorCode {
         ErrorCode::OutOfMemory,
         ErrorCode::NotAnInteger,
         ErrorCode::Overflow,
+        ErrorCode::WrongType,
         ErrorCode::AuthRequired,
         ErrorCode::AuthFailed,
         ErrorCode::UnknownOp,
@@ -329,6 +331,7 @@ impl ErrorCode {
             ErrorCode::OutOfMemory => "OUT_OF_MEMORY",
             ErrorCode::NotAnInteger => "NOT_AN_INTEGER",
             ErrorCode::Overflow => "OVERFLOW",
+            ErrorCode::WrongType => "WRONG_TYPE",
             ErrorCode::AuthRequired => "AUTH_REQUIRED",
             ErrorCode::AuthFailed => "AUTH_FAILED",
             ErrorCode::UnknownOp => "UNKNOWN_OP",
@@ -359,6 +362,7 @@ impl ServerError {
                 StoreError::OutOfMemory { .. } => ErrorCode::OutOfMemory,
                 StoreError::NotAnInteger => ErrorCode::NotAnInteger,
                 StoreError::Overflow => ErrorCode::Overflow,
+                StoreError::WrongType => ErrorCode::WrongType,
             },
             ServerError::AuthRequired => ErrorCode::AuthRequired,
             ServerError::AuthFailed => ErrorCode::AuthFailed,

@@ -7,30 +7,30 @@
 //! RESP3 (`reply.rs`). No command logic lives here twice: what is
 //! Redis-specific is only the spelling of requests, replies and errors.
 //!
-//! This first cut speaks the connection commands and the plain-key
-//! commands that the engine maps one to one; other commands get Redis's
-//! own `unknown command` error, and options not yet supported are refused
-//! with a clear error rather than half-honoured.
+//! Connection commands live here; key and set commands in `keys.rs`, which
+//! translates them into the command layer's [`Command`]s. Other commands
+//! get Redis's own `unknown command` error.
 
+mod errors;
+mod keys;
 mod parse;
 mod reply;
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use sessiond_protocol::KeyTtl;
 use sessiond_protocol::StoreError;
-use sessiond_protocol::wire::{Reply, Request, ServerError};
+use sessiond_protocol::wire::ServerError;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tracing::debug;
 
 use crate::server::Shared;
 use crate::server::auth::{MAX_FAILURES, failure_delay};
-use crate::server::commands;
+use crate::server::commands::{self, Command, Output};
 use crate::server::driver::{self, Answer, FLUSH_AT};
+use errors::{NO_SUCH_KEY, WRONGTYPE, not_an_integer, wrong_arity, wrongpass};
 use parse::parse_request;
 use reply::{Protocol, Value};
 
@@ -157,159 +157,11 @@ fn dispatch(
             }
         }
         "client" => client_command(args, client),
-        "get" => {
-            arity(args.len() == 1)?;
-            match execute(
-                shared,
-                Request::KeyGet {
-                    key: args[0].to_vec(),
-                },
-            )? {
-                Reply::Value(Some(value)) => Ok(Value::Bulk(value)),
-                _ => Ok(Value::Null),
-            }
-        }
-        "set" => set(args, shared),
-        "setex" | "psetex" => {
-            arity(args.len() == 3)?;
-            let n = integer(&args[1])?;
-            if n <= 0 {
-                return Err(Value::err(format!(
-                    "invalid expire time in '{name}' command"
-                )));
-            }
-            let ttl = if name == "setex" {
-                Duration::from_secs(n as u64)
-            } else {
-                Duration::from_millis(n as u64)
-            };
-            key_set(shared, &args[0], &args[2], Some(ttl))
-        }
-        "del" | "unlink" => {
-            arity(!args.is_empty())?;
-            let mut deleted = 0;
-            for key in args {
-                if execute(shared, Request::KeyDelete { key: key.to_vec() })? == Reply::Bool(true) {
-                    deleted += 1;
-                }
-            }
-            Ok(Value::Integer(deleted))
-        }
-        "expire" | "pexpire" => {
-            arity(args.len() == 2)?;
-            let n = integer(&args[1])?;
-            // A TTL of zero or less deletes the key, as in Redis.
-            let ttl = match (n, name) {
-                (n, _) if n <= 0 => Duration::ZERO,
-                (n, "expire") => Duration::from_secs(n as u64),
-                (n, _) => Duration::from_millis(n as u64),
-            };
-            let request = Request::KeyExpire {
-                key: args[0].to_vec(),
-                ttl: Some(ttl),
-            };
-            Ok(Value::Integer(i64::from(
-                execute(shared, request)? == Reply::Bool(true),
-            )))
-        }
-        "ttl" | "pttl" => {
-            arity(args.len() == 1)?;
-            match execute(
-                shared,
-                Request::KeyTtl {
-                    key: args[0].to_vec(),
-                },
-            )? {
-                Reply::Ttl(KeyTtl::Missing) => Ok(Value::Integer(-2)),
-                Reply::Ttl(KeyTtl::Persistent) => Ok(Value::Integer(-1)),
-                Reply::Ttl(KeyTtl::ExpiresIn(left)) if name == "pttl" => {
-                    Ok(Value::Integer(left.as_millis() as i64))
-                }
-                // Redis rounds to the nearest second.
-                Reply::Ttl(KeyTtl::ExpiresIn(left)) => {
-                    Ok(Value::Integer(((left.as_millis() + 500) / 1000) as i64))
-                }
-                other => Err(unexpected(other)),
-            }
-        }
-        "incr" | "decr" => {
-            arity(args.len() == 1)?;
-            incr(shared, &args[0], if name == "incr" { 1 } else { -1 })
-        }
-        "incrby" | "decrby" => {
-            arity(args.len() == 2)?;
-            let by = integer(&args[1])?;
-            let delta = if name == "incrby" {
-                by
-            } else {
-                by.checked_neg()
-                    .ok_or_else(|| Value::err("decrement would overflow"))?
-            };
-            incr(shared, &args[0], delta)
-        }
-        // Redis quotes an unknown command as it was spelled.
-        _ => Err(unknown_command(&String::from_utf8_lossy(command), args)),
-    }
-}
-
-/// `SET key value [EX s | PX ms]`; the other options come later and are
-/// refused rather than ignored.
-fn set(args: &[Bytes], shared: &Shared) -> Result<Value, Value> {
-    if args.len() < 2 {
-        return Err(wrong_arity("set"));
-    }
-    let mut ttl = None;
-    let mut options = args[2..].iter();
-    while let Some(option) = options.next() {
-        let option = String::from_utf8_lossy(option).to_ascii_uppercase();
-        match option.as_str() {
-            "EX" | "PX" if ttl.is_none() => {
-                let n = integer(options.next().ok_or_else(|| Value::err("syntax error"))?)?;
-                if n <= 0 {
-                    return Err(Value::err("invalid expire time in 'set' command"));
-                }
-                ttl = Some(if option == "EX" {
-                    Duration::from_secs(n as u64)
-                } else {
-                    Duration::from_millis(n as u64)
-                });
-            }
-            "NX" | "XX" | "GET" | "KEEPTTL" | "EXAT" | "PXAT" => {
-                return Err(Value::err(format!(
-                    "SET option {option} is not supported yet"
-                )));
-            }
-            _ => return Err(Value::err("syntax error")),
-        }
-    }
-    key_set(shared, &args[0], &args[1], ttl)
-}
-
-fn key_set(
-    shared: &Shared,
-    key: &[u8],
-    value: &[u8],
-    ttl: Option<Duration>,
-) -> Result<Value, Value> {
-    let request = Request::KeySet {
-        key: key.to_vec(),
-        ttl,
-        value: value.to_vec(),
-    };
-    execute(shared, request)?;
-    Ok(Value::Simple("OK"))
-}
-
-fn incr(shared: &Shared, key: &[u8], delta: i64) -> Result<Value, Value> {
-    match execute(
-        shared,
-        Request::KeyIncr {
-            key: key.to_vec(),
-            delta,
+        _ => match keys::dispatch(name, args, shared) {
+            Some(outcome) => outcome,
+            // Redis quotes an unknown command as it was spelled.
+            None => Err(unknown_command(&String::from_utf8_lossy(command), args)),
         },
-    )? {
-        Reply::Integer(n) => Ok(Value::Integer(n)),
-        other => Err(unexpected(other)),
     }
 }
 
@@ -458,46 +310,36 @@ async fn hello(args: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> (Val
     (info, Next::Continue)
 }
 
-/// Runs a request through the shared command layer, turning its errors
+/// Runs a command through the shared command layer, turning its errors
 /// into Redis's error replies.
-fn execute(shared: &Shared, request: Request) -> Result<Reply, Value> {
-    commands::execute(&shared.store, &shared.stats, request).map_err(|e| store_error(&e))
+fn run_command(shared: &Shared, command: Command) -> Result<Output, Value> {
+    commands::run(&shared.store, &shared.stats, command).map_err(|e| store_error(&e))
 }
 
 /// A server error in Redis's words where Redis has them.
 fn store_error(error: &ServerError) -> Value {
     match error {
-        ServerError::Store(StoreError::NotAnInteger) => {
-            Value::err("value is not an integer or out of range")
-        }
+        ServerError::Store(StoreError::NotAnInteger) => not_an_integer(),
         ServerError::Store(StoreError::Overflow) => {
             Value::err("increment or decrement would overflow")
         }
         ServerError::Store(StoreError::OutOfMemory { .. }) => {
             Value::Error("OOM command not allowed when used memory > 'maxmemory'.".into())
         }
+        ServerError::Store(StoreError::WrongType) => Value::Error(WRONGTYPE.into()),
+        // The only RESP commands that can miss are key commands (RENAME).
+        ServerError::Store(StoreError::NotFound) => Value::err(NO_SUCH_KEY),
         other => Value::err(other),
     }
 }
 
+/// An integer argument, as Redis's `string2ll` reads it.
 fn integer(arg: &[u8]) -> Result<i64, Value> {
     std::str::from_utf8(arg)
         .ok()
         .and_then(|s| s.parse::<i64>().ok())
         .filter(|n| n.to_string().as_bytes() == arg)
-        .ok_or_else(|| Value::err("value is not an integer or out of range"))
-}
-
-fn wrong_arity(name: &str) -> Value {
-    Value::err(format!("wrong number of arguments for '{name}' command"))
-}
-
-fn wrongpass() -> Value {
-    Value::Error("WRONGPASS invalid username-password pair or user is disabled.".into())
-}
-
-fn unexpected(reply: Reply) -> Value {
-    Value::err(format!("internal error: unexpected reply {reply:?}"))
+        .ok_or_else(not_an_integer)
 }
 
 /// Redis's `unknown command` error, quoting up to the first arguments.

@@ -2,8 +2,8 @@
 //!
 //! One value type covers both: RESP3's richer types fall back to their
 //! RESP2 forms (a null bulk string for null, a flat array for a map),
-//! exactly as Redis answers a RESP2 client. Sets, booleans and doubles come
-//! with the commands that return them.
+//! exactly as Redis answers a RESP2 client (a set as an array). Booleans
+//! and doubles come with the commands that return them.
 
 use bytes::{BufMut, BytesMut};
 
@@ -28,6 +28,8 @@ pub(crate) enum Value {
     /// Null (RESP2: the null bulk string).
     Null,
     Array(Vec<Value>),
+    /// A set (RESP3 `~`; RESP2: an array), as SMEMBERS answers.
+    Set(Vec<Value>),
     /// A map (RESP2: a flat array of keys and values).
     Map(Vec<(Value, Value)>),
 }
@@ -65,11 +67,13 @@ impl Value {
                 Protocol::Resp2 => out.put_slice(b"$-1\r\n"),
                 Protocol::Resp3 => out.put_slice(b"_\r\n"),
             },
-            Value::Array(items) => {
-                line(out, b'*', items.len().to_string().as_bytes());
-                for item in items {
-                    item.encode(protocol, out);
-                }
+            Value::Array(items) => items_of(out, b'*', items, protocol),
+            Value::Set(items) => {
+                let kind = match protocol {
+                    Protocol::Resp3 => b'~',
+                    Protocol::Resp2 => b'*',
+                };
+                items_of(out, kind, items, protocol);
             }
             Value::Map(pairs) => {
                 match protocol {
@@ -82,6 +86,14 @@ impl Value {
                 }
             }
         }
+    }
+}
+
+/// An aggregate's header and its items.
+fn items_of(out: &mut BytesMut, kind: u8, items: &[Value], protocol: Protocol) {
+    line(out, kind, items.len().to_string().as_bytes());
+    for item in items {
+        item.encode(protocol, out);
     }
 }
 
@@ -124,6 +136,9 @@ mod tests {
         let map = Value::Map(vec![(Value::text("k"), Value::Integer(1))]);
         assert_eq!(wire(map, p), b"%1\r\n$1\r\nk\r\n:1\r\n");
         assert_eq!(wire(Value::Array(vec![Value::Null]), p), b"*1\r\n_\r\n");
+        let set = Value::Set(vec![Value::text("a")]);
+        assert_eq!(wire(set.clone(), p), b"~1\r\n$1\r\na\r\n");
+        assert_eq!(wire(set, Protocol::Resp2), b"*1\r\n$1\r\na\r\n");
     }
 
     #[test]

@@ -25,6 +25,7 @@ __all__ = [
     "OutOfMemory",
     "NotAnInteger",
     "Overflow",
+    "WrongType",
     "AuthRequired",
     "AuthFailed",
     "UnknownOp",
@@ -154,6 +155,12 @@ class Overflow(ServerError):
     code, name = 12, "OVERFLOW"
 
 
+class WrongType(ServerError):
+    """A string operation on a set-valued key, or a set operation on a string."""
+
+    code, name = 13, "WRONG_TYPE"
+
+
 class AuthRequired(ServerError):
     """The server has a token and this connection has not authenticated."""
 
@@ -240,6 +247,7 @@ ERROR_CLASSES: Dict[int, Type[ServerError]] = {
         OutOfMemory,
         NotAnInteger,
         Overflow,
+        WrongType,
         AuthRequired,
         AuthFailed,
         UnknownOp,

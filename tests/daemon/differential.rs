@@ -1,0 +1,511 @@
+//! The differential test: the same command scripts run against a real
+//! `redis-server` (started on a free port; the test fails, never skips,
+//! without it: `apt-get install redis-server`) and against the daemon's
+//! RESP listener, and the raw replies must match byte for byte.
+//!
+//! A script line is a command, split on spaces, optionally after a marker:
+//! - `~ ` compares an array reply as a multiset (KEYS: Redis's order is
+//!   its hash table's);
+//! - `? ` compares only the reply's type (values that depend on timing);
+//! - `sleep <ms>` waits on both sides;
+//! - `scanall <options>` runs SCAN from cursor 0 to completion with those
+//!   options and compares the set of keys returned.
+//!
+//! Each script starts from an empty database (FLUSHALL on both); one
+//! switches to RESP3 with HELLO 3 and back.
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use sessiond::server::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::Daemon;
+
+const SCRIPTS: &[&[&str]] = &[
+    // SET and its options.
+    &[
+        "SET k v1 NX",
+        "SET k v2 NX",
+        "SET k v3 XX GET",
+        "SET missing v XX",
+        "SET k v4 NX GET",
+        "GET k",
+        "SET k v PX 5000",
+        "SET k w KEEPTTL",
+        "? PTTL k",
+        "SET k v EX 1 EX 20",
+        "TTL k",
+        "SET k v EXAT 1",
+        "EXISTS k",
+        "SET k v PXAT 1 GET",
+        "SET k v NX XX",
+        "SET k v EX 1 PX 2",
+        "SET k v KEEPTTL EX 1",
+        "SET k v EX",
+        "SET k v PERSIST",
+        "SET k v FOO",
+        "SET k v EX 0",
+        "SET k v PX -1",
+        "SET k v EXAT 0",
+        "SET k v EX 9999999999999999",
+        "SET k v EX abc",
+        "SET k",
+        "SETNX k x",
+        "SETNX fresh x",
+        "SETNX fresh",
+        "GETSET fresh y",
+        "GETSET none y",
+        "GETDEL fresh",
+        "GETDEL fresh",
+        "GETDEL a b",
+        "SETEX s 100 v",
+        "TTL s",
+        "SETEX s 0 v",
+        "PSETEX s -5 v",
+    ],
+    // GETEX, MGET, MSET, EXISTS, TYPE.
+    &[
+        "SET g v",
+        "GETEX g",
+        "GETEX g EX 100",
+        "TTL g",
+        "GETEX g PERSIST",
+        "TTL g",
+        "GETEX g PERSIST EX 1",
+        "GETEX g FOO",
+        "GETEX g EX 0",
+        "GETEX g EX -1",
+        "GETEX missing EX 0",
+        "GETEX g PXAT 1",
+        "EXISTS g",
+        "MSET a 1 b 2",
+        "MGET a nope b",
+        "MSET a 1 b",
+        "MSET a",
+        "EXISTS a a b nope",
+        "EXISTS",
+        "TYPE a",
+        "TYPE nope",
+        "SADD set m",
+        "TYPE set",
+        "MGET a set",
+    ],
+    // EXPIRE and friends, with NX, XX, GT, LT.
+    &[
+        "SET k v",
+        "EXPIRE k 100 XX",
+        "EXPIRE k 100 GT",
+        "EXPIRE k 100 LT",
+        "EXPIRE k 50 NX",
+        "TTL k",
+        "PEXPIRE k 200000 GT",
+        "TTL k",
+        "EXPIRE k 300 nx nx",
+        "EXPIRE k 10 NX XX",
+        "EXPIRE k 10 GT LT",
+        "EXPIRE k 10 FOO",
+        "EXPIRE k abc",
+        "EXPIRE k abc FOO",
+        "EXPIRE k 9999999999999999",
+        "EXPIRE nope 10",
+        "PERSIST k",
+        "PERSIST k",
+        "PERSIST nope",
+        "TTL k",
+        "EXPIREAT k 4000000000",
+        "? TTL k",
+        "PEXPIREAT nope 1",
+        "EXPIRE k 0",
+        "EXISTS k",
+        "SET k v",
+        "EXPIRE k -5",
+        "EXISTS k",
+        "SET k v",
+        "PEXPIREAT k 1",
+        "EXISTS k",
+        "EXPIRE k",
+    ],
+    // Expiry with waits.
+    &[
+        "SET short v PX 300",
+        "SADD shortset m",
+        "PEXPIRE shortset 300",
+        "SET long v EX 100",
+        "sleep 450",
+        "GET short",
+        "SMEMBERS shortset",
+        "EXISTS short shortset long",
+        "TTL short",
+        "? TTL long",
+        "DBSIZE",
+    ],
+    // RENAME.
+    &[
+        "SET a 1",
+        "EXPIRE a 100",
+        "RENAME a b",
+        "EXISTS a",
+        "GET b",
+        "TTL b",
+        "SET c 3",
+        "RENAME b c",
+        "GET c",
+        "RENAME nope x",
+        "RENAME c c",
+        "RENAME nope nope",
+        "SADD s m",
+        "RENAME s t",
+        "SMEMBERS t",
+        "RENAME a",
+    ],
+    // Sets and WRONGTYPE.
+    &[
+        "SADD s b a b",
+        "SADD s c",
+        "SCARD s",
+        "SISMEMBER s a",
+        "SISMEMBER s z",
+        "SREM s a z",
+        "SCARD s",
+        "SADD s",
+        "SREM s",
+        "SISMEMBER s",
+        "SMEMBERS nope",
+        "SCARD nope",
+        "SISMEMBER nope a",
+        "SREM nope a",
+        "GET s",
+        "INCR s",
+        "GETSET s x",
+        "GETDEL s",
+        "GETEX s",
+        "SET s x GET",
+        "SET str v",
+        "SADD str a",
+        "SMEMBERS str",
+        "SCARD str",
+        "SISMEMBER str a",
+        "SREM str a",
+        "SREM s b c",
+        "EXISTS s",
+        "SADD s x",
+        "SET s now-a-string",
+        "GET s",
+    ],
+    // KEYS, SCAN, DBSIZE, FLUSHDB, FLUSHALL.
+    &[
+        "MSET user:1 a user:2 b user:10 c session:1 d h[a]llo e",
+        "SADD owners:1 x",
+        "DBSIZE",
+        "~ KEYS *",
+        "~ KEYS user:?",
+        "~ KEYS user:*",
+        "~ KEYS [su]*:1",
+        "~ KEYS [^u]*",
+        "~ KEYS user:[0-1]*",
+        "~ KEYS h\\[a\\]llo",
+        "~ KEYS nothing*",
+        "KEYS",
+        "scanall",
+        "scanall COUNT 1",
+        "scanall MATCH user:* COUNT 2",
+        "scanall TYPE set",
+        "scanall TYPE string MATCH *:1",
+        "SCAN abc",
+        "SCAN 0 COUNT 0",
+        "SCAN 0 COUNT abc",
+        "SCAN 0 MATCH",
+        "SCAN 0 FOO bar",
+        "FLUSHDB",
+        "DBSIZE",
+        "FLUSHALL x",
+        "FLUSHALL ASYNC",
+        "FLUSHDB SYNC",
+        "DBSIZE x",
+        "TIME x",
+        "? TIME",
+        "DBSIZE",
+    ],
+    // RESP3: nulls, and SMEMBERS as a set.
+    &[
+        "? HELLO 3",
+        "SADD s a",
+        "SMEMBERS s",
+        "SMEMBERS nope",
+        "GET nope",
+        "MGET nope s",
+        "SET k v NX",
+        "SET k v NX",
+        "SET k w XX GET",
+        "TYPE s",
+        "SCAN 0 TYPE set",
+        "GET s",
+        "? HELLO 2",
+        "GET nope",
+    ],
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_match_redis_server_byte_for_byte() {
+    let redis = RedisServer::start();
+    let daemon = Daemon::start(ServerConfig {
+        resp_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let ours = daemon.resp_addr.expect("a RESP listener");
+    let mut theirs = Conn::connect(&format!("127.0.0.1:{}", redis.port)).await;
+    let mut ours = Conn::connect(&ours.to_string()).await;
+    let mut mismatches = Vec::new();
+    for (n, script) in SCRIPTS.iter().enumerate() {
+        for conn in [&mut theirs, &mut ours] {
+            assert_eq!(conn.call(&["FLUSHALL"]).await, b"+OK\r\n");
+        }
+        for line in *script {
+            let (expected, got) = run_line(line, &mut theirs, &mut ours).await;
+            if expected != got {
+                mismatches.push(format!(
+                    "script {n}, {line:?}:\n  redis:    {:?}\n  sessiond: {:?}",
+                    String::from_utf8_lossy(&expected),
+                    String::from_utf8_lossy(&got)
+                ));
+            }
+        }
+    }
+    daemon.stop().await;
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Runs one script line on both sides; returns what to compare.
+async fn run_line(line: &str, theirs: &mut Conn, ours: &mut Conn) -> (Vec<u8>, Vec<u8>) {
+    if let Some(ms) = line.strip_prefix("sleep ") {
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+        return (Vec::new(), Vec::new());
+    }
+    if let Some(options) = line.strip_prefix("scanall") {
+        let options: Vec<&str> = options.split_whitespace().collect();
+        return (
+            theirs.scan_all(&options).await,
+            ours.scan_all(&options).await,
+        );
+    }
+    let (mode, command) = match line.split_at_checked(2) {
+        Some(("~ ", rest)) => (Mode::Unordered, rest),
+        Some(("? ", rest)) => (Mode::TypeOnly, rest),
+        _ => (Mode::Exact, line),
+    };
+    let args: Vec<&str> = command.split(' ').collect();
+    let expected = theirs.call(&args).await;
+    let got = ours.call(&args).await;
+    (mode.view(&expected), mode.view(&got))
+}
+
+enum Mode {
+    Exact,
+    Unordered,
+    TypeOnly,
+}
+
+impl Mode {
+    fn view(&self, reply: &[u8]) -> Vec<u8> {
+        match self {
+            Mode::Exact => reply.to_vec(),
+            Mode::TypeOnly => reply[..1].to_vec(),
+            Mode::Unordered => {
+                let (header, items) = split_array(reply);
+                let mut items: Vec<Vec<u8>> = items;
+                items.sort();
+                [header, items.concat()].concat()
+            }
+        }
+    }
+}
+
+/// An array reply's header line and its items' raw bytes.
+fn split_array(reply: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let mut buf = BytesMut::from(reply);
+    let header_len = find_crlf(&buf, 0).expect("a header") + 2;
+    let header = buf.split_to(header_len).to_vec();
+    let mut items = Vec::new();
+    while let Some(len) = reply_len(&buf, 0) {
+        items.push(buf.split_to(len).to_vec());
+    }
+    (header, items)
+}
+
+/// A connection that sends RESP arrays and reads whole raw replies.
+struct Conn {
+    stream: TcpStream,
+    buffer: BytesMut,
+}
+
+impl Conn {
+    async fn connect(addr: &str) -> Conn {
+        Conn {
+            stream: TcpStream::connect(addr).await.expect("connect"),
+            buffer: BytesMut::new(),
+        }
+    }
+
+    async fn call(&mut self, args: &[&str]) -> Vec<u8> {
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        self.stream.write_all(request.as_bytes()).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(len) = reply_len(&self.buffer, 0) {
+                return self.buffer.split_to(len).to_vec();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let read = tokio::time::timeout(left, self.stream.read_buf(&mut self.buffer))
+                .await
+                .expect("a reply in time")
+                .unwrap();
+            assert!(read > 0, "connection closed after {args:?}");
+        }
+    }
+
+    /// SCAN from 0 until the cursor is 0 again; the sorted set of keys, as
+    /// text, or the first error reply.
+    async fn scan_all(&mut self, options: &[&str]) -> Vec<u8> {
+        let mut cursor = "0".to_string();
+        let mut keys = BTreeSet::new();
+        for _ in 0..10_000 {
+            let args: Vec<&str> = [&["SCAN", cursor.as_str()], options].concat();
+            let reply = self.call(&args).await;
+            if reply[0] == b'-' {
+                return reply;
+            }
+            let (_, parts) = split_array(&reply);
+            cursor = String::from_utf8(bulk_text(&parts[0])).unwrap();
+            let (_, found) = split_array(&parts[1]);
+            keys.extend(found.iter().map(|k| bulk_text(k)));
+            if cursor == "0" {
+                return keys.into_iter().collect::<Vec<_>>().join(&b' ');
+            }
+        }
+        panic!("SCAN {options:?} did not finish");
+    }
+}
+
+fn bulk_text(reply: &[u8]) -> Vec<u8> {
+    let start = find_crlf(reply, 0).unwrap() + 2;
+    reply[start..reply.len() - 2].to_vec()
+}
+
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    buf.get(from..)?
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map(|i| from + i)
+}
+
+/// The length of the complete reply at `at`, if it has all arrived: the
+/// RESP2 types, and RESP3's null, set and map.
+fn reply_len(buf: &[u8], at: usize) -> Option<usize> {
+    let end = find_crlf(buf, at)?;
+    let line = std::str::from_utf8(&buf[at + 1..end]).ok()?;
+    let after = end + 2 - at;
+    match buf.get(at)? {
+        b'+' | b'-' | b':' | b'_' => Some(after),
+        b'$' => {
+            let n: i64 = line.parse().ok()?;
+            let total = after + if n < 0 { 0 } else { n as usize + 2 };
+            (buf.len() - at >= total).then_some(total)
+        }
+        b'*' | b'~' | b'%' => {
+            let n: i64 = line.parse().ok()?;
+            // A map's count is of pairs.
+            let n = if buf[at] == b'%' { 2 * n } else { n };
+            let mut total = after;
+            for _ in 0..n.max(0) {
+                total += reply_len(buf, at + total)?;
+            }
+            Some(total)
+        }
+        other => panic!("unexpected reply type {:?}", *other as char),
+    }
+}
+
+/// A `redis-server` without persistence on a free port, killed on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|error| {
+                    panic!(
+                        "cannot start redis-server ({error}): the differential test needs it; \
+                         install it with `apt-get install redis-server`"
+                    )
+                });
+            let mut server = RedisServer { child, port };
+            if server.ready() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    /// Whether it answers PING within 10 s; false if it exited.
+    fn ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let mut reply = [0; 7];
+                if s.write_all(b"PING\r\n").is_ok()
+                    && s.read_exact(&mut reply).is_ok()
+                    && &reply == b"+PONG\r\n"
+                {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not answer PING", self.port);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn reply_lengths() {
+    assert_eq!(reply_len(b"+OK\r\n", 0), Some(5));
+    assert_eq!(reply_len(b"$-1\r\n", 0), Some(5));
+    assert_eq!(reply_len(b"$2\r\nhi\r\n", 0), Some(8));
+    assert_eq!(reply_len(b"$2\r\nh", 0), None);
+    assert_eq!(reply_len(b"*2\r\n:1\r\n$1\r\na\r\n", 0), Some(15));
+    assert_eq!(reply_len(b"*2\r\n:1\r\n", 0), None);
+    let (_, items) = split_array(b"*2\r\n$1\r\nb\r\n$1\r\na\r\n");
+    assert_eq!(items.len(), 2);
+}
