@@ -24,7 +24,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 
 # The Python client (clients/python) against the daemon cargo test just
-# built: vectors, every operation and error live, TLS, auth, Django.
+# built: vectors, every operation and error live, TLS, auth, Django, and
+# redis-py against the RESP listener.
 target="${CARGO_TARGET_DIR:-target}"
 cargo build --locked --bin sessiond
 export SESSIOND_BIN="$PWD/$target/debug/sessiond"
@@ -34,7 +35,7 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
 fi
-"$venv/bin/pip" install -q pytest mypy django
+"$venv/bin/pip" install -q pytest mypy django redis
 "$venv/bin/pip" install -q ./clients/python
 "$venv/bin/mypy" --config-file clients/python/pyproject.toml clients/python/src/sessiond
 "$venv/bin/pytest" -q -p no:cacheprovider clients/python/tests

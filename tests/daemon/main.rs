@@ -6,6 +6,7 @@ mod binary;
 mod client;
 mod differential;
 mod raw;
+mod redis_client;
 mod resp;
 mod tls;
 

@@ -466,3 +466,262 @@ async fn a_set_made_over_resp_is_wrong_type_for_the_native_protocol() {
     );
     daemon.stop().await;
 }
+
+/// Sends `request` and reads one whole reply, parsed by the `redis` crate.
+async fn reply(stream: &mut TcpStream, request: &str) -> redis::Value {
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut got = BytesMut::new();
+    loop {
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_buf(&mut got))
+                .await
+                .expect("an answer in time")
+                .unwrap();
+        assert!(read > 0, "closed before a whole reply to {request:?}");
+        if let Ok(value) = redis::parse_redis_value(&got) {
+            return value;
+        }
+    }
+}
+
+fn bulk(value: &redis::Value) -> String {
+    match value {
+        redis::Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
+        other => panic!("not a bulk string: {other:?}"),
+    }
+}
+
+/// A map reply as pairs, from a RESP3 map or a RESP2 flat array.
+fn pairs(value: &redis::Value) -> Vec<(String, redis::Value)> {
+    match value {
+        redis::Value::Map(items) => items.iter().map(|(k, v)| (bulk(k), v.clone())).collect(),
+        redis::Value::Array(items) => items
+            .chunks(2)
+            .map(|kv| (bulk(&kv[0]), kv[1].clone()))
+            .collect(),
+        other => panic!("not a map: {other:?}"),
+    }
+}
+
+fn field(value: &redis::Value, name: &str) -> redis::Value {
+    pairs(value)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("no {name} in {value:?}"))
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_commands_map_to_the_native_operations() {
+    use redis::Value as V;
+    let (daemon, addr) = resp_daemon(ServerConfig::default()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let created = reply(
+        &mut s,
+        "SESSION.CREATE alice DATA hello IDLE 600 LIFETIME 0 LABEL ua Firefox\r\n",
+    )
+    .await;
+    let id = bulk(&created);
+    assert_eq!(id.len(), 22);
+    assert_eq!(
+        daemon.store.count(b"alice"),
+        1,
+        "one store behind both faces"
+    );
+
+    // RESP2: a flat array, labels a nested one, no absolute deadline.
+    let got = reply(&mut s, &format!("SESSION.GET {id}\r\n")).await;
+    assert!(matches!(got, V::Array(_)), "{got:?}");
+    assert_eq!(bulk(&field(&got, "owner")), "alice");
+    assert_eq!(bulk(&field(&got, "data")), "hello");
+    assert_eq!(bulk(&field(&got, "id")), id);
+    assert_eq!(field(&got, "version"), V::Int(1));
+    assert_eq!(field(&got, "idle"), V::Int(600));
+    assert_eq!(field(&got, "absolute"), V::Nil);
+    let labels = pairs(&field(&got, "labels"));
+    assert_eq!(
+        labels,
+        vec![("ua".into(), V::BulkString(b"Firefox".to_vec()))]
+    );
+    let V::Int(expires) = field(&got, "expires_at") else {
+        panic!("expires_at is an integer")
+    };
+    let V::Int(last_seen) = field(&got, "last_seen") else {
+        panic!("last_seen is an integer")
+    };
+    assert_eq!(expires, last_seen + 600);
+
+    say(&mut s, &format!("SESSION.SET {id} world\r\n"), ":2\r\n").await;
+    say(
+        &mut s,
+        &format!("SESSION.SET {id} again VERSION 1\r\n"),
+        "-VERSIONMISMATCH expected 1, session is at 2\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        &format!("SESSION.SET {id} again VERSION 2\r\n"),
+        ":3\r\n",
+    )
+    .await;
+    assert!(matches!(
+        reply(&mut s, &format!("SESSION.TOUCH {id}\r\n")).await,
+        V::Int(at) if at >= expires
+    ));
+    let peeked = reply(&mut s, &format!("SESSION.GET {id} notouch\r\n")).await;
+    assert_eq!(bulk(&field(&peeked, "data")), "again");
+    say(&mut s, "SESSION.COUNT alice\r\n", ":1\r\n").await;
+    let V::Array(list) = reply(&mut s, "SESSION.LIST alice\r\n").await else {
+        panic!("LIST is an array")
+    };
+    assert_eq!(list.len(), 1);
+    assert_eq!(bulk(&field(&list[0], "id")), id);
+    assert!(pairs(&list[0]).iter().all(|(k, _)| k != "data"), "no data");
+
+    // Rotation: the old id is gone (null), the new one works.
+    let rotated = bulk(&reply(&mut s, &format!("SESSION.ROTATE {id}\r\n")).await);
+    assert_ne!(rotated, id);
+    say(&mut s, &format!("SESSION.GET {id}\r\n"), "$-1\r\n").await;
+    say(&mut s, &format!("SESSION.TOUCH {id}\r\n"), "$-1\r\n").await;
+    say(&mut s, &format!("SESSION.ROTATE {id}\r\n"), "$-1\r\n").await;
+    say(&mut s, &format!("SESSION.SET {id} x\r\n"), "$-1\r\n").await;
+
+    // The per-owner limit, a caller's id, DELOWNER with KEEP, DEL.
+    say(
+        &mut s,
+        "SESSION.CREATE alice LIMIT 1 REJECT\r\n",
+        "-SESSIONLIMIT owner already has 1 sessions\r\n",
+    )
+    .await;
+    let mine = sessiond_protocol::SessionId::random().to_string();
+    let created = reply(
+        &mut s,
+        &format!("SESSION.CREATE alice ID {mine} IDLE 60\r\n"),
+    )
+    .await;
+    assert_eq!(bulk(&created), mine);
+    say(
+        &mut s,
+        &format!("SESSION.CREATE bob ID {mine}\r\n"),
+        "-ERR session id is already in use\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        &format!("SESSION.DELOWNER alice KEEP {mine}\r\nSESSION.COUNT alice\r\n"),
+        ":1\r\n:1\r\n",
+    )
+    .await;
+    say(
+        &mut s,
+        &format!("SESSION.DEL {mine}\r\nSESSION.DEL {mine}\r\nSESSION.DELOWNER alice\r\n"),
+        ":1\r\n:0\r\n:0\r\n",
+    )
+    .await;
+
+    // Bad input: Redis-style errors, the connection stays.
+    for (request, answer) in [
+        ("SESSION.GET short\r\n", "-ERR invalid session id\r\n"),
+        (
+            "SESSION.DEL AAAAAAAAAAAAAAAAAAAAA!\r\n",
+            "-ERR invalid session id\r\n",
+        ),
+        (
+            "SESSION.CREATE\r\n",
+            "-ERR wrong number of arguments for 'session.create' command\r\n",
+        ),
+        (
+            "SESSION.TOUCH a b\r\n",
+            "-ERR wrong number of arguments for 'session.touch' command\r\n",
+        ),
+        ("SESSION.CREATE alice BOGUS\r\n", "-ERR syntax error\r\n"),
+        ("SESSION.CREATE alice IDLE\r\n", "-ERR syntax error\r\n"),
+        (
+            "SESSION.CREATE alice IDLE soon\r\n",
+            "-ERR value is not an integer or out of range\r\n",
+        ),
+        (
+            "SESSION.CREATE alice LIMIT 2 MAYBE\r\n",
+            "-ERR syntax error\r\n",
+        ),
+        (
+            "SESSION.CREATE alice IDLE 0 LIFETIME 0\r\n",
+            "-ERR invalid timeout: a session needs an idle timeout or an absolute lifetime\r\n",
+        ),
+    ] {
+        say(&mut s, request, answer).await;
+    }
+    say(&mut s, "PING\r\n", "+PONG\r\n").await;
+
+    // RESP3: a real map, labels a nested map, null as `_`.
+    assert!(matches!(reply(&mut s, "HELLO 3\r\n").await, V::Map(_)));
+    let fresh = reply(
+        &mut s,
+        "SESSION.CREATE carol IDLE 60 LABEL ip 192.0.2.7\r\n",
+    )
+    .await;
+    let got = reply(&mut s, &format!("SESSION.GET {}\r\n", bulk(&fresh))).await;
+    assert!(matches!(got, V::Map(_)), "{got:?}");
+    assert!(matches!(field(&got, "labels"), V::Map(l) if l.len() == 1));
+    // The store's default absolute lifetime applies.
+    assert!(matches!(field(&got, "absolute"), V::Int(_)));
+    say(&mut s, &format!("SESSION.GET {id}\r\n"), "_\r\n").await;
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_command_and_reset() {
+    let (daemon, addr) = resp_daemon(ServerConfig {
+        auth_token: Some(Secret::new("pw").unwrap()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    say(&mut s, "AUTH pw\r\nSET k v EX 100\r\n", "+OK\r\n+OK\r\n").await;
+    let info = bulk(&reply(&mut s, "INFO\r\n").await);
+    for line in [
+        "# Server\r\nredis_version:",
+        "# Clients\r\nconnected_clients:1\r\n",
+        "# Memory\r\nused_memory:",
+        "used_memory_rss:",
+        "# Keyspace\r\ndb0:keys=1\r\n",
+    ] {
+        assert!(info.contains(line), "{line:?} in {info}");
+    }
+    let memory = bulk(&reply(&mut s, "INFO memory\r\n").await);
+    assert!(memory.starts_with("# Memory\r\n"), "{memory}");
+    assert!(!memory.contains("# Server"));
+    say(&mut s, "INFO nosuchsection\r\n", "$0\r\n\r\n").await;
+
+    let redis::Value::Int(count) = reply(&mut s, "COMMAND COUNT\r\n").await else {
+        panic!("COMMAND COUNT is an integer")
+    };
+    let redis::Value::Array(all) = reply(&mut s, "COMMAND\r\n").await else {
+        panic!("COMMAND is an array")
+    };
+    assert_eq!(all.len() as i64, count);
+    say(&mut s, "COMMAND DOCS\r\n", "*0\r\n").await;
+    let redis::Value::Array(entries) = reply(&mut s, "COMMAND INFO get nosuch\r\n").await else {
+        panic!("COMMAND INFO is an array")
+    };
+    assert_eq!(entries[1], redis::Value::Nil);
+    let redis::Value::Array(get) = &entries[0] else {
+        panic!("an entry is an array")
+    };
+    assert_eq!(
+        get[..2],
+        [
+            redis::Value::BulkString(b"get".to_vec()),
+            redis::Value::Int(2)
+        ]
+    );
+
+    // RESET: back to RESP2, no name, and not authenticated.
+    say(&mut s, "CLIENT SETNAME me\r\n", "+OK\r\n").await;
+    let _ = reply(&mut s, "HELLO 3\r\n").await;
+    say(&mut s, "RESET\r\n", "+RESET\r\n").await;
+    say(&mut s, "GET k\r\n", "-NOAUTH Authentication required.\r\n").await;
+    say(&mut s, "RESET\r\nAUTH pw\r\n", "+RESET\r\n+OK\r\n").await;
+    say(&mut s, "CLIENT GETNAME\r\nGET nope\r\n", "$-1\r\n$-1\r\n").await;
+    daemon.stop().await;
+}

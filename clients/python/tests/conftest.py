@@ -95,6 +95,22 @@ def daemon() -> Iterator[Daemon]:
     d.stop()
 
 
+class RespDaemon(Daemon):
+    """A daemon with its Redis-protocol listener on a port of its own."""
+
+    def __init__(self) -> None:
+        self.resp_port = free_port()
+        super().__init__(args=["--resp-listen", f"127.0.0.1:{self.resp_port}"])
+        socket.create_connection(("127.0.0.1", self.resp_port), timeout=5).close()
+
+
+@pytest.fixture(scope="module")
+def resp_daemon() -> Iterator[RespDaemon]:
+    d = RespDaemon()
+    yield d
+    d.stop()
+
+
 @pytest.fixture
 def make_daemon() -> Iterator["type[Daemon]"]:
     started: List[Daemon] = []

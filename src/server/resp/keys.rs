@@ -18,7 +18,7 @@ use crate::{Deadline, ExpireCondition, KeyExpiry, KeyType, SetCondition, SetOpti
 
 /// Redis's arity of each command here: the exact argument count (command
 /// name included), or its negation for a minimum.
-fn arity(name: &str) -> Option<i32> {
+pub(super) fn arity(name: &str) -> Option<i32> {
     Some(match name {
         "get" | "getdel" | "ttl" | "pttl" | "incr" | "decr" | "type" | "persist" | "keys"
         | "smembers" | "scard" => 2,

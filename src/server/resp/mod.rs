@@ -8,13 +8,17 @@
 //! Redis-specific is only the spelling of requests, replies and errors.
 //!
 //! Connection commands live here; key and set commands in `keys.rs`, which
-//! translates them into the command layer's [`Command`]s. Other commands
-//! get Redis's own `unknown command` error.
+//! translates them into the command layer's [`Command`]s; the SESSION.*
+//! commands in `sessions.rs`, which translates them into native
+//! [`Request`]s; INFO and COMMAND in `introspect.rs`. Other commands get
+//! Redis's own `unknown command` error.
 
 mod errors;
+mod introspect;
 mod keys;
 mod parse;
 mod reply;
+mod sessions;
 
 use std::io;
 use std::sync::Arc;
@@ -117,6 +121,7 @@ async fn run(request: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> (Va
         "auth" => return authenticate(args, client, shared).await,
         "hello" => return hello(args, client, shared).await,
         "quit" => return (Value::Simple("OK"), Next::Close),
+        "reset" => return (reset(args, client, shared), Next::Continue),
         _ => {}
     }
     if !client.authenticated {
@@ -157,12 +162,29 @@ fn dispatch(
             }
         }
         "client" => client_command(args, client),
-        _ => match keys::dispatch(name, args, shared) {
+        "info" => introspect::info(args, shared),
+        "command" => introspect::command(args),
+        _ => match keys::dispatch(name, args, shared)
+            .or_else(|| sessions::dispatch(name, args, shared))
+        {
             Some(outcome) => outcome,
             // Redis quotes an unknown command as it was spelled.
             None => Err(unknown_command(&String::from_utf8_lossy(command), args)),
         },
     }
+}
+
+/// `RESET`: back to a fresh connection's state (RESP2, no name, and
+/// unauthenticated if a token is set). Allowed before authentication, as
+/// in Redis.
+fn reset(args: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> Value {
+    if !args.is_empty() {
+        return wrong_arity("reset");
+    }
+    client.protocol = Protocol::Resp2;
+    client.name = None;
+    client.authenticated = shared.config.auth_token.is_none();
+    Value::Simple("RESET")
 }
 
 /// `CLIENT SETNAME | GETNAME | ID | SETINFO`.

@@ -1,0 +1,141 @@
+//! The `redis` crate, unchanged, against the daemon's RESP listener: the
+//! login, read, touch, logout cycle of a session library written for Redis
+//! (plain keys and an owner index in a set), and the same cycle with the
+//! first-class SESSION.* commands, over RESP2 and RESP3.
+
+use std::collections::HashMap;
+
+use redis::AsyncCommands;
+use sessiond::server::{Secret, ServerConfig};
+
+use crate::Daemon;
+
+async fn connect(daemon: &Daemon, query: &str) -> redis::aio::MultiplexedConnection {
+    let addr = daemon.resp_addr.expect("a RESP listener");
+    let url = format!("redis://:pw@{addr}/0{query}");
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the redis crate connects, authenticates and selects db 0")
+}
+
+async fn daemon() -> Daemon {
+    Daemon::start(ServerConfig {
+        resp_listen: Some("127.0.0.1:0".parse().unwrap()),
+        auth_token: Some(Secret::new("pw").unwrap()),
+        ..ServerConfig::default()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_session_library_cycle_with_plain_keys() {
+    let daemon = daemon().await;
+    for query in ["", "?protocol=resp3"] {
+        let mut con = connect(&daemon, query).await;
+        let (key, index) = ("sess:abc123", "user:42:sessions");
+        // Login: the session under its key with a TTL, and in its owner's index.
+        let _: () = con.set_ex(key, r#"{"user":42}"#, 1800).await.unwrap();
+        let added: i64 = con.sadd(index, "abc123").await.unwrap();
+        assert_eq!(added, 1);
+        // Read.
+        let got: Option<String> = con.get(key).await.unwrap();
+        assert_eq!(got.as_deref(), Some(r#"{"user":42}"#));
+        let devices: Vec<String> = con.smembers(index).await.unwrap();
+        assert_eq!(devices, ["abc123"]);
+        // Touch: slide the TTL.
+        let slid: bool = con.expire(key, 3600).await.unwrap();
+        assert!(slid);
+        let ttl: i64 = con.ttl(key).await.unwrap();
+        assert!((3590..=3600).contains(&ttl), "{ttl}");
+        // Logout.
+        let deleted: i64 = con.del(key).await.unwrap();
+        assert_eq!(deleted, 1);
+        let removed: i64 = con.srem(index, "abc123").await.unwrap();
+        assert_eq!(removed, 1);
+        let gone: Option<String> = con.get(key).await.unwrap();
+        assert_eq!(gone, None);
+        let left: i64 = con.scard(index).await.unwrap();
+        assert_eq!(left, 0);
+    }
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_cycle_with_the_session_commands() {
+    let daemon = daemon().await;
+    for query in ["", "?protocol=resp3"] {
+        let mut con = connect(&daemon, query).await;
+        // Login.
+        let id: String = redis::cmd("SESSION.CREATE")
+            .arg("user:42")
+            .arg("DATA")
+            .arg(r#"{"cart":[]}"#)
+            .arg("IDLE")
+            .arg(1800)
+            .arg("LABEL")
+            .arg("ua")
+            .arg("Firefox")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(id.len(), 22);
+        // Read: a map in either protocol (the crate pairs up RESP2's array).
+        let session: HashMap<String, redis::Value> = redis::cmd("SESSION.GET")
+            .arg(&id)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(
+            session["data"],
+            redis::Value::BulkString(br#"{"cart":[]}"#.to_vec())
+        );
+        assert_eq!(session["version"], redis::Value::Int(1));
+        let count: i64 = redis::cmd("SESSION.COUNT")
+            .arg("user:42")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(count, 1);
+        // Write and touch.
+        let version: i64 = redis::cmd("SESSION.SET")
+            .arg(&id)
+            .arg(r#"{"cart":[1]}"#)
+            .arg("VERSION")
+            .arg(1)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(version, 2);
+        let conflict: redis::RedisResult<i64> = redis::cmd("SESSION.SET")
+            .arg(&id)
+            .arg("x")
+            .arg("VERSION")
+            .arg(1)
+            .query_async(&mut con)
+            .await;
+        let error = conflict.expect_err("a stale version is refused");
+        assert_eq!(error.code(), Some("VERSIONMISMATCH"), "{error}");
+        let expires: Option<i64> = redis::cmd("SESSION.TOUCH")
+            .arg(&id)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(expires.is_some());
+        // Logout.
+        let deleted: i64 = redis::cmd("SESSION.DEL")
+            .arg(&id)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(deleted, 1);
+        let gone: Option<HashMap<String, redis::Value>> = redis::cmd("SESSION.GET")
+            .arg(&id)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(gone.is_none());
+    }
+    daemon.stop().await;
+}
