@@ -107,3 +107,42 @@ async fn a_missing_certificate_is_a_clear_start_up_error() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_protocol_listener_serves_tls_too() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server_cert = certificate("resp");
+    let config = ServerConfig {
+        tls: Some(server_cert.files.clone()),
+        resp_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..ServerConfig::default()
+    };
+    let daemon = Daemon::start(config).await;
+    let resp = daemon.resp_addr.expect("a RESP listener");
+    let name = ServerName::try_from("localhost").unwrap();
+    let tcp = TcpStream::connect(resp).await.unwrap();
+    let mut tls = connector(&server_cert)
+        .connect(name.clone(), tcp)
+        .await
+        .unwrap();
+    tls.write_all(b"SET k over-tls\r\nGET k\r\n").await.unwrap();
+    let expected = b"+OK\r\n$8\r\nover-tls\r\n";
+    let mut got = vec![0u8; expected.len()];
+    tls.read_exact(&mut got).await.unwrap();
+    assert_eq!(got, expected);
+
+    // Plain TCP on the TLS-only RESP port gets no Redis reply.
+    let mut plain = TcpStream::connect(resp).await.unwrap();
+    plain.write_all(b"PING\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        plain.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        !answer.starts_with(b"+PONG"),
+        "no plaintext Redis on a TLS listener"
+    );
+    daemon.stop().await;
+}
