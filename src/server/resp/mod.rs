@@ -112,12 +112,29 @@ impl Answer for Client<'_> {
     }
 }
 
+/// Longest command name (`sessiond.delowner` and its kin fit easily).
+const MAX_NAME: usize = 32;
+
+/// A command's name in lower case, without allocating for every command;
+/// a name too long or not UTF-8 matches no command (and is reported as
+/// spelled, by `unknown_command`).
+fn lower_name<'a>(command: &[u8], buf: &'a mut [u8; MAX_NAME]) -> &'a str {
+    let Some(buf) = buf.get_mut(..command.len()) else {
+        return "";
+    };
+    for (lower, byte) in buf.iter_mut().zip(command) {
+        *lower = byte.to_ascii_lowercase();
+    }
+    std::str::from_utf8(buf).unwrap_or("")
+}
+
 /// Runs one command.
 async fn run(request: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> (Value, Next) {
     let command = &request[0];
-    let name = String::from_utf8_lossy(command).to_ascii_lowercase();
+    let mut lowered = [0u8; MAX_NAME];
+    let name = lower_name(command, &mut lowered);
     let args = &request[1..];
-    match name.as_str() {
+    match name {
         "auth" => return authenticate(args, client, shared).await,
         "hello" => return hello(args, client, shared).await,
         "quit" => return (Value::Simple("OK"), Next::Close),
@@ -130,7 +147,7 @@ async fn run(request: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> (Va
             Next::Continue,
         );
     }
-    let value = dispatch(&name, command, args, client, shared).unwrap_or_else(|error| error);
+    let value = dispatch(name, command, args, client, shared).unwrap_or_else(|error| error);
     (value, Next::Continue)
 }
 

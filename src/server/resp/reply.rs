@@ -57,9 +57,9 @@ impl Value {
                     .collect();
                 line(out, b'-', &clean);
             }
-            Value::Integer(n) => line(out, b':', n.to_string().as_bytes()),
+            Value::Integer(n) => header(out, b':', *n),
             Value::Bulk(bytes) => {
-                line(out, b'$', bytes.len().to_string().as_bytes());
+                header(out, b'$', bytes.len() as i64);
                 out.put_slice(bytes);
                 out.put_slice(b"\r\n");
             }
@@ -77,8 +77,8 @@ impl Value {
             }
             Value::Map(pairs) => {
                 match protocol {
-                    Protocol::Resp3 => line(out, b'%', pairs.len().to_string().as_bytes()),
-                    Protocol::Resp2 => line(out, b'*', (2 * pairs.len()).to_string().as_bytes()),
+                    Protocol::Resp3 => header(out, b'%', pairs.len() as i64),
+                    Protocol::Resp2 => header(out, b'*', 2 * pairs.len() as i64),
                 }
                 for (key, value) in pairs {
                     key.encode(protocol, out);
@@ -91,10 +91,33 @@ impl Value {
 
 /// An aggregate's header and its items.
 fn items_of(out: &mut BytesMut, kind: u8, items: &[Value], protocol: Protocol) {
-    line(out, kind, items.len().to_string().as_bytes());
+    header(out, kind, items.len() as i64);
     for item in items {
         item.encode(protocol, out);
     }
+}
+
+/// A type byte, a decimal number and CRLF (integers and the lengths of
+/// bulk strings and aggregates), written without allocating: this runs
+/// for nearly every reply.
+fn header(out: &mut BytesMut, kind: u8, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.put_u8(kind);
+    if n < 0 {
+        out.put_u8(b'-');
+    }
+    out.put_slice(&digits[at..]);
+    out.put_slice(b"\r\n");
 }
 
 fn line(out: &mut BytesMut, kind: u8, text: &[u8]) {
@@ -139,6 +162,14 @@ mod tests {
         let set = Value::Set(vec![Value::text("a")]);
         assert_eq!(wire(set.clone(), p), b"~1\r\n$1\r\na\r\n");
         assert_eq!(wire(set, Protocol::Resp2), b"*1\r\n$1\r\na\r\n");
+    }
+
+    #[test]
+    fn numbers_are_written_in_full() {
+        let p = Protocol::Resp2;
+        for n in [0, 7, -1, 10, 1234567890, i64::MAX, i64::MIN] {
+            assert_eq!(wire(Value::Integer(n), p), format!(":{n}\r\n").into_bytes());
+        }
     }
 
     #[test]
