@@ -96,7 +96,7 @@ impl Answer for Client<'_> {
                 Ok(None) => return driver::Next::Read,
                 Ok(Some(args)) if args.is_empty() => {}
                 Ok(Some(args)) => {
-                    let (value, next) = run(&args, self, shared).await;
+                    let (value, next) = run(&args, self).await;
                     value.encode(self.protocol, output);
                     if next == Next::Close {
                         return driver::Next::Close;
@@ -129,16 +129,16 @@ fn lower_name<'a>(command: &[u8], buf: &'a mut [u8; MAX_NAME]) -> &'a str {
 }
 
 /// Runs one command.
-async fn run(request: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> (Value, Next) {
+async fn run(request: &[Bytes], client: &mut Client<'_>) -> (Value, Next) {
     let command = &request[0];
     let mut lowered = [0u8; MAX_NAME];
     let name = lower_name(command, &mut lowered);
     let args = &request[1..];
     match name {
-        "auth" => return authenticate(args, client, shared).await,
-        "hello" => return hello(args, client, shared).await,
+        "auth" => return authenticate(args, client).await,
+        "hello" => return hello(args, client).await,
         "quit" => return (Value::Simple("OK"), Next::Close),
-        "reset" => return (reset(args, client, shared), Next::Continue),
+        "reset" => return (reset(args, client), Next::Continue),
         _ => {}
     }
     if !client.authenticated {
@@ -147,7 +147,7 @@ async fn run(request: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> (Va
             Next::Continue,
         );
     }
-    let value = dispatch(name, command, args, client, shared).unwrap_or_else(|error| error);
+    let value = dispatch(name, command, args, client).unwrap_or_else(|error| error);
     (value, Next::Continue)
 }
 
@@ -158,8 +158,8 @@ fn dispatch(
     command: &[u8],
     args: &[Bytes],
     client: &mut Client<'_>,
-    shared: &Shared,
 ) -> Result<Value, Value> {
+    let shared = client.shared;
     let arity = |ok: bool| if ok { Ok(()) } else { Err(wrong_arity(name)) };
     match name {
         "ping" => match args {
@@ -194,7 +194,8 @@ fn dispatch(
 /// `RESET`: back to a fresh connection's state (RESP2, no name, and
 /// unauthenticated if a token is set). Allowed before authentication, as
 /// in Redis.
-fn reset(args: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> Value {
+fn reset(args: &[Bytes], client: &mut Client<'_>) -> Value {
+    let shared = client.shared;
     if !args.is_empty() {
         return wrong_arity("reset");
     }
@@ -233,21 +234,18 @@ fn client_command(args: &[Bytes], client: &mut Client<'_>) -> Result<Value, Valu
 }
 
 /// `AUTH password` or `AUTH default password`.
-async fn authenticate(args: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> (Value, Next) {
+async fn authenticate(args: &[Bytes], client: &mut Client<'_>) -> (Value, Next) {
     let password = match args {
         [password] => password,
         [user, password] if &user[..] == b"default" => password,
         [_, _] => return (wrongpass(), Next::Continue),
         _ => return (wrong_arity("auth"), Next::Continue),
     };
-    check_password(password, client, shared).await
+    check_password(password, client).await
 }
 
-async fn check_password(
-    password: &[u8],
-    client: &mut Client<'_>,
-    shared: &Shared,
-) -> (Value, Next) {
+async fn check_password(password: &[u8], client: &mut Client<'_>) -> (Value, Next) {
+    let shared = client.shared;
     let Some(secret) = &shared.config.auth_token else {
         return (
             Value::err(
@@ -274,7 +272,7 @@ async fn check_password(
 }
 
 /// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
-async fn hello(args: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> (Value, Next) {
+async fn hello(args: &[Bytes], client: &mut Client<'_>) -> (Value, Next) {
     let mut rest = args.iter();
     let mut protocol = client.protocol;
     if let Some(version) = rest.next() {
@@ -304,7 +302,7 @@ async fn hello(args: &[Bytes], client: &mut Client<'_>, shared: &Shared) -> (Val
                 if &user[..] != b"default" {
                     return (wrongpass(), Next::Continue);
                 }
-                let (reply, next) = check_password(password, client, shared).await;
+                let (reply, next) = check_password(password, client).await;
                 if matches!(reply, Value::Error(_)) {
                     return (reply, next);
                 }
