@@ -181,8 +181,8 @@ fn dispatch(
         "client" => client_command(args, client),
         "info" => introspect::info(args, shared),
         "command" => introspect::command(args),
-        _ => match keys::dispatch(name, args, shared)
-            .or_else(|| sessions::dispatch(name, args, shared))
+        _ => match with_arity(name, args, shared, keys::arity, keys::run)
+            .or_else(|| with_arity(name, args, shared, sessions::arity, sessions::run))
         {
             Some(outcome) => outcome,
             // Redis quotes an unknown command as it was spelled.
@@ -388,4 +388,28 @@ fn unknown_command(name: &str, args: &[Bytes]) -> Value {
         text.push_str(&format!("'{arg}' "));
     }
     Value::err(text)
+}
+
+/// Runs `name` with `run` if `arity` knows it (Redis-style: the count
+/// includes the name, a negative one is a minimum), answering Redis's
+/// arity error when the argument count does not fit; `None` if `arity`
+/// does not know the command.
+fn with_arity(
+    name: &str,
+    args: &[Bytes],
+    shared: &Shared,
+    arity: fn(&str) -> Option<i32>,
+    run: fn(&str, &[Bytes], &Shared) -> Result<Value, Value>,
+) -> Option<Result<Value, Value>> {
+    let wanted = arity(name)?;
+    let given = args.len() as i32 + 1;
+    let fits = if wanted < 0 {
+        given >= -wanted
+    } else {
+        given == wanted
+    };
+    if !fits {
+        return Some(Err(wrong_arity(name)));
+    }
+    Some(run(name, args, shared))
 }

@@ -29,26 +29,8 @@ pub(super) fn arity(name: &str) -> Option<i32> {
     })
 }
 
-/// Runs a session command; `None` if `name` is not one.
-pub(super) fn dispatch(
-    name: &str,
-    args: &[Bytes],
-    shared: &Shared,
-) -> Option<Result<Value, Value>> {
-    let wanted = arity(name)?;
-    let given = args.len() as i32 + 1;
-    let fits = if wanted < 0 {
-        given >= -wanted
-    } else {
-        given == wanted
-    };
-    if !fits {
-        return Some(Err(wrong_arity(name)));
-    }
-    Some(run(name, args, shared))
-}
-
-fn run(name: &str, args: &[Bytes], shared: &Shared) -> Result<Value, Value> {
+/// Runs a session command whose arity [`arity`] accepted.
+pub(super) fn run(name: &str, args: &[Bytes], shared: &Shared) -> Result<Value, Value> {
     let owner = || args[0].to_vec();
     match name {
         "session.create" => match call(shared, create(args)?)? {
