@@ -47,7 +47,7 @@ impl Value {
     }
 
     /// Bytes charged for the value itself.
-    fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         match self {
             Value::Str(bytes) => bytes.len(),
             Value::Set(set) => set.bytes,
@@ -178,6 +178,12 @@ impl KeyShard {
             return None;
         }
         Some(entry.into_mut())
+    }
+
+    /// The entry for `key`, expired or not, without side effects.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&KeyEntry> {
+        let hash = self.hasher.bytes(key);
+        self.table.find(hash, |e| *e.key == *key)
     }
 
     /// Sets a key's value and deadline; returns the old entry's footprint.

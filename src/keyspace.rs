@@ -13,6 +13,7 @@ use sessiond_protocol::StoreError;
 
 use crate::glob::glob_match;
 use crate::keys::{self, KeyEntry, KeyShard, POSITION_BITS, SetValue, Value};
+use crate::persist::Entry;
 use crate::store::{Inner, Store, check_key};
 
 /// When a key dies: after a time to live, or at a Unix time.
@@ -148,12 +149,13 @@ impl Store {
     ) -> Result<SetOutcome, StoreError> {
         let inner = &*self.inner;
         let value = value.into();
+        inner.writable()?;
         check_key(key)?;
         inner.check_value(value.len())?;
         let expiry = inner.resolve(options.expiry)?;
         let bytes = keys::footprint(key, &value);
         inner.reserve(bytes)?;
-        let outcome = inner.with_key_shard(key, |shard, now, freed| {
+        let outcome = inner.with_key_shard_logged(key, |shard, now, freed| {
             let (exists, old_deadline, old) = match shard.live(key, now, freed) {
                 None => (false, None, None),
                 Some(entry) => {
@@ -186,7 +188,7 @@ impl Store {
             *freed += shard.set(key, Value::Str(value.into_boxed_slice()), deadline);
             Ok((SetOutcome { written: true, old }, bytes))
         });
-        inner.settle(bytes, outcome)
+        inner.acknowledge(inner.settle(bytes, outcome))
     }
 
     /// A string key's value; `WrongType` for a key holding a set.
@@ -207,7 +209,11 @@ impl Store {
     pub fn get_ex(&self, key: &[u8], expiry: KeyExpiry) -> Result<Option<Vec<u8>>, StoreError> {
         let inner = &*self.inner;
         let expiry = inner.resolve(expiry)?;
-        inner.with_key_shard(key, |shard, now, freed| {
+        if expiry.is_none() {
+            return self.get_string(key);
+        }
+        inner.writable()?;
+        let out = inner.with_key_shard_logged(key, |shard, now, freed| {
             let Some(entry) = shard.live(key, now, freed) else {
                 return Ok(None);
             };
@@ -220,12 +226,13 @@ impl Store {
                 Some(deadline) => shard.set_deadline(key, deadline),
             }
             Ok(Some(value))
-        })
+        });
+        inner.acknowledge(out)
     }
 
     /// Removes a key's TTL (PERSIST); true only if it had one.
     pub fn persist(&self, key: &[u8]) -> bool {
-        self.inner.with_key_shard(key, |shard, now, freed| {
+        let had_ttl = self.inner.with_key_shard_logged(key, |shard, now, freed| {
             let had_ttl = shard
                 .live(key, now, freed)
                 .is_some_and(|e| e.deadline.is_some());
@@ -233,7 +240,9 @@ impl Store {
                 shard.set_deadline(key, None);
             }
             had_ttl
-        })
+        });
+        self.inner.acknowledge_quietly();
+        had_ttl
     }
 
     /// Whether a live key of any type exists.
@@ -256,8 +265,9 @@ impl Store {
         condition: ExpireCondition,
     ) -> Result<bool, StoreError> {
         let inner = &*self.inner;
+        inner.writable()?;
         let deadline = inner.deadline(when)?;
-        Ok(inner.with_key_shard(key, |shard, now, freed| {
+        let applied = inner.with_key_shard_logged(key, |shard, now, freed| {
             let Some(entry) = shard.live(key, now, freed) else {
                 return false;
             };
@@ -270,7 +280,8 @@ impl Store {
                 shard.set_deadline(key, Some(deadline));
             }
             true
-        }))
+        });
+        inner.acknowledge(Ok(applied))
     }
 
     /// Renames a key, keeping its value and TTL and replacing whatever
@@ -282,6 +293,7 @@ impl Store {
     /// session libraries that use it rename keys only they know.
     pub fn rename(&self, from: &[u8], to: &[u8]) -> Result<(), StoreError> {
         let inner = &*self.inner;
+        inner.writable()?;
         check_key(to)?;
         if from == to {
             return match self.exists(from) {
@@ -289,17 +301,18 @@ impl Store {
                 false => Err(StoreError::NotFound),
             };
         }
-        let moved = inner.with_key_shard(from, |shard, now, freed| {
+        let moved = inner.with_key_shard_logged(from, |shard, now, freed| {
             shard.live(from, now, freed)?;
             shard.remove(from)
         });
         let entry = moved.ok_or(StoreError::NotFound)?;
         let (value, deadline) = (entry.value, entry.deadline);
-        let replaced = inner.key_shard(to).lock().set(to, value, deadline);
+        let replaced =
+            inner.with_key_shard_logged(to, |shard, _, _| shard.set(to, value, deadline));
         // Same value, new name: only the key's length changes the charge.
         inner.memory.add(to.len());
         inner.memory.release(from.len() + replaced);
-        Ok(())
+        inner.acknowledge(Ok(()))
     }
 
     /// How many keys the store holds (DBSIZE); like Redis's, the count
@@ -315,15 +328,31 @@ impl Store {
     pub fn flush_all(&self) {
         let inner = &*self.inner;
         for shard in inner.keys.iter() {
-            let freed = shard.lock().clear();
+            let mut shard = shard.lock();
+            // One end record per key, under the shard's lock: a write that
+            // races the flush lands on the same side of it on disk as in
+            // memory.
+            for entry in shard.entries() {
+                inner.log(|| Entry::EndKey { key: entry.key() });
+            }
+            let freed = shard.clear();
+            drop(shard);
             inner.memory.release(freed);
         }
         for shard in inner.sessions.iter() {
-            let records = shard.lock().take_all();
+            let records = {
+                let mut shard = shard.lock();
+                let records = shard.take_all();
+                for record in &records {
+                    inner.log_end(record);
+                }
+                records
+            };
             for record in &records {
                 inner.unlink(record);
             }
         }
+        inner.acknowledge_quietly();
     }
 
     /// Every live key matching a Redis glob `pattern` (KEYS). Holds one
@@ -397,6 +426,7 @@ impl Store {
     /// missing (SADD). Returns how many were new.
     pub fn set_add(&self, key: &[u8], members: &[&[u8]]) -> Result<usize, StoreError> {
         let inner = &*self.inner;
+        inner.writable()?;
         check_key(key)?;
         for member in members {
             inner.check_value(member.len())?;
@@ -408,7 +438,7 @@ impl Store {
                 .map(|m| keys::member_footprint(m))
                 .sum::<usize>();
         inner.reserve(most)?;
-        let outcome = inner.with_key_shard(key, |shard, now, freed| {
+        let outcome = inner.with_key_shard_logged(key, |shard, now, freed| {
             let before = match shard.live(key, now, freed) {
                 Some(entry) => set_of(entry).map(|_| entry.footprint())?,
                 None => 0,
@@ -418,13 +448,15 @@ impl Store {
             let added = members.iter().filter(|m| set.insert(m)).count();
             Ok((added, entry.footprint() - before))
         });
-        inner.settle(most, outcome)
+        inner.acknowledge(inner.settle(most, outcome))
     }
 
     /// Removes members from the set in `key` (SREM); an emptied set is
     /// deleted, as in Redis. Returns how many were there.
     pub fn set_remove(&self, key: &[u8], members: &[&[u8]]) -> Result<usize, StoreError> {
-        self.inner.with_key_shard(key, |shard, now, freed| {
+        let inner = &*self.inner;
+        inner.writable()?;
+        let removed = inner.with_key_shard_logged(key, |shard, now, freed| {
             let Some(entry) = shard.live(key, now, freed) else {
                 return Ok(0);
             };
@@ -437,7 +469,8 @@ impl Store {
                 *freed += shard.remove(key).map_or(0, |e| e.footprint());
             }
             Ok(removed)
-        })
+        });
+        inner.acknowledge(removed)
     }
 
     /// The members of the set in `key`, in byte order (SMEMBERS); empty
@@ -487,6 +520,20 @@ impl Inner {
         drop(shard);
         self.memory.release(freed);
         out
+    }
+
+    /// [`Inner::with_key_shard`] for a write: logs the key as `f` left it,
+    /// under the same lock.
+    pub(crate) fn with_key_shard_logged<T>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(&mut KeyShard, u64, &mut usize) -> T,
+    ) -> T {
+        self.with_key_shard(key, |shard, now, freed| {
+            let out = f(shard, now, freed);
+            self.log_key(shard, key);
+            out
+        })
     }
 
     /// A deadline in Unix milliseconds.

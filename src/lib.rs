@@ -53,6 +53,7 @@ mod keys;
 mod keyspace;
 mod memory;
 mod owners;
+mod persist;
 mod record;
 #[cfg(feature = "server")]
 pub mod server;
@@ -68,6 +69,10 @@ pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
 pub use glob::glob_match;
 pub use keyspace::{
     Deadline, ExpireCondition, KeyExpiry, KeyType, SetCondition, SetOptions, SetOutcome,
+};
+pub use persist::{
+    Durability, FsyncPolicy, LoadProgress, OnProgress, PersistConfig, PersistError, RecoveryReport,
+    Synced,
 };
 pub use sessiond_protocol::{
     KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionId, SessionInfo,

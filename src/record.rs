@@ -85,6 +85,33 @@ impl SessionRecord {
         record
     }
 
+    /// The packed bytes, as persistence writes them (see
+    /// protocol/PERSISTENCE.md: the layout above, the wheel field ignored).
+    pub(crate) fn image(&self) -> &[u8] {
+        self.bytes()
+    }
+
+    /// A record from an image [`SessionRecord::image`] wrote, checked so
+    /// that no later accessor can index out of bounds.
+    pub(crate) fn from_image(image: &[u8]) -> Result<Self, &'static str> {
+        if image.len() < HEADER {
+            return Err("a session image shorter than its header");
+        }
+        let len16 = |at: usize| usize::from(u16::from_le_bytes([image[at], image[at + 1]]));
+        let (owner, labels) = (len16(OWNER_LEN), len16(LABELS_LEN));
+        if owner == 0 || HEADER + owner + labels > image.len() {
+            return Err("a session image whose lengths do not fit");
+        }
+        let labels_at = HEADER + owner;
+        if !labels_well_formed(&image[labels_at..labels_at + labels]) {
+            return Err("a session image with malformed labels");
+        }
+        let mut record = SessionRecord(ThinBytes::zeroed(image.len()));
+        record.0.as_mut_slice().copy_from_slice(image);
+        record.put(WHEEL_AT, 0);
+        Ok(record)
+    }
+
     /// A zeroed record with room for the given parts and their lengths set.
     fn blank(owner: usize, labels: usize, data: usize) -> Self {
         let mut record = SessionRecord(ThinBytes::zeroed(HEADER + owner + labels + data));
@@ -240,6 +267,26 @@ pub(crate) fn encode_labels(labels: &Labels) -> Result<Vec<u8>, &'static str> {
         out.extend_from_slice(value.as_bytes());
     }
     Ok(out)
+}
+
+/// Whether `bytes` is a sequence of labels as [`encode_labels`] packs them.
+fn labels_well_formed(mut bytes: &[u8]) -> bool {
+    while let Some((&key_len, rest)) = bytes.split_first() {
+        let key_len = usize::from(key_len);
+        let Some(value_len) = rest.get(key_len..key_len + 2) else {
+            return false;
+        };
+        let value_len = usize::from(u16::from_le_bytes([value_len[0], value_len[1]]));
+        let value_at = key_len + 2;
+        let Some(value) = rest.get(value_at..value_at + value_len) else {
+            return false;
+        };
+        if std::str::from_utf8(&rest[..key_len]).is_err() || std::str::from_utf8(value).is_err() {
+            return false;
+        }
+        bytes = &rest[value_at + value_len..];
+    }
+    true
 }
 
 /// Unpacks what [`encode_labels`] packed.

@@ -37,6 +37,11 @@ impl SessionShard {
         self.table.drain().collect()
     }
 
+    /// Every session, expired or not, in no particular order.
+    pub(crate) fn records(&self) -> impl Iterator<Item = &SessionRecord> {
+        self.table.iter()
+    }
+
     /// The session holding this prefix, whatever the rest of its id.
     pub(crate) fn by_prefix(&self, prefix: u64) -> Option<&SessionRecord> {
         let hash = self.hasher.prefix(prefix);

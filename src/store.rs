@@ -18,8 +18,8 @@
 //! go, and then take the owner lock. See `owners.rs` for how the owner
 //! index stays exact in spite of that gap.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -32,6 +32,9 @@ use crate::hashing::{Hasher, shard_of};
 use crate::keys::{self, KeyShard};
 use crate::memory::{MemoryMeter, SESSION_OVERHEAD};
 use crate::owners::{OWNER_OVERHEAD, OwnerShard};
+use crate::persist::{
+    self, Durability, Entry, Journal, PersistConfig, PersistError, RecoveryReport,
+};
 use crate::record::{SessionRecord, Times, encode_labels};
 use crate::sessions::SessionShard;
 use crate::stats::{Counters, Stats};
@@ -66,6 +69,21 @@ pub(crate) struct Inner {
     pub(crate) expiry_cursor: AtomicUsize,
     evict_cursor: AtomicUsize,
     high_water: AtomicU64,
+    /// The append-only log, when the store has a data directory; set once,
+    /// after recovery has replayed the directory (replay is not logged).
+    journal: OnceLock<Arc<Journal>>,
+    /// The data directory's lock, held as long as the store lives.
+    _dir_lock: Option<std::fs::File>,
+}
+
+impl Drop for Inner {
+    /// Writes and fsyncs what the log still holds: a store dropped cleanly
+    /// loses nothing, whatever the fsync policy.
+    fn drop(&mut self) {
+        if let Some(journal) = self.journal.get() {
+            journal.shut_down();
+        }
+    }
 }
 
 impl Store {
@@ -77,11 +95,55 @@ impl Store {
     /// A store reading time from `clock` (a [`crate::ManualClock`] in
     /// tests).
     pub fn with_clock(config: StoreConfig, clock: impl Clock) -> Store {
+        Store::build(config, Arc::new(clock), None)
+    }
+
+    /// A store kept on disk in `dir` (created if missing), with default
+    /// settings: everything it held before a restart or crash is back (see
+    /// [`Store::open_with`]).
+    pub fn open(dir: impl Into<std::path::PathBuf>) -> Result<Store, PersistError> {
+        let (store, _) = Store::open_with(StoreConfig::default(), PersistConfig::new(dir))?;
+        Ok(store)
+    }
+
+    /// A store kept on disk as `persist` says: loads the newest snapshot
+    /// and the logs after it, then logs every mutation. Returns what the
+    /// load found. Fails if the directory is in use by another store, or
+    /// damaged and `persist.repair` is off.
+    pub fn open_with(
+        config: StoreConfig,
+        persist: PersistConfig,
+    ) -> Result<(Store, RecoveryReport), PersistError> {
+        Store::open_with_clock(config, persist, SystemClock)
+    }
+
+    /// [`Store::open_with`] on another clock (a [`crate::ManualClock`] in
+    /// tests of expiry across restarts).
+    pub fn open_with_clock(
+        config: StoreConfig,
+        persist: PersistConfig,
+        clock: impl Clock,
+    ) -> Result<(Store, RecoveryReport), PersistError> {
+        let io = |source| PersistError::Io {
+            path: persist.dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&persist.dir).map_err(io)?;
+        let lock = persist::lock_dir(&persist.dir).map_err(io)?;
+        let store = Store::build(config, Arc::new(clock), Some(lock));
+        let inner = &store.inner;
+        let (report, log, snapshot_bytes) = persist::recover(inner, &persist)?;
+        let journal = persist::start_journal(&persist, log, snapshot_bytes, Arc::downgrade(inner));
+        let _ = inner.journal.set(journal);
+        Ok((store, report))
+    }
+
+    fn build(config: StoreConfig, clock: Arc<dyn Clock>, dir_lock: Option<std::fs::File>) -> Store {
         let shards = config.shards.clamp(1, 4096).next_power_of_two();
         let hasher = Hasher::random();
         let started = clock.now_ms();
         let inner = Arc::new(Inner {
-            clock: Arc::new(clock),
+            clock,
             sessions: (0..shards)
                 .map(|_| Mutex::new(SessionShard::new(hasher.clone())))
                 .collect(),
@@ -97,6 +159,8 @@ impl Store {
             expiry_cursor: AtomicUsize::new(0),
             evict_cursor: AtomicUsize::new(0),
             high_water: AtomicU64::new(started),
+            journal: OnceLock::new(),
+            _dir_lock: dir_lock,
             config,
         });
         if inner.config.background_expiry {
@@ -110,6 +174,33 @@ impl Store {
         &self.inner.config
     }
 
+    /// For a store with a data directory: the handle a server uses to wait
+    /// for durability per batch (see [`PersistConfig::acknowledge_in_call`]).
+    pub fn durability(&self) -> Option<Durability> {
+        self.inner
+            .journal
+            .get()
+            .map(|j| Durability::new(Arc::clone(j)))
+    }
+
+    /// `Err(StoreError::Persistence)` while the data directory refuses
+    /// writes (a full disk); reads go on. Always `Ok` in memory.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        self.inner.writable()
+    }
+
+    /// Writes a snapshot now and drops the log before it (compaction runs
+    /// by itself when the log outgrows the live data; this is for tests
+    /// and operators). Returns when it is done. A no-op in memory.
+    pub fn compact(&self) -> Result<(), StoreError> {
+        match self.inner.journal.get() {
+            Some(journal) => journal
+                .compact()
+                .map_err(|e| StoreError::Persistence(e.into())),
+            None => Ok(()),
+        }
+    }
+
     /// Creates a session and returns its id.
     ///
     /// Enforces the owner's session limit (the store's, or the one the
@@ -117,6 +208,7 @@ impl Store {
     pub fn create(&self, new: NewSession) -> Result<SessionId, StoreError> {
         let inner = &*self.inner;
         let config = &inner.config;
+        inner.writable()?;
         check_owner(&new.owner)?;
         inner.check_value(new.data.len())?;
         let labels = encode_labels(&new.labels).map_err(|e| StoreError::BadLabels(e.into()))?;
@@ -145,9 +237,10 @@ impl Store {
         let bytes = record.len() + SESSION_OVERHEAD;
         inner.reserve(bytes)?;
         let limit = new.limit.unwrap_or(config.owner_limit);
-        inner
+        let created = inner
             .link_new(&new.owner, record, limit, new.id.is_some())
-            .inspect_err(|_| inner.memory.release(bytes))
+            .inspect_err(|_| inner.memory.release(bytes));
+        inner.acknowledge(created)
     }
 
     /// Reads a session and touches it (sliding expiry).
@@ -170,6 +263,7 @@ impl Store {
         expected_version: Option<u32>,
     ) -> Result<u32, StoreError> {
         let inner = &*self.inner;
+        inner.writable()?;
         inner.check_value(data.len())?;
         // Reserve the new data before taking the shard lock (reserving may
         // evict, which locks other shards), settle the exact size after.
@@ -187,6 +281,7 @@ impl Store {
                 }
                 Some(r) => {
                     let fresh = r.with_data(data, now);
+                    inner.log(|| Entry::Session(fresh.image()));
                     let (version, new_len) = (fresh.version(), fresh.len());
                     let old = shard.replace(fresh).expect("found above");
                     Ok((version, new_len, old.len()))
@@ -197,7 +292,7 @@ impl Store {
         let (version, new_len, old_len) = outcome?;
         inner.memory.add(new_len);
         inner.memory.release(old_len);
-        Ok(version)
+        inner.acknowledge(Ok(version))
     }
 
     /// Pushes a session's idle deadline out. Returns the new `expires_at`
@@ -209,7 +304,7 @@ impl Store {
             .get_mut(id)
             .filter(|r| !r.is_expired(now))
             .ok_or(StoreError::NotFound)?;
-        record.touch(now);
+        self.inner.touch(record, now);
         Ok(record.expires_at().into())
     }
 
@@ -217,11 +312,12 @@ impl Store {
     pub fn delete(&self, id: &SessionId) -> bool {
         let inner = &*self.inner;
         let now = inner.now_s();
-        let Some(record) = inner.session_shard(id.prefix()).lock().remove(id) else {
+        let Some(record) = inner.remove_session(id) else {
             return false;
         };
         let live = !record.is_expired(now);
         inner.unlink(&record);
+        inner.acknowledge_quietly();
         live
     }
 
@@ -230,6 +326,7 @@ impl Store {
     /// at every change of privilege, against session fixation.
     pub fn rotate(&self, id: &SessionId) -> Result<SessionId, StoreError> {
         let inner = &*self.inner;
+        inner.writable()?;
         let now = inner.now_s();
         let owner: Box<[u8]> = {
             let shard = inner.session_shard(id.prefix()).lock();
@@ -252,6 +349,10 @@ impl Store {
             let mut shard = inner.session_shard(candidate.prefix()).lock();
             if shard.by_prefix(candidate.prefix()).is_none() {
                 record.set_id(candidate);
+                // New before old: a crash between the two records leaves
+                // both ids, never neither.
+                inner.log(|| Entry::Session(record.image()));
+                inner.log(|| Entry::EndSession { id: *id.as_bytes() });
                 shard.insert(record);
                 break candidate;
             }
@@ -259,7 +360,8 @@ impl Store {
         if let Some(entry) = owners.get_mut(&owner) {
             entry.relink(id.prefix(), new_id.prefix());
         }
-        Ok(new_id)
+        drop(owners);
+        inner.acknowledge(Ok(new_id))
     }
 
     /// The owner's live sessions (no data), most recently seen first.
@@ -301,6 +403,7 @@ impl Store {
             }
             let mut shard = inner.session_shard(prefix).lock();
             if let Some(record) = shard.remove_prefix_if(prefix, |r| r.owner() == owner) {
+                inner.log_end(&record);
                 ended += usize::from(!record.is_expired(now));
                 freed += record.len() + SESSION_OVERHEAD;
             }
@@ -309,7 +412,9 @@ impl Store {
         if owners.drop_if_empty(owner) {
             freed += owner.len() + OWNER_OVERHEAD;
         }
+        drop(owners);
         inner.memory.release(freed);
+        inner.acknowledge_quietly();
         ended
     }
 
@@ -322,18 +427,20 @@ impl Store {
     ) -> Result<(), StoreError> {
         let inner = &*self.inner;
         let value = value.into();
+        inner.writable()?;
         check_key(key)?;
         inner.check_value(value.len())?;
         let deadline = ttl.map(|ttl| inner.deadline_after(ttl)).transpose()?;
         let bytes = keys::footprint(key, &value);
         inner.reserve(bytes)?;
-        let old = inner.key_shard(key).lock().set(
-            key,
-            keys::Value::Str(value.into_boxed_slice()),
-            deadline,
-        );
+        let old = {
+            let mut shard = inner.key_shard(key).lock();
+            let old = shard.set(key, keys::Value::Str(value.into_boxed_slice()), deadline);
+            inner.log_key(&shard, key);
+            old
+        };
         inner.memory.release(old);
-        Ok(())
+        inner.acknowledge(Ok(()))
     }
 
     /// A plain key's value; `None` also for a key holding a set, which
@@ -346,10 +453,19 @@ impl Store {
     pub fn delete_key(&self, key: &[u8]) -> bool {
         let inner = &*self.inner;
         let now = inner.now_ms();
-        let Some(entry) = inner.key_shard(key).lock().remove(key) else {
+        let removed = {
+            let mut shard = inner.key_shard(key).lock();
+            let removed = shard.remove(key);
+            if removed.is_some() {
+                inner.log(|| Entry::EndKey { key });
+            }
+            removed
+        };
+        let Some(entry) = removed else {
             return false;
         };
         inner.memory.release(entry.footprint());
+        inner.acknowledge_quietly();
         entry.deadline.is_none_or(|d| now < d)
     }
 
@@ -357,6 +473,7 @@ impl Store {
     /// TTL deletes the key. Says whether the key exists.
     pub fn expire_key(&self, key: &[u8], ttl: Option<Duration>) -> Result<bool, StoreError> {
         let inner = &*self.inner;
+        inner.writable()?;
         if ttl == Some(Duration::ZERO) {
             return Ok(self.delete_key(key));
         }
@@ -366,10 +483,11 @@ impl Store {
         let exists = shard.live(key, now, &mut freed).is_some();
         if exists {
             shard.set_deadline(key, deadline);
+            inner.log_key(&shard, key);
         }
         drop(shard);
         inner.memory.release(freed);
-        Ok(exists)
+        inner.acknowledge(Ok(exists))
     }
 
     /// A plain key's time to live.
@@ -388,6 +506,7 @@ impl Store {
     /// returns the result. The value is stored as decimal text.
     pub fn incr(&self, key: &[u8], delta: i64) -> Result<i64, StoreError> {
         let inner = &*self.inner;
+        inner.writable()?;
         check_key(key)?;
         // The longest i64 is 20 characters: reserve for that, settle after.
         let reserved = keys::footprint(key, &[0; 20]);
@@ -410,12 +529,15 @@ impl Store {
                 Ok((delta, bytes, 0))
             }
         };
+        if outcome.is_ok() {
+            inner.log_key(&shard, key);
+        }
         drop(shard);
         inner.memory.release(reserved + freed);
         let (n, new, old) = outcome?;
         inner.memory.add(new);
         inner.memory.release(old);
-        Ok(n)
+        inner.acknowledge(Ok(n))
     }
 
     /// What the store holds and has done.
@@ -472,7 +594,7 @@ impl Inner {
         &self.sessions[shard_of(hash, self.sessions.len())]
     }
 
-    fn owner_shard(&self, owner: &[u8]) -> &Mutex<OwnerShard> {
+    pub(crate) fn owner_shard(&self, owner: &[u8]) -> &Mutex<OwnerShard> {
         &self.owners[shard_of(self.hasher.bytes(owner), self.owners.len())]
     }
 
@@ -504,7 +626,7 @@ impl Inner {
             .filter(|r| !r.is_expired(now))
             .ok_or(StoreError::NotFound)?;
         if touch {
-            record.touch(now);
+            self.touch(record, now);
         }
         Ok(Session {
             owner: record.owner().to_vec(),
@@ -566,6 +688,7 @@ impl Inner {
                 let id = record.id();
                 let mut shard = self.session_shard(id.prefix()).lock();
                 if shard.by_prefix(id.prefix()).is_none() {
+                    self.log(|| Entry::Session(record.image()));
                     shard.insert(record);
                     entry.link(id.prefix());
                     break Ok(id);
@@ -614,10 +737,14 @@ impl Inner {
                 });
             };
             live.swap_remove(i);
-            let removed = self
-                .session_shard(prefix)
-                .lock()
-                .remove_prefix_if(prefix, |r| r.owner() == owner);
+            let removed = {
+                let mut shard = self.session_shard(prefix).lock();
+                let removed = shard.remove_prefix_if(prefix, |r| r.owner() == owner);
+                if let Some(record) = &removed {
+                    self.log_end(record);
+                }
+                removed
+            };
             entry.unlink(prefix);
             if let Some(record) = removed {
                 self.memory.release(record.len() + SESSION_OVERHEAD);
@@ -666,7 +793,14 @@ impl Inner {
             let Some((_, i)) = sampled.min() else {
                 continue;
             };
-            let evicted = self.sessions[i].lock().evict_nearest(64);
+            let evicted = {
+                let mut shard = self.sessions[i].lock();
+                let evicted = shard.evict_nearest(64);
+                if let Some(record) = &evicted {
+                    self.log_end(record);
+                }
+                evicted
+            };
             if let Some(record) = evicted {
                 self.unlink(&record);
                 Counters::bump(&self.counters.evicted_sessions, 1);
@@ -674,6 +808,105 @@ impl Inner {
             }
         }
         false
+    }
+
+    /// Appends a record to the log, if the store has one. Called with the
+    /// lock of what changed still held, so the log's order is the order of
+    /// the changes (see `persist/snapshot.rs` for why that matters).
+    pub(crate) fn log<'a>(&self, entry: impl FnOnce() -> Entry<'a>) {
+        if let Some(journal) = self.journal.get() {
+            journal.append(&entry());
+        }
+    }
+
+    /// Logs that a session ended.
+    pub(crate) fn log_end(&self, record: &SessionRecord) {
+        self.log(|| Entry::EndSession {
+            id: *record.id().as_bytes(),
+        });
+    }
+
+    /// Logs a plain key as it now is in `shard` (or that it is gone).
+    pub(crate) fn log_key(&self, shard: &KeyShard, key: &[u8]) {
+        let Some(journal) = self.journal.get() else {
+            return;
+        };
+        let entry = shard.get(key);
+        let deadline_ms = entry.and_then(|e| e.deadline).unwrap_or(0);
+        match entry.map(|e| &e.value) {
+            None => journal.append(&Entry::EndKey { key }),
+            Some(keys::Value::Str(value)) => journal.append(&Entry::Str {
+                key,
+                deadline_ms,
+                value,
+            }),
+            Some(keys::Value::Set(set)) => journal.append(&Entry::Set {
+                key,
+                deadline_ms,
+                members: &persist::pack_members(set.members()),
+            }),
+        };
+    }
+
+    /// Sliding expiry, logged sparingly: only when `last seen` enters a new
+    /// slack interval (see `persist/mod.rs`), so reads are not disk writes.
+    fn touch(&self, record: &mut SessionRecord, now: u32) {
+        let before = record.last_seen();
+        record.touch(now);
+        if self.journal.get().is_none() || now <= before {
+            return;
+        }
+        let slack = (record.idle() / 100).clamp(1, 60);
+        if before / slack != now / slack {
+            self.log(|| Entry::Touch {
+                id: *record.id().as_bytes(),
+                last_seen: now,
+            });
+        }
+    }
+
+    /// Removes a session by id, logging it.
+    fn remove_session(&self, id: &SessionId) -> Option<SessionRecord> {
+        let mut shard = self.session_shard(id.prefix()).lock();
+        let removed = shard.remove(id);
+        if let Some(record) = &removed {
+            self.log_end(record);
+        }
+        removed
+    }
+
+    /// `Err` while the data directory refuses writes.
+    pub(crate) fn writable(&self) -> Result<(), StoreError> {
+        match self.journal.get() {
+            Some(journal) => journal.check_writable(),
+            None => Ok(()),
+        }
+    }
+
+    /// Under `fsync always` in embedded use, waits until the write just
+    /// made is on disk before it is acknowledged.
+    pub(crate) fn acknowledge<T>(&self, out: Result<T, StoreError>) -> Result<T, StoreError> {
+        match (out, self.journal.get()) {
+            (Ok(value), Some(journal)) => journal.acknowledge().map(|()| value),
+            (out, _) => out,
+        }
+    }
+
+    /// [`Inner::acknowledge`] for the writes that cannot fail (deletes): they
+    /// take effect in memory whatever the disk says, and reach it when it
+    /// takes writes again.
+    pub(crate) fn acknowledge_quietly(&self) {
+        let _ = self.acknowledge(Ok(()));
+    }
+
+    /// Every live session, in every shard.
+    pub(crate) fn session_count(&self) -> usize {
+        self.sessions.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// Runs expiry until nothing due is left (after a load).
+    pub(crate) fn drop_expired(&self) {
+        while !self.expiry_cycle(Duration::from_secs(3600)).complete {}
     }
 
     /// Unlinks a removed session from its owner and releases its memory.

@@ -83,4 +83,9 @@ pub enum StoreError {
     /// key holding a string.
     #[error("operation against a key holding the wrong kind of value")]
     WrongType,
+    /// The store's data directory cannot take writes now (a full disk, a
+    /// failed fsync): writes are refused, reads go on, and writes resume by
+    /// themselves once the disk takes them again.
+    #[error("writes refused: {0}")]
+    Persistence(Cow<'static, str>),
 }

@@ -6,6 +6,7 @@ mod expiry;
 mod keys;
 mod limits;
 mod model;
+mod persist;
 mod sessions;
 mod trait_impl;
 

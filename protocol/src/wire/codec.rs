@@ -647,7 +647,8 @@ fn put_store_details(out: &mut BytesMut, err: &StoreError) {
         | StoreError::BadTimeout(_)
         | StoreError::NotAnInteger
         | StoreError::Overflow
-        | StoreError::WrongType => {}
+        | StoreError::WrongType
+        | StoreError::Persistence(_) => {}
     }
 }
 
@@ -698,6 +699,10 @@ fn read_error(code: u8, r: &mut Reader<'_>) -> Result<ServerError, DecodeError> 
         ErrorCode::NotAnInteger => StoreError::NotAnInteger.into(),
         ErrorCode::Overflow => StoreError::Overflow.into(),
         ErrorCode::WrongType => StoreError::WrongType.into(),
+        ErrorCode::Persistence => {
+            let reason = variable_part(message, StoreError::Persistence(Cow::Borrowed("")));
+            StoreError::Persistence(Cow::Owned(reason)).into()
+        }
         ErrorCode::AuthRequired => ServerError::AuthRequired,
         ErrorCode::AuthFailed => ServerError::AuthFailed,
         ErrorCode::UnknownOp => ServerError::UnknownOp(r.u8("opcode")?),

@@ -212,7 +212,7 @@ impl Reply {
 /// protocol's own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServerError {
-    /// The operation failed in the store (codes 1 to 13).
+    /// The operation failed in the store (codes 1 to 14).
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Authenticate first.
@@ -273,6 +273,7 @@ pub enum ErrorCode {
     NotAnInteger = 11,
     Overflow = 12,
     WrongType = 13,
+    Persistence = 14,
     AuthRequired = 32,
     AuthFailed = 33,
     UnknownOp = 34,
@@ -286,7 +287,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in order.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::NotFound,
         ErrorCode::IdTaken,
         ErrorCode::BadOwner,
@@ -300,6 +301,7 @@ impl ErrorCode {
         ErrorCode::NotAnInteger,
         ErrorCode::Overflow,
         ErrorCode::WrongType,
+        ErrorCode::Persistence,
         ErrorCode::AuthRequired,
         ErrorCode::AuthFailed,
         ErrorCode::UnknownOp,
@@ -332,6 +334,7 @@ impl ErrorCode {
             ErrorCode::NotAnInteger => "NOT_AN_INTEGER",
             ErrorCode::Overflow => "OVERFLOW",
             ErrorCode::WrongType => "WRONG_TYPE",
+            ErrorCode::Persistence => "PERSISTENCE",
             ErrorCode::AuthRequired => "AUTH_REQUIRED",
             ErrorCode::AuthFailed => "AUTH_FAILED",
             ErrorCode::UnknownOp => "UNKNOWN_OP",
@@ -363,6 +366,7 @@ impl ServerError {
                 StoreError::NotAnInteger => ErrorCode::NotAnInteger,
                 StoreError::Overflow => ErrorCode::Overflow,
                 StoreError::WrongType => ErrorCode::WrongType,
+                StoreError::Persistence(_) => ErrorCode::Persistence,
             },
             ServerError::AuthRequired => ErrorCode::AuthRequired,
             ServerError::AuthFailed => ErrorCode::AuthFailed,

@@ -61,7 +61,7 @@ pub(super) fn run(name: &str, args: &[Bytes], shared: &Shared) -> Result<Value, 
             Ok(Value::Simple("OK"))
         }
         "mset" => {
-            if args.len() % 2 != 0 {
+            if !args.len().is_multiple_of(2) {
                 return Err(wrong_arity(name));
             }
             for pair in args.chunks(2) {

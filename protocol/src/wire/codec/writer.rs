@@ -58,7 +58,7 @@ pub(super) trait WireWrite: BufMut {
     /// short non-zero TTL never becomes 0, which deletes a key) and
     /// saturating at `u64::MAX`.
     fn put_millis(&mut self, duration: Duration) {
-        let partial = u128::from(duration.subsec_nanos() % 1_000_000 > 0);
+        let partial = u128::from(!duration.subsec_nanos().is_multiple_of(1_000_000));
         let millis = duration.as_millis() + partial;
         self.put_u64(u64::try_from(millis).unwrap_or(u64::MAX));
     }

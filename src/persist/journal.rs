@@ -1,0 +1,487 @@
+//! The append-only log: where every mutation's record goes, and the thread
+//! that puts it on disk.
+//!
+//! Writers never touch the file. A writer frames its record into a shared
+//! in-memory buffer while it still holds the shard lock of what it changed
+//! (so the log's order is the order in which the changes happened) and
+//! goes on; that costs a copy, not a system call. One background thread,
+//! the flusher, takes the whole buffer, writes it with one `write`, and
+//! forces it to disk as the fsync policy says:
+//!
+//! - `always`: after every write, and a writer is acknowledged only once
+//!   the flusher reports its record durable. Records that pile up while an
+//!   fsync runs go out together in the next one: group commit, so fifty
+//!   connections share one fsync instead of queueing for fifty.
+//! - `everysec`: the buffer is written every few milliseconds (so a killed
+//!   process loses next to nothing) and fsynced once a second (so a lost
+//!   machine loses about a second).
+//! - `no`: written every few milliseconds, fsynced when the kernel likes.
+//!
+//! When a write fails (a full disk, a file-size limit), the flusher cuts
+//! the file back to its last whole record, keeps what it could not write,
+//! and retries; meanwhile the store refuses new writes with
+//! [`StoreError::Persistence`] and reads go on. Once a retry succeeds,
+//! writes resume. Nothing acknowledged is lost: it was on disk (or, for
+//! `everysec`, in the kernel) before the failure, and the unwritten rest
+//! was never acknowledged under `always`.
+//!
+//! The flusher is also where compaction starts (see `snapshot.rs`),
+//! because switching to a new log file must happen between two writes.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use sessiond_protocol::StoreError;
+
+use super::format::{Entry, frame};
+use super::snapshot;
+use super::{FsyncPolicy, PersistConfig, files};
+use crate::store::Inner;
+
+/// How long the flusher waits for records before it writes what it has
+/// under `everysec` and `no`: the most a killed process can lose.
+const WRITE_TICK: Duration = Duration::from_millis(5);
+/// How long the flusher sleeps before retrying a failed write.
+const RETRY_AFTER: Duration = Duration::from_millis(100);
+
+/// The log, shared by the store (which appends) and the flusher thread.
+pub(crate) struct Journal {
+    policy: FsyncPolicy,
+    /// Whether the store's own calls wait for durability (embedded use),
+    /// or leave that to the caller (the daemon waits per batch, without
+    /// blocking a runtime thread).
+    waits_in_call: bool,
+    pending: Mutex<Pending>,
+    /// Wakes the flusher: a record under `always`, a compaction request,
+    /// shutdown.
+    wake_flusher: Condvar,
+    /// Bytes appended that are durable (fsynced), as a log position.
+    durable: AtomicU64,
+    durable_lock: Mutex<()>,
+    durable_changed: Condvar,
+    /// Async waiters for a position to become durable.
+    wakers: Mutex<Vec<(u64, Waker)>>,
+    /// Why writes are refused now, if they are.
+    failure: Mutex<Option<String>>,
+    failed: AtomicBool,
+    /// Compactions finished, and the last one's error, for
+    /// [`crate::Store::compact`] to wait on.
+    compactions: Mutex<(u64, Option<String>)>,
+    compaction_done: Condvar,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Pending {
+    buffer: Vec<u8>,
+    /// Total bytes ever appended: the log position of the newest record.
+    appended: u64,
+    compact_requested: bool,
+    stop: bool,
+}
+
+impl Journal {
+    /// Appends one record; returns the log position just past it.
+    pub(crate) fn append(&self, entry: &Entry<'_>) -> u64 {
+        let mut pending = self.pending.lock();
+        let before = pending.buffer.len();
+        frame(&mut pending.buffer, |out| entry.encode(out));
+        pending.appended += (pending.buffer.len() - before) as u64;
+        if self.policy == FsyncPolicy::Always {
+            self.wake_flusher.notify_one();
+        }
+        pending.appended
+    }
+
+    /// The log position of the newest record.
+    pub(crate) fn appended(&self) -> u64 {
+        self.pending.lock().appended
+    }
+
+    /// The fsync policy.
+    pub(crate) fn policy(&self) -> FsyncPolicy {
+        self.policy
+    }
+
+    /// `Err` while writes are refused (see the module documentation).
+    pub(crate) fn check_writable(&self) -> Result<(), StoreError> {
+        if !self.failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let why = self.failure.lock().clone().unwrap_or_default();
+        Err(StoreError::Persistence(why.into()))
+    }
+
+    /// Under `always` in embedded use: blocks until everything appended so
+    /// far is durable. Otherwise returns at once.
+    pub(crate) fn acknowledge(&self) -> Result<(), StoreError> {
+        if self.policy != FsyncPolicy::Always || !self.waits_in_call {
+            return Ok(());
+        }
+        self.wait_durable(self.appended())
+    }
+
+    /// Blocks until position `at` is durable, or writing has failed.
+    pub(crate) fn wait_durable(&self, at: u64) -> Result<(), StoreError> {
+        let mut guard = self.durable_lock.lock();
+        loop {
+            if self.durable.load(Ordering::Acquire) >= at {
+                return Ok(());
+            }
+            self.check_writable()?;
+            self.durable_changed.wait(&mut guard);
+        }
+    }
+
+    /// Polls for position `at` to be durable (the daemon's wait; see
+    /// [`crate::Durability`]).
+    pub(crate) fn poll_durable(
+        &self,
+        at: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), StoreError>> {
+        if self.durable.load(Ordering::Acquire) >= at {
+            return Poll::Ready(Ok(()));
+        }
+        if let Err(e) = self.check_writable() {
+            return Poll::Ready(Err(e));
+        }
+        self.wakers.lock().push((at, cx.waker().clone()));
+        // The flusher may have moved on between the check and the push.
+        if self.durable.load(Ordering::Acquire) >= at || self.failed.load(Ordering::Acquire) {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+
+    /// Asks for a compaction now and waits until one has finished; its
+    /// error, if it failed (the old files are then still whole).
+    pub(crate) fn compact(&self) -> Result<(), String> {
+        let mut done = self.compactions.lock();
+        let target = done.0 + 1;
+        {
+            let mut pending = self.pending.lock();
+            pending.compact_requested = true;
+            self.wake_flusher.notify_one();
+        }
+        while done.0 < target {
+            self.compaction_done.wait(&mut done);
+        }
+        done.1.clone().map_or(Ok(()), Err)
+    }
+
+    /// Writes and fsyncs everything appended so far, then stops the
+    /// flusher. Called when the store is dropped.
+    pub(crate) fn shut_down(&self) {
+        {
+            let mut pending = self.pending.lock();
+            pending.stop = true;
+            self.wake_flusher.notify_one();
+        }
+        if let Some(handle) = self.flusher.lock().take() {
+            let _ = handle.join();
+        }
+    }
+
+    fn set_durable(&self, at: u64) {
+        if self.durable.load(Ordering::Acquire) >= at {
+            return;
+        }
+        {
+            let _guard = self.durable_lock.lock();
+            self.durable.store(at, Ordering::Release);
+            self.durable_changed.notify_all();
+        }
+        self.wakers.lock().retain(|(wanted, waker)| {
+            let ready = *wanted <= at;
+            if ready {
+                waker.wake_by_ref();
+            }
+            !ready
+        });
+    }
+
+    fn set_failure(&self, why: Option<String>) {
+        let failed = why.is_some();
+        *self.failure.lock() = why;
+        self.failed.store(failed, Ordering::Release);
+        if failed {
+            let _guard = self.durable_lock.lock();
+            self.durable_changed.notify_all();
+            drop(_guard);
+            for (_, waker) in self.wakers.lock().drain(..) {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// Where the flusher writes: the current log file.
+pub(crate) struct LogFile {
+    pub(crate) file: File,
+    pub(crate) generation: u64,
+    /// Bytes of whole records (and header) in the file.
+    pub(crate) len: u64,
+}
+
+/// Starts the journal and its flusher, appending to `log`.
+pub(crate) fn start(
+    config: &PersistConfig,
+    log: LogFile,
+    snapshot_bytes: u64,
+    store: Weak<Inner>,
+) -> Arc<Journal> {
+    let journal = Arc::new(Journal {
+        policy: config.fsync,
+        waits_in_call: config.acknowledge_in_call,
+        pending: Mutex::new(Pending {
+            buffer: Vec::with_capacity(64 * 1024),
+            appended: 0,
+            compact_requested: false,
+            stop: false,
+        }),
+        wake_flusher: Condvar::new(),
+        durable: AtomicU64::new(0),
+        durable_lock: Mutex::new(()),
+        durable_changed: Condvar::new(),
+        wakers: Mutex::new(Vec::new()),
+        failure: Mutex::new(None),
+        failed: AtomicBool::new(false),
+        compactions: Mutex::new((0, None)),
+        compaction_done: Condvar::new(),
+        flusher: Mutex::new(None),
+    });
+    let mut flusher = Flusher {
+        journal: Arc::clone(&journal),
+        dir: config.dir.clone(),
+        store,
+        log_bytes: log.len,
+        log,
+        snapshot_bytes,
+        compact_ratio: config.compact_ratio.max(1),
+        compact_min_bytes: config.compact_min_bytes,
+        backlog: Vec::new(),
+        written: 0,
+        synced: 0,
+        last_sync: Instant::now(),
+        compaction: None,
+    };
+    let handle = std::thread::Builder::new()
+        .name("sessiond-flusher".into())
+        .spawn(move || flusher.run())
+        .expect("spawn the flusher thread");
+    *journal.flusher.lock() = Some(handle);
+    journal
+}
+
+/// The flusher thread's own state.
+struct Flusher {
+    journal: Arc<Journal>,
+    dir: PathBuf,
+    store: Weak<Inner>,
+    log: LogFile,
+    /// Bytes of log written since the newest snapshot.
+    log_bytes: u64,
+    snapshot_bytes: u64,
+    compact_ratio: u64,
+    compact_min_bytes: u64,
+    /// Records taken from the buffer but not yet written (after a failure).
+    backlog: Vec<u8>,
+    /// Log positions written to the file, and fsynced.
+    written: u64,
+    synced: u64,
+    last_sync: Instant,
+    compaction: Option<JoinHandle<Result<u64, String>>>,
+}
+
+impl Flusher {
+    fn run(&mut self) {
+        let mut spare = Vec::with_capacity(64 * 1024);
+        loop {
+            let (end, stop, compact) = {
+                let mut pending = self.journal.pending.lock();
+                let idle = pending.buffer.is_empty() && !pending.stop && !pending.compact_requested;
+                if idle {
+                    let wait = match self.journal.policy {
+                        FsyncPolicy::Always if self.backlog.is_empty() => {
+                            Duration::from_millis(100)
+                        }
+                        _ => WRITE_TICK,
+                    };
+                    self.journal.wake_flusher.wait_for(&mut pending, wait);
+                }
+                std::mem::swap(&mut pending.buffer, &mut spare);
+                let compact = std::mem::take(&mut pending.compact_requested);
+                (pending.appended, pending.stop, compact)
+            };
+            if self.backlog.is_empty() {
+                std::mem::swap(&mut self.backlog, &mut spare);
+            } else {
+                self.backlog.extend_from_slice(&spare);
+                spare.clear();
+            }
+            let wrote = self.write_backlog(end);
+            if wrote {
+                self.sync_by_policy(stop);
+            } else if stop {
+                // Shutting down with a write that keeps failing: nothing
+                // more can be done, and what was acknowledged is on disk.
+                return;
+            } else {
+                std::thread::sleep(RETRY_AFTER);
+                continue;
+            }
+            self.finish_compaction();
+            if stop {
+                return;
+            }
+            if compact || self.wants_compaction() {
+                self.start_compaction();
+            }
+        }
+    }
+
+    /// Writes the backlog; false (and the failure recorded) if it failed.
+    fn write_backlog(&mut self, end: u64) -> bool {
+        if self.backlog.is_empty() {
+            self.written = end;
+            return true;
+        }
+        match self.log.file.write_all(&self.backlog) {
+            Ok(()) => {
+                self.log.len += self.backlog.len() as u64;
+                self.log_bytes += self.backlog.len() as u64;
+                self.backlog.clear();
+                self.written = end;
+                if self.journal.failed.load(Ordering::Acquire) {
+                    self.journal.set_failure(None);
+                }
+                true
+            }
+            Err(e) => {
+                // Cut a partly written batch off, so the file ends on a
+                // whole record and the retry appends after it.
+                let _ = self.log.file.set_len(self.log.len);
+                self.journal.set_failure(Some(format!(
+                    "writing {}: {e}",
+                    files::log_path(&self.dir, self.log.generation).display()
+                )));
+                false
+            }
+        }
+    }
+
+    fn sync_by_policy(&mut self, stopping: bool) {
+        if self.written == self.synced {
+            return;
+        }
+        let due = match self.journal.policy {
+            FsyncPolicy::Always => true,
+            FsyncPolicy::EverySec => self.last_sync.elapsed() >= Duration::from_secs(1),
+            FsyncPolicy::No => false,
+        };
+        if !(due || stopping) {
+            if self.journal.policy == FsyncPolicy::No {
+                // Written is as durable as this policy makes anything.
+                self.journal.set_durable(self.written);
+            }
+            return;
+        }
+        match self.log.file.sync_data() {
+            Ok(()) => {
+                self.synced = self.written;
+                self.last_sync = Instant::now();
+                self.journal.set_durable(self.synced);
+            }
+            Err(e) => self.journal.set_failure(Some(format!(
+                "fsync of {}: {e}",
+                files::log_path(&self.dir, self.log.generation).display()
+            ))),
+        }
+    }
+
+    /// Whether the log has outgrown the live data by the set ratio.
+    fn wants_compaction(&self) -> bool {
+        if self.compaction.is_some() || self.log_bytes < self.compact_min_bytes {
+            return false;
+        }
+        let live = match self.store.upgrade() {
+            Some(inner) => inner.memory.used().max(self.snapshot_bytes),
+            None => return false,
+        };
+        self.log_bytes > self.compact_ratio.saturating_mul(live)
+    }
+
+    /// Switches to a new log file and starts writing a snapshot of the
+    /// store on another thread (see `snapshot.rs`).
+    fn start_compaction(&mut self) {
+        if self.compaction.is_some() {
+            return;
+        }
+        let Some(store) = self.store.upgrade() else {
+            return;
+        };
+        let generation = self.log.generation + 1;
+        let rotated = self
+            .log
+            .file
+            .sync_data()
+            .and_then(|()| files::create_log(&self.dir, generation));
+        match rotated {
+            Ok(log) => {
+                self.synced = self.written;
+                self.journal.set_durable(self.synced);
+                self.log_bytes = log.len;
+                self.log = log;
+            }
+            Err(e) => {
+                // The current log is still whole and in use: only this
+                // compaction is off.
+                self.compaction_finished(Some(format!("starting log {generation}: {e}")));
+                return;
+            }
+        }
+        let dir = self.dir.clone();
+        self.compaction = Some(
+            std::thread::Builder::new()
+                .name("sessiond-snapshot".into())
+                .spawn(move || snapshot::write(&store, &dir, generation).map_err(|e| e.to_string()))
+                .expect("spawn the snapshot thread"),
+        );
+    }
+
+    /// Collects a finished snapshot, if one is.
+    fn finish_compaction(&mut self) {
+        if !self
+            .compaction
+            .as_ref()
+            .is_some_and(JoinHandle::is_finished)
+        {
+            return;
+        }
+        let handle = self.compaction.take().expect("checked above");
+        // On failure the old snapshot and logs are still there and whole:
+        // nothing is lost, and the next trigger tries again.
+        let error = match handle.join() {
+            Ok(Ok(bytes)) => {
+                self.snapshot_bytes = bytes;
+                None
+            }
+            Ok(Err(e)) => Some(format!("writing a snapshot: {e}")),
+            Err(_) => Some("the snapshot thread panicked".into()),
+        };
+        self.compaction_finished(error);
+    }
+
+    fn compaction_finished(&self, error: Option<String>) {
+        let mut done = self.journal.compactions.lock();
+        *done = (done.0 + 1, error);
+        self.journal.compaction_done.notify_all();
+    }
+}

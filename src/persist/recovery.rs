@@ -1,0 +1,382 @@
+//! Recovery at start: the newest snapshot, then every log from its
+//! generation on, replayed into an empty store.
+//!
+//! What can be wrong, and what happens:
+//! - the newest log ends in a torn record (a crash in the middle of a
+//!   write): the record is cut off, with a warning in the report;
+//! - anything else that is not a whole, checksummed record (damage in the
+//!   middle of a log, a torn record before the newest log's end, a missing
+//!   log, a damaged snapshot): recovery refuses, naming the file and the
+//!   offset, unless `repair` is set. Repair keeps everything before the
+//!   damage, cuts the file there, sets aside the logs after it (renamed
+//!   `*.damaged`, never deleted) and reports what it dropped.
+//!
+//! Records are applied as they come, expired or not, and expired entries
+//! are dropped at the end: a session may look expired in the record that
+//! created it and be alive after a later touch.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use sessiond_protocol::SessionId;
+
+use super::files::{self, Listing};
+use super::format::{Entry, FileKind, Framed, next_frame, read_file_header, unpack_members};
+use super::journal::LogFile;
+use super::{LoadProgress, PersistConfig, PersistError, RecoveryReport};
+use crate::keys::{self, SetValue, Value};
+use crate::memory::SESSION_OVERHEAD;
+use crate::owners::OWNER_OVERHEAD;
+use crate::record::SessionRecord;
+use crate::store::Inner;
+
+/// Reports progress every this many records.
+const PROGRESS_EVERY: u64 = 250_000;
+
+/// Loads the directory into `store`; returns the report and the log to
+/// append to.
+pub(crate) fn recover(
+    store: &Inner,
+    config: &PersistConfig,
+) -> Result<(RecoveryReport, LogFile, u64), PersistError> {
+    let dir = &config.dir;
+    let started = Instant::now();
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PersistError::Io { path, source }
+    };
+    let Listing {
+        snapshots,
+        logs,
+        temporary,
+    } = files::list(dir).map_err(io(dir))?;
+    for tmp in temporary {
+        fs::remove_file(&tmp).map_err(io(&tmp))?;
+    }
+    let mut replay = Replay {
+        store,
+        config,
+        report: RecoveryReport::default(),
+        started,
+    };
+    let base = snapshots.last().copied().unwrap_or(0);
+    let mut snapshot_bytes = 0;
+    if base > 0 {
+        let path = files::snapshot_path(dir, base);
+        snapshot_bytes = replay.snapshot(&path, base)?;
+    }
+    let logs: Vec<u64> = logs.into_iter().filter(|g| *g >= base.max(1)).collect();
+    // A snapshot of generation g is written after log g is created, so log
+    // g must be there; and logs follow each other without gaps.
+    let expected_first = base.max(1);
+    let mut next_expected = expected_first;
+    let mut append_to: Option<(u64, u64)> = None;
+    for (i, &generation) in logs.iter().enumerate() {
+        let path = files::log_path(dir, generation);
+        if generation != next_expected {
+            let missing = files::log_path(dir, next_expected);
+            replay.damage(&missing, 0, "this log is missing")?;
+            set_aside(&logs[i..], dir, &mut replay.report)?;
+            break;
+        }
+        let newest = i + 1 == logs.len();
+        match replay.log(&path, generation, newest)? {
+            LogEnd::Whole(len) => append_to = Some((generation, len)),
+            LogEnd::Cut(len) => {
+                append_to = Some((generation, len));
+                set_aside(&logs[i + 1..], dir, &mut replay.report)?;
+                break;
+            }
+        }
+        next_expected = generation + 1;
+    }
+    let log = match append_to {
+        Some((generation, len)) => files::reopen_log(dir, generation, len),
+        None => files::create_log(dir, expected_first),
+    }
+    .map_err(io(dir))?;
+    store.drop_expired();
+    let mut report = replay.report;
+    report.sessions = store.session_count() as u64;
+    report.keys = store.keys.iter().map(|s| s.lock().len() as u64).sum();
+    report.duration = started.elapsed();
+    Ok((report, log, snapshot_bytes))
+}
+
+/// How a log's replay ended.
+enum LogEnd {
+    /// At its end: append after `len` bytes.
+    Whole(u64),
+    /// Cut at `len` (torn tail, or repaired damage): later logs are set
+    /// aside.
+    Cut(u64),
+}
+
+struct Replay<'a> {
+    store: &'a Inner,
+    config: &'a PersistConfig,
+    report: RecoveryReport,
+    started: Instant,
+}
+
+impl Replay<'_> {
+    fn snapshot(&mut self, path: &Path, generation: u64) -> Result<u64, PersistError> {
+        let bytes = read(path)?;
+        self.header(path, &bytes, FileKind::Snapshot, generation)?;
+        let mut at = super::format::FILE_HEADER;
+        let mut records = 0u64;
+        loop {
+            match next_frame(&bytes, at) {
+                Framed::Record(body, next) => match Entry::decode(body) {
+                    Ok(Entry::End { records: n }) if n == records && next == bytes.len() => break,
+                    Ok(Entry::End { .. }) => {
+                        return self.fatal(path, at, "the snapshot's count does not match");
+                    }
+                    Ok(entry) => {
+                        self.apply(entry)
+                            .or_else(|what| self.fatal(path, at, what))?;
+                        records += 1;
+                        at = next;
+                    }
+                    Err(what) => return self.fatal(path, at, what),
+                },
+                Framed::End | Framed::Torn(_) => {
+                    return self.fatal(path, at, "the snapshot ends before its last record");
+                }
+                Framed::Damaged(what) => return self.fatal(path, at, what),
+            }
+        }
+        self.report.files.push(path.to_path_buf());
+        Ok(bytes.len() as u64)
+    }
+
+    fn log(&mut self, path: &Path, generation: u64, newest: bool) -> Result<LogEnd, PersistError> {
+        let bytes = read(path)?;
+        if bytes.len() < super::format::FILE_HEADER && newest {
+            // Created, but the crash came before its header was on disk.
+            self.report.warnings.push(format!(
+                "{}: a log without a whole header (a crash as it was created); started again",
+                path.display()
+            ));
+            fs::remove_file(path).map_err(|source| PersistError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let log = files::create_log(&self.config.dir, generation).map_err(|source| {
+                PersistError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
+            return Ok(LogEnd::Whole(log.len));
+        }
+        self.header(path, &bytes, FileKind::Log, generation)?;
+        self.report.files.push(path.to_path_buf());
+        let mut at = super::format::FILE_HEADER;
+        loop {
+            match next_frame(&bytes, at) {
+                Framed::Record(body, next) => {
+                    let applied = Entry::decode(body).and_then(|entry| self.apply(entry));
+                    if let Err(what) = applied {
+                        return self.damage(path, at, what).map(|()| LogEnd::Cut(at as u64));
+                    }
+                    at = next;
+                }
+                Framed::End => return Ok(LogEnd::Whole(at as u64)),
+                Framed::Torn(what) if newest => {
+                    self.report.warnings.push(format!(
+                        "{}: cut {} bytes at offset {at}: {what} (a crash in the middle of a write)",
+                        path.display(),
+                        bytes.len() - at
+                    ));
+                    return Ok(LogEnd::Cut(at as u64));
+                }
+                Framed::Torn(what) | Framed::Damaged(what) => {
+                    return self.damage(path, at, what).map(|()| LogEnd::Cut(at as u64));
+                }
+            }
+        }
+    }
+
+    fn header(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        kind: FileKind,
+        generation: u64,
+    ) -> Result<(), PersistError> {
+        match read_file_header(bytes, kind) {
+            Ok((_, g)) if g == generation => Ok(()),
+            Ok((_, g)) => Err(PersistError::Damaged {
+                path: path.to_path_buf(),
+                offset: 0,
+                what: format!("its header says generation {g}"),
+            }),
+            Err(what) => Err(PersistError::Damaged {
+                path: path.to_path_buf(),
+                offset: 0,
+                what,
+            }),
+        }
+    }
+
+    /// Damage that `repair` can get past: with it, records what is
+    /// dropped (the caller cuts the file at `offset`); without, refuses.
+    fn damage(&mut self, path: &Path, offset: usize, what: &str) -> Result<(), PersistError> {
+        if !self.config.repair {
+            return self.fatal(path, offset, what);
+        }
+        let len = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        self.report.dropped.push(format!(
+            "{}: dropped {} bytes from offset {offset}: {what}",
+            path.display(),
+            len.saturating_sub(offset as u64)
+        ));
+        if path.exists() {
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|f| f.set_len(offset as u64).and_then(|()| f.sync_all()));
+            file.map_err(|source| PersistError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn fatal<T>(&self, path: &Path, offset: usize, what: &str) -> Result<T, PersistError> {
+        Err(PersistError::Damaged {
+            path: path.to_path_buf(),
+            offset: offset as u64,
+            what: what.into(),
+        })
+    }
+
+    fn apply(&mut self, entry: Entry<'_>) -> Result<(), &'static str> {
+        let store = self.store;
+        match entry {
+            Entry::Session(image) => store.restore_session(SessionRecord::from_image(image)?),
+            Entry::Touch { id, last_seen } => {
+                let id = SessionId::from_bytes(id);
+                if let Some(record) = store.session_shard(id.prefix()).lock().get_mut(&id) {
+                    record.touch(last_seen);
+                }
+            }
+            Entry::EndSession { id } => store.restore_end(&SessionId::from_bytes(id)),
+            Entry::Str {
+                key,
+                deadline_ms,
+                value,
+            } => store.restore_key(key, Value::Str(value.into()), deadline_ms),
+            Entry::Set {
+                key,
+                deadline_ms,
+                members,
+            } => {
+                let mut set = SetValue::default();
+                for member in unpack_members(members)? {
+                    set.insert(member);
+                }
+                store.restore_key(key, Value::Set(set), deadline_ms);
+            }
+            Entry::EndKey { key } => {
+                if let Some(entry) = store.key_shard(key).lock().remove(key) {
+                    store.memory.release(entry.footprint());
+                }
+            }
+            Entry::End { .. } => return Err("a snapshot's end marker inside a log"),
+        }
+        self.report.records += 1;
+        if self.report.records.is_multiple_of(PROGRESS_EVERY)
+            && let Some(progress) = &self.config.progress
+        {
+            progress(&LoadProgress {
+                records: self.report.records,
+                elapsed: self.started.elapsed(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Renames logs that come after a cut, so that they are kept for a person
+/// to look at but never replayed out of order.
+fn set_aside(logs: &[u64], dir: &Path, report: &mut RecoveryReport) -> Result<(), PersistError> {
+    for &generation in logs {
+        let path = files::log_path(dir, generation);
+        let aside = PathBuf::from(format!("{}.damaged", path.display()));
+        fs::rename(&path, &aside).map_err(|source| PersistError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        report.dropped.push(format!(
+            "{}: set aside as {} (it follows the damage)",
+            path.display(),
+            aside.display()
+        ));
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, PersistError> {
+    fs::read(path).map_err(|source| PersistError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Replay's way into the store: no limits, no log, no checks but the
+/// image's own (history already passed them).
+impl Inner {
+    fn restore_session(&self, record: SessionRecord) {
+        let prefix = record.prefix();
+        let bytes = record.len() + SESSION_OVERHEAD;
+        {
+            let mut shard = self.session_shard(prefix).lock();
+            if let Some(old) = shard.by_prefix(prefix)
+                && old.has_id(&record.id())
+                && old.owner() == record.owner()
+            {
+                let old = shard.replace(record).expect("found above");
+                drop(shard);
+                self.memory.add(bytes);
+                self.memory.release(old.len() + SESSION_OVERHEAD);
+                return;
+            }
+        }
+        let previous = self
+            .session_shard(prefix)
+            .lock()
+            .remove_prefix_if(prefix, |_| true);
+        if let Some(previous) = previous {
+            self.unlink(&previous);
+        }
+        let owner: Arc<[u8]> = record.owner().into();
+        let mut owners = self.owner_shard(&owner).lock();
+        let (entry, new_entry) = owners.get_or_insert(&owner);
+        if new_entry {
+            self.memory.add(owner.len() + OWNER_OVERHEAD);
+        }
+        entry.link(prefix);
+        self.session_shard(prefix).lock().insert(record);
+        self.memory.add(bytes);
+    }
+
+    fn restore_end(&self, id: &SessionId) {
+        let removed = self.session_shard(id.prefix()).lock().remove(id);
+        if let Some(record) = removed {
+            self.unlink(&record);
+        }
+    }
+
+    fn restore_key(&self, key: &[u8], value: Value, deadline_ms: u64) {
+        let deadline = (deadline_ms != 0).then_some(deadline_ms);
+        let footprint = keys::footprint(key, &[]) + value.bytes();
+        let old = self.key_shard(key).lock().set(key, value, deadline);
+        self.memory.add(footprint);
+        self.memory.release(old);
+    }
+}

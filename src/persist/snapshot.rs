@@ -1,0 +1,109 @@
+//! Compaction: writing the whole store as a snapshot, so that the logs
+//! before it can go.
+//!
+//! The flusher first switches the log to a new generation `g`; every
+//! record appended from then on goes to `log-g`. Then this thread copies
+//! the store shard by shard (each shard's lock held only while its entries
+//! are copied into a buffer: a few milliseconds for the largest shard of a
+//! million sessions), writes `snapshot-g.tmp`, fsyncs it, renames it to
+//! `snapshot-g.snap`, fsyncs the directory, and only then removes the
+//! older snapshot and logs.
+//!
+//! The snapshot is fuzzy: a shard copied late holds changes that are also
+//! in `log-g`. Replaying them again is harmless because every record
+//! states a result (a session or key as it now is, an end, a touch that
+//! only moves forward), never a step like "add one", so applying it twice
+//! leaves what applying it once did. What matters is that no change is
+//! missing: a change not yet in a shard when it was copied was appended
+//! under that shard's lock after the switch, so it is in `log-g`.
+//!
+//! A crash at any point leaves a recoverable directory: before the
+//! rename, recovery uses the old snapshot and every log from its
+//! generation on (the new log included); after it, the new snapshot and
+//! `log-g`; leftovers are removed at the next start.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use super::files;
+use super::format::{Entry, FileKind, file_header, frame, pack_members};
+use crate::keys::Value;
+use crate::store::Inner;
+
+/// Writes the snapshot of generation `generation` and removes what it
+/// supersedes. Returns its size in bytes.
+pub(crate) fn write(store: &Inner, dir: &Path, generation: u64) -> io::Result<u64> {
+    let tmp = files::snapshot_tmp_path(dir, generation);
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+    out.write_all(&file_header(FileKind::Snapshot, generation))?;
+    let (now_s, now_ms) = (store.now_s(), store.now_ms());
+    let mut records = 0u64;
+    let mut buffer = Vec::new();
+    for shard in store.sessions.iter() {
+        {
+            let shard = shard.lock();
+            for record in shard.records().filter(|r| !r.is_expired(now_s)) {
+                frame(&mut buffer, |b| Entry::Session(record.image()).encode(b));
+                records += 1;
+            }
+        }
+        out.write_all(&buffer)?;
+        buffer.clear();
+    }
+    for shard in store.keys.iter() {
+        {
+            let shard = shard.lock();
+            for entry in shard.entries().filter(|e| !e.is_expired(now_ms)) {
+                let deadline_ms = entry.deadline.unwrap_or(0);
+                let key = entry.key();
+                match &entry.value {
+                    Value::Str(value) => frame(&mut buffer, |b| {
+                        Entry::Str {
+                            key,
+                            deadline_ms,
+                            value,
+                        }
+                        .encode(b)
+                    }),
+                    Value::Set(set) => {
+                        let members = pack_members(set.members());
+                        frame(&mut buffer, |b| {
+                            Entry::Set {
+                                key,
+                                deadline_ms,
+                                members: &members,
+                            }
+                            .encode(b)
+                        })
+                    }
+                }
+                records += 1;
+            }
+        }
+        out.write_all(&buffer)?;
+        buffer.clear();
+    }
+    frame(&mut buffer, |b| Entry::End { records }.encode(b));
+    out.write_all(&buffer)?;
+    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+    file.sync_all()?;
+    let size = file.metadata()?.len();
+    drop(file);
+    fs::rename(&tmp, files::snapshot_path(dir, generation))?;
+    files::sync_dir(dir)?;
+    remove_superseded(dir, generation)?;
+    Ok(size)
+}
+
+/// Removes snapshots and logs older than `generation`'s snapshot.
+pub(crate) fn remove_superseded(dir: &Path, generation: u64) -> io::Result<()> {
+    let listing = files::list(dir)?;
+    for old in listing.snapshots.into_iter().filter(|g| *g < generation) {
+        fs::remove_file(files::snapshot_path(dir, old))?;
+    }
+    for old in listing.logs.into_iter().filter(|g| *g < generation) {
+        fs::remove_file(files::log_path(dir, old))?;
+    }
+    files::sync_dir(dir)
+}

@@ -1,0 +1,414 @@
+//! Persistence of the embedded store: what goes in comes back after a
+//! restart, compaction keeps it, a torn tail is cut, damage refuses (and
+//! `repair` gets past it), expiry holds across downtime, and reads are not
+//! disk writes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sessiond::{
+    FsyncPolicy, KeyTtl, Labels, ManualClock, NewSession, PersistConfig, PersistError, Store,
+    StoreConfig,
+};
+
+use crate::T0_MS;
+
+/// A fresh directory under the system's temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "sessiond-test-{name}-{}-{}",
+            std::process::id(),
+            sessiond::SessionId::random()
+        ));
+        fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn config() -> StoreConfig {
+    StoreConfig {
+        background_expiry: false,
+        ..StoreConfig::default()
+    }
+}
+
+fn open(dir: &Path, clock: &ManualClock) -> Store {
+    try_open(PersistConfig::new(dir), clock).expect("opens")
+}
+
+fn try_open(persist: PersistConfig, clock: &ManualClock) -> Result<Store, PersistError> {
+    Store::open_with_clock(config(), persist, clock.clone()).map(|(store, _)| store)
+}
+
+fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    found.sort();
+    found
+}
+
+fn newest_log(dir: &Path) -> PathBuf {
+    files(dir, ".aof").pop().expect("a log")
+}
+
+#[test]
+fn everything_written_comes_back_after_a_restart() {
+    let dir = TempDir::new("restart");
+    let clock = ManualClock::new(T0_MS);
+    let (laptop, phone, rotated);
+    {
+        let store = open(dir.path(), &clock);
+        laptop = store
+            .create(
+                NewSession::new("alice")
+                    .data(b"cart=3".to_vec())
+                    .labels(Labels::new().with("ua", "Firefox")),
+            )
+            .unwrap();
+        phone = store.create(NewSession::new("alice")).unwrap();
+        let gone = store.create(NewSession::new("bob")).unwrap();
+        let old = store.create(NewSession::new("carol")).unwrap();
+        assert_eq!(store.update(&laptop, b"cart=4", Some(1)).unwrap(), 2);
+        rotated = store.rotate(&old).unwrap();
+        assert!(store.delete(&gone));
+        store.set_key(b"plain", b"v".to_vec(), None).unwrap();
+        store
+            .set_key(b"ttl", b"w".to_vec(), Some(Duration::from_secs(100)))
+            .unwrap();
+        store.incr(b"attempts", 3).unwrap();
+        store.incr(b"attempts", 2).unwrap();
+        store.set_add(b"index", &[b"a", b"b", b"c"]).unwrap();
+        store.set_remove(b"index", &[b"b"]).unwrap();
+        store.set_key(b"doomed", b"x".to_vec(), None).unwrap();
+        assert!(store.delete_key(b"doomed"));
+        store.rename(b"plain", b"renamed").unwrap();
+    }
+    clock.advance(Duration::from_secs(10));
+    let store = open(dir.path(), &clock);
+    let session = store.peek(&laptop).unwrap();
+    assert_eq!(session.data, b"cart=4");
+    assert_eq!(session.info.version, 2);
+    assert_eq!(session.info.labels.get("ua"), Some("Firefox"));
+    assert!(store.peek(&phone).is_ok());
+    assert_eq!(store.count(b"alice"), 2);
+    assert_eq!(store.count(b"bob"), 0);
+    assert_eq!(store.list(b"carol")[0].id, rotated);
+    assert_eq!(store.stats().sessions, 3);
+    assert_eq!(store.get_key(b"renamed"), Some(b"v".to_vec()));
+    assert_eq!(store.get_key(b"plain"), None);
+    assert_eq!(store.get_key(b"attempts"), Some(b"5".to_vec()));
+    assert_eq!(store.get_key(b"doomed"), None);
+    assert_eq!(
+        store.ttl(b"ttl"),
+        KeyTtl::ExpiresIn(Duration::from_secs(90))
+    );
+    assert_eq!(
+        store.set_members(b"index").unwrap(),
+        vec![b"a".to_vec(), b"c".to_vec()]
+    );
+    // And the restored store keeps writing where the log left off.
+    store.delete_owner(b"alice", None);
+    drop(store);
+    let store = open(dir.path(), &clock);
+    assert_eq!(store.count(b"alice"), 0);
+    assert_eq!(store.stats().sessions, 1);
+}
+
+#[test]
+fn compaction_replaces_the_logs_with_a_snapshot_and_loses_nothing() {
+    let dir = TempDir::new("compact");
+    let clock = ManualClock::new(T0_MS);
+    let mut ids = Vec::new();
+    {
+        let store = open(dir.path(), &clock);
+        for i in 0..2_000 {
+            let id = store
+                .create(NewSession::new(format!("user{}", i % 100)).data(vec![i as u8; 100]))
+                .unwrap();
+            ids.push(id);
+        }
+        for id in &ids[..500] {
+            store.delete(id);
+        }
+        store.set_add(b"set", &[b"x", b"y"]).unwrap();
+        store.compact().unwrap();
+        assert_eq!(files(dir.path(), ".snap").len(), 1);
+        assert_eq!(files(dir.path(), ".aof").len(), 1, "old logs removed");
+        // Writes after the snapshot go to the new log.
+        for id in &ids[500..600] {
+            store.update(id, b"after", None).unwrap();
+        }
+        store.compact().unwrap();
+        store.set_key(b"late", b"1".to_vec(), None).unwrap();
+    }
+    let store = open(dir.path(), &clock);
+    assert_eq!(store.stats().sessions, 1_500);
+    assert!(store.peek(&ids[0]).is_err());
+    assert_eq!(store.peek(&ids[550]).unwrap().data, b"after");
+    assert_eq!(
+        store.peek(&ids[1999]).unwrap().data,
+        vec![1999u32 as u8; 100]
+    );
+    assert_eq!(store.count(b"user7"), 15);
+    assert_eq!(store.set_len(b"set").unwrap(), 2);
+    assert_eq!(store.get_key(b"late"), Some(b"1".to_vec()));
+}
+
+#[test]
+fn a_torn_last_record_is_cut_with_a_warning() {
+    let dir = TempDir::new("torn");
+    let clock = ManualClock::new(T0_MS);
+    let id = {
+        let store = open(dir.path(), &clock);
+        let id = store.create(NewSession::new("alice")).unwrap();
+        store.set_key(b"k", b"v".to_vec(), None).unwrap();
+        id
+    };
+    let log = newest_log(dir.path());
+    let whole = fs::metadata(&log).unwrap().len();
+    // Half of a record: what a crash in the middle of a write leaves.
+    let mut bytes = fs::read(&log).unwrap();
+    let record_len = bytes.len() - 24;
+    bytes.extend_from_within(24..24 + record_len / 2);
+    fs::write(&log, &bytes).unwrap();
+
+    let (store, report) =
+        Store::open_with_clock(config(), PersistConfig::new(dir.path()), clock.clone()).unwrap();
+    assert_eq!(report.warnings.len(), 1, "{report:?}");
+    assert!(report.warnings[0].contains("cut"), "{report:?}");
+    assert!(store.peek(&id).is_ok());
+    assert_eq!(store.get_key(b"k"), Some(b"v".to_vec()));
+    assert_eq!(
+        fs::metadata(&log).unwrap().len(),
+        whole,
+        "cut back to whole records"
+    );
+    store.set_key(b"after", b"1".to_vec(), None).unwrap();
+    drop(store);
+    let (store, report) =
+        Store::open_with_clock(config(), PersistConfig::new(dir.path()), clock.clone()).unwrap();
+    assert!(report.warnings.is_empty(), "{report:?}");
+    assert_eq!(store.get_key(b"after"), Some(b"1".to_vec()));
+}
+
+#[test]
+fn damage_in_the_middle_refuses_to_start_and_repair_keeps_what_came_before() {
+    let dir = TempDir::new("damage");
+    let clock = ManualClock::new(T0_MS);
+    {
+        let store = open(dir.path(), &clock);
+        for i in 0..10u8 {
+            store.set_key(&[b'k', i], vec![i; 50], None).unwrap();
+        }
+    }
+    let log = newest_log(dir.path());
+    let mut bytes = fs::read(&log).unwrap();
+    // Each record: 12-byte frame + tag + 8 + 2 + key 2 + value 50 = 75.
+    let fifth = 24 + 4 * 75;
+    bytes[fifth + 30] ^= 0x01;
+    fs::write(&log, &bytes).unwrap();
+
+    let err = try_open(PersistConfig::new(dir.path()), &clock).unwrap_err();
+    match &err {
+        PersistError::Damaged { path, offset, .. } => {
+            assert_eq!(path, &log);
+            assert_eq!(*offset, fifth as u64);
+        }
+        other => panic!("expected damage, got {other}"),
+    }
+    assert!(err.to_string().contains("--repair"), "{err}");
+    assert_eq!(fs::read(&log).unwrap(), bytes, "a refusal changes nothing");
+
+    let persist = PersistConfig {
+        repair: true,
+        ..PersistConfig::new(dir.path())
+    };
+    let (store, report) = Store::open_with_clock(config(), persist, clock.clone()).unwrap();
+    assert_eq!(report.dropped.len(), 1, "{report:?}");
+    assert!(
+        report.dropped[0].contains(&format!("offset {fifth}")),
+        "{report:?}"
+    );
+    for i in 0..4u8 {
+        assert_eq!(store.get_key(&[b'k', i]), Some(vec![i; 50]));
+    }
+    for i in 4..10u8 {
+        assert_eq!(store.get_key(&[b'k', i]), None);
+    }
+    store.set_key(b"new", b"1".to_vec(), None).unwrap();
+    drop(store);
+    let store = open(dir.path(), &clock);
+    assert_eq!(store.get_key(b"new"), Some(b"1".to_vec()));
+    assert_eq!(store.key_count(), 5);
+}
+
+#[test]
+fn a_file_that_is_not_ours_or_from_a_future_version_refuses() {
+    let dir = TempDir::new("foreign");
+    let clock = ManualClock::new(T0_MS);
+    drop(open(dir.path(), &clock));
+    let log = newest_log(dir.path());
+    let mut bytes = fs::read(&log).unwrap();
+    bytes[8] = 2; // format version 2, header checksum fixed up
+    let crc = crc32(&bytes[..20]);
+    bytes[20..24].copy_from_slice(&crc.to_le_bytes());
+    fs::write(&log, &bytes).unwrap();
+    let err = try_open(PersistConfig::new(dir.path()), &clock).unwrap_err();
+    assert!(err.to_string().contains("format version 2"), "{err}");
+}
+
+#[test]
+fn sessions_that_idled_out_while_the_store_was_down_stay_gone() {
+    let dir = TempDir::new("downtime");
+    let clock = ManualClock::new(T0_MS);
+    let (active, idle, capped);
+    {
+        let store = open(dir.path(), &clock);
+        let minute = Duration::from_secs(60);
+        active = store
+            .create(NewSession::new("a").idle_timeout(minute))
+            .unwrap();
+        idle = store
+            .create(NewSession::new("b").idle_timeout(minute))
+            .unwrap();
+        capped = store
+            .create(
+                NewSession::new("c")
+                    .idle_timeout(Duration::from_secs(3600))
+                    .absolute_lifetime(Duration::from_secs(90)),
+            )
+            .unwrap();
+        store
+            .set_key(b"short", b"x".to_vec(), Some(Duration::from_secs(50)))
+            .unwrap();
+        clock.advance(Duration::from_secs(45));
+        store.get(&active).unwrap();
+        store.get(&capped).unwrap();
+    }
+    // Down for 40 s: `idle` was last seen 85 s ago, `active` 40 s ago.
+    clock.advance(Duration::from_secs(40));
+    let store = open(dir.path(), &clock);
+    assert!(store.peek(&active).is_ok(), "an active session survives");
+    assert!(store.peek(&idle).is_err(), "an idle one does not come back");
+    assert_eq!(store.get_key(b"short"), None);
+    assert!(store.peek(&capped).is_ok());
+    clock.advance(Duration::from_secs(10));
+    assert!(store.peek(&capped).is_err(), "the absolute cap still holds");
+    assert_eq!(
+        store.stats().sessions,
+        2,
+        "expired ones are dropped at load"
+    );
+}
+
+#[test]
+fn reads_within_the_slack_write_nothing_to_disk() {
+    let dir = TempDir::new("slack");
+    let clock = ManualClock::new(T0_MS);
+    let id = {
+        let store = open(dir.path(), &clock);
+        // Idle 1 hour: the slack is 36 s.
+        store
+            .create(NewSession::new("a").idle_timeout(Duration::from_secs(3600)))
+            .unwrap()
+    };
+    let log = newest_log(dir.path());
+    let before = fs::metadata(&log).unwrap().len();
+    {
+        let store = open(dir.path(), &clock);
+        for _ in 0..30 {
+            store.get(&id).unwrap();
+            clock.advance(Duration::from_secs(1));
+        }
+    }
+    let after_reads = fs::metadata(&log).unwrap().len();
+    // 30 reads over 30 s cross at most one 36-second boundary.
+    assert!(
+        after_reads - before <= 33,
+        "{} bytes for 30 reads",
+        after_reads - before
+    );
+    let store = open(dir.path(), &clock);
+    let seen = store.peek(&id).unwrap().info.last_seen_at;
+    let truth = (T0_MS / 1000) + 29;
+    assert!(truth - seen <= 36, "last seen {seen}, truly {truth}");
+}
+
+#[test]
+fn a_directory_is_used_by_one_store_at_a_time() {
+    let dir = TempDir::new("lock");
+    let clock = ManualClock::new(T0_MS);
+    let first = open(dir.path(), &clock);
+    let err = try_open(PersistConfig::new(dir.path()), &clock).unwrap_err();
+    assert!(err.to_string().contains("another sessiond"), "{err}");
+    drop(first);
+    open(dir.path(), &clock);
+}
+
+#[test]
+fn fsync_always_acknowledges_every_write_from_many_threads() {
+    let dir = TempDir::new("always");
+    let persist = PersistConfig {
+        fsync: FsyncPolicy::Always,
+        ..PersistConfig::new(dir.path())
+    };
+    let (store, _) = Store::open_with(config(), persist.clone()).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let store = store.clone();
+            s.spawn(move || {
+                for i in 0..50 {
+                    store
+                        .set_key(format!("t{t}-{i}").as_bytes(), b"v".to_vec(), None)
+                        .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(store.key_count(), 200);
+    // Not dropped: a crash now would keep all of them, since each was
+    // acknowledged only once on disk. Read the log as a second store would.
+    let log = newest_log(dir.path());
+    let copy = TempDir::new("always-copy");
+    fs::copy(&log, copy.path().join(log.file_name().unwrap())).unwrap();
+    let (reread, _) = Store::open_with(config(), PersistConfig::new(copy.path())).unwrap();
+    assert_eq!(reread.key_count(), 200);
+    drop(store);
+    assert!(matches!(
+        Store::open_with(config(), persist).map(|(s, _)| s.check_writable()),
+        Ok(Ok(()))
+    ));
+}
+
+/// CRC-32 (IEEE), as the file header uses, for tests that forge headers.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
