@@ -219,6 +219,7 @@ fn store_error() -> impl Strategy<Value = StoreError> {
         Just(StoreError::NotAnInteger),
         Just(StoreError::Overflow),
         Just(StoreError::WrongType),
+        text().prop_map(|reason| StoreError::Persistence(Cow::Owned(reason))),
     ]
 }
 

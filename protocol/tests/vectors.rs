@@ -456,6 +456,11 @@ fn error_vectors() -> Vec<Vector> {
         error("error_overflow", "OVERFLOW", StoreError::Overflow),
         error("error_wrong_type", "WRONG_TYPE", StoreError::WrongType),
         error(
+            "error_persistence",
+            "PERSISTENCE: writes refused, the data directory is full",
+            StoreError::Persistence("No space left on device (os error 28)".into()),
+        ),
+        error(
             "error_auth_required",
             "AUTH_REQUIRED",
             ServerError::AuthRequired,
@@ -615,7 +620,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd hex {text}");
+    assert!(text.len().is_multiple_of(2), "odd hex {text}");
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))

@@ -15,8 +15,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 use sessiond::server::{Secret, ServerConfig, TlsFiles};
-use sessiond::{LimitPolicy, MemoryPolicy, OwnerLimit, Store, StoreConfig};
-use tracing::info;
+use sessiond::{
+    FsyncPolicy, LimitPolicy, LoadProgress, MemoryPolicy, OwnerLimit, PersistConfig, Store,
+    StoreConfig,
+};
+use std::sync::Arc;
+use tracing::{info, warn};
 
 /// The session store daemon.
 #[derive(Debug, Parser)]
@@ -83,6 +87,19 @@ struct Settings {
     /// Default absolute lifetime of sessions in seconds, 0 for none [default: 86400].
     #[arg(long, env = "SESSIOND_SESSION_LIFETIME", value_name = "SECS")]
     session_lifetime: Option<u64>,
+    /// Keep the store on disk in this directory [default: none, in memory only].
+    #[arg(long, env = "SESSIOND_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// When the log is forced to disk: always (before each reply), everysec, no [default: everysec].
+    #[arg(long, env = "SESSIOND_FSYNC", value_enum)]
+    fsync: Option<FsyncArg>,
+    /// Start in spite of a damaged data file: keep what comes before the damage, drop the rest.
+    #[arg(long, env = "SESSIOND_REPAIR")]
+    #[serde(default)]
+    repair: bool,
+    /// Compact only once the log since the last snapshot is this large [default: 67108864].
+    #[arg(long, env = "SESSIOND_COMPACT_MIN_BYTES", value_name = "BYTES")]
+    compact_min_bytes: Option<u64>,
     /// Log level or filter (error, warn, info, debug, trace) [default: info, or RUST_LOG].
     #[arg(long, env = "SESSIOND_LOG", value_name = "LEVEL")]
     log_level: Option<String>,
@@ -93,6 +110,14 @@ struct Settings {
 enum MemoryPolicyArg {
     Reject,
     Evict,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum FsyncArg {
+    Always,
+    Everysec,
+    No,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, Deserialize)]
@@ -124,8 +149,37 @@ impl Settings {
             owner_limit_policy: self.owner_limit_policy.or(lower.owner_limit_policy),
             session_idle_timeout: self.session_idle_timeout.or(lower.session_idle_timeout),
             session_lifetime: self.session_lifetime.or(lower.session_lifetime),
+            data_dir: self.data_dir.or(lower.data_dir),
+            fsync: self.fsync.or(lower.fsync),
+            repair: self.repair || lower.repair,
+            compact_min_bytes: self.compact_min_bytes.or(lower.compact_min_bytes),
             log_level: self.log_level.or(lower.log_level),
         }
+    }
+
+    /// Persistence settings, if there is a data directory.
+    fn persist_config(&self) -> Option<PersistConfig> {
+        let dir = self.data_dir.as_ref()?;
+        let defaults = PersistConfig::new(dir);
+        Some(PersistConfig {
+            fsync: match self.fsync {
+                Some(FsyncArg::Always) => FsyncPolicy::Always,
+                Some(FsyncArg::Everysec) | None => FsyncPolicy::EverySec,
+                Some(FsyncArg::No) => FsyncPolicy::No,
+            },
+            // The server waits per batch, without blocking its threads.
+            acknowledge_in_call: false,
+            repair: self.repair,
+            compact_min_bytes: self.compact_min_bytes.unwrap_or(defaults.compact_min_bytes),
+            progress: Some(Arc::new(|p: &LoadProgress| {
+                info!(
+                    records = p.records,
+                    elapsed_ms = p.elapsed.as_millis() as u64,
+                    "loading"
+                );
+            })),
+            ..defaults
+        })
     }
 
     fn store_config(&self) -> StoreConfig {
@@ -232,22 +286,46 @@ fn run(cli: Cli) -> Result<()> {
     let settings = cli.settings.or(file);
     init_logging(settings.log_level.as_deref());
     let server_config = settings.server_config()?;
-    let store_config = settings.store_config();
+    let store = open_store(settings.store_config(), settings.persist_config())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sessiond-worker")
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
-        let store = Store::new(store_config);
-        info!(
-            version = env!("CARGO_PKG_VERSION"),
-            "sessiond starting; in-memory only: sessions do not survive a restart"
-        );
         let server = sessiond::server::Server::bind(server_config, store).await?;
         server.run_until(shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// The store: loaded from its data directory, or empty in memory.
+fn open_store(config: StoreConfig, persist: Option<PersistConfig>) -> Result<Store> {
+    let version = env!("CARGO_PKG_VERSION");
+    let Some(persist) = persist else {
+        info!(
+            version,
+            "sessiond starting; in memory only (no --data-dir): sessions do not survive a restart"
+        );
+        return Ok(Store::new(config));
+    };
+    info!(version, dir = %persist.dir.display(), fsync = ?persist.fsync, "sessiond starting; loading the data directory");
+    let (store, report) = Store::open_with(config, persist)?;
+    for warning in &report.warnings {
+        warn!("{warning}");
+    }
+    for dropped in &report.dropped {
+        warn!("repair: {dropped}");
+    }
+    info!(
+        files = report.files.len(),
+        records = report.records,
+        sessions = report.sessions,
+        keys = report.keys,
+        ms = report.duration.as_millis() as u64,
+        "loaded"
+    );
+    Ok(store)
 }
 
 fn main() -> ExitCode {

@@ -70,9 +70,9 @@ pub(crate) fn list(dir: &Path) -> io::Result<Listing> {
     Ok(listing)
 }
 
-/// Creates the log of a generation, header written and on disk, and its
-/// directory entry on disk too.
-pub(crate) fn create_log(dir: &Path, generation: u64) -> io::Result<LogFile> {
+/// Creates the log of a generation with its header; with `durable`, the
+/// header and the directory entry are on disk before it returns.
+pub(crate) fn create_log(dir: &Path, generation: u64, durable: bool) -> io::Result<LogFile> {
     let path = log_path(dir, generation);
     let mut file = OpenOptions::new()
         .create_new(true)
@@ -80,8 +80,10 @@ pub(crate) fn create_log(dir: &Path, generation: u64) -> io::Result<LogFile> {
         .open(&path)?;
     let header = file_header(FileKind::Log, generation);
     file.write_all(&header)?;
-    file.sync_all()?;
-    sync_dir(dir)?;
+    if durable {
+        file.sync_all()?;
+        sync_dir(dir)?;
+    }
     Ok(LogFile {
         file,
         generation,

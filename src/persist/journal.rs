@@ -14,7 +14,9 @@
 //!   connections share one fsync instead of queueing for fifty.
 //! - `everysec`: the buffer is written every few milliseconds (so a killed
 //!   process loses next to nothing) and fsynced once a second (so a lost
-//!   machine loses about a second).
+//!   machine loses about a second). The fsync runs on a thread of its own,
+//!   as Redis's does: on a busy disk one can take seconds, and writes must
+//!   keep reaching the kernel meanwhile.
 //! - `no`: written every few milliseconds, fsynced when the kernel likes.
 //!
 //! When a write fails (a full disk, a file-size limit), the flusher cuts
@@ -267,6 +269,7 @@ pub(crate) fn start(
         compact_ratio: config.compact_ratio.max(1),
         compact_min_bytes: config.compact_min_bytes,
         backlog: Vec::new(),
+        syncer: (config.fsync == FsyncPolicy::EverySec).then(|| Syncer::start(&journal)),
         written: 0,
         synced: 0,
         last_sync: Instant::now(),
@@ -278,6 +281,34 @@ pub(crate) fn start(
         .expect("spawn the flusher thread");
     *journal.flusher.lock() = Some(handle);
     journal
+}
+
+/// The thread that fsyncs for `everysec`, one job at a time: a handle on
+/// the log and the position it covers.
+struct Syncer {
+    jobs: std::sync::mpsc::Sender<(File, u64)>,
+    busy: Arc<AtomicBool>,
+}
+
+impl Syncer {
+    fn start(journal: &Arc<Journal>) -> Syncer {
+        let (jobs, queue) = std::sync::mpsc::channel::<(File, u64)>();
+        let busy = Arc::new(AtomicBool::new(false));
+        let (journal, idle) = (Arc::clone(journal), Arc::clone(&busy));
+        std::thread::Builder::new()
+            .name("sessiond-fsync".into())
+            .spawn(move || {
+                for (file, position) in queue {
+                    match file.sync_data() {
+                        Ok(()) => journal.set_durable(position),
+                        Err(e) => journal.set_failure(Some(format!("fsync: {e}"))),
+                    }
+                    idle.store(false, Ordering::Release);
+                }
+            })
+            .expect("spawn the fsync thread");
+        Syncer { jobs, busy }
+    }
 }
 
 /// The flusher thread's own state.
@@ -293,6 +324,8 @@ struct Flusher {
     compact_min_bytes: u64,
     /// Records taken from the buffer but not yet written (after a failure).
     backlog: Vec<u8>,
+    /// The background fsync of `everysec`.
+    syncer: Option<Syncer>,
     /// Log positions written to the file, and fsynced.
     written: u64,
     synced: u64,
@@ -393,6 +426,19 @@ impl Flusher {
             }
             return;
         }
+        if let Some(syncer) = self.syncer.as_ref().filter(|_| !stopping) {
+            if !syncer.busy.swap(true, Ordering::AcqRel) {
+                match self.log.file.try_clone() {
+                    Ok(file) => {
+                        let _ = syncer.jobs.send((file, self.written));
+                        self.synced = self.written;
+                        self.last_sync = Instant::now();
+                    }
+                    Err(_) => syncer.busy.store(false, Ordering::Release),
+                }
+            }
+            return;
+        }
         match self.log.file.sync_data() {
             Ok(()) => {
                 self.synced = self.written;
@@ -428,17 +474,38 @@ impl Flusher {
             return;
         };
         let generation = self.log.generation + 1;
-        let rotated = self
-            .log
-            .file
-            .sync_data()
-            .and_then(|()| files::create_log(&self.dir, generation));
+        // Under `always` the old log is fsynced before the new one takes a
+        // record (acknowledgements wait anyway). Under the other policies a
+        // slow fsync here would hold back every write behind it, so the old
+        // log goes to the fsync thread (or the kernel) and the new one's
+        // directory entry is made durable by the snapshot's rename; a
+        // machine crash before then can tear the old log's tail, which
+        // recovery cuts with a warning, as those policies allow.
+        let inline = self.journal.policy == FsyncPolicy::Always;
+        let rotated = match inline {
+            true => self
+                .log
+                .file
+                .sync_data()
+                .and_then(|()| files::create_log(&self.dir, generation, true)),
+            false => files::create_log(&self.dir, generation, false),
+        };
         match rotated {
             Ok(log) => {
-                self.synced = self.written;
-                self.journal.set_durable(self.synced);
-                self.log_bytes = log.len;
-                self.log = log;
+                let old = std::mem::replace(&mut self.log, log);
+                self.log_bytes = self.log.len;
+                match (&self.syncer, inline) {
+                    (_, true) => {
+                        self.synced = self.written;
+                        self.journal.set_durable(self.synced);
+                    }
+                    (Some(syncer), false) => {
+                        syncer.busy.store(true, Ordering::Release);
+                        let _ = syncer.jobs.send((old.file, self.written));
+                        self.synced = self.written;
+                    }
+                    (None, false) => {}
+                }
             }
             Err(e) => {
                 // The current log is still whole and in use: only this

@@ -2,11 +2,13 @@
 //! generation on, replayed into an empty store.
 //!
 //! What can be wrong, and what happens:
-//! - the newest log ends in a torn record (a crash in the middle of a
-//!   write): the record is cut off, with a warning in the report;
+//! - a log ends in a torn record (a crash in the middle of a write; for a
+//!   log before the newest, a machine crash under `everysec` or `no` just
+//!   after compaction moved to a new log): the record is cut off, with a
+//!   warning in the report;
 //! - anything else that is not a whole, checksummed record (damage in the
-//!   middle of a log, a torn record before the newest log's end, a missing
-//!   log, a damaged snapshot): recovery refuses, naming the file and the
+//!   middle of a log, a missing log, a damaged snapshot): recovery
+//!   refuses, naming the file and the
 //!   offset, unless `repair` is set. Repair keeps everything before the
 //!   damage, cuts the file there, sets aside the logs after it (renamed
 //!   `*.damaged`, never deleted) and reports what it dropped.
@@ -94,7 +96,7 @@ pub(crate) fn recover(
     }
     let log = match append_to {
         Some((generation, len)) => files::reopen_log(dir, generation, len),
-        None => files::create_log(dir, expected_first),
+        None => files::create_log(dir, expected_first, true),
     }
     .map_err(io(dir))?;
     store.drop_expired();
@@ -164,7 +166,7 @@ impl Replay<'_> {
                 path: path.to_path_buf(),
                 source,
             })?;
-            let log = files::create_log(&self.config.dir, generation).map_err(|source| {
+            let log = files::create_log(&self.config.dir, generation, true).map_err(|source| {
                 PersistError::Io {
                     path: path.to_path_buf(),
                     source,
@@ -185,15 +187,21 @@ impl Replay<'_> {
                     at = next;
                 }
                 Framed::End => return Ok(LogEnd::Whole(at as u64)),
-                Framed::Torn(what) if newest => {
+                // The newest log's tail, or (after a machine crash under
+                // `everysec` or `no`) an older log's tail that was not yet
+                // fsynced when the log moved on: cut, and go on.
+                Framed::Torn(what) => {
                     self.report.warnings.push(format!(
                         "{}: cut {} bytes at offset {at}: {what} (a crash in the middle of a write)",
                         path.display(),
                         bytes.len() - at
                     ));
-                    return Ok(LogEnd::Cut(at as u64));
+                    if !newest {
+                        cut(path, at as u64)?;
+                    }
+                    return Ok(LogEnd::Whole(at as u64));
                 }
-                Framed::Torn(what) | Framed::Damaged(what) => {
+                Framed::Damaged(what) => {
                     return self.damage(path, at, what).map(|()| LogEnd::Cut(at as u64));
                 }
             }
@@ -235,14 +243,7 @@ impl Replay<'_> {
             len.saturating_sub(offset as u64)
         ));
         if path.exists() {
-            let file = fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .and_then(|f| f.set_len(offset as u64).and_then(|()| f.sync_all()));
-            file.map_err(|source| PersistError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            cut(path, offset as u64)?;
         }
         Ok(())
     }
@@ -319,6 +320,18 @@ fn set_aside(logs: &[u64], dir: &Path, report: &mut RecoveryReport) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// Truncates a file at `len`, durably.
+fn cut(path: &Path, len: u64) -> Result<(), PersistError> {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(len).and_then(|()| f.sync_all()))
+        .map_err(|source| PersistError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, PersistError> {

@@ -52,7 +52,7 @@ where
         failures: 0,
         ops: LocalOps::default(),
     };
-    driver::drive(stream, &mut client, shared.config.idle_timeout, shutdown).await
+    driver::drive(stream, &mut client, &shared, shutdown).await
 }
 
 /// Reads the client's hello and answers it. Returns false (after telling

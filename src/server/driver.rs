@@ -13,6 +13,13 @@
 //! a client waiting for the rest of its replies is never left waiting for
 //! input it has already sent.
 //!
+//! Under `fsync always`, answers to a batch that wrote wait until the
+//! writes are on disk: one wait per batch, not per request, and every
+//! connection's batch shares the flusher's next fsync (group commit). If
+//! the disk fails instead, the connection closes without those answers,
+//! so nothing is acknowledged that is not durable; the client's next
+//! writes are refused with a clear error until the disk recovers.
+//!
 //! The connection ends when the client leaves, when the protocol says so
 //! (after a lingering close, so the last answer is not lost to a TCP
 //! reset), after the idle timeout, or at shutdown once everything received
@@ -26,6 +33,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, timeout};
 use tracing::debug;
+
+use crate::Durability;
+use crate::server::Shared;
 
 /// Bytes of answers after which a protocol stops to let them be written.
 pub(crate) const FLUSH_AT: usize = 64 * 1024;
@@ -54,13 +64,15 @@ pub(crate) trait Answer {
 pub(crate) async fn drive<S, A>(
     mut stream: S,
     protocol: &mut A,
-    idle: Duration,
+    shared: &Shared,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     A: Answer,
 {
+    let idle = shared.config.idle_timeout;
+    let durability = shared.durability.as_ref();
     let mut input = BytesMut::with_capacity(16 * 1024);
     let mut output = BytesMut::with_capacity(16 * 1024);
     // One timer per connection, re-armed only when it fires: arming a timer
@@ -70,7 +82,17 @@ where
     tokio::pin!(idle_timer);
     let result = async {
         loop {
+            let logged = durability.map(Durability::position);
             let next = protocol.answer(&mut input, &mut output).await;
+            if let (Some(durability), Some(before)) = (durability, logged) {
+                let after = durability.position();
+                if after != before
+                    && let Err(e) = durability.synced(after).await
+                {
+                    debug!("closing without answers that are not durable: {e}");
+                    return Err(io::Error::other(e));
+                }
+            }
             if !output.is_empty() {
                 stream.write_all(&output).await?;
                 output.clear();

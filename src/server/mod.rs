@@ -35,7 +35,7 @@ use tracing::{debug, info, warn};
 pub use auth::Secret;
 pub use config::{ServerConfig, TlsFiles};
 
-use crate::Store;
+use crate::{Durability, Store};
 use stats::ServerStats;
 
 /// Why the server could not start or run.
@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     pub stats: ServerStats,
     /// Numbers connections for RESP's `CLIENT ID`.
     pub next_client_id: AtomicU64,
+    /// Under `fsync always`: answers wait for their writes to be on disk.
+    pub durability: Option<Durability>,
 }
 
 /// A bound native-protocol listener.
@@ -116,7 +118,9 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let durability = store.durability().filter(Durability::waits);
         let shared = Arc::new(Shared {
+            durability,
             store,
             config,
             stats: ServerStats::default(),

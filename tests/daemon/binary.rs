@@ -8,10 +8,10 @@ use sessiond_protocol::wire::{Reply, Request, ServerError};
 
 use crate::Raw;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sessiond");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_sessiond");
 
 /// A port that was free a moment ago.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -21,9 +21,15 @@ fn free_port() -> u16 {
 
 /// Starts the binary and waits until it accepts connections.
 fn spawn(args: &[&str], env: &[(&str, &str)], port: u16) -> Child {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .envs(env.iter().copied())
+    let mut command = Command::new(BIN);
+    command.args(args).envs(env.iter().copied());
+    spawn_command(command, port)
+}
+
+/// Starts `command` (the binary, perhaps behind a wrapper) and waits until
+/// it accepts connections on `port`.
+pub(crate) fn spawn_command(mut command: Command, port: u16) -> Child {
+    let mut child = command
         .env_remove("SESSIOND_AUTH_TOKEN")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -43,7 +49,7 @@ fn spawn(args: &[&str], env: &[(&str, &str)], port: u16) -> Child {
     child
 }
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
+pub(crate) fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

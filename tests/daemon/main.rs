@@ -5,9 +5,12 @@
 mod binary;
 mod client;
 mod differential;
+mod durability;
 mod raw;
 mod redis_client;
 mod resp;
+#[path = "../shared/tempdir.rs"]
+mod tempdir;
 mod tls;
 
 use std::net::SocketAddr;

@@ -162,9 +162,10 @@ fn full_memory_evicts_the_sessions_nearest_their_deadline() {
     let alive: Vec<usize> = (0..200).filter(|&i| store.peek(&ids[i]).is_ok()).collect();
     assert_eq!(alive.len() as u64, stats.sessions);
     // Eviction samples shards, so the order is approximate; but what is
-    // left is much later than what went.
+    // left is much later than what went. (At 90% this failed about one run
+    // in forty, on an unlucky hash seed that kept 6 older sessions of 55.)
     let newest_half = alive.iter().filter(|&&i| i >= 100).count();
-    assert!(newest_half * 10 >= alive.len() * 9, "kept: {alive:?}");
+    assert!(newest_half * 10 >= alive.len() * 8, "kept: {alive:?}");
     // Evicted sessions are gone from the owner index as well.
     let indexed: usize = (0..200)
         .map(|i| store.count(format!("u{i}").as_bytes()))

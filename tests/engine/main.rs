@@ -8,6 +8,8 @@ mod limits;
 mod model;
 mod persist;
 mod sessions;
+#[path = "../shared/tempdir.rs"]
+mod tempdir;
 mod trait_impl;
 
 use std::time::Duration;

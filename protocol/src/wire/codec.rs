@@ -954,8 +954,8 @@ mod tests {
             Err(DecodeError::UnknownTag(0x0c))
         );
         assert_eq!(
-            decode_response(&[14, 0, 0]),
-            Err(DecodeError::UnknownErrorCode(14))
+            decode_response(&[15, 0, 0]),
+            Err(DecodeError::UnknownErrorCode(15))
         );
         assert_eq!(decode_response(&[0, 0, 0]), Err(DecodeError::Surplus(1)));
         assert!(matches!(

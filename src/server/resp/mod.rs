@@ -80,7 +80,7 @@ where
         name: None,
         id,
     };
-    driver::drive(stream, &mut client, shared.config.idle_timeout, shutdown).await
+    driver::drive(stream, &mut client, &shared, shutdown).await
 }
 
 impl Answer for Client<'_> {
@@ -364,6 +364,10 @@ fn store_error(error: &ServerError) -> Value {
             Value::Error("OOM command not allowed when used memory > 'maxmemory'.".into())
         }
         ServerError::Store(StoreError::WrongType) => Value::Error(WRONGTYPE.into()),
+        // Redis's prefix for "writes refused until the disk is fixed".
+        ServerError::Store(StoreError::Persistence(why)) => Value::Error(format!(
+            "MISCONF Errors writing to the append-only log: {why}"
+        )),
         // The only RESP commands that can miss are key commands (RENAME).
         ServerError::Store(StoreError::NotFound) => Value::err(NO_SUCH_KEY),
         other => Value::err(other),

@@ -26,6 +26,7 @@ __all__ = [
     "NotAnInteger",
     "Overflow",
     "WrongType",
+    "Persistence",
     "AuthRequired",
     "AuthFailed",
     "UnknownOp",
@@ -161,6 +162,15 @@ class WrongType(ServerError):
     code, name = 13, "WRONG_TYPE"
 
 
+class Persistence(ServerError):
+    """The server's data directory refuses writes (a full disk); reads go on.
+
+    Writes resume by themselves once the disk takes them again.
+    """
+
+    code, name = 14, "PERSISTENCE"
+
+
 class AuthRequired(ServerError):
     """The server has a token and this connection has not authenticated."""
 
@@ -248,6 +258,7 @@ ERROR_CLASSES: Dict[int, Type[ServerError]] = {
         NotAnInteger,
         Overflow,
         WrongType,
+        Persistence,
         AuthRequired,
         AuthFailed,
         UnknownOp,
