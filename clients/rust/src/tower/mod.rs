@@ -59,9 +59,13 @@
 //!   deleted and created again under the same id: a concurrent request of
 //!   that session may find it missing for that moment. (tower-sessions'
 //!   `cycle_id` at login, which axum-login does, avoids this: the new id
-//!   is created under the new owner.) The store's
-//!   per-owner limit applies to logged-in users; under the reject policy
-//!   the save that would exceed it fails, and the session is gone.
+//!   is created under the new owner.)
+//! - **Per-owner limits**: the store's limit applies to logged-in users.
+//!   Under the evict-oldest policy a login ends the user's least recently
+//!   seen session; under the reject policy the save that would exceed it
+//!   fails (tower-sessions answers 500) and the session is gone, so an
+//!   application with that policy checks `count(owner)` before logging a
+//!   user in, to refuse with a message of its own.
 //! - **Revocation sticks**: a save of a session that is gone (revoked,
 //!   logged out everywhere, or expired while its request ran) is dropped,
 //!   not written back as other stores do, so a request in flight cannot
@@ -70,6 +74,8 @@
 //!   tower-sessions store (each request writes the whole record). A save
 //!   that finds the session changed between reading and writing it starts
 //!   over.
+//! - **Cost**: a load is one read; a save is a read and an update (two
+//!   round trips to a daemon), and a re-create adds a delete.
 //! - **Expired records** are removed by sessiond itself, within a second of
 //!   their deadline; [`ExpiredDeletion`] is implemented as a no-op only so
 //!   that code written for stores that need a deletion task still compiles.
