@@ -72,8 +72,15 @@
 //!   log a revoked device in again; its next request has no session.
 //! - **Concurrent saves** of one session: the last one wins, as with every
 //!   tower-sessions store (each request writes the whole record). A save
-//!   that finds the session changed between reading and writing it starts
-//!   over.
+//!   that finds the session changed between reading and writing it (its
+//!   version moved) starts over. One race remains: versions start again
+//!   at 1 when a session is re-created, so a save that read the session
+//!   just before another save moved it to a new owner can write its data
+//!   under that owner. It takes two requests of one session saving
+//!   different users at the same moment, which a login that cycles the id
+//!   (`Session::cycle_id`, as axum-login does, and as protection against
+//!   session fixation asks anyway) rules out: the logged-in session is a
+//!   new id, created under its user.
 //! - **Cost**: a load is one read; a save is a read and an update (two
 //!   round trips to a daemon), and a re-create adds a delete.
 //! - **Expired records** are removed by sessiond itself, within a second of

@@ -125,7 +125,7 @@ mod tests {
     fn lifetimes_round_up_to_whole_seconds_and_stop_at_ten_years() {
         let now = OffsetDateTime::now_utc();
         assert_eq!(lifetime(now - time::Duration::SECOND), None);
-        let soon = lifetime(now + time::Duration::milliseconds(1500)).unwrap();
+        let soon = lifetime(now + time::Duration::milliseconds(1900)).unwrap();
         assert_eq!(soon, Duration::from_secs(2));
         let forever = lifetime(now + time::Duration::weeks(52 * 100)).unwrap();
         assert_eq!(forever, MAX_LIFETIME);
