@@ -31,13 +31,13 @@ const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// The idle timeout that makes sessiond keep a record until its expiry
 /// date and no longer than a second or two after; `None` if it is past.
 ///
-/// An idle timeout rather than an absolute lifetime because every save is
-/// an `update`, which restarts the idle clock: with `Expiry::OnInactivity`
+/// An idle timeout rather than an absolute lifetime because a save is an
+/// `update`, which restarts the idle clock: with `Expiry::OnInactivity`
 /// (and tower-sessions' default, two weeks from the last save) each save
-/// asks for the same timeout again, so a save stays one `update`. Whole
-/// seconds, rounded up, since that is the engine's resolution: the engine
-/// never ends a session before its expiry date, and `load` refuses one
-/// past it at once, to the nanosecond.
+/// asks for the same timeout again, so a save stays an update, not a
+/// re-create. Whole seconds, rounded up, since that is the engine's
+/// resolution: the engine never ends a session before its expiry date,
+/// and `load` refuses one past it at once, to the nanosecond.
 pub(crate) fn lifetime(expiry_date: OffsetDateTime) -> Option<Duration> {
     let remaining = expiry_date - OffsetDateTime::now_utc();
     if !remaining.is_positive() {
