@@ -23,6 +23,11 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 
+# The tower-sessions store is behind a feature of the Rust client, so the
+# workspace runs above leave it out: its lints, tests and example.
+cargo clippy -p sessiond-client --all-targets --features tower-sessions --locked -- -D warnings
+cargo test -p sessiond-client --features tower-sessions --locked
+
 # The Python client (clients/python) against the daemon cargo test just
 # built: vectors, every operation and error live, TLS, auth, Django, and
 # redis-py against the RESP listener.
