@@ -99,6 +99,10 @@ pub(crate) fn recover(
         None => files::create_log(dir, expected_first, true),
     }
     .map_err(io(dir))?;
+    if base > 0 {
+        // A compaction that crashed after its rename left these behind.
+        super::snapshot::remove_superseded(dir, base).map_err(io(dir))?;
+    }
     store.drop_expired();
     let mut report = replay.report;
     report.sessions = store.session_count() as u64;
