@@ -71,8 +71,8 @@ pub use keyspace::{
     Deadline, ExpireCondition, KeyExpiry, KeyType, SetCondition, SetOptions, SetOutcome,
 };
 pub use persist::{
-    Durability, FsyncPolicy, LoadProgress, OnProgress, PersistConfig, PersistError, RecoveryReport,
-    Synced,
+    CompactionReport, Durability, FsyncPolicy, LoadProgress, OnProgress, PersistConfig,
+    PersistError, RecoveryReport, Synced,
 };
 pub use sessiond_protocol::{
     KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionId, SessionInfo,

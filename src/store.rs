@@ -33,7 +33,7 @@ use crate::keys::{self, KeyShard};
 use crate::memory::{MemoryMeter, SESSION_OVERHEAD};
 use crate::owners::{OWNER_OVERHEAD, OwnerShard};
 use crate::persist::{
-    self, Durability, Entry, Journal, PersistConfig, PersistError, RecoveryReport,
+    self, CompactionReport, Durability, Entry, Journal, PersistConfig, PersistError, RecoveryReport,
 };
 use crate::record::{SessionRecord, Times, encode_labels};
 use crate::sessions::SessionShard;
@@ -191,13 +191,15 @@ impl Store {
 
     /// Writes a snapshot now and drops the log before it (compaction runs
     /// by itself when the log outgrows the live data; this is for tests
-    /// and operators). Returns when it is done. A no-op in memory.
-    pub fn compact(&self) -> Result<(), StoreError> {
+    /// and operators). Returns what it did once it is done; `None` in
+    /// memory, where there is nothing to compact.
+    pub fn compact(&self) -> Result<Option<CompactionReport>, StoreError> {
         match self.inner.journal.get() {
             Some(journal) => journal
                 .compact()
+                .map(Some)
                 .map_err(|e| StoreError::Persistence(e.into())),
-            None => Ok(()),
+            None => Ok(None),
         }
     }
 

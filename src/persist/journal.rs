@@ -44,7 +44,7 @@ use sessiond_protocol::StoreError;
 
 use super::format::{Entry, frame};
 use super::snapshot;
-use super::{FsyncPolicy, PersistConfig, files};
+use super::{CompactionReport, FsyncPolicy, PersistConfig, files};
 use crate::store::Inner;
 
 /// How long the flusher waits for records before it writes what it has
@@ -75,7 +75,7 @@ pub(crate) struct Journal {
     failed: AtomicBool,
     /// Compactions finished, and the last one's error, for
     /// [`crate::Store::compact`] to wait on.
-    compactions: Mutex<(u64, Option<String>)>,
+    compactions: Mutex<(u64, Result<CompactionReport, String>)>,
     compaction_done: Condvar,
     flusher: Mutex<Option<JoinHandle<()>>>,
 }
@@ -164,7 +164,7 @@ impl Journal {
 
     /// Asks for a compaction now and waits until one has finished; its
     /// error, if it failed (the old files are then still whole).
-    pub(crate) fn compact(&self) -> Result<(), String> {
+    pub(crate) fn compact(&self) -> Result<CompactionReport, String> {
         let mut done = self.compactions.lock();
         let target = done.0 + 1;
         {
@@ -175,7 +175,7 @@ impl Journal {
         while done.0 < target {
             self.compaction_done.wait(&mut done);
         }
-        done.1.clone().map_or(Ok(()), Err)
+        done.1.clone()
     }
 
     /// Writes and fsyncs everything appended so far, then stops the
@@ -255,7 +255,7 @@ pub(crate) fn start(
         wakers: Mutex::new(Vec::new()),
         failure: Mutex::new(None),
         failed: AtomicBool::new(false),
-        compactions: Mutex::new((0, None)),
+        compactions: Mutex::new((0, Ok(CompactionReport::default()))),
         compaction_done: Condvar::new(),
         flusher: Mutex::new(None),
     });
@@ -330,7 +330,7 @@ struct Flusher {
     written: u64,
     synced: u64,
     last_sync: Instant,
-    compaction: Option<JoinHandle<Result<u64, String>>>,
+    compaction: Option<JoinHandle<Result<CompactionReport, String>>>,
 }
 
 impl Flusher {
@@ -510,7 +510,7 @@ impl Flusher {
             Err(e) => {
                 // The current log is still whole and in use: only this
                 // compaction is off.
-                self.compaction_finished(Some(format!("starting log {generation}: {e}")));
+                self.compaction_finished(Err(format!("starting log {generation}: {e}")));
                 return;
             }
         }
@@ -535,20 +535,20 @@ impl Flusher {
         let handle = self.compaction.take().expect("checked above");
         // On failure the old snapshot and logs are still there and whole:
         // nothing is lost, and the next trigger tries again.
-        let error = match handle.join() {
-            Ok(Ok(bytes)) => {
-                self.snapshot_bytes = bytes;
-                None
+        let outcome = match handle.join() {
+            Ok(Ok(report)) => {
+                self.snapshot_bytes = report.bytes;
+                Ok(report)
             }
-            Ok(Err(e)) => Some(format!("writing a snapshot: {e}")),
-            Err(_) => Some("the snapshot thread panicked".into()),
+            Ok(Err(e)) => Err(format!("writing a snapshot: {e}")),
+            Err(_) => Err("the snapshot thread panicked".into()),
         };
-        self.compaction_finished(error);
+        self.compaction_finished(outcome);
     }
 
-    fn compaction_finished(&self, error: Option<String>) {
+    fn compaction_finished(&self, outcome: Result<CompactionReport, String>) {
         let mut done = self.journal.compactions.lock();
-        *done = (done.0 + 1, error);
+        *done = (done.0 + 1, outcome);
         self.journal.compaction_done.notify_all();
     }
 }

@@ -144,6 +144,20 @@ pub struct RecoveryReport {
     pub duration: Duration,
 }
 
+/// What a compaction did (see [`crate::Store::compact`]).
+#[derive(Debug, Clone, Default)]
+pub struct CompactionReport {
+    /// Size of the snapshot written.
+    pub bytes: u64,
+    /// Sessions and keys in it.
+    pub records: u64,
+    /// From the start of the copy to the old files' removal.
+    pub duration: Duration,
+    /// The longest any shard's lock was held while it was copied: the most
+    /// a request waited on the compaction.
+    pub longest_lock_hold: Duration,
+}
+
 /// Why a store could not open its data directory.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {

@@ -25,15 +25,18 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use super::files;
 use super::format::{Entry, FileKind, file_header, frame, pack_members};
+use super::{CompactionReport, files};
 use crate::keys::Value;
 use crate::store::Inner;
 
 /// Writes the snapshot of generation `generation` and removes what it
-/// supersedes. Returns its size in bytes.
-pub(crate) fn write(store: &Inner, dir: &Path, generation: u64) -> io::Result<u64> {
+/// supersedes.
+pub(crate) fn write(store: &Inner, dir: &Path, generation: u64) -> io::Result<CompactionReport> {
+    let started = Instant::now();
+    let mut longest_lock_hold = Duration::ZERO;
     let tmp = files::snapshot_tmp_path(dir, generation);
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
     out.write_all(&file_header(FileKind::Snapshot, generation))?;
@@ -43,10 +46,12 @@ pub(crate) fn write(store: &Inner, dir: &Path, generation: u64) -> io::Result<u6
     for shard in store.sessions.iter() {
         {
             let shard = shard.lock();
+            let held = Instant::now();
             for record in shard.records().filter(|r| !r.is_expired(now_s)) {
                 frame(&mut buffer, |b| Entry::Session(record.image()).encode(b));
                 records += 1;
             }
+            longest_lock_hold = longest_lock_hold.max(held.elapsed());
         }
         out.write_all(&buffer)?;
         buffer.clear();
@@ -54,6 +59,7 @@ pub(crate) fn write(store: &Inner, dir: &Path, generation: u64) -> io::Result<u6
     for shard in store.keys.iter() {
         {
             let shard = shard.lock();
+            let held = Instant::now();
             for entry in shard.entries().filter(|e| !e.is_expired(now_ms)) {
                 let deadline_ms = entry.deadline.unwrap_or(0);
                 let key = entry.key();
@@ -80,6 +86,7 @@ pub(crate) fn write(store: &Inner, dir: &Path, generation: u64) -> io::Result<u6
                 }
                 records += 1;
             }
+            longest_lock_hold = longest_lock_hold.max(held.elapsed());
         }
         out.write_all(&buffer)?;
         buffer.clear();
@@ -93,7 +100,12 @@ pub(crate) fn write(store: &Inner, dir: &Path, generation: u64) -> io::Result<u6
     fs::rename(&tmp, files::snapshot_path(dir, generation))?;
     files::sync_dir(dir)?;
     remove_superseded(dir, generation)?;
-    Ok(size)
+    Ok(CompactionReport {
+        bytes: size,
+        records,
+        duration: started.elapsed(),
+        longest_lock_hold,
+    })
 }
 
 /// Removes snapshots and logs older than `generation`'s snapshot.

@@ -87,6 +87,13 @@ pub struct Args {
     /// report cycles needed and the longest shard-lock hold (embedded).
     #[arg(long, conflicts_with = "memory_only")]
     pub expiry_only: bool,
+
+    /// Only measure persistence (embedded, data directory DIR, emptied
+    /// first): prefill through the log, restart from it, compact while a
+    /// reader runs (longest shard-lock hold, reader's worst latency), and
+    /// restart from the snapshot.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["memory_only", "expiry_only"])]
+    pub persist_only: Option<std::path::PathBuf>,
 }
 
 impl Args {

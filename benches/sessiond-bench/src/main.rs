@@ -9,6 +9,7 @@ mod cli;
 mod error;
 mod expiry;
 mod native;
+mod persist;
 mod redis;
 mod report;
 mod resp;
@@ -51,6 +52,14 @@ fn run(args: &Args) -> Result<()> {
             return Err(Error::new("--expiry-only measures the embedded store only"));
         }
         return expiry::run(&plan, args.json);
+    }
+    if let Some(dir) = &args.persist_only {
+        if args.target != TargetSpec::Embedded {
+            return Err(Error::new(
+                "--persist-only measures the embedded store only",
+            ));
+        }
+        return persist::run(&plan, dir, args.json);
     }
     let target = target::open(&args.target)?;
     target.ensure_empty(args.flush)?;

@@ -136,3 +136,25 @@ fn tls_runs_with_the_right_ca_and_fails_with_another() {
         "a server the CA did not sign is refused"
     );
 }
+
+#[test]
+fn persist_only_restarts_with_every_session_and_reports_the_compaction() {
+    let dir = std::env::temp_dir().join(format!("sessiond-bench-persist-{}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_sessiond-bench"))
+        .args(["--target", "embedded", "--sessions", "3000", "--json"])
+        .arg("--persist-only")
+        .arg(&dir)
+        .output()
+        .expect("run sessiond-bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(run["sessions_after_restart"], 3000);
+    assert!(run["snapshot_bytes"].as_u64().unwrap() > 3000 * 200);
+    assert!(run["longest_lock_hold_ms"].as_f64().unwrap() > 0.0);
+    assert!(run["reader_ops_during_compaction"].as_u64().unwrap() > 0);
+}
