@@ -72,7 +72,7 @@ pub use keyspace::{
 };
 pub use persist::{
     CompactionReport, Durability, FsyncPolicy, LoadProgress, OnProgress, PersistConfig,
-    PersistError, RecoveryReport, Synced,
+    PersistError, PersistStats, RecoveryReport, Synced,
 };
 pub use sessiond_protocol::{
     KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionId, SessionInfo,

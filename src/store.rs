@@ -33,7 +33,8 @@ use crate::keys::{self, KeyShard};
 use crate::memory::{MemoryMeter, SESSION_OVERHEAD};
 use crate::owners::{OWNER_OVERHEAD, OwnerShard};
 use crate::persist::{
-    self, CompactionReport, Durability, Entry, Journal, PersistConfig, PersistError, RecoveryReport,
+    self, CompactionReport, Durability, Entry, Journal, PersistConfig, PersistError, PersistStats,
+    RecoveryReport,
 };
 use crate::record::{SessionRecord, Times, encode_labels};
 use crate::sessions::SessionShard;
@@ -181,6 +182,11 @@ impl Store {
             .journal
             .get()
             .map(|j| Durability::new(Arc::clone(j)))
+    }
+
+    /// The state of the data directory; `None` in memory.
+    pub fn persistence(&self) -> Option<PersistStats> {
+        self.inner.journal.get().map(|j| j.stats())
     }
 
     /// `Err(StoreError::Persistence)` while the data directory refuses

@@ -44,7 +44,7 @@ use sessiond_protocol::StoreError;
 
 use super::format::{Entry, frame};
 use super::snapshot;
-use super::{CompactionReport, FsyncPolicy, PersistConfig, files};
+use super::{CompactionReport, FsyncPolicy, PersistConfig, PersistStats, files};
 use crate::store::Inner;
 
 /// How long the flusher waits for records before it writes what it has
@@ -78,6 +78,8 @@ pub(crate) struct Journal {
     compactions: Mutex<(u64, Result<CompactionReport, String>)>,
     compaction_done: Condvar,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    /// Bytes of log since the newest snapshot, as the flusher last wrote.
+    log_bytes: AtomicU64,
 }
 
 struct Pending {
@@ -109,6 +111,18 @@ impl Journal {
     /// The fsync policy.
     pub(crate) fn policy(&self) -> FsyncPolicy {
         self.policy
+    }
+
+    /// The figures of [`PersistStats`].
+    pub(crate) fn stats(&self) -> PersistStats {
+        let appended = self.appended();
+        PersistStats {
+            fsync: self.policy,
+            log_bytes: self.log_bytes.load(Ordering::Relaxed),
+            compactions: self.compactions.lock().0,
+            unsynced_bytes: appended.saturating_sub(self.durable.load(Ordering::Acquire)),
+            refusing_writes: self.failure.lock().clone(),
+        }
     }
 
     /// `Err` while writes are refused (see the module documentation).
@@ -258,6 +272,7 @@ pub(crate) fn start(
         compactions: Mutex::new((0, Ok(CompactionReport::default()))),
         compaction_done: Condvar::new(),
         flusher: Mutex::new(None),
+        log_bytes: AtomicU64::new(log.len),
     });
     let mut flusher = Flusher {
         journal: Arc::clone(&journal),
@@ -390,6 +405,9 @@ impl Flusher {
             Ok(()) => {
                 self.log.len += self.backlog.len() as u64;
                 self.log_bytes += self.backlog.len() as u64;
+                self.journal
+                    .log_bytes
+                    .store(self.log_bytes, Ordering::Relaxed);
                 self.backlog.clear();
                 self.written = end;
                 if self.journal.failed.load(Ordering::Acquire) {
@@ -494,6 +512,9 @@ impl Flusher {
             Ok(log) => {
                 let old = std::mem::replace(&mut self.log, log);
                 self.log_bytes = self.log.len;
+                self.journal
+                    .log_bytes
+                    .store(self.log_bytes, Ordering::Relaxed);
                 match (&self.syncer, inline) {
                     (_, true) => {
                         self.synced = self.written;

@@ -144,6 +144,21 @@ pub struct RecoveryReport {
     pub duration: Duration,
 }
 
+/// The state of a store's data directory (see [`crate::Store::persistence`]).
+#[derive(Debug, Clone)]
+pub struct PersistStats {
+    /// The fsync policy.
+    pub fsync: FsyncPolicy,
+    /// Bytes of log written since the newest snapshot.
+    pub log_bytes: u64,
+    /// Compactions finished since the store opened.
+    pub compactions: u64,
+    /// Bytes appended but not yet fsynced.
+    pub unsynced_bytes: u64,
+    /// Whether writes are refused now (a full disk), and why.
+    pub refusing_writes: Option<String>,
+}
+
 /// What a compaction did (see [`crate::Store::compact`]).
 #[derive(Debug, Clone, Default)]
 pub struct CompactionReport {

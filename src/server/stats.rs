@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sessiond_protocol::wire::Request;
 
-use crate::Store;
+use crate::{FsyncPolicy, Store};
 
 /// Names of the operations, by [`op_index`].
 const OPS: [&str; 18] = [
@@ -107,6 +107,32 @@ impl ServerStats {
         for (name, count) in OPS.iter().zip(&self.ops) {
             out.push((format!("ops_{name}"), read(count)));
         }
+        let persist = store.persistence();
+        let fsync = persist.as_ref().map_or(0, |p| match p.fsync {
+            FsyncPolicy::No => 1,
+            FsyncPolicy::EverySec => 2,
+            FsyncPolicy::Always => 3,
+        });
+        let figures = [
+            ("persist_fsync", fsync),
+            (
+                "persist_log_bytes",
+                persist.as_ref().map_or(0, |p| p.log_bytes),
+            ),
+            (
+                "persist_compactions",
+                persist.as_ref().map_or(0, |p| p.compactions),
+            ),
+            (
+                "persist_unsynced_bytes",
+                persist.as_ref().map_or(0, |p| p.unsynced_bytes),
+            ),
+            (
+                "persist_writes_refused",
+                u64::from(persist.is_some_and(|p| p.refusing_writes.is_some())),
+            ),
+        ];
+        out.extend(figures.into_iter().map(|(n, v)| (n.to_owned(), v)));
         out
     }
 }

@@ -178,6 +178,15 @@ fn sequence_number(value: &[u8]) -> u64 {
     n.parse().expect("a sequence number")
 }
 
+async fn stat(client: &Client, name: &str) -> u64 {
+    let stats = client.stats().await.unwrap();
+    stats
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| *v)
+        .unwrap()
+}
+
 /// Whether the directory shows a compaction under way: a new log beside
 /// the old one, or a snapshot being written.
 fn compacting(dir: &Path) -> bool {
@@ -291,11 +300,13 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     );
     assert!(refusal.to_string().contains("writes refused"), "{refusal}");
     assert!(acked.len() > 20, "{} writes before the limit", acked.len());
-    // Reads go on.
+    // Reads go on, and STATS says what is wrong.
     assert_eq!(
         client.get_key(acked[0].as_bytes()).await.unwrap(),
         Some(value.clone())
     );
+    assert_eq!(stat(&client, "persist_writes_refused").await, 1);
+    assert_eq!(stat(&client, "persist_fsync").await, 3);
     // So do deletes' refusals: no write of any kind gets through.
     assert!(matches!(
         client.delete_key(acked[0].as_bytes()).await,
@@ -319,6 +330,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(stat(&client, "persist_writes_refused").await, 0);
     terminate(&mut child);
 
     let (mut child, port) = start(dir.path(), "always");

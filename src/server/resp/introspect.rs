@@ -147,11 +147,12 @@ pub(super) fn command(args: &[Bytes]) -> Result<Value, Value> {
     }
 }
 
-/// INFO's sections, in order, and whether `INFO` without arguments (or
-/// `default`) shows them: all four do.
-const SECTIONS: &[&str] = &["server", "clients", "memory", "keyspace"];
+/// INFO's sections, in order; `INFO` without arguments (or `default`)
+/// shows them all.
+const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "keyspace"];
 
-/// `INFO [section ...]`: `server`, `clients`, `memory`, `keyspace`, or
+/// `INFO [section ...]`: `server`, `clients`, `memory`, `persistence`,
+/// `keyspace`, or
 /// `default`, `all`, `everything`; unknown sections are left out.
 pub(super) fn info(args: &[Bytes], shared: &Shared) -> Result<Value, Value> {
     let stats = match run_command(shared, Command::Native(Request::Stats))? {
@@ -203,6 +204,22 @@ pub(super) fn info(args: &[Bytes], shared: &Shared) -> Result<Value, Value> {
                 add("used_memory_rss_human", human(rss));
                 add("maxmemory", max.to_string());
                 add("maxmemory_human", human(max));
+            }
+            "persistence" => {
+                text.push_str("# Persistence\r\n");
+                // Redis's names, so that tools that watch them work.
+                let status = match stat("persist_writes_refused") {
+                    0 => "ok",
+                    _ => "err",
+                };
+                add("loading", "0".into());
+                add(
+                    "aof_enabled",
+                    u64::from(stat("persist_fsync") > 0).to_string(),
+                );
+                add("aof_last_write_status", status.into());
+                add("aof_current_size", stat("persist_log_bytes").to_string());
+                add("aof_rewrites", stat("persist_compactions").to_string());
             }
             _ => {
                 text.push_str("# Keyspace\r\n");
