@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -27,7 +28,14 @@ def h(x: str) -> bytes:
 
 def test_every_kind_present() -> None:
     assert {v["kind"] for v in VECTORS} == {"request", "response", "client_hello", "server_hello", "bad_request"}
-    assert len(VECTORS) == 80
+    assert len(VECTORS) == 81
+
+
+def test_every_error_code_has_a_vector() -> None:
+    names = {v["name"] for v in VECTORS}
+    for cls in errors.ERROR_CLASSES.values():
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+        assert f"error_{snake}" in names, cls.__name__
 
 
 def build_request(f: Dict[str, Any]) -> Call[object]:
