@@ -399,6 +399,19 @@ impl Flusher {
     fn write_backlog(&mut self, end: u64) -> bool {
         if self.backlog.is_empty() {
             self.written = end;
+            if self.journal.failed.load(Ordering::Acquire) {
+                // Writes are refused after a failed fsync, so nothing new
+                // comes to retry with: probe with an fsync of our own.
+                return match self.log.file.sync_data() {
+                    Ok(()) => {
+                        self.synced = self.written;
+                        self.journal.set_durable(self.synced);
+                        self.journal.set_failure(None);
+                        true
+                    }
+                    Err(_) => false,
+                };
+            }
             return true;
         }
         match self.log.file.write_all(&self.backlog) {
