@@ -34,9 +34,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::middleware;
-use axum::response::{IntoResponse, Redirect};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use sessiond::{Clock, SystemClock};
 use sessiond_protocol::{LimitPolicy, OwnerLimit};
@@ -171,12 +171,32 @@ pub fn app<S: Backend>(state: AppState<S>) -> Router {
         .route("/jwt/check", post(jwt::check_form::<S>))
         .route("/jwt/revoke", post(jwt::revoke_form::<S>))
         .route("/jwt/end-session", post(jwt::end_session_form::<S>))
-        .layer(middleware::from_fn(csrf::reject_cross_site));
+        .layer(middleware::from_fn(csrf::reject_cross_site))
+        .layer(middleware::map_response(page_headers));
     Router::new()
         .merge(pages)
         .nest("/api", api::routes::<S>())
         .route("/style.css", get(stylesheet))
         .with_state(state)
+}
+
+/// Headers on every page: never cached (pages hold CSRF tokens and
+/// device lists), never framed (no clickjacking of the revoke buttons),
+/// forms only post here, nothing runs but what this app serves.
+async fn page_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -42,6 +42,9 @@ async fn login_sets_a_hardened_cookie_and_lists_the_device<T: Stores>() {
 
     let page = h.get(&mut browser, "/devices").await;
     assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers["cache-control"], "no-store");
+    let policy = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     assert!(page.body.contains("Firefox 133 on Linux"), "{}", page.body);
     assert!(page.body.contains("192.0.2.7"));
     assert!(page.body.contains("this device"));
