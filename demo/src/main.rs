@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use sessiond::{Store, StoreConfig};
-use sessiond_client::{Client, ClientConfig, Roots};
+use sessiond_client::{Client, ClientConfig, ClientError, Roots};
 use sessiond_demo::{Accounts, AppState, AttemptLimits, Backend, PasswordCost, Settings, app};
 use sessiond_protocol::{LimitPolicy, OwnerLimit};
 
@@ -70,7 +70,7 @@ enum Policy {
 #[derive(Debug, thiserror::Error)]
 enum StartError {
     #[error("connecting to the session store: {0}")]
-    Store(#[from] sessiond_client::ClientError),
+    Store(#[from] ClientError),
     #[error("listening on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
     #[error("serving: {0}")]
@@ -132,6 +132,12 @@ async fn run(args: Args) -> Result<(), StartError> {
         jwt_lifetime: args.jwt_lifetime,
         secure_cookies: args.secure_cookies,
     };
+    // Reach the store before anything else, so that a wrong address fails
+    // at once and no passwords are printed for an app that never ran.
+    let client = match args.store.as_str() {
+        "embedded" => None,
+        _ => Some(Client::connect(client_config(&args)?).await?),
+    };
     let (accounts, credentials) = Accounts::demo(PasswordCost::recommended())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -143,19 +149,25 @@ async fn run(args: Args) -> Result<(), StartError> {
         let (name, password, role) = (&account.name, &account.password, account.role);
         println!("  {name:<6} {password}  {role:?}");
     }
-    if args.store == "embedded" {
-        let store = Store::new(StoreConfig::default());
-        serve(listener, AppState::new(store, accounts, settings)).await
-    } else {
-        let client = Client::connect(client_config(&args)?).await?;
-        serve(listener, AppState::new(client, accounts, settings)).await
+    match client {
+        None => {
+            let store = Store::new(StoreConfig::default());
+            serve(listener, AppState::new(store, accounts, settings)).await
+        }
+        Some(client) => serve(listener, AppState::new(client, accounts, settings)).await,
     }
 }
 
-fn client_config(args: &Args) -> Result<ClientConfig, sessiond_client::ClientError> {
+fn client_config(args: &Args) -> Result<ClientConfig, ClientError> {
+    let url = &args.store;
     let config = match &args.store_tls_ca {
-        Some(ca) => ClientConfig::from_url_with_roots(&args.store, Roots::PemFile(ca.clone()))?,
-        None => ClientConfig::from_url(&args.store)?,
+        Some(ca) => ClientConfig::from_url_with_roots(url, Roots::PemFile(ca.clone()))?,
+        None if url.starts_with("sessiond+tls://") && !url.contains("?ca=") => {
+            return Err(ClientError::Config(format!(
+                "{url}: TLS needs the CA that signed the daemon's certificate: --store-tls-ca ca.pem"
+            )));
+        }
+        None => ClientConfig::from_url(url)?,
     };
     match &args.store_token_file {
         Some(path) => config.auth_token_from_file(path),
@@ -172,11 +184,19 @@ async fn serve<S: Backend>(
 ) -> Result<(), StartError> {
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(StartError::Serve)
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (service managers, containers).
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
 #[cfg(test)]
@@ -191,5 +211,42 @@ mod tests {
         assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("5w").is_err());
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        Args::parse_from([&["sessiond-demo"], extra].concat())
+    }
+
+    #[test]
+    fn store_flags_make_the_client_config() {
+        let plain = client_config(&args(&["--store", "sessiond://db.internal:7000"])).unwrap();
+        assert_eq!(plain.address, "db.internal:7000");
+        assert!(plain.tls.is_none());
+
+        let tls = client_config(&args(&[
+            "--store",
+            "sessiond+tls://db.internal",
+            "--store-tls-ca",
+            "/etc/ca.pem",
+        ]))
+        .unwrap();
+        assert_eq!(tls.tls.unwrap().server_name, "db.internal");
+
+        let err = client_config(&args(&["--store", "sessiond+tls://db.internal"])).unwrap_err();
+        assert!(err.to_string().contains("--store-tls-ca"), "{err}");
+
+        let dir = std::env::temp_dir().join(format!("sessiond-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let token = dir.join("token");
+        std::fs::write(&token, "s3cret\n").unwrap();
+        let config = client_config(&args(&[
+            "--store",
+            "sessiond://h:1",
+            "--store-token-file",
+            token.to_str().unwrap(),
+        ]))
+        .unwrap();
+        assert_eq!(config.auth_token.as_deref(), Some(&b"s3cret"[..]));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
