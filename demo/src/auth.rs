@@ -351,7 +351,7 @@ pub async fn login<S: Backend>(
             let page = LoginPage {
                 nav: templates::Nav::anonymous(),
                 csrf: token,
-                error: Some(err.to_string()),
+                error: Some(templates::sentence(&err.to_string())),
                 notice: None,
                 username: form.username.chars().take(64).collect(),
             };

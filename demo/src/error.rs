@@ -127,7 +127,7 @@ impl IntoResponse for AppError {
         let status = self.status();
         let page = ErrorPage {
             title: status.canonical_reason().unwrap_or("Error"),
-            message: self.to_string(),
+            message: templates::sentence(&self.to_string()),
         };
         (status, templates::render(&page)).into_response()
     }

@@ -112,6 +112,20 @@ pub(crate) struct ErrorPage {
     pub message: String,
 }
 
+/// An error's text as a sentence for a page: errors are written in lower
+/// case without a full stop, as Rust errors are.
+pub(crate) fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
 /// A Unix time as `2026-11-27 14:05 UTC`.
 pub(crate) fn timestamp(unix: u64) -> String {
     let (days, secs) = (unix / 86_400, unix % 86_400);
@@ -165,6 +179,16 @@ mod tests {
         assert_eq!(timestamp(951_782_400), "2000-02-29 00:00 UTC");
         assert_eq!(timestamp(1_795_000_000), "2026-11-18 11:06 UTC");
         assert_eq!(timestamp(4_107_542_399), "2100-02-28 23:59 UTC");
+    }
+
+    #[test]
+    fn errors_become_sentences() {
+        assert_eq!(
+            sentence("wrong username or password"),
+            "Wrong username or password."
+        );
+        assert_eq!(sentence("done."), "Done.");
+        assert_eq!(sentence(""), ".");
     }
 
     #[test]

@@ -121,7 +121,7 @@ async fn failed_logins_lock_the_account_for_a_while<T: Stores>() {
     assert!(
         reply
             .body
-            .contains("too many failed sign-ins for this account; try again in 10 min"),
+            .contains("Too many failed sign-ins for this account; try again in 10 min."),
         "{}",
         reply.body
     );
