@@ -4,15 +4,16 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use sessiond::server::{Server, ServerConfig};
+use sessiond::server::{Secret, Server, ServerConfig, TlsFiles};
 use sessiond::{Clock, ManualClock, Store, StoreConfig, SystemClock};
-use sessiond_client::{Client, ClientConfig};
+use sessiond_client::{Client, ClientConfig, TlsOptions};
 use sessiond_demo::{Accounts, AppState, Backend, PasswordCost, Role, Settings, app};
 use tokio::sync::oneshot;
 use tower::ServiceExt;
@@ -37,7 +38,8 @@ pub trait Stores {
 /// The embedded `sessiond::Store`.
 pub struct Embedded;
 
-/// A `sessiond` daemon in this process, through `sessiond_client::Client`.
+/// A `sessiond` daemon in this process, set up as deployed (TLS with its
+/// own CA, an auth token), through `sessiond_client::Client`.
 pub struct Daemon;
 
 impl Stores for Embedded {
@@ -56,8 +58,22 @@ impl Stores for Daemon {
     async fn start(settings: Settings) -> Harness<Client> {
         let clock = ManualClock::new(SystemClock.now_ms());
         let store = Store::with_clock(store_config(), clock.clone());
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        static DAEMONS: AtomicUsize = AtomicUsize::new(0);
+        let n = DAEMONS.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("sessiond-demo-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        let token = "a-token-for-the-demo-tests";
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
+            tls: Some(TlsFiles {
+                cert: cert.clone(),
+                key,
+            }),
+            auth_token: Some(Secret::new(token).unwrap()),
             ..ServerConfig::default()
         };
         let server = Server::bind(config, store).await.expect("the daemon binds");
@@ -66,9 +82,11 @@ impl Stores for Daemon {
         tokio::spawn(server.run_until(async {
             let _ = stopped.await;
         }));
-        let client = Client::connect(ClientConfig::new(addr.to_string()))
-            .await
-            .expect("the client connects");
+        // The certificate is its own CA (self-signed), issued to localhost.
+        let config = ClientConfig::new(addr.to_string())
+            .tls(TlsOptions::from_pem_file("localhost", cert))
+            .auth_token(token);
+        let client = Client::connect(config).await.expect("the client connects");
         Harness::new(client, settings, clock, Some(stop))
     }
 }
