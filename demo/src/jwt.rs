@@ -75,15 +75,11 @@ pub fn issue<S>(
 }
 
 /// Checks an access token: signature and algorithm (HS256 only), expiry by
-/// the app's clock, and, if `use_denylist`, the denylist.
+/// the app's clock, then the denylist.
 ///
 /// # Errors
 /// [`AppError::BadToken`] saying which check failed.
-pub async fn verify<S: Backend>(
-    state: &AppState<S>,
-    token: &str,
-    use_denylist: bool,
-) -> Result<Claims, AppError> {
+pub async fn verify<S: Backend>(state: &AppState<S>, token: &str) -> Result<Claims, AppError> {
     let mut validation = Validation::new(Algorithm::HS256);
     // Expiry is checked below against the app's clock, which tests move.
     validation.validate_exp = false;
@@ -98,13 +94,12 @@ pub async fn verify<S: Backend>(
     if claims.exp <= state.now() {
         return Err(AppError::BadToken("expired"));
     }
-    if use_denylist
-        && state
-            .store
-            .get_key(&denylist_key(&claims.jti))
-            .await
-            .checked()?
-            .is_some()
+    if state
+        .store
+        .get_key(&denylist_key(&claims.jti))
+        .await
+        .checked()?
+        .is_some()
     {
         return Err(AppError::BadToken("revoked"));
     }
@@ -224,7 +219,7 @@ pub async fn api_me<S: Backend>(
     headers: HeaderMap,
 ) -> Result<Json<Claims>, ApiError> {
     let token = bearer(&headers).ok_or(AppError::BadToken("missing"))?;
-    Ok(Json(verify(&state, token, true).await?))
+    Ok(Json(verify(&state, token).await?))
 }
 
 /// `?denylist=false` revokes without the denylist.
@@ -241,7 +236,7 @@ pub async fn api_revoke<S: Backend>(
     Query(query): Query<RevokeQuery>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let token = bearer(&headers).ok_or(AppError::BadToken("missing"))?;
-    let claims = verify(&state, token, true).await?;
+    let claims = verify(&state, token).await?;
     revoke(&state, &claims, query.denylist.unwrap_or(true)).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
@@ -310,7 +305,7 @@ pub async fn check_form<S: Backend>(
     Protected { session, form }: Protected<TokenForm>,
 ) -> Result<Response, AppError> {
     let unverified = peek_claims(&form.token);
-    let outcome = match verify(&state, &form.token, true).await {
+    let outcome = match verify(&state, &form.token).await {
         Ok(claims) => Outcome {
             ok: true,
             message: format!(
@@ -335,7 +330,7 @@ pub async fn revoke_form<S: Backend>(
     State(state): State<AppState<S>>,
     Protected { session, form }: Protected<TokenForm>,
 ) -> Result<Response, AppError> {
-    let claims = match verify(&state, &form.token, true).await {
+    let claims = match verify(&state, &form.token).await {
         Ok(claims) if claims.sub == session.account => claims,
         Ok(_) => return Err(AppError::Forbidden),
         Err(err) => {
