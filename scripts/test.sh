@@ -19,6 +19,15 @@ if ! command -v redis-server >/dev/null; then
     fi
 fi
 
+# The demo's browser tests drive Debian's chromium; same pattern.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+    else
+        sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
+    fi
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
@@ -44,3 +53,11 @@ fi
 "$venv/bin/pip" install -q ./clients/python
 "$venv/bin/mypy" --config-file clients/python/pyproject.toml clients/python/src/sessiond
 "$venv/bin/pytest" -q -p no:cacheprovider clients/python/tests
+
+# The demo login app in headless Chromium (demo/browser, playwright-core
+# from npm with the system browser), on the embedded store and on the
+# daemon built above. Screenshots go to target/screenshots.
+cargo build --locked -p sessiond-demo
+export DEMO_BIN="$PWD/$target/debug/sessiond-demo"
+case "$target" in /*) export DEMO_BIN="$target/debug/sessiond-demo" ;; esac
+(cd demo/browser && npm ci --no-audit --no-fund --prefer-offline && npm test)

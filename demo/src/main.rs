@@ -1,0 +1,252 @@
+//! `sessiond-demo`: the demo login app, on the embedded store by default or
+//! on a sessiond daemon with `--store sessiond://host:port`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use sessiond::{Store, StoreConfig};
+use sessiond_client::{Client, ClientConfig, ClientError, Roots};
+use sessiond_demo::{Accounts, AppState, AttemptLimits, Backend, PasswordCost, Settings, app};
+use sessiond_protocol::{LimitPolicy, OwnerLimit};
+
+/// Flags; every one also reads an environment variable.
+#[derive(Debug, Parser)]
+#[command(name = "sessiond-demo", version, about = "The sessiond demo login app")]
+struct Args {
+    /// Address to serve on (port 0 picks a free one, printed at start).
+    #[arg(long, env = "DEMO_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// `embedded`, or a daemon: `sessiond://host:port`, `sessiond+tls://host:port`.
+    #[arg(long, env = "DEMO_STORE", default_value = "embedded")]
+    store: String,
+    /// File holding the daemon's auth token (else SESSIOND_AUTH_TOKEN, if set).
+    #[arg(long, env = "DEMO_STORE_TOKEN_FILE")]
+    store_token_file: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the daemon's, for sessiond+tls://.
+    #[arg(long, env = "DEMO_STORE_TLS_CA")]
+    store_tls_ca: Option<PathBuf>,
+    /// Sessions end after this long unused: `30m`, `90s`, `12h`.
+    #[arg(long, env = "DEMO_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Sessions end this long after sign-in.
+    #[arg(long, env = "DEMO_ABSOLUTE_LIFETIME", default_value = "12h", value_parser = parse_duration)]
+    absolute_lifetime: Duration,
+    /// Most concurrent sessions per account (0: no limit).
+    #[arg(long, env = "DEMO_MAX_SESSIONS", default_value_t = 3)]
+    max_sessions: u32,
+    /// What a sign-in beyond the limit does.
+    #[arg(long, env = "DEMO_LIMIT_POLICY", value_enum, default_value_t = Policy::Refuse)]
+    limit_policy: Policy,
+    /// Failed sign-ins allowed per account within the window.
+    #[arg(long, env = "DEMO_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5)]
+    max_failures_per_account: u32,
+    /// Failed sign-ins allowed per client address within the window.
+    #[arg(long, env = "DEMO_MAX_FAILURES_PER_ADDRESS", default_value_t = 20)]
+    max_failures_per_address: u32,
+    /// How long a failed sign-in counts.
+    #[arg(long, env = "DEMO_FAILURE_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    failure_window: Duration,
+    /// Life of a JWT access token.
+    #[arg(long, env = "DEMO_JWT_LIFETIME", default_value = "5m", value_parser = parse_duration)]
+    jwt_lifetime: Duration,
+    /// Mark cookies Secure: set it when browsers reach the app over HTTPS
+    /// (a TLS-terminating proxy in front).
+    #[arg(long, env = "DEMO_SECURE_COOKIES")]
+    secure_cookies: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Policy {
+    /// Refuse the new sign-in with a message.
+    Refuse,
+    /// Sign out the device used least recently.
+    EvictOldest,
+}
+
+/// Why the demo could not start.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("connecting to the session store: {0}")]
+    Store(#[from] ClientError),
+    #[error("listening on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("serving: {0}")]
+    Serve(std::io::Error),
+    #[error("{0}")]
+    App(#[from] sessiond_demo::AppError),
+}
+
+/// `90`, `90s`, `15m`, `12h`, `2d`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and s, m, h or d"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(scale)))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("sessiond-demo: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), StartError> {
+    let settings = Settings {
+        idle_timeout: args.idle_timeout,
+        absolute_lifetime: args.absolute_lifetime,
+        session_limit: (args.max_sessions > 0).then_some(OwnerLimit {
+            max_sessions: args.max_sessions,
+            policy: match args.limit_policy {
+                Policy::Refuse => LimitPolicy::Reject,
+                Policy::EvictOldest => LimitPolicy::EvictOldest,
+            },
+        }),
+        attempts: AttemptLimits {
+            per_account: args.max_failures_per_account,
+            per_address: args.max_failures_per_address,
+            window: args.failure_window,
+        },
+        jwt_lifetime: args.jwt_lifetime,
+        secure_cookies: args.secure_cookies,
+    };
+    // Reach the store before anything else, so that a wrong address fails
+    // at once and no passwords are printed for an app that never ran.
+    let client = match args.store.as_str() {
+        "embedded" => None,
+        _ => Some(Client::connect(client_config(&args)?).await?),
+    };
+    let (accounts, credentials) = Accounts::demo(PasswordCost::recommended())?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| StartError::Listen(args.listen, e))?;
+    let address = listener.local_addr().map_err(StartError::Serve)?;
+    println!("sessiond demo on http://{address} (store: {})", args.store);
+    println!("accounts (new passwords on every start):");
+    for account in &credentials {
+        let (name, password, role) = (&account.name, &account.password, account.role);
+        println!("  {name:<6} {password}  {role:?}");
+    }
+    match client {
+        None => {
+            let store = Store::new(StoreConfig::default());
+            serve(listener, AppState::new(store, accounts, settings)).await
+        }
+        Some(client) => serve(listener, AppState::new(client, accounts, settings)).await,
+    }
+}
+
+fn client_config(args: &Args) -> Result<ClientConfig, ClientError> {
+    let url = &args.store;
+    let config = match &args.store_tls_ca {
+        Some(ca) => ClientConfig::from_url_with_roots(url, Roots::PemFile(ca.clone()))?,
+        None if url.starts_with("sessiond+tls://") && !url.contains("?ca=") => {
+            return Err(ClientError::Config(format!(
+                "{url}: TLS needs the CA that signed the daemon's certificate: --store-tls-ca ca.pem"
+            )));
+        }
+        None => ClientConfig::from_url(url)?,
+    };
+    match &args.store_token_file {
+        Some(path) => config.auth_token_from_file(path),
+        None if std::env::var_os("SESSIOND_AUTH_TOKEN").is_some() => {
+            config.auth_token_from_env("SESSIOND_AUTH_TOKEN")
+        }
+        None => Ok(config),
+    }
+}
+
+async fn serve<S: Backend>(
+    listener: tokio::net::TcpListener,
+    state: AppState<S>,
+) -> Result<(), StartError> {
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(StartError::Serve)
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (service managers, containers).
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("5w").is_err());
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        Args::parse_from([&["sessiond-demo"], extra].concat())
+    }
+
+    #[test]
+    fn store_flags_make_the_client_config() {
+        let plain = client_config(&args(&["--store", "sessiond://db.internal:7000"])).unwrap();
+        assert_eq!(plain.address, "db.internal:7000");
+        assert!(plain.tls.is_none());
+
+        let tls = client_config(&args(&[
+            "--store",
+            "sessiond+tls://db.internal",
+            "--store-tls-ca",
+            "/etc/ca.pem",
+        ]))
+        .unwrap();
+        assert_eq!(tls.tls.unwrap().server_name, "db.internal");
+
+        let err = client_config(&args(&["--store", "sessiond+tls://db.internal"])).unwrap_err();
+        assert!(err.to_string().contains("--store-tls-ca"), "{err}");
+
+        let dir = std::env::temp_dir().join(format!("sessiond-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let token = dir.join("token");
+        std::fs::write(&token, "s3cret\n").unwrap();
+        let config = client_config(&args(&[
+            "--store",
+            "sessiond://h:1",
+            "--store-token-file",
+            token.to_str().unwrap(),
+        ]))
+        .unwrap();
+        assert_eq!(config.auth_token.as_deref(), Some(&b"s3cret"[..]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
