@@ -9,34 +9,10 @@
 //! to recognise "no such session" or "limit reached" inside a client's
 //! error, which [`AsStoreError`] answers.
 
-use std::fmt::Display;
-
-use sessiond_client::ClientError;
-use sessiond_protocol::{SessionStore, StoreError};
+pub use sessiond_protocol::AsStoreError;
+use sessiond_protocol::SessionStore;
 
 use crate::error::AppError;
-
-/// A store error, if that is what this error is: the client wraps the
-/// store's answers among its network failures.
-pub trait AsStoreError: Display {
-    /// The store's own answer inside this error, if it is one.
-    fn as_store_error(&self) -> Option<&StoreError>;
-}
-
-impl AsStoreError for StoreError {
-    fn as_store_error(&self) -> Option<&StoreError> {
-        Some(self)
-    }
-}
-
-impl AsStoreError for ClientError {
-    fn as_store_error(&self) -> Option<&StoreError> {
-        match self {
-            ClientError::Store(err) => Some(err),
-            _ => None,
-        }
-    }
-}
 
 /// A session store the app can run on: the embedded `sessiond::Store` or
 /// the network `sessiond_client::Client`.
@@ -52,7 +28,7 @@ pub(crate) trait Checked<T> {
     fn checked(self) -> Result<T, AppError>;
 }
 
-impl<T, E: AsStoreError> Checked<T> for Result<T, E> {
+impl<T, E: AsStoreError + std::fmt::Display> Checked<T> for Result<T, E> {
     fn checked(self) -> Result<T, AppError> {
         self.map_err(|err| match err.as_store_error() {
             Some(store) => AppError::from_store(store.clone()),

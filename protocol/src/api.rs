@@ -99,3 +99,20 @@ pub trait SessionStore: Send + Sync {
     fn incr(&self, key: &[u8], delta: i64)
     -> impl Future<Output = Result<i64, Self::Error>> + Send;
 }
+
+/// The store's own answer inside an error, if that is what it is: a
+/// network client wraps "no such session" or "limit reached" among its
+/// connection failures, and generic code over [`SessionStore`] needs to
+/// tell the two apart (a signed-out user from a store that cannot be
+/// reached). Implemented for [`StoreError`] here and for the Rust client's
+/// error in its crate.
+pub trait AsStoreError {
+    /// The store error this error is, if it is one.
+    fn as_store_error(&self) -> Option<&StoreError>;
+}
+
+impl AsStoreError for StoreError {
+    fn as_store_error(&self) -> Option<&StoreError> {
+        Some(self)
+    }
+}

@@ -26,7 +26,7 @@ mod id;
 mod model;
 pub mod wire;
 
-pub use api::SessionStore;
+pub use api::{AsStoreError, SessionStore};
 pub use error::StoreError;
 pub use id::{ParseSessionIdError, ROUTING_SLOTS, SessionId};
 pub use model::{KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionInfo};

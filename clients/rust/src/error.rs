@@ -7,8 +7,8 @@
 //! whether a write happened; a configuration or TLS error will not go away
 //! by retrying.
 
-use sessiond_protocol::StoreError;
 use sessiond_protocol::wire::ServerError;
+use sessiond_protocol::{AsStoreError, StoreError};
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,18 @@ pub enum ClientError {
     /// missing CA, a missing token for a server that requires one.
     #[error("client configuration: {0}")]
     Config(String),
+}
+
+/// Lets code generic over [`sessiond_protocol::SessionStore`] find the
+/// store's answer inside a client error (the `#[error(transparent)]` on
+/// [`ClientError::Store`] hides it from the source chain).
+impl AsStoreError for ClientError {
+    fn as_store_error(&self) -> Option<&StoreError> {
+        match self {
+            ClientError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl From<StoreError> for ClientError {

@@ -97,7 +97,7 @@ pub use store::{MAX_KEY_LEN, MAX_OWNER_LEN};
 /// ([`Request`](sessiond_protocol::wire::Request),
 /// [`Reply`](sessiond_protocol::wire::Reply)).
 pub use sessiond_protocol as protocol;
-pub use sessiond_protocol::{SessionStore, StoreError};
+pub use sessiond_protocol::{AsStoreError, SessionStore, StoreError};
 
 /// DER certificates, for [`Roots::Certs`] and [`TlsOptions::from_certs`].
 pub use rustls_pki_types::CertificateDer;

@@ -97,12 +97,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+pub use sessiond_protocol::AsStoreError;
 use sessiond_protocol::{Labels, NewSession, Session, SessionId, SessionStore, StoreError};
 use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store::{self, Error, ExpiredDeletion};
 
-use crate::ClientError;
 use owner::OwnerRule;
 pub use owner::{ANONYMOUS_OWNER_PREFIX, AXUM_LOGIN_USER_ID};
 pub use record::{session_id, tower_id};
@@ -215,31 +215,6 @@ fn update_suffices(current: &Session, wanted: &NewSession) -> bool {
         && current.info.labels == wanted.labels
         && current.info.absolute_deadline.is_none()
         && Some(current.info.idle_timeout) == wanted.idle
-}
-
-/// The store's answer inside a backend's error, so the adapter can act on
-/// "no such session", "id taken" and "version mismatch" and report the
-/// rest. Implemented for the embedded store's [`StoreError`] and the
-/// client's [`ClientError`]; implement it for the error of another
-/// [`SessionStore`] to use that store here.
-pub trait AsStoreError {
-    /// The store error this error is, if it is one.
-    fn as_store_error(&self) -> Option<&StoreError>;
-}
-
-impl AsStoreError for StoreError {
-    fn as_store_error(&self) -> Option<&StoreError> {
-        Some(self)
-    }
-}
-
-impl AsStoreError for ClientError {
-    fn as_store_error(&self) -> Option<&StoreError> {
-        match self {
-            ClientError::Store(e) => Some(e),
-            _ => None,
-        }
-    }
 }
 
 /// A failure of the store, as tower-sessions reports it.
