@@ -50,7 +50,30 @@ fn random_below(n: u64) -> u64 {
     u64::from_le_bytes(SessionId::random().as_bytes()[..8].try_into().unwrap()) % n
 }
 
-fn start(dir: &Path, fsync: &str) -> (Child, u16) {
+/// A daemon child process, killed if a failing test drops it.
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &Path, fsync: &str) -> (Running, u16) {
     let port = free_port();
     let mut command = Command::new(BIN);
     command.args([
@@ -65,7 +88,7 @@ fn start(dir: &Path, fsync: &str) -> (Child, u16) {
         "--log-level",
         "warn",
     ]);
-    (spawn_command(command, port), port)
+    (Running(spawn_command(command, port)), port)
 }
 
 async fn connect(port: u16) -> Client {
@@ -280,7 +303,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
         "--log-level",
         "warn",
     ]);
-    let mut child = spawn_command(command, port);
+    let mut child = Running(spawn_command(command, port));
     let client = connect(port).await;
     let value = vec![b'x'; 1000];
     let mut acked = Vec::new();
