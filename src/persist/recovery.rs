@@ -19,7 +19,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use sessiond_protocol::SessionId;
@@ -348,37 +347,37 @@ fn read(path: &Path) -> Result<Vec<u8>, PersistError> {
 /// Replay's way into the store: no limits, no log, no checks but the
 /// image's own (history already passed them).
 impl Inner {
+    /// One probe for the common case (a session not seen before), and no
+    /// allocation beyond the record itself: loads of millions go through
+    /// here.
     fn restore_session(&self, record: SessionRecord) {
         let prefix = record.prefix();
         let bytes = record.len() + SESSION_OVERHEAD;
-        {
+        let previous = {
             let mut shard = self.session_shard(prefix).lock();
-            if let Some(old) = shard.by_prefix(prefix)
-                && old.has_id(&record.id())
-                && old.owner() == record.owner()
-            {
-                let old = shard.replace(record).expect("found above");
-                drop(shard);
-                self.memory.add(bytes);
-                self.memory.release(old.len() + SESSION_OVERHEAD);
-                return;
+            match shard.by_prefix(prefix) {
+                None => None,
+                Some(old) if old.has_id(&record.id()) && old.owner() == record.owner() => {
+                    let old = shard.replace(record).expect("found above");
+                    drop(shard);
+                    self.memory.add(bytes);
+                    self.memory.release(old.len() + SESSION_OVERHEAD);
+                    return;
+                }
+                Some(_) => shard.remove_prefix_if(prefix, |_| true),
             }
-        }
-        let previous = self
-            .session_shard(prefix)
-            .lock()
-            .remove_prefix_if(prefix, |_| true);
+        };
         if let Some(previous) = previous {
             self.unlink(&previous);
         }
-        let owner: Arc<[u8]> = record.owner().into();
-        let mut owners = self.owner_shard(&owner).lock();
-        let (entry, new_entry) = owners.get_or_insert(&owner);
+        let mut owners = self.owner_shard(record.owner()).lock();
+        let (entry, new_entry) = owners.get_or_insert(record.owner());
         if new_entry {
-            self.memory.add(owner.len() + OWNER_OVERHEAD);
+            self.memory.add(record.owner().len() + OWNER_OVERHEAD);
         }
         entry.link(prefix);
         self.session_shard(prefix).lock().insert(record);
+        drop(owners);
         self.memory.add(bytes);
     }
 

@@ -3,9 +3,9 @@
 //!
 //! The flusher first switches the log to a new generation `g`; every
 //! record appended from then on goes to `log-g`. Then this thread copies
-//! the store shard by shard (each shard's lock held only while its entries
-//! are copied into a buffer: a few milliseconds for the largest shard of a
-//! million sessions), writes `snapshot-g.tmp`, fsyncs it, renames it to
+//! the store a chunk of 512 entries at a time (a shard's lock is held only
+//! while one chunk is copied into a buffer, so no request waits on the
+//! snapshot for more than that), writes `snapshot-g.tmp`, fsyncs it, renames it to
 //! `snapshot-g.snap`, fsyncs the directory, and only then removes the
 //! older snapshot and logs.
 //!
@@ -32,6 +32,9 @@ use super::{CompactionReport, files};
 use crate::keys::Value;
 use crate::store::Inner;
 
+/// Entries copied per lock hold.
+const CHUNK: usize = 512;
+
 /// Writes the snapshot of generation `generation` and removes what it
 /// supersedes.
 pub(crate) fn write(store: &Inner, dir: &Path, generation: u64) -> io::Result<CompactionReport> {
@@ -44,52 +47,78 @@ pub(crate) fn write(store: &Inner, dir: &Path, generation: u64) -> io::Result<Co
     let mut records = 0u64;
     let mut buffer = Vec::new();
     for shard in store.sessions.iter() {
-        {
+        // The ids present now, then their records a chunk at a time, so
+        // that no lock is held for more than a chunk's copy. A session made
+        // after this list was taken is in the new log; one ended before
+        // its chunk is skipped, and its end is in the new log too.
+        let prefixes: Vec<u64> = {
             let shard = shard.lock();
             let held = Instant::now();
-            for record in shard.records().filter(|r| !r.is_expired(now_s)) {
-                frame(&mut buffer, |b| Entry::Session(record.image()).encode(b));
-                records += 1;
-            }
+            let prefixes = shard.records().map(|r| r.prefix()).collect();
             longest_lock_hold = longest_lock_hold.max(held.elapsed());
-        }
-        out.write_all(&buffer)?;
-        buffer.clear();
-    }
-    for shard in store.keys.iter() {
-        {
-            let shard = shard.lock();
-            let held = Instant::now();
-            for entry in shard.entries().filter(|e| !e.is_expired(now_ms)) {
-                let deadline_ms = entry.deadline.unwrap_or(0);
-                let key = entry.key();
-                match &entry.value {
-                    Value::Str(value) => frame(&mut buffer, |b| {
-                        Entry::Str {
-                            key,
-                            deadline_ms,
-                            value,
-                        }
-                        .encode(b)
-                    }),
-                    Value::Set(set) => {
-                        let members = pack_members(set.members());
-                        frame(&mut buffer, |b| {
-                            Entry::Set {
-                                key,
-                                deadline_ms,
-                                members: &members,
-                            }
-                            .encode(b)
-                        })
+            prefixes
+        };
+        for chunk in prefixes.chunks(CHUNK) {
+            {
+                let shard = shard.lock();
+                let held = Instant::now();
+                for prefix in chunk {
+                    let Some(record) = shard.by_prefix(*prefix) else {
+                        continue;
+                    };
+                    if !record.is_expired(now_s) {
+                        frame(&mut buffer, |b| Entry::Session(record.image()).encode(b));
+                        records += 1;
                     }
                 }
-                records += 1;
+                longest_lock_hold = longest_lock_hold.max(held.elapsed());
             }
-            longest_lock_hold = longest_lock_hold.max(held.elapsed());
+            out.write_all(&buffer)?;
+            buffer.clear();
         }
-        out.write_all(&buffer)?;
-        buffer.clear();
+    }
+    for shard in store.keys.iter() {
+        // Keys by SCAN position, which stays put when the table grows or
+        // shrinks between steps: a key present throughout is copied once.
+        let mut from = Some(0);
+        while let Some(position) = from {
+            {
+                let shard = shard.lock();
+                let held = Instant::now();
+                from = shard.scan(position, CHUNK, |entry| {
+                    if entry.is_expired(now_ms) {
+                        return;
+                    }
+                    let deadline_ms = entry.deadline.unwrap_or(0);
+                    let key = entry.key();
+                    match &entry.value {
+                        Value::Str(value) => frame(&mut buffer, |b| {
+                            Entry::Str {
+                                key,
+                                deadline_ms,
+                                value,
+                            }
+                            .encode(b)
+                        }),
+                        Value::Set(set) => {
+                            let members = pack_members(set.members());
+                            frame(&mut buffer, |b| {
+                                Entry::Set {
+                                    key,
+                                    deadline_ms,
+                                    members: &members,
+                                }
+                                .encode(b)
+                            })
+                        }
+                    }
+                    records += 1;
+                });
+                longest_lock_hold = longest_lock_hold.max(held.elapsed());
+            }
+            out.write_all(&buffer)?;
+            buffer.clear();
+        }
     }
     frame(&mut buffer, |b| Entry::End { records }.encode(b));
     out.write_all(&buffer)?;
