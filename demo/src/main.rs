@@ -22,6 +22,10 @@ struct Args {
     /// `embedded`, or a daemon: `sessiond://host:port`, `sessiond+tls://host:port`.
     #[arg(long, env = "DEMO_STORE", default_value = "embedded")]
     store: String,
+    /// With the embedded store: keep sessions on disk here, so that a
+    /// restart of the demo signs nobody out (passwords still change).
+    #[arg(long, env = "DEMO_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// File holding the daemon's auth token (else SESSIOND_AUTH_TOKEN, if set).
     #[arg(long, env = "DEMO_STORE_TOKEN_FILE")]
     store_token_file: Option<PathBuf>,
@@ -75,8 +79,20 @@ enum StartError {
     Listen(SocketAddr, std::io::Error),
     #[error("serving: {0}")]
     Serve(std::io::Error),
+    #[error("opening the data directory: {0}")]
+    DataDir(#[from] sessiond::PersistError),
+    #[error("--data-dir is for the embedded store; a daemon keeps its own (sessiond --data-dir)")]
+    DataDirWithDaemon,
     #[error("{0}")]
     App(#[from] sessiond_demo::AppError),
+}
+
+/// The store the app runs on.
+enum Backing {
+    /// In-process, in memory or with `--data-dir`.
+    Embedded(Store),
+    /// A daemon, through the client.
+    Daemon(Client),
 }
 
 /// `90`, `90s`, `15m`, `12h`, `2d`.
@@ -134,9 +150,11 @@ async fn run(args: Args) -> Result<(), StartError> {
     };
     // Reach the store before anything else, so that a wrong address fails
     // at once and no passwords are printed for an app that never ran.
-    let client = match args.store.as_str() {
-        "embedded" => None,
-        _ => Some(Client::connect(client_config(&args)?).await?),
+    let backing = match (args.store.as_str(), &args.data_dir) {
+        ("embedded", None) => Backing::Embedded(Store::new(StoreConfig::default())),
+        ("embedded", Some(dir)) => Backing::Embedded(Store::open(dir)?),
+        (_, Some(_)) => return Err(StartError::DataDirWithDaemon),
+        (_, None) => Backing::Daemon(Client::connect(client_config(&args)?).await?),
     };
     let (accounts, credentials) = Accounts::demo(PasswordCost::recommended())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -149,12 +167,9 @@ async fn run(args: Args) -> Result<(), StartError> {
         let (name, password, role) = (&account.name, &account.password, account.role);
         println!("  {name:<6} {password}  {role:?}");
     }
-    match client {
-        None => {
-            let store = Store::new(StoreConfig::default());
-            serve(listener, AppState::new(store, accounts, settings)).await
-        }
-        Some(client) => serve(listener, AppState::new(client, accounts, settings)).await,
+    match backing {
+        Backing::Embedded(store) => serve(listener, AppState::new(store, accounts, settings)).await,
+        Backing::Daemon(client) => serve(listener, AppState::new(client, accounts, settings)).await,
     }
 }
 

@@ -91,7 +91,7 @@ impl Stores for Daemon {
     }
 }
 
-fn store_config() -> StoreConfig {
+pub fn store_config() -> StoreConfig {
     StoreConfig {
         background_expiry: false,
         ..StoreConfig::default()
@@ -107,7 +107,7 @@ pub struct Harness<S> {
 }
 
 impl<S: Backend> Harness<S> {
-    fn new(
+    pub fn new(
         store: S,
         settings: Settings,
         clock: ManualClock,

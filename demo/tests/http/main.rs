@@ -11,5 +11,6 @@ mod api;
 mod devices;
 mod jwt;
 mod limits;
+mod restart;
 mod sessions;
 mod socket;
