@@ -97,6 +97,9 @@ struct Settings {
     #[arg(long, env = "SESSIOND_REPAIR")]
     #[serde(default)]
     repair: bool,
+    /// Compact when the log since the last snapshot is this many times the live data [default: 2].
+    #[arg(long, env = "SESSIOND_COMPACT_RATIO", value_name = "N")]
+    compact_ratio: Option<u64>,
     /// Compact only once the log since the last snapshot is this large [default: 67108864].
     #[arg(long, env = "SESSIOND_COMPACT_MIN_BYTES", value_name = "BYTES")]
     compact_min_bytes: Option<u64>,
@@ -152,6 +155,7 @@ impl Settings {
             data_dir: self.data_dir.or(lower.data_dir),
             fsync: self.fsync.or(lower.fsync),
             repair: self.repair || lower.repair,
+            compact_ratio: self.compact_ratio.or(lower.compact_ratio),
             compact_min_bytes: self.compact_min_bytes.or(lower.compact_min_bytes),
             log_level: self.log_level.or(lower.log_level),
         }
@@ -170,6 +174,7 @@ impl Settings {
             // The server waits per batch, without blocking its threads.
             acknowledge_in_call: false,
             repair: self.repair,
+            compact_ratio: self.compact_ratio.unwrap_or(defaults.compact_ratio),
             compact_min_bytes: self.compact_min_bytes.unwrap_or(defaults.compact_min_bytes),
             progress: Some(Arc::new(|p: &LoadProgress| {
                 info!(

@@ -85,6 +85,8 @@ fn start(dir: &Path, fsync: &str) -> (Running, u16) {
         fsync,
         "--compact-min-bytes",
         "262144",
+        "--compact-ratio",
+        "2",
         "--log-level",
         "warn",
     ]);
