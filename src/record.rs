@@ -269,39 +269,40 @@ pub(crate) fn encode_labels(labels: &Labels) -> Result<Vec<u8>, &'static str> {
     Ok(out)
 }
 
-/// Whether `bytes` is a sequence of labels as [`encode_labels`] packs them.
-fn labels_well_formed(mut bytes: &[u8]) -> bool {
-    while let Some((&key_len, rest)) = bytes.split_first() {
+/// The (key, value) pairs [`encode_labels`] packed, in order; `None` in
+/// place of a pair that runs past the end (only a damaged image has one).
+fn label_pairs(mut bytes: &[u8]) -> impl Iterator<Item = Option<(&[u8], &[u8])>> {
+    std::iter::from_fn(move || {
+        let (&key_len, rest) = bytes.split_first()?;
         let key_len = usize::from(key_len);
-        let Some(value_len) = rest.get(key_len..key_len + 2) else {
-            return false;
-        };
-        let value_len = usize::from(u16::from_le_bytes([value_len[0], value_len[1]]));
-        let value_at = key_len + 2;
-        let Some(value) = rest.get(value_at..value_at + value_len) else {
-            return false;
-        };
-        if std::str::from_utf8(&rest[..key_len]).is_err() || std::str::from_utf8(value).is_err() {
-            return false;
-        }
-        bytes = &rest[value_at + value_len..];
-    }
-    true
+        let pair = rest.get(key_len..key_len + 2).and_then(|len| {
+            let value_len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+            let end = key_len + 2 + value_len;
+            Some((&rest[..key_len], rest.get(key_len + 2..end)?, end))
+        });
+        bytes = pair.map_or(&[], |(_, _, end)| &rest[end..]);
+        Some(pair.map(|(key, value, _)| (key, value)))
+    })
+}
+
+/// Whether `bytes` is a sequence of labels as [`encode_labels`] packs them.
+fn labels_well_formed(bytes: &[u8]) -> bool {
+    label_pairs(bytes).all(|pair| {
+        pair.is_some_and(|(key, value)| {
+            std::str::from_utf8(key).is_ok() && std::str::from_utf8(value).is_ok()
+        })
+    })
 }
 
 /// Unpacks what [`encode_labels`] packed.
-fn decode_labels(mut bytes: &[u8]) -> Labels {
+fn decode_labels(bytes: &[u8]) -> Labels {
     let mut labels = Labels::new();
-    while let Some((&key_len, rest)) = bytes.split_first() {
-        let (key, rest) = rest.split_at(key_len.into());
-        let value_len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
-        let (value, rest) = rest[2..].split_at(value_len);
+    for (key, value) in label_pairs(bytes).map_while(|pair| pair) {
         // Both halves were &str when encoded, so they are valid UTF-8.
         labels.insert(
             String::from_utf8_lossy(key).into_owned(),
             String::from_utf8_lossy(value).into_owned(),
         );
-        bytes = rest;
     }
     labels
 }

@@ -125,15 +125,13 @@ impl Store {
         persist: PersistConfig,
         clock: impl Clock,
     ) -> Result<(Store, RecoveryReport), PersistError> {
-        let io = |source| PersistError::Io {
-            path: persist.dir.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&persist.dir).map_err(io)?;
-        let lock = persist::lock_dir(&persist.dir).map_err(io)?;
+        std::fs::create_dir_all(&persist.dir).map_err(PersistError::at(&persist.dir))?;
+        let lock = persist::lock_dir(&persist.dir).map_err(PersistError::at(&persist.dir))?;
         let store = Store::build(config, Arc::new(clock), Some(lock));
         let inner = &store.inner;
-        let (report, log, snapshot_bytes) = persist::recover(inner, &persist)?;
+        let (mut report, log, snapshot_bytes) = persist::recover(inner, &persist)?;
+        let loaded = store.stats();
+        (report.sessions, report.keys) = (loaded.sessions, loaded.keys);
         let journal = persist::start_journal(&persist, log, snapshot_bytes, Arc::downgrade(inner));
         let _ = inner.journal.set(journal);
         Ok((store, report))
@@ -839,20 +837,9 @@ impl Inner {
         let Some(journal) = self.journal.get() else {
             return;
         };
-        let entry = shard.get(key);
-        let deadline_ms = entry.and_then(|e| e.deadline).unwrap_or(0);
-        match entry.map(|e| &e.value) {
+        match shard.get(key) {
+            Some(entry) => persist::with_key_entry(entry, |record| journal.append(record)),
             None => journal.append(&Entry::EndKey { key }),
-            Some(keys::Value::Str(value)) => journal.append(&Entry::Str {
-                key,
-                deadline_ms,
-                value,
-            }),
-            Some(keys::Value::Set(set)) => journal.append(&Entry::Set {
-                key,
-                deadline_ms,
-                members: &persist::pack_members(set.members()),
-            }),
         };
     }
 
@@ -905,11 +892,6 @@ impl Inner {
     /// takes writes again.
     pub(crate) fn acknowledge_quietly(&self) {
         let _ = self.acknowledge(Ok(()));
-    }
-
-    /// Every live session, in every shard.
-    pub(crate) fn session_count(&self) -> usize {
-        self.sessions.iter().map(|s| s.lock().len()).sum()
     }
 
     /// Runs expiry until nothing due is left (after a load).

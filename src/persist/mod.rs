@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use sessiond_protocol::StoreError;
 
-pub(crate) use format::{Entry, pack_members};
+pub(crate) use format::{Entry, with_key_entry};
 pub(crate) use journal::Journal;
 
 /// When the log is forced to disk (see `journal.rs`).
@@ -131,7 +131,7 @@ pub struct RecoveryReport {
     pub files: Vec<PathBuf>,
     /// Records applied.
     pub records: u64,
-    /// Live sessions and keys after the load (expired ones dropped).
+    /// Live sessions after the load (expired ones dropped).
     pub sessions: u64,
     /// Live keys after the load.
     pub keys: u64,
@@ -199,6 +199,14 @@ pub enum PersistError {
         /// What is wrong there.
         what: String,
     },
+}
+
+impl PersistError {
+    /// An I/O error at `path`, for `map_err`.
+    pub(crate) fn at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> PersistError {
+        let path = path.to_path_buf();
+        move |source| PersistError::Io { path, source }
+    }
 }
 
 /// A daemon's handle for waiting until writes are durable, under `always`

@@ -44,17 +44,13 @@ pub(crate) fn recover(
 ) -> Result<(RecoveryReport, LogFile, u64), PersistError> {
     let dir = &config.dir;
     let started = Instant::now();
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PersistError::Io { path, source }
-    };
     let Listing {
         snapshots,
         logs,
         temporary,
-    } = files::list(dir).map_err(io(dir))?;
+    } = files::list(dir).map_err(PersistError::at(dir))?;
     for tmp in temporary {
-        fs::remove_file(&tmp).map_err(io(&tmp))?;
+        fs::remove_file(&tmp).map_err(PersistError::at(&tmp))?;
     }
     let mut replay = Replay {
         store,
@@ -97,15 +93,13 @@ pub(crate) fn recover(
         Some((generation, len)) => files::reopen_log(dir, generation, len),
         None => files::create_log(dir, expected_first, true),
     }
-    .map_err(io(dir))?;
+    .map_err(PersistError::at(dir))?;
     if base > 0 {
         // A compaction that crashed after its rename left these behind.
-        super::snapshot::remove_superseded(dir, base).map_err(io(dir))?;
+        super::snapshot::remove_superseded(dir, base).map_err(PersistError::at(dir))?;
     }
     store.drop_expired();
     let mut report = replay.report;
-    report.sessions = store.session_count() as u64;
-    report.keys = store.keys.iter().map(|s| s.lock().len() as u64).sum();
     report.duration = started.elapsed();
     Ok((report, log, snapshot_bytes))
 }
@@ -165,16 +159,9 @@ impl Replay<'_> {
                 "{}: a log without a whole header (a crash as it was created); started again",
                 path.display()
             ));
-            fs::remove_file(path).map_err(|source| PersistError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let log = files::create_log(&self.config.dir, generation, true).map_err(|source| {
-                PersistError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            })?;
+            fs::remove_file(path).map_err(PersistError::at(path))?;
+            let log = files::create_log(&self.config.dir, generation, true)
+                .map_err(PersistError::at(path))?;
             return Ok(LogEnd::Whole(log.len));
         }
         self.header(path, &bytes, FileKind::Log, generation)?;
@@ -312,10 +299,7 @@ fn set_aside(logs: &[u64], dir: &Path, report: &mut RecoveryReport) -> Result<()
     for &generation in logs {
         let path = files::log_path(dir, generation);
         let aside = PathBuf::from(format!("{}.damaged", path.display()));
-        fs::rename(&path, &aside).map_err(|source| PersistError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        fs::rename(&path, &aside).map_err(PersistError::at(&path))?;
         report.dropped.push(format!(
             "{}: set aside as {} (it follows the damage)",
             path.display(),
@@ -331,17 +315,11 @@ fn cut(path: &Path, len: u64) -> Result<(), PersistError> {
         .write(true)
         .open(path)
         .and_then(|f| f.set_len(len).and_then(|()| f.sync_all()))
-        .map_err(|source| PersistError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(PersistError::at(path))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, PersistError> {
-    fs::read(path).map_err(|source| PersistError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    fs::read(path).map_err(PersistError::at(path))
 }
 
 /// Replay's way into the store: no limits, no log, no checks but the

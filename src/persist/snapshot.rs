@@ -27,9 +27,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::format::{Entry, FileKind, file_header, frame, pack_members};
+use super::format::{Entry, FileKind, file_header, frame, with_key_entry};
 use super::{CompactionReport, files};
-use crate::keys::Value;
 use crate::store::Inner;
 
 /// Entries copied per lock hold.
@@ -89,29 +88,7 @@ pub(crate) fn write(store: &Inner, dir: &Path, generation: u64) -> io::Result<Co
                     if entry.is_expired(now_ms) {
                         return;
                     }
-                    let deadline_ms = entry.deadline.unwrap_or(0);
-                    let key = entry.key();
-                    match &entry.value {
-                        Value::Str(value) => frame(&mut buffer, |b| {
-                            Entry::Str {
-                                key,
-                                deadline_ms,
-                                value,
-                            }
-                            .encode(b)
-                        }),
-                        Value::Set(set) => {
-                            let members = pack_members(set.members());
-                            frame(&mut buffer, |b| {
-                                Entry::Set {
-                                    key,
-                                    deadline_ms,
-                                    members: &members,
-                                }
-                                .encode(b)
-                            })
-                        }
-                    }
+                    with_key_entry(entry, |record| frame(&mut buffer, |b| record.encode(b)));
                     records += 1;
                 });
                 longest_lock_hold = longest_lock_hold.max(held.elapsed());
