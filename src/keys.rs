@@ -8,13 +8,15 @@
 use hashbrown::HashTable;
 
 use crate::hashing::Hasher;
+use crate::thin::ThinBytes;
 use crate::wheel::Wheel;
 
 use std::collections::BTreeSet;
 
-/// Bytes a key adds beyond its key and value: the table slot, allocation
-/// headers and its wheel entry.
-pub(crate) const KEY_OVERHEAD: usize = 96;
+/// Bytes a key adds beyond its key and value: its packed header, the
+/// allocation's header and rounding, its share of the table and its wheel
+/// entry.
+pub(crate) const KEY_OVERHEAD: usize = 64;
 
 /// Bytes a set member adds beyond its own bytes: its boxed slice and its
 /// share of a B-tree node.
@@ -28,24 +30,17 @@ const POSITION_MASK: u64 = (1 << POSITION_BITS) - 1;
 /// Most SCAN steps a shard takes, whatever the COUNT (see [`KeyShard::scan`]).
 pub(crate) const SCAN_PASSES: usize = 64;
 
-/// What a plain key holds.
-pub(crate) enum Value {
+/// A value on its way into the table: a string (copied into the key's
+/// packed record) or a set (moved in).
+pub(crate) enum Value<'a> {
     /// A byte string (GET, SET, INCR).
-    Str(Box<[u8]>),
+    Str(&'a [u8]),
     /// A set of byte strings (SADD, SMEMBERS): the owner-index pattern of
     /// Redis session libraries.
     Set(SetValue),
 }
 
-impl Value {
-    /// The string, or `None` for a set.
-    pub(crate) fn as_str(&self) -> Option<&[u8]> {
-        match self {
-            Value::Str(bytes) => Some(bytes),
-            Value::Set(_) => None,
-        }
-    }
-
+impl Value<'_> {
     /// Bytes charged for the value itself.
     pub(crate) fn bytes(&self) -> usize {
         match self {
@@ -53,6 +48,12 @@ impl Value {
             Value::Set(set) => set.bytes,
         }
     }
+}
+
+/// A stored key's value, borrowed.
+pub(crate) enum ValueRef<'a> {
+    Str(&'a [u8]),
+    Set(&'a SetValue),
 }
 
 /// A set value, with its accounted bytes kept alongside so that charging
@@ -97,35 +98,160 @@ impl SetValue {
     }
 }
 
+/// One stored key, packed for memory: plain keys are the other thing
+/// people keep in a session store by the million (denylists, counters),
+/// and Redis holds a 16-byte key with a 200-byte value in some 340 bytes.
+///
+/// Everything but a set's members sits in one [`ThinBytes`] allocation:
+///
+/// ```text
+/// offset  size  field
+///      0     8  hash       the key's seeded hash (table growth, SCAN order)
+///      8     8  deadline   Unix milliseconds, 0 = no TTL
+///     16     4  wheel at   bucket of the live wheel entry, 0 = none
+///     20     2  key length
+///     22     …  key, then a string value's bytes
+/// ```
+///
+/// A set keeps its members in a boxed [`SetValue`] beside it, so the table
+/// slot is two pointers: 16 bytes, against some 90 for a struct of boxed
+/// key, value enum and times.
 pub(crate) struct KeyEntry {
-    key: Box<[u8]>,
-    pub(crate) value: Value,
-    hash: u64,
-    /// Unix milliseconds at which the key is dead; `None` for no TTL.
-    pub(crate) deadline: Option<u64>,
-    /// Bucket of the key's live wheel entry; 0 when it has none.
-    wheel_at: u32,
+    packed: ThinBytes,
+    set: Option<Box<SetValue>>,
 }
 
+const HASH: usize = 0;
+const DEADLINE: usize = 8;
+const WHEEL_AT: usize = 16;
+const KEY_LEN: usize = 20;
+const KEY: usize = 22;
+
 impl KeyEntry {
+    /// A new entry without a TTL.
+    fn new(key: &[u8], hash: u64, value: Value<'_>) -> Self {
+        let (string, set) = match value {
+            Value::Str(bytes) => (bytes, None),
+            Value::Set(set) => (&[][..], Some(Box::new(set))),
+        };
+        KeyEntry {
+            packed: pack(hash, 0, key, string),
+            set,
+        }
+    }
+
     /// Bytes charged to memory accounting.
     pub(crate) fn footprint(&self) -> usize {
-        self.key.len() + self.value.bytes() + KEY_OVERHEAD
+        self.key().len() + self.value_bytes() + KEY_OVERHEAD
+    }
+
+    fn value_bytes(&self) -> usize {
+        match self.value() {
+            ValueRef::Str(bytes) => bytes.len(),
+            ValueRef::Set(set) => set.bytes,
+        }
+    }
+
+    fn field<const N: usize>(&self, at: usize) -> [u8; N] {
+        self.packed.as_slice()[at..at + N]
+            .try_into()
+            .expect("field within the header")
+    }
+
+    fn hash(&self) -> u64 {
+        u64::from_le_bytes(self.field(HASH))
+    }
+
+    fn key_len(&self) -> usize {
+        usize::from(u16::from_le_bytes(self.field(KEY_LEN)))
     }
 
     pub(crate) fn key(&self) -> &[u8] {
-        &self.key
+        &self.packed.as_slice()[KEY..KEY + self.key_len()]
+    }
+
+    /// The value, borrowed.
+    pub(crate) fn value(&self) -> ValueRef<'_> {
+        match &self.set {
+            Some(set) => ValueRef::Set(set),
+            None => ValueRef::Str(&self.packed.as_slice()[KEY + self.key_len()..]),
+        }
+    }
+
+    /// The string, or `None` for a set.
+    pub(crate) fn as_str(&self) -> Option<&[u8]> {
+        match self.value() {
+            ValueRef::Str(bytes) => Some(bytes),
+            ValueRef::Set(_) => None,
+        }
+    }
+
+    /// The set, mutably, or `None` for a string.
+    pub(crate) fn as_set_mut(&mut self) -> Option<&mut SetValue> {
+        self.set.as_deref_mut()
+    }
+
+    /// Replaces a string value (INCR); the key, deadline and wheel entry
+    /// stay.
+    pub(crate) fn replace_str(&mut self, value: &[u8]) {
+        debug_assert!(self.set.is_none(), "replace_str on a set");
+        let header = self.packed.as_slice();
+        let deadline = u64::from_le_bytes(self.field(DEADLINE));
+        let mut packed = pack(self.hash(), deadline, self.key(), value);
+        packed.as_mut_slice()[WHEEL_AT..KEY_LEN].copy_from_slice(&header[WHEEL_AT..KEY_LEN]);
+        self.packed = packed;
+    }
+
+    /// Moves the value out for RENAME: a string borrowed from the entry, a
+    /// set taken whole.
+    pub(crate) fn take_value(&mut self) -> Value<'_> {
+        match self.set.take() {
+            Some(set) => Value::Set(*set),
+            None => Value::Str(&self.packed.as_slice()[KEY + self.key_len()..]),
+        }
+    }
+
+    /// Unix milliseconds at which the key is dead; `None` for no TTL.
+    pub(crate) fn deadline(&self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.field(DEADLINE))).filter(|d| *d != 0)
+    }
+
+    fn set_deadline(&mut self, deadline: Option<u64>) {
+        // 0 means "none"; a deadline of 0 ms is as past as one of 1 ms.
+        let raw = deadline.map_or(0, |d| d.max(1));
+        self.packed.as_mut_slice()[DEADLINE..DEADLINE + 8].copy_from_slice(&raw.to_le_bytes());
+    }
+
+    fn wheel_at(&self) -> u32 {
+        u32::from_le_bytes(self.field(WHEEL_AT))
+    }
+
+    fn set_wheel_at(&mut self, second: u32) {
+        self.packed.as_mut_slice()[WHEEL_AT..KEY_LEN].copy_from_slice(&second.to_le_bytes());
     }
 
     pub(crate) fn is_expired(&self, now_ms: u64) -> bool {
-        self.deadline.is_some_and(|d| now_ms >= d)
+        self.deadline().is_some_and(|d| now_ms >= d)
     }
 
     /// The key's position in SCAN order within its shard: fixed for the
     /// key's life, whatever the table does.
     fn position(&self) -> u64 {
-        self.hash & POSITION_MASK
+        self.hash() & POSITION_MASK
     }
+}
+
+/// Packs a key's header, key and string bytes into one allocation.
+fn pack(hash: u64, deadline: u64, key: &[u8], string: &[u8]) -> ThinBytes {
+    let key_len = u16::try_from(key.len()).expect("keys are at most MAX_KEY_LEN bytes");
+    let mut packed = ThinBytes::zeroed(KEY + key.len() + string.len());
+    let bytes = packed.as_mut_slice();
+    bytes[HASH..HASH + 8].copy_from_slice(&hash.to_le_bytes());
+    bytes[DEADLINE..DEADLINE + 8].copy_from_slice(&deadline.to_le_bytes());
+    bytes[KEY_LEN..KEY].copy_from_slice(&key_len.to_le_bytes());
+    bytes[KEY..KEY + key.len()].copy_from_slice(key);
+    bytes[KEY + key.len()..].copy_from_slice(string);
+    packed
 }
 
 /// Bytes charged for a string-valued key.
@@ -172,7 +298,7 @@ impl KeyShard {
         freed: &mut usize,
     ) -> Option<&mut KeyEntry> {
         let hash = self.hasher.bytes(key);
-        let entry = self.table.find_entry(hash, |e| *e.key == *key).ok()?;
+        let entry = self.table.find_entry(hash, |e| e.key() == key).ok()?;
         if entry.get().is_expired(now_ms) {
             *freed += entry.remove().0.footprint();
             return None;
@@ -183,28 +309,19 @@ impl KeyShard {
     /// The entry for `key`, expired or not, without side effects.
     pub(crate) fn get(&self, key: &[u8]) -> Option<&KeyEntry> {
         let hash = self.hasher.bytes(key);
-        self.table.find(hash, |e| *e.key == *key)
+        self.table.find(hash, |e| e.key() == key)
     }
 
     /// Sets a key's value and deadline; returns the old entry's footprint.
-    pub(crate) fn set(&mut self, key: &[u8], value: Value, deadline: Option<u64>) -> usize {
+    pub(crate) fn set(&mut self, key: &[u8], value: Value<'_>, deadline: Option<u64>) -> usize {
         let hasher = &self.hasher;
         let hash = hasher.bytes(key);
-        let old = match self.table.find_entry(hash, |e| *e.key == *key) {
+        let old = match self.table.find_entry(hash, |e| e.key() == key) {
             Ok(entry) => entry.remove().0.footprint(),
             Err(_) => 0,
         };
-        self.table.insert_unique(
-            hash,
-            KeyEntry {
-                key: key.into(),
-                value,
-                hash,
-                deadline: None,
-                wheel_at: 0,
-            },
-            |e| e.hash,
-        );
+        self.table
+            .insert_unique(hash, KeyEntry::new(key, hash, value), KeyEntry::hash);
         self.set_deadline(key, deadline);
         old
     }
@@ -217,7 +334,7 @@ impl KeyShard {
         key: &[u8],
         now_ms: u64,
         freed: &mut usize,
-        make: impl FnOnce() -> Value,
+        make: impl FnOnce() -> Value<'static>,
     ) -> &mut KeyEntry {
         if self.live(key, now_ms, freed).is_none() {
             self.set(key, make(), None);
@@ -283,15 +400,15 @@ impl KeyShard {
         let hash = self.hasher.bytes(key);
         let entry = self
             .table
-            .find_mut(hash, |e| *e.key == *key)
+            .find_mut(hash, |e| e.key() == key)
             .expect("caller checked the key exists");
-        entry.deadline = deadline;
+        entry.set_deadline(deadline);
         let Some(deadline) = deadline else { return };
         let due = bucket_of(deadline);
         // A later deadline is picked up when the current entry comes due;
         // only an earlier one needs a new entry.
-        if entry.wheel_at == 0 || due < entry.wheel_at {
-            entry.wheel_at = due;
+        if entry.wheel_at() == 0 || due < entry.wheel_at() {
+            entry.set_wheel_at(due);
             self.wheel.schedule(due, hash);
         }
     }
@@ -299,7 +416,7 @@ impl KeyShard {
     /// Removes a key whatever its deadline, returning it.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<KeyEntry> {
         let hash = self.hasher.bytes(key);
-        let entry = self.table.find_entry(hash, |e| *e.key == *key).ok()?;
+        let entry = self.table.find_entry(hash, |e| e.key() == key).ok()?;
         Some(entry.remove().0)
     }
 
@@ -320,7 +437,7 @@ impl KeyShard {
             // but if they do, each is settled here in turn.
             while let Ok(entry) = self
                 .table
-                .find_entry(hash, |e| e.hash == hash && e.wheel_at == second)
+                .find_entry(hash, |e| e.hash() == hash && e.wheel_at() == second)
             {
                 let key = entry.get();
                 if key.is_expired(now_ms) {
@@ -328,12 +445,12 @@ impl KeyShard {
                     out.bytes += entry.remove().0.footprint();
                 } else {
                     let key = entry.into_mut();
-                    match key.deadline {
+                    match key.deadline() {
                         Some(d) => {
-                            key.wheel_at = bucket_of(d);
-                            self.wheel.schedule(key.wheel_at, hash);
+                            key.set_wheel_at(bucket_of(d));
+                            self.wheel.schedule(bucket_of(d), hash);
                         }
-                        None => key.wheel_at = 0,
+                        None => key.set_wheel_at(0),
                     }
                 }
             }
@@ -349,4 +466,78 @@ pub(crate) struct ExpiredKeys {
     pub more: bool,
     pub removed: usize,
     pub bytes: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard() -> KeyShard {
+        KeyShard::new(Hasher::random())
+    }
+
+    #[test]
+    fn an_entry_is_two_pointers() {
+        assert_eq!(size_of::<KeyEntry>(), 2 * size_of::<usize>());
+    }
+
+    #[test]
+    fn strings_keep_key_value_and_deadline_apart() {
+        let mut shard = shard();
+        shard.set(b"k", Value::Str(b"value"), Some(5_000));
+        let entry = shard.get(b"k").expect("set above");
+        assert_eq!(entry.key(), b"k");
+        assert_eq!(entry.as_str(), Some(&b"value"[..]));
+        assert_eq!(entry.deadline(), Some(5_000));
+        assert!(!entry.is_expired(4_999) && entry.is_expired(5_000));
+
+        let mut freed = 0;
+        let entry = shard.live(b"k", 0, &mut freed).expect("live");
+        entry.replace_str(b"a longer value than before");
+        assert_eq!(entry.as_str(), Some(&b"a longer value than before"[..]));
+        assert_eq!(entry.deadline(), Some(5_000), "INCR keeps the TTL");
+        assert_eq!(entry.key(), b"k");
+    }
+
+    #[test]
+    fn a_deadline_at_the_epoch_is_past_not_absent() {
+        let mut shard = shard();
+        shard.set(b"k", Value::Str(b""), Some(0));
+        let entry = shard.get(b"k").expect("set above");
+        assert!(entry.deadline().is_some());
+        assert!(entry.is_expired(1));
+        assert_eq!(entry.as_str(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn sets_live_beside_the_packed_key() {
+        let mut shard = shard();
+        let mut set = SetValue::default();
+        set.insert(b"a");
+        shard.set(b"owner", Value::Set(set), None);
+        let mut entry = shard.remove(b"owner").expect("set above");
+        assert!(entry.as_str().is_none());
+        assert_eq!(entry.deadline(), None);
+        match entry.take_value() {
+            Value::Set(set) => assert!(set.contains(b"a")),
+            Value::Str(_) => panic!("a set came back as a string"),
+        }
+    }
+
+    #[test]
+    fn expiry_removes_due_keys_and_keeps_moved_ones() {
+        let mut shard = shard();
+        shard.set(b"due", Value::Str(b"x"), Some(1_000));
+        shard.set(b"later", Value::Str(b"y"), Some(1_000));
+        shard.set_deadline(b"later", Some(9_000));
+        let out = shard.expire(2_000, 100);
+        assert_eq!(out.removed, 1);
+        assert!(shard.get(b"due").is_none());
+        assert_eq!(
+            shard.get(b"later").and_then(KeyEntry::deadline),
+            Some(9_000)
+        );
+        assert_eq!(shard.expire(9_500, 100).removed, 1);
+        assert_eq!(shard.len(), 0);
+    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use sessiond_protocol::StoreError;
 
 use crate::glob::glob_match;
-use crate::keys::{self, KeyEntry, KeyShard, POSITION_BITS, SetValue, Value};
+use crate::keys::{self, KeyEntry, KeyShard, POSITION_BITS, SetValue, Value, ValueRef};
 use crate::persist::Entry;
 use crate::store::{Inner, Store, check_key};
 
@@ -128,10 +128,10 @@ impl KeyType {
         }
     }
 
-    fn of(value: &Value) -> KeyType {
-        match value {
-            Value::Str(_) => KeyType::String,
-            Value::Set(_) => KeyType::Set,
+    fn of(entry: &KeyEntry) -> KeyType {
+        match entry.value() {
+            ValueRef::Str(_) => KeyType::String,
+            ValueRef::Set(_) => KeyType::Set,
         }
     }
 }
@@ -163,7 +163,7 @@ impl Store {
                         true => Some(string_of(entry)?.to_vec()),
                         false => None,
                     };
-                    (true, entry.deadline, old)
+                    (true, entry.deadline(), old)
                 }
             };
             let allowed = match options.condition {
@@ -185,7 +185,7 @@ impl Store {
                 *freed += shard.remove(key).map_or(0, |e| e.footprint());
                 return Ok((SetOutcome { written: true, old }, 0));
             }
-            *freed += shard.set(key, Value::Str(value.into_boxed_slice()), deadline);
+            *freed += shard.set(key, Value::Str(&value), deadline);
             Ok((SetOutcome { written: true, old }, bytes))
         });
         inner.acknowledge(inner.settle(bytes, outcome))
@@ -235,7 +235,7 @@ impl Store {
         let had_ttl = self.inner.with_key_shard_logged(key, |shard, now, freed| {
             let had_ttl = shard
                 .live(key, now, freed)
-                .is_some_and(|e| e.deadline.is_some());
+                .is_some_and(|e| e.deadline().is_some());
             if had_ttl {
                 shard.set_deadline(key, None);
             }
@@ -252,7 +252,7 @@ impl Store {
 
     /// The kind of value a live key holds.
     pub fn key_type(&self, key: &[u8]) -> Option<KeyType> {
-        self.inner.with_live_key(key, |e| KeyType::of(&e.value))
+        self.inner.with_live_key(key, KeyType::of)
     }
 
     /// Gives a key a deadline if `condition` allows (EXPIRE, PEXPIRE,
@@ -271,7 +271,7 @@ impl Store {
             let Some(entry) = shard.live(key, now, freed) else {
                 return false;
             };
-            if !condition.allows(entry.deadline, deadline) {
+            if !condition.allows(entry.deadline(), deadline) {
                 return false;
             }
             if deadline <= now {
@@ -305,8 +305,9 @@ impl Store {
             shard.live(from, now, freed)?;
             shard.remove(from)
         });
-        let entry = moved.ok_or(StoreError::NotFound)?;
-        let (value, deadline) = (entry.value, entry.deadline);
+        let mut entry = moved.ok_or(StoreError::NotFound)?;
+        let deadline = entry.deadline();
+        let value = entry.take_value();
         let replaced =
             inner.with_key_shard_logged(to, |shard, _, _| shard.set(to, value, deadline));
         // Same value, new name: only the key's length changes the charge.
@@ -405,7 +406,7 @@ impl Store {
                 seen += 1;
                 let wanted = !e.is_expired(now)
                     && pattern.is_none_or(|p| glob_match(p, e.key()))
-                    && kind.is_none_or(|k| k == KeyType::of(&e.value));
+                    && kind.is_none_or(|k| k == KeyType::of(e));
                 if wanted {
                     out.push(e.key().to_vec());
                 }
@@ -569,20 +570,17 @@ impl Inner {
 
 /// The string in an entry, or `WrongType`.
 fn string_of(entry: &KeyEntry) -> Result<&[u8], StoreError> {
-    entry.value.as_str().ok_or(StoreError::WrongType)
+    entry.as_str().ok_or(StoreError::WrongType)
 }
 
 /// The set in an entry, or `WrongType`.
 fn set_of(entry: &KeyEntry) -> Result<&SetValue, StoreError> {
-    match &entry.value {
-        Value::Set(set) => Ok(set),
-        Value::Str(_) => Err(StoreError::WrongType),
+    match entry.value() {
+        ValueRef::Set(set) => Ok(set),
+        ValueRef::Str(_) => Err(StoreError::WrongType),
     }
 }
 
 fn set_of_mut(entry: &mut KeyEntry) -> Result<&mut SetValue, StoreError> {
-    match &mut entry.value {
-        Value::Set(set) => Ok(set),
-        Value::Str(_) => Err(StoreError::WrongType),
-    }
+    entry.as_set_mut().ok_or(StoreError::WrongType)
 }

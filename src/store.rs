@@ -441,7 +441,7 @@ impl Store {
         inner.reserve(bytes)?;
         let old = {
             let mut shard = inner.key_shard(key).lock();
-            let old = shard.set(key, keys::Value::Str(value.into_boxed_slice()), deadline);
+            let old = shard.set(key, keys::Value::Str(&value), deadline);
             inner.log_key(&shard, key);
             old
         };
@@ -472,7 +472,7 @@ impl Store {
         };
         inner.memory.release(entry.footprint());
         inner.acknowledge_quietly();
-        entry.deadline.is_none_or(|d| now < d)
+        entry.deadline().is_none_or(|d| now < d)
     }
 
     /// Sets (`Some`) or removes (`None`) a plain key's time to live; a zero
@@ -500,7 +500,7 @@ impl Store {
     pub fn ttl(&self, key: &[u8]) -> KeyTtl {
         let now = self.inner.now_ms();
         self.inner
-            .with_live_key(key, |entry| match entry.deadline {
+            .with_live_key(key, |entry| match entry.deadline() {
                 None => KeyTtl::Persistent,
                 Some(d) => KeyTtl::ExpiresIn(Duration::from_millis(d - now)),
             })
@@ -520,18 +520,18 @@ impl Store {
         let (now, mut freed) = (inner.now_ms(), 0);
         let mut shard = inner.key_shard(key).lock();
         let outcome = match shard.live(key, now, &mut freed) {
-            Some(entry) => (entry.value.as_str().ok_or(StoreError::WrongType))
+            Some(entry) => (entry.as_str().ok_or(StoreError::WrongType))
                 .and_then(parse_integer)
                 .and_then(|n| n.checked_add(delta).ok_or(StoreError::Overflow))
                 .map(|n| {
                     let old = entry.footprint();
-                    entry.value = keys::Value::Str(n.to_string().into_bytes().into_boxed_slice());
+                    entry.replace_str(n.to_string().as_bytes());
                     (n, entry.footprint(), old)
                 }),
             None => {
                 let text = delta.to_string().into_bytes();
                 let bytes = keys::footprint(key, &text);
-                shard.set(key, keys::Value::Str(text.into_boxed_slice()), None);
+                shard.set(key, keys::Value::Str(&text), None);
                 Ok((delta, bytes, 0))
             }
         };

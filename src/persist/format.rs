@@ -13,7 +13,7 @@
 //! record in the middle look like one that runs past the end, and recovery
 //! would cut everything after it as if it were a torn tail).
 
-use crate::keys::{KeyEntry, Value};
+use crate::keys::{KeyEntry, ValueRef};
 
 /// The first 8 bytes of every file.
 pub(crate) const MAGIC: [u8; 8] = *b"SESSIOND";
@@ -270,14 +270,14 @@ impl Entry<'_> {
 /// A plain key's record as the key now is, handed to `f`: the one place
 /// that turns a key into a record, for the log and for snapshots alike.
 pub(crate) fn with_key_entry<R>(entry: &KeyEntry, f: impl FnOnce(&Entry<'_>) -> R) -> R {
-    let (key, deadline_ms) = (entry.key(), entry.deadline.unwrap_or(0));
-    match &entry.value {
-        Value::Str(value) => f(&Entry::Str {
+    let (key, deadline_ms) = (entry.key(), entry.deadline().unwrap_or(0));
+    match entry.value() {
+        ValueRef::Str(value) => f(&Entry::Str {
             key,
             deadline_ms,
             value,
         }),
-        Value::Set(set) => f(&Entry::Set {
+        ValueRef::Set(set) => f(&Entry::Set {
             key,
             deadline_ms,
             members: &pack_members(set.members()),

@@ -261,7 +261,7 @@ impl Replay<'_> {
                 key,
                 deadline_ms,
                 value,
-            } => store.restore_key(key, Value::Str(value.into()), deadline_ms),
+            } => store.restore_key(key, Value::Str(value), deadline_ms),
             Entry::Set {
                 key,
                 deadline_ms,
