@@ -35,7 +35,7 @@ use crate::server::auth::{MAX_FAILURES, failure_delay};
 use crate::server::commands::{self, Command, Output};
 use crate::server::driver::{self, Answer, FLUSH_AT};
 use errors::{NO_SUCH_KEY, WRONGTYPE, not_an_integer, wrong_arity, wrongpass};
-use parse::parse_request;
+use parse::Parser;
 use reply::{Protocol, Value};
 
 /// Largest argument accepted, as Redis's default `proto-max-bulk-len`
@@ -88,15 +88,17 @@ impl Answer for Client<'_> {
     /// the framing gets Redis's protocol error and closes the connection.
     async fn answer(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> driver::Next {
         let shared = self.shared;
+        // One parser per batch read: its buffers serve every command in it.
+        let mut parser = Parser::default();
         loop {
             if output.len() >= FLUSH_AT {
                 return driver::Next::More;
             }
-            match parse_request(input, max_bulk(shared)) {
+            match parser.next(input, max_bulk(shared)) {
                 Ok(None) => return driver::Next::Read,
-                Ok(Some(args)) if args.is_empty() => {}
+                Ok(Some([])) => {}
                 Ok(Some(args)) => {
-                    let (value, next) = run(&args, self).await;
+                    let (value, next) = run(args, self).await;
                     value.encode(self.protocol, output);
                     if next == Next::Close {
                         return driver::Next::Close;

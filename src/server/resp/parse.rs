@@ -21,69 +21,88 @@ pub(crate) const MAX_INLINE: usize = 64 * 1024;
 #[error("Protocol error: {0}")]
 pub(crate) struct ProtocolError(pub &'static str);
 
-/// Parses one request off the front of `buf`: `Ok(None)` if it is not all
-/// there yet. An empty request (`*0`, `*-1` or a blank inline line) yields
-/// an empty vector, which the caller ignores as Redis does.
-///
-/// `max_bulk` bounds each argument (Redis's `proto-max-bulk-len`).
-pub(crate) fn parse_request(
-    buf: &mut BytesMut,
-    max_bulk: usize,
-) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    match buf.first() {
-        None => Ok(None),
-        Some(b'*') => parse_array(buf, max_bulk),
-        Some(_) => parse_inline(buf),
-    }
+/// Reads requests off the front of a connection's input, reusing its
+/// buffers: a pipelined batch of small commands then costs no allocation
+/// per command for the argument list.
+#[derive(Default)]
+pub(crate) struct Parser {
+    spans: Vec<(usize, usize)>,
+    args: Vec<Bytes>,
 }
 
-/// `*N\r\n` followed by N `$LEN\r\nDATA\r\n`. Nothing is consumed until the
-/// whole request is there, so a partial request costs no copying; nothing
-/// is allocated for the declared sizes before their bytes arrive.
-fn parse_array(buf: &mut BytesMut, max_bulk: usize) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    let Some((count, mut at)) = line_number(buf, 1, ProtocolError("invalid multibulk length"))?
-    else {
-        return Ok(None);
-    };
-    if count > MAX_ARGS as i64 {
-        return Err(ProtocolError("invalid multibulk length"));
-    }
-    if count <= 0 {
-        buf.advance(at);
-        return Ok(Some(Vec::new()));
-    }
-    let mut spans = Vec::with_capacity((count as usize).min(1024));
-    for _ in 0..count {
-        match buf.get(at) {
-            None => return Ok(None),
-            Some(b'$') => {}
-            Some(_) => return Err(ProtocolError("expected '$'")),
-        }
-        let Some((len, data)) = line_number(&buf[at..], 1, ProtocolError("invalid bulk length"))?
-        else {
-            return Ok(None);
+impl Parser {
+    /// Parses one request off the front of `buf`: `Ok(None)` if it is not
+    /// all there yet. An empty request (`*0`, `*-1` or a blank inline line)
+    /// yields no arguments, which the caller ignores as Redis does.
+    ///
+    /// `max_bulk` bounds each argument (Redis's `proto-max-bulk-len`).
+    pub(crate) fn next(
+        &mut self,
+        buf: &mut BytesMut,
+        max_bulk: usize,
+    ) -> Result<Option<&[Bytes]>, ProtocolError> {
+        self.args.clear();
+        let complete = match buf.first() {
+            None => false,
+            Some(b'*') => self.array(buf, max_bulk)?,
+            Some(_) => match parse_inline(buf)? {
+                Some(args) => {
+                    self.args.extend(args);
+                    true
+                }
+                None => false,
+            },
         };
-        if len < 0 || len as u64 > max_bulk as u64 {
-            return Err(ProtocolError("invalid bulk length"));
-        }
-        let start = at + data;
-        let end = start + len as usize;
-        if buf.len() < end + 2 {
-            return Ok(None);
-        }
-        if &buf[end..end + 2] != b"\r\n" {
-            return Err(ProtocolError("expected CRLF after bulk string"));
-        }
-        spans.push((start, end));
-        at = end + 2;
+        Ok(complete.then_some(&self.args[..]))
     }
-    let request = buf.split_to(at).freeze();
-    Ok(Some(
-        spans
-            .into_iter()
-            .map(|(s, e)| request.slice(s..e))
-            .collect(),
-    ))
+
+    /// `*N\r\n` followed by N `$LEN\r\nDATA\r\n`. Nothing is consumed
+    /// until the whole request is there, so a partial request costs no
+    /// copying; nothing is allocated for the declared sizes before their
+    /// bytes arrive.
+    fn array(&mut self, buf: &mut BytesMut, max_bulk: usize) -> Result<bool, ProtocolError> {
+        let Some((count, mut at)) = line_number(buf, 1, ProtocolError("invalid multibulk length"))?
+        else {
+            return Ok(false);
+        };
+        if count > MAX_ARGS as i64 {
+            return Err(ProtocolError("invalid multibulk length"));
+        }
+        if count <= 0 {
+            buf.advance(at);
+            return Ok(true);
+        }
+        self.spans.clear();
+        for _ in 0..count {
+            match buf.get(at) {
+                None => return Ok(false),
+                Some(b'$') => {}
+                Some(_) => return Err(ProtocolError("expected '$'")),
+            }
+            let Some((len, data)) =
+                line_number(&buf[at..], 1, ProtocolError("invalid bulk length"))?
+            else {
+                return Ok(false);
+            };
+            if len < 0 || len as u64 > max_bulk as u64 {
+                return Err(ProtocolError("invalid bulk length"));
+            }
+            let start = at + data;
+            let end = start + len as usize;
+            if buf.len() < end + 2 {
+                return Ok(false);
+            }
+            if &buf[end..end + 2] != b"\r\n" {
+                return Err(ProtocolError("expected CRLF after bulk string"));
+            }
+            self.spans.push((start, end));
+            at = end + 2;
+        }
+        let request = buf.split_to(at).freeze();
+        let slices = self.spans.iter().map(|&(s, e)| request.slice(s..e));
+        self.args.extend(slices);
+        Ok(true)
+    }
 }
 
 /// Reads `PREFIX NUMBER \r\n` at the start of `bytes` (the prefix byte is
@@ -109,9 +128,34 @@ fn line_number(
     if bytes[end + 1] != b'\n' {
         return Err(error);
     }
-    let digits = std::str::from_utf8(&bytes[skip..end]).map_err(|_| error.clone())?;
-    let number = digits.parse::<i64>().map_err(|_| error)?;
+    let number = decimal(&bytes[skip..end]).ok_or(error)?;
     Ok(Some((number, end + 2)))
+}
+
+/// A length as `str::parse::<i64>` reads it (an optional sign, then
+/// digits), without its UTF-8 check: every request has one or more.
+fn decimal(digits: &[u8]) -> Option<i64> {
+    let (negative, magnitude) = match digits {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, digits),
+    };
+    if magnitude.is_empty() {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &digit in magnitude {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        let digit = i64::from(digit - b'0');
+        value = value.checked_mul(10)?;
+        value = match negative {
+            true => value.checked_sub(digit)?,
+            false => value.checked_add(digit)?,
+        };
+    }
+    Some(value)
 }
 
 /// One line of space-separated arguments, with Redis's quoting: "double
@@ -221,6 +265,16 @@ mod tests {
 
     const MAX_BULK: usize = 512 * 1024 * 1024;
 
+    /// One request, its arguments owned.
+    fn parse_request(
+        buf: &mut BytesMut,
+        max_bulk: usize,
+    ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        Parser::default()
+            .next(buf, max_bulk)
+            .map(|args| args.map(<[Bytes]>::to_vec))
+    }
+
     fn parse(input: &[u8]) -> Result<Option<Vec<Vec<u8>>>, ProtocolError> {
         let mut buf = BytesMut::from(input);
         parse_request(&mut buf, MAX_BULK)
@@ -318,7 +372,52 @@ mod tests {
         );
     }
 
+    #[test]
+    fn lengths_read_as_str_parse_reads_them() {
+        for text in [
+            "0",
+            "7",
+            "-1",
+            "+12",
+            "00",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
+            assert_eq!(decimal(text.as_bytes()), text.parse().ok(), "{text}");
+        }
+        for text in [
+            "",
+            "-",
+            "+",
+            "1a",
+            " 1",
+            "9223372036854775808",
+            "--1",
+            "1.0",
+        ] {
+            assert_eq!(decimal(text.as_bytes()), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_reused_parser_forgets_the_last_request() {
+        let mut parser = Parser::default();
+        let mut buf = BytesMut::from(
+            &b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n*0\r\n"[..],
+        );
+        assert_eq!(parser.next(&mut buf, MAX_BULK).unwrap().unwrap().len(), 3);
+        let ping = parser.next(&mut buf, MAX_BULK).unwrap().unwrap();
+        assert_eq!(ping, [Bytes::from("PING")]);
+        assert_eq!(parser.next(&mut buf, MAX_BULK), Ok(Some(&[][..])));
+        assert_eq!(parser.next(&mut buf, MAX_BULK), Ok(None));
+    }
+
     proptest! {
+        #[test]
+        fn decimal_agrees_with_str_parse(text in "[-+]?[0-9]{0,20}") {
+            prop_assert_eq!(decimal(text.as_bytes()), text.parse::<i64>().ok());
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
             let mut buf = BytesMut::from(&bytes[..]);
