@@ -8,7 +8,8 @@
 # Redis is flushed before each run, and measured for memory fresh.
 # Writes one JSON object per run to OUT_DIR/runs.jsonl, the redis-benchmark
 # reference to OUT_DIR/redis-benchmark.txt, and the chart to
-# docs/benchmarks.svg.
+# docs/benchmarks.svg. SESSIOND_ARGS adds flags to every daemon started
+# (e.g. SESSIOND_ARGS="--threads 1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-target/compare}
@@ -17,8 +18,10 @@ mkdir -p "$out"
 
 cargo build --release -q -p sessiond-bench --bin sessiond-bench
 cargo build --release -q --bin sessiond
-bench=target/release/sessiond-bench
-daemon=target/release/sessiond
+target=${CARGO_TARGET_DIR:-target}
+bench=$target/release/sessiond-bench
+daemon=$target/release/sessiond
+read -r -a daemon_args <<< "${SESSIOND_ARGS:-}"
 duration=${DURATION:-10}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -35,7 +38,7 @@ wait_port "$redis_port"
 # Runs sessiond-bench against a fresh daemon; extra arguments pass through.
 run_sessiond() {
     local port; port=$(free_port)
-    "$daemon" --listen "127.0.0.1:$port" --log-level warn > "$out/sessiond.log" 2>&1 &
+    "$daemon" --listen "127.0.0.1:$port" --log-level warn "${daemon_args[@]}" > "$out/sessiond.log" 2>&1 &
     sessiond_pid=$!
     wait_port "$port"
     "$bench" --target "sessiond://127.0.0.1:$port" --json "$@" >> "$out/runs.jsonl"

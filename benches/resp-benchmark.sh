@@ -8,7 +8,8 @@
 # -P 16, servers alternated, $ROUNDS rounds. Memory: fresh servers, then
 # `-t set -n 1000000 -r 1000000 -d 200` into each, and used_memory_rss from
 # INFO memory (sessiond answers it from the same /proc reading as STATS'
-# rss_bytes). Prints a markdown table; raw output in OUT_DIR.
+# rss_bytes). Prints a markdown table; raw output in OUT_DIR. SESSIOND_ARGS
+# adds flags to the daemon (e.g. SESSIOND_ARGS="--threads 1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
@@ -19,6 +20,7 @@ mkdir -p "$out"
 
 cargo build --release -q --bin sessiond
 daemon=$target/release/sessiond
+read -r -a daemon_args <<< "${SESSIOND_ARGS:-}"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
@@ -33,7 +35,7 @@ start_servers() {
     redis_pid=$!
     native_port=$(free_port); sessiond_port=$(free_port)
     "$daemon" --listen "127.0.0.1:$native_port" --resp-listen "127.0.0.1:$sessiond_port" \
-        --log-level warn > "$out/sessiond.log" 2>&1 &
+        --log-level warn "${daemon_args[@]}" > "$out/sessiond.log" 2>&1 &
     sessiond_pid=$!
     pids=("$redis_pid" "$sessiond_pid")
     wait_port "$redis_port"; wait_port "$sessiond_port"

@@ -103,6 +103,10 @@ struct Settings {
     /// Compact only once the log since the last snapshot is this large [default: 67108864].
     #[arg(long, env = "SESSIOND_COMPACT_MIN_BYTES", value_name = "BYTES")]
     compact_min_bytes: Option<u64>,
+    /// Threads serving connections [default: one per core]. On a machine that
+    /// also runs the clients, fewer threads than cores can serve more.
+    #[arg(long, env = "SESSIOND_THREADS", value_name = "N")]
+    threads: Option<usize>,
     /// Log level or filter (error, warn, info, debug, trace) [default: info, or RUST_LOG].
     #[arg(long, env = "SESSIOND_LOG", value_name = "LEVEL")]
     log_level: Option<String>,
@@ -157,6 +161,7 @@ impl Settings {
             repair: self.repair || lower.repair,
             compact_ratio: self.compact_ratio.or(lower.compact_ratio),
             compact_min_bytes: self.compact_min_bytes.or(lower.compact_min_bytes),
+            threads: self.threads.or(lower.threads),
             log_level: self.log_level.or(lower.log_level),
         }
     }
@@ -291,8 +296,15 @@ fn run(cli: Cli) -> Result<()> {
     let settings = cli.settings.or(file);
     init_logging(settings.log_level.as_deref());
     let server_config = settings.server_config()?;
+    if settings.threads == Some(0) {
+        bail!("--threads must be at least 1");
+    }
     let store = open_store(settings.store_config(), settings.persist_config())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = settings.threads {
+        runtime.worker_threads(threads);
+    }
+    let runtime = runtime
         .enable_all()
         .thread_name("sessiond-worker")
         .build()
