@@ -192,9 +192,15 @@ impl KeyEntry {
     }
 
     /// Replaces a string value (INCR); the key, deadline and wheel entry
-    /// stay.
+    /// stay. A value of the same length (a counter that kept its number of
+    /// digits) is written in place.
     pub(crate) fn replace_str(&mut self, value: &[u8]) {
         debug_assert!(self.set.is_none(), "replace_str on a set");
+        let at = KEY + self.key_len();
+        if self.packed.len() - at == value.len() {
+            self.packed.as_mut_slice()[at..].copy_from_slice(value);
+            return;
+        }
         let header = self.packed.as_slice();
         let deadline = u64::from_le_bytes(self.field(DEADLINE));
         let mut packed = pack(self.hash(), deadline, self.key(), value);

@@ -144,16 +144,16 @@ impl Store {
     pub fn set_key_with(
         &self,
         key: &[u8],
-        value: impl Into<Vec<u8>>,
+        value: impl AsRef<[u8]>,
         options: SetOptions,
     ) -> Result<SetOutcome, StoreError> {
         let inner = &*self.inner;
-        let value = value.into();
+        let value = value.as_ref();
         inner.writable()?;
         check_key(key)?;
         inner.check_value(value.len())?;
         let expiry = inner.resolve(options.expiry)?;
-        let bytes = keys::footprint(key, &value);
+        let bytes = keys::footprint(key, value);
         inner.reserve(bytes)?;
         let outcome = inner.with_key_shard_logged(key, |shard, now, freed| {
             let (exists, old_deadline, old) = match shard.live(key, now, freed) {
@@ -185,7 +185,7 @@ impl Store {
                 *freed += shard.remove(key).map_or(0, |e| e.footprint());
                 return Ok((SetOutcome { written: true, old }, 0));
             }
-            *freed += shard.set(key, Value::Str(&value), deadline);
+            *freed += shard.set(key, Value::Str(value), deadline);
             Ok((SetOutcome { written: true, old }, bytes))
         });
         inner.acknowledge(inner.settle(bytes, outcome))

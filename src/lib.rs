@@ -46,6 +46,7 @@
 mod api;
 mod clock;
 mod config;
+mod decimal;
 mod expiry;
 mod glob;
 mod hashing;

@@ -27,6 +27,7 @@ use sessiond_protocol::SessionId;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{MemoryPolicy, StoreConfig};
+use crate::decimal::Decimal;
 use crate::expiry;
 use crate::hashing::{Hasher, shard_of};
 use crate::keys::{self, KeyShard};
@@ -428,20 +429,20 @@ impl Store {
     pub fn set_key(
         &self,
         key: &[u8],
-        value: impl Into<Vec<u8>>,
+        value: impl AsRef<[u8]>,
         ttl: Option<Duration>,
     ) -> Result<(), StoreError> {
         let inner = &*self.inner;
-        let value = value.into();
+        let value = value.as_ref();
         inner.writable()?;
         check_key(key)?;
         inner.check_value(value.len())?;
         let deadline = ttl.map(|ttl| inner.deadline_after(ttl)).transpose()?;
-        let bytes = keys::footprint(key, &value);
+        let bytes = keys::footprint(key, value);
         inner.reserve(bytes)?;
         let old = {
             let mut shard = inner.key_shard(key).lock();
-            let old = shard.set(key, keys::Value::Str(&value), deadline);
+            let old = shard.set(key, keys::Value::Str(value), deadline);
             inner.log_key(&shard, key);
             old
         };
@@ -525,13 +526,13 @@ impl Store {
                 .and_then(|n| n.checked_add(delta).ok_or(StoreError::Overflow))
                 .map(|n| {
                     let old = entry.footprint();
-                    entry.replace_str(n.to_string().as_bytes());
+                    entry.replace_str(Decimal::of(n).as_bytes());
                     (n, entry.footprint(), old)
                 }),
             None => {
-                let text = delta.to_string().into_bytes();
-                let bytes = keys::footprint(key, &text);
-                shard.set(key, keys::Value::Str(&text), None);
+                let text = Decimal::of(delta);
+                let bytes = keys::footprint(key, text.as_bytes());
+                shard.set(key, keys::Value::Str(text.as_bytes()), None);
                 Ok((delta, bytes, 0))
             }
         };

@@ -8,6 +8,7 @@
 //! wire. Authentication is the connection's business and happens
 //! before a request gets here.
 
+use bytes::Bytes;
 use sessiond_protocol::wire::{Reply, Request, Response, ServerError};
 
 use crate::server::stats::ServerStats;
@@ -78,65 +79,65 @@ pub(crate) enum Command {
     Native(Request),
     /// SET with options, SETNX, GETSET.
     SetWith {
-        key: Vec<u8>,
-        value: Vec<u8>,
+        key: Bytes,
+        value: Bytes,
         options: SetOptions,
     },
     /// GETEX (and GETDEL, as a deadline already past).
     GetEx {
-        key: Vec<u8>,
+        key: Bytes,
         expiry: KeyExpiry,
     },
     /// A string key's value, `WrongType` for a set (GET, MGET).
     GetString {
-        key: Vec<u8>,
+        key: Bytes,
     },
     Persist {
-        key: Vec<u8>,
+        key: Bytes,
     },
     Exists {
-        key: Vec<u8>,
+        key: Bytes,
     },
     Type {
-        key: Vec<u8>,
+        key: Bytes,
     },
     ExpireWith {
-        key: Vec<u8>,
+        key: Bytes,
         when: Deadline,
         condition: ExpireCondition,
     },
     Rename {
-        from: Vec<u8>,
-        to: Vec<u8>,
+        from: Bytes,
+        to: Bytes,
     },
     KeyCount,
     FlushAll,
     Keys {
-        pattern: Vec<u8>,
+        pattern: Bytes,
     },
     Scan {
         cursor: u64,
         count: usize,
-        pattern: Option<Vec<u8>>,
+        pattern: Option<Bytes>,
         kind: Option<KeyType>,
     },
     SetAdd {
-        key: Vec<u8>,
-        members: Vec<Vec<u8>>,
+        key: Bytes,
+        members: Vec<Bytes>,
     },
     SetRemove {
-        key: Vec<u8>,
-        members: Vec<Vec<u8>>,
+        key: Bytes,
+        members: Vec<Bytes>,
     },
     SetMembers {
-        key: Vec<u8>,
+        key: Bytes,
     },
     SetContains {
-        key: Vec<u8>,
-        member: Vec<u8>,
+        key: Bytes,
+        member: Bytes,
     },
     SetLen {
-        key: Vec<u8>,
+        key: Bytes,
     },
 }
 
@@ -209,6 +210,6 @@ pub(crate) fn run(
     Ok(output)
 }
 
-fn slices(items: &[Vec<u8>]) -> Vec<&[u8]> {
-    items.iter().map(Vec::as_slice).collect()
+fn slices(items: &[Bytes]) -> Vec<&[u8]> {
+    items.iter().map(|item| &item[..]).collect()
 }

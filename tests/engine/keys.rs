@@ -12,11 +12,9 @@ use crate::{manual_store, secs};
 #[test]
 fn set_get_delete() {
     let (store, _) = manual_store(StoreConfig::default());
-    store
-        .set_key(b"jti:abc", b"revoked".to_vec(), None)
-        .unwrap();
+    store.set_key(b"jti:abc", b"revoked", None).unwrap();
     assert_eq!(store.get_key(b"jti:abc").as_deref(), Some(&b"revoked"[..]));
-    store.set_key(b"jti:abc", b"again".to_vec(), None).unwrap();
+    store.set_key(b"jti:abc", b"again", None).unwrap();
     assert_eq!(store.get_key(b"jti:abc").as_deref(), Some(&b"again"[..]));
     assert_eq!(store.stats().keys, 1);
     assert!(store.delete_key(b"jti:abc"));
@@ -29,7 +27,7 @@ fn set_get_delete() {
 fn ttl_counts_down_in_milliseconds_and_the_key_dies_on_time() {
     let (store, clock) = manual_store(StoreConfig::default());
     store
-        .set_key(b"k", b"v".to_vec(), Some(Duration::from_millis(1500)))
+        .set_key(b"k", b"v", Some(Duration::from_millis(1500)))
         .unwrap();
     assert_eq!(
         store.ttl(b"k"),
@@ -46,7 +44,7 @@ fn ttl_counts_down_in_milliseconds_and_the_key_dies_on_time() {
 #[test]
 fn expire_sets_and_clears_a_ttl() {
     let (store, clock) = manual_store(StoreConfig::default());
-    store.set_key(b"k", b"v".to_vec(), None).unwrap();
+    store.set_key(b"k", b"v", None).unwrap();
     assert_eq!(store.ttl(b"k"), KeyTtl::Persistent);
     assert_eq!(store.expire_key(b"k", Some(secs(10))), Ok(true));
     assert_eq!(store.ttl(b"k"), KeyTtl::ExpiresIn(secs(10)));
@@ -62,12 +60,8 @@ fn expire_sets_and_clears_a_ttl() {
 #[test]
 fn a_later_ttl_is_honoured_by_the_sweep_and_an_earlier_one_too() {
     let (store, clock) = manual_store(StoreConfig::default());
-    store
-        .set_key(b"later", b"v".to_vec(), Some(secs(10)))
-        .unwrap();
-    store
-        .set_key(b"sooner", b"v".to_vec(), Some(secs(100)))
-        .unwrap();
+    store.set_key(b"later", b"v", Some(secs(10))).unwrap();
+    store.set_key(b"sooner", b"v", Some(secs(100))).unwrap();
     store.expire_key(b"later", Some(secs(100))).unwrap();
     store.expire_key(b"sooner", Some(secs(10))).unwrap();
     clock.advance(secs(11));
@@ -99,7 +93,7 @@ fn incr_counts_keeps_the_ttl_and_refuses_non_integers() {
     );
     assert_eq!(store.ttl(b"attempts"), KeyTtl::Persistent);
 
-    store.set_key(b"text", b"abc".to_vec(), None).unwrap();
+    store.set_key(b"text", b"abc", None).unwrap();
     assert_eq!(store.incr(b"text", 1), Err(StoreError::NotAnInteger));
     store.set_key(b"big", i64::MAX.to_string(), None).unwrap();
     assert_eq!(store.incr(b"big", 1), Err(StoreError::Overflow));
@@ -117,7 +111,7 @@ fn bad_keys_values_and_ttls_are_refused() {
     };
     let (store, _) = manual_store(config);
     assert_eq!(
-        store.set_key(b"", b"v".to_vec(), None),
+        store.set_key(b"", b"v", None),
         Err(StoreError::BadKey {
             len: 0,
             max: MAX_KEY_LEN
@@ -125,7 +119,7 @@ fn bad_keys_values_and_ttls_are_refused() {
     );
     let long = vec![b'k'; MAX_KEY_LEN + 1];
     assert!(matches!(
-        store.set_key(&long, b"v".to_vec(), None),
+        store.set_key(&long, b"v", None),
         Err(StoreError::BadKey { .. })
     ));
     assert!(matches!(
@@ -137,7 +131,7 @@ fn bad_keys_values_and_ttls_are_refused() {
         Err(StoreError::TooLarge { len: 101, max: 100 })
     );
     assert!(matches!(
-        store.set_key(b"k", b"v".to_vec(), Some(Duration::ZERO)),
+        store.set_key(b"k", b"v", Some(Duration::ZERO)),
         Err(StoreError::BadTimeout(_))
     ));
     assert_eq!(store.stats().keys, 0);
@@ -160,10 +154,10 @@ fn conditional_sets_write_only_when_their_condition_holds() {
     let (store, _) = manual_store(StoreConfig::default());
     let nx = opts(KeyExpiry::Persist, SetCondition::IfAbsent, false);
     let xx = opts(KeyExpiry::Persist, SetCondition::IfPresent, true);
-    assert!(!store.set_key_with(b"k", b"1".to_vec(), xx).unwrap().written);
+    assert!(!store.set_key_with(b"k", b"1", xx).unwrap().written);
     assert!(!store.exists(b"k"));
-    assert!(store.set_key_with(b"k", b"1".to_vec(), nx).unwrap().written);
-    let again = store.set_key_with(b"k", b"2".to_vec(), nx).unwrap();
+    assert!(store.set_key_with(b"k", b"1", nx).unwrap().written);
+    let again = store.set_key_with(b"k", b"2", nx).unwrap();
     assert_eq!(
         again,
         SetOutcome {
@@ -171,7 +165,7 @@ fn conditional_sets_write_only_when_their_condition_holds() {
             old: None
         }
     );
-    let swapped = store.set_key_with(b"k", b"3".to_vec(), xx).unwrap();
+    let swapped = store.set_key_with(b"k", b"3", xx).unwrap();
     assert_eq!(swapped.old.as_deref(), Some(&b"1"[..]));
     assert_eq!(store.get_key(b"k").as_deref(), Some(&b"3"[..]));
     assert!(store.delete_key(b"k"));
@@ -183,18 +177,18 @@ fn set_keeps_or_replaces_the_ttl_and_a_past_deadline_deletes() {
     let (store, clock) = manual_store(StoreConfig::default());
     let ttl = KeyExpiry::Set(Deadline::In(secs(10)));
     store
-        .set_key_with(b"k", b"v".to_vec(), opts(ttl, SetCondition::Always, false))
+        .set_key_with(b"k", b"v", opts(ttl, SetCondition::Always, false))
         .unwrap();
     let keep = opts(KeyExpiry::Keep, SetCondition::Always, false);
-    store.set_key_with(b"k", b"w".to_vec(), keep).unwrap();
+    store.set_key_with(b"k", b"w", keep).unwrap();
     assert_eq!(store.ttl(b"k"), KeyTtl::ExpiresIn(secs(10)));
     store
-        .set_key_with(b"k", b"x".to_vec(), SetOptions::default())
+        .set_key_with(b"k", b"x", SetOptions::default())
         .unwrap();
     assert_eq!(store.ttl(b"k"), KeyTtl::Persistent);
     let past = KeyExpiry::Set(Deadline::AtMs(clock.now_ms()));
     let outcome = store
-        .set_key_with(b"k", b"y".to_vec(), opts(past, SetCondition::Always, true))
+        .set_key_with(b"k", b"y", opts(past, SetCondition::Always, true))
         .unwrap();
     assert_eq!(outcome.old.as_deref(), Some(&b"x"[..]));
     assert!(outcome.written);
@@ -205,7 +199,7 @@ fn set_keeps_or_replaces_the_ttl_and_a_past_deadline_deletes() {
 #[test]
 fn getdel_getex_and_persist() {
     let (store, clock) = manual_store(StoreConfig::default());
-    store.set_key(b"k", b"v".to_vec(), Some(secs(5))).unwrap();
+    store.set_key(b"k", b"v", Some(secs(5))).unwrap();
     assert_eq!(
         store.get_ex(b"k", KeyExpiry::Keep).unwrap(),
         Some(b"v".to_vec())
@@ -222,7 +216,7 @@ fn getdel_getex_and_persist() {
     assert_eq!(store.ttl(b"k"), KeyTtl::Persistent);
     assert_eq!(store.get_del(b"k").unwrap(), Some(b"v".to_vec()));
     assert_eq!(store.get_del(b"k").unwrap(), None);
-    store.set_key(b"k", b"v".to_vec(), Some(secs(1))).unwrap();
+    store.set_key(b"k", b"v", Some(secs(1))).unwrap();
     clock.advance(secs(1));
     assert_eq!(store.get_ex(b"k", KeyExpiry::Persist).unwrap(), None);
     assert_eq!(store.stats().bytes_used, 0);
@@ -232,7 +226,7 @@ fn getdel_getex_and_persist() {
 fn expire_conditions_treat_no_ttl_as_infinite() {
     let (store, clock) = manual_store(StoreConfig::default());
     let at = |s: u64| Deadline::AtMs(clock.now_ms() + s * 1000);
-    store.set_key(b"k", b"v".to_vec(), None).unwrap();
+    store.set_key(b"k", b"v", None).unwrap();
     let expire = |when, c| store.expire_with(b"k", when, c).unwrap();
     assert!(!expire(at(10), ExpireCondition::IfTtl));
     assert!(
@@ -263,8 +257,8 @@ fn expire_conditions_treat_no_ttl_as_infinite() {
 fn rename_keeps_value_and_ttl_and_replaces_the_target() {
     let (store, _) = manual_store(StoreConfig::default());
     assert_eq!(store.rename(b"a", b"b"), Err(StoreError::NotFound));
-    store.set_key(b"a", b"1".to_vec(), Some(secs(9))).unwrap();
-    store.set_key(b"b", b"old".to_vec(), None).unwrap();
+    store.set_key(b"a", b"1", Some(secs(9))).unwrap();
+    store.set_key(b"b", b"old", None).unwrap();
     store.rename(b"a", b"bee").unwrap();
     store.rename(b"bee", b"b").unwrap();
     assert!(!store.exists(b"a"));
@@ -297,10 +291,10 @@ fn sets_count_members_and_refuse_string_commands() {
         ..SetOptions::default()
     };
     assert_eq!(
-        store.set_key_with(b"s", b"x".to_vec(), get),
+        store.set_key_with(b"s", b"x", get),
         Err(StoreError::WrongType)
     );
-    store.set_key(b"str", b"v".to_vec(), None).unwrap();
+    store.set_key(b"str", b"v", None).unwrap();
     assert_eq!(store.set_add(b"str", &[b"a"]), Err(StoreError::WrongType));
     assert_eq!(store.set_members(b"str"), Err(StoreError::WrongType));
     assert_eq!(store.key_type(b"str"), Some(KeyType::String));
@@ -334,7 +328,7 @@ fn set_memory_is_exact_through_every_change() {
     store.run_expiry_cycle(secs(1));
     assert_eq!(store.stats().bytes_used, 0, "a set expires as a whole");
     store.set_add(b"s", &[b"a"]).unwrap();
-    store.set_key(b"s", b"now a string".to_vec(), None).unwrap();
+    store.set_key(b"s", b"now a string", None).unwrap();
     assert_eq!(store.get_key(b"s").as_deref(), Some(&b"now a string"[..]));
     store.delete_key(b"s");
     assert_eq!(store.stats().bytes_used, 0);
@@ -345,7 +339,7 @@ fn flush_all_wipes_keys_and_sessions() {
     let (store, _) = manual_store(StoreConfig::default());
     for i in 0..50 {
         store
-            .set_key(format!("k{i}").as_bytes(), b"v".to_vec(), Some(secs(60)))
+            .set_key(format!("k{i}").as_bytes(), b"v", Some(secs(60)))
             .unwrap();
         store
             .create(sessiond::NewSession::new(format!("user{}", i % 7)))
@@ -364,7 +358,7 @@ fn flush_all_wipes_keys_and_sessions() {
 fn keys_match_redis_globs() {
     let (store, _) = manual_store(StoreConfig::default());
     for key in ["user:1", "user:2", "user:10", "session:1"] {
-        store.set_key(key.as_bytes(), b"v".to_vec(), None).unwrap();
+        store.set_key(key.as_bytes(), b"v", None).unwrap();
     }
     let mut found = store.keys_matching(b"user:?");
     found.sort();
@@ -396,7 +390,7 @@ fn scan_returns_every_key_exactly_once_across_steps() {
     });
     for i in 0..1000 {
         store
-            .set_key(format!("k{i}").as_bytes(), b"v".to_vec(), None)
+            .set_key(format!("k{i}").as_bytes(), b"v", None)
             .unwrap();
     }
     for count in [1, 7, 100, 5000] {
@@ -420,14 +414,14 @@ fn scan_survives_tables_growing_and_shrinking_mid_scan() {
     });
     for i in 0..300 {
         store
-            .set_key(format!("stay{i}").as_bytes(), b"v".to_vec(), None)
+            .set_key(format!("stay{i}").as_bytes(), b"v", None)
             .unwrap();
     }
     let mut seen = scan_all(&store, 10, |step| {
         // Grow the tables well past a resize, then shrink them again.
         for i in 0..200 {
             let key = format!("churn{step}-{i}");
-            store.set_key(key.as_bytes(), b"v".to_vec(), None).unwrap();
+            store.set_key(key.as_bytes(), b"v", None).unwrap();
         }
         if step % 3 == 2 {
             for key in store.keys_matching(b"churn*") {
@@ -450,7 +444,7 @@ fn a_whole_scan_takes_a_bounded_number_of_steps_whatever_the_count() {
     });
     for i in 0..10_000 {
         store
-            .set_key(format!("k{i}").as_bytes(), b"v".to_vec(), None)
+            .set_key(format!("k{i}").as_bytes(), b"v", None)
             .unwrap();
     }
     let mut steps = 0;

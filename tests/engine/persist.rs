@@ -64,15 +64,15 @@ fn everything_written_comes_back_after_a_restart() {
         assert_eq!(store.update(&laptop, b"cart=4", Some(1)).unwrap(), 2);
         rotated = store.rotate(&old).unwrap();
         assert!(store.delete(&gone));
-        store.set_key(b"plain", b"v".to_vec(), None).unwrap();
+        store.set_key(b"plain", b"v", None).unwrap();
         store
-            .set_key(b"ttl", b"w".to_vec(), Some(Duration::from_secs(100)))
+            .set_key(b"ttl", b"w", Some(Duration::from_secs(100)))
             .unwrap();
         store.incr(b"attempts", 3).unwrap();
         store.incr(b"attempts", 2).unwrap();
         store.set_add(b"index", &[b"a", b"b", b"c"]).unwrap();
         store.set_remove(b"index", &[b"b"]).unwrap();
-        store.set_key(b"doomed", b"x".to_vec(), None).unwrap();
+        store.set_key(b"doomed", b"x", None).unwrap();
         assert!(store.delete_key(b"doomed"));
         store.rename(b"plain", b"renamed").unwrap();
     }
@@ -132,7 +132,7 @@ fn compaction_replaces_the_logs_with_a_snapshot_and_loses_nothing() {
             store.update(id, b"after", None).unwrap();
         }
         store.compact().unwrap();
-        store.set_key(b"late", b"1".to_vec(), None).unwrap();
+        store.set_key(b"late", b"1", None).unwrap();
     }
     let store = open(dir.path(), &clock);
     assert_eq!(store.stats().sessions, 1_500);
@@ -154,7 +154,7 @@ fn a_torn_last_record_is_cut_with_a_warning() {
     let id = {
         let store = open(dir.path(), &clock);
         let id = store.create(NewSession::new("alice")).unwrap();
-        store.set_key(b"k", b"v".to_vec(), None).unwrap();
+        store.set_key(b"k", b"v", None).unwrap();
         id
     };
     let log = newest_log(dir.path());
@@ -176,7 +176,7 @@ fn a_torn_last_record_is_cut_with_a_warning() {
         whole,
         "cut back to whole records"
     );
-    store.set_key(b"after", b"1".to_vec(), None).unwrap();
+    store.set_key(b"after", b"1", None).unwrap();
     drop(store);
     let (store, report) =
         Store::open_with_clock(config(), PersistConfig::new(dir.path()), clock.clone()).unwrap();
@@ -228,7 +228,7 @@ fn damage_in_the_middle_refuses_to_start_and_repair_keeps_what_came_before() {
     for i in 4..10u8 {
         assert_eq!(store.get_key(&[b'k', i]), None);
     }
-    store.set_key(b"new", b"1".to_vec(), None).unwrap();
+    store.set_key(b"new", b"1", None).unwrap();
     drop(store);
     let store = open(dir.path(), &clock);
     assert_eq!(store.get_key(b"new"), Some(b"1".to_vec()));
@@ -272,7 +272,7 @@ fn sessions_that_idled_out_while_the_store_was_down_stay_gone() {
             )
             .unwrap();
         store
-            .set_key(b"short", b"x".to_vec(), Some(Duration::from_secs(50)))
+            .set_key(b"short", b"x", Some(Duration::from_secs(50)))
             .unwrap();
         clock.advance(Duration::from_secs(45));
         store.get(&active).unwrap();
@@ -352,7 +352,7 @@ fn fsync_always_acknowledges_every_write_from_many_threads() {
             s.spawn(move || {
                 for i in 0..50 {
                     store
-                        .set_key(format!("t{t}-{i}").as_bytes(), b"v".to_vec(), None)
+                        .set_key(format!("t{t}-{i}").as_bytes(), b"v", None)
                         .unwrap();
                 }
             });
@@ -436,7 +436,7 @@ fn a_crash_at_any_step_of_a_compaction_recovers_everything() {
         for (i, id) in ids.iter().enumerate().take(30) {
             store.update(id, b"after", None).unwrap();
             store
-                .set_key(format!("k{i}").as_bytes(), b"new".to_vec(), None)
+                .set_key(format!("k{i}").as_bytes(), b"new", None)
                 .unwrap();
         }
         for id in &ids[30..40] {

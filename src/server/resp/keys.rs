@@ -34,14 +34,15 @@ pub(super) fn arity(name: &str) -> Option<i32> {
 
 /// Runs a key or set command whose arity [`arity`] accepted.
 pub(super) fn run(name: &str, args: &[Bytes], shared: &Shared) -> Result<Value, Value> {
-    let key = || args[0].to_vec();
+    // A key for a command: the argument itself, shared, not copied.
+    let key = || args[0].clone();
     match name {
         "get" => get(shared, key()),
         // MGET answers null for a key holding a set, where GET says
         // WRONGTYPE: Redis does the same.
         "mget" => Ok(Value::Array(
             args.iter()
-                .map(|k| get(shared, k.to_vec()).unwrap_or(Value::Null))
+                .map(|k| get(shared, k.clone()).unwrap_or(Value::Null))
                 .collect(),
         )),
         "set" => set(args, shared),
@@ -72,17 +73,21 @@ pub(super) fn run(name: &str, args: &[Bytes], shared: &Shared) -> Result<Value, 
         "getdel" => getex_reply(shared, key(), KeyExpiry::Set(Deadline::AtMs(0))),
         "getex" => getex(args, shared),
         "del" | "unlink" => count_each(shared, args, |key| {
-            Command::Native(Request::KeyDelete { key })
+            Command::Native(Request::KeyDelete { key: key.to_vec() })
         }),
-        "exists" => count_each(shared, args, |key| Command::Exists { key }),
+        "exists" => count_each(shared, args, |key| Command::Exists { key: key.clone() }),
         "type" => match run_command(shared, Command::Type { key: key() })? {
             Output::Kind(kind) => Ok(Value::Simple(kind.map_or("none", KeyType::name))),
             other => Err(unexpected(other)),
         },
         "expire" | "pexpire" | "expireat" | "pexpireat" => expire(name, args, shared),
         "persist" => boolean(shared, Command::Persist { key: key() }),
-        "ttl" | "pttl" => ttl(name, key(), shared),
-        "incr" | "decr" => incr(shared, key(), if name == "incr" { 1 } else { -1 }),
+        "ttl" | "pttl" => ttl(name, args[0].to_vec(), shared),
+        "incr" | "decr" => incr(
+            shared,
+            args[0].to_vec(),
+            if name == "incr" { 1 } else { -1 },
+        ),
         "incrby" | "decrby" => {
             let by = integer(&args[1])?;
             let delta = match name {
@@ -91,12 +96,12 @@ pub(super) fn run(name: &str, args: &[Bytes], shared: &Shared) -> Result<Value, 
                     .checked_neg()
                     .ok_or_else(|| Value::err("decrement would overflow"))?,
             };
-            incr(shared, key(), delta)
+            incr(shared, args[0].to_vec(), delta)
         }
         "rename" => {
             let command = Command::Rename {
                 from: key(),
-                to: args[1].to_vec(),
+                to: args[1].clone(),
             };
             run_command(shared, command)?;
             Ok(Value::Simple("OK"))
@@ -113,7 +118,7 @@ pub(super) fn run(name: &str, args: &[Bytes], shared: &Shared) -> Result<Value, 
             Ok(Value::Simple("OK"))
         }
         "sadd" | "srem" => {
-            let members = args[1..].iter().map(|m| m.to_vec()).collect();
+            let members = args[1..].to_vec();
             let command = match name {
                 "sadd" => Command::SetAdd {
                     key: key(),
@@ -131,7 +136,7 @@ pub(super) fn run(name: &str, args: &[Bytes], shared: &Shared) -> Result<Value, 
             shared,
             Command::SetContains {
                 key: key(),
-                member: args[1].to_vec(),
+                member: args[1].clone(),
             },
         ),
         "scard" => integer_reply(shared, Command::SetLen { key: key() }),
@@ -141,7 +146,7 @@ pub(super) fn run(name: &str, args: &[Bytes], shared: &Shared) -> Result<Value, 
 }
 
 /// GET: a string's value, null if missing, WRONGTYPE for a set.
-fn get(shared: &Shared, key: Vec<u8>) -> Result<Value, Value> {
+fn get(shared: &Shared, key: Bytes) -> Result<Value, Value> {
     value_reply(run_command(shared, Command::GetString { key })?)
 }
 
@@ -189,13 +194,13 @@ fn set_with(
 
 fn write(
     shared: &Shared,
-    key: &[u8],
-    value: &[u8],
+    key: &Bytes,
+    value: &Bytes,
     options: SetOptions,
 ) -> Result<crate::SetOutcome, Value> {
     let command = Command::SetWith {
-        key: key.to_vec(),
-        value: value.to_vec(),
+        key: key.clone(),
+        value: value.clone(),
         options,
     };
     match run_command(shared, command)? {
@@ -212,7 +217,7 @@ fn getex(args: &[Bytes], shared: &Shared) -> Result<Value, Value> {
     let expiry = match options.expiry("getex") {
         Ok(expiry) => expiry,
         Err(bad_time) => {
-            return match get(shared, args[0].to_vec())? {
+            return match get(shared, args[0].clone())? {
                 Value::Null => Ok(Value::Null),
                 _ => Err(bad_time),
             };
@@ -222,10 +227,10 @@ fn getex(args: &[Bytes], shared: &Shared) -> Result<Value, Value> {
         (true, _) => KeyExpiry::Persist,
         (false, expiry) => expiry.unwrap_or(KeyExpiry::Keep),
     };
-    getex_reply(shared, args[0].to_vec(), expiry)
+    getex_reply(shared, args[0].clone(), expiry)
 }
 
-fn getex_reply(shared: &Shared, key: Vec<u8>, expiry: KeyExpiry) -> Result<Value, Value> {
+fn getex_reply(shared: &Shared, key: Bytes, expiry: KeyExpiry) -> Result<Value, Value> {
     value_reply(run_command(shared, Command::GetEx { key, expiry })?)
 }
 
@@ -253,7 +258,7 @@ fn expire(name: &str, args: &[Bytes], shared: &Shared) -> Result<Value, Value> {
         Unit::ExAt | Unit::PxAt => Deadline::AtMs(u64::try_from(ms).unwrap_or(0)),
     };
     let command = Command::ExpireWith {
-        key: args[0].to_vec(),
+        key: args[0].clone(),
         when,
         condition,
     };
@@ -325,7 +330,7 @@ fn scan(args: &[Bytes], shared: &Shared) -> Result<Value, Value> {
     while let Some(option) = options.next() {
         let value = options.next().ok_or_else(|| Value::err(SYNTAX))?;
         match option.to_ascii_uppercase().as_slice() {
-            b"MATCH" => pattern = Some(value.to_vec()),
+            b"MATCH" => pattern = Some(value.clone()),
             b"COUNT" => {
                 count = integer(value)?;
                 if count < 1 {
@@ -394,11 +399,11 @@ fn now_ms() -> i64 {
 fn count_each(
     shared: &Shared,
     keys: &[Bytes],
-    command: impl Fn(Vec<u8>) -> Command,
+    command: impl Fn(&Bytes) -> Command,
 ) -> Result<Value, Value> {
     let mut yes = 0;
     for key in keys {
-        if run_command(shared, command(key.to_vec()))? == Output::Reply(Reply::Bool(true)) {
+        if run_command(shared, command(key))? == Output::Reply(Reply::Bool(true)) {
             yes += 1;
         }
     }

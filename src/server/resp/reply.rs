@@ -7,6 +7,8 @@
 
 use bytes::{BufMut, BytesMut};
 
+use crate::decimal::Decimal;
+
 /// The protocol a connection speaks, chosen by `HELLO`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Protocol {
@@ -101,22 +103,8 @@ fn items_of(out: &mut BytesMut, kind: u8, items: &[Value], protocol: Protocol) {
 /// bulk strings and aggregates), written without allocating: this runs
 /// for nearly every reply.
 fn header(out: &mut BytesMut, kind: u8, n: i64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
     out.put_u8(kind);
-    if n < 0 {
-        out.put_u8(b'-');
-    }
-    out.put_slice(&digits[at..]);
+    out.put_slice(Decimal::of(n).as_bytes());
     out.put_slice(b"\r\n");
 }
 
