@@ -103,8 +103,7 @@ struct Settings {
     /// Compact only once the log since the last snapshot is this large [default: 67108864].
     #[arg(long, env = "SESSIOND_COMPACT_MIN_BYTES", value_name = "BYTES")]
     compact_min_bytes: Option<u64>,
-    /// Threads serving connections [default: one per core]. On a machine that
-    /// also runs the clients, fewer threads than cores can serve more.
+    /// Threads serving connections, each connection staying on one [default: one per core].
     #[arg(long, env = "SESSIOND_THREADS", value_name = "N")]
     threads: Option<usize>,
     /// Log level or filter (error, warn, info, debug, trace) [default: info, or RUST_LOG].
@@ -242,6 +241,7 @@ impl Settings {
                 .idle_timeout
                 .map_or(defaults.idle_timeout, Duration::from_secs),
             max_frame: self.max_frame.unwrap_or(defaults.max_frame),
+            threads: self.threads.unwrap_or(defaults.threads),
             ..defaults
         })
     }
@@ -300,13 +300,10 @@ fn run(cli: Cli) -> Result<()> {
         bail!("--threads must be at least 1");
     }
     let store = open_store(settings.store_config(), settings.persist_config())?;
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = settings.threads {
-        runtime.worker_threads(threads);
-    }
-    let runtime = runtime
+    // Connections are served on the server's own threads; this runtime
+    // only accepts them and waits for a signal.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .thread_name("sessiond-worker")
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {

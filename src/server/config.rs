@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub max_frame: u32,
     /// How long a graceful shutdown waits for connections to finish.
     pub shutdown_grace: Duration,
+    /// Threads serving connections; 0 for one per core (the default).
+    pub threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +57,7 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             max_frame: sessiond_protocol::wire::codec::DEFAULT_MAX_FRAME,
             shutdown_grace: Duration::from_secs(10),
+            threads: 0,
         }
     }
 }

@@ -7,8 +7,9 @@
 //! has received, and returns once they have closed (or a grace period has
 //! passed).
 //!
-//! Each connection is a tokio task (`connection.rs`); requests run on the
-//! engine directly from that task, since no engine operation waits.
+//! Each connection is a tokio task (`connection.rs`) on one of the
+//! server's connection threads (`workers.rs`); requests run on the engine
+//! directly from that task, since no engine operation waits.
 
 mod auth;
 mod commands;
@@ -18,6 +19,7 @@ mod driver;
 mod resp;
 mod stats;
 mod tls;
+mod workers;
 
 use std::future::Future;
 use std::io;
@@ -31,6 +33,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
+use workers::Workers;
 
 pub use auth::Secret;
 pub use config::{ServerConfig, TlsFiles};
@@ -62,6 +65,9 @@ pub enum ServeError {
     /// Accepting failed for good.
     #[error("accepting connections: {0}")]
     Accept(io::Error),
+    /// The connection threads could not be started.
+    #[error("starting connection threads: {0}")]
+    Threads(io::Error),
 }
 
 /// What every connection shares.
@@ -81,6 +87,7 @@ pub struct Server {
     resp: Option<TcpListener>,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
+    workers: Workers,
 }
 
 /// Which protocol a listener speaks.
@@ -118,6 +125,11 @@ impl Server {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let threads = match config.threads {
+            0 => workers::default_count(),
+            n => n,
+        };
+        let workers = Workers::start(threads).map_err(ServeError::Threads)?;
         let durability = store.durability().filter(Durability::waits);
         let shared = Arc::new(Shared {
             durability,
@@ -131,6 +143,7 @@ impl Server {
             resp,
             tls,
             shared,
+            workers,
         })
     }
 
@@ -155,6 +168,7 @@ impl Server {
             resp,
             tls,
             shared,
+            mut workers,
         } = self;
         if let Some(resp) = &resp {
             info!(addr = %resp.local_addr().map_err(ServeError::Accept)?, "listening (Redis protocol)");
@@ -191,17 +205,29 @@ impl Server {
                 connections.spawn(refuse_busy(socket, face));
                 continue;
             };
+            // Handed over unregistered, to join its thread's epoll there.
+            let socket = match socket.into_std() {
+                Ok(socket) => socket,
+                Err(e) => {
+                    debug!(%peer, error = %e, "connection lost before it was served");
+                    continue;
+                }
+            };
             let (shared, tls, stopping) = (shared.clone(), tls.clone(), stopping.clone());
-            connections.spawn(async move {
+            let connection = async move {
                 ServerStats::bump(&shared.stats.connections);
                 ServerStats::bump(&shared.stats.connections_total);
-                let outcome = serve_socket(socket, face, tls, shared.clone(), stopping).await;
+                let outcome = match TcpStream::from_std(socket) {
+                    Ok(socket) => serve_socket(socket, face, tls, shared.clone(), stopping).await,
+                    Err(e) => Err(e),
+                };
                 if let Err(e) = outcome {
                     debug!(%peer, error = %e, "connection ended with an error");
                 }
                 ServerStats::drop_one(&shared.stats.connections);
                 drop(slot);
-            });
+            };
+            connections.spawn_on(connection, workers.next());
         }
         drop(resp);
         drop(listener);
