@@ -247,6 +247,19 @@ impl KeyEntry {
     }
 }
 
+/// Gives `entry` its new deadline, and a wheel entry if it has none due by
+/// then: a later deadline is picked up when the current entry comes due;
+/// only an earlier one needs a new entry.
+fn schedule(wheel: &mut Wheel, entry: &mut KeyEntry, hash: u64, deadline: Option<u64>) {
+    entry.set_deadline(deadline);
+    let Some(deadline) = deadline else { return };
+    let due = bucket_of(deadline);
+    if entry.wheel_at() == 0 || due < entry.wheel_at() {
+        entry.set_wheel_at(due);
+        wheel.schedule(due, hash);
+    }
+}
+
 /// Packs a key's header, key and string bytes into one allocation.
 fn pack(hash: u64, deadline: u64, key: &[u8], string: &[u8]) -> ThinBytes {
     let key_len = u16::try_from(key.len()).expect("keys are at most MAX_KEY_LEN bytes");
@@ -319,16 +332,30 @@ impl KeyShard {
     }
 
     /// Sets a key's value and deadline; returns the old entry's footprint.
+    ///
+    /// A string overwritten by one of the same length (a cache entry or a
+    /// token rewritten, a benchmark's one key) is rewritten in place: no
+    /// second probe, no allocation.
     pub(crate) fn set(&mut self, key: &[u8], value: Value<'_>, deadline: Option<u64>) -> usize {
-        let hasher = &self.hasher;
-        let hash = hasher.bytes(key);
+        let hash = self.hasher.bytes(key);
         let old = match self.table.find_entry(hash, |e| e.key() == key) {
-            Ok(entry) => entry.remove().0.footprint(),
+            Ok(found) => match value {
+                Value::Str(bytes) if found.get().as_str().map(<[u8]>::len) == Some(bytes.len()) => {
+                    let entry = found.into_mut();
+                    let old = entry.footprint();
+                    entry.replace_str(bytes);
+                    schedule(&mut self.wheel, entry, hash, deadline);
+                    return old;
+                }
+                _ => found.remove().0.footprint(),
+            },
             Err(_) => 0,
         };
-        self.table
-            .insert_unique(hash, KeyEntry::new(key, hash, value), KeyEntry::hash);
-        self.set_deadline(key, deadline);
+        let entry = self
+            .table
+            .insert_unique(hash, KeyEntry::new(key, hash, value), KeyEntry::hash)
+            .into_mut();
+        schedule(&mut self.wheel, entry, hash, deadline);
         old
     }
 
@@ -408,15 +435,7 @@ impl KeyShard {
             .table
             .find_mut(hash, |e| e.key() == key)
             .expect("caller checked the key exists");
-        entry.set_deadline(deadline);
-        let Some(deadline) = deadline else { return };
-        let due = bucket_of(deadline);
-        // A later deadline is picked up when the current entry comes due;
-        // only an earlier one needs a new entry.
-        if entry.wheel_at() == 0 || due < entry.wheel_at() {
-            entry.set_wheel_at(due);
-            self.wheel.schedule(due, hash);
-        }
+        schedule(&mut self.wheel, entry, hash, deadline);
     }
 
     /// Removes a key whatever its deadline, returning it.
@@ -503,6 +522,31 @@ mod tests {
         assert_eq!(entry.as_str(), Some(&b"a longer value than before"[..]));
         assert_eq!(entry.deadline(), Some(5_000), "INCR keeps the TTL");
         assert_eq!(entry.key(), b"k");
+    }
+
+    #[test]
+    fn an_overwrite_in_place_takes_the_new_deadline() {
+        let mut shard = shard();
+        shard.set(b"k", Value::Str(b"aaa"), Some(5_000));
+        assert_eq!(
+            shard.set(b"k", Value::Str(b"bbb"), None),
+            footprint(b"k", b"aaa")
+        );
+        assert_eq!(
+            shard.get(b"k").and_then(KeyEntry::as_str),
+            Some(&b"bbb"[..])
+        );
+        assert_eq!(shard.get(b"k").and_then(KeyEntry::deadline), None);
+        assert_eq!(shard.expire(6_000, 100).removed, 0, "no TTL any more");
+
+        shard.set(b"k", Value::Str(b"ccc"), Some(9_000));
+        shard.set(b"k", Value::Str(b"ddd"), Some(7_000));
+        assert_eq!(
+            shard.expire(8_000, 100).removed,
+            1,
+            "the earlier deadline holds"
+        );
+        assert!(shard.get(b"k").is_none());
     }
 
     #[test]
