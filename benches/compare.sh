@@ -38,7 +38,7 @@ wait_port "$redis_port"
 # Runs sessiond-bench against a fresh daemon; extra arguments pass through.
 run_sessiond() {
     local port; port=$(free_port)
-    "$daemon" --listen "127.0.0.1:$port" --log-level warn "${daemon_args[@]}" > "$out/sessiond.log" 2>&1 &
+    "$daemon" --listen "127.0.0.1:$port" --log-level warn ${daemon_args[@]+"${daemon_args[@]}"} > "$out/sessiond.log" 2>&1 &
     sessiond_pid=$!
     wait_port "$port"
     "$bench" --target "sessiond://127.0.0.1:$port" --json "$@" >> "$out/runs.jsonl"

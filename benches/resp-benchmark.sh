@@ -35,7 +35,7 @@ start_servers() {
     redis_pid=$!
     native_port=$(free_port); sessiond_port=$(free_port)
     "$daemon" --listen "127.0.0.1:$native_port" --resp-listen "127.0.0.1:$sessiond_port" \
-        --log-level warn "${daemon_args[@]}" > "$out/sessiond.log" 2>&1 &
+        --log-level warn ${daemon_args[@]+"${daemon_args[@]}"} > "$out/sessiond.log" 2>&1 &
     sessiond_pid=$!
     pids=("$redis_pid" "$sessiond_pid")
     wait_port "$redis_port"; wait_port "$sessiond_port"

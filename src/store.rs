@@ -49,6 +49,11 @@ pub const MAX_OWNER_LEN: usize = 256;
 /// Longest plain key, in bytes.
 pub const MAX_KEY_LEN: usize = 4096;
 
+/// Largest value or session data whatever the configuration says: a
+/// record's length is a `u32` (see thin.rs), with room left for its
+/// header, key or owner and labels.
+const MAX_DATA_LIMIT: usize = u32::MAX as usize - (1 << 20);
+
 /// The session store: a cheap-clone handle (an `Arc`) over shared state.
 ///
 /// Every operation is thread-safe and holds a shard lock for no longer than
@@ -610,7 +615,7 @@ impl Inner {
     }
 
     pub(crate) fn check_value(&self, len: usize) -> Result<(), StoreError> {
-        let max = self.config.max_data_bytes;
+        let max = self.config.max_data_bytes.min(MAX_DATA_LIMIT);
         if len > max {
             return Err(StoreError::TooLarge { len, max });
         }

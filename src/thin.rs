@@ -1,10 +1,11 @@
 //! [`ThinBytes`]: an owned byte buffer behind an 8-byte pointer.
 //!
 //! `Box<[u8]>` is a fat pointer, 16 bytes: pointer and length. The session
-//! table holds one per session, and a hash table at a typical load carries
-//! each slot about 1.5 times, so the length alone costs some 12 bytes per
-//! session. `ThinBytes` keeps the length inside the allocation instead, in
-//! front of the bytes, and the table slot shrinks to 8 bytes.
+//! table holds one per session (and the key table one per key), and a hash
+//! table at a typical load carries each slot about 1.5 times, so the
+//! length alone costs some 12 bytes per entry. `ThinBytes` keeps the length
+//! inside the allocation instead, in front of the bytes: a session's slot
+//! is 8 bytes, a key's 16 (its packed bytes and a set's box).
 //!
 //! This is the engine's only `unsafe` code. Its invariants are small:
 //! - `ptr` points to an allocation made by [`ThinBytes::zeroed`] with

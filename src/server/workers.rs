@@ -13,21 +13,28 @@
 //! benchmark machine, same run, 50 connections without pipelining: the
 //! session mix went from 58k to 82k requests/s (median of 3), its p99 from
 //! 2.1 ms to 0.8 ms (docs/benchmarks.md). The price is no rebalancing: a
-//! few very busy connections can share a thread while another idles. With
-//! thousands of connections of similar weight, as a session store sees
-//! from application servers' pools, round robin keeps the threads even.
+//! few very busy connections can share a thread while another idles, and a
+//! long command (KEYS, FLUSHALL, a large SMEMBERS) holds up the other
+//! connections of its thread until it is done, where the stealing
+//! scheduler would have moved them. With thousands of connections of
+//! similar weight, as a session store sees from application servers'
+//! pools, and commands that take microseconds, round robin keeps the
+//! threads even.
 //!
 //! The accept loop stays on the caller's runtime and hands each socket
 //! over as a std socket, so that it is registered with the epoll of the
 //! thread that will serve it.
 
 use std::io;
+use std::sync::mpsc;
 use std::thread;
 
 use tokio::runtime::{Builder, Handle};
 use tokio::sync::watch;
 
-/// The connection threads of one server; they stop when this is dropped.
+/// The connection threads of one server. Dropping this tells them to stop:
+/// each then drops its runtime, and the tasks left on it, as soon as it
+/// sees that (the threads are not joined).
 pub(crate) struct Workers {
     handles: Vec<Handle>,
     next: usize,
@@ -60,16 +67,31 @@ impl Workers {
 
 /// One thread with its own runtime, running until `stopped` sees the
 /// sender dropped.
+///
+/// The runtime is built on its own thread and only its handle comes back:
+/// a runtime must not be dropped inside another one's async context, which
+/// is where [`Workers::start`] is called from.
 fn start_thread(index: usize, mut stopped: watch::Receiver<()>) -> io::Result<Handle> {
-    let runtime = Builder::new_current_thread().enable_all().build()?;
-    let handle = runtime.handle().clone();
+    let (send, receive) = mpsc::sync_channel(1);
     thread::Builder::new()
         .name(format!("sessiond-conn-{index}"))
         .spawn(move || {
+            let runtime = match Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = send.send(Err(e));
+                    return;
+                }
+            };
+            if send.send(Ok(runtime.handle().clone())).is_err() {
+                return;
+            }
             // `changed` fails once the sender is gone: the server is done.
             runtime.block_on(async move { while stopped.changed().await.is_ok() {} });
         })?;
-    Ok(handle)
+    receive
+        .recv()
+        .map_err(|_| io::Error::other("a connection thread ended while starting"))?
 }
 
 /// How many connection threads to start when the configuration says 0:
