@@ -1,6 +1,6 @@
-//! An integer's decimal text without allocating: INCR stores one per call
-//! and every RESP reply carries one or more, so `to_string` would cost an
-//! allocation on nearly every request.
+//! An integer's decimal text, both ways, without allocating: INCR reads
+//! and stores one per call, and RESP commands and replies carry them, so
+//! `to_string` would cost an allocation on nearly every request.
 
 /// The decimal text of an `i64`, on the stack.
 pub(crate) struct Decimal {
@@ -32,6 +32,15 @@ impl Decimal {
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.text[self.start..]
     }
+
+    /// Reads an integer only if it is written exactly as [`Decimal::of`]
+    /// writes it, which is Redis's rule for INCR's values and integer
+    /// arguments: an optional minus, digits, no leading zero, no `-0`, no
+    /// `+`, no spaces, within `i64`.
+    pub(crate) fn parse(text: &[u8]) -> Option<i64> {
+        let n = std::str::from_utf8(text).ok()?.parse().ok()?;
+        (Decimal::of(n).as_bytes() == text).then_some(n)
+    }
 }
 
 #[cfg(test)]
@@ -42,6 +51,33 @@ mod tests {
     fn reads_as_to_string_writes() {
         for n in [0, 7, -7, 10, -10, 1234567890, i64::MAX, i64::MIN] {
             assert_eq!(Decimal::of(n).as_bytes(), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn integers_parse_as_redis_does() {
+        for (text, n) in [
+            ("0", 0),
+            ("-1", -1),
+            ("42", 42),
+            ("9223372036854775807", i64::MAX),
+        ] {
+            assert_eq!(Decimal::parse(text.as_bytes()), Some(n), "{text}");
+        }
+        assert_eq!(Decimal::parse(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [
+            "",
+            "-",
+            "+1",
+            "01",
+            "-0",
+            " 1",
+            "1 ",
+            "1a",
+            "9223372036854775808",
+            "1.5",
+        ] {
+            assert!(Decimal::parse(bad.as_bytes()).is_none(), "{bad:?}");
         }
     }
 }

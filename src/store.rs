@@ -527,7 +527,7 @@ impl Store {
         let mut shard = inner.key_shard(key).lock();
         let outcome = match shard.live(key, now, &mut freed) {
             Some(entry) => (entry.as_str().ok_or(StoreError::WrongType))
-                .and_then(parse_integer)
+                .and_then(|text| Decimal::parse(text).ok_or(StoreError::NotAnInteger))
                 .and_then(|n| n.checked_add(delta).ok_or(StoreError::Overflow))
                 .map(|n| {
                     let old = entry.footprint();
@@ -952,54 +952,4 @@ pub(crate) fn check_key(key: &[u8]) -> Result<(), StoreError> {
         });
     }
     Ok(())
-}
-
-/// Parses a value as Redis does for INCR: optional minus, decimal digits,
-/// no leading zeros, no sign on zero, no spaces, within i64.
-fn parse_integer(value: &[u8]) -> Result<i64, StoreError> {
-    let digits = value.strip_prefix(b"-").unwrap_or(value);
-    let canonical = match digits {
-        [] => false,
-        [b'0'] => digits.len() == value.len(),
-        [first, ..] => *first != b'0' && digits.iter().all(u8::is_ascii_digit),
-    };
-    if !canonical || value.len() > 20 {
-        return Err(StoreError::NotAnInteger);
-    }
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(StoreError::NotAnInteger)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_integer;
-
-    #[test]
-    fn integers_parse_as_redis_does() {
-        for (text, n) in [
-            ("0", 0),
-            ("-1", -1),
-            ("42", 42),
-            ("9223372036854775807", i64::MAX),
-        ] {
-            assert_eq!(parse_integer(text.as_bytes()), Ok(n), "{text}");
-        }
-        assert_eq!(parse_integer(b"-9223372036854775808"), Ok(i64::MIN));
-        for bad in [
-            "",
-            "-",
-            "+1",
-            "01",
-            "-0",
-            " 1",
-            "1 ",
-            "1a",
-            "9223372036854775808",
-            "1.5",
-        ] {
-            assert!(parse_integer(bad.as_bytes()).is_err(), "{bad:?}");
-        }
-    }
 }

@@ -30,6 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tracing::debug;
 
+use crate::decimal::Decimal;
 use crate::server::Shared;
 use crate::server::auth::{MAX_FAILURES, failure_delay};
 use crate::server::commands::{self, Command, Output};
@@ -378,11 +379,7 @@ fn store_error(error: &ServerError) -> Value {
 
 /// An integer argument, as Redis's `string2ll` reads it.
 fn integer(arg: &[u8]) -> Result<i64, Value> {
-    std::str::from_utf8(arg)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .filter(|n| n.to_string().as_bytes() == arg)
-        .ok_or_else(not_an_integer)
+    Decimal::parse(arg).ok_or_else(not_an_integer)
 }
 
 /// Redis's `unknown command` error, quoting up to the first arguments.
