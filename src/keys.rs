@@ -168,23 +168,35 @@ impl KeyEntry {
     }
 
     pub(crate) fn key(&self) -> &[u8] {
-        &self.packed.as_slice()[KEY..KEY + self.key_len()]
+        &self.packed.as_slice()[KEY..self.string_at()]
+    }
+
+    /// Where a string value starts in the packed bytes (it runs to their
+    /// end; a set's entry has nothing there).
+    fn string_at(&self) -> usize {
+        KEY + self.key_len()
+    }
+
+    fn string(&self) -> &[u8] {
+        &self.packed.as_slice()[self.string_at()..]
     }
 
     /// The value, borrowed.
     pub(crate) fn value(&self) -> ValueRef<'_> {
         match &self.set {
             Some(set) => ValueRef::Set(set),
-            None => ValueRef::Str(&self.packed.as_slice()[KEY + self.key_len()..]),
+            None => ValueRef::Str(self.string()),
         }
     }
 
     /// The string, or `None` for a set.
     pub(crate) fn as_str(&self) -> Option<&[u8]> {
-        match self.value() {
-            ValueRef::Str(bytes) => Some(bytes),
-            ValueRef::Set(_) => None,
-        }
+        self.set.is_none().then(|| self.string())
+    }
+
+    /// The set, or `None` for a string.
+    pub(crate) fn as_set(&self) -> Option<&SetValue> {
+        self.set.as_deref()
     }
 
     /// The set, mutably, or `None` for a string.
@@ -197,7 +209,7 @@ impl KeyEntry {
     /// digits) is written in place.
     pub(crate) fn replace_str(&mut self, value: &[u8]) {
         debug_assert!(self.set.is_none(), "replace_str on a set");
-        let at = KEY + self.key_len();
+        let at = self.string_at();
         if self.packed.len() - at == value.len() {
             self.packed.as_mut_slice()[at..].copy_from_slice(value);
             return;
@@ -214,7 +226,7 @@ impl KeyEntry {
     pub(crate) fn take_value(&mut self) -> Value<'_> {
         match self.set.take() {
             Some(set) => Value::Set(*set),
-            None => Value::Str(&self.packed.as_slice()[KEY + self.key_len()..]),
+            None => Value::Str(self.string()),
         }
     }
 
@@ -474,10 +486,10 @@ impl KeyShard {
                     out.bytes += entry.remove().0.footprint();
                 } else {
                     let key = entry.into_mut();
-                    match key.deadline() {
-                        Some(d) => {
-                            key.set_wheel_at(bucket_of(d));
-                            self.wheel.schedule(bucket_of(d), hash);
+                    match key.deadline().map(bucket_of) {
+                        Some(due) => {
+                            key.set_wheel_at(due);
+                            self.wheel.schedule(due, hash);
                         }
                         None => key.set_wheel_at(0),
                     }

@@ -575,10 +575,7 @@ fn string_of(entry: &KeyEntry) -> Result<&[u8], StoreError> {
 
 /// The set in an entry, or `WrongType`.
 fn set_of(entry: &KeyEntry) -> Result<&SetValue, StoreError> {
-    match entry.value() {
-        ValueRef::Set(set) => Ok(set),
-        ValueRef::Str(_) => Err(StoreError::WrongType),
-    }
+    entry.as_set().ok_or(StoreError::WrongType)
 }
 
 fn set_of_mut(entry: &mut KeyEntry) -> Result<&mut SetValue, StoreError> {
