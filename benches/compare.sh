@@ -24,8 +24,7 @@ daemon=$target/release/sessiond
 read -r -a daemon_args <<< "${SESSIOND_ARGS:-}"
 duration=${DURATION:-10}
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+source benches/ports.sh
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --save "" --appendonly no --daemonize no > "$out/redis.log" 2>&1 &
@@ -33,14 +32,14 @@ redis_pid=$!
 sessiond_pid=
 cleanup() { kill "$redis_pid" ${sessiond_pid:+"$sessiond_pid"} 2>/dev/null || true; }
 trap cleanup EXIT
-wait_port "$redis_port"
+wait_port "$redis_port" 5
 
 # Runs sessiond-bench against a fresh daemon; extra arguments pass through.
 run_sessiond() {
     local port; port=$(free_port)
     "$daemon" --listen "127.0.0.1:$port" --log-level warn ${daemon_args[@]+"${daemon_args[@]}"} > "$out/sessiond.log" 2>&1 &
     sessiond_pid=$!
-    wait_port "$port"
+    wait_port "$port" 5
     "$bench" --target "sessiond://127.0.0.1:$port" --json "$@" >> "$out/runs.jsonl"
     kill "$sessiond_pid"; wait "$sessiond_pid" 2>/dev/null || true
     sessiond_pid=
@@ -67,7 +66,7 @@ run_sessiond "${memory[@]}"
 kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true
 redis-server --port "$redis_port" --save "" --appendonly no --daemonize no >> "$out/redis.log" 2>&1 &
 redis_pid=$!
-wait_port "$redis_port"
+wait_port "$redis_port" 5
 run_redis "${memory[@]}"
 
 echo "== redis-benchmark reference" >&2

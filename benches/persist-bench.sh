@@ -53,9 +53,7 @@ cargo build --release -q -p sessiond-bench
 daemon=$target/release/sessiond
 bench=$target/release/sessiond-bench
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port_open() { (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_port() { for _ in $(seq 6000); do port_open "$1" && return; sleep 0.01; done; echo "port $1 never opened" >&2; exit 1; }
+source benches/ports.sh
 redis_ready() { [ "$(redis-cli -p "$1" PING 2>/dev/null)" = PONG ]; }
 wait_redis() { for _ in $(seq 6000); do redis_ready "$1" && return; sleep 0.01; done; echo "redis on $1 never ready" >&2; exit 1; }
 now() { date +%s.%N; }
@@ -91,7 +89,7 @@ start_server() {
     server_pid=$!
     case $system in
         redis-*) wait_redis "$port"; url="redis://127.0.0.1:$port" ;;
-        *) wait_port "$port"; url="sessiond://127.0.0.1:$port" ;;
+        *) wait_port "$port" 60; url="sessiond://127.0.0.1:$port" ;;
     esac
 }
 
@@ -193,7 +191,7 @@ sessiond_start() {
     "$daemon" --listen "127.0.0.1:$port" --resp-listen "127.0.0.1:$resp" --data-dir "$dir" \
         --fsync everysec "$@" >> "$log" 2>&1 &
     server_pid=$!
-    wait_port "$port"
+    wait_port "$port" 60
     ready_ms=$(ms_since "$started")
 }
 

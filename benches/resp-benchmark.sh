@@ -22,8 +22,7 @@ cargo build --release -q --bin sessiond
 daemon=$target/release/sessiond
 read -r -a daemon_args <<< "${SESSIOND_ARGS:-}"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+source benches/ports.sh
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -38,7 +37,7 @@ start_servers() {
         --log-level warn ${daemon_args[@]+"${daemon_args[@]}"} > "$out/sessiond.log" 2>&1 &
     sessiond_pid=$!
     pids=("$redis_pid" "$sessiond_pid")
-    wait_port "$redis_port"; wait_port "$sessiond_port"
+    wait_port "$redis_port" 10; wait_port "$sessiond_port" 10
 }
 stop_servers() { kill "$redis_pid" "$sessiond_pid"; wait "$redis_pid" "$sessiond_pid" 2>/dev/null || true; pids=(); }
 
