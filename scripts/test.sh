@@ -29,13 +29,19 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 
 cargo fmt --all -- --check
+
+# The engine crate is for embedding: an app that adds it must not compile
+# an async runtime, TLS or a settings parser. Fails if any of them creeps
+# into its normal dependencies.
+forbidden=$(cargo tree --locked -p sessiond -e normal --prefix none --format '{p}' \
+    | awk '{print $1}' | grep -xE 'tokio|rustls|tokio-rustls|clap|toml|tracing-subscriber' | sort -u || true)
+if [ -n "$forbidden" ]; then
+    echo "the engine crate sessiond depends on: $forbidden" >&2
+    exit 1
+fi
+
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
-
-# The tower-sessions store is behind a feature of the Rust client, so the
-# workspace runs above leave it out: its lints, tests and example.
-cargo clippy -p sessiond-client --all-targets --features tower-sessions --locked -- -D warnings
-cargo test -p sessiond-client --features tower-sessions --locked
 
 # The Python client (clients/python) against the daemon cargo test just
 # built: vectors, every operation and error live, TLS, auth, Django, and

@@ -21,13 +21,16 @@
 //! ```
 
 mod api;
+pub mod decimal;
 mod error;
 mod id;
+pub mod limits;
 mod model;
 pub mod wire;
 
 pub use api::{AsStoreError, SessionStore};
 pub use error::StoreError;
 pub use id::{ParseSessionIdError, ROUTING_SLOTS, SessionId};
+pub use limits::{MAX_KEY_LEN, MAX_OWNER_LEN};
 pub use model::{KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionInfo};
 pub use wire::{ErrorCode, Reply, Request, Response, ServerError};

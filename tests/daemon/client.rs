@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use sessiond::server::{Secret, ServerConfig};
 use sessiond_client::{Client, ClientConfig, ClientError, SessionStore};
 use sessiond_protocol::{NewSession, StoreError};
+use sessiond_server::{Secret, ServerConfig};
 
 use crate::Daemon;
 

@@ -17,11 +17,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use sessiond::server::{ServeError, Server, ServerConfig};
 use sessiond::{Store, StoreConfig};
 use sessiond_protocol::wire::codec;
 use sessiond_protocol::wire::handshake::{ClientHello, ServerHello, VERSION};
 use sessiond_protocol::wire::{Request, Response};
+use sessiond_server::{ServeError, Server, ServerConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;

@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use sessiond::server::{Secret, ServerConfig};
 use sessiond_protocol::wire::handshake::{HTTP_REPLY, MAGIC};
 use sessiond_protocol::wire::{Reply, Request, ServerError};
 use sessiond_protocol::{NewSession, StoreError};
+use sessiond_server::{Secret, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -381,18 +381,18 @@ async fn an_unauthenticated_store_is_not_exposed_beyond_loopback() {
         ..ServerConfig::default()
     };
     let refused =
-        sessiond::server::Server::bind(config.clone(), sessiond::Store::new(Default::default()))
+        sessiond_server::Server::bind(config.clone(), sessiond::Store::new(Default::default()))
             .await;
     assert!(matches!(
         refused,
-        Err(sessiond::server::ServeError::Unprotected(_))
+        Err(sessiond_server::ServeError::Unprotected(_))
     ));
     let allowed = ServerConfig {
         allow_unauthenticated_remote: true,
         ..config.clone()
     };
     assert!(
-        sessiond::server::Server::bind(allowed, sessiond::Store::new(Default::default()))
+        sessiond_server::Server::bind(allowed, sessiond::Store::new(Default::default()))
             .await
             .is_ok()
     );
@@ -401,7 +401,7 @@ async fn an_unauthenticated_store_is_not_exposed_beyond_loopback() {
         ..config
     };
     assert!(
-        sessiond::server::Server::bind(with_token, sessiond::Store::new(Default::default()))
+        sessiond_server::Server::bind(with_token, sessiond::Store::new(Default::default()))
             .await
             .is_ok()
     );

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use redis::AsyncCommands;
-use sessiond::server::{Secret, ServerConfig};
+use sessiond_server::{Secret, ServerConfig};
 
 use crate::Daemon;
 

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use bytes::BytesMut;
-use sessiond::server::{Secret, ServerConfig};
+use sessiond_server::{Secret, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use rustls::RootCertStore;
 use rustls::pki_types::ServerName;
-use sessiond::server::{ServerConfig, TlsFiles};
 use sessiond_protocol::wire::{Reply, Request};
+use sessiond_server::{ServerConfig, TlsFiles};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -98,7 +98,7 @@ async fn a_missing_certificate_is_a_clear_start_up_error() {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..ServerConfig::default()
     };
-    let error = sessiond::server::Server::bind(config, sessiond::Store::new(Default::default()))
+    let error = sessiond_server::Server::bind(config, sessiond::Store::new(Default::default()))
         .await
         .err()
         .expect("refused");

@@ -7,8 +7,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
-use sessiond::server::{Secret, Server, ServerConfig, TlsFiles};
 use sessiond::{Store, StoreConfig};
+use sessiond_server::{Secret, Server, ServerConfig, TlsFiles};
 
 /// A daemon on an ephemeral port, on its own runtime thread; stopped when
 /// the test process ends.

@@ -4,11 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use sessiond_protocol::limits::{self, MAX_TOKEN_LEN};
 use sessiond_protocol::wire::{Reply, Request, codec};
 
 use crate::ClientError;
 use crate::config::ClientConfig;
 use crate::connection::ConnectParams;
+use crate::error::unexpected;
 use crate::pool::Pool;
 
 /// A connection pool to one sessiond server.
@@ -88,7 +90,15 @@ impl Client {
     /// Whatever the server answered, or [`ClientError::Timeout`] or
     /// [`ClientError::ConnectionLost`] when no answer came.
     pub async fn request(&self, request: Request) -> Result<Reply, ClientError> {
-        crate::store::check_request(&request)?;
+        // The limits of SPEC.md §3, checked here so that a request the
+        // server would refuse costs no round trip (and one the codec cannot
+        // encode is never encoded).
+        limits::check_request(&request).map_err(|refused| match refused {
+            Some(error) => ClientError::Store(error),
+            None => ClientError::Config(format!(
+                "the auth token is longer than the {MAX_TOKEN_LEN} bytes the protocol carries"
+            )),
+        })?;
         // Encoding happens in the caller's task, so that many callers
         // encode in parallel and a connection's writer only copies bytes.
         let mut frame = BytesMut::new();
@@ -129,13 +139,4 @@ impl Client {
     pub fn healthy_connections(&self) -> usize {
         self.inner.pool.healthy_connections()
     }
-}
-
-/// The error for a reply of the wrong kind: the server broke the
-/// protocol, since each operation has exactly one reply tag (SPEC.md §8).
-pub(crate) fn unexpected(op: &str, expected: &str, got: &Reply) -> ClientError {
-    ClientError::Protocol(format!(
-        "{op} was answered with reply tag 0x{:02x}, expected {expected}",
-        got.tag()
-    ))
 }

@@ -108,6 +108,19 @@ impl ClientError {
     }
 }
 
+/// The error for a reply of the wrong kind: the server broke the
+/// protocol, since each operation has exactly one reply tag (SPEC.md §8).
+pub(crate) fn unexpected(
+    op: &str,
+    expected: &str,
+    got: &sessiond_protocol::wire::Reply,
+) -> ClientError {
+    ClientError::Protocol(format!(
+        "{op} was answered with reply tag 0x{:02x}, expected {expected}",
+        got.tag()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

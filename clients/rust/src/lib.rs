@@ -17,10 +17,10 @@
 //!   unanswered requests with [`ClientError::ConnectionLost`] (a write may
 //!   or may not have happened, so it is not sent again) and reconnects in
 //!   the background with exponential backoff, authenticating again.
-//! - **A tower-sessions store** (feature `tower-sessions`):
-//!   [`tower::SessiondSessionStore`] keeps axum and tower sessions in
-//!   sessiond, embedded or remote, filed under their user for device lists
-//!   and log-out-everywhere.
+//! - **A tower-sessions store**: the crate `tower-sessions-sessiond-store`
+//!   keeps axum and tower sessions in sessiond, over this client or the
+//!   embedded store, filed under their user for device lists and
+//!   log-out-everywhere.
 //! - **TLS with your CA.** Through rustls, verification always on, with
 //!   the CA named explicitly ([`Roots`]); the system store is never used.
 //!
@@ -84,13 +84,11 @@ mod connection;
 mod error;
 mod pool;
 mod store;
-#[cfg(feature = "tower-sessions")]
-pub mod tower;
 
 pub use client::Client;
 pub use config::{Backoff, ClientConfig, DEFAULT_PORT, Roots, TlsOptions};
 pub use error::ClientError;
-pub use store::{MAX_KEY_LEN, MAX_OWNER_LEN};
+pub use sessiond_protocol::{MAX_KEY_LEN, MAX_OWNER_LEN};
 
 /// The protocol crate: the model types ([`NewSession`](sessiond_protocol::NewSession),
 /// [`Session`](sessiond_protocol::Session), …) and the wire messages

@@ -11,10 +11,10 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use sessiond::server::{Secret, Server, ServerConfig, TlsFiles};
 use sessiond::{Clock, ManualClock, Store, StoreConfig, SystemClock};
 use sessiond_client::{Client, ClientConfig, TlsOptions};
 use sessiond_demo::{Accounts, AppState, Backend, PasswordCost, Role, Settings, app};
+use sessiond_server::{Secret, Server, ServerConfig, TlsFiles};
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 

@@ -1,0 +1,74 @@
+//! How the daemon listens: address, TLS, auth and connection limits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::auth::Secret;
+
+/// PEM files of the server's certificate chain and private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Settings of one native-protocol listener.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:7878`.
+    pub listen: SocketAddr,
+    /// Also speak the Redis protocol (RESP) on this address, with the same
+    /// TLS, auth and limits. Default: off.
+    pub resp_listen: Option<SocketAddr>,
+    /// Serve TLS with these files; `None` for plain TCP.
+    pub tls: Option<TlsFiles>,
+    /// Require this token before any command but PING and AUTH.
+    pub auth_token: Option<Secret>,
+    /// Listen on a non-loopback address without an auth token. Off by
+    /// default, like Redis's protected mode.
+    pub allow_unauthenticated_remote: bool,
+    /// Most connections served at once; more are answered BUSY.
+    pub max_connections: usize,
+    /// Close a connection after this long without a request.
+    pub idle_timeout: Duration,
+    /// Longest wait for a client's handshake (and TLS handshake).
+    pub handshake_timeout: Duration,
+    /// Largest frame body accepted, in bytes.
+    pub max_frame: u32,
+    /// How long a graceful shutdown waits for connections to finish.
+    pub shutdown_grace: Duration,
+    /// Threads serving connections; 0 for one per core (the default).
+    pub threads: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            resp_listen: None,
+            tls: None,
+            auth_token: None,
+            allow_unauthenticated_remote: false,
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(300),
+            handshake_timeout: Duration::from_secs(10),
+            max_frame: sessiond_protocol::wire::codec::DEFAULT_MAX_FRAME,
+            shutdown_grace: Duration::from_secs(10),
+            threads: 0,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Whether this configuration would expose an unauthenticated store
+    /// beyond this machine.
+    pub fn is_unprotected_remote(&self) -> bool {
+        let remote = std::iter::once(self.listen)
+            .chain(self.resp_listen)
+            .any(|addr| !addr.ip().is_loopback());
+        remote && self.auth_token.is_none() && !self.allow_unauthenticated_remote
+    }
+}

@@ -1,0 +1,190 @@
+//! One client connection of the native protocol: the handshake, then
+//! frames in, replies out, through the loop in `driver.rs` (which gives
+//! pipelining and write coalescing).
+//!
+//! A request that breaks the framing (a length of 0 or above the limit)
+//! ends the connection after an error frame, since nothing after it can be
+//! trusted. A frame that frames but does not decode (unknown opcode,
+//! malformed body) gets an error reply and the connection carries on.
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use sessiond_protocol::wire::codec::{self, FrameError};
+use sessiond_protocol::wire::handshake::{self, ClientHello, ServerHello};
+use sessiond_protocol::wire::{Reply, Request, Response, ServerError};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::{sleep, timeout};
+use tracing::debug;
+
+use crate::Shared;
+use crate::auth::{MAX_FAILURES, failure_delay};
+use crate::commands;
+use crate::driver::{self, Answer, FLUSH_AT, Next, linger};
+use crate::stats::{LocalOps, ServerStats};
+
+/// What a connection knows about its client.
+struct Client<'a> {
+    shared: &'a Shared,
+    authenticated: bool,
+    failures: u32,
+    ops: LocalOps,
+}
+
+/// Serves one connection until the client leaves, errs or idles out, or
+/// the server shuts down.
+pub(crate) async fn serve<S>(
+    mut stream: S,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if !handshake(&mut stream, &shared).await? {
+        return Ok(());
+    }
+    let mut client = Client {
+        shared: &shared,
+        authenticated: shared.config.auth_token.is_none(),
+        failures: 0,
+        ops: LocalOps::default(),
+    };
+    driver::drive(stream, &mut client, &shared, shutdown).await
+}
+
+/// Reads the client's hello and answers it. Returns false (after telling
+/// the peer why, where it can understand) if the connection must close.
+async fn handshake<S>(stream: &mut S, shared: &Shared) -> io::Result<bool>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut hello = [0u8; 8];
+    match timeout(
+        shared.config.handshake_timeout,
+        stream.read_exact(&mut hello),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            debug!("no handshake in time");
+            return Ok(false);
+        }
+    }
+    if handshake::looks_like_http(&hello) {
+        debug!("an HTTP client on the native port");
+        stream.write_all(handshake::HTTP_REPLY).await?;
+        linger(stream).await;
+        return Ok(false);
+    }
+    let refusal = match ClientHello::decode(&hello) {
+        Err(e) => ServerError::BadHandshake(e.to_string()),
+        Ok(client) => match handshake::negotiate(client.version) {
+            Err(e) => e,
+            Ok(version) => {
+                let reply = ServerHello {
+                    version,
+                    auth_required: shared.config.auth_token.is_some(),
+                    max_frame: shared.config.max_frame,
+                };
+                stream.write_all(&reply.encode()).await?;
+                return Ok(true);
+            }
+        },
+    };
+    debug!(error = %refusal, "refusing handshake");
+    send_error(stream, refusal).await?;
+    Ok(false)
+}
+
+/// Writes one error frame before or instead of the normal loop, then
+/// closes.
+pub(crate) async fn send_error<S>(stream: &mut S, error: ServerError) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut frame = BytesMut::new();
+    codec::encode_response(&Err(error), &mut frame);
+    stream.write_all(&frame).await?;
+    linger(stream).await;
+    Ok(())
+}
+
+impl Answer for Client<'_> {
+    /// Answers every complete frame in `input`. A frame that breaks the
+    /// framing is answered with an error and closes the connection.
+    async fn answer(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> Next {
+        let max_frame = self.shared.config.max_frame;
+        let next = loop {
+            if output.len() >= FLUSH_AT {
+                break Next::More;
+            }
+            let body = match codec::next_frame(input, max_frame) {
+                Ok(Some(body)) => body,
+                Ok(None) => break Next::Read,
+                Err(e) => {
+                    let error = match e {
+                        FrameError::TooLarge { .. } => {
+                            ServerError::FrameTooLarge { max: max_frame }
+                        }
+                        other => ServerError::Malformed(other.to_string()),
+                    };
+                    debug!(%error, "framing lost");
+                    codec::encode_response(&Err(error), output);
+                    break Next::Close;
+                }
+            };
+            let (response, close) = match codec::decode_request(&body) {
+                Ok(request) => self.run(request).await,
+                Err(error) => (Err(error), false),
+            };
+            codec::encode_response(&response, output);
+            if close {
+                break Next::Close;
+            }
+        };
+        self.shared.stats.absorb(&mut self.ops);
+        next
+    }
+}
+
+impl Client<'_> {
+    /// Authentication gate, then the command layer. Also says whether the
+    /// connection must close after the response.
+    async fn run(&mut self, request: Request) -> (Response, bool) {
+        self.ops.count(&request);
+        match request {
+            Request::Auth { token } => self.authenticate(&token).await,
+            Request::Ping => (Ok(Reply::Done), false),
+            _ if !self.authenticated => (Err(ServerError::AuthRequired), false),
+            request => {
+                let shared = self.shared;
+                (
+                    commands::execute(&shared.store, &shared.stats, request),
+                    false,
+                )
+            }
+        }
+    }
+
+    async fn authenticate(&mut self, token: &[u8]) -> (Response, bool) {
+        let Some(secret) = &self.shared.config.auth_token else {
+            return (Ok(Reply::Done), false);
+        };
+        if secret.matches(token) {
+            self.authenticated = true;
+            self.failures = 0;
+            return (Ok(Reply::Done), false);
+        }
+        self.failures += 1;
+        ServerStats::bump(&self.shared.stats.auth_failures);
+        debug!(failures = self.failures, "failed auth");
+        sleep(failure_delay(self.failures)).await;
+        (Err(ServerError::AuthFailed), self.failures >= MAX_FAILURES)
+    }
+}

@@ -1,0 +1,316 @@
+//! The daemon's network face: a native-protocol listener over a [`Store`].
+//!
+//! [`Server::bind`] opens the socket (refusing, like Redis's protected
+//! mode, to expose an unauthenticated store beyond loopback), and
+//! [`Server::run_until`] accepts connections until a shutdown future
+//! completes, then stops accepting, lets every connection answer what it
+//! has received, and returns once they have closed (or a grace period has
+//! passed).
+//!
+//! Each connection is a tokio task (`connection.rs`) on one of the
+//! server's connection threads (`workers.rs`); requests run on the engine
+//! directly from that task, since no engine operation waits.
+
+mod auth;
+mod commands;
+mod config;
+mod connection;
+mod driver;
+mod resp;
+mod stats;
+mod tls;
+mod workers;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sessiond_protocol::wire::ServerError;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+use workers::Workers;
+
+pub use auth::Secret;
+pub use config::{ServerConfig, TlsFiles};
+
+use sessiond::{Durability, Store};
+use stats::ServerStats;
+
+/// Why the server could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Listening on a non-loopback address without an auth token.
+    #[error(
+        "refusing to listen on {0} without an auth token: anyone who can reach it could read \
+         and end every session; set an auth token, listen on 127.0.0.1, or pass \
+         --allow-unauthenticated-remote if a firewall guards it"
+    )]
+    Unprotected(SocketAddr),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// Accepting failed for good.
+    #[error("accepting connections: {0}")]
+    Accept(io::Error),
+    /// The connection threads could not be started.
+    #[error("starting connection threads: {0}")]
+    Threads(io::Error),
+}
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    pub store: Store,
+    pub config: ServerConfig,
+    pub stats: ServerStats,
+    /// Numbers connections for RESP's `CLIENT ID`.
+    pub next_client_id: AtomicU64,
+    /// Under `fsync always`: answers wait for their writes to be on disk.
+    pub durability: Option<Durability>,
+}
+
+/// A bound native-protocol listener.
+pub struct Server {
+    listener: TcpListener,
+    resp: Option<TcpListener>,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    workers: Workers,
+}
+
+/// Which protocol a listener speaks.
+#[derive(Clone, Copy)]
+enum Face {
+    Native,
+    Resp,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// Accepts on the RESP listener if there is one; otherwise never.
+async fn accept_optional(listener: Option<&TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Server {
+    /// Binds the listeners (the native one, and the RESP one if set).
+    pub async fn bind(config: ServerConfig, store: Store) -> Result<Server, ServeError> {
+        if config.is_unprotected_remote() {
+            let mut addrs = std::iter::once(config.listen).chain(config.resp_listen);
+            let exposed = addrs.find(|a| !a.ip().is_loopback());
+            return Err(ServeError::Unprotected(exposed.unwrap_or(config.listen)));
+        }
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let listener = bind(config.listen).await?;
+        let resp = match config.resp_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let threads = match config.threads {
+            0 => workers::default_count(),
+            n => n,
+        };
+        let workers = Workers::start(threads).map_err(ServeError::Threads)?;
+        let durability = store.durability().filter(Durability::waits);
+        let shared = Arc::new(Shared {
+            durability,
+            store,
+            config,
+            stats: ServerStats::default(),
+            next_client_id: AtomicU64::new(1),
+        });
+        Ok(Server {
+            listener,
+            resp,
+            tls,
+            shared,
+            workers,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The Redis-protocol listener's address, if there is one.
+    pub fn resp_addr(&self) -> Option<SocketAddr> {
+        self.resp
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
+    }
+
+    /// Serves until `shutdown` completes, then shuts down gracefully.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let Server {
+            listener,
+            resp,
+            tls,
+            shared,
+            mut workers,
+        } = self;
+        if let Some(resp) = &resp {
+            info!(addr = %resp.local_addr().map_err(ServeError::Accept)?, "listening (Redis protocol)");
+        }
+        info!(
+            addr = %listener.local_addr().map_err(ServeError::Accept)?,
+            tls = tls.is_some(),
+            auth = shared.config.auth_token.is_some(),
+            "listening (native protocol)"
+        );
+        let slots = Arc::new(Semaphore::new(shared.config.max_connections));
+        let (stop, stopping) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (face, accepted) = tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+                accepted = listener.accept() => (Face::Native, accepted),
+                accepted = accept_optional(resp.as_ref()) => (Face::Resp, accepted),
+            };
+            let (socket, peer) = match accepted {
+                Ok(pair) => pair,
+                // Out of file descriptors and the like: transient; other
+                // clients are still being served.
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                ServerStats::bump(&shared.stats.connections_refused);
+                connections.spawn(refuse_busy(socket, face));
+                continue;
+            };
+            // Handed over unregistered, to join its thread's epoll there.
+            let socket = match socket.into_std() {
+                Ok(socket) => socket,
+                Err(e) => {
+                    debug!(%peer, error = %e, "connection lost before it was served");
+                    continue;
+                }
+            };
+            let (shared, tls, stopping) = (shared.clone(), tls.clone(), stopping.clone());
+            let connection = async move {
+                ServerStats::bump(&shared.stats.connections);
+                ServerStats::bump(&shared.stats.connections_total);
+                let outcome = match TcpStream::from_std(socket) {
+                    Ok(socket) => serve_socket(socket, face, tls, shared.clone(), stopping).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = outcome {
+                    debug!(%peer, error = %e, "connection ended with an error");
+                }
+                ServerStats::drop_one(&shared.stats.connections);
+                drop(slot);
+            };
+            connections.spawn_on(connection, workers.next());
+        }
+        drop(resp);
+        drop(listener);
+        info!(
+            connections = connections.len(),
+            "shutting down: no new connections; finishing requests in flight"
+        );
+        let _ = stop.send(true);
+        let grace = shared.config.shutdown_grace;
+        if tokio::time::timeout(grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            warn!(
+                left = connections.len(),
+                "grace period over; closing the rest"
+            );
+            connections.shutdown().await;
+        }
+        info!("stopped");
+        Ok(())
+    }
+}
+
+/// Runs TLS (if configured) and then the listener's protocol on one
+/// socket.
+async fn serve_socket(
+    socket: TcpStream,
+    face: Face,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    stopping: watch::Receiver<bool>,
+) -> io::Result<()> {
+    socket.set_nodelay(true)?;
+    match tls {
+        None => speak(socket, face, shared, stopping).await,
+        Some(acceptor) => {
+            let handshake = acceptor.accept(socket);
+            match tokio::time::timeout(shared.config.handshake_timeout, handshake).await {
+                Ok(Ok(stream)) => speak(stream, face, shared, stopping).await,
+                Ok(Err(e)) => {
+                    debug!(error = %e, "TLS handshake failed");
+                    Ok(())
+                }
+                Err(_) => Ok(()),
+            }
+        }
+    }
+}
+
+/// Serves a connection in its listener's protocol.
+async fn speak<S>(
+    stream: S,
+    face: Face,
+    shared: Arc<Shared>,
+    stopping: watch::Receiver<bool>,
+) -> io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match face {
+        Face::Native => connection::serve(stream, shared, stopping).await,
+        Face::Resp => {
+            let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+            resp::serve(stream, shared, stopping, id).await
+        }
+    }
+}
+
+/// Tells a client over the connection limit so, in its protocol, then
+/// closes.
+async fn refuse_busy(mut socket: TcpStream, face: Face) {
+    match face {
+        Face::Native => {
+            let _ = connection::send_error(&mut socket, ServerError::Busy).await;
+        }
+        Face::Resp => {
+            use tokio::io::AsyncWriteExt;
+            let _ = socket
+                .write_all(b"-ERR max number of clients reached\r\n")
+                .await;
+        }
+    }
+}

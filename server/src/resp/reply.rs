@@ -1,0 +1,170 @@
+//! Writing Redis-protocol replies, in RESP2 or (after `HELLO 3`) RESP3.
+//!
+//! One value type covers both: RESP3's richer types fall back to their
+//! RESP2 forms (a null bulk string for null, a flat array for a map),
+//! exactly as Redis answers a RESP2 client (a set as an array). Booleans
+//! and doubles come with the commands that return them.
+
+use bytes::{BufMut, BytesMut};
+
+use sessiond_protocol::decimal::Decimal;
+
+/// The protocol a connection speaks, chosen by `HELLO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// RESP2, the default.
+    Resp2,
+    /// RESP3, after `HELLO 3`.
+    Resp3,
+}
+
+/// A reply.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    /// `+OK`
+    Simple(&'static str),
+    /// `-ERR …`: the text includes its code (`ERR`, `WRONGTYPE`, …).
+    Error(String),
+    Integer(i64),
+    Bulk(Vec<u8>),
+    /// Null (RESP2: the null bulk string).
+    Null,
+    Array(Vec<Value>),
+    /// A set (RESP3 `~`; RESP2: an array), as SMEMBERS answers.
+    Set(Vec<Value>),
+    /// A map (RESP2: a flat array of keys and values).
+    Map(Vec<(Value, Value)>),
+}
+
+impl Value {
+    /// `-ERR message`.
+    pub(crate) fn err(message: impl std::fmt::Display) -> Value {
+        Value::Error(format!("ERR {message}"))
+    }
+
+    /// A bulk string from text.
+    pub(crate) fn text(text: impl Into<String>) -> Value {
+        Value::Bulk(text.into().into_bytes())
+    }
+
+    /// Appends the reply to `out`.
+    pub(crate) fn encode(&self, protocol: Protocol, out: &mut BytesMut) {
+        match self {
+            Value::Simple(text) => line(out, b'+', text.as_bytes()),
+            Value::Error(text) => {
+                // An error line must not break the framing.
+                let clean: Vec<u8> = text
+                    .bytes()
+                    .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+                    .collect();
+                line(out, b'-', &clean);
+            }
+            Value::Integer(n) => header(out, b':', *n),
+            Value::Bulk(bytes) => {
+                header(out, b'$', bytes.len() as i64);
+                out.put_slice(bytes);
+                out.put_slice(b"\r\n");
+            }
+            Value::Null => match protocol {
+                Protocol::Resp2 => out.put_slice(b"$-1\r\n"),
+                Protocol::Resp3 => out.put_slice(b"_\r\n"),
+            },
+            Value::Array(items) => items_of(out, b'*', items, protocol),
+            Value::Set(items) => {
+                let kind = match protocol {
+                    Protocol::Resp3 => b'~',
+                    Protocol::Resp2 => b'*',
+                };
+                items_of(out, kind, items, protocol);
+            }
+            Value::Map(pairs) => {
+                match protocol {
+                    Protocol::Resp3 => header(out, b'%', pairs.len() as i64),
+                    Protocol::Resp2 => header(out, b'*', 2 * pairs.len() as i64),
+                }
+                for (key, value) in pairs {
+                    key.encode(protocol, out);
+                    value.encode(protocol, out);
+                }
+            }
+        }
+    }
+}
+
+/// An aggregate's header and its items.
+fn items_of(out: &mut BytesMut, kind: u8, items: &[Value], protocol: Protocol) {
+    header(out, kind, items.len() as i64);
+    for item in items {
+        item.encode(protocol, out);
+    }
+}
+
+/// A type byte, a decimal number and CRLF (integers and the lengths of
+/// bulk strings and aggregates), written without allocating: this runs
+/// for nearly every reply.
+fn header(out: &mut BytesMut, kind: u8, n: i64) {
+    out.put_u8(kind);
+    out.put_slice(Decimal::of(n).as_bytes());
+    out.put_slice(b"\r\n");
+}
+
+fn line(out: &mut BytesMut, kind: u8, text: &[u8]) {
+    out.put_u8(kind);
+    out.put_slice(text);
+    out.put_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(value: Value, protocol: Protocol) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        value.encode(protocol, &mut out);
+        out.to_vec()
+    }
+
+    #[test]
+    fn resp2_forms() {
+        let p = Protocol::Resp2;
+        assert_eq!(wire(Value::Simple("OK"), p), b"+OK\r\n");
+        assert_eq!(wire(Value::err("no"), p), b"-ERR no\r\n");
+        assert_eq!(wire(Value::Integer(-3), p), b":-3\r\n");
+        assert_eq!(wire(Value::Bulk(b"hi".to_vec()), p), b"$2\r\nhi\r\n");
+        assert_eq!(wire(Value::Null, p), b"$-1\r\n");
+        let map = Value::Map(vec![(Value::text("k"), Value::Integer(1))]);
+        assert_eq!(wire(map, p), b"*2\r\n$1\r\nk\r\n:1\r\n");
+        assert_eq!(
+            wire(Value::Array(vec![Value::Integer(1), Value::Null]), p),
+            b"*2\r\n:1\r\n$-1\r\n"
+        );
+    }
+
+    #[test]
+    fn resp3_forms() {
+        let p = Protocol::Resp3;
+        assert_eq!(wire(Value::Null, p), b"_\r\n");
+        let map = Value::Map(vec![(Value::text("k"), Value::Integer(1))]);
+        assert_eq!(wire(map, p), b"%1\r\n$1\r\nk\r\n:1\r\n");
+        assert_eq!(wire(Value::Array(vec![Value::Null]), p), b"*1\r\n_\r\n");
+        let set = Value::Set(vec![Value::text("a")]);
+        assert_eq!(wire(set.clone(), p), b"~1\r\n$1\r\na\r\n");
+        assert_eq!(wire(set, Protocol::Resp2), b"*1\r\n$1\r\na\r\n");
+    }
+
+    #[test]
+    fn numbers_are_written_in_full() {
+        let p = Protocol::Resp2;
+        for n in [0, 7, -1, 10, 1234567890, i64::MAX, i64::MIN] {
+            assert_eq!(wire(Value::Integer(n), p), format!(":{n}\r\n").into_bytes());
+        }
+    }
+
+    #[test]
+    fn errors_never_break_the_framing() {
+        assert_eq!(
+            wire(Value::err("a\r\nb"), Protocol::Resp2),
+            b"-ERR a  b\r\n"
+        );
+    }
+}
