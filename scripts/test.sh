@@ -55,9 +55,22 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
 fi
-"$venv/bin/pip" install -q pytest mypy django redis
-"$venv/bin/pip" install -q ./clients/python
+# The package with its test extras, as a user would install it.
+"$venv/bin/pip" install -q "./clients/python[test]"
 "$venv/bin/mypy" --config-file clients/python/pyproject.toml clients/python/src/sessiond
+# Django's own session-engine tests ship in its sdist, not its wheel: fetch
+# the sdist of the installed version once (tests/django_suite.py runs them).
+django_version=$("$venv/bin/python" -c 'import django; print(django.__version__)')
+export DJANGO_TESTS_DIR="$target/django-$django_version-tests"
+if [ ! -f "$DJANGO_TESTS_DIR/sessions_tests/tests.py" ]; then
+    sdist=$(mktemp -d)
+    "$venv/bin/pip" download -q --no-deps --no-binary :all: "django==$django_version" -d "$sdist"
+    tar -xzf "$sdist"/django-*.tar.gz -C "$sdist"
+    mkdir -p "$DJANGO_TESTS_DIR"
+    cp -r "$sdist"/django-*/tests/sessions_tests "$DJANGO_TESTS_DIR/"
+    rm -rf "$sdist"
+fi
+case "$DJANGO_TESTS_DIR" in /*) ;; *) DJANGO_TESTS_DIR="$PWD/$DJANGO_TESTS_DIR" ;; esac
 "$venv/bin/pytest" -q -p no:cacheprovider clients/python/tests
 
 # The demo login app in headless Chromium (demo/browser, playwright-core

@@ -144,3 +144,59 @@ def test_store_api(dj: Any) -> None:
     assert dj.SessionStore(key).load() == {}
     assert dj.SessionStore("garbage").load() == {}
     dj.SessionStore.clear_expired()
+
+
+def test_each_anonymous_session_has_an_owner_of_its_own(dj: Any) -> None:
+    first, second = dj.SessionStore(), dj.SessionStore()
+    for s in (first, second):
+        s["cart"] = ["apple"]
+        s.save()
+    owners = {dj.get_client().get(s.session_key).owner for s in (first, second)}
+    assert owners == {f"anonymous:{s.session_key}".encode() for s in (first, second)}
+    assert dj.get_client().count(f"anonymous:{first.session_key}") == 1
+    for s in (first, second):
+        s.delete()
+
+
+def test_anonymous_visitors_do_not_evict_each_other_under_an_owner_limit(make_daemon: Any) -> None:
+    from django.test import override_settings
+
+    limited = make_daemon(args=["--max-sessions-per-owner", "1", "--owner-limit-policy", "reject"])
+    from sessiond.contrib import django as engine
+
+    with override_settings(SESSIOND_URL=limited.url):
+        engine.reset_client()
+        try:
+            visitors = [engine.SessionStore() for _ in range(3)]
+            for v in visitors:
+                v["seen"] = True
+                v.save()
+            assert all(engine.SessionStore(v.session_key).get("seen") for v in visitors)
+        finally:
+            engine.reset_client()
+
+
+def test_the_expiry_a_save_asks_for_is_the_servers(dj: Any) -> None:
+    from datetime import timedelta
+
+    s = dj.SessionStore()
+    s["a"] = 1
+    s.save()
+    key = s.session_key
+    assert dj.get_client().get(key).info.idle_secs == 1209600  # SESSION_COOKIE_AGE
+
+    s.set_expiry(300)  # five minutes of inactivity
+    s.save()
+    info = dj.get_client().get(key).info
+    assert (s.session_key, info.idle_secs, info.absolute_deadline) == (key, 300, None)
+
+    s.set_expiry(timedelta(hours=1))  # an expiry date: a fixed deadline
+    s.save()
+    info = dj.get_client().get(key).info
+    assert info.idle_secs == 0 and info.absolute_deadline is not None
+    assert abs(info.absolute_deadline - (info.created + 3600)) <= 2
+    assert dj.SessionStore(key)["a"] == 1
+
+    s.set_expiry(-10)  # in the past: the save ends the session
+    s.save()
+    assert not s.exists(key)

@@ -1,29 +1,48 @@
 """A Django session engine on sessiond: ``SESSION_ENGINE = "sessiond.contrib.django"``.
 
 The session dict, encoded by Django's serializer, is a sessiond session's
-data; the session key is sessiond's 22-character id. The owner is the
-logged-in user's id (``_auth_user_id``) so that a user's sessions can be
-listed and revoked (``user_sessions``, ``revoke``, ``logout_everywhere``);
-before login it is ``SESSIOND_ANONYMOUS_OWNER`` ("anonymous"). sessiond
-cannot change an owner, so when the user in the data changes (login) the
-save creates a session under the new owner and deletes the old one: the key
+data; the session key is sessiond's 22-character id, chosen here from the
+OS CSPRNG (128 bits, as the server would) so that a save can name it, as
+Django's own engines do.
+
+The owner is the logged-in user's id (``_auth_user_id``), so that a user's
+sessions can be listed and revoked (``user_sessions``, ``revoke``,
+``logout_everywhere``). Before login each session is its own owner,
+``SESSIOND_ANONYMOUS_OWNER_PREFIX`` ("anonymous:") and its key, as the
+tower-sessions store files them: anonymous visitors never share an owner,
+so a per-owner session limit never makes them evict or refuse each other
+and no owner's index grows with the number of visitors. sessiond cannot
+change an owner, so when the user in the data changes (login) the save
+creates a session under the new owner and deletes the old one: the key
 changes, as Django's ``cycle_key`` intends anyway.
 
+Expiry is sessiond's: Django's expiry age (``SESSION_COOKIE_AGE``, or
+``set_expiry``) becomes the session's idle timeout, slid by every read; an
+expiry date (``set_expiry(datetime)``) becomes a fixed lifetime. A save
+with an expiry in the past ends the session at once. When a save asks for
+another expiry than the stored session has, the session is stored again
+under the same key with the new one.
+
 Settings: ``SESSIOND_URL`` (default ``sessiond://127.0.0.1:7878``),
-``SESSIOND_AUTH_TOKEN``, ``SESSIOND_CA_FILE``, ``SESSIOND_TIMEOUT``.
+``SESSIOND_AUTH_TOKEN``, ``SESSIOND_CA_FILE``, ``SESSIOND_TIMEOUT``,
+``SESSIOND_ANONYMOUS_OWNER_PREFIX``.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
-from typing import Any, Dict, List, Optional
+import time
+from datetime import datetime
+from typing import Any, Dict, List, Optional, Tuple
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 
 from ..client import Client
-from ..errors import NotFound
-from ..types import SessionInfo
+from ..errors import IdTaken, NotFound
+from ..protocol import id_from_text, id_to_text
+from ..types import Session, SessionInfo
 
 _lock = threading.Lock()
 _client: Optional[Client] = None
@@ -52,13 +71,35 @@ def reset_client() -> None:
         _client = None
 
 
-def _anonymous() -> str:
-    return str(getattr(settings, "SESSIOND_ANONYMOUS_OWNER", "anonymous"))
+def _valid_key(key: Optional[str]) -> bool:
+    if not key:
+        return False
+    try:
+        id_from_text(key)
+    except ValueError:
+        return False
+    return True
 
 
-def _owner_of(data: Dict[str, Any]) -> str:
-    user_id = data.get("_auth_user_id")
-    return _anonymous() if user_id is None else str(user_id)
+# An expiry as sessiond keeps it: ("idle", seconds) slides with every read,
+# ("until", Unix seconds) is a fixed deadline.
+_Expiry = Tuple[str, int]
+
+
+def _stored_expiry(session: Session) -> _Expiry:
+    info = session.info
+    if info.absolute_deadline is not None:
+        return ("until", info.absolute_deadline)
+    return ("idle", info.idle_secs)
+
+
+def _same_expiry(a: Optional[_Expiry], b: _Expiry) -> bool:
+    """Whether a stored expiry is the one asked for. A deadline counts as
+    the same within 2 s: sessiond keeps whole seconds, rounded up, and the
+    clock moves between two saves."""
+    if a is None or a[0] != b[0]:
+        return False
+    return a[1] == b[1] if a[0] == "idle" else abs(a[1] - b[1]) <= 2
 
 
 class SessionStore(SessionBase):
@@ -68,26 +109,35 @@ class SessionStore(SessionBase):
 
     def __init__(self, session_key: Optional[str] = None) -> None:
         super().__init__(session_key)
+        # What the stored session has, as far as this object knows: a save
+        # that wants another owner or expiry stores the session again.
         self._stored_owner: Optional[str] = None
+        self._stored: Optional[_Expiry] = None
 
     @property
     def client(self) -> Client:
         return get_client()
 
-    def _valid_id(self, key: Optional[str]) -> bool:
-        from ..protocol import id_from_text
+    def _owner(self, data: Dict[str, Any]) -> str:
+        user_id = data.get("_auth_user_id")
+        if user_id is not None:
+            return str(user_id)
+        prefix = str(getattr(settings, "SESSIOND_ANONYMOUS_OWNER_PREFIX", "anonymous:"))
+        return f"{prefix}{self._session_key}"
 
-        if not key:
-            return False
-        try:
-            id_from_text(key)
-        except ValueError:
-            return False
-        return True
+    def _expiry(self) -> Optional[_Expiry]:
+        """The expiry this save asks for, or None when it is already past."""
+        age = self.get_expiry_age()
+        if age <= 0:
+            return None
+        if isinstance(self.get("_session_expiry"), (datetime, str)):
+            # An expiry date (Django keeps one as ISO text): a fixed deadline.
+            return ("until", int(time.time()) + age)
+        return ("idle", age)
 
     def load(self) -> Dict[str, Any]:
         key = self.session_key
-        if key is None or not self._valid_id(key):
+        if not _valid_key(key):
             self._session_key = None
             return {}
         try:
@@ -96,11 +146,12 @@ class SessionStore(SessionBase):
             self._session_key = None
             return {}
         self._stored_owner = stored.owner.decode("utf-8", "replace")
+        self._stored = _stored_expiry(stored)
         decoded: Dict[str, Any] = self.decode(stored.data.decode("utf-8"))
         return decoded
 
     def exists(self, session_key: Optional[str]) -> bool:
-        if session_key is None or not self._valid_id(session_key):
+        if session_key is None or not _valid_key(session_key):
             return False
         try:
             self.client.get(session_key, touch=False)
@@ -113,22 +164,35 @@ class SessionStore(SessionBase):
         return text.encode("utf-8")
 
     def create(self) -> None:
-        """A new session (sessiond generates the id, so no collision loop)."""
-        data = self._get_session(no_load=True)
-        owner = _owner_of(data)
-        self._session_key = self.client.create(
-            owner, self._encoded(data), idle_timeout=self.get_expiry_age()
-        )
-        self._stored_owner = owner
-        self.modified = True
+        """A new session under a fresh key."""
+        while True:
+            self._session_key = id_to_text(secrets.token_bytes(16))
+            try:
+                self.save(must_create=True)
+            except CreateError:
+                continue  # a key already in use: 64 random bits matched
+            self.modified = True
+            return
 
     def save(self, must_create: bool = False) -> None:
-        if must_create:
-            raise CreateError("sessiond generates ids; use create()")
-        data = self._get_session()  # loading may find the session gone
+        """Store the session: a new one with ``must_create`` (``CreateError``
+        if its key is taken), else over the stored one (``UpdateError`` if
+        it has ended meanwhile: a logged-out session is never brought back)."""
         if self.session_key is None:
             return self.create()
-        owner = _owner_of(data)
+        data = self._get_session(no_load=must_create)  # loading may find it gone
+        if self.session_key is None:
+            return self.create()
+        expiry = self._expiry()
+        if expiry is None:
+            # An expiry in the past: the session is over.
+            if not must_create:
+                self.client.delete(self.session_key)
+            return None
+        owner = self._owner(data)
+        if must_create:
+            self._store_new(self.session_key, owner, data, expiry)
+            return None
         if owner != self._stored_owner:
             # Login or a change of user: the owner is fixed per session, so
             # move the data to a new session and end the old one.
@@ -136,15 +200,34 @@ class SessionStore(SessionBase):
             self.create()
             self.client.delete(old)
             return None
+        if not _same_expiry(self._stored, expiry):
+            # Another expiry: store the session again under the same key,
+            # unless it ended meanwhile.
+            if not self.client.delete(self.session_key):
+                raise UpdateError
+            self._store_new(self.session_key, owner, data, expiry)
+            return None
         try:
             self.client.update(self.session_key, self._encoded(data))
         except NotFound as exc:
             raise UpdateError from exc
         return None
 
+    def _store_new(self, key: str, owner: str, data: Dict[str, Any], expiry: _Expiry) -> None:
+        kind, secs = expiry
+        idle, lifetime = (secs, 0) if kind == "idle" else (0, max(1, secs - int(time.time())))
+        try:
+            self.client.create(
+                owner, self._encoded(data), idle_timeout=idle, lifetime=lifetime, session_id=key
+            )
+        except IdTaken as exc:
+            raise CreateError from exc
+        self._stored_owner = owner
+        self._stored = expiry
+
     def delete(self, session_key: Optional[str] = None) -> None:
         key = self.session_key if session_key is None else session_key
-        if key is not None and self._valid_id(key):
+        if _valid_key(key):
             self.client.delete(key)
 
     @classmethod
