@@ -48,7 +48,7 @@ data_root=${DATA_ROOT:-/var/tmp/persist-bench.$$}
 mkdir -p "$out" "$data_root"
 
 # Two builds: `--bin sessiond` would also filter sessiond-bench's binary out.
-cargo build --release -q -p sessiond --bin sessiond
+cargo build --release -q -p sessiond-server --bin sessiond
 cargo build --release -q -p sessiond-bench
 daemon=$target/release/sessiond
 bench=$target/release/sessiond-bench
