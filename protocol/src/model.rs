@@ -197,9 +197,12 @@ pub struct Session {
 }
 
 /// What to do when an owner is at its session limit and logs in again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The default refuses: ending someone's session is for a limit that
+/// asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LimitPolicy {
     /// Refuse the new session with [`StoreError::SessionLimit`](crate::StoreError::SessionLimit).
+    #[default]
     Reject,
     /// End the owner's least recently seen session to make room.
     EvictOldest,

@@ -160,3 +160,85 @@ async fn flags_override_environment_which_overrides_the_file() {
     assert!(!raw.hello.auth_required);
     assert!(terminate(&mut child).success());
 }
+
+/// The binary's stderr, which must be one line, and whether it failed.
+fn one_line_of_failure(args: &[&str], env: &[(&str, &str)]) -> (String, Option<i32>) {
+    let output = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("SESSIOND_AUTH_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{args:?} should fail");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    (stderr.trim_end().to_owned(), output.status.code())
+}
+
+#[test]
+fn reports_bad_settings_in_one_line() {
+    let (missing, code) = one_line_of_failure(&["--auth-token-file", "/nonexistent/token"], &[]);
+    assert!(
+        missing
+            .starts_with("sessiond: error: cannot read the auth token file /nonexistent/token: "),
+        "{missing}"
+    );
+    assert_eq!(code, Some(1));
+
+    let (usage, code) = one_line_of_failure(&["--threads", "many"], &[]);
+    assert!(
+        usage.starts_with("sessiond: error: invalid value 'many' for '--threads <N>'"),
+        "{usage}"
+    );
+    assert_eq!(code, Some(2), "clap's code for usage errors");
+}
+
+#[test]
+fn the_environment_switches_off_a_boolean_the_file_switched_on() {
+    let dir = std::env::temp_dir().join(format!("sessiond-test-{}-bool", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("sessiond.toml");
+    let text = "listen = \"0.0.0.0:0\"\nallow_unauthenticated_remote = true\n";
+    std::fs::write(&config, text).unwrap();
+    let (refused, _) = one_line_of_failure(
+        &["--config", config.to_str().unwrap()],
+        &[("SESSIOND_ALLOW_UNAUTHENTICATED_REMOTE", "false")],
+    );
+    assert!(
+        refused.starts_with("sessiond: error: refusing to listen on 0.0.0.0:0"),
+        "protected mode is back on: {refused}"
+    );
+}
+
+#[test]
+fn takes_the_handshake_timeout_and_zero_threads_from_flags() {
+    use std::io::Read;
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "--listen",
+        &listen,
+        "--handshake-timeout",
+        "1",
+        "--threads",
+        "0",
+    ];
+    let mut child = spawn(&[&args[..], &["--shutdown-grace", "1"]].concat(), &[], port);
+
+    // A client that never says hello is dropped after the flag's second,
+    // not the default's ten.
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(8)))
+        .unwrap();
+    let started = Instant::now();
+    let read = silent.read(&mut [0u8; 16]);
+    assert!(matches!(read, Ok(0)), "closed, not answered: {read:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(terminate(&mut child).success());
+}

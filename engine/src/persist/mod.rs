@@ -45,21 +45,6 @@ pub enum FsyncPolicy {
     No,
 }
 
-impl std::str::FromStr for FsyncPolicy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "always" => Ok(FsyncPolicy::Always),
-            "everysec" => Ok(FsyncPolicy::EverySec),
-            "no" => Ok(FsyncPolicy::No),
-            other => Err(format!(
-                "fsync policy must be always, everysec or no, not {other:?}"
-            )),
-        }
-    }
-}
-
 /// Where and how a store persists. Start from [`PersistConfig::new`].
 #[derive(Clone)]
 pub struct PersistConfig {

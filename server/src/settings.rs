@@ -1,0 +1,769 @@
+//! The daemon's settings, each defined once: as a field of [`Settings`],
+//! which is at the same time a flag with its `SESSIOND_*` variable (clap)
+//! and a key of the TOML file (serde, same name with `_`).
+//!
+//! A [`Settings`] is one layer, every field optional. Clap fills one from
+//! the flags and, where a flag is absent, the environment; the file gives
+//! another; [`Settings::or`] lays the first over the second, field by
+//! field. [`Settings::into_configs`] then maps what is set onto the config
+//! types, and whatever is still unset keeps the default of those types:
+//! they hold the only defaults. `--help` shows them by reading them back
+//! ([`Settings::defaults`]), so no default is written twice.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use serde::Deserialize;
+use sessiond::{
+    FsyncPolicy, LimitPolicy, LoadProgress, MemoryPolicy, OwnerLimit, PersistConfig, StoreConfig,
+};
+use sessiond_server::{Secret, ServerConfig, TlsFiles};
+use tracing::info;
+
+/// The log filter when neither a setting nor `RUST_LOG` gives one: the
+/// daemon's own default, as no config type has a log level.
+pub(crate) const DEFAULT_LOG_LEVEL: &str = "info";
+
+/// The session store daemon.
+#[derive(Debug, Parser)]
+#[command(name = "sessiond", version, about)]
+pub(crate) struct Cli {
+    /// A TOML file with any of the settings below (same names, with `_`)
+    #[arg(long, env = "SESSIOND_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(flatten)]
+    settings: Settings,
+}
+
+impl Cli {
+    /// The command line's definition, with each setting's default added to
+    /// its help from the config types.
+    pub(crate) fn command_with_defaults() -> clap::Command {
+        let defaults = Settings::defaults().shown();
+        Cli::command().mut_args(|arg| {
+            let Some((_, value)) = defaults.iter().find(|(id, _)| arg.get_id() == *id) else {
+                return arg;
+            };
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            arg.help(format!("{help} [default: {value}]"))
+        })
+    }
+
+    /// Parses a command line (the program's name first) and the
+    /// environment.
+    pub(crate) fn try_parse_with_defaults<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = Cli::command_with_defaults().try_get_matches_from(args)?;
+        Cli::from_arg_matches(&matches)
+    }
+
+    /// The flags and the environment over the file, if there is one.
+    pub(crate) fn layered(self) -> Result<Settings> {
+        Ok(match &self.config {
+            Some(path) => self.settings.or(read_file(path)?),
+            None => self.settings,
+        })
+    }
+}
+
+/// Declares the settings struct, wrapping every field in `Option`, with
+/// the code that has to name each field: merging two layers, and listing
+/// what a layer sets. The field list written in this macro's call is then
+/// the only one.
+macro_rules! settings {
+    (
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[$field_attr:meta])* $field:ident: $ty:ty, )*
+        }
+    ) => {
+        $(#[$attr])*
+        $vis struct $name {
+            $( $(#[$field_attr])* #[serde(default)] $field: Option<$ty>, )*
+        }
+
+        impl $name {
+            /// This layer, with what it leaves unset taken from `lower`.
+            $vis fn or(self, lower: $name) -> $name {
+                $name { $( $field: self.$field.or(lower.$field), )* }
+            }
+
+            /// What this layer sets, by name, written as one would set it.
+            fn shown(&self) -> Vec<(&'static str, String)> {
+                let mut shown = Vec::new();
+                $( if let Some(value) = &self.$field {
+                    shown.push((stringify!($field), Show::show(value)));
+                } )*
+                shown
+            }
+        }
+    };
+}
+
+settings! {
+    /// Every setting, as a flag, a `SESSIOND_*` variable and a TOML key.
+    /// Booleans take a value (`--repair=false`), so that a flag or the
+    /// environment can switch off what the file switched on; given bare,
+    /// a boolean flag means true.
+    #[derive(Debug, Default, clap::Args, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct Settings {
+        /// Address of the native-protocol listener
+        #[arg(long, env = "SESSIOND_LISTEN", value_name = "ADDR")]
+        listen: SocketAddr,
+        /// Also speak the Redis protocol (RESP) on this address, with the same TLS, auth and limits
+        #[arg(long, env = "SESSIOND_RESP_LISTEN", value_name = "ADDR")]
+        resp_listen: SocketAddr,
+        /// TLS certificate chain (PEM, leaf first); TLS is on when this and the key are set
+        #[arg(long, env = "SESSIOND_TLS_CERT", value_name = "FILE")]
+        tls_cert: PathBuf,
+        /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1)
+        #[arg(long, env = "SESSIOND_TLS_KEY", value_name = "FILE")]
+        tls_key: PathBuf,
+        /// File holding the auth token; without it, SESSIOND_AUTH_TOKEN (never a flag: `ps` would show it)
+        #[arg(long, env = "SESSIOND_AUTH_TOKEN_FILE", value_name = "FILE")]
+        auth_token_file: PathBuf,
+        /// Listen beyond loopback without an auth token (only behind a firewall)
+        #[arg(long, env = "SESSIOND_ALLOW_UNAUTHENTICATED_REMOTE", value_name = "BOOL",
+              num_args = 0..=1, default_missing_value = "true")]
+        allow_unauthenticated_remote: bool,
+        /// Most connections served at once; more are answered BUSY
+        #[arg(long, env = "SESSIOND_MAX_CONNECTIONS", value_name = "N")]
+        max_connections: usize,
+        /// Seconds before a connection without requests is closed
+        #[arg(long, env = "SESSIOND_IDLE_TIMEOUT", value_name = "SECS")]
+        idle_timeout: u64,
+        /// Seconds a client has for its handshake (TLS included)
+        #[arg(long, env = "SESSIOND_HANDSHAKE_TIMEOUT", value_name = "SECS")]
+        handshake_timeout: u64,
+        /// Largest request frame, in bytes
+        #[arg(long, env = "SESSIOND_MAX_FRAME", value_name = "BYTES")]
+        max_frame: u32,
+        /// Seconds a shutdown waits for connections to finish what they received
+        #[arg(long, env = "SESSIOND_SHUTDOWN_GRACE", value_name = "SECS")]
+        shutdown_grace: u64,
+        /// Threads serving connections, each connection staying on one; 0 for one per core
+        #[arg(long, env = "SESSIOND_THREADS", value_name = "N")]
+        threads: usize,
+        /// Largest session data or key value, in bytes
+        #[arg(long, env = "SESSIOND_MAX_DATA", value_name = "BYTES")]
+        max_data: usize,
+        /// Memory limit in accounted bytes; 0 for none
+        #[arg(long, env = "SESSIOND_MEMORY_LIMIT", value_name = "BYTES")]
+        memory_limit: u64,
+        /// At the memory limit: refuse writes, or evict the sessions nearest their deadline
+        #[arg(long, env = "SESSIOND_MEMORY_POLICY", value_name = "POLICY")]
+        memory_policy: MemoryPolicySetting,
+        /// Most sessions per owner; 0 for no limit
+        #[arg(long, env = "SESSIOND_MAX_SESSIONS_PER_OWNER", value_name = "N")]
+        max_sessions_per_owner: u32,
+        /// At an owner's limit (if set): refuse the login, or end its least recently seen session
+        #[arg(long, env = "SESSIOND_OWNER_LIMIT_POLICY", value_name = "POLICY")]
+        owner_limit_policy: LimitPolicySetting,
+        /// Idle timeout of sessions created without one, in seconds
+        #[arg(long, env = "SESSIOND_SESSION_IDLE_TIMEOUT", value_name = "SECS")]
+        session_idle_timeout: u64,
+        /// Absolute lifetime of sessions created without one, in seconds; 0 for none
+        #[arg(long, env = "SESSIOND_SESSION_LIFETIME", value_name = "SECS")]
+        session_lifetime: u64,
+        /// Lock shards of each table (rounded up to a power of two): fewer contend more
+        #[arg(long, env = "SESSIOND_SHARDS", value_name = "N")]
+        shards: usize,
+        /// Keep the store on disk in this directory; without it, in memory only
+        #[arg(long, env = "SESSIOND_DATA_DIR", value_name = "DIR")]
+        data_dir: PathBuf,
+        /// When the log is forced to disk: before each reply, once a second, or when the kernel likes
+        #[arg(long, env = "SESSIOND_FSYNC", value_name = "POLICY")]
+        fsync: FsyncSetting,
+        /// Start in spite of a damaged data file: keep what comes before the damage, drop the rest
+        #[arg(long, env = "SESSIOND_REPAIR", value_name = "BOOL",
+              num_args = 0..=1, default_missing_value = "true")]
+        repair: bool,
+        /// Compact when the log since the last snapshot is this many times the live data
+        #[arg(long, env = "SESSIOND_COMPACT_RATIO", value_name = "N")]
+        compact_ratio: u64,
+        /// Compact only once the log since the last snapshot is at least this large, in bytes
+        #[arg(long, env = "SESSIOND_COMPACT_MIN_BYTES", value_name = "BYTES")]
+        compact_min_bytes: u64,
+        /// Log level or filter (error, warn, info, debug, trace); without it, RUST_LOG, then the default
+        #[arg(long, env = "SESSIOND_LOG_LEVEL", value_name = "FILTER")]
+        log_level: String,
+    }
+}
+
+/// What the daemon runs with.
+#[derive(Debug)]
+pub(crate) struct Configs {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    /// `None`: in memory only.
+    pub persist: Option<PersistConfig>,
+    /// `None`: `RUST_LOG`, else [`DEFAULT_LOG_LEVEL`].
+    pub log_level: Option<String>,
+}
+
+impl Settings {
+    /// Maps the settings onto the config types, keeping their defaults for
+    /// what is unset. `env_token` is `SESSIOND_AUTH_TOKEN`, used when no
+    /// token file is set (passed in, so that tests do not depend on it).
+    ///
+    /// The server's and the store's configs are written out whole, without
+    /// `..default`: a field added to them does not compile here until it
+    /// is made a setting or left out on purpose. A limit of 0 means none,
+    /// as a zero limit would refuse everything; that way a later layer can
+    /// lift a limit that a lower one set.
+    pub(crate) fn into_configs(self, env_token: Option<OsString>) -> Result<Configs> {
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => bail!("TLS needs both --tls-cert and --tls-key"),
+        };
+        let secs = Duration::from_secs;
+        let server = ServerConfig::default();
+        let server = ServerConfig {
+            listen: self.listen.unwrap_or(server.listen),
+            resp_listen: self.resp_listen.or(server.resp_listen),
+            tls: tls.or(server.tls),
+            auth_token: auth_token(self.auth_token_file.as_deref(), env_token)?
+                .or(server.auth_token),
+            allow_unauthenticated_remote: self
+                .allow_unauthenticated_remote
+                .unwrap_or(server.allow_unauthenticated_remote),
+            max_connections: self.max_connections.unwrap_or(server.max_connections),
+            idle_timeout: self.idle_timeout.map_or(server.idle_timeout, secs),
+            handshake_timeout: self
+                .handshake_timeout
+                .map_or(server.handshake_timeout, secs),
+            max_frame: self.max_frame.unwrap_or(server.max_frame),
+            shutdown_grace: self.shutdown_grace.map_or(server.shutdown_grace, secs),
+            threads: self.threads.unwrap_or(server.threads),
+        };
+
+        let store = StoreConfig::default();
+        let owner_limit = match self.max_sessions_per_owner {
+            None => store.owner_limit,
+            Some(0) => None,
+            Some(max_sessions) => Some(OwnerLimit {
+                max_sessions,
+                policy: self
+                    .owner_limit_policy
+                    .map_or_else(LimitPolicy::default, Into::into),
+            }),
+        };
+        let store = StoreConfig {
+            max_data_bytes: self.max_data.unwrap_or(store.max_data_bytes),
+            default_idle_timeout: self
+                .session_idle_timeout
+                .map_or(store.default_idle_timeout, secs),
+            default_absolute_lifetime: match self.session_lifetime {
+                None => store.default_absolute_lifetime,
+                Some(0) => None,
+                Some(lifetime) => Some(secs(lifetime)),
+            },
+            owner_limit,
+            memory_limit: match self.memory_limit {
+                None => store.memory_limit,
+                Some(0) => None,
+                Some(limit) => Some(limit),
+            },
+            memory_policy: self.memory_policy.map_or(store.memory_policy, Into::into),
+            shards: self.shards.unwrap_or(store.shards),
+            background_expiry: store.background_expiry,
+        };
+
+        let persist = self.data_dir.map(|dir| {
+            let persist = PersistConfig::new(dir);
+            PersistConfig {
+                fsync: self.fsync.map_or(persist.fsync, Into::into),
+                // The server waits once per batch of requests instead,
+                // without blocking its threads.
+                acknowledge_in_call: false,
+                repair: self.repair.unwrap_or(persist.repair),
+                compact_ratio: self.compact_ratio.unwrap_or(persist.compact_ratio),
+                compact_min_bytes: self.compact_min_bytes.unwrap_or(persist.compact_min_bytes),
+                progress: Some(Arc::new(|p: &LoadProgress| {
+                    let elapsed_ms = p.elapsed.as_millis() as u64;
+                    info!(records = p.records, elapsed_ms, "loading");
+                })),
+                ..persist
+            }
+        });
+
+        Ok(Configs {
+            server,
+            store,
+            persist,
+            log_level: self.log_level,
+        })
+    }
+
+    /// The defaults of the config types, read back as a layer, for
+    /// `--help`. The inverse of [`Settings::into_configs`]; a test checks
+    /// that mapping these gives the defaults again.
+    fn defaults() -> Settings {
+        let server = ServerConfig::default();
+        let store = StoreConfig::default();
+        let persist = PersistConfig::new("");
+        let tls = server.tls.as_ref();
+        Settings {
+            listen: Some(server.listen),
+            resp_listen: server.resp_listen,
+            tls_cert: tls.map(|tls| tls.cert.clone()),
+            tls_key: tls.map(|tls| tls.key.clone()),
+            auth_token_file: None,
+            allow_unauthenticated_remote: Some(server.allow_unauthenticated_remote),
+            max_connections: Some(server.max_connections),
+            idle_timeout: Some(server.idle_timeout.as_secs()),
+            handshake_timeout: Some(server.handshake_timeout.as_secs()),
+            max_frame: Some(server.max_frame),
+            shutdown_grace: Some(server.shutdown_grace.as_secs()),
+            threads: Some(server.threads),
+            max_data: Some(store.max_data_bytes),
+            memory_limit: Some(store.memory_limit.unwrap_or(0)),
+            memory_policy: Some(store.memory_policy.into()),
+            max_sessions_per_owner: Some(store.owner_limit.map_or(0, |l| l.max_sessions)),
+            owner_limit_policy: Some(
+                store
+                    .owner_limit
+                    .map_or_else(LimitPolicy::default, |l| l.policy)
+                    .into(),
+            ),
+            session_idle_timeout: Some(store.default_idle_timeout.as_secs()),
+            session_lifetime: Some(store.default_absolute_lifetime.map_or(0, |d| d.as_secs())),
+            shards: Some(store.shards),
+            data_dir: None,
+            fsync: Some(persist.fsync.into()),
+            repair: Some(persist.repair),
+            compact_ratio: Some(persist.compact_ratio),
+            compact_min_bytes: Some(persist.compact_min_bytes),
+            log_level: Some(DEFAULT_LOG_LEVEL.to_owned()),
+        }
+    }
+}
+
+/// The token from its file, else from `SESSIOND_AUTH_TOKEN`.
+fn auth_token(file: Option<&Path>, env_token: Option<OsString>) -> Result<Option<Secret>> {
+    let (bytes, from) = match file {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read the auth token file {}", path.display()))?;
+            (bytes, path.display().to_string())
+        }
+        None => match env_token {
+            Some(token) => (token.into_encoded_bytes(), "SESSIOND_AUTH_TOKEN".to_owned()),
+            None => return Ok(None),
+        },
+    };
+    Secret::new(bytes)
+        .map(Some)
+        .map_err(|why| anyhow!("{from}: {why}"))
+}
+
+/// The settings of a TOML file.
+fn read_file(path: &Path) -> Result<Settings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    file_settings(path, &text)
+}
+
+/// The settings in `text`, read from `path`; any error in one line, with
+/// the file and the line it is on (toml's own message draws the line over
+/// several).
+fn file_settings(path: &Path, text: &str) -> Result<Settings> {
+    toml::from_str(text).map_err(|error| {
+        let line = error
+            .span()
+            .map(|span| format!(", line {}", text[..span.start].matches('\n').count() + 1))
+            .unwrap_or_default();
+        anyhow!("{}{line}: {}", path.display(), error.message().trim_end())
+    })
+}
+
+/// How a value is written in a flag, a variable or the file, for `--help`.
+trait Show {
+    fn show(&self) -> String;
+}
+
+macro_rules! show_by_display {
+    ($($ty:ty),*) => { $( impl Show for $ty { fn show(&self) -> String { self.to_string() } } )* };
+}
+
+show_by_display!(SocketAddr, String, bool, u32, u64, usize);
+
+impl Show for PathBuf {
+    fn show(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+/// A setting whose values are names, mirroring an enum of the engine,
+/// which knows nothing of flags. Clap's `ValueEnum` is its one parser: the
+/// file's values go through it too, so both accept the same names.
+macro_rules! named_values {
+    (
+        $(#[$attr:meta])*
+        $name:ident => $target:ident {
+            $( $variant:ident => $target_variant:ident, )*
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+        pub(crate) enum $name {
+            $( $variant, )*
+        }
+
+        impl From<$name> for $target {
+            fn from(value: $name) -> $target {
+                match value { $( $name::$variant => $target::$target_variant, )* }
+            }
+        }
+
+        impl From<$target> for $name {
+            fn from(value: $target) -> $name {
+                match value { $( $target::$target_variant => $name::$variant, )* }
+            }
+        }
+
+        impl Show for $name {
+            fn show(&self) -> String {
+                self.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(input: D) -> Result<$name, D::Error> {
+                by_name(&String::deserialize(input)?).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// The value named `name`, or an error listing the names there are.
+fn by_name<T: ValueEnum>(name: &str) -> Result<T, String> {
+    T::from_str(name, false).map_err(|_| {
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| Some(format!("`{}`", v.to_possible_value()?.get_name())))
+            .collect();
+        format!(
+            "unknown value `{name}`, expected one of {}",
+            names.join(", ")
+        )
+    })
+}
+
+named_values! {
+    /// What a write does at the memory limit.
+    MemoryPolicySetting => MemoryPolicy {
+        Reject => Reject,
+        Evict => EvictNearestDeadline,
+    }
+}
+
+named_values! {
+    /// What a login does at its owner's session limit.
+    LimitPolicySetting => LimitPolicy {
+        Reject => Reject,
+        EvictOldest => EvictOldest,
+    }
+}
+
+named_values! {
+    /// When the log is forced to disk.
+    FsyncSetting => FsyncPolicy {
+        Always => Always,
+        Everysec => EverySec,
+        No => No,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::sync::Mutex;
+
+    /// Parsing reads the process's environment, which these tests set:
+    /// one test at a time.
+    static ENVIRONMENT: Mutex<()> = Mutex::new(());
+
+    /// The command line `args` with the variables `env`, and no other
+    /// `SESSIOND_*` variable.
+    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Cli, clap::Error> {
+        let _one_at_a_time = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
+        let ambient: Vec<OsString> = std::env::vars_os()
+            .map(|(name, _)| name)
+            .filter(|name| name.to_string_lossy().starts_with("SESSIOND_"))
+            .collect();
+        // SAFETY: std's own reads of the environment are synchronised with
+        // these writes; what is not, C code calling getenv, no test of this
+        // binary runs.
+        unsafe {
+            for name in &ambient {
+                std::env::remove_var(name);
+            }
+            for (name, value) in env {
+                std::env::set_var(name, value);
+            }
+        }
+        let args = std::iter::once("sessiond").chain(args.iter().copied());
+        let cli = Cli::try_parse_with_defaults(args);
+        for (name, _) in env {
+            // SAFETY: as above.
+            unsafe { std::env::remove_var(name) };
+        }
+        cli
+    }
+
+    fn flags(args: &[&str]) -> Settings {
+        parse(args, &[]).unwrap().settings
+    }
+
+    fn file(text: &str) -> Settings {
+        file_settings(Path::new("sessiond.toml"), text).unwrap()
+    }
+
+    fn configs(settings: Settings) -> Configs {
+        settings.into_configs(None).unwrap()
+    }
+
+    #[test]
+    fn a_flag_beats_the_environment_which_beats_the_file_which_beats_the_default() {
+        let path =
+            std::env::temp_dir().join(format!("sessiond-layers-{}.toml", std::process::id()));
+        let text = "max_frame = 3000\nidle_timeout = 30\nmax_connections = 3\n";
+        std::fs::write(&path, text).unwrap();
+        let cli = parse(
+            &["--config", path.to_str().unwrap(), "--max-frame", "1000"],
+            &[
+                ("SESSIOND_MAX_FRAME", "2000"),
+                ("SESSIOND_IDLE_TIMEOUT", "20"),
+            ],
+        )
+        .unwrap();
+        let server = configs(cli.layered().unwrap()).server;
+        std::fs::remove_file(&path).unwrap();
+
+        assert_eq!(server.max_frame, 1000, "the flag beats the variable");
+        assert_eq!(
+            server.idle_timeout,
+            Duration::from_secs(20),
+            "the variable beats the file"
+        );
+        assert_eq!(server.max_connections, 3, "the file beats the default");
+        let default = ServerConfig::default().handshake_timeout;
+        assert_eq!(server.handshake_timeout, default, "the default");
+    }
+
+    #[test]
+    fn a_later_layer_switches_a_boolean_off() {
+        let on = "repair = true\nallow_unauthenticated_remote = true\ndata_dir = \"/d\"\n";
+        let cli = parse(
+            &["--repair=false"],
+            &[("SESSIOND_ALLOW_UNAUTHENTICATED_REMOTE", "false")],
+        )
+        .unwrap();
+        let off = configs(cli.settings.or(file(on)));
+        assert!(!off.server.allow_unauthenticated_remote, "by the variable");
+        assert!(!off.persist.unwrap().repair, "by the flag");
+
+        let bare = configs(flags(&[
+            "--repair",
+            "--allow-unauthenticated-remote",
+            "--data-dir=/d",
+        ]));
+        assert!(bare.server.allow_unauthenticated_remote && bare.persist.unwrap().repair);
+        let spaced = configs(flags(&["--repair", "false", "--data-dir", "/d"]));
+        assert!(
+            !spaced.persist.unwrap().repair,
+            "a value after a space counts too"
+        );
+        assert!(
+            parse(&["--repair=1"], &[]).is_err(),
+            "true or false, as in the file"
+        );
+    }
+
+    #[test]
+    fn a_later_layer_switches_a_limit_off_with_zero() {
+        let limited =
+            file("memory_limit = 100\nmax_sessions_per_owner = 2\nsession_lifetime = 60\n");
+        assert_eq!(
+            configs(file("memory_limit = 100")).store.memory_limit,
+            Some(100)
+        );
+        let off = flags(&[
+            "--memory-limit=0",
+            "--max-sessions-per-owner=0",
+            "--session-lifetime=0",
+        ]);
+        let store = configs(off.or(limited)).store;
+        assert_eq!(store.memory_limit, None);
+        assert_eq!(store.owner_limit, None);
+        assert_eq!(store.default_absolute_lifetime, None);
+    }
+
+    #[test]
+    fn zero_threads_means_one_per_core_as_in_server_config() {
+        let server = configs(flags(&["--threads", "0"])).server;
+        assert_eq!(
+            server.threads, 0,
+            "accepted, and passed on for the server to count the cores"
+        );
+        assert_eq!(configs(flags(&["--threads", "3"])).server.threads, 3);
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_refused_in_one_line_naming_it() {
+        let text = "listen = \"127.0.0.1:1\"\nlisten_resp = \"127.0.0.1:2\"\n";
+        let error = file_settings(Path::new("/etc/sessiond.toml"), text).unwrap_err();
+        let error = error.to_string();
+        assert!(
+            error.starts_with("/etc/sessiond.toml, line 2: unknown field `listen_resp`, expected one of `listen`, "),
+            "{error}"
+        );
+        assert!(!error.contains('\n'), "{error}");
+        let mistyped = file_settings(Path::new("f.toml"), "threads = \"4\"").unwrap_err();
+        assert!(
+            mistyped
+                .to_string()
+                .starts_with("f.toml, line 1: invalid type"),
+            "{mistyped}"
+        );
+    }
+
+    #[test]
+    fn named_values_are_read_alike_from_flags_and_the_file() {
+        let from_file = file(
+            "fsync = \"always\"\nmemory_policy = \"evict\"\nowner_limit_policy = \"evict-oldest\"\n",
+        );
+        let from_flags = flags(&[
+            "--fsync=always",
+            "--memory-policy=evict",
+            "--owner-limit-policy=evict-oldest",
+        ]);
+        for settings in [from_file, from_flags] {
+            assert_eq!(settings.fsync, Some(FsyncSetting::Always));
+            assert_eq!(settings.memory_policy, Some(MemoryPolicySetting::Evict));
+            assert_eq!(
+                settings.owner_limit_policy,
+                Some(LimitPolicySetting::EvictOldest)
+            );
+        }
+        let error = file_settings(Path::new("f.toml"), "fsync = \"sometimes\"").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "f.toml, line 1: unknown value `sometimes`, expected one of `always`, `everysec`, `no`"
+        );
+    }
+
+    #[test]
+    fn the_owner_policy_applies_with_a_limit() {
+        let limit = configs(flags(&[
+            "--max-sessions-per-owner=2",
+            "--owner-limit-policy=evict-oldest",
+        ]));
+        let expected = OwnerLimit {
+            max_sessions: 2,
+            policy: LimitPolicy::EvictOldest,
+        };
+        assert_eq!(limit.store.owner_limit, Some(expected));
+        let default = configs(flags(&["--max-sessions-per-owner=2"]))
+            .store
+            .owner_limit;
+        assert_eq!(default.map(|l| l.policy), Some(LimitPolicy::default()));
+    }
+
+    #[test]
+    fn the_defaults_shown_are_those_the_daemon_runs_with() {
+        // What is unset keeps the config types' defaults, and what --help
+        // shows as defaults maps to them too.
+        for settings in [Settings::default(), Settings::defaults()] {
+            let configs = configs(Settings {
+                data_dir: Some("/d".into()),
+                ..settings
+            });
+            assert_eq!(
+                format!("{:?}", configs.server),
+                format!("{:?}", ServerConfig::default())
+            );
+            assert_eq!(
+                format!("{:?}", configs.store),
+                format!("{:?}", StoreConfig::default())
+            );
+            let (persist, expected) = (configs.persist.unwrap(), PersistConfig::new("/d"));
+            assert_eq!(persist.fsync, expected.fsync);
+            assert_eq!(persist.repair, expected.repair);
+            assert_eq!(persist.compact_ratio, expected.compact_ratio);
+            assert_eq!(persist.compact_min_bytes, expected.compact_min_bytes);
+            assert!(!persist.acknowledge_in_call, "the server waits per batch");
+        }
+        let help = Cli::command_with_defaults().render_help().to_string();
+        let listen = ServerConfig::default().listen;
+        assert!(
+            help.contains(&format!("listener [default: {listen}]")),
+            "{help}"
+        );
+        assert!(help.contains("[default: everysec]"), "{help}");
+    }
+
+    #[test]
+    fn each_setting_has_one_name_as_flag_variable_and_key() {
+        for arg in Cli::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            let long = id.replace('_', "-");
+            assert_eq!(arg.get_long(), Some(long.as_str()));
+            let env = format!("SESSIOND_{}", id.to_uppercase());
+            assert_eq!(arg.get_env(), Some(OsStr::new(&env)));
+            if id != "config" {
+                let key = toml::from_str::<Settings>(&format!("{id} = 0")).err();
+                let unknown = key.is_some_and(|e| e.message().contains("unknown field"));
+                assert!(!unknown, "{id} is a key of the file");
+            }
+        }
+    }
+
+    #[test]
+    fn the_token_comes_from_its_file_else_the_environment() {
+        let token = Settings::default()
+            .into_configs(Some("from-env".into()))
+            .unwrap();
+        assert!(token.server.auth_token.unwrap().matches(b"from-env"));
+        assert!(configs(Settings::default()).server.auth_token.is_none());
+
+        let missing = flags(&["--auth-token-file=/nonexistent/token"]);
+        let error = missing.into_configs(Some("ignored".into())).unwrap_err();
+        let error = format!("{error:#}");
+        assert!(
+            error.starts_with("cannot read the auth token file /nonexistent/token: "),
+            "{error}"
+        );
+        let empty = Settings::default()
+            .into_configs(Some(" \n".into()))
+            .unwrap_err();
+        assert_eq!(
+            empty.to_string(),
+            "SESSIOND_AUTH_TOKEN: the auth token is empty"
+        );
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let half = flags(&["--tls-key=key.pem"])
+            .into_configs(None)
+            .unwrap_err();
+        assert_eq!(half.to_string(), "TLS needs both --tls-cert and --tls-key");
+        let both = configs(flags(&["--tls-key=key.pem", "--tls-cert=cert.pem"]));
+        let tls = both.server.tls.unwrap();
+        assert_eq!((tls.cert, tls.key), ("cert.pem".into(), "key.pem".into()));
+    }
+}
