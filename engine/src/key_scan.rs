@@ -1,6 +1,8 @@
 //! Operations on the whole key space: DBSIZE, FLUSHALL, KEYS and SCAN.
 //! Each holds one shard's lock at a time while it walks them all.
 
+use sessiond_protocol::StoreError;
+
 use crate::glob::glob_match;
 use crate::keys::POSITION_BITS;
 use crate::keyspace::KeyType;
@@ -18,8 +20,10 @@ impl Store {
     /// Redis client that flushes its database means all of it, and the
     /// sessions are what the RESP face stores there. Shard by shard, so
     /// writes racing a flush may survive it, as they would have come after.
-    pub fn flush_all(&self) {
+    /// Refused while the data directory refuses writes.
+    pub fn flush_all(&self) -> Result<(), StoreError> {
         let inner = &*self.inner;
+        inner.writable()?;
         for shard in inner.key_shards() {
             let mut shard = shard.lock();
             // One end record per key, under the shard's lock: a write that
@@ -45,7 +49,7 @@ impl Store {
                 inner.unlink(record);
             }
         }
-        inner.acknowledge_quietly();
+        inner.acknowledge(Ok(()))
     }
 
     /// Every live key matching a Redis glob `pattern` (KEYS). Holds one

@@ -271,26 +271,29 @@ impl Store {
     }
 
     /// Deletes a plain key of any type; says whether a live one was there.
-    pub fn delete_key(&self, key: &[u8]) -> bool {
+    /// Refused while the data directory refuses writes.
+    pub fn delete_key(&self, key: &[u8]) -> Result<bool, StoreError> {
         let inner = &*self.inner;
+        inner.writable()?;
         let live = inner.with_key_shard(key, |shard, now, freed| {
             let entry = shard.remove(key)?;
             inner.log(|| Entry::EndKey { key });
             *freed += entry.footprint();
             Some(!entry.is_expired(now))
         });
-        if live.is_some() {
-            inner.acknowledge_quietly();
+        match live {
+            Some(live) => inner.acknowledge(Ok(live)),
+            None => Ok(false),
         }
-        live.unwrap_or(false)
     }
 
-    /// Removes a key's TTL (PERSIST); true only if it had one.
-    pub fn persist(&self, key: &[u8]) -> bool {
+    /// Removes a key's TTL (PERSIST); true only if it had one. Refused
+    /// while the data directory refuses writes.
+    pub fn persist(&self, key: &[u8]) -> Result<bool, StoreError> {
         let inner = &*self.inner;
+        inner.writable()?;
         let had_ttl = inner.change_deadline(key, None, ExpireCondition::IfTtl);
-        inner.acknowledge_quietly();
-        had_ttl
+        inner.acknowledge(Ok(had_ttl))
     }
 
     /// Whether a live key of any type exists.

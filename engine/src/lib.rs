@@ -28,7 +28,7 @@
 //!
 //! // "Your devices", most recent first, then "log out everywhere else".
 //! assert_eq!(store.count(b"user:42"), 2);
-//! assert_eq!(store.delete_owner(b"user:42", Some(&laptop)), 1);
+//! assert_eq!(store.delete_owner(b"user:42", Some(&laptop))?, 1);
 //! assert!(store.get(&phone).is_err());
 //! assert_eq!(store.list(b"user:42")[0].labels.get("ua"), Some("Firefox on Linux"));
 //!

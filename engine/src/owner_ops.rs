@@ -40,14 +40,19 @@ impl Store {
 
     /// Deletes every session of `owner` but `keep` ("log out everywhere
     /// else"; `None` for an admin kick). Returns how many live sessions
-    /// ended.
-    pub fn delete_owner(&self, owner: &[u8], keep: Option<&SessionId>) -> usize {
+    /// ended. Refused while the data directory refuses writes.
+    pub fn delete_owner(
+        &self,
+        owner: &[u8],
+        keep: Option<&SessionId>,
+    ) -> Result<usize, StoreError> {
         let inner = &*self.inner;
+        inner.writable()?;
         let now = inner.now_s();
         let keep = keep.map(SessionId::prefix);
         let mut owners = inner.owner_shard(owner).lock();
         let Some(entry) = owners.get_mut(owner) else {
-            return 0;
+            return Ok(0);
         };
         let (mut ended, mut freed) = (0, 0);
         entry.retain(|prefix| {
@@ -67,8 +72,7 @@ impl Store {
         }
         drop(owners);
         inner.memory().free(freed);
-        inner.acknowledge_quietly();
-        ended
+        inner.acknowledge(Ok(ended))
     }
 }
 

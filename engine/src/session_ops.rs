@@ -123,17 +123,18 @@ impl Store {
         Ok(record.expires_at().into())
     }
 
-    /// Deletes a session; says whether a live one was there.
-    pub fn delete(&self, id: &SessionId) -> bool {
+    /// Deletes a session; says whether a live one was there. Refused
+    /// while the data directory refuses writes, like every write.
+    pub fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let inner = &*self.inner;
+        inner.writable()?;
         let now = inner.now_s();
         let Some(record) = inner.remove_session(id) else {
-            return false;
+            return Ok(false);
         };
         let live = !record.is_expired(now);
         inner.unlink(&record);
-        inner.acknowledge_quietly();
-        live
+        inner.acknowledge(Ok(live))
     }
 
     /// Gives a session a new id, keeping its data, owner and labels, and

@@ -169,7 +169,9 @@ impl Store {
     }
 
     /// `Err(StoreError::Persistence)` while the data directory refuses
-    /// writes (a full disk); reads go on. Always `Ok` in memory.
+    /// writes (a full disk); reads go on. Always `Ok` in memory. Every
+    /// write of the store checks this itself; a server may call it to
+    /// refuse a whole request early.
     pub fn check_writable(&self) -> Result<(), StoreError> {
         self.inner.writable()
     }
@@ -390,7 +392,9 @@ impl Inner {
         }
     }
 
-    /// `Err` while the data directory refuses writes.
+    /// `Err` while the data directory refuses writes. Every write checks
+    /// this first, deletes included: a change the log cannot take would
+    /// be undone by a restart.
     pub(crate) fn writable(&self) -> Result<(), StoreError> {
         match self.journal.get() {
             Some(journal) => journal.check_writable(),
@@ -405,13 +409,6 @@ impl Inner {
             (Ok(value), Some(journal)) => journal.acknowledge().map(|()| value),
             (out, _) => out,
         }
-    }
-
-    /// [`Inner::acknowledge`] for the writes that cannot fail (deletes): they
-    /// take effect in memory whatever the disk says, and reach it when it
-    /// takes writes again.
-    pub(crate) fn acknowledge_quietly(&self) {
-        let _ = self.acknowledge(Ok(()));
     }
 
     /// Unlinks a removed session from its owner and frees its memory.

@@ -27,7 +27,7 @@ fn reject_policy_refuses_the_login_beyond_the_limit() {
     );
     assert_eq!(store.count(b"u"), 2);
     assert!(store.create(NewSession::new("other")).is_ok(), "per owner");
-    store.delete(&a);
+    store.delete(&a).unwrap();
     assert!(
         store.create(NewSession::new("u")).is_ok(),
         "room again after logout"
@@ -130,7 +130,7 @@ fn full_memory_refuses_writes_and_keeps_what_is_there() {
         Err(StoreError::OutOfMemory { .. })
     ));
     assert_eq!(store.get(&ids[0]).unwrap().data, vec![1; 1000]);
-    assert!(store.delete(&ids[0]));
+    assert!(store.delete(&ids[0]).unwrap());
     assert!(
         store
             .create(NewSession::new("again").data(vec![1; 1000]))
