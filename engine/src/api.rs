@@ -45,7 +45,7 @@ impl SessionStore for Store {
     }
 
     fn delete(&self, id: &SessionId) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        ready(Ok(Store::delete(self, id)))
+        ready(Store::delete(self, id))
     }
 
     fn rotate(&self, id: &SessionId) -> impl Future<Output = Result<SessionId, StoreError>> + Send {
@@ -68,7 +68,7 @@ impl SessionStore for Store {
         owner: &[u8],
         keep: Option<&SessionId>,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send {
-        ready(Ok(Store::delete_owner(self, owner, keep)))
+        ready(Store::delete_owner(self, owner, keep))
     }
 
     fn set_key(
@@ -88,7 +88,7 @@ impl SessionStore for Store {
     }
 
     fn delete_key(&self, key: &[u8]) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        ready(Ok(Store::delete_key(self, key)))
+        ready(Store::delete_key(self, key))
     }
 
     fn expire_key(

@@ -34,14 +34,14 @@
 //!
 //! Tests turn the thread off and call [`crate::Store::run_expiry_cycle`]
 //! with a manual clock.
+//!
+//! This module holds the cycle's pacing (budget, resumption, the thread);
+//! the store does the work of one batch through [`Sweep`], so that the
+//! two never import each other.
 
 use std::sync::Weak;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-use crate::Store;
-use crate::stats::Counters;
-use crate::store::Inner;
 
 /// How often the background thread runs a cycle.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -70,87 +70,73 @@ pub struct ExpiryReport {
 }
 
 impl ExpiryReport {
-    fn record_hold(&mut self, held: Duration) {
+    /// Counts one shard-lock hold of `held`.
+    pub(crate) fn record_hold(&mut self, held: Duration) {
         self.longest_lock_hold = self.longest_lock_hold.max(held);
         self.lock_holds += 1;
         self.lock_holds_over_1ms += u64::from(held > Duration::from_millis(1));
     }
 }
 
-impl Store {
-    /// Runs one expiry cycle now, for at most about `budget`.
-    ///
-    /// The background thread does this on its own; call it yourself when
-    /// `background_expiry` is off, or in tests with a manual clock.
-    pub fn run_expiry_cycle(&self, budget: Duration) -> ExpiryReport {
-        self.inner.expiry_cycle(budget)
-    }
+/// Where the last cycle stopped: the shard the next one starts at.
+#[derive(Default)]
+pub(crate) struct Cursor(AtomicUsize);
+
+/// What the cycle needs of a store: how many shards it has, where the
+/// last cycle stopped, and one batch of work on one shard.
+pub(crate) trait Sweep {
+    /// How many shards there are (sessions and keys are sharded alike).
+    fn shard_count(&self) -> usize;
+    /// The store's cursor.
+    fn cursor(&self) -> &Cursor;
+    /// The store's time: Unix milliseconds and seconds.
+    fn now(&self) -> (u64, u32);
+    /// Settles up to [`BATCH`] due sessions and [`BATCH`] due keys of
+    /// shard `shard`, holding each shard lock for one batch only and
+    /// freeing what it removed after letting go; adds what it did to
+    /// `report`. Returns whether the shard has more due.
+    fn sweep_shard(&self, shard: usize, now: (u64, u32), report: &mut ExpiryReport) -> bool;
 }
 
-impl Inner {
-    pub(crate) fn expiry_cycle(&self, budget: Duration) -> ExpiryReport {
-        let started = Instant::now();
-        let (now_ms, now_s) = (self.now_ms(), self.now_s());
-        let shards = self.sessions.len();
-        let first = self.expiry_cursor.load(Ordering::Relaxed);
-        let mut report = ExpiryReport::default();
-        let mut removed = Vec::with_capacity(BATCH);
-        for step in 0..shards {
-            let i = (first + step) % shards;
-            loop {
-                let (sessions, more_sessions) = {
-                    let mut shard = self.sessions[i].lock();
-                    let held = Instant::now();
-                    let out = shard.expire(now_s, BATCH, &mut removed);
-                    report.record_hold(held.elapsed());
-                    out
-                };
-                let keys = {
-                    let mut shard = self.keys[i].lock();
-                    let held = Instant::now();
-                    let out = shard.expire(now_ms, BATCH);
-                    report.record_hold(held.elapsed());
-                    out
-                };
-                report.examined += (sessions + keys.examined) as u64;
-                report.sessions_expired += removed.len() as u64;
-                report.keys_expired += keys.removed as u64;
-                Counters::bump(&self.counters.expired_sessions, removed.len());
-                Counters::bump(&self.counters.expired_keys, keys.removed);
-                self.memory.release(keys.bytes);
-                // Unlinking and freeing happen here, outside the shard lock.
-                for record in removed.drain(..) {
-                    self.unlink(&record);
-                }
-                let more = more_sessions || keys.more;
-                let last_shard = step + 1 == shards;
-                if started.elapsed() >= budget && (more || !last_shard) {
-                    // Resume here next time: this shard if it still has
-                    // due entries, else the next one.
-                    let next = if more { i } else { i + 1 };
-                    self.expiry_cursor.store(next % shards, Ordering::Relaxed);
-                    return report;
-                }
-                if !more {
-                    break;
-                }
+/// Runs one cycle over `store` for at most about `budget`.
+pub(crate) fn cycle(store: &impl Sweep, budget: Duration) -> ExpiryReport {
+    let started = Instant::now();
+    let now = store.now();
+    let shards = store.shard_count();
+    let cursor = &store.cursor().0;
+    let first = cursor.load(Ordering::Relaxed);
+    let mut report = ExpiryReport::default();
+    for step in 0..shards {
+        let i = (first + step) % shards;
+        loop {
+            let more = store.sweep_shard(i, now, &mut report);
+            let last_shard = step + 1 == shards;
+            if started.elapsed() >= budget && (more || !last_shard) {
+                // Resume here next time: this shard if it still has due
+                // entries, else the next one.
+                let next = if more { i } else { i + 1 };
+                cursor.store(next % shards, Ordering::Relaxed);
+                return report;
+            }
+            if !more {
+                break;
             }
         }
-        report.complete = true;
-        report
     }
+    report.complete = true;
+    report
 }
 
 /// Starts the background expiry thread. It holds only a weak reference,
 /// so it ends by itself within a tick of the last `Store` handle's drop.
-pub(crate) fn spawn_background(store: Weak<Inner>) {
+pub(crate) fn spawn_background<S: Sweep + Send + Sync + 'static>(store: Weak<S>) {
     std::thread::Builder::new()
         .name("sessiond-expiry".into())
         .spawn(move || {
             loop {
                 std::thread::sleep(TICK);
-                let Some(inner) = store.upgrade() else { return };
-                inner.expiry_cycle(CYCLE_BUDGET);
+                let Some(store) = store.upgrade() else { return };
+                cycle(&*store, CYCLE_BUDGET);
             }
         })
         .expect("spawning the expiry thread");

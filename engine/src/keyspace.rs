@@ -1,21 +1,24 @@
-//! The Redis-shaped operations on plain keys: conditional sets, GETDEL and
-//! GETEX, conditional expiry, RENAME, type checks, iteration (KEYS, SCAN,
-//! DBSIZE, FLUSHALL) and set-valued keys.
+//! The operations on plain keys and their TTLs: SET in all its forms,
+//! GET, GETDEL and GETEX, DEL, EXPIRE in all its forms, PERSIST, TTL,
+//! INCR, RENAME, EXISTS and TYPE. The simple forms (`set_key`,
+//! `expire_key`) are the general ones (`set_key_with`, `expire_with`) with
+//! fixed options, so each rule is written once.
 //!
-//! They live beside `store.rs` rather than in it only to keep files small;
-//! they follow its rules. Each holds at most one key-shard lock at a time,
-//! memory is reserved before the lock (reserving may evict, which locks
-//! session shards) and settled to the exact footprint after it.
+//! Each holds at most one key-shard lock at a time; memory is reserved
+//! before the lock (reserving may evict, which locks session shards) and
+//! settled to the exact footprint after it, and what a write replaced or
+//! found expired is freed once the lock is let go (`with_key_shard`).
 
 use std::time::Duration;
 
 use sessiond_protocol::StoreError;
 
-use crate::glob::glob_match;
-use crate::keys::{self, KeyEntry, KeyShard, POSITION_BITS, SetValue, Value, ValueRef};
-use crate::persist::Entry;
+use sessiond_protocol::KeyTtl;
+use sessiond_protocol::decimal::Decimal;
 use sessiond_protocol::limits::check_key;
 
+use crate::keys::{self, KeyEntry, KeyShard, Value, ValueRef};
+use crate::persist::Entry;
 use crate::store::{Inner, Store};
 
 /// When a key dies: after a time to live, or at a Unix time.
@@ -100,14 +103,19 @@ pub enum ExpireCondition {
 }
 
 impl ExpireCondition {
-    /// Whether a key whose deadline is `current` may take `new`.
-    fn allows(self, current: Option<u64>, new: u64) -> bool {
-        match self {
-            ExpireCondition::Always => true,
-            ExpireCondition::IfNoTtl => current.is_none(),
-            ExpireCondition::IfTtl => current.is_some(),
-            ExpireCondition::IfLater => current.is_some_and(|c| new > c),
-            ExpireCondition::IfEarlier => current.is_none_or(|c| new < c),
+    /// Whether a key whose deadline is `current` may take `new` (`None`
+    /// for either: no TTL, which counts as an infinite one).
+    fn allows(self, current: Option<u64>, new: Option<u64>) -> bool {
+        match (self, current, new) {
+            (ExpireCondition::Always, _, _) => true,
+            (ExpireCondition::IfNoTtl, current, _) => current.is_none(),
+            (ExpireCondition::IfTtl, current, _) => current.is_some(),
+            (ExpireCondition::IfLater, Some(c), Some(n)) => n > c,
+            (ExpireCondition::IfLater, current, None) => current.is_some(),
+            (ExpireCondition::IfLater, None, Some(_)) => false,
+            (ExpireCondition::IfEarlier, Some(c), Some(n)) => n < c,
+            (ExpireCondition::IfEarlier, None, Some(_)) => true,
+            (ExpireCondition::IfEarlier, _, None) => false,
         }
     }
 }
@@ -130,7 +138,8 @@ impl KeyType {
         }
     }
 
-    fn of(entry: &KeyEntry) -> KeyType {
+    /// The kind of value in `entry`.
+    pub(crate) fn of(entry: &KeyEntry) -> KeyType {
         match entry.value() {
             ValueRef::Str(_) => KeyType::String,
             ValueRef::Set(_) => KeyType::Set,
@@ -156,7 +165,7 @@ impl Store {
         inner.check_value(value.len())?;
         let expiry = inner.resolve(options.expiry)?;
         let bytes = keys::footprint(key, value);
-        inner.reserve(bytes)?;
+        let reserved = inner.reserve(bytes)?;
         let outcome = inner.with_key_shard_logged(key, |shard, now, freed| {
             let (exists, old_deadline, old) = match shard.live(key, now, freed) {
                 None => (false, None, None),
@@ -190,7 +199,36 @@ impl Store {
             *freed += shard.set(key, Value::Str(value), deadline);
             Ok((SetOutcome { written: true, old }, bytes))
         });
-        inner.acknowledge(inner.settle(bytes, outcome))
+        let outcome = outcome.map(|(outcome, used)| {
+            reserved.settle(used);
+            outcome
+        });
+        inner.acknowledge(outcome)
+    }
+
+    /// Sets a plain key, with a time to live or none: [`Store::set_key_with`]
+    /// with the default options.
+    pub fn set_key(
+        &self,
+        key: &[u8],
+        value: impl AsRef<[u8]>,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let expiry = match ttl {
+            Some(ttl) => KeyExpiry::Set(Deadline::In(ttl)),
+            None => KeyExpiry::Persist,
+        };
+        let options = SetOptions {
+            expiry,
+            ..SetOptions::default()
+        };
+        self.set_key_with(key, value, options).map(drop)
+    }
+
+    /// A plain key's value; `None` also for a key holding a set, which
+    /// [`Store::get_string`] tells apart.
+    pub fn get_key(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.get_string(key).ok().flatten()
     }
 
     /// A string key's value; `WrongType` for a key holding a set.
@@ -232,19 +270,30 @@ impl Store {
         inner.acknowledge(out)
     }
 
-    /// Removes a key's TTL (PERSIST); true only if it had one.
-    pub fn persist(&self, key: &[u8]) -> bool {
-        let had_ttl = self.inner.with_key_shard_logged(key, |shard, now, freed| {
-            let had_ttl = shard
-                .live(key, now, freed)
-                .is_some_and(|e| e.deadline().is_some());
-            if had_ttl {
-                shard.set_deadline(key, None);
-            }
-            had_ttl
+    /// Deletes a plain key of any type; says whether a live one was there.
+    /// Refused while the data directory refuses writes.
+    pub fn delete_key(&self, key: &[u8]) -> Result<bool, StoreError> {
+        let inner = &*self.inner;
+        inner.writable()?;
+        let live = inner.with_key_shard(key, |shard, now, freed| {
+            let entry = shard.remove(key)?;
+            inner.log(|| Entry::EndKey { key });
+            *freed += entry.footprint();
+            Some(!entry.is_expired(now))
         });
-        self.inner.acknowledge_quietly();
-        had_ttl
+        match live {
+            Some(live) => inner.acknowledge(Ok(live)),
+            None => Ok(false),
+        }
+    }
+
+    /// Removes a key's TTL (PERSIST); true only if it had one. Refused
+    /// while the data directory refuses writes.
+    pub fn persist(&self, key: &[u8]) -> Result<bool, StoreError> {
+        let inner = &*self.inner;
+        inner.writable()?;
+        let had_ttl = inner.change_deadline(key, None, ExpireCondition::IfTtl);
+        inner.acknowledge(Ok(had_ttl))
     }
 
     /// Whether a live key of any type exists.
@@ -269,21 +318,74 @@ impl Store {
         let inner = &*self.inner;
         inner.writable()?;
         let deadline = inner.deadline(when)?;
-        let applied = inner.with_key_shard_logged(key, |shard, now, freed| {
-            let Some(entry) = shard.live(key, now, freed) else {
-                return false;
-            };
-            if !condition.allows(entry.deadline(), deadline) {
-                return false;
-            }
-            if deadline <= now {
-                *freed += shard.remove(key).map_or(0, |e| e.footprint());
-            } else {
-                shard.set_deadline(key, Some(deadline));
-            }
-            true
-        });
+        let applied = inner.change_deadline(key, Some(deadline), condition);
         inner.acknowledge(Ok(applied))
+    }
+
+    /// Sets (`Some`) or removes (`None`) a plain key's time to live; a zero
+    /// TTL deletes the key. Says whether the key exists.
+    pub fn expire_key(&self, key: &[u8], ttl: Option<Duration>) -> Result<bool, StoreError> {
+        match ttl {
+            Some(Duration::ZERO) => {
+                self.expire_with(key, Deadline::AtMs(0), ExpireCondition::Always)
+            }
+            Some(ttl) => self.expire_with(key, Deadline::In(ttl), ExpireCondition::Always),
+            None => {
+                let inner = &*self.inner;
+                inner.writable()?;
+                let exists = inner.change_deadline(key, None, ExpireCondition::Always);
+                inner.acknowledge(Ok(exists))
+            }
+        }
+    }
+
+    /// A plain key's time to live.
+    pub fn ttl(&self, key: &[u8]) -> KeyTtl {
+        let now = self.inner.now_ms();
+        self.inner
+            .with_live_key(key, |entry| match entry.deadline() {
+                None => KeyTtl::Persistent,
+                Some(d) => KeyTtl::ExpiresIn(Duration::from_millis(d - now)),
+            })
+            .unwrap_or(KeyTtl::Missing)
+    }
+
+    /// Adds `delta` to the integer in a plain key (a missing key counts as
+    /// 0 and is created without a TTL; an existing TTL is kept), and
+    /// returns the result. The value is stored as decimal text.
+    pub fn incr(&self, key: &[u8], delta: i64) -> Result<i64, StoreError> {
+        let inner = &*self.inner;
+        inner.writable()?;
+        check_key(key)?;
+        // The longest i64 is 20 characters: reserve for that, settle after.
+        let reserved = inner.reserve(keys::footprint(key, &[0; 20]))?;
+        let outcome = inner.with_key_shard(key, |shard, now, freed| {
+            let outcome = match shard.live(key, now, freed) {
+                Some(entry) => string_of(entry)
+                    .and_then(|text| Decimal::parse(text).ok_or(StoreError::NotAnInteger))
+                    .and_then(|n| n.checked_add(delta).ok_or(StoreError::Overflow))
+                    .map(|n| {
+                        *freed += entry.footprint();
+                        entry.replace_str(Decimal::of(n).as_bytes());
+                        (n, entry.footprint())
+                    }),
+                None => {
+                    let text = Decimal::of(delta);
+                    *freed += shard.set(key, Value::Str(text.as_bytes()), None);
+                    Ok((delta, keys::footprint(key, text.as_bytes())))
+                }
+            };
+            // Logged only if it changed: a refused INCR writes nothing.
+            if outcome.is_ok() {
+                inner.log_key(shard, key);
+            }
+            outcome
+        });
+        let n = outcome.map(|(n, used)| {
+            reserved.settle(used);
+            n
+        });
+        inner.acknowledge(n)
     }
 
     /// Renames a key, keeping its value and TTL and replacing whatever
@@ -313,205 +415,24 @@ impl Store {
         let replaced =
             inner.with_key_shard_logged(to, |shard, _, _| shard.set(to, value, deadline));
         // Same value, new name: only the key's length changes the charge.
-        inner.memory.add(to.len());
-        inner.memory.release(from.len() + replaced);
+        inner.memory().charge(to.len());
+        inner.memory().free(from.len() + replaced);
         inner.acknowledge(Ok(()))
-    }
-
-    /// How many keys the store holds (DBSIZE); like Redis's, the count
-    /// includes keys past their deadline that nothing has reclaimed yet.
-    pub fn key_count(&self) -> usize {
-        self.inner.keys.iter().map(|s| s.lock().len()).sum()
-    }
-
-    /// Deletes every plain key and every session (FLUSHDB, FLUSHALL): a
-    /// Redis client that flushes its database means all of it, and the
-    /// sessions are what the RESP face stores there. Shard by shard, so
-    /// writes racing a flush may survive it, as they would have come after.
-    pub fn flush_all(&self) {
-        let inner = &*self.inner;
-        for shard in inner.keys.iter() {
-            let mut shard = shard.lock();
-            // One end record per key, under the shard's lock: a write that
-            // races the flush lands on the same side of it on disk as in
-            // memory.
-            for entry in shard.entries() {
-                inner.log(|| Entry::EndKey { key: entry.key() });
-            }
-            let freed = shard.clear();
-            drop(shard);
-            inner.memory.release(freed);
-        }
-        for shard in inner.sessions.iter() {
-            let records = {
-                let mut shard = shard.lock();
-                let records = shard.take_all();
-                for record in &records {
-                    inner.log_end(record);
-                }
-                records
-            };
-            for record in &records {
-                inner.unlink(record);
-            }
-        }
-        inner.acknowledge_quietly();
-    }
-
-    /// Every live key matching a Redis glob `pattern` (KEYS). Holds one
-    /// shard's lock at a time, but walks them all: SCAN is the way for
-    /// large key spaces.
-    pub fn keys_matching(&self, pattern: &[u8]) -> Vec<Vec<u8>> {
-        let now = self.inner.now_ms();
-        let mut out = Vec::new();
-        for shard in self.inner.keys.iter() {
-            let shard = shard.lock();
-            out.extend(
-                shard
-                    .entries()
-                    .filter(|e| !e.is_expired(now) && glob_match(pattern, e.key()))
-                    .map(|e| e.key().to_vec()),
-            );
-        }
-        out
-    }
-
-    /// One step of a key scan (SCAN): start at cursor 0 and pass each
-    /// returned cursor back until it is 0 again. Looks at about `count`
-    /// keys per step (more in a large shard, so that a whole scan costs a
-    /// bounded number of passes over each shard) and returns the live ones
-    /// matching `pattern` and `kind`, so a step may return fewer than
-    /// `count`, or none.
-    ///
-    /// The cursor holds a shard index (top 12 bits) and a position within
-    /// that shard (low 52 bits of the key's seeded hash). Shards are walked
-    /// in order and each in position order, and a position never changes,
-    /// so every key present for the whole scan is returned exactly once,
-    /// however the tables grow or shrink; a key added or removed meanwhile
-    /// may or may not be. Each step costs a pass over one or more shards.
-    pub fn scan_keys(
-        &self,
-        cursor: u64,
-        count: usize,
-        pattern: Option<&[u8]>,
-        kind: Option<KeyType>,
-    ) -> (u64, Vec<Vec<u8>>) {
-        let inner = &*self.inner;
-        let now = inner.now_ms();
-        let shards = inner.keys.len();
-        let mut shard = usize::try_from(cursor >> POSITION_BITS).unwrap_or(usize::MAX);
-        let mut from = cursor & ((1 << POSITION_BITS) - 1);
-        let (mut out, mut seen) = (Vec::new(), 0);
-        let count = count.max(1);
-        while shard < shards && seen < count {
-            let next = inner.keys[shard].lock().scan(from, count - seen, |e| {
-                seen += 1;
-                let wanted = !e.is_expired(now)
-                    && pattern.is_none_or(|p| glob_match(p, e.key()))
-                    && kind.is_none_or(|k| k == KeyType::of(e));
-                if wanted {
-                    out.push(e.key().to_vec());
-                }
-            });
-            match next {
-                Some(position) => from = position,
-                None => (shard, from) = (shard + 1, 0),
-            }
-        }
-        let cursor = match shard < shards {
-            true => ((shard as u64) << POSITION_BITS) | from,
-            false => 0,
-        };
-        (cursor, out)
-    }
-
-    /// Adds members to the set in `key`, creating it (without a TTL) if
-    /// missing (SADD). Returns how many were new.
-    pub fn set_add(&self, key: &[u8], members: &[&[u8]]) -> Result<usize, StoreError> {
-        let inner = &*self.inner;
-        inner.writable()?;
-        check_key(key)?;
-        for member in members {
-            inner.check_value(member.len())?;
-        }
-        // At most: a new key and every member new.
-        let most = keys::footprint(key, &[])
-            + members
-                .iter()
-                .map(|m| keys::member_footprint(m))
-                .sum::<usize>();
-        inner.reserve(most)?;
-        let outcome = inner.with_key_shard_logged(key, |shard, now, freed| {
-            let before = match shard.live(key, now, freed) {
-                Some(entry) => set_of(entry).map(|_| entry.footprint())?,
-                None => 0,
-            };
-            let entry = shard.live_or_insert(key, now, freed, || Value::Set(SetValue::default()));
-            let set = set_of_mut(entry)?;
-            let added = members.iter().filter(|m| set.insert(m)).count();
-            Ok((added, entry.footprint() - before))
-        });
-        inner.acknowledge(inner.settle(most, outcome))
-    }
-
-    /// Removes members from the set in `key` (SREM); an emptied set is
-    /// deleted, as in Redis. Returns how many were there.
-    pub fn set_remove(&self, key: &[u8], members: &[&[u8]]) -> Result<usize, StoreError> {
-        let inner = &*self.inner;
-        inner.writable()?;
-        let removed = inner.with_key_shard_logged(key, |shard, now, freed| {
-            let Some(entry) = shard.live(key, now, freed) else {
-                return Ok(0);
-            };
-            let before = entry.footprint();
-            let set = set_of_mut(entry)?;
-            let removed = members.iter().filter(|m| set.remove(m)).count();
-            let empty = set.len() == 0;
-            *freed += before - entry.footprint();
-            if empty {
-                *freed += shard.remove(key).map_or(0, |e| e.footprint());
-            }
-            Ok(removed)
-        });
-        inner.acknowledge(removed)
-    }
-
-    /// The members of the set in `key`, in byte order (SMEMBERS); empty
-    /// for a missing key.
-    pub fn set_members(&self, key: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.with_set(key, Vec::new(), |set| {
-            set.members().map(<[u8]>::to_vec).collect()
-        })
-    }
-
-    /// Whether `member` is in the set in `key` (SISMEMBER).
-    pub fn set_contains(&self, key: &[u8], member: &[u8]) -> Result<bool, StoreError> {
-        self.with_set(key, false, |set| set.contains(member))
-    }
-
-    /// How many members the set in `key` has (SCARD); 0 for a missing key.
-    pub fn set_len(&self, key: &[u8]) -> Result<usize, StoreError> {
-        self.with_set(key, 0, SetValue::len)
-    }
-
-    /// Reads the set in `key`: `missing` if there is none, `WrongType` if
-    /// the key holds a string.
-    fn with_set<T>(
-        &self,
-        key: &[u8],
-        missing: T,
-        f: impl FnOnce(&SetValue) -> T,
-    ) -> Result<T, StoreError> {
-        self.inner
-            .with_live_key(key, |entry| set_of(entry).map(f))
-            .unwrap_or(Ok(missing))
     }
 }
 
 impl Inner {
+    /// Runs `f` on a key's entry if it is live, under the shard's lock; an
+    /// expired entry found on the way is removed and freed.
+    pub(crate) fn with_live_key<T>(&self, key: &[u8], f: impl FnOnce(&KeyEntry) -> T) -> Option<T> {
+        self.with_key_shard(key, |shard, now, freed| {
+            shard.live(key, now, freed).map(|e| f(e))
+        })
+    }
+
     /// Locks `key`'s shard and runs `f` with the time; bytes `f` adds to
     /// `freed` (expired entries found, replaced or removed values) are
-    /// released after the lock is let go.
+    /// freed after the lock is let go.
     pub(crate) fn with_key_shard<T>(
         &self,
         key: &[u8],
@@ -521,7 +442,7 @@ impl Inner {
         let mut shard = self.key_shard(key).lock();
         let out = f(&mut shard, now, &mut freed);
         drop(shard);
-        self.memory.release(freed);
+        self.memory().free(freed);
         out
     }
 
@@ -536,6 +457,31 @@ impl Inner {
             let out = f(shard, now, freed);
             self.log_key(shard, key);
             out
+        })
+    }
+
+    /// Gives a live key the deadline `deadline` (`None`: no TTL) if
+    /// `condition` allows; a deadline already past deletes the key. Says
+    /// whether the key was there and the condition held. EXPIRE in every
+    /// form, PERSIST, and `expire_key` are this with their arguments.
+    fn change_deadline(
+        &self,
+        key: &[u8],
+        deadline: Option<u64>,
+        condition: ExpireCondition,
+    ) -> bool {
+        self.with_key_shard_logged(key, |shard, now, freed| {
+            let Some(entry) = shard.live(key, now, freed) else {
+                return false;
+            };
+            if !condition.allows(entry.deadline(), deadline) {
+                return false;
+            }
+            match deadline {
+                Some(d) if d <= now => *freed += shard.remove(key).map_or(0, |e| e.footprint()),
+                _ => shard.set_deadline(key, deadline),
+            }
+            true
         })
     }
 
@@ -556,30 +502,9 @@ impl Inner {
             KeyExpiry::Set(when) => Some(Some(self.deadline(when)?)),
         })
     }
-
-    /// Settles a write that reserved `reserved` bytes and used `used` of
-    /// them: gives the rest back, and all of it on error.
-    fn settle<T>(
-        &self,
-        reserved: usize,
-        outcome: Result<(T, usize), StoreError>,
-    ) -> Result<T, StoreError> {
-        let used = outcome.as_ref().map_or(0, |(_, used)| *used);
-        self.memory.release(reserved - used);
-        outcome.map(|(out, _)| out)
-    }
 }
 
 /// The string in an entry, or `WrongType`.
 fn string_of(entry: &KeyEntry) -> Result<&[u8], StoreError> {
     entry.as_str().ok_or(StoreError::WrongType)
-}
-
-/// The set in an entry, or `WrongType`.
-fn set_of(entry: &KeyEntry) -> Result<&SetValue, StoreError> {
-    entry.as_set().ok_or(StoreError::WrongType)
-}
-
-fn set_of_mut(entry: &mut KeyEntry) -> Result<&mut SetValue, StoreError> {
-    entry.as_set_mut().ok_or(StoreError::WrongType)
 }

@@ -28,7 +28,7 @@
 //!
 //! // "Your devices", most recent first, then "log out everywhere else".
 //! assert_eq!(store.count(b"user:42"), 2);
-//! assert_eq!(store.delete_owner(b"user:42", Some(&laptop)), 1);
+//! assert_eq!(store.delete_owner(b"user:42", Some(&laptop))?, 1);
 //! assert!(store.get(&phone).is_err());
 //! assert_eq!(store.list(b"user:42")[0].labels.get("ua"), Some("Firefox on Linux"));
 //!
@@ -49,13 +49,18 @@ mod config;
 mod expiry;
 mod glob;
 mod hashing;
+mod key_scan;
 mod keys;
 mod keyspace;
 mod memory;
+mod on_disk;
+mod owner_ops;
 mod owners;
 mod persist;
 mod record;
+mod session_ops;
 mod sessions;
+mod sets;
 mod stats;
 mod store;
 mod thin;

@@ -1,5 +1,21 @@
-//! [`Store`]: the cheap-clone handle over the engine's shared state, and
-//! every operation on it.
+//! [`Store`], the cheap-clone handle over the engine's shared state, and
+//! `Inner`, that state: the shards, the memory meter, the log. Every other
+//! module of the engine reaches the state through `Inner`'s methods here;
+//! its fields are this file's alone.
+//!
+//! # Modules
+//! The operations on a `Store` live beside this file, one concern each:
+//! `session_ops.rs` (one session by id: create, read, update, delete,
+//! rotate), `owner_ops.rs` (an owner's sessions: list, count, delete, the
+//! owner limit), `keyspace.rs` (plain keys and their TTLs), `sets.rs`
+//! (set-valued keys), `key_scan.rs` (the whole key space: KEYS, SCAN,
+//! DBSIZE, FLUSHALL) and `on_disk.rs` (opening a data directory, and the
+//! store's side of recovery and compaction). Those modules use this one,
+//! never the reverse. Below this file sit the tables (`sessions.rs`,
+//! `owners.rs`, `keys.rs`), the meter (`memory.rs`), the expiry cycle's
+//! pacing (`expiry.rs`, which reaches the store through its `Sweep` trait)
+//! and `persist/` (which reaches it through `Restore` and `Source`), none
+//! of which knows `Inner`.
 //!
 //! # Locks
 //! Three sharded tables, each shard behind its own `parking_lot::Mutex`:
@@ -13,39 +29,36 @@
 //!
 //! The order that keeps this deadlock-free: an owner-shard lock may be
 //! taken first and a session-shard lock inside it, never the reverse, and
-//! no code holds two locks of the same kind at once. Operations that start
-//! from an id (delete, rotate, expiry) therefore read what they need, let
+//! no code holds two locks of the same kind at once. A key-shard lock is
+//! never held with another shard lock. Operations that start from an id
+//! (delete, rotate, expiry, eviction) therefore read what they need, let
 //! go, and then take the owner lock. See `owners.rs` for how the owner
 //! index stays exact in spite of that gap.
+//!
+//! The log's own lock (`persist/journal.rs`) is taken last, inside a shard
+//! lock, and nothing is locked inside it. Memory is reserved before any
+//! shard lock (reserving may evict, which locks session and owner shards)
+//! and freed after the lock is let go.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use sessiond_protocol::SessionId;
-use sessiond_protocol::decimal::Decimal;
-use sessiond_protocol::limits::{
-    check_data_len, check_key, check_labels, check_owner, timeout_secs,
-};
+use sessiond_protocol::StoreError;
+use sessiond_protocol::limits::{check_data_len, timeout_secs};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{MemoryPolicy, StoreConfig};
-use crate::expiry;
+use crate::config::StoreConfig;
+use crate::expiry::{self, BATCH, Cursor, ExpiryReport, Sweep};
 use crate::hashing::{Hasher, shard_of};
-use crate::keys::{self, KeyShard};
-use crate::memory::{MemoryMeter, SESSION_OVERHEAD};
+use crate::keys::KeyShard;
+use crate::memory::{MemoryMeter, Reservation, SESSION_OVERHEAD};
 use crate::owners::{OWNER_OVERHEAD, OwnerShard};
-use crate::persist::{
-    self, CompactionReport, Durability, Entry, Journal, PersistConfig, PersistError, PersistStats,
-    RecoveryReport,
-};
-use crate::record::{SessionRecord, Times, encode_labels};
+use crate::persist::{self, CompactionReport, Durability, Entry, Journal, PersistStats};
+use crate::record::SessionRecord;
 use crate::sessions::SessionShard;
 use crate::stats::{Counters, Stats};
-use sessiond_protocol::{
-    KeyTtl, LimitPolicy, NewSession, OwnerLimit, Session, SessionInfo, StoreError,
-};
 
 /// The session store: a cheap-clone handle (an `Arc`) over shared state.
 ///
@@ -57,16 +70,17 @@ pub struct Store {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// The state every handle of one store shares.
 pub(crate) struct Inner {
-    pub(crate) config: StoreConfig,
+    config: StoreConfig,
     clock: Arc<dyn Clock>,
     hasher: Hasher,
-    pub(crate) sessions: Box<[Mutex<SessionShard>]>,
+    sessions: Box<[Mutex<SessionShard>]>,
     owners: Box<[Mutex<OwnerShard>]>,
-    pub(crate) keys: Box<[Mutex<KeyShard>]>,
-    pub(crate) memory: MemoryMeter,
-    pub(crate) counters: Counters,
-    pub(crate) expiry_cursor: AtomicUsize,
+    keys: Box<[Mutex<KeyShard>]>,
+    memory: MemoryMeter,
+    counters: Counters,
+    expiry_cursor: Cursor,
     evict_cursor: AtomicUsize,
     high_water: AtomicU64,
     /// The append-only log, when the store has a data directory; set once,
@@ -98,45 +112,13 @@ impl Store {
         Store::build(config, Arc::new(clock), None)
     }
 
-    /// A store kept on disk in `dir` (created if missing), with default
-    /// settings: everything it held before a restart or crash is back (see
-    /// [`Store::open_with`]).
-    pub fn open(dir: impl Into<std::path::PathBuf>) -> Result<Store, PersistError> {
-        let (store, _) = Store::open_with(StoreConfig::default(), PersistConfig::new(dir))?;
-        Ok(store)
-    }
-
-    /// A store kept on disk as `persist` says: loads the newest snapshot
-    /// and the logs after it, then logs every mutation. Returns what the
-    /// load found. Fails if the directory is in use by another store, or
-    /// damaged and `persist.repair` is off.
-    pub fn open_with(
+    /// An empty store, holding `dir_lock` (a data directory's) as long as
+    /// it lives.
+    pub(crate) fn build(
         config: StoreConfig,
-        persist: PersistConfig,
-    ) -> Result<(Store, RecoveryReport), PersistError> {
-        Store::open_with_clock(config, persist, SystemClock)
-    }
-
-    /// [`Store::open_with`] on another clock (a [`crate::ManualClock`] in
-    /// tests of expiry across restarts).
-    pub fn open_with_clock(
-        config: StoreConfig,
-        persist: PersistConfig,
-        clock: impl Clock,
-    ) -> Result<(Store, RecoveryReport), PersistError> {
-        std::fs::create_dir_all(&persist.dir).map_err(PersistError::at(&persist.dir))?;
-        let lock = persist::lock_dir(&persist.dir).map_err(PersistError::at(&persist.dir))?;
-        let store = Store::build(config, Arc::new(clock), Some(lock));
-        let inner = &store.inner;
-        let (mut report, log, snapshot_bytes) = persist::recover(inner, &persist)?;
-        let loaded = store.stats();
-        (report.sessions, report.keys) = (loaded.sessions, loaded.keys);
-        let journal = persist::start_journal(&persist, log, snapshot_bytes, Arc::downgrade(inner));
-        let _ = inner.journal.set(journal);
-        Ok((store, report))
-    }
-
-    fn build(config: StoreConfig, clock: Arc<dyn Clock>, dir_lock: Option<std::fs::File>) -> Store {
+        clock: Arc<dyn Clock>,
+        dir_lock: Option<std::fs::File>,
+    ) -> Store {
         let shards = config.shards.clamp(1, 4096).next_power_of_two();
         let hasher = Hasher::random();
         let started = clock.now_ms();
@@ -154,7 +136,7 @@ impl Store {
             hasher,
             memory: MemoryMeter::new(config.memory_limit),
             counters: Counters::default(),
-            expiry_cursor: AtomicUsize::new(0),
+            expiry_cursor: Cursor::default(),
             evict_cursor: AtomicUsize::new(0),
             high_water: AtomicU64::new(started),
             journal: OnceLock::new(),
@@ -173,7 +155,7 @@ impl Store {
     }
 
     /// For a store with a data directory: the handle a server uses to wait
-    /// for durability per batch (see [`PersistConfig::acknowledge_in_call`]).
+    /// for durability per batch (see [`crate::PersistConfig::acknowledge_in_call`]).
     pub fn durability(&self) -> Option<Durability> {
         self.inner
             .journal
@@ -187,7 +169,9 @@ impl Store {
     }
 
     /// `Err(StoreError::Persistence)` while the data directory refuses
-    /// writes (a full disk); reads go on. Always `Ok` in memory.
+    /// writes (a full disk); reads go on. Always `Ok` in memory. Every
+    /// write of the store checks this itself; a server may call it to
+    /// refuse a whole request early.
     pub fn check_writable(&self) -> Result<(), StoreError> {
         self.inner.writable()
     }
@@ -206,344 +190,12 @@ impl Store {
         }
     }
 
-    /// Creates a session and returns its id.
+    /// Runs one expiry cycle now, for at most about `budget`.
     ///
-    /// Enforces the owner's session limit (the store's, or the one the
-    /// `NewSession` overrides it with) and the memory limit.
-    pub fn create(&self, new: NewSession) -> Result<SessionId, StoreError> {
-        let inner = &*self.inner;
-        let config = &inner.config;
-        inner.writable()?;
-        check_owner(&new.owner)?;
-        inner.check_value(new.data.len())?;
-        check_labels(&new.labels)?;
-        let labels = encode_labels(&new.labels);
-        let idle = timeout_secs(new.idle.unwrap_or(config.default_idle_timeout))?;
-        let lifetime = match new.absolute.or(config.default_absolute_lifetime) {
-            Some(d) => timeout_secs(d)?,
-            None => 0,
-        };
-        if idle == 0 && lifetime == 0 {
-            return Err(StoreError::BadTimeout(
-                "a session needs an idle timeout or an absolute lifetime".into(),
-            ));
-        }
-        let now = inner.now_s();
-        let times = Times {
-            now,
-            idle,
-            absolute: if lifetime == 0 {
-                0
-            } else {
-                now.saturating_add(lifetime)
-            },
-        };
-        let id = new.id.unwrap_or_else(SessionId::random);
-        let record = SessionRecord::new(id, &new.owner, &labels, &new.data, &times, 1);
-        let bytes = record.len() + SESSION_OVERHEAD;
-        inner.reserve(bytes)?;
-        let limit = new.limit.unwrap_or(config.owner_limit);
-        let created = inner
-            .link_new(&new.owner, record, limit, new.id.is_some())
-            .inspect_err(|_| inner.memory.release(bytes));
-        inner.acknowledge(created)
-    }
-
-    /// Reads a session and touches it (sliding expiry).
-    pub fn get(&self, id: &SessionId) -> Result<Session, StoreError> {
-        self.inner.read(id, true)
-    }
-
-    /// Reads a session without touching it.
-    pub fn peek(&self, id: &SessionId) -> Result<Session, StoreError> {
-        self.inner.read(id, false)
-    }
-
-    /// Replaces a session's data, bumps its version and touches it; with
-    /// `expected_version`, only if the session is still at that version
-    /// (two tabs of one user writing at once). Returns the new version.
-    pub fn update(
-        &self,
-        id: &SessionId,
-        data: &[u8],
-        expected_version: Option<u32>,
-    ) -> Result<u32, StoreError> {
-        let inner = &*self.inner;
-        inner.writable()?;
-        inner.check_value(data.len())?;
-        // Reserve the new data before taking the shard lock (reserving may
-        // evict, which locks other shards), settle the exact size after.
-        inner.reserve(data.len())?;
-        let now = inner.now_s();
-        let outcome = {
-            let mut shard = inner.session_shard(id.prefix()).lock();
-            match shard.get(id).filter(|r| !r.is_expired(now)) {
-                None => Err(StoreError::NotFound),
-                Some(r) if expected_version.is_some_and(|v| v != r.version()) => {
-                    Err(StoreError::VersionMismatch {
-                        expected: expected_version.unwrap_or_default(),
-                        actual: r.version(),
-                    })
-                }
-                Some(r) => {
-                    let fresh = r.with_data(data, now);
-                    inner.log(|| Entry::Session(fresh.image()));
-                    let (version, new_len) = (fresh.version(), fresh.len());
-                    let old = shard.replace(fresh).expect("found above");
-                    Ok((version, new_len, old.len()))
-                }
-            }
-        };
-        inner.memory.release(data.len());
-        let (version, new_len, old_len) = outcome?;
-        inner.memory.add(new_len);
-        inner.memory.release(old_len);
-        inner.acknowledge(Ok(version))
-    }
-
-    /// Pushes a session's idle deadline out. Returns the new `expires_at`
-    /// (Unix seconds).
-    pub fn touch(&self, id: &SessionId) -> Result<u64, StoreError> {
-        let now = self.inner.now_s();
-        let mut shard = self.inner.session_shard(id.prefix()).lock();
-        let record = shard
-            .get_mut(id)
-            .filter(|r| !r.is_expired(now))
-            .ok_or(StoreError::NotFound)?;
-        self.inner.touch(record, now);
-        Ok(record.expires_at().into())
-    }
-
-    /// Deletes a session; says whether a live one was there.
-    pub fn delete(&self, id: &SessionId) -> bool {
-        let inner = &*self.inner;
-        let now = inner.now_s();
-        let Some(record) = inner.remove_session(id) else {
-            return false;
-        };
-        let live = !record.is_expired(now);
-        inner.unlink(&record);
-        inner.acknowledge_quietly();
-        live
-    }
-
-    /// Gives a session a new id, keeping its data, owner and labels, and
-    /// touches it. The old id stops working at once: use this at login and
-    /// at every change of privilege, against session fixation.
-    pub fn rotate(&self, id: &SessionId) -> Result<SessionId, StoreError> {
-        let inner = &*self.inner;
-        inner.writable()?;
-        let now = inner.now_s();
-        let owner: Box<[u8]> = {
-            let shard = inner.session_shard(id.prefix()).lock();
-            let record = shard.get(id).filter(|r| !r.is_expired(now));
-            record.ok_or(StoreError::NotFound)?.owner().into()
-        };
-        let mut owners = inner.owner_shard(&owner).lock();
-        let removed = inner.session_shard(id.prefix()).lock().remove(id);
-        // Gone in between (deleted or expired elsewhere): its remover
-        // unlinks it, as the comment on lock order describes.
-        let mut record = removed.ok_or(StoreError::NotFound)?;
-        if record.is_expired(now) {
-            drop(owners);
-            inner.unlink(&record);
-            return Err(StoreError::NotFound);
-        }
-        record.touch(now);
-        let new_id = loop {
-            let candidate = SessionId::random();
-            let mut shard = inner.session_shard(candidate.prefix()).lock();
-            if shard.by_prefix(candidate.prefix()).is_none() {
-                record.set_id(candidate);
-                // New before old: a crash between the two records leaves
-                // both ids, never neither.
-                inner.log(|| Entry::Session(record.image()));
-                inner.log(|| Entry::EndSession { id: *id.as_bytes() });
-                shard.insert(record);
-                break candidate;
-            }
-        };
-        if let Some(entry) = owners.get_mut(&owner) {
-            entry.relink(id.prefix(), new_id.prefix());
-        }
-        drop(owners);
-        inner.acknowledge(Ok(new_id))
-    }
-
-    /// The owner's live sessions (no data), most recently seen first.
-    pub fn list(&self, owner: &[u8]) -> Vec<SessionInfo> {
-        let mut sessions = Vec::new();
-        self.inner.for_each_live(owner, |r| sessions.push(r.info()));
-        sessions.sort_by(|a, b| {
-            (b.last_seen_at, b.created_at, a.id).cmp(&(a.last_seen_at, a.created_at, b.id))
-        });
-        sessions.dedup_by_key(|s| s.id);
-        sessions
-    }
-
-    /// How many live sessions the owner has.
-    pub fn count(&self, owner: &[u8]) -> usize {
-        let mut prefixes = Vec::new();
-        self.inner
-            .for_each_live(owner, |r| prefixes.push(r.prefix()));
-        prefixes.sort_unstable();
-        prefixes.dedup();
-        prefixes.len()
-    }
-
-    /// Deletes every session of `owner` but `keep` ("log out everywhere
-    /// else"; `None` for an admin kick). Returns how many live sessions
-    /// ended.
-    pub fn delete_owner(&self, owner: &[u8], keep: Option<&SessionId>) -> usize {
-        let inner = &*self.inner;
-        let now = inner.now_s();
-        let keep = keep.map(SessionId::prefix);
-        let mut owners = inner.owner_shard(owner).lock();
-        let Some(entry) = owners.get_mut(owner) else {
-            return 0;
-        };
-        let (mut ended, mut freed) = (0, 0);
-        entry.retain(|prefix| {
-            if Some(prefix) == keep {
-                return true;
-            }
-            let mut shard = inner.session_shard(prefix).lock();
-            if let Some(record) = shard.remove_prefix_if(prefix, |r| r.owner() == owner) {
-                inner.log_end(&record);
-                ended += usize::from(!record.is_expired(now));
-                freed += record.len() + SESSION_OVERHEAD;
-            }
-            false
-        });
-        if owners.drop_if_empty(owner) {
-            freed += owner.len() + OWNER_OVERHEAD;
-        }
-        drop(owners);
-        inner.memory.release(freed);
-        inner.acknowledge_quietly();
-        ended
-    }
-
-    /// Sets a plain key, with a time to live or none.
-    pub fn set_key(
-        &self,
-        key: &[u8],
-        value: impl AsRef<[u8]>,
-        ttl: Option<Duration>,
-    ) -> Result<(), StoreError> {
-        let inner = &*self.inner;
-        let value = value.as_ref();
-        inner.writable()?;
-        check_key(key)?;
-        inner.check_value(value.len())?;
-        let deadline = ttl.map(|ttl| inner.deadline_after(ttl)).transpose()?;
-        let bytes = keys::footprint(key, value);
-        inner.reserve(bytes)?;
-        let old = {
-            let mut shard = inner.key_shard(key).lock();
-            let old = shard.set(key, keys::Value::Str(value), deadline);
-            inner.log_key(&shard, key);
-            old
-        };
-        inner.memory.release(old);
-        inner.acknowledge(Ok(()))
-    }
-
-    /// A plain key's value; `None` also for a key holding a set, which
-    /// [`Store::get_string`] tells apart.
-    pub fn get_key(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.get_string(key).ok().flatten()
-    }
-
-    /// Deletes a plain key; says whether a live one was there.
-    pub fn delete_key(&self, key: &[u8]) -> bool {
-        let inner = &*self.inner;
-        let now = inner.now_ms();
-        let removed = {
-            let mut shard = inner.key_shard(key).lock();
-            let removed = shard.remove(key);
-            if removed.is_some() {
-                inner.log(|| Entry::EndKey { key });
-            }
-            removed
-        };
-        let Some(entry) = removed else {
-            return false;
-        };
-        inner.memory.release(entry.footprint());
-        inner.acknowledge_quietly();
-        entry.deadline().is_none_or(|d| now < d)
-    }
-
-    /// Sets (`Some`) or removes (`None`) a plain key's time to live; a zero
-    /// TTL deletes the key. Says whether the key exists.
-    pub fn expire_key(&self, key: &[u8], ttl: Option<Duration>) -> Result<bool, StoreError> {
-        let inner = &*self.inner;
-        inner.writable()?;
-        if ttl == Some(Duration::ZERO) {
-            return Ok(self.delete_key(key));
-        }
-        let deadline = ttl.map(|ttl| inner.deadline_after(ttl)).transpose()?;
-        let (now, mut freed) = (inner.now_ms(), 0);
-        let mut shard = inner.key_shard(key).lock();
-        let exists = shard.live(key, now, &mut freed).is_some();
-        if exists {
-            shard.set_deadline(key, deadline);
-            inner.log_key(&shard, key);
-        }
-        drop(shard);
-        inner.memory.release(freed);
-        inner.acknowledge(Ok(exists))
-    }
-
-    /// A plain key's time to live.
-    pub fn ttl(&self, key: &[u8]) -> KeyTtl {
-        let now = self.inner.now_ms();
-        self.inner
-            .with_live_key(key, |entry| match entry.deadline() {
-                None => KeyTtl::Persistent,
-                Some(d) => KeyTtl::ExpiresIn(Duration::from_millis(d - now)),
-            })
-            .unwrap_or(KeyTtl::Missing)
-    }
-
-    /// Adds `delta` to the integer in a plain key (a missing key counts as
-    /// 0 and is created without a TTL; an existing TTL is kept), and
-    /// returns the result. The value is stored as decimal text.
-    pub fn incr(&self, key: &[u8], delta: i64) -> Result<i64, StoreError> {
-        let inner = &*self.inner;
-        inner.writable()?;
-        check_key(key)?;
-        // The longest i64 is 20 characters: reserve for that, settle after.
-        let reserved = keys::footprint(key, &[0; 20]);
-        inner.reserve(reserved)?;
-        let (now, mut freed) = (inner.now_ms(), 0);
-        let mut shard = inner.key_shard(key).lock();
-        let outcome = match shard.live(key, now, &mut freed) {
-            Some(entry) => (entry.as_str().ok_or(StoreError::WrongType))
-                .and_then(|text| Decimal::parse(text).ok_or(StoreError::NotAnInteger))
-                .and_then(|n| n.checked_add(delta).ok_or(StoreError::Overflow))
-                .map(|n| {
-                    let old = entry.footprint();
-                    entry.replace_str(Decimal::of(n).as_bytes());
-                    (n, entry.footprint(), old)
-                }),
-            None => {
-                let text = Decimal::of(delta);
-                let bytes = keys::footprint(key, text.as_bytes());
-                shard.set(key, keys::Value::Str(text.as_bytes()), None);
-                Ok((delta, bytes, 0))
-            }
-        };
-        if outcome.is_ok() {
-            inner.log_key(&shard, key);
-        }
-        drop(shard);
-        inner.memory.release(reserved + freed);
-        let (n, new, old) = outcome?;
-        inner.memory.add(new);
-        inner.memory.release(old);
-        inner.acknowledge(Ok(n))
+    /// The background thread does this on its own; call it yourself when
+    /// `background_expiry` is off, or in tests with a manual clock.
+    pub fn run_expiry_cycle(&self, budget: Duration) -> ExpiryReport {
+        expiry::cycle(&*self.inner, budget)
     }
 
     /// What the store holds and has done.
@@ -572,7 +224,14 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The state's interface to the rest of the engine: time, shards, memory,
+/// the log, and the steps every operation shares.
 impl Inner {
+    /// The settings.
+    pub(crate) fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
     /// The time, never earlier than any time this store has read before.
     ///
     /// A wall clock can step back (an NTP correction); if the store
@@ -595,17 +254,43 @@ impl Inner {
         u32::try_from(self.now_ms() / 1000).unwrap_or(u32::MAX)
     }
 
+    /// Every session shard, for walks over all of them (flush, snapshot).
+    pub(crate) fn session_shards(&self) -> &[Mutex<SessionShard>] {
+        &self.sessions
+    }
+
+    /// Every key shard, for walks over all of them (KEYS, SCAN, flush,
+    /// snapshot).
+    pub(crate) fn key_shards(&self) -> &[Mutex<KeyShard>] {
+        &self.keys
+    }
+
+    /// The shard of the session with this id prefix.
     pub(crate) fn session_shard(&self, prefix: u64) -> &Mutex<SessionShard> {
         let hash = self.hasher.prefix(prefix);
         &self.sessions[shard_of(hash, self.sessions.len())]
     }
 
+    /// The owner's shard of the owner index.
     pub(crate) fn owner_shard(&self, owner: &[u8]) -> &Mutex<OwnerShard> {
         &self.owners[shard_of(self.hasher.bytes(owner), self.owners.len())]
     }
 
+    /// The key's shard.
     pub(crate) fn key_shard(&self, key: &[u8]) -> &Mutex<KeyShard> {
         &self.keys[shard_of(self.hasher.bytes(key), self.keys.len())]
+    }
+
+    /// The memory meter: for freeing what was removed, and for charging
+    /// what exists whatever the limit. A write reserves with
+    /// [`Inner::reserve`] instead.
+    pub(crate) fn memory(&self) -> &MemoryMeter {
+        &self.memory
+    }
+
+    /// The event counters.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// Session data or a value must fit the configured limit (and a
@@ -614,6 +299,7 @@ impl Inner {
         check_data_len(len, self.config.max_data_bytes)
     }
 
+    /// The deadline, in Unix milliseconds, of a positive TTL from now.
     pub(crate) fn deadline_after(&self, ttl: Duration) -> Result<u64, StoreError> {
         if ttl.is_zero() {
             return Err(StoreError::BadTimeout("a TTL must be positive".into()));
@@ -622,164 +308,12 @@ impl Inner {
         Ok(self.now_ms() + ttl.as_millis() as u64)
     }
 
-    fn read(&self, id: &SessionId, touch: bool) -> Result<Session, StoreError> {
-        let now = self.now_s();
-        let mut shard = self.session_shard(id.prefix()).lock();
-        let record = shard
-            .get_mut(id)
-            .filter(|r| !r.is_expired(now))
-            .ok_or(StoreError::NotFound)?;
-        if touch {
-            self.touch(record, now);
-        }
-        Ok(Session {
-            owner: record.owner().to_vec(),
-            data: record.data().to_vec(),
-            info: record.info(),
-        })
-    }
-
-    /// Calls `f` on each live session of `owner`, under the owner's lock.
-    fn for_each_live(&self, owner: &[u8], mut f: impl FnMut(&SessionRecord)) {
-        let now = self.now_s();
-        let owners = self.owner_shard(owner).lock();
-        let Some(entry) = owners.get(owner) else {
-            return;
-        };
-        for prefix in entry.handles() {
-            let shard = self.session_shard(prefix).lock();
-            if let Some(record) = shard
-                .by_prefix(prefix)
-                .filter(|r| r.owner() == owner && !r.is_expired(now))
-            {
-                f(record);
-            }
-        }
-    }
-
-    pub(crate) fn with_live_key<T>(
-        &self,
-        key: &[u8],
-        f: impl FnOnce(&keys::KeyEntry) -> T,
-    ) -> Option<T> {
-        let (now, mut freed) = (self.now_ms(), 0);
-        let mut shard = self.key_shard(key).lock();
-        let out = shard.live(key, now, &mut freed).map(|entry| f(entry));
-        drop(shard);
-        self.memory.release(freed);
-        out
-    }
-
-    /// Links a new session under its owner, enforcing the owner's limit.
-    fn link_new(
-        &self,
-        owner: &[u8],
-        mut record: SessionRecord,
-        limit: Option<OwnerLimit>,
-        id_chosen: bool,
-    ) -> Result<SessionId, StoreError> {
-        let mut owners = self.owner_shard(owner).lock();
-        let (entry, new_entry) = owners.get_or_insert(owner);
-        if new_entry {
-            self.memory.add(owner.len() + OWNER_OVERHEAD);
-        }
-        let room = match limit {
-            Some(limit) => self.make_room(owner, entry, limit),
-            None => Ok(()),
-        };
-        let outcome = room.and_then(|()| {
-            loop {
-                let id = record.id();
-                let mut shard = self.session_shard(id.prefix()).lock();
-                if shard.by_prefix(id.prefix()).is_none() {
-                    self.log(|| Entry::Session(record.image()));
-                    shard.insert(record);
-                    entry.link(id.prefix());
-                    break Ok(id);
-                }
-                if id_chosen {
-                    break Err(StoreError::IdTaken);
-                }
-                // A generated id whose prefix is taken: astronomically rare,
-                // but a fresh one costs nothing.
-                record.set_id(SessionId::random());
-            }
-        });
-        if outcome.is_err() && owners.drop_if_empty(owner) {
-            self.memory.release(owner.len() + OWNER_OVERHEAD);
-        }
-        outcome
-    }
-
-    /// Brings an owner below its session limit, by the limit's policy.
-    fn make_room(
-        &self,
-        owner: &[u8],
-        entry: &mut crate::owners::OwnerEntry,
-        limit: OwnerLimit,
-    ) -> Result<(), StoreError> {
-        let now = self.now_s();
-        // (last seen, handle) of each live session.
-        let mut live: Vec<(u32, u64)> = Vec::new();
-        for prefix in entry.handles() {
-            let shard = self.session_shard(prefix).lock();
-            if let Some(r) = shard
-                .by_prefix(prefix)
-                .filter(|r| r.owner() == owner && !r.is_expired(now))
-            {
-                live.push((r.last_seen(), prefix));
-            }
-        }
-        live.sort_unstable_by_key(|&(_, prefix)| prefix);
-        live.dedup_by_key(|&mut (_, prefix)| prefix);
-        let max = limit.max_sessions as usize;
-        while live.len() >= max {
-            let oldest = live.iter().enumerate().min_by_key(|(_, s)| **s);
-            let (LimitPolicy::EvictOldest, Some((i, &(_, prefix)))) = (limit.policy, oldest) else {
-                return Err(StoreError::SessionLimit {
-                    limit: limit.max_sessions,
-                });
-            };
-            live.swap_remove(i);
-            let removed = {
-                let mut shard = self.session_shard(prefix).lock();
-                let removed = shard.remove_prefix_if(prefix, |r| r.owner() == owner);
-                if let Some(record) = &removed {
-                    self.log_end(record);
-                }
-                removed
-            };
-            entry.unlink(prefix);
-            if let Some(record) = removed {
-                self.memory.release(record.len() + SESSION_OVERHEAD);
-                Counters::bump(&self.counters.limit_evictions, 1);
-            }
-        }
-        Ok(())
-    }
-
-    /// Takes `bytes` from the memory budget, evicting by policy if needed.
-    pub(crate) fn reserve(&self, bytes: usize) -> Result<(), StoreError> {
-        let mut refused = match self.memory.try_reserve(bytes) {
-            Ok(()) => return Ok(()),
-            Err(refused) => refused,
-        };
-        // Evicting cannot help a write larger than the whole limit, so such
-        // a write costs nobody their session.
-        let hopeless = self
-            .memory
-            .limit()
-            .is_some_and(|limit| bytes as u64 > limit);
-        if self.config.memory_policy == MemoryPolicy::Reject || hopeless {
-            return Err(refused);
-        }
-        while self.evict_one() {
-            match self.memory.try_reserve(bytes) {
-                Ok(()) => return Ok(()),
-                Err(e) => refused = e,
-            }
-        }
-        Err(refused)
+    /// Reserves `bytes` for a write about to be made, evicting by the
+    /// memory policy if needed (see [`MemoryMeter::reserve`]). Call before
+    /// taking any shard lock.
+    pub(crate) fn reserve(&self, bytes: usize) -> Result<Reservation<'_>, StoreError> {
+        self.memory
+            .reserve(bytes, self.config.memory_policy, || self.evict_one())
     }
 
     /// Evicts one session near its deadline: of a few shards sampled, the
@@ -843,7 +377,7 @@ impl Inner {
 
     /// Sliding expiry, logged sparingly: only when `last seen` enters a new
     /// slack interval (see `persist/mod.rs`), so reads are not disk writes.
-    fn touch(&self, record: &mut SessionRecord, now: u32) {
+    pub(crate) fn touch(&self, record: &mut SessionRecord, now: u32) {
         let before = record.last_seen();
         record.touch(now);
         if self.journal.get().is_none() || now <= before {
@@ -858,17 +392,9 @@ impl Inner {
         }
     }
 
-    /// Removes a session by id, logging it.
-    fn remove_session(&self, id: &SessionId) -> Option<SessionRecord> {
-        let mut shard = self.session_shard(id.prefix()).lock();
-        let removed = shard.remove(id);
-        if let Some(record) = &removed {
-            self.log_end(record);
-        }
-        removed
-    }
-
-    /// `Err` while the data directory refuses writes.
+    /// `Err` while the data directory refuses writes. Every write checks
+    /// this first, deletes included: a change the log cannot take would
+    /// be undone by a restart.
     pub(crate) fn writable(&self) -> Result<(), StoreError> {
         match self.journal.get() {
             Some(journal) => journal.check_writable(),
@@ -885,19 +411,7 @@ impl Inner {
         }
     }
 
-    /// [`Inner::acknowledge`] for the writes that cannot fail (deletes): they
-    /// take effect in memory whatever the disk says, and reach it when it
-    /// takes writes again.
-    pub(crate) fn acknowledge_quietly(&self) {
-        let _ = self.acknowledge(Ok(()));
-    }
-
-    /// Runs expiry until nothing due is left (after a load).
-    pub(crate) fn drop_expired(&self) {
-        while !self.expiry_cycle(Duration::from_secs(3600)).complete {}
-    }
-
-    /// Unlinks a removed session from its owner and releases its memory.
+    /// Unlinks a removed session from its owner and frees its memory.
     /// Called after the session's shard lock is let go (lock order).
     pub(crate) fn unlink(&self, removed: &SessionRecord) {
         let owner = removed.owner();
@@ -909,6 +423,61 @@ impl Inner {
         {
             freed += owner.len() + OWNER_OVERHEAD;
         }
-        self.memory.release(freed);
+        self.memory.free(freed);
+    }
+
+    /// Starts logging to `journal` (once recovery has replayed the
+    /// directory).
+    pub(crate) fn attach_journal(&self, journal: Arc<Journal>) {
+        let _ = self.journal.set(journal);
+    }
+}
+
+/// The expiry cycle's way in: one batch of one shard at a time.
+impl Sweep for Inner {
+    fn shard_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn cursor(&self) -> &Cursor {
+        &self.expiry_cursor
+    }
+
+    fn now(&self) -> (u64, u32) {
+        (self.now_ms(), self.now_s())
+    }
+
+    fn sweep_shard(
+        &self,
+        i: usize,
+        (now_ms, now_s): (u64, u32),
+        report: &mut ExpiryReport,
+    ) -> bool {
+        let mut removed = Vec::with_capacity(BATCH);
+        let (sessions, more_sessions) = {
+            let mut shard = self.sessions[i].lock();
+            let held = Instant::now();
+            let out = shard.expire(now_s, BATCH, &mut removed);
+            report.record_hold(held.elapsed());
+            out
+        };
+        let keys = {
+            let mut shard = self.keys[i].lock();
+            let held = Instant::now();
+            let out = shard.expire(now_ms, BATCH);
+            report.record_hold(held.elapsed());
+            out
+        };
+        report.examined += (sessions + keys.examined) as u64;
+        report.sessions_expired += removed.len() as u64;
+        report.keys_expired += keys.removed as u64;
+        Counters::bump(&self.counters.expired_sessions, removed.len());
+        Counters::bump(&self.counters.expired_keys, keys.removed);
+        self.memory.free(keys.bytes);
+        // Unlinking and freeing happen here, outside the shard lock.
+        for record in &removed {
+            self.unlink(record);
+        }
+        more_sessions || keys.more
     }
 }

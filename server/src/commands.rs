@@ -28,33 +28,24 @@ pub(crate) fn execute(store: &Store, stats: &ServerStats, request: Request) -> R
             data,
         } => Reply::Version(store.update(&id, &data, expected_version)?),
         Request::Touch { id } => Reply::Time(store.touch(&id)?),
-        // The engine's deletes cannot fail, so a full disk is checked
-        // here: the client hears "writes refused" rather than a delete
-        // that a restart could undo.
-        Request::Delete { id } => Reply::Bool(writable(store)?.delete(&id)),
+        Request::Delete { id } => Reply::Bool(store.delete(&id)?),
         Request::Rotate { id } => Reply::Id(store.rotate(&id)?),
         Request::List { owner } => Reply::List(store.list(&owner)),
         Request::Count { owner } => Reply::Count(saturate(store.count(&owner))),
-        Request::DeleteOwner { owner, keep } => Reply::Count(saturate(
-            writable(store)?.delete_owner(&owner, keep.as_ref()),
-        )),
+        Request::DeleteOwner { owner, keep } => {
+            Reply::Count(saturate(store.delete_owner(&owner, keep.as_ref())?))
+        }
         Request::KeySet { key, ttl, value } => {
             store.set_key(&key, value, ttl)?;
             Reply::Done
         }
         Request::KeyGet { key } => Reply::Value(store.get_string(&key)?),
-        Request::KeyDelete { key } => Reply::Bool(writable(store)?.delete_key(&key)),
+        Request::KeyDelete { key } => Reply::Bool(store.delete_key(&key)?),
         Request::KeyExpire { key, ttl } => Reply::Bool(store.expire_key(&key, ttl)?),
         Request::KeyTtl { key } => Reply::Ttl(store.ttl(&key)),
         Request::KeyIncr { key, delta } => Reply::Integer(store.incr(&key, delta)?),
     };
     Ok(reply)
-}
-
-/// The store, if it takes writes now (see [`Store::check_writable`]).
-fn writable(store: &Store) -> Result<&Store, ServerError> {
-    store.check_writable()?;
-    Ok(store)
 }
 
 /// Counts travel as `u32`; no owner has four billion sessions, but a count
@@ -172,7 +163,7 @@ pub(crate) fn run(
         } => Output::Written(store.set_key_with(&key, value, options)?),
         Command::GetEx { key, expiry } => Output::Reply(Reply::Value(store.get_ex(&key, expiry)?)),
         Command::GetString { key } => Output::Reply(Reply::Value(store.get_string(&key)?)),
-        Command::Persist { key } => Output::Reply(Reply::Bool(writable(store)?.persist(&key))),
+        Command::Persist { key } => Output::Reply(Reply::Bool(store.persist(&key)?)),
         Command::Exists { key } => Output::Reply(Reply::Bool(store.exists(&key))),
         Command::Type { key } => Output::Kind(store.key_type(&key)),
         Command::ExpireWith {
@@ -186,7 +177,7 @@ pub(crate) fn run(
         }
         Command::KeyCount => count(store.key_count()),
         Command::FlushAll => {
-            writable(store)?.flush_all();
+            store.flush_all()?;
             Output::Reply(Reply::Done)
         }
         Command::Keys { pattern } => Output::Strings(store.keys_matching(&pattern)),

@@ -64,7 +64,7 @@ fn worker(store: Store, seed: u64) -> Vec<SessionId> {
                 }
             },
             _ => {
-                store.delete(&mine.swap_remove(i));
+                store.delete(&mine.swap_remove(i)).unwrap();
             }
         }
     }
@@ -110,7 +110,7 @@ fn concurrent_sessions_of_shared_owners_stay_consistent_under_admin_kicks() {
             let mut rng = Rng(99);
             let mut kicked = 0;
             while !stop.load(Ordering::Relaxed) {
-                kicked += store.delete_owner(&owner(rng.below(OWNERS)), None);
+                kicked += store.delete_owner(&owner(rng.below(OWNERS)), None).unwrap();
                 thread::yield_now();
             }
             kicked
@@ -134,7 +134,7 @@ fn concurrent_sessions_of_shared_owners_stay_consistent_under_admin_kicks() {
     assert_consistent(&store, &held);
 
     for id in &held {
-        store.delete(id);
+        store.delete(id).unwrap();
     }
     let stats = store.stats();
     assert_eq!((stats.sessions, stats.owners, stats.bytes_used), (0, 0, 0));

@@ -41,7 +41,7 @@ fn expired_sessions_and_their_index_entries_are_reclaimed() {
     assert_eq!(store.count(b"user0"), 1);
     assert!(store.get(&keeper).is_ok());
 
-    store.delete(&keeper);
+    store.delete(&keeper).unwrap();
     assert_eq!(
         store.stats().bytes_used,
         0,
@@ -82,7 +82,7 @@ fn deleted_and_rotated_sessions_leave_no_live_wheel_entries() {
     let b = store
         .create(NewSession::new("u").idle_timeout(secs(10)))
         .unwrap();
-    store.delete(&a);
+    store.delete(&a).unwrap();
     let b2 = store.rotate(&b).unwrap();
     clock.advance(secs(5));
     store.get(&b2).unwrap();

@@ -17,8 +17,8 @@ fn set_get_delete() {
     store.set_key(b"jti:abc", b"again", None).unwrap();
     assert_eq!(store.get_key(b"jti:abc").as_deref(), Some(&b"again"[..]));
     assert_eq!(store.stats().keys, 1);
-    assert!(store.delete_key(b"jti:abc"));
-    assert!(!store.delete_key(b"jti:abc"));
+    assert!(store.delete_key(b"jti:abc").unwrap());
+    assert!(!store.delete_key(b"jti:abc").unwrap());
     assert_eq!(store.get_key(b"jti:abc"), None);
     assert_eq!(store.stats().bytes_used, 0);
 }
@@ -168,7 +168,7 @@ fn conditional_sets_write_only_when_their_condition_holds() {
     let swapped = store.set_key_with(b"k", b"3", xx).unwrap();
     assert_eq!(swapped.old.as_deref(), Some(&b"1"[..]));
     assert_eq!(store.get_key(b"k").as_deref(), Some(&b"3"[..]));
-    assert!(store.delete_key(b"k"));
+    assert!(store.delete_key(b"k").unwrap());
     assert_eq!(store.stats().bytes_used, 0);
 }
 
@@ -208,9 +208,12 @@ fn getdel_getex_and_persist() {
     let later = KeyExpiry::Set(Deadline::In(secs(50)));
     store.get_ex(b"k", later).unwrap();
     assert_eq!(store.ttl(b"k"), KeyTtl::ExpiresIn(secs(50)));
-    assert!(store.persist(b"k"));
-    assert!(!store.persist(b"k"), "true only if a TTL was removed");
-    assert!(!store.persist(b"missing"));
+    assert!(store.persist(b"k").unwrap());
+    assert!(
+        !store.persist(b"k").unwrap(),
+        "true only if a TTL was removed"
+    );
+    assert!(!store.persist(b"missing").unwrap());
     store.get_ex(b"k", later).unwrap();
     store.get_ex(b"k", KeyExpiry::Persist).unwrap();
     assert_eq!(store.ttl(b"k"), KeyTtl::Persistent);
@@ -266,7 +269,7 @@ fn rename_keeps_value_and_ttl_and_replaces_the_target() {
     assert_eq!(store.ttl(b"b"), KeyTtl::ExpiresIn(secs(9)));
     store.rename(b"b", b"b").unwrap();
     assert_eq!(store.key_count(), 1);
-    store.delete_key(b"b");
+    store.delete_key(b"b").unwrap();
     assert_eq!(store.stats().bytes_used, 0);
 }
 
@@ -303,7 +306,7 @@ fn sets_count_members_and_refuse_string_commands() {
     assert_eq!(store.set_remove(b"s", &[b"b", b"c"]).unwrap(), 2);
     assert!(!store.exists(b"s"), "an emptied set is deleted");
     assert_eq!(store.set_len(b"s").unwrap(), 0);
-    store.delete_key(b"str");
+    store.delete_key(b"str").unwrap();
     assert_eq!(store.stats().bytes_used, 0);
 }
 
@@ -330,7 +333,7 @@ fn set_memory_is_exact_through_every_change() {
     store.set_add(b"s", &[b"a"]).unwrap();
     store.set_key(b"s", b"now a string", None).unwrap();
     assert_eq!(store.get_key(b"s").as_deref(), Some(&b"now a string"[..]));
-    store.delete_key(b"s");
+    store.delete_key(b"s").unwrap();
     assert_eq!(store.stats().bytes_used, 0);
 }
 
@@ -347,7 +350,7 @@ fn flush_all_wipes_keys_and_sessions() {
     }
     store.set_add(b"s", &[b"a"]).unwrap();
     assert_eq!(store.key_count(), 51);
-    store.flush_all();
+    store.flush_all().unwrap();
     let stats = store.stats();
     assert_eq!((stats.keys, stats.sessions, stats.owners), (0, 0, 0));
     assert_eq!(stats.bytes_used, 0);
@@ -425,7 +428,7 @@ fn scan_survives_tables_growing_and_shrinking_mid_scan() {
         }
         if step % 3 == 2 {
             for key in store.keys_matching(b"churn*") {
-                store.delete_key(&key);
+                store.delete_key(&key).unwrap();
             }
         }
     });

@@ -27,7 +27,7 @@ fn reject_policy_refuses_the_login_beyond_the_limit() {
     );
     assert_eq!(store.count(b"u"), 2);
     assert!(store.create(NewSession::new("other")).is_ok(), "per owner");
-    store.delete(&a);
+    store.delete(&a).unwrap();
     assert!(
         store.create(NewSession::new("u")).is_ok(),
         "room again after logout"
@@ -130,7 +130,7 @@ fn full_memory_refuses_writes_and_keeps_what_is_there() {
         Err(StoreError::OutOfMemory { .. })
     ));
     assert_eq!(store.get(&ids[0]).unwrap().data, vec![1; 1000]);
-    assert!(store.delete(&ids[0]));
+    assert!(store.delete(&ids[0]).unwrap());
     assert!(
         store
             .create(NewSession::new("again").data(vec![1; 1000]))
@@ -189,4 +189,60 @@ fn a_write_larger_than_the_limit_is_refused_without_evicting() {
         "nothing was evicted for a hopeless write"
     );
     assert_eq!(store.stats().evicted_sessions, 0);
+}
+
+#[test]
+fn a_refused_write_leaves_the_accounted_bytes_as_they_were() {
+    let (store, _) = manual_store(limited(1, LimitPolicy::Reject));
+    let id = store
+        .create(NewSession::new("u").data(vec![1; 100]))
+        .unwrap();
+    store.set_key(b"text", b"not a number", None).unwrap();
+    let before = store.stats();
+    let refusals = [
+        // The owner limit, for an owner with an index entry already.
+        store
+            .create(NewSession::new("u").data(vec![1; 100]))
+            .map(drop),
+        // An id collision, for a new owner (whose entry must not stay).
+        store
+            .create(NewSession::new("v").with_id(id).owner_limit(None))
+            .map(drop),
+        store.update(&id, &[2; 500], Some(7)).map(drop),
+        store
+            .update(&SessionId::random(), &[2; 500], None)
+            .map(drop),
+        store.incr(b"text", 1).map(drop),
+    ];
+    for refused in &refusals {
+        assert!(refused.is_err(), "{refused:?}");
+    }
+    let after = store.stats();
+    assert_eq!(after.bytes_used, before.bytes_used);
+    assert_eq!(
+        (after.sessions, after.owners),
+        (before.sessions, before.owners)
+    );
+}
+
+#[test]
+fn an_owner_emptied_by_a_limit_that_still_refuses_gives_back_its_entry() {
+    let (store, _) = manual_store(StoreConfig::default());
+    store
+        .create(NewSession::new("u").data(vec![1; 100]))
+        .unwrap();
+    let none_allowed = OwnerLimit {
+        max_sessions: 0,
+        policy: LimitPolicy::EvictOldest,
+    };
+    assert_eq!(
+        store.create(NewSession::new("u").owner_limit(Some(none_allowed))),
+        Err(StoreError::SessionLimit { limit: 0 })
+    );
+    let stats = store.stats();
+    assert_eq!(
+        (stats.sessions, stats.owners, stats.limit_evictions),
+        (0, 0, 1)
+    );
+    assert_eq!(stats.bytes_used, 0);
 }

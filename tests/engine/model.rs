@@ -335,7 +335,10 @@ fn run(ops: Vec<Op>, policy: LimitPolicy) -> Result<(), TestCaseError> {
                 let Some(id) = pick(&ids, session) else {
                     continue;
                 };
-                prop_assert_eq!(store.delete(&id), model.sessions.remove(&id).is_some());
+                prop_assert_eq!(
+                    store.delete(&id).unwrap(),
+                    model.sessions.remove(&id).is_some()
+                );
             }
             Op::Rotate { session } => {
                 let Some(id) = pick(&ids, session) else {
@@ -371,7 +374,7 @@ fn run(ops: Vec<Op>, policy: LimitPolicy) -> Result<(), TestCaseError> {
             Op::DeleteOwner { owner, keep } => {
                 let name = owner_name(owner);
                 let keep = keep.and_then(|k| pick(&ids, k));
-                let ended = store.delete_owner(&name, keep.as_ref());
+                let ended = store.delete_owner(&name, keep.as_ref()).unwrap();
                 let before = model.sessions.len();
                 model
                     .sessions
@@ -417,7 +420,7 @@ fn run(ops: Vec<Op>, policy: LimitPolicy) -> Result<(), TestCaseError> {
             }
             Op::DeleteKey { key } => {
                 prop_assert_eq!(
-                    store.delete_key(&key_name(key)),
+                    store.delete_key(&key_name(key)).unwrap(),
                     model.keys.remove(&key_name(key)).is_some()
                 );
             }
@@ -473,10 +476,10 @@ fn run(ops: Vec<Op>, policy: LimitPolicy) -> Result<(), TestCaseError> {
 
     // Emptying the store must give back every accounted byte.
     for id in &ids {
-        store.delete(id);
+        store.delete(id).unwrap();
     }
     for key in 0..KEYS {
-        store.delete_key(&key_name(key));
+        store.delete_key(&key_name(key)).unwrap();
     }
     let stats = store.stats();
     prop_assert_eq!(

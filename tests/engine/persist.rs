@@ -5,11 +5,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use sessiond::{
-    FsyncPolicy, KeyTtl, Labels, ManualClock, NewSession, PersistConfig, PersistError, Store,
-    StoreConfig,
+    FsyncPolicy, KeyTtl, Labels, ManualClock, NewSession, PersistConfig, PersistError, SessionId,
+    Store, StoreConfig, StoreError,
 };
 
 use crate::T0_MS;
@@ -63,7 +64,7 @@ fn everything_written_comes_back_after_a_restart() {
         let old = store.create(NewSession::new("carol")).unwrap();
         assert_eq!(store.update(&laptop, b"cart=4", Some(1)).unwrap(), 2);
         rotated = store.rotate(&old).unwrap();
-        assert!(store.delete(&gone));
+        assert!(store.delete(&gone).unwrap());
         store.set_key(b"plain", b"v", None).unwrap();
         store
             .set_key(b"ttl", b"w", Some(Duration::from_secs(100)))
@@ -73,7 +74,7 @@ fn everything_written_comes_back_after_a_restart() {
         store.set_add(b"index", &[b"a", b"b", b"c"]).unwrap();
         store.set_remove(b"index", &[b"b"]).unwrap();
         store.set_key(b"doomed", b"x", None).unwrap();
-        assert!(store.delete_key(b"doomed"));
+        assert!(store.delete_key(b"doomed").unwrap());
         store.rename(b"plain", b"renamed").unwrap();
     }
     clock.advance(Duration::from_secs(10));
@@ -100,7 +101,7 @@ fn everything_written_comes_back_after_a_restart() {
         vec![b"a".to_vec(), b"c".to_vec()]
     );
     // And the restored store keeps writing where the log left off.
-    store.delete_owner(b"alice", None);
+    store.delete_owner(b"alice", None).unwrap();
     drop(store);
     let store = open(dir.path(), &clock);
     assert_eq!(store.count(b"alice"), 0);
@@ -121,7 +122,7 @@ fn compaction_replaces_the_logs_with_a_snapshot_and_loses_nothing() {
             ids.push(id);
         }
         for id in &ids[..500] {
-            store.delete(id);
+            store.delete(id).unwrap();
         }
         store.set_add(b"set", &[b"x", b"y"]).unwrap();
         store.compact().unwrap();
@@ -373,6 +374,90 @@ fn fsync_always_acknowledges_every_write_from_many_threads() {
     ));
 }
 
+/// Set in the child process of the full-disk test: the data directory it
+/// fills.
+const FULL_DISK_DIR: &str = "SESSIOND_TEST_FULL_DISK_DIR";
+/// The session the full-disk test tries to delete.
+const KEEPER: SessionId = SessionId::from_bytes([7; 16]);
+
+#[test]
+fn a_delete_under_a_full_disk_is_refused_and_the_session_survives_a_reopen() {
+    if let Some(dir) = std::env::var_os(FULL_DISK_DIR) {
+        fill_the_disk_then_delete(Path::new(&dir));
+        return;
+    }
+    let dir = TempDir::new("full-disk");
+    // A file-size limit stands in for a full disk, as in the daemon's test
+    // (writes past it fail with EFBIG, as with ENOSPC, once SIGXFSZ is
+    // ignored). A limit is per process, and other tests of this binary
+    // write files at the same time, so this one runs again in a child
+    // under the limit, and this process checks what it left.
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            "trap '' XFSZ; exec prlimit --fsize=65536:unlimited \"$0\" \"$@\"",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "persist::a_delete_under_a_full_disk_is_refused_and_the_session_survives_a_reopen",
+            "--test-threads=1",
+        ])
+        .env(FULL_DISK_DIR, dir.path())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the child under the limit failed: {status}"
+    );
+    let store = open(dir.path(), &ManualClock::new(T0_MS));
+    assert_eq!(store.get(&KEEPER).unwrap().data, b"keep me");
+    assert_eq!(store.count(b"alice"), 1);
+    assert_eq!(store.get_key(b"kept"), Some(b"1".to_vec()));
+}
+
+/// The child's part: fills the log up to the file-size limit, then checks
+/// that no mutation gets through, deletes included, and that reads go on.
+fn fill_the_disk_then_delete(dir: &Path) {
+    let persist = PersistConfig {
+        fsync: FsyncPolicy::Always,
+        ..PersistConfig::new(dir)
+    };
+    let clock = ManualClock::new(T0_MS);
+    let store = try_open(persist, &clock).unwrap();
+    store
+        .create(
+            NewSession::new("alice")
+                .with_id(KEEPER)
+                .data(b"keep me".to_vec()),
+        )
+        .unwrap();
+    store.set_key(b"kept", b"1", None).unwrap();
+    let mut written = 0;
+    let refusal = loop {
+        match store.set_key(format!("k{written}").as_bytes(), vec![b'x'; 1000], None) {
+            Ok(()) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(written < 1000, "the limit never bit");
+    };
+    assert!(matches!(refusal, StoreError::Persistence(_)), "{refusal:?}");
+    let refused = |result: Result<(), StoreError>, what: &str| {
+        assert!(
+            matches!(result, Err(StoreError::Persistence(_))),
+            "{what}: {result:?}"
+        );
+    };
+    refused(store.delete(&KEEPER).map(drop), "delete");
+    refused(store.delete_owner(b"alice", None).map(drop), "delete_owner");
+    refused(store.delete_key(b"kept").map(drop), "delete_key");
+    refused(store.persist(b"kept").map(drop), "persist");
+    refused(store.flush_all(), "flush_all");
+    assert_eq!(store.get(&KEEPER).unwrap().data, b"keep me");
+    assert_eq!(store.count(b"alice"), 1);
+    assert_eq!(store.get_key(b"kept"), Some(b"1".to_vec()));
+}
+
 /// CRC-32 (IEEE), as the file header uses, for tests that forge headers.
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
@@ -440,7 +525,7 @@ fn a_crash_at_any_step_of_a_compaction_recovers_everything() {
                 .unwrap();
         }
         for id in &ids[30..40] {
-            store.delete(id);
+            store.delete(id).unwrap();
         }
         expected = fingerprint(&store, &owners);
     }

@@ -82,7 +82,7 @@ fn unknown_id_is_not_found_everywhere() {
         Err(StoreError::NotFound)
     );
     assert_eq!(store.rotate(&unknown), Err(StoreError::NotFound));
-    assert!(!store.delete(&unknown));
+    assert!(!store.delete(&unknown).unwrap());
 }
 
 #[test]
@@ -224,8 +224,8 @@ fn update_bumps_version_and_checks_it_when_asked() {
 fn delete_ends_a_session_once() {
     let (store, _) = manual_store(StoreConfig::default());
     let id = store.create(alice()).unwrap();
-    assert!(store.delete(&id));
-    assert!(!store.delete(&id));
+    assert!(store.delete(&id).unwrap());
+    assert!(!store.delete(&id).unwrap());
     assert_eq!(store.get(&id), Err(StoreError::NotFound));
     assert_eq!(store.count(b"alice"), 0);
     assert_eq!(store.stats().owners, 0, "the owner's index entry went too");
@@ -275,7 +275,7 @@ fn delete_owner_keeps_the_one_asked_and_counts_the_rest() {
     let (store, _) = manual_store(StoreConfig::default());
     let ids: Vec<SessionId> = (0..5).map(|_| store.create(alice()).unwrap()).collect();
     let bob = store.create(NewSession::new("bob")).unwrap();
-    assert_eq!(store.delete_owner(b"alice", Some(&ids[2])), 4);
+    assert_eq!(store.delete_owner(b"alice", Some(&ids[2])).unwrap(), 4);
     assert_eq!(store.count(b"alice"), 1);
     assert!(store.get(&ids[2]).is_ok());
     assert!(
@@ -284,8 +284,8 @@ fn delete_owner_keeps_the_one_asked_and_counts_the_rest() {
             .all(|(i, id)| i == 2 || store.get(id).is_err())
     );
     assert!(store.get(&bob).is_ok(), "other owners untouched");
-    assert_eq!(store.delete_owner(b"alice", None), 1);
-    assert_eq!(store.delete_owner(b"alice", None), 0);
+    assert_eq!(store.delete_owner(b"alice", None).unwrap(), 1);
+    assert_eq!(store.delete_owner(b"alice", None).unwrap(), 0);
     assert_eq!(store.stats().owners, 1);
 }
 
@@ -295,7 +295,7 @@ fn delete_owner_does_not_count_expired_sessions() {
     store.create(alice().idle_timeout(secs(10))).unwrap();
     store.create(alice().idle_timeout(secs(100))).unwrap();
     clock.advance(secs(11));
-    assert_eq!(store.delete_owner(b"alice", None), 1);
+    assert_eq!(store.delete_owner(b"alice", None).unwrap(), 1);
     assert_eq!(store.stats().sessions, 0, "the expired one was removed too");
 }
 
@@ -312,8 +312,8 @@ fn stats_and_memory_follow_creates_and_deletes() {
     assert!(stats.bytes_used > 5000);
     store.update(&b, b"small", None).unwrap();
     assert!(store.stats().bytes_used < 1000);
-    store.delete(&a);
-    store.delete(&b);
+    store.delete(&a).unwrap();
+    store.delete(&b).unwrap();
     let stats = store.stats();
     assert_eq!((stats.sessions, stats.owners, stats.bytes_used), (0, 0, 0));
 }

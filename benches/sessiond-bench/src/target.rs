@@ -413,7 +413,7 @@ impl EmbeddedConnection {
                     .labels(device.map(|d| d.labels()).unwrap_or_default());
                 Outcome::Created(store.create(new)?)
             }
-            Op::Delete { id, .. } => Outcome::found(store.delete(&id)),
+            Op::Delete { id, .. } => Outcome::found(store.delete(&id)?),
             Op::List { owner } => {
                 Outcome::found(!store.list(owner_name(&mut self.name, owner)).is_empty())
             }

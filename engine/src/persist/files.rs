@@ -16,7 +16,15 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::format::{FileKind, file_header};
-use super::journal::LogFile;
+
+/// The log file being appended to: the flusher's, or recovery's to hand
+/// over to it.
+pub(crate) struct LogFile {
+    pub(crate) file: File,
+    pub(crate) generation: u64,
+    /// Bytes of whole records (and header) in the file.
+    pub(crate) len: u64,
+}
 
 /// The log file of a generation.
 pub(crate) fn log_path(dir: &Path, generation: u64) -> PathBuf {

@@ -42,10 +42,11 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use sessiond_protocol::StoreError;
 
+use super::config::{FsyncPolicy, PersistConfig};
+use super::files::{self, LogFile};
 use super::format::{Entry, frame};
-use super::snapshot;
-use super::{CompactionReport, FsyncPolicy, PersistConfig, PersistStats, files};
-use crate::store::Inner;
+use super::reports::{CompactionReport, PersistStats};
+use super::snapshot::{self, Source};
 
 /// How long the flusher waits for records before it writes what it has
 /// under `everysec` and `no`: the most a killed process can lose.
@@ -253,20 +254,12 @@ impl Journal {
     }
 }
 
-/// Where the flusher writes: the current log file.
-pub(crate) struct LogFile {
-    pub(crate) file: File,
-    pub(crate) generation: u64,
-    /// Bytes of whole records (and header) in the file.
-    pub(crate) len: u64,
-}
-
 /// Starts the journal and its flusher, appending to `log`.
 pub(crate) fn start(
     config: &PersistConfig,
     log: LogFile,
     snapshot_bytes: u64,
-    store: Weak<Inner>,
+    store: Weak<dyn Source>,
 ) -> Arc<Journal> {
     let journal = Arc::new(Journal {
         policy: config.fsync,
@@ -348,7 +341,9 @@ impl Syncer {
 struct Flusher {
     journal: Arc<Journal>,
     dir: PathBuf,
-    store: Weak<Inner>,
+    /// The store, for its size (when to compact) and its shards (what to
+    /// copy); weak, so the flusher never keeps a dropped store alive.
+    store: Weak<dyn Source>,
     log: LogFile,
     /// Bytes of log written since the newest snapshot.
     log_bytes: u64,
@@ -520,7 +515,7 @@ impl Flusher {
             return false;
         }
         let live = match self.store.upgrade() {
-            Some(inner) => inner.memory.used().max(self.snapshot_bytes),
+            Some(store) => store.bytes_used().max(self.snapshot_bytes),
             None => return false,
         };
         self.log_bytes > self.compact_ratio.saturating_mul(live)
@@ -583,7 +578,9 @@ impl Flusher {
         self.compaction = Some(
             std::thread::Builder::new()
                 .name("sessiond-snapshot".into())
-                .spawn(move || snapshot::write(&store, &dir, generation).map_err(|e| e.to_string()))
+                .spawn(move || {
+                    snapshot::write(&*store, &dir, generation).map_err(|e| e.to_string())
+                })
                 .expect("spawn the snapshot thread"),
         );
     }

@@ -23,23 +23,39 @@ use std::time::Instant;
 
 use sessiond_protocol::SessionId;
 
-use super::files::{self, Listing};
+use super::config::{LoadProgress, PersistConfig};
+use super::files::{self, Listing, LogFile};
 use super::format::{Entry, FileKind, Framed, next_frame, read_file_header, unpack_members};
-use super::journal::LogFile;
-use super::{LoadProgress, PersistConfig, PersistError, RecoveryReport};
-use crate::keys::{self, SetValue, Value};
-use crate::memory::SESSION_OVERHEAD;
-use crate::owners::OWNER_OVERHEAD;
+use super::reports::{PersistError, RecoveryReport};
+use crate::keys::{SetValue, Value};
 use crate::record::SessionRecord;
-use crate::store::Inner;
 
 /// Reports progress every this many records.
 const PROGRESS_EVERY: u64 = 250_000;
 
+/// Replay's way into a store: each record's result applied as it stands,
+/// without limits, checks or logging (history already passed them). Each
+/// call may find what it applies already there, since a fuzzy snapshot
+/// and the log after it overlap (see `snapshot.rs`).
+pub(crate) trait Restore {
+    /// A session as a record states it, replacing any with its id prefix.
+    fn restore_session(&self, record: SessionRecord);
+    /// Moves a session's `last seen` forward, if the session is there.
+    fn restore_touch(&self, id: &SessionId, last_seen: u32);
+    /// Ends a session, if it is there.
+    fn restore_end(&self, id: &SessionId);
+    /// A key as a record states it (`deadline` `None`: no TTL).
+    fn restore_key(&self, key: &[u8], value: Value<'_>, deadline: Option<u64>);
+    /// Ends a key, if it is there.
+    fn restore_key_end(&self, key: &[u8]);
+    /// Drops what expired, once everything is applied.
+    fn drop_expired(&self);
+}
+
 /// Loads the directory into `store`; returns the report and the log to
 /// append to.
 pub(crate) fn recover(
-    store: &Inner,
+    store: &impl Restore,
     config: &PersistConfig,
 ) -> Result<(RecoveryReport, LogFile, u64), PersistError> {
     let dir = &config.dir;
@@ -113,14 +129,14 @@ enum LogEnd {
     Cut(u64),
 }
 
-struct Replay<'a> {
-    store: &'a Inner,
+struct Replay<'a, S> {
+    store: &'a S,
     config: &'a PersistConfig,
     report: RecoveryReport,
     started: Instant,
 }
 
-impl Replay<'_> {
+impl<S: Restore> Replay<'_, S> {
     fn snapshot(&mut self, path: &Path, generation: u64) -> Result<u64, PersistError> {
         let bytes = read(path)?;
         self.header(path, &bytes, FileKind::Snapshot, generation)?;
@@ -251,17 +267,14 @@ impl Replay<'_> {
         match entry {
             Entry::Session(image) => store.restore_session(SessionRecord::from_image(image)?),
             Entry::Touch { id, last_seen } => {
-                let id = SessionId::from_bytes(id);
-                if let Some(record) = store.session_shard(id.prefix()).lock().get_mut(&id) {
-                    record.touch(last_seen);
-                }
+                store.restore_touch(&SessionId::from_bytes(id), last_seen);
             }
             Entry::EndSession { id } => store.restore_end(&SessionId::from_bytes(id)),
             Entry::Str {
                 key,
                 deadline_ms,
                 value,
-            } => store.restore_key(key, Value::Str(value), deadline_ms),
+            } => store.restore_key(key, Value::Str(value), deadline(deadline_ms)),
             Entry::Set {
                 key,
                 deadline_ms,
@@ -271,13 +284,9 @@ impl Replay<'_> {
                 for member in unpack_members(members)? {
                     set.insert(member);
                 }
-                store.restore_key(key, Value::Set(set), deadline_ms);
+                store.restore_key(key, Value::Set(set), deadline(deadline_ms));
             }
-            Entry::EndKey { key } => {
-                if let Some(entry) = store.key_shard(key).lock().remove(key) {
-                    store.memory.release(entry.footprint());
-                }
-            }
+            Entry::EndKey { key } => store.restore_key_end(key),
             Entry::End { .. } => return Err("a snapshot's end marker inside a log"),
         }
         self.report.records += 1;
@@ -291,6 +300,11 @@ impl Replay<'_> {
         }
         Ok(())
     }
+}
+
+/// A key's deadline as records carry it: 0 for none.
+fn deadline(ms: u64) -> Option<u64> {
+    (ms != 0).then_some(ms)
 }
 
 /// Renames logs that come after a cut, so that they are kept for a person
@@ -320,57 +334,4 @@ fn cut(path: &Path, len: u64) -> Result<(), PersistError> {
 
 fn read(path: &Path) -> Result<Vec<u8>, PersistError> {
     fs::read(path).map_err(PersistError::at(path))
-}
-
-/// Replay's way into the store: no limits, no log, no checks but the
-/// image's own (history already passed them).
-impl Inner {
-    /// One probe for the common case (a session not seen before), and no
-    /// allocation beyond the record itself: loads of millions go through
-    /// here.
-    fn restore_session(&self, record: SessionRecord) {
-        let prefix = record.prefix();
-        let bytes = record.len() + SESSION_OVERHEAD;
-        let previous = {
-            let mut shard = self.session_shard(prefix).lock();
-            match shard.by_prefix(prefix) {
-                None => None,
-                Some(old) if old.has_id(&record.id()) && old.owner() == record.owner() => {
-                    let old = shard.replace(record).expect("found above");
-                    drop(shard);
-                    self.memory.add(bytes);
-                    self.memory.release(old.len() + SESSION_OVERHEAD);
-                    return;
-                }
-                Some(_) => shard.remove_prefix_if(prefix, |_| true),
-            }
-        };
-        if let Some(previous) = previous {
-            self.unlink(&previous);
-        }
-        let mut owners = self.owner_shard(record.owner()).lock();
-        let (entry, new_entry) = owners.get_or_insert(record.owner());
-        if new_entry {
-            self.memory.add(record.owner().len() + OWNER_OVERHEAD);
-        }
-        entry.link(prefix);
-        self.session_shard(prefix).lock().insert(record);
-        drop(owners);
-        self.memory.add(bytes);
-    }
-
-    fn restore_end(&self, id: &SessionId) {
-        let removed = self.session_shard(id.prefix()).lock().remove(id);
-        if let Some(record) = removed {
-            self.unlink(&record);
-        }
-    }
-
-    fn restore_key(&self, key: &[u8], value: Value, deadline_ms: u64) {
-        let deadline = (deadline_ms != 0).then_some(deadline_ms);
-        let footprint = keys::footprint(key, &[]) + value.bytes();
-        let old = self.key_shard(key).lock().set(key, value, deadline);
-        self.memory.add(footprint);
-        self.memory.release(old);
-    }
 }

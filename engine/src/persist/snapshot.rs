@@ -27,25 +27,49 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
+use super::files;
 use super::format::{Entry, FileKind, file_header, frame, with_key_entry};
-use super::{CompactionReport, files};
-use crate::store::Inner;
+use super::reports::CompactionReport;
+use crate::keys::KeyShard;
+use crate::sessions::SessionShard;
 
 /// Entries copied per lock hold.
 const CHUNK: usize = 512;
 
+/// What compaction needs of a store: when to run (its size) and what to
+/// copy (its shards, each locked a chunk at a time). Implemented by the
+/// store; the flusher holds it weakly.
+pub(crate) trait Source: Send + Sync {
+    /// The store's accounted bytes, against which the log's growth is
+    /// measured.
+    fn bytes_used(&self) -> u64;
+    /// The store's time: Unix seconds (as sessions keep it) and
+    /// milliseconds (as keys do).
+    fn now(&self) -> (u32, u64);
+    /// The session shards.
+    fn session_shards(&self) -> &[Mutex<SessionShard>];
+    /// The key shards.
+    fn key_shards(&self) -> &[Mutex<KeyShard>];
+}
+
 /// Writes the snapshot of generation `generation` and removes what it
 /// supersedes.
-pub(crate) fn write(store: &Inner, dir: &Path, generation: u64) -> io::Result<CompactionReport> {
+pub(crate) fn write(
+    store: &dyn Source,
+    dir: &Path,
+    generation: u64,
+) -> io::Result<CompactionReport> {
     let started = Instant::now();
     let mut longest_lock_hold = Duration::ZERO;
     let tmp = files::snapshot_tmp_path(dir, generation);
     let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
     out.write_all(&file_header(FileKind::Snapshot, generation))?;
-    let (now_s, now_ms) = (store.now_s(), store.now_ms());
+    let (now_s, now_ms) = store.now();
     let mut records = 0u64;
     let mut buffer = Vec::new();
-    for shard in store.sessions.iter() {
+    for shard in store.session_shards() {
         // The ids present now, then their records a chunk at a time, so
         // that no lock is held for more than a chunk's copy. A session made
         // after this list was taken is in the new log; one ended before
@@ -76,7 +100,7 @@ pub(crate) fn write(store: &Inner, dir: &Path, generation: u64) -> io::Result<Co
             buffer.clear();
         }
     }
-    for shard in store.keys.iter() {
+    for shard in store.key_shards() {
         // Keys by SCAN position, which stays put when the table grows or
         // shrinks between steps: a key present throughout is copied once.
         let mut from = Some(0);

@@ -1,0 +1,211 @@
+//! The operations on one session by id: create, get, peek, update, touch,
+//! delete, rotate.
+//!
+//! Each follows the lock order of `store.rs`: an operation that starts from
+//! an id takes the session's shard lock, lets go, and only then takes its
+//! owner's lock (rotate takes the owner's lock first and the session's
+//! inside it). Memory is reserved before any lock and settled after.
+
+use sessiond_protocol::limits::{check_labels, check_owner, timeout_secs};
+use sessiond_protocol::{NewSession, Session, SessionId, StoreError};
+
+use crate::memory::SESSION_OVERHEAD;
+use crate::persist::Entry;
+use crate::record::{SessionRecord, Times, encode_labels};
+use crate::store::{Inner, Store};
+
+impl Store {
+    /// Creates a session and returns its id.
+    ///
+    /// Enforces the owner's session limit (the store's, or the one the
+    /// `NewSession` overrides it with) and the memory limit.
+    pub fn create(&self, new: NewSession) -> Result<SessionId, StoreError> {
+        let inner = &*self.inner;
+        let config = inner.config();
+        inner.writable()?;
+        check_owner(&new.owner)?;
+        inner.check_value(new.data.len())?;
+        check_labels(&new.labels)?;
+        let labels = encode_labels(&new.labels);
+        let idle = timeout_secs(new.idle.unwrap_or(config.default_idle_timeout))?;
+        let lifetime = match new.absolute.or(config.default_absolute_lifetime) {
+            Some(d) => timeout_secs(d)?,
+            None => 0,
+        };
+        if idle == 0 && lifetime == 0 {
+            return Err(StoreError::BadTimeout(
+                "a session needs an idle timeout or an absolute lifetime".into(),
+            ));
+        }
+        let now = inner.now_s();
+        let times = Times {
+            now,
+            idle,
+            absolute: if lifetime == 0 {
+                0
+            } else {
+                now.saturating_add(lifetime)
+            },
+        };
+        let id = new.id.unwrap_or_else(SessionId::random);
+        let record = SessionRecord::new(id, &new.owner, &labels, &new.data, &times, 1);
+        let reserved = inner.reserve(record.len() + SESSION_OVERHEAD)?;
+        let limit = new.limit.unwrap_or(config.owner_limit);
+        let created = inner.link_new(&new.owner, record, reserved, limit, new.id.is_some());
+        inner.acknowledge(created)
+    }
+
+    /// Reads a session and touches it (sliding expiry).
+    pub fn get(&self, id: &SessionId) -> Result<Session, StoreError> {
+        self.inner.read(id, true)
+    }
+
+    /// Reads a session without touching it.
+    pub fn peek(&self, id: &SessionId) -> Result<Session, StoreError> {
+        self.inner.read(id, false)
+    }
+
+    /// Replaces a session's data, bumps its version and touches it; with
+    /// `expected_version`, only if the session is still at that version
+    /// (two tabs of one user writing at once). Returns the new version.
+    pub fn update(
+        &self,
+        id: &SessionId,
+        data: &[u8],
+        expected_version: Option<u32>,
+    ) -> Result<u32, StoreError> {
+        let inner = &*self.inner;
+        inner.writable()?;
+        inner.check_value(data.len())?;
+        // Reserve the new data before taking the shard lock (reserving may
+        // evict, which locks other shards); the record's exact size is
+        // settled after.
+        let reserved = inner.reserve(data.len())?;
+        let now = inner.now_s();
+        let (version, new_len, old_len) = {
+            let mut shard = inner.session_shard(id.prefix()).lock();
+            match shard.get(id).filter(|r| !r.is_expired(now)) {
+                None => return Err(StoreError::NotFound),
+                Some(r) if expected_version.is_some_and(|v| v != r.version()) => {
+                    return Err(StoreError::VersionMismatch {
+                        expected: expected_version.unwrap_or_default(),
+                        actual: r.version(),
+                    });
+                }
+                Some(r) => {
+                    let fresh = r.with_data(data, now);
+                    inner.log(|| Entry::Session(fresh.image()));
+                    let (version, new_len) = (fresh.version(), fresh.len());
+                    let old = shard.replace(fresh).expect("found above");
+                    (version, new_len, old.len())
+                }
+            }
+        };
+        reserved.settle(new_len);
+        inner.memory().free(old_len);
+        inner.acknowledge(Ok(version))
+    }
+
+    /// Pushes a session's idle deadline out. Returns the new `expires_at`
+    /// (Unix seconds).
+    ///
+    /// Like a read's touch, this is not refused while the data directory
+    /// refuses writes: it changes no data, and a restart loses at most
+    /// the slack that touches are logged with (see `persist/mod.rs`).
+    pub fn touch(&self, id: &SessionId) -> Result<u64, StoreError> {
+        let now = self.inner.now_s();
+        let mut shard = self.inner.session_shard(id.prefix()).lock();
+        let record = shard
+            .get_mut(id)
+            .filter(|r| !r.is_expired(now))
+            .ok_or(StoreError::NotFound)?;
+        self.inner.touch(record, now);
+        Ok(record.expires_at().into())
+    }
+
+    /// Deletes a session; says whether a live one was there. Refused
+    /// while the data directory refuses writes, like every write.
+    pub fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let inner = &*self.inner;
+        inner.writable()?;
+        let now = inner.now_s();
+        let Some(record) = inner.remove_session(id) else {
+            return Ok(false);
+        };
+        let live = !record.is_expired(now);
+        inner.unlink(&record);
+        inner.acknowledge(Ok(live))
+    }
+
+    /// Gives a session a new id, keeping its data, owner and labels, and
+    /// touches it. The old id stops working at once: use this at login and
+    /// at every change of privilege, against session fixation.
+    pub fn rotate(&self, id: &SessionId) -> Result<SessionId, StoreError> {
+        let inner = &*self.inner;
+        inner.writable()?;
+        let now = inner.now_s();
+        let owner: Box<[u8]> = {
+            let shard = inner.session_shard(id.prefix()).lock();
+            let record = shard.get(id).filter(|r| !r.is_expired(now));
+            record.ok_or(StoreError::NotFound)?.owner().into()
+        };
+        let mut owners = inner.owner_shard(&owner).lock();
+        let removed = inner.session_shard(id.prefix()).lock().remove(id);
+        // Gone in between (deleted or expired elsewhere): its remover
+        // unlinks it, as the comment on lock order describes.
+        let mut record = removed.ok_or(StoreError::NotFound)?;
+        if record.is_expired(now) {
+            drop(owners);
+            inner.unlink(&record);
+            return Err(StoreError::NotFound);
+        }
+        record.touch(now);
+        let new_id = loop {
+            let candidate = SessionId::random();
+            let mut shard = inner.session_shard(candidate.prefix()).lock();
+            if shard.by_prefix(candidate.prefix()).is_none() {
+                record.set_id(candidate);
+                // New before old: a crash between the two records leaves
+                // both ids, never neither.
+                inner.log(|| Entry::Session(record.image()));
+                inner.log(|| Entry::EndSession { id: *id.as_bytes() });
+                shard.insert(record);
+                break candidate;
+            }
+        };
+        if let Some(entry) = owners.get_mut(&owner) {
+            entry.relink(id.prefix(), new_id.prefix());
+        }
+        drop(owners);
+        inner.acknowledge(Ok(new_id))
+    }
+}
+
+impl Inner {
+    fn read(&self, id: &SessionId, touch: bool) -> Result<Session, StoreError> {
+        let now = self.now_s();
+        let mut shard = self.session_shard(id.prefix()).lock();
+        let record = shard
+            .get_mut(id)
+            .filter(|r| !r.is_expired(now))
+            .ok_or(StoreError::NotFound)?;
+        if touch {
+            self.touch(record, now);
+        }
+        Ok(Session {
+            owner: record.owner().to_vec(),
+            data: record.data().to_vec(),
+            info: record.info(),
+        })
+    }
+
+    /// Removes a session by id, logging it.
+    fn remove_session(&self, id: &SessionId) -> Option<SessionRecord> {
+        let mut shard = self.session_shard(id.prefix()).lock();
+        let removed = shard.remove(id);
+        if let Some(record) = &removed {
+            self.log_end(record);
+        }
+        removed
+    }
+}
