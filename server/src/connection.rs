@@ -159,7 +159,7 @@ impl Client<'_> {
     /// whether the connection must close after the response.
     async fn run(&mut self, request: Request) -> (Response, bool) {
         self.policy.count(op_index(&request));
-        let before_auth = matches!(request, Request::Ping | Request::Auth { .. });
+        let before_auth = || matches!(request, Request::Ping | Request::Auth { .. });
         if !self.policy.admits(before_auth) {
             return (Err(ServerError::AuthRequired), false);
         }

@@ -67,9 +67,10 @@ impl<'a> Policy<'a> {
     }
 
     /// Whether a request may run now: always once authenticated, and
-    /// before that only if its face allows it `before_auth`.
-    pub(crate) fn admits(&self, before_auth: bool) -> bool {
-        self.authenticated || before_auth
+    /// before that only if its face allows it `before_auth` (asked only
+    /// then, so an authenticated client's requests skip the question).
+    pub(crate) fn admits(&self, before_auth: impl FnOnce() -> bool) -> bool {
+        self.authenticated || before_auth()
     }
 
     /// Whether the client is authenticated (or needs not be).

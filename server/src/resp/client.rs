@@ -4,7 +4,6 @@ use bytes::Bytes;
 use sessiond::Store;
 
 use super::reply::Protocol;
-use super::spec::Table;
 use crate::Shared;
 use crate::policy::Policy;
 
@@ -22,8 +21,6 @@ pub(crate) struct Client<'a> {
     pub name: Option<Bytes>,
     /// `CLIENT ID`'s.
     pub id: u64,
-    /// The command table, for the commands that describe it.
-    pub table: &'static Table,
     /// Set by QUIT: close after this answer.
     pub quit: bool,
 }

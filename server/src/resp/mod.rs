@@ -80,7 +80,6 @@ where
         protocol: Protocol::Resp2,
         name: None,
         id,
-        table: &COMMANDS,
         quit: false,
     };
     driver::drive(stream, &mut client, &shared, shutdown).await
@@ -130,7 +129,7 @@ fn execute(client: &mut Client<'_>, name: &[u8], args: &[Bytes]) -> Reply {
     if let Some((index, _)) = found {
         client.policy.count(index);
     }
-    let before_auth = found.is_some_and(|(_, spec)| spec.before_auth());
+    let before_auth = || found.is_some_and(|(_, spec)| spec.before_auth());
     if !client.policy.admits(before_auth) {
         return Err(RespError::NoAuth);
     }

@@ -2,10 +2,9 @@
 //! key positions, group, handler), and the [`Table`] of them with its
 //! lookup.
 //!
-//! The types live apart from the table itself (`table.rs`) so that the
-//! handlers that describe the table (COMMAND, INFO's command statistics)
-//! can take it as data, through their [`Client`], without the table and
-//! its handlers importing each other.
+//! The types live apart from the table itself (`table.rs`) so that
+//! handlers can name what they return without importing the table that
+//! lists them.
 
 use super::args::Args;
 use super::client::Client;
@@ -77,14 +76,15 @@ impl Flag {
     }
 }
 
-/// Key positions, as COMMAND INFO gives them: the first and last
-/// argument that is a key (counting the name as 0; a negative last counts
-/// from the end) and the step between keys; all 0 for a command without
+/// Key positions, as COMMAND INFO gives them; all 0 for a command without
 /// keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Keys {
+    /// The first argument that is a key, the name counting as 0.
     pub first: i8,
+    /// The last one; negative counts from the end (-1: the last argument).
     pub last: i8,
+    /// The step from one key to the next (2 for MSET's key-value pairs).
     pub step: i8,
 }
 
@@ -96,6 +96,7 @@ impl Keys {
     /// Every argument.
     pub(crate) const ALL: Keys = Keys::new(1, -1, 1);
 
+    /// Keys from `first` to `last`, every `step`.
     pub(crate) const fn new(first: i8, last: i8, step: i8) -> Keys {
         Keys { first, last, step }
     }

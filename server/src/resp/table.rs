@@ -4,15 +4,22 @@
 //! and COMMAND all read it, so adding a command is one entry here and one
 //! handler in the file of its group (`cmd/`).
 //!
+//! COMMAND, which describes the table, is here too: a handler elsewhere
+//! would import the table that lists it.
+//!
 //! Arities, flags and key positions are Redis 7.0's, as its COMMAND INFO
 //! gives them; the SESSION.* commands are ours and take no keys (their
 //! arguments are ids and owners, not keys of the keyspace).
 
+use super::args::Args;
+use super::client::Client;
 use super::cmd::{connection, keys, server, sessions, sets, strings};
+use super::errors::RespError;
+use super::reply::Value;
 use super::spec::Flag::{
     AllowBusy, Denyoom, Fast, Loading, NoAuth, Noscript, Readonly, Stale, Write,
 };
-use super::spec::{Flag, Handler, Keys, Spec, Table};
+use super::spec::{Flag, Handler, Keys, Reply, Spec, Table};
 
 /// Every command, sorted by name (checked when the crate compiles).
 // One line per command reads as a table; rustfmt would stack the fields.
@@ -20,7 +27,7 @@ use super::spec::{Flag, Handler, Keys, Spec, Table};
 pub(crate) static COMMANDS: Table = Table(&[
     cmd("auth", -2, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::auth),
     cmd("client", -2, &[], Keys::NONE, "connection", connection::client),
-    cmd("command", -1, &[Loading, Stale], Keys::NONE, "server", server::command),
+    cmd("command", -1, &[Loading, Stale], Keys::NONE, "server", command),
     cmd("dbsize", 1, &[Readonly, Fast], Keys::NONE, "server", keys::dbsize),
     cmd("decr", 2, WRITE_FAST, Keys::ONE, "string", strings::decr),
     cmd("decrby", 3, WRITE_FAST, Keys::ONE, "string", strings::decrby),
@@ -106,6 +113,61 @@ const fn cmd(
         group,
         run,
     }
+}
+
+/// `COMMAND`, `COMMAND COUNT | LIST | INFO name... | DOCS [name...]`.
+fn command(_: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let table = &COMMANDS;
+    let Some(sub) = args.next() else {
+        return Ok(Value::Array(table.iter().map(entry).collect()));
+    };
+    let sub = String::from_utf8_lossy(sub).to_ascii_lowercase();
+    let names = args.rest();
+    match (sub.as_str(), names) {
+        ("count", []) => Ok(Value::Integer(table.iter().len() as i64)),
+        ("list", []) => Ok(Value::Array(
+            table.iter().map(|spec| Value::text(spec.name)).collect(),
+        )),
+        ("info", names) => Ok(Value::Array(
+            names
+                .iter()
+                .map(|name| table.lookup(name).map_or(Value::Null, |(_, s)| entry(s)))
+                .collect(),
+        )),
+        // Only commands asked for by name are described, and only by their
+        // group: there are no summaries or argument lists to serve, and a
+        // map of every command saying just that would help no client.
+        ("docs", names) => Ok(Value::Map(
+            names
+                .iter()
+                .filter_map(|name| table.lookup(name))
+                .map(|(_, spec)| {
+                    let doc = vec![(Value::text("group"), Value::text(spec.group))];
+                    (Value::text(spec.name), Value::Map(doc))
+                })
+                .collect(),
+        )),
+        _ => Err(RespError::unknown_subcommand(&sub, "COMMAND")),
+    }
+}
+
+/// A command as `COMMAND INFO` gives it (Redis 7's ten fields): name,
+/// arity, flags, first key, last key, key step, ACL categories, tips, key
+/// specs, subcommands; the last four left empty.
+fn entry(spec: &Spec) -> Value {
+    let flags = spec.flags.iter().map(|f| Value::Simple(f.name())).collect();
+    Value::Array(vec![
+        Value::text(spec.name),
+        Value::Integer(i64::from(spec.arity)),
+        Value::Set(flags),
+        Value::Integer(i64::from(spec.keys.first)),
+        Value::Integer(i64::from(spec.keys.last)),
+        Value::Integer(i64::from(spec.keys.step)),
+        Value::Set(Vec::new()),
+        Value::Set(Vec::new()),
+        Value::Array(Vec::new()),
+        Value::Array(Vec::new()),
+    ])
 }
 
 #[cfg(test)]

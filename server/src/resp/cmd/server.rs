@@ -1,17 +1,14 @@
-//! What clients ask a Redis server about itself: INFO, COMMAND and TIME.
+//! What clients ask a Redis server about itself: INFO and TIME (COMMAND,
+//! which describes the command table, lives with the table).
 //!
 //! INFO's numbers are the server's statistics (the same the native STATS
-//! request gives), spelled in Redis's `# Section` / `key:value` format;
-//! COMMAND describes the command table, which it is handed through the
-//! [`Client`] rather than importing it (the table lists this file's
-//! handlers).
+//! request gives), spelled in Redis's `# Section` / `key:value` format.
 
 use super::connection::REDIS_VERSION;
 use crate::resp::args::Args;
 use crate::resp::client::Client;
-use crate::resp::errors::RespError;
 use crate::resp::reply::Value;
-use crate::resp::spec::{Reply, Spec};
+use crate::resp::spec::Reply;
 
 /// `TIME`: Unix seconds and microseconds, as two bulk strings, by the
 /// store's clock (whose resolution is a millisecond).
@@ -21,61 +18,6 @@ pub(crate) fn time(client: &mut Client<'_>, _: Args<'_>) -> Reply {
         Value::text((now_ms / 1000).to_string()),
         Value::text((now_ms % 1000 * 1000).to_string()),
     ]))
-}
-
-/// `COMMAND`, `COMMAND COUNT | LIST | INFO name... | DOCS [name...]`.
-pub(crate) fn command(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
-    let table = client.table;
-    let Some(sub) = args.next() else {
-        return Ok(Value::Array(table.iter().map(entry).collect()));
-    };
-    let sub = String::from_utf8_lossy(sub).to_ascii_lowercase();
-    let names = args.rest();
-    match (sub.as_str(), names) {
-        ("count", []) => Ok(super::count(table.iter().len())),
-        ("list", []) => Ok(Value::Array(
-            table.iter().map(|spec| Value::text(spec.name)).collect(),
-        )),
-        ("info", names) => Ok(Value::Array(
-            names
-                .iter()
-                .map(|name| table.lookup(name).map_or(Value::Null, |(_, s)| entry(s)))
-                .collect(),
-        )),
-        // Only commands asked for by name are described, and only by their
-        // group: there are no summaries or argument lists to serve, and a
-        // map of every command saying just that would help no client.
-        ("docs", names) => Ok(Value::Map(
-            names
-                .iter()
-                .filter_map(|name| table.lookup(name))
-                .map(|(_, spec)| {
-                    let doc = vec![(Value::text("group"), Value::text(spec.group))];
-                    (Value::text(spec.name), Value::Map(doc))
-                })
-                .collect(),
-        )),
-        _ => Err(RespError::unknown_subcommand(&sub, "COMMAND")),
-    }
-}
-
-/// A command as `COMMAND INFO` gives it (Redis 7's ten fields): name,
-/// arity, flags, first key, last key, key step, ACL categories, tips, key
-/// specs, subcommands; the last four left empty.
-fn entry(spec: &Spec) -> Value {
-    let flags = spec.flags.iter().map(|f| Value::Simple(f.name())).collect();
-    Value::Array(vec![
-        Value::text(spec.name),
-        Value::Integer(i64::from(spec.arity)),
-        Value::Set(flags),
-        Value::Integer(i64::from(spec.keys.first)),
-        Value::Integer(i64::from(spec.keys.last)),
-        Value::Integer(i64::from(spec.keys.step)),
-        Value::Set(Vec::new()),
-        Value::Set(Vec::new()),
-        Value::Array(Vec::new()),
-        Value::Array(Vec::new()),
-    ])
 }
 
 /// INFO's sections, in order; `INFO` without arguments (or `default`)
