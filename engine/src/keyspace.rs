@@ -31,6 +31,24 @@ pub enum Deadline {
     AtMs(u64),
 }
 
+impl Deadline {
+    /// A deadline `ms` milliseconds from now, as a relative TTL argument
+    /// gives one: zero or less is already past, so the write deletes the
+    /// key (Redis's EXPIRE and PEXPIRE with a non-positive time).
+    pub fn relative_ms(ms: i64) -> Deadline {
+        match u64::try_from(ms) {
+            Ok(ms) if ms > 0 => Deadline::In(Duration::from_millis(ms)),
+            _ => Deadline::AtMs(0),
+        }
+    }
+
+    /// A deadline at Unix time `ms`; a time before the epoch is as past as
+    /// the epoch (Redis's EXPIREAT and PEXPIREAT with a negative time).
+    pub fn absolute_ms(ms: i64) -> Deadline {
+        Deadline::AtMs(u64::try_from(ms).unwrap_or(0))
+    }
+}
+
 /// What a write does to a key's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyExpiry {

@@ -154,6 +154,15 @@ impl Store {
         &self.inner.config
     }
 
+    /// The store's time in Unix milliseconds: its clock, never earlier
+    /// than a time it has read before. Faces that answer with the time
+    /// (RESP's TIME) or check a deadline against it read this rather than
+    /// the system clock, so that they agree with the store's expiry, and
+    /// with a [`ManualClock`](crate::ManualClock) in tests.
+    pub fn now_ms(&self) -> u64 {
+        self.inner.now_ms()
+    }
+
     /// For a store with a data directory: the handle a server uses to wait
     /// for durability per batch (see [`crate::PersistConfig::acknowledge_in_call`]).
     pub fn durability(&self) -> Option<Durability> {

@@ -2,6 +2,11 @@
 //! frames in, replies out, through the loop in `driver.rs` (which gives
 //! pipelining and write coalescing).
 //!
+//! What may run before authentication, the cost of a wrong token and the
+//! counting of requests are the connection policy's (`policy.rs`), which
+//! the RESP face applies too; here PING and AUTH are the requests allowed
+//! in before AUTH.
+//!
 //! A request that breaks the framing (a length of 0 or above the limit)
 //! ends the connection after an error frame, since nothing after it can be
 //! trusted. A frame that frames but does not decode (unknown opcode,
@@ -16,21 +21,19 @@ use sessiond_protocol::wire::handshake::{self, ClientHello, ServerHello};
 use sessiond_protocol::wire::{Reply, Request, Response, ServerError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use tokio::time::{sleep, timeout};
+use tokio::time::timeout;
 use tracing::debug;
 
 use crate::Shared;
-use crate::auth::{MAX_FAILURES, failure_delay};
 use crate::commands;
 use crate::driver::{self, Answer, FLUSH_AT, Next, linger};
-use crate::stats::{LocalOps, ServerStats};
+use crate::policy::{Attempt, Policy};
+use crate::stats::op_index;
 
 /// What a connection knows about its client.
 struct Client<'a> {
     shared: &'a Shared,
-    authenticated: bool,
-    failures: u32,
-    ops: LocalOps,
+    policy: Policy<'a>,
 }
 
 /// Serves one connection until the client leaves, errs or idles out, or
@@ -48,9 +51,7 @@ where
     }
     let mut client = Client {
         shared: &shared,
-        authenticated: shared.config.auth_token.is_none(),
-        failures: 0,
-        ops: LocalOps::default(),
+        policy: Policy::new(&shared, &shared.stats.native),
     };
     driver::drive(stream, &mut client, &shared, shutdown).await
 }
@@ -148,20 +149,29 @@ impl Answer for Client<'_> {
                 break Next::Close;
             }
         };
-        self.shared.stats.absorb(&mut self.ops);
+        self.policy.report();
         next
     }
 }
 
 impl Client<'_> {
-    /// Authentication gate, then the command layer. Also says whether the
-    /// connection must close after the response.
+    /// The connection policy's gate, then the command layer. Also says
+    /// whether the connection must close after the response.
     async fn run(&mut self, request: Request) -> (Response, bool) {
-        self.ops.count(&request);
+        self.policy.count(op_index(&request));
+        let before_auth = || matches!(request, Request::Ping | Request::Auth { .. });
+        if !self.policy.admits(before_auth) {
+            return (Err(ServerError::AuthRequired), false);
+        }
         match request {
-            Request::Auth { token } => self.authenticate(&token).await,
-            Request::Ping => (Ok(Reply::Done), false),
-            _ if !self.authenticated => (Err(ServerError::AuthRequired), false),
+            Request::Auth { token } => {
+                let response = match self.policy.authenticate(&token) {
+                    Attempt::NoToken | Attempt::Accepted => Ok(Reply::Done),
+                    Attempt::Refused => Err(ServerError::AuthFailed),
+                };
+                self.policy.pause().await;
+                (response, self.policy.must_close())
+            }
             request => {
                 let shared = self.shared;
                 (
@@ -170,21 +180,5 @@ impl Client<'_> {
                 )
             }
         }
-    }
-
-    async fn authenticate(&mut self, token: &[u8]) -> (Response, bool) {
-        let Some(secret) = &self.shared.config.auth_token else {
-            return (Ok(Reply::Done), false);
-        };
-        if secret.matches(token) {
-            self.authenticated = true;
-            self.failures = 0;
-            return (Ok(Reply::Done), false);
-        }
-        self.failures += 1;
-        ServerStats::bump(&self.shared.stats.auth_failures);
-        debug!(failures = self.failures, "failed auth");
-        sleep(failure_delay(self.failures)).await;
-        (Err(ServerError::AuthFailed), self.failures >= MAX_FAILURES)
     }
 }

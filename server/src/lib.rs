@@ -16,6 +16,7 @@ mod commands;
 mod config;
 mod connection;
 mod driver;
+mod policy;
 mod resp;
 mod stats;
 mod tls;
@@ -135,7 +136,7 @@ impl Server {
             durability,
             store,
             config,
-            stats: ServerStats::default(),
+            stats: ServerStats::new(resp::command_names()),
             next_client_id: AtomicU64::new(1),
         });
         Ok(Server {

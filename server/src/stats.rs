@@ -1,9 +1,12 @@
-//! Server counters: connections, failed auth and operations by kind.
+//! Server counters: connections, failed auth, and requests by kind, for
+//! each face: the native protocol's operations (`ops_get`, …) and the
+//! Redis face's commands (`resp_get`, …), so that STATS shows all the
+//! traffic whichever protocol carried it.
 //!
-//! Operation counts are kept per connection and added to the shared
-//! counters once per batch of pipelined requests, not once per request: a
-//! shared atomic bumped by every request on every core would bounce its
-//! cache line between cores at a million operations a second.
+//! Request counts are kept per connection ([`Tally`]) and added to the
+//! shared counters once per batch of pipelined requests, not once per
+//! request: a shared atomic bumped by every request on every core would
+//! bounce its cache line between cores at a million operations a second.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,8 +36,9 @@ const OPS: [&str; 18] = [
     "key_incr",
 ];
 
-/// The position of a request's kind in [`OPS`].
-fn op_index(request: &Request) -> usize {
+/// The position of a request's kind in [`OPS`]: the native face's index
+/// for [`Tally::count`].
+pub(crate) fn op_index(request: &Request) -> usize {
     match request.opcode() {
         op @ 0x01..=0x03 => usize::from(op - 0x01),
         op @ 0x10..=0x18 => 3 + usize::from(op - 0x10),
@@ -43,41 +47,98 @@ fn op_index(request: &Request) -> usize {
 }
 
 /// Counters shared by every connection.
-#[derive(Default)]
 pub(crate) struct ServerStats {
     pub connections: AtomicU64,
     pub connections_total: AtomicU64,
     pub connections_refused: AtomicU64,
     pub auth_failures: AtomicU64,
-    ops: [AtomicU64; OPS.len()],
+    /// The native protocol's requests, by [`op_index`].
+    pub native: Counters,
+    /// The Redis face's commands, by their place in its command table.
+    pub resp: Counters,
 }
 
-/// One connection's operation counts since it last reported them.
-#[derive(Default)]
-pub(crate) struct LocalOps([u64; OPS.len()]);
+/// One face's request counters, each under its STATS name; a face counts
+/// a request by its kind's index, which it defines.
+pub(crate) struct Counters {
+    names: Box<[String]>,
+    counts: Box<[AtomicU64]>,
+}
 
-impl LocalOps {
-    pub(crate) fn count(&mut self, request: &Request) {
-        self.0[op_index(request)] += 1;
+/// One connection's request counts since it last reported them, and which
+/// kinds it saw, so that reporting a batch costs as much as the kinds in it
+/// rather than a pass over every kind the face has.
+pub(crate) struct Tally {
+    counts: Box<[u64]>,
+    seen: Vec<usize>,
+}
+
+impl Counters {
+    /// Counters named `{prefix}_{kind}` for each kind, in index order; a
+    /// `.` in a kind (`session.get`) becomes `_`, since STATS names are
+    /// words joined by `_` (SPEC.md §9).
+    fn new<'k>(prefix: &str, kinds: impl IntoIterator<Item = &'k str>) -> Counters {
+        let names: Box<[String]> = kinds
+            .into_iter()
+            .map(|kind| format!("{prefix}_{}", kind.replace('.', "_")))
+            .collect();
+        let counts = names.iter().map(|_| AtomicU64::new(0)).collect();
+        Counters { names, counts }
+    }
+
+    /// An empty tally for one connection of this face.
+    pub(crate) fn tally(&self) -> Tally {
+        Tally {
+            counts: vec![0; self.counts.len()].into_boxed_slice(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Adds a connection's counts and zeroes them.
+    pub(crate) fn absorb(&self, tally: &mut Tally) {
+        for kind in tally.seen.drain(..) {
+            let count = std::mem::take(&mut tally.counts[kind]);
+            self.counts[kind].fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
+    fn read(&self) -> impl Iterator<Item = (String, u64)> + '_ {
+        let counts = self.counts.iter().map(|c| c.load(Ordering::Relaxed));
+        self.names.iter().cloned().zip(counts)
+    }
+}
+
+impl Tally {
+    /// Counts one request of the kind at `kind` (its face's index).
+    pub(crate) fn count(&mut self, kind: usize) {
+        let count = &mut self.counts[kind];
+        if *count == 0 {
+            self.seen.push(kind);
+        }
+        *count += 1;
     }
 }
 
 impl ServerStats {
+    /// Zeroed counters, with one per command of the Redis face, named as
+    /// `resp_commands` lists them in their table's order.
+    pub(crate) fn new<'k>(resp_commands: impl IntoIterator<Item = &'k str>) -> ServerStats {
+        ServerStats {
+            connections: AtomicU64::new(0),
+            connections_total: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            auth_failures: AtomicU64::new(0),
+            native: Counters::new("ops", OPS),
+            resp: Counters::new("resp", resp_commands),
+        }
+    }
+
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn drop_one(counter: &AtomicU64) {
         counter.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Adds a connection's counts and zeroes them.
-    pub(crate) fn absorb(&self, local: &mut LocalOps) {
-        for (shared, count) in self.ops.iter().zip(local.0.iter_mut()) {
-            if *count > 0 {
-                shared.fetch_add(std::mem::take(count), Ordering::Relaxed);
-            }
-        }
     }
 
     /// Every statistic by name: the store's, then the server's.
@@ -104,9 +165,8 @@ impl ServerStats {
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
         .collect();
-        for (name, count) in OPS.iter().zip(&self.ops) {
-            out.push((format!("ops_{name}"), read(count)));
-        }
+        out.extend(self.native.read());
+        out.extend(self.resp.read());
         let persist = store.persistence();
         let fsync = persist.as_ref().map_or(0, |p| match p.fsync {
             FsyncPolicy::No => 1,
@@ -182,6 +242,24 @@ mod tests {
     fn resident_memory_is_read_on_linux() {
         let rss = resident_bytes().expect("/proc/self/status has VmRSS");
         assert!(rss > 1024 * 1024, "a test process holds over a MiB: {rss}");
+    }
+
+    #[test]
+    fn a_tally_reaches_the_shared_counters_once_and_only_its_kinds() {
+        let stats = ServerStats::new(["get", "session.set"]);
+        let mut tally = stats.resp.tally();
+        tally.count(1);
+        tally.count(1);
+        stats.resp.absorb(&mut tally);
+        stats.resp.absorb(&mut tally);
+        let counts: Vec<_> = stats.resp.read().collect();
+        assert_eq!(
+            counts,
+            [
+                ("resp_get".to_owned(), 0),
+                ("resp_session_set".to_owned(), 2)
+            ]
+        );
     }
 
     #[test]

@@ -281,6 +281,51 @@ async fn replies_match_redis_server_byte_for_byte() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
+/// The command table's facts against Redis's own: for every command the
+/// daemon lists that Redis has too, COMMAND INFO's name, arity, flags and
+/// key positions (its first six fields) are the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_info_matches_redis_server() {
+    let redis = RedisServer::start();
+    let daemon = Daemon::start(ServerConfig {
+        resp_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut theirs = Conn::connect(&format!("127.0.0.1:{}", redis.port)).await;
+    let mut ours = Conn::connect(&daemon.resp_addr.unwrap().to_string()).await;
+    let parse = |reply: Vec<u8>| redis::parse_redis_value(&reply).expect("a valid reply");
+    let redis::Value::Array(names) = parse(ours.call(&["COMMAND", "LIST"]).await) else {
+        panic!("COMMAND LIST is an array")
+    };
+    let mut compared = 0;
+    for name in names {
+        let redis::Value::BulkString(name) = name else {
+            panic!("a name is a bulk string")
+        };
+        let name = String::from_utf8(name).unwrap();
+        if name.starts_with("session.") {
+            continue;
+        }
+        let head = |info: redis::Value| match info {
+            redis::Value::Array(mut entries) => match entries.remove(0) {
+                redis::Value::Array(mut fields) => {
+                    fields.truncate(6);
+                    fields
+                }
+                other => panic!("no entry for {name}: {other:?}"),
+            },
+            other => panic!("COMMAND INFO is an array: {other:?}"),
+        };
+        let expected = head(parse(theirs.call(&["COMMAND", "INFO", &name]).await));
+        let got = head(parse(ours.call(&["COMMAND", "INFO", &name]).await));
+        assert_eq!(got, expected, "COMMAND INFO {name}");
+        compared += 1;
+    }
+    assert!(compared > 40, "only {compared} commands compared");
+    daemon.stop().await;
+}
+
 /// Runs one script line on both sides; returns what to compare.
 async fn run_line(line: &str, theirs: &mut Conn, ours: &mut Conn) -> (Vec<u8>, Vec<u8>) {
     if let Some(ms) = line.strip_prefix("sleep ") {

@@ -6,6 +6,7 @@ mod binary;
 mod client;
 mod differential;
 mod durability;
+mod policy;
 mod raw;
 mod redis_client;
 mod resp;

@@ -455,3 +455,37 @@ fn a_whole_scan_takes_a_bounded_number_of_steps_whatever_the_count() {
     assert_eq!(seen.len(), 10_000);
     assert!(steps <= 70, "{steps} steps");
 }
+
+#[test]
+fn relative_deadlines_of_zero_or_less_delete_and_the_store_tells_its_time() {
+    let (store, clock) = manual_store(StoreConfig::default());
+    assert_eq!(store.now_ms(), clock.now_ms());
+    // The store's time never goes back, even when its clock does.
+    let before = store.now_ms();
+    clock.set_ms(before - 5_000);
+    assert_eq!(store.now_ms(), before);
+    clock.set_ms(before);
+    for ms in [0, -1, i64::MIN] {
+        store.set_key(b"k", b"v", None).unwrap();
+        let when = Deadline::relative_ms(ms);
+        assert!(
+            store
+                .expire_with(b"k", when, ExpireCondition::Always)
+                .unwrap()
+        );
+        assert!(!store.exists(b"k"), "a TTL of {ms} ms deletes");
+    }
+    store.set_key(b"k", b"v", None).unwrap();
+    let when = Deadline::relative_ms(1_500);
+    assert!(
+        store
+            .expire_with(b"k", when, ExpireCondition::Always)
+            .unwrap()
+    );
+    assert_eq!(
+        store.ttl(b"k"),
+        KeyTtl::ExpiresIn(Duration::from_millis(1_500))
+    );
+    assert_eq!(Deadline::absolute_ms(-7), Deadline::AtMs(0));
+    assert_eq!(Deadline::absolute_ms(2_000), Deadline::AtMs(2_000));
+}

@@ -1,0 +1,131 @@
+//! The one connection policy of both faces: what a client may do before it
+//! authenticates, what a wrong guess costs, when guessing ends the
+//! connection, and the counting of its requests for STATS.
+//!
+//! Each face only says, in its own terms, which of its requests may run
+//! before authentication (the native PING and AUTH; the Redis commands
+//! flagged `no_auth`) and how to spell the refusals; the rules themselves
+//! are here, once, so the two faces cannot drift apart:
+//!
+//! - without a configured token every client is authenticated from the
+//!   start; with one, only a matching token (compared in constant time by
+//!   [`Secret::matches`]) opens the gate;
+//! - each wrong token is answered only after [`failure_delay`], which
+//!   grows with the connection's failures, and after [`MAX_FAILURES`] in a
+//!   row the connection is closed;
+//! - every request a face recognises is counted once in the connection's
+//!   [`Tally`], admitted or not (STATS counts traffic, not successes), and
+//!   the tally is reported once per batch.
+//!
+//! The delay is a debt rather than a sleep inside [`Policy::authenticate`]
+//! so that command handlers stay synchronous: the face awaits
+//! [`Policy::pause`] after each request, before it writes the answer.
+
+use std::time::Duration;
+
+use tracing::debug;
+
+use crate::Shared;
+use crate::auth::{MAX_FAILURES, Secret, failure_delay};
+use crate::stats::{Counters, ServerStats, Tally};
+
+/// One connection's standing under the policy.
+pub(crate) struct Policy<'a> {
+    shared: &'a Shared,
+    /// Where this face's counts go.
+    counters: &'a Counters,
+    tally: Tally,
+    authenticated: bool,
+    /// Wrong tokens since the last right one.
+    failures: u32,
+    /// Delay owed to a wrong token, served by [`Policy::pause`].
+    owed: Duration,
+}
+
+/// What a token offered by a client did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    /// The server has no token; nothing changed (the client was already in).
+    NoToken,
+    /// The token matched: the client is authenticated.
+    Accepted,
+    /// It did not: a delay is owed, and the connection may have to close.
+    Refused,
+}
+
+impl<'a> Policy<'a> {
+    /// A fresh connection's standing; `counters` are its face's.
+    pub(crate) fn new(shared: &'a Shared, counters: &'a Counters) -> Policy<'a> {
+        Policy {
+            shared,
+            counters,
+            tally: counters.tally(),
+            authenticated: shared.config.auth_token.is_none(),
+            failures: 0,
+            owed: Duration::ZERO,
+        }
+    }
+
+    /// Whether a request may run now: always once authenticated, and
+    /// before that only if its face allows it `before_auth` (asked only
+    /// then, so an authenticated client's requests skip the question).
+    pub(crate) fn admits(&self, before_auth: impl FnOnce() -> bool) -> bool {
+        self.authenticated || before_auth()
+    }
+
+    /// Whether the client is authenticated (or needs not be).
+    pub(crate) fn authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Checks a token the client offers.
+    pub(crate) fn authenticate(&mut self, given: &[u8]) -> Attempt {
+        let Some(secret) = self.secret() else {
+            return Attempt::NoToken;
+        };
+        if secret.matches(given) {
+            self.authenticated = true;
+            self.failures = 0;
+            return Attempt::Accepted;
+        }
+        self.failures += 1;
+        ServerStats::bump(&self.shared.stats.auth_failures);
+        debug!(failures = self.failures, "failed auth");
+        self.owed = failure_delay(self.failures);
+        Attempt::Refused
+    }
+
+    /// Back to a fresh connection's standing (RESP's RESET), except that
+    /// past failures still count: a reset must not buy more guesses.
+    pub(crate) fn reset(&mut self) {
+        self.authenticated = self.secret().is_none();
+    }
+
+    /// Serves the delay a wrong token owes, if any; the face awaits this
+    /// after every request, before answering.
+    pub(crate) async fn pause(&mut self) {
+        if !self.owed.is_zero() {
+            tokio::time::sleep(std::mem::take(&mut self.owed)).await;
+        }
+    }
+
+    /// Whether the connection must close after this answer: too many wrong
+    /// tokens in a row.
+    pub(crate) fn must_close(&self) -> bool {
+        self.failures >= MAX_FAILURES
+    }
+
+    /// Counts one request of its face's kind `kind`.
+    pub(crate) fn count(&mut self, kind: usize) {
+        self.tally.count(kind);
+    }
+
+    /// Adds this connection's counts to the server's, once per batch.
+    pub(crate) fn report(&mut self) {
+        self.counters.absorb(&mut self.tally);
+    }
+
+    fn secret(&self) -> Option<&'a Secret> {
+        self.shared.config.auth_token.as_ref()
+    }
+}

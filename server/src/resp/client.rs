@@ -1,0 +1,26 @@
+//! What a RESP connection knows about its client, as handlers see it.
+
+use bytes::Bytes;
+use sessiond::Store;
+
+use super::reply::Protocol;
+use crate::Shared;
+use crate::policy::Policy;
+
+/// One RESP connection's state.
+pub(crate) struct Client<'a> {
+    /// What every connection shares (settings, statistics).
+    pub shared: &'a Shared,
+    /// The store, which handlers call directly.
+    pub store: &'a Store,
+    /// Authentication and counting (`policy.rs`).
+    pub policy: Policy<'a>,
+    /// RESP2 until `HELLO 3`.
+    pub protocol: Protocol,
+    /// `CLIENT SETNAME`'s.
+    pub name: Option<Bytes>,
+    /// `CLIENT ID`'s.
+    pub id: u64,
+    /// Set by QUIT: close after this answer.
+    pub quit: bool,
+}

@@ -1,0 +1,165 @@
+//! The connection commands: PING, ECHO, SELECT, AUTH, HELLO, QUIT, RESET
+//! and CLIENT. They change the connection, not the data; AUTH and HELLO
+//! put tokens to the connection policy, which decides and keeps count.
+
+use super::ok;
+use crate::policy::Attempt;
+use crate::resp::args::Args;
+use crate::resp::client::Client;
+use crate::resp::errors::RespError;
+use crate::resp::reply::{Protocol, Value};
+use crate::resp::spec::Reply;
+
+/// The server Redis clients are told they talk to: the version whose
+/// replies the differential test holds this face to.
+pub(crate) const REDIS_VERSION: &str = "7.0.15";
+
+/// `PING [message]`.
+pub(crate) fn ping(_: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let Some(message) = args.next() else {
+        return Ok(Value::Simple("PONG"));
+    };
+    args.finish()?;
+    Ok(Value::Bulk(message.to_vec()))
+}
+
+/// `ECHO message`.
+pub(crate) fn echo(_: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    Ok(Value::Bulk(args.bytes()?.to_vec()))
+}
+
+/// `SELECT index`: there is one database, 0.
+pub(crate) fn select(_: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    match args.integer()? {
+        0 => ok(),
+        _ => Err(RespError::other("DB index is out of range")),
+    }
+}
+
+/// `QUIT`: OK, then the connection closes.
+pub(crate) fn quit(client: &mut Client<'_>, _: Args<'_>) -> Reply {
+    client.quit = true;
+    ok()
+}
+
+/// `RESET`: back to a fresh connection's state (RESP2, no name, and
+/// unauthenticated if a token is set).
+pub(crate) fn reset(client: &mut Client<'_>, _: Args<'_>) -> Reply {
+    client.protocol = Protocol::Resp2;
+    client.name = None;
+    client.policy.reset();
+    Ok(Value::Simple("RESET"))
+}
+
+/// `AUTH password` or `AUTH default password`.
+pub(crate) fn auth(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let password = match args.rest() {
+        [password] => password,
+        [user, password] if &user[..] == b"default" => password,
+        [_, _] => return Err(RespError::WrongPass),
+        _ => return Err(RespError::Arity(args.name())),
+    };
+    authenticate(client, password)?;
+    ok()
+}
+
+/// Puts a password to the connection policy.
+fn authenticate(client: &mut Client<'_>, password: &[u8]) -> Result<(), RespError> {
+    match client.policy.authenticate(password) {
+        Attempt::Accepted => Ok(()),
+        Attempt::Refused => Err(RespError::WrongPass),
+        Attempt::NoToken => Err(RespError::other(
+            "AUTH <password> called without any password configured for the default user. \
+             Are you sure your configuration is correct?",
+        )),
+    }
+}
+
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
+pub(crate) fn hello(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let mut protocol = client.protocol;
+    if let Some(version) = args.next() {
+        protocol = match &version[..] {
+            b"2" => Protocol::Resp2,
+            b"3" => Protocol::Resp3,
+            _ => {
+                return Err(RespError::Coded(
+                    "NOPROTO unsupported protocol version".into(),
+                ));
+            }
+        };
+    }
+    while let Some(option) = args.next() {
+        let option = String::from_utf8_lossy(option).to_ascii_lowercase();
+        match option.as_str() {
+            "auth" => {
+                let (Some(user), Some(password)) = (args.next(), args.next()) else {
+                    return Err(syntax_in("HELLO", &option));
+                };
+                if &user[..] != b"default" {
+                    return Err(RespError::WrongPass);
+                }
+                authenticate(client, password)?;
+            }
+            "setname" => match args.next() {
+                Some(name) => client.name = Some(name.clone()),
+                None => return Err(syntax_in("HELLO", &option)),
+            },
+            _ => return Err(syntax_in("HELLO", &option.to_lowercase())),
+        }
+    }
+    if !client.policy.authenticated() {
+        return Err(RespError::Coded(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+             HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and \
+             select the RESP protocol version at the same time"
+                .into(),
+        ));
+    }
+    client.protocol = protocol;
+    let version = match protocol {
+        Protocol::Resp3 => 3,
+        Protocol::Resp2 => 2,
+    };
+    Ok(Value::Map(vec![
+        (Value::text("server"), Value::text("redis")),
+        (Value::text("version"), Value::text(REDIS_VERSION)),
+        (Value::text("proto"), Value::Integer(version)),
+        (Value::text("id"), client_id(client)),
+        (Value::text("mode"), Value::text("standalone")),
+        (Value::text("role"), Value::text("master")),
+        (Value::text("modules"), Value::Array(Vec::new())),
+    ]))
+}
+
+/// `ERR Syntax error in HELLO option 'auth'` and the like.
+fn syntax_in(command: &str, option: &str) -> RespError {
+    RespError::other(format!("Syntax error in {command} option '{option}'"))
+}
+
+/// `CLIENT SETNAME | GETNAME | ID | SETINFO`.
+pub(crate) fn client(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let sub = String::from_utf8_lossy(args.bytes()?).to_ascii_lowercase();
+    match (sub.as_str(), args.rest()) {
+        ("setname", [name]) => {
+            if name.iter().any(|b| *b <= b' ' || *b > b'~') {
+                return Err(RespError::other(
+                    "Client names cannot contain spaces, newlines or special characters.",
+                ));
+            }
+            client.name = (!name.is_empty()).then(|| name.clone());
+            ok()
+        }
+        ("getname", []) => Ok(client
+            .name
+            .as_ref()
+            .map_or(Value::Null, |n| Value::Bulk(n.to_vec()))),
+        ("id", []) => Ok(client_id(client)),
+        ("setinfo", [_, _]) => ok(),
+        _ => Err(RespError::unknown_subcommand(&sub, "CLIENT")),
+    }
+}
+
+fn client_id(client: &Client<'_>) -> Value {
+    Value::Integer(i64::try_from(client.id).unwrap_or(i64::MAX))
+}

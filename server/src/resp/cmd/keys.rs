@@ -1,0 +1,243 @@
+//! The commands on keys of any type (Redis's "generic" group): DEL,
+//! UNLINK, EXISTS, TYPE, the EXPIRE family, PERSIST, TTL, PTTL, RENAME,
+//! and the keyspace as a whole: KEYS, SCAN, DBSIZE, FLUSHDB, FLUSHALL.
+
+use bytes::Bytes;
+use sessiond::{ExpireCondition, KeyTtl, KeyType};
+
+use super::expiry::{self, Unit};
+use super::{count, flag, ok};
+use crate::resp::args::{Args, integer};
+use crate::resp::client::Client;
+use crate::resp::errors::RespError;
+use crate::resp::reply::Value;
+use crate::resp::spec::Reply;
+
+/// `DEL key...` and `UNLINK key...`: how many existed. A disk that starts
+/// refusing writes part way stops the command there with its error.
+pub(crate) fn del(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let mut gone = 0;
+    for key in args.rest() {
+        gone += usize::from(client.store.delete_key(key)?);
+    }
+    Ok(count(gone))
+}
+
+/// `EXISTS key...`: how many exist, a key named twice counting twice.
+pub(crate) fn exists(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let store = client.store;
+    Ok(count(
+        args.rest().iter().filter(|key| store.exists(key)).count(),
+    ))
+}
+
+/// `TYPE key`.
+pub(crate) fn kind(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let kind = client.store.key_type(args.bytes()?);
+    Ok(Value::Simple(kind.map_or("none", KeyType::name)))
+}
+
+/// `EXPIRE key seconds [NX | XX | GT | LT]`.
+pub(crate) fn expire(client: &mut Client<'_>, args: Args<'_>) -> Reply {
+    expire_in(client, args, Unit::Ex)
+}
+
+/// `PEXPIRE key milliseconds [NX | XX | GT | LT]`.
+pub(crate) fn pexpire(client: &mut Client<'_>, args: Args<'_>) -> Reply {
+    expire_in(client, args, Unit::Px)
+}
+
+/// `EXPIREAT key unix-seconds [NX | XX | GT | LT]`.
+pub(crate) fn expireat(client: &mut Client<'_>, args: Args<'_>) -> Reply {
+    expire_in(client, args, Unit::ExAt)
+}
+
+/// `PEXPIREAT key unix-milliseconds [NX | XX | GT | LT]`.
+pub(crate) fn pexpireat(client: &mut Client<'_>, args: Args<'_>) -> Reply {
+    expire_in(client, args, Unit::PxAt)
+}
+
+/// The EXPIRE family. Redis reads the flags before the time, so a bad flag
+/// is reported before a bad number.
+fn expire_in(client: &mut Client<'_>, mut args: Args<'_>, unit: Unit) -> Reply {
+    let store = client.store;
+    let (key, time) = (args.bytes()?, args.bytes()?);
+    let condition = expire_condition(args.rest())?;
+    let when = expiry::any(store, unit, integer(time)?, args.name())?;
+    Ok(flag(store.expire_with(key, when, condition)?))
+}
+
+/// The NX, XX, GT and LT flags of EXPIRE, with Redis's rules on which go
+/// together (a flag may repeat).
+fn expire_condition(flags: &[Bytes]) -> Result<ExpireCondition, RespError> {
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for flag in flags {
+        match flag.to_ascii_uppercase().as_slice() {
+            b"NX" => nx = true,
+            b"XX" => xx = true,
+            b"GT" => gt = true,
+            b"LT" => lt = true,
+            _ => {
+                return Err(RespError::other(format!(
+                    "Unsupported option {}",
+                    String::from_utf8_lossy(flag)
+                )));
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(RespError::other(
+            "NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if gt && lt {
+        return Err(RespError::other(
+            "GT and LT options at the same time are not compatible",
+        ));
+    }
+    Ok(match (nx, xx, gt, lt) {
+        (true, ..) => ExpireCondition::IfNoTtl,
+        (_, _, true, _) => ExpireCondition::IfLater,
+        (_, _, _, true) => ExpireCondition::IfEarlier,
+        (_, true, ..) => ExpireCondition::IfTtl,
+        _ => ExpireCondition::Always,
+    })
+}
+
+/// `PERSIST key`: 1 if the key had a TTL.
+pub(crate) fn persist(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let key = args.bytes()?;
+    Ok(flag(client.store.persist(key)?))
+}
+
+/// `TTL key`: seconds left, rounded to the nearest as Redis does; -1
+/// without a TTL, -2 if missing.
+pub(crate) fn ttl(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let ttl = client.store.ttl(args.bytes()?);
+    Ok(ttl_reply(ttl, |ms| (ms + 500) / 1000))
+}
+
+/// `PTTL key`: milliseconds left; -1 without a TTL, -2 if missing.
+pub(crate) fn pttl(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let ttl = client.store.ttl(args.bytes()?);
+    Ok(ttl_reply(ttl, |ms| ms))
+}
+
+fn ttl_reply(ttl: KeyTtl, from_ms: fn(u128) -> u128) -> Value {
+    Value::Integer(match ttl {
+        KeyTtl::Missing => -2,
+        KeyTtl::Persistent => -1,
+        KeyTtl::ExpiresIn(left) => i64::try_from(from_ms(left.as_millis())).unwrap_or(i64::MAX),
+    })
+}
+
+/// `RENAME key newkey`.
+pub(crate) fn rename(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    client.store.rename(args.bytes()?, args.bytes()?)?;
+    ok()
+}
+
+/// `KEYS pattern`.
+pub(crate) fn keys(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let keys = client.store.keys_matching(args.bytes()?);
+    Ok(Value::Array(keys.into_iter().map(Value::Bulk).collect()))
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]`; a repeated option
+/// takes its last value, as in Redis.
+pub(crate) fn scan(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let cursor = scan_cursor(args.bytes()?)?;
+    let (mut pattern, mut count, mut kind) = (None, 10, None);
+    let mut options = args.rest().iter();
+    while let Some(option) = options.next() {
+        let value = options.next().ok_or(RespError::Syntax)?;
+        match option.to_ascii_uppercase().as_slice() {
+            b"MATCH" => pattern = Some(value),
+            b"COUNT" => {
+                count = integer(value)?;
+                if count < 1 {
+                    return Err(RespError::Syntax);
+                }
+            }
+            // An unknown type matches nothing, as in Redis 7.0.
+            b"TYPE" => {
+                kind = Some(match value.to_ascii_lowercase().as_slice() {
+                    b"string" => Some(KeyType::String),
+                    b"set" => Some(KeyType::Set),
+                    _ => None,
+                })
+            }
+            _ => return Err(RespError::Syntax),
+        }
+    }
+    let (cursor, keys) = match kind {
+        Some(None) => (0, Vec::new()),
+        kind => client.store.scan_keys(
+            cursor,
+            usize::try_from(count).unwrap_or(usize::MAX),
+            pattern.map(|p| &p[..]),
+            kind.flatten(),
+        ),
+    };
+    Ok(Value::Array(vec![
+        Value::text(cursor.to_string()),
+        Value::Array(keys.into_iter().map(Value::Bulk).collect()),
+    ]))
+}
+
+/// A SCAN cursor: an unsigned 64-bit decimal, as Redis's `strtoull`
+/// reads it (so `-1` wraps).
+fn scan_cursor(arg: &[u8]) -> Result<u64, RespError> {
+    let text = std::str::from_utf8(arg).map_err(|_| RespError::InvalidCursor)?;
+    text.parse::<u64>()
+        .or_else(|_| text.parse::<i64>().map(|n| n as u64))
+        .map_err(|_| RespError::InvalidCursor)
+}
+
+/// `DBSIZE`.
+pub(crate) fn dbsize(client: &mut Client<'_>, _: Args<'_>) -> Reply {
+    Ok(count(client.store.key_count()))
+}
+
+/// `FLUSHDB [ASYNC | SYNC]` and `FLUSHALL [ASYNC | SYNC]`: every key and
+/// every session (see [`sessiond::Store::flush_all`]).
+pub(crate) fn flushall(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let mode = args.rest();
+    let known = |m: &Bytes| m.eq_ignore_ascii_case(b"ASYNC") || m.eq_ignore_ascii_case(b"SYNC");
+    match mode {
+        [] => {}
+        [m] if known(m) => {}
+        _ => return Err(RespError::Syntax),
+    }
+    client.store.flush_all()?;
+    ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<Bytes> {
+        text.split_whitespace()
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn expire_flags() {
+        let c = |text: &str| expire_condition(&args(text));
+        assert_eq!(c(""), Ok(ExpireCondition::Always));
+        assert_eq!(c("nx nx"), Ok(ExpireCondition::IfNoTtl));
+        assert_eq!(c("XX GT"), Ok(ExpireCondition::IfLater));
+        assert!(c("NX GT").is_err());
+        assert!(c("GT LT").is_err());
+        assert!(c("FOO").is_err());
+    }
+
+    #[test]
+    fn cursors_read_as_strtoull_reads_them() {
+        assert_eq!(scan_cursor(b"0"), Ok(0));
+        assert_eq!(scan_cursor(b"-1"), Ok(u64::MAX));
+        assert_eq!(scan_cursor(b"abc"), Err(RespError::InvalidCursor));
+    }
+}

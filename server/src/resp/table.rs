@@ -1,0 +1,207 @@
+//! The Redis face's command table: every command it answers, declared
+//! once, sorted by name. Dispatch (`mod.rs`), arity errors, the connection
+//! policy's pre-auth gate, STATS counters (one per entry, by its index)
+//! and COMMAND all read it, so adding a command is one entry here and one
+//! handler in the file of its group (`cmd/`).
+//!
+//! COMMAND, which describes the table, is here too: a handler elsewhere
+//! would import the table that lists it.
+//!
+//! Arities, flags and key positions are Redis 7.0's, as its COMMAND INFO
+//! gives them; the SESSION.* commands are ours and take no keys (their
+//! arguments are ids and owners, not keys of the keyspace).
+
+use super::args::Args;
+use super::client::Client;
+use super::cmd::{connection, keys, server, sessions, sets, strings};
+use super::errors::RespError;
+use super::reply::Value;
+use super::spec::Flag::{
+    AllowBusy, Denyoom, Fast, Loading, NoAuth, Noscript, Readonly, Stale, Write,
+};
+use super::spec::{Flag, Handler, Keys, Reply, Spec, Table};
+
+/// Every command, sorted by name (checked when the crate compiles).
+// One line per command reads as a table; rustfmt would stack the fields.
+#[rustfmt::skip]
+pub(crate) static COMMANDS: Table = Table(&[
+    cmd("auth", -2, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::auth),
+    cmd("client", -2, &[], Keys::NONE, "connection", connection::client),
+    cmd("command", -1, &[Loading, Stale], Keys::NONE, "server", command),
+    cmd("dbsize", 1, &[Readonly, Fast], Keys::NONE, "server", keys::dbsize),
+    cmd("decr", 2, WRITE_FAST, Keys::ONE, "string", strings::decr),
+    cmd("decrby", 3, WRITE_FAST, Keys::ONE, "string", strings::decrby),
+    cmd("del", -2, &[Write], Keys::ALL, "generic", keys::del),
+    cmd("echo", 2, &[Loading, Stale, Fast], Keys::NONE, "connection", connection::echo),
+    cmd("exists", -2, &[Readonly, Fast], Keys::ALL, "generic", keys::exists),
+    cmd("expire", -3, &[Write, Fast], Keys::ONE, "generic", keys::expire),
+    cmd("expireat", -3, &[Write, Fast], Keys::ONE, "generic", keys::expireat),
+    cmd("flushall", -1, &[Write], Keys::NONE, "server", keys::flushall),
+    cmd("flushdb", -1, &[Write], Keys::NONE, "server", keys::flushall),
+    cmd("get", 2, &[Readonly, Fast], Keys::ONE, "string", strings::get),
+    cmd("getdel", 2, &[Write, Fast], Keys::ONE, "string", strings::getdel),
+    cmd("getex", -2, &[Write, Fast], Keys::ONE, "string", strings::getex),
+    cmd("getset", 3, WRITE_FAST, Keys::ONE, "string", strings::getset),
+    cmd("hello", -1, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::hello),
+    cmd("incr", 2, WRITE_FAST, Keys::ONE, "string", strings::incr),
+    cmd("incrby", 3, WRITE_FAST, Keys::ONE, "string", strings::incrby),
+    cmd("info", -1, &[Loading, Stale], Keys::NONE, "server", server::info),
+    cmd("keys", 2, &[Readonly], Keys::NONE, "generic", keys::keys),
+    cmd("mget", -2, &[Readonly, Fast], Keys::ALL, "string", strings::mget),
+    cmd("mset", -3, &[Write, Denyoom], Keys::new(1, -1, 2), "string", strings::mset),
+    cmd("persist", 2, &[Write, Fast], Keys::ONE, "generic", keys::persist),
+    cmd("pexpire", -3, &[Write, Fast], Keys::ONE, "generic", keys::pexpire),
+    cmd("pexpireat", -3, &[Write, Fast], Keys::ONE, "generic", keys::pexpireat),
+    cmd("ping", -1, &[Fast], Keys::NONE, "connection", connection::ping),
+    cmd("psetex", 4, &[Write, Denyoom], Keys::ONE, "string", strings::psetex),
+    cmd("pttl", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::pttl),
+    cmd("quit", -1, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::quit),
+    cmd("rename", 3, &[Write], Keys::new(1, 2, 1), "generic", keys::rename),
+    cmd("reset", 1, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::reset),
+    cmd("sadd", -3, WRITE_FAST, Keys::ONE, "set", sets::sadd),
+    cmd("scan", -2, &[Readonly], Keys::NONE, "generic", keys::scan),
+    cmd("scard", 2, &[Readonly, Fast], Keys::ONE, "set", sets::scard),
+    cmd("select", 2, &[Loading, Stale, Fast], Keys::NONE, "connection", connection::select),
+    cmd("session.count", 2, &[Readonly, Fast], Keys::NONE, "session", sessions::count_owner),
+    cmd("session.create", -2, &[Write, Denyoom], Keys::NONE, "session", sessions::create),
+    cmd("session.del", 2, &[Write, Fast], Keys::NONE, "session", sessions::del),
+    cmd("session.delowner", -2, &[Write], Keys::NONE, "session", sessions::delete_owner),
+    // GET slides the idle deadline: a write, unless NOTOUCH.
+    cmd("session.get", -2, &[Write, Fast], Keys::NONE, "session", sessions::get),
+    cmd("session.list", 2, &[Readonly], Keys::NONE, "session", sessions::list),
+    cmd("session.rotate", 2, &[Write, Fast], Keys::NONE, "session", sessions::rotate),
+    cmd("session.set", -3, WRITE_FAST, Keys::NONE, "session", sessions::set),
+    cmd("session.touch", 2, &[Write, Fast], Keys::NONE, "session", sessions::touch),
+    cmd("set", -3, &[Write, Denyoom], Keys::ONE, "string", strings::set),
+    cmd("setex", 4, &[Write, Denyoom], Keys::ONE, "string", strings::setex),
+    cmd("setnx", 3, WRITE_FAST, Keys::ONE, "string", strings::setnx),
+    cmd("sismember", 3, &[Readonly, Fast], Keys::ONE, "set", sets::sismember),
+    cmd("smembers", 2, &[Readonly], Keys::ONE, "set", sets::smembers),
+    cmd("srem", -3, &[Write, Fast], Keys::ONE, "set", sets::srem),
+    cmd("time", 1, &[Loading, Stale, Fast], Keys::NONE, "server", server::time),
+    cmd("ttl", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::ttl),
+    cmd("type", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::kind),
+    cmd("unlink", -2, &[Write, Fast], Keys::ALL, "generic", keys::del),
+]);
+
+const _: () = assert!(
+    Table::well_formed(COMMANDS.0),
+    "command names must be sorted, unique, lower case and short"
+);
+
+/// A write that may use more memory, in constant time.
+const WRITE_FAST: &[Flag] = &[Write, Denyoom, Fast];
+
+/// The connection commands a client may send before it authenticates.
+const CONNECTION_NO_AUTH: &[Flag] = &[Noscript, Loading, Stale, Fast, NoAuth, AllowBusy];
+
+/// One entry, positionally, so that the table reads as one line per
+/// command.
+const fn cmd(
+    name: &'static str,
+    arity: i32,
+    flags: &'static [Flag],
+    keys: Keys,
+    group: &'static str,
+    run: Handler,
+) -> Spec {
+    Spec {
+        name,
+        arity,
+        flags,
+        keys,
+        group,
+        run,
+    }
+}
+
+/// `COMMAND`, `COMMAND COUNT | LIST | INFO name... | DOCS [name...]`.
+fn command(_: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let table = &COMMANDS;
+    let Some(sub) = args.next() else {
+        return Ok(Value::Array(table.iter().map(entry).collect()));
+    };
+    let sub = String::from_utf8_lossy(sub).to_ascii_lowercase();
+    let names = args.rest();
+    match (sub.as_str(), names) {
+        ("count", []) => Ok(Value::Integer(table.iter().len() as i64)),
+        ("list", []) => Ok(Value::Array(
+            table.iter().map(|spec| Value::text(spec.name)).collect(),
+        )),
+        ("info", names) => Ok(Value::Array(
+            names
+                .iter()
+                .map(|name| table.lookup(name).map_or(Value::Null, |(_, s)| entry(s)))
+                .collect(),
+        )),
+        // Only commands asked for by name are described, and only by their
+        // group: there are no summaries or argument lists to serve, and a
+        // map of every command saying just that would help no client.
+        ("docs", names) => Ok(Value::Map(
+            names
+                .iter()
+                .filter_map(|name| table.lookup(name))
+                .map(|(_, spec)| {
+                    let doc = vec![(Value::text("group"), Value::text(spec.group))];
+                    (Value::text(spec.name), Value::Map(doc))
+                })
+                .collect(),
+        )),
+        _ => Err(RespError::unknown_subcommand(&sub, "COMMAND")),
+    }
+}
+
+/// A command as `COMMAND INFO` gives it (Redis 7's ten fields): name,
+/// arity, flags, first key, last key, key step, ACL categories, tips, key
+/// specs, subcommands; the last four left empty.
+fn entry(spec: &Spec) -> Value {
+    let flags = spec.flags.iter().map(|f| Value::Simple(f.name())).collect();
+    Value::Array(vec![
+        Value::text(spec.name),
+        Value::Integer(i64::from(spec.arity)),
+        Value::Set(flags),
+        Value::Integer(i64::from(spec.keys.first)),
+        Value::Integer(i64::from(spec.keys.last)),
+        Value::Integer(i64::from(spec.keys.step)),
+        Value::Set(Vec::new()),
+        Value::Set(Vec::new()),
+        Value::Array(Vec::new()),
+        Value::Array(Vec::new()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_ignores_case_and_finds_every_command() {
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            let upper = spec.name.to_ascii_uppercase();
+            let (found, _) = COMMANDS.lookup(upper.as_bytes()).expect(spec.name);
+            assert_eq!(found, i);
+        }
+        assert!(COMMANDS.lookup(b"GeT").is_some());
+        assert!(COMMANDS.lookup(b"nosuch").is_none());
+        assert!(COMMANDS.lookup(b"").is_none());
+        assert!(COMMANDS.lookup(&[b'g'; 100]).is_none());
+    }
+
+    #[test]
+    fn only_connection_commands_pass_before_auth() {
+        let open: Vec<_> = COMMANDS
+            .iter()
+            .filter(|spec| spec.before_auth())
+            .map(|spec| spec.name)
+            .collect();
+        assert_eq!(open, ["auth", "hello", "quit", "reset"]);
+    }
+
+    #[test]
+    fn arity_follows_redis_convention() {
+        let (_, get) = COMMANDS.lookup(b"get").unwrap();
+        assert!(get.accepts(2) && !get.accepts(1) && !get.accepts(3));
+        let (_, set) = COMMANDS.lookup(b"set").unwrap();
+        assert!(set.accepts(3) && set.accepts(9) && !set.accepts(2));
+    }
+}
