@@ -73,6 +73,14 @@ pub(crate) fn integer(arg: &[u8]) -> Result<i64, RespError> {
     Decimal::parse(arg).ok_or(RespError::NotAnInteger)
 }
 
+/// Arguments from words, as a test writes a command line.
+#[cfg(test)]
+pub(crate) fn words(text: &str) -> Vec<Bytes> {
+    text.split_whitespace()
+        .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

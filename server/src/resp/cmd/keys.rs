@@ -216,16 +216,11 @@ pub(crate) fn flushall(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(text: &str) -> Vec<Bytes> {
-        text.split_whitespace()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect()
-    }
+    use crate::resp::args::words;
 
     #[test]
     fn expire_flags() {
-        let c = |text: &str| expire_condition(&args(text));
+        let c = |text: &str| expire_condition(&words(text));
         assert_eq!(c(""), Ok(ExpireCondition::Always));
         assert_eq!(c("nx nx"), Ok(ExpireCondition::IfNoTtl));
         assert_eq!(c("XX GT"), Ok(ExpireCondition::IfLater));

@@ -262,16 +262,11 @@ impl<'r> WriteOptions<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(text: &str) -> Vec<Bytes> {
-        text.split_whitespace()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect()
-    }
+    use crate::resp::args::words;
 
     #[test]
     fn set_options_follow_redis_compatibility_rules() {
-        let ok = |text: &str| WriteOptions::parse(&args(text), Flavor::Set).is_ok();
+        let ok = |text: &str| WriteOptions::parse(&words(text), Flavor::Set).is_ok();
         assert!(ok("NX GET EX 10"));
         assert!(ok("EX 1 EX 2"), "a TTL option may repeat");
         assert!(ok("XX KEEPTTL"));
@@ -280,7 +275,7 @@ mod tests {
         assert!(!ok("KEEPTTL EX 1"));
         assert!(!ok("EX"));
         assert!(!ok("PERSIST"), "PERSIST is GETEX's");
-        let getex = |text: &str| WriteOptions::parse(&args(text), Flavor::GetEx).is_ok();
+        let getex = |text: &str| WriteOptions::parse(&words(text), Flavor::GetEx).is_ok();
         assert!(getex("PERSIST"));
         assert!(!getex("PERSIST EX 1"));
         assert!(!getex("NX"));
