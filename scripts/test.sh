@@ -73,6 +73,15 @@ fi
 case "$DJANGO_TESTS_DIR" in /*) ;; *) DJANGO_TESTS_DIR="$PWD/$DJANGO_TESTS_DIR" ;; esac
 "$venv/bin/pytest" -q -p no:cacheprovider clients/python/tests
 
+# The Debian package (cargo-deb): built, installed with dpkg, and run the
+# way its systemd unit runs it; then purged. dpkg needs root.
+python=$(cd "$venv/bin" && pwd)/python
+if [ "$(id -u)" = 0 ]; then
+    PYTHON="$python" ./scripts/test-deb.sh
+else
+    sudo -E PYTHON="$python" ./scripts/test-deb.sh
+fi
+
 # The demo login app in headless Chromium (demo/browser, playwright-core
 # from npm with the system browser), on the embedded store and on the
 # daemon built above. Screenshots go to target/screenshots.
