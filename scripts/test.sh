@@ -73,6 +73,11 @@ fi
 case "$DJANGO_TESTS_DIR" in /*) ;; *) DJANGO_TESTS_DIR="$PWD/$DJANGO_TESTS_DIR" ;; esac
 "$venv/bin/pytest" -q -p no:cacheprovider clients/python/tests
 
+# The Node client (clients/node, TypeScript, node's test runner) against the
+# same daemon binary: every vector, every operation live, TLS, reconnect,
+# and its express-session store under real express.
+(cd clients/node && npm ci --no-audit --no-fund --prefer-offline && npm test)
+
 # The Debian package (cargo-deb): built, installed with dpkg, and run the
 # way its systemd unit runs it; then purged. dpkg needs root.
 python=$(cd "$venv/bin" && pwd)/python

@@ -1,0 +1,131 @@
+"use strict";
+/**
+ * The client: the engine's operations as typed async methods over a pool of
+ * pipelined connections. Each method builds a Call with the shared codec
+ * and runs it, so this module holds no wire logic.
+ *
+ * Calls made concurrently share connections: they are written together and
+ * their replies matched in order, so `Promise.all` of a thousand `get`s is
+ * a few writes, not a thousand round trips.
+ */
+Object.defineProperty(exports, "__esModule", { value: true });
+exports.Client = void 0;
+const errors_1 = require("./errors");
+const options_1 = require("./options");
+const pool_1 = require("./pool");
+const p = require("./protocol");
+class Client {
+    options;
+    pool;
+    /**
+     * `new Client("sessiond://127.0.0.1:7878", { tokenFile, caFile })` or
+     * `new Client({ host, port, ... })`. Nothing connects until the first
+     * call; connections the server closed are replaced on the next one.
+     * Idle connections do not keep the process alive; `close()` ends them.
+     */
+    constructor(url, options = {}) {
+        const merged = typeof url === "string" ? { ...options, url } : { ...url, ...options };
+        this.options = (0, options_1.resolveOptions)(merged);
+        this.pool = new pool_1.Pool(this.options);
+    }
+    /** Run one prepared call (any builder of the `protocol` module). */
+    execute(call) {
+        return this.pool.run(call);
+    }
+    /** Connections and calls in flight, for metrics and tests. */
+    poolStats() {
+        return this.pool.stats();
+    }
+    /** Let calls in flight finish, then close every connection; later calls fail. */
+    close() {
+        return this.pool.close();
+    }
+    // --- operations (SPEC.md §8) ----------------------------------------------
+    ping() {
+        return this.execute(p.ping());
+    }
+    /** The server's counters by name (`sessions`, `keys`, `connections`, ...). */
+    stats() {
+        return this.execute(p.stats());
+    }
+    /**
+     * Create a session for `owner`; resolves with its 22-character id.
+     * Timeouts are seconds (absent: the server's default; 0: none).
+     */
+    create(owner, options = {}) {
+        return this.execute(p.create(owner, options));
+    }
+    /** The session, touched (its idle deadline slides). NotFound if it is gone. */
+    get(id) {
+        return this.execute(p.get(id, true));
+    }
+    /** The session without touching it. */
+    peek(id) {
+        return this.execute(p.get(id, false));
+    }
+    /**
+     * Replace the data (and touch); resolves with the new version. With
+     * `expectedVersion` it rejects with VersionMismatch if another write came first.
+     */
+    update(id, data, options = {}) {
+        return this.execute(p.update(id, data, options.expectedVersion));
+    }
+    /** Slide the idle deadline; resolves with the new expires-at (Unix seconds). */
+    touch(id) {
+        return this.execute(p.touch(id));
+    }
+    /** End the session; resolves with whether a live one was there. */
+    delete(id) {
+        return this.execute(p.del(id));
+    }
+    /** Give the session a new id (at login); the old one stops working. */
+    rotate(id) {
+        return this.execute(p.rotate(id));
+    }
+    /** The owner's live sessions, most recently seen first (a devices list). */
+    list(owner) {
+        return this.execute(p.list(owner));
+    }
+    count(owner) {
+        return this.execute(p.count(owner));
+    }
+    /** End the owner's sessions except `keep` ("log out everywhere else"); resolves with how many ended. */
+    deleteOwner(owner, options = {}) {
+        return this.execute(p.deleteOwner(owner, options.keep));
+    }
+    /** Set a plain key; `ttlMs` absent: no TTL. */
+    setKey(key, value, options = {}) {
+        return this.execute(p.keySet(key, value, options.ttlMs));
+    }
+    /** The key's value, or null. */
+    getKey(key) {
+        return this.execute(p.keyGet(key));
+    }
+    deleteKey(key) {
+        return this.execute(p.keyDelete(key));
+    }
+    /** Set (ms), remove (null) or zero (delete the key) a TTL; resolves false if there is no key. */
+    expireKey(key, ttlMs) {
+        return this.execute(p.keyExpire(key, ttlMs));
+    }
+    ttl(key) {
+        return this.execute(p.keyTtl(key));
+    }
+    /**
+     * Add `delta` to a decimal integer key (a missing key counts as 0);
+     * resolves with the new value. Rejects with ProtocolError if the value is
+     * beyond 2^53 (it has been applied then): use `incrBig` for such counters.
+     */
+    async incr(key, delta = 1) {
+        const value = await this.incrBig(key, delta);
+        const n = Number(value);
+        if (!Number.isSafeInteger(n))
+            throw new errors_1.ProtocolError(`the counter is ${value}, beyond a safe JavaScript number; use incrBig`);
+        return n;
+    }
+    /** `incr` with the full signed 64-bit range. */
+    incrBig(key, delta = 1) {
+        return this.execute(p.keyIncr(key, delta));
+    }
+}
+exports.Client = Client;

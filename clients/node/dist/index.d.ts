@@ -1,0 +1,13 @@
+/**
+ * sessiond for Node.js: a client for the native protocol (connection pool,
+ * pipelining, TLS, auth, timeouts, reconnect) and, under `sessiond/express`,
+ * an express-session store with device lists and log-out-everywhere.
+ */
+export { Client } from "./client";
+export type { ClientOptions, BackoffOptions } from "./options";
+export { readTokenFile } from "./options";
+export type { PoolStats } from "./pool";
+export * from "./errors";
+export { generateSessionId, idBytes, idFromText, idToText, isSessionId, routingSlot, type IdLike } from "./ids";
+export type { BytesLike, CreateOptions, KeyTtl, Labels, LimitPolicy, OwnerLimit, ServerHello, Session, SessionInfo } from "./types";
+export * as protocol from "./protocol";

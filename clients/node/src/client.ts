@@ -1,0 +1,154 @@
+/**
+ * The client: the engine's operations as typed async methods over a pool of
+ * pipelined connections. Each method builds a Call with the shared codec
+ * and runs it, so this module holds no wire logic.
+ *
+ * Calls made concurrently share connections: they are written together and
+ * their replies matched in order, so `Promise.all` of a thousand `get`s is
+ * a few writes, not a thousand round trips.
+ */
+
+import { ProtocolError } from "./errors";
+import type { IdLike } from "./ids";
+import { type ClientOptions, resolveOptions, type ResolvedOptions } from "./options";
+import { Pool, type PoolStats } from "./pool";
+import * as p from "./protocol";
+import type { BytesLike, CreateOptions, KeyTtl, Session, SessionInfo } from "./types";
+
+export class Client {
+  readonly options: ResolvedOptions;
+  private readonly pool: Pool;
+
+  /**
+   * `new Client("sessiond://127.0.0.1:7878", { tokenFile, caFile })` or
+   * `new Client({ host, port, ... })`. Nothing connects until the first
+   * call; connections the server closed are replaced on the next one.
+   * Idle connections do not keep the process alive; `close()` ends them.
+   */
+  constructor(url?: string | ClientOptions, options: ClientOptions = {}) {
+    const merged = typeof url === "string" ? { ...options, url } : { ...url, ...options };
+    this.options = resolveOptions(merged);
+    this.pool = new Pool(this.options);
+  }
+
+  /** Run one prepared call (any builder of the `protocol` module). */
+  execute<T>(call: p.Call<T>): Promise<T> {
+    return this.pool.run(call);
+  }
+
+  /** Connections and calls in flight, for metrics and tests. */
+  poolStats(): PoolStats {
+    return this.pool.stats();
+  }
+
+  /** Let calls in flight finish, then close every connection; later calls fail. */
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  // --- operations (SPEC.md §8) ----------------------------------------------
+
+  ping(): Promise<void> {
+    return this.execute(p.ping());
+  }
+
+  /** The server's counters by name (`sessions`, `keys`, `connections`, ...). */
+  stats(): Promise<Record<string, number>> {
+    return this.execute(p.stats());
+  }
+
+  /**
+   * Create a session for `owner`; resolves with its 22-character id.
+   * Timeouts are seconds (absent: the server's default; 0: none).
+   */
+  create(owner: BytesLike, options: CreateOptions = {}): Promise<string> {
+    return this.execute(p.create(owner, options));
+  }
+
+  /** The session, touched (its idle deadline slides). NotFound if it is gone. */
+  get(id: IdLike): Promise<Session> {
+    return this.execute(p.get(id, true));
+  }
+
+  /** The session without touching it. */
+  peek(id: IdLike): Promise<Session> {
+    return this.execute(p.get(id, false));
+  }
+
+  /**
+   * Replace the data (and touch); resolves with the new version. With
+   * `expectedVersion` it rejects with VersionMismatch if another write came first.
+   */
+  update(id: IdLike, data: BytesLike, options: { expectedVersion?: number } = {}): Promise<number> {
+    return this.execute(p.update(id, data, options.expectedVersion));
+  }
+
+  /** Slide the idle deadline; resolves with the new expires-at (Unix seconds). */
+  touch(id: IdLike): Promise<number> {
+    return this.execute(p.touch(id));
+  }
+
+  /** End the session; resolves with whether a live one was there. */
+  delete(id: IdLike): Promise<boolean> {
+    return this.execute(p.del(id));
+  }
+
+  /** Give the session a new id (at login); the old one stops working. */
+  rotate(id: IdLike): Promise<string> {
+    return this.execute(p.rotate(id));
+  }
+
+  /** The owner's live sessions, most recently seen first (a devices list). */
+  list(owner: BytesLike): Promise<SessionInfo[]> {
+    return this.execute(p.list(owner));
+  }
+
+  count(owner: BytesLike): Promise<number> {
+    return this.execute(p.count(owner));
+  }
+
+  /** End the owner's sessions except `keep` ("log out everywhere else"); resolves with how many ended. */
+  deleteOwner(owner: BytesLike, options: { keep?: IdLike } = {}): Promise<number> {
+    return this.execute(p.deleteOwner(owner, options.keep));
+  }
+
+  /** Set a plain key; `ttlMs` absent: no TTL. */
+  setKey(key: BytesLike, value: BytesLike, options: { ttlMs?: number } = {}): Promise<void> {
+    return this.execute(p.keySet(key, value, options.ttlMs));
+  }
+
+  /** The key's value, or null. */
+  getKey(key: BytesLike): Promise<Buffer | null> {
+    return this.execute(p.keyGet(key));
+  }
+
+  deleteKey(key: BytesLike): Promise<boolean> {
+    return this.execute(p.keyDelete(key));
+  }
+
+  /** Set (ms), remove (null) or zero (delete the key) a TTL; resolves false if there is no key. */
+  expireKey(key: BytesLike, ttlMs: number | null): Promise<boolean> {
+    return this.execute(p.keyExpire(key, ttlMs));
+  }
+
+  ttl(key: BytesLike): Promise<KeyTtl> {
+    return this.execute(p.keyTtl(key));
+  }
+
+  /**
+   * Add `delta` to a decimal integer key (a missing key counts as 0);
+   * resolves with the new value. Rejects with ProtocolError if the value is
+   * beyond 2^53 (it has been applied then): use `incrBig` for such counters.
+   */
+  async incr(key: BytesLike, delta: number | bigint = 1): Promise<number> {
+    const value = await this.incrBig(key, delta);
+    const n = Number(value);
+    if (!Number.isSafeInteger(n)) throw new ProtocolError(`the counter is ${value}, beyond a safe JavaScript number; use incrBig`);
+    return n;
+  }
+
+  /** `incr` with the full signed 64-bit range. */
+  incrBig(key: BytesLike, delta: number | bigint = 1): Promise<bigint> {
+    return this.execute(p.keyIncr(key, delta));
+  }
+}

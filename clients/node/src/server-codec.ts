@@ -1,0 +1,113 @@
+/**
+ * The server's direction of the codec: decoding requests and encoding
+ * replies. The client never needs it; it exists so that the golden vectors
+ * can be checked in both directions, and for fakes in tests.
+ */
+
+import { DecodeError, Reader, Writer } from "./codec";
+import type { ServerError } from "./errors";
+import { Op, POLICIES } from "./protocol";
+
+/** An opcode this codec does not know: the server's UNKNOWN_OP. */
+export class UnknownOpcode extends Error {
+  constructor(readonly opcode: number) {
+    super(`unknown operation 0x${opcode.toString(16).padStart(2, "0")}`);
+    this.name = "UnknownOpcode";
+  }
+}
+
+/** A decoded request: `op` is the lower-case name, fields use the vector file's names. */
+export type DecodedRequest = { op: string } & Record<string, unknown>;
+
+const NAMES: Record<number, string> = Object.fromEntries(Object.entries(Op).map(([k, v]) => [v, k.toLowerCase()]));
+
+/**
+ * Decode a request body as the server would. Throws DecodeError for what
+ * the server answers MALFORMED and UnknownOpcode for UNKNOWN_OP. Byte
+ * strings come back as Buffers, labels as [key, value] pairs in wire order.
+ */
+export function decodeRequest(body: Buffer): DecodedRequest {
+  const r = new Reader(body);
+  const opcode = r.u8("opcode");
+  const op = NAMES[opcode];
+  if (op === undefined) throw new UnknownOpcode(opcode);
+  const f: DecodedRequest = { op };
+  switch (opcode) {
+    case Op.PING:
+    case Op.STATS:
+      break;
+    case Op.AUTH:
+      f.token = r.bytes16("token");
+      break;
+    case Op.CREATE: {
+      const flags = r.u8("flags");
+      if (flags & 0xf0) throw new DecodeError(`reserved CREATE flags 0x${flags.toString(16)}`);
+      f.id = flags & 1 ? r.id() : null;
+      f.idle_secs = flags & 2 ? r.u32() : null;
+      f.absolute_secs = flags & 4 ? r.u32() : null;
+      if (flags & 8) {
+        const max = r.u32();
+        const policy = r.u8("policy");
+        if (policy >= POLICIES.length) throw new DecodeError(`unknown limit policy ${policy}`);
+        f.limit = { max_sessions: max, policy: POLICIES[policy] };
+      } else {
+        f.limit = null;
+      }
+      f.owner = r.bytes16("owner");
+      f.labels = Object.entries(r.labels());
+      f.data = r.bytes32("data");
+      break;
+    }
+    case Op.GET:
+      f.id = r.id();
+      f.touch = r.bool("touch");
+      break;
+    case Op.UPDATE:
+      f.id = r.id();
+      f.expected_version = r.present() ? r.u32() : null;
+      f.data = r.bytes32("data");
+      break;
+    case Op.TOUCH:
+    case Op.DELETE:
+    case Op.ROTATE:
+      f.id = r.id();
+      break;
+    case Op.LIST:
+    case Op.COUNT:
+      f.owner = r.bytes16("owner");
+      break;
+    case Op.DELETE_OWNER:
+      f.owner = r.bytes16("owner");
+      f.keep = r.present() ? r.id() : null;
+      break;
+    case Op.KEY_SET:
+    case Op.KEY_EXPIRE:
+      f.key = r.bytes16("key");
+      f.ttl_ms = r.present() ? r.u64() : null;
+      if (opcode === Op.KEY_SET) f.value = r.bytes32("value");
+      break;
+    case Op.KEY_INCR:
+      f.key = r.bytes16("key");
+      f.delta = r.i64();
+      break;
+    default: // KEY_GET, KEY_DELETE, KEY_TTL
+      f.key = r.bytes16("key");
+  }
+  r.end();
+  return f;
+}
+
+/** A success response frame: status 0, the tag, then what `build` writes. */
+export function encodeOk(tag: number, build?: (w: Writer) => unknown): Buffer {
+  const w = new Writer().u8(0).u8(tag);
+  build?.(w);
+  return w.frame();
+}
+
+/** An error response frame for an error: its code, message and detail fields. */
+export function encodeError(err: ServerError): Buffer {
+  const w = new Writer().u8(err.code).str16(err.message);
+  const cls = err.constructor as typeof ServerError;
+  for (const [name, kind] of cls.fields) w[kind](err.details[name]);
+  return w.frame();
+}
