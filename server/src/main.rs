@@ -6,34 +6,16 @@
 //! or from `SESSIOND_AUTH_TOKEN`, never from the command line, where any
 //! user of the machine could read it in the process list.
 
+mod logging;
 mod settings;
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use sessiond::{PersistConfig, Store, StoreConfig};
 use tracing::{info, warn};
 
 use settings::{Cli, Configs};
-
-/// Logs to stderr, filtered by the setting, else `RUST_LOG`, else the
-/// default level.
-fn init_logging(level: Option<&str>) -> Result<()> {
-    use tracing_subscriber::EnvFilter;
-    let filter = match level {
-        // Its error repeats its cause in its message: `anyhow!`, not
-        // `context`, says it once.
-        Some(level) => EnvFilter::try_new(level)
-            .map_err(|e| anyhow!("invalid log level or filter {level:?}: {e}"))?,
-        None => EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new(settings::DEFAULT_LOG_LEVEL)),
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
-    Ok(())
-}
 
 /// Completes on SIGTERM or SIGINT. Installed before serving, so that a
 /// failure to install it stops the start rather than a running daemon.
@@ -55,8 +37,13 @@ fn run(cli: Cli) -> Result<()> {
         store,
         persist,
         log_level,
+        log_format,
     } = cli.layered()?.into_configs(env_token)?;
-    init_logging(log_level.as_deref())?;
+    logging::init(
+        log_level.as_deref(),
+        settings::DEFAULT_LOG_LEVEL,
+        log_format,
+    )?;
     let store = open_store(store, persist)?;
     // Connections are served on the server's own threads; this runtime
     // only accepts them and waits for a signal.

@@ -25,6 +25,8 @@ use sessiond::{
 use sessiond_server::{Secret, ServerConfig, TlsFiles};
 use tracing::info;
 
+use crate::logging::LogFormat;
+
 /// The log filter when neither a setting nor `RUST_LOG` gives one: the
 /// daemon's own default, as no config type has a log level.
 pub(crate) const DEFAULT_LOG_LEVEL: &str = "info";
@@ -197,6 +199,9 @@ settings! {
         /// Log level or filter (error, warn, info, debug, trace); without it, RUST_LOG, then the default
         #[arg(long, env = "SESSIOND_LOG_LEVEL", value_name = "FILTER")]
         log_level: String,
+        /// How log lines are written: text for people, or one JSON object per line for a collector
+        #[arg(long, env = "SESSIOND_LOG_FORMAT", value_name = "FORMAT")]
+        log_format: LogFormatSetting,
     }
 }
 
@@ -209,6 +214,7 @@ pub(crate) struct Configs {
     pub persist: Option<PersistConfig>,
     /// `None`: `RUST_LOG`, else [`DEFAULT_LOG_LEVEL`].
     pub log_level: Option<String>,
+    pub log_format: LogFormat,
 }
 
 impl Settings {
@@ -303,6 +309,7 @@ impl Settings {
             store,
             persist,
             log_level: self.log_level,
+            log_format: self.log_format.map_or_else(LogFormat::default, Into::into),
         })
     }
 
@@ -346,6 +353,7 @@ impl Settings {
             compact_ratio: Some(persist.compact_ratio),
             compact_min_bytes: Some(persist.compact_min_bytes),
             log_level: Some(DEFAULT_LOG_LEVEL.to_owned()),
+            log_format: Some(LogFormat::default().into()),
         }
     }
 }
@@ -483,6 +491,14 @@ named_values! {
         Always => Always,
         Everysec => EverySec,
         No => No,
+    }
+}
+
+named_values! {
+    /// How log lines are written.
+    LogFormatSetting => LogFormat {
+        Text => Text,
+        Json => Json,
     }
 }
 
