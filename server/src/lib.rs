@@ -36,8 +36,9 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 use workers::Workers;
 
-pub use auth::Secret;
+pub use auth::{Secret, TokenFileError};
 pub use config::{ServerConfig, TlsFiles};
+pub use tls::TlsError;
 
 use sessiond::{Durability, Store};
 use stats::ServerStats;
@@ -62,7 +63,7 @@ pub enum ServeError {
     },
     /// The certificate or key could not be loaded.
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[from] TlsError),
     /// Accepting failed for good.
     #[error("accepting connections: {0}")]
     Accept(io::Error),

@@ -360,20 +360,15 @@ impl Settings {
 
 /// The token from its file, else from `SESSIOND_AUTH_TOKEN`.
 fn auth_token(file: Option<&Path>, env_token: Option<OsString>) -> Result<Option<Secret>> {
-    let (bytes, from) = match file {
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read the auth token file {}", path.display()))?;
-            (bytes, path.display().to_string())
-        }
-        None => match env_token {
-            Some(token) => (token.into_encoded_bytes(), "SESSIOND_AUTH_TOKEN".to_owned()),
-            None => return Ok(None),
-        },
+    if let Some(path) = file {
+        return Ok(Some(Secret::from_file(path)?));
+    }
+    let Some(token) = env_token else {
+        return Ok(None);
     };
-    Secret::new(bytes)
+    Secret::new(token.into_encoded_bytes())
         .map(Some)
-        .map_err(|why| anyhow!("{from}: {why}"))
+        .map_err(|why| anyhow!("SESSIOND_AUTH_TOKEN: {why}"))
 }
 
 /// The settings of a TOML file.
