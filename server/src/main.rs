@@ -5,6 +5,9 @@
 //! gives a value wins (`settings.rs`). The auth token is read from a file
 //! or from `SESSIOND_AUTH_TOKEN`, never from the command line, where any
 //! user of the machine could read it in the process list.
+//!
+//! SIGTERM and SIGINT stop the daemon gracefully; SIGHUP reloads the TLS
+//! certificate and key and the token file without dropping connections.
 
 mod logging;
 mod settings;
@@ -13,6 +16,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use sessiond::{PersistConfig, Store, StoreConfig};
+use sessiond_server::Reloader;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::{info, warn};
 
 use settings::{Cli, Configs};
@@ -20,7 +25,6 @@ use settings::{Cli, Configs};
 /// Completes on SIGTERM or SIGINT. Installed before serving, so that a
 /// failure to install it stops the start rather than a running daemon.
 fn shutdown_signal() -> Result<impl Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
     Ok(async move {
         tokio::select! {
@@ -28,6 +32,25 @@ fn shutdown_signal() -> Result<impl Future<Output = ()>> {
             _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
         }
     })
+}
+
+/// A SIGHUP handler, installed before serving: SIGHUP's default action
+/// would end the daemon, so it must be caught from the first connection on.
+fn hangup_signal() -> Result<Signal> {
+    signal(SignalKind::hangup()).context("installing a SIGHUP handler")
+}
+
+/// On every SIGHUP, reloads the certificate, key and token from their
+/// files (`reload.rs` in the library: all or nothing, logged either way).
+/// The files are read on a blocking thread, as this runtime also accepts
+/// the connections.
+async fn reload_on_hangup(mut hangup: Signal, reloader: Reloader) {
+    while hangup.recv().await.is_some() {
+        info!("SIGHUP received: reloading");
+        let reloader = reloader.clone();
+        // Its outcome is logged by `reload` itself.
+        let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -53,7 +76,9 @@ fn run(cli: Cli) -> Result<()> {
         .context("starting the runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
+        let hangup = hangup_signal()?;
         let server = sessiond_server::Server::bind(server, store).await?;
+        tokio::spawn(reload_on_hangup(hangup, server.reloader()));
         server.run_until(shutdown).await?;
         Ok(())
     })

@@ -241,6 +241,7 @@ impl Settings {
             tls: tls.or(server.tls),
             auth_token: auth_token(self.auth_token_file.as_deref(), env_token)?
                 .or(server.auth_token),
+            auth_token_file: self.auth_token_file.clone().or(server.auth_token_file),
             allow_unauthenticated_remote: self
                 .allow_unauthenticated_remote
                 .unwrap_or(server.allow_unauthenticated_remote),
