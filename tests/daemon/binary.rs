@@ -49,12 +49,17 @@ pub(crate) fn spawn_command(mut command: Command, port: u16) -> Child {
     child
 }
 
-pub(crate) fn terminate(child: &mut Child) -> std::process::ExitStatus {
+/// Sends the child a signal by name (`TERM`, `HUP`), with kill(1).
+pub(crate) fn send_signal(child: &Child, name: &str) {
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{name}"), &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(killed.success());
+    assert!(killed.success(), "kill -{name}");
+}
+
+pub(crate) fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    send_signal(child, "TERM");
     child.wait().unwrap()
 }
 
