@@ -16,7 +16,8 @@
 //!   token is neither empty nor over the limit) before it changes
 //!   anything; if one fails, it logs one error line and the old
 //!   certificate and token stay, so a half-copied file cannot take the
-//!   service down or lock clients out.
+//!   service down or lock clients out (Redis's `ACL LOAD` is all or
+//!   nothing in the same way).
 //! - **Only what came from files.** The certificate and key are re-read
 //!   if TLS is on; the token if it came from a file
 //!   (`ServerConfig::auth_token_file`). A token from `SESSIOND_AUTH_TOKEN`
@@ -25,8 +26,8 @@
 //!   listener expect one or the other.
 //! - **Existing connections are left alone.** A TLS session keeps the
 //!   certificate it was made with, and a connection that has
-//!   authenticated stays authenticated under the new token, as Redis's
-//!   `ACL LOAD` leaves its authenticated clients connected. Rotation is
+//!   authenticated stays authenticated under the new token, as a Redis
+//!   client does after `CONFIG SET requirepass`. Rotation is
 //!   therefore: give clients the new token, reload, then restart or
 //!   recycle the clients still holding connections made with the old one.
 //!   Cutting them off instead would turn every rotation into an outage
