@@ -27,11 +27,12 @@
 //! - **Existing connections are left alone.** A TLS session keeps the
 //!   certificate it was made with, and a connection that has
 //!   authenticated stays authenticated under the new token, as a Redis
-//!   client does after `CONFIG SET requirepass`. Rotation is
-//!   therefore: give clients the new token, reload, then restart or
-//!   recycle the clients still holding connections made with the old one.
-//!   Cutting them off instead would turn every rotation into an outage
-//!   for long-lived pools. A connection that has not authenticated yet
+//!   client does after `CONFIG SET requirepass`. Cutting them off
+//!   instead would turn every rotation into an outage for long-lived
+//!   pools. One token is in force at a time, so a rotation is: reload,
+//!   switch the clients to the new token (their pooled connections go on
+//!   meanwhile; only new ones need it), then recycle any connection still
+//!   made with the old one. A connection that has not authenticated yet
 //!   checks its next AUTH against the new token.
 
 use std::path::PathBuf;
