@@ -2,6 +2,8 @@
 //! guesses.
 
 use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use subtle::ConstantTimeEq;
@@ -29,6 +31,21 @@ impl Secret {
         Ok(Secret(trimmed.to_vec()))
     }
 
+    /// The secret a token file holds, checked as by [`Secret::new`]. One
+    /// reader for start-up and for reloads, so that both accept the same
+    /// files and say the same things about the others.
+    pub fn from_file(path: &Path) -> Result<Secret, TokenFileError> {
+        let path_buf = || path.to_path_buf();
+        let bytes = std::fs::read(path).map_err(|error| TokenFileError::Read {
+            path: path_buf(),
+            error,
+        })?;
+        Secret::new(bytes).map_err(|why| TokenFileError::Invalid {
+            path: path_buf(),
+            why,
+        })
+    }
+
     /// Whether `given` is this secret, in time independent of where they
     /// differ and of the secret's length.
     pub fn matches(&self, given: &[u8]) -> bool {
@@ -47,6 +64,28 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(…)")
     }
+}
+
+/// Why a token file gave no token.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenFileError {
+    /// The file could not be read. (The error is in the message rather
+    /// than a source, so that a chain of causes prints it once.)
+    #[error("cannot read the auth token file {}: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// It holds no valid token: empty, or too long.
+    #[error("{}: {why}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its token.
+        why: &'static str,
+    },
 }
 
 /// Failed attempts after which a connection is closed.

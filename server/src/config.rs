@@ -23,10 +23,15 @@ pub struct ServerConfig {
     /// Also speak the Redis protocol (RESP) on this address, with the same
     /// TLS, auth and limits. Default: off.
     pub resp_listen: Option<SocketAddr>,
-    /// Serve TLS with these files; `None` for plain TCP.
+    /// Serve TLS with these files (read again by a reload); `None` for
+    /// plain TCP.
     pub tls: Option<TlsFiles>,
     /// Require this token before any command but PING and AUTH.
     pub auth_token: Option<Secret>,
+    /// The file `auth_token` was read from: a reload (`Reloader`) reads it
+    /// again. `None` (a token given in code or by `SESSIOND_AUTH_TOKEN`,
+    /// or no token) and a reload leaves the token as it is.
+    pub auth_token_file: Option<PathBuf>,
     /// Listen on a non-loopback address without an auth token. Off by
     /// default, like Redis's protected mode.
     pub allow_unauthenticated_remote: bool,
@@ -51,6 +56,7 @@ impl Default for ServerConfig {
             resp_listen: None,
             tls: None,
             auth_token: None,
+            auth_token_file: None,
             allow_unauthenticated_remote: false,
             max_connections: 10_000,
             idle_timeout: Duration::from_secs(300),

@@ -90,7 +90,7 @@ where
             Ok(version) => {
                 let reply = ServerHello {
                     version,
-                    auth_required: shared.config.auth_token.is_some(),
+                    auth_required: shared.credentials.current().token.is_some(),
                     max_frame: shared.config.max_frame,
                 };
                 stream.write_all(&reply.encode()).await?;

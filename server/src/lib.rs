@@ -17,6 +17,7 @@ mod config;
 mod connection;
 mod driver;
 mod policy;
+mod reload;
 mod resp;
 mod stats;
 mod tls;
@@ -28,6 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use reload::{Credentials, Live};
 use sessiond_protocol::wire::ServerError;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -36,8 +38,10 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 use workers::Workers;
 
-pub use auth::Secret;
+pub use auth::{Secret, TokenFileError};
 pub use config::{ServerConfig, TlsFiles};
+pub use reload::{ReloadError, Reloaded, Reloader};
+pub use tls::TlsError;
 
 use sessiond::{Durability, Store};
 use stats::ServerStats;
@@ -62,7 +66,7 @@ pub enum ServeError {
     },
     /// The certificate or key could not be loaded.
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[from] TlsError),
     /// Accepting failed for good.
     #[error("accepting connections: {0}")]
     Accept(io::Error),
@@ -80,15 +84,18 @@ pub(crate) struct Shared {
     pub next_client_id: AtomicU64,
     /// Under `fsync always`: answers wait for their writes to be on disk.
     pub durability: Option<Durability>,
+    /// The TLS acceptor and token in force, which a reload replaces: read
+    /// these, not `config`'s start-up values.
+    pub credentials: Arc<Live>,
 }
 
 /// A bound native-protocol listener.
 pub struct Server {
     listener: TcpListener,
     resp: Option<TcpListener>,
-    tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     workers: Workers,
+    reloader: Reloader,
 }
 
 /// Which protocol a listener speaks.
@@ -121,6 +128,11 @@ impl Server {
             return Err(ServeError::Unprotected(exposed.unwrap_or(config.listen)));
         }
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let credentials = Arc::new(Live::new(Credentials {
+            tls,
+            token: config.auth_token.clone(),
+        }));
+        let reloader = Reloader::new(&config, credentials.clone());
         let listener = bind(config.listen).await?;
         let resp = match config.resp_listen {
             Some(addr) => Some(bind(addr).await?),
@@ -138,13 +150,14 @@ impl Server {
             config,
             stats: ServerStats::new(resp::command_names()),
             next_client_id: AtomicU64::new(1),
+            credentials,
         });
         Ok(Server {
             listener,
             resp,
-            tls,
             shared,
             workers,
+            reloader,
         })
     }
 
@@ -162,22 +175,28 @@ impl Server {
             .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
+    /// A handle that reloads the certificate, key and token from their
+    /// files while the server runs (the daemon calls it on SIGHUP).
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
     /// Serves until `shutdown` completes, then shuts down gracefully.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let Server {
             listener,
             resp,
-            tls,
             shared,
             mut workers,
+            reloader: _,
         } = self;
         if let Some(resp) = &resp {
             info!(addr = %resp.local_addr().map_err(ServeError::Accept)?, "listening (Redis protocol)");
         }
         info!(
             addr = %listener.local_addr().map_err(ServeError::Accept)?,
-            tls = tls.is_some(),
-            auth = shared.config.auth_token.is_some(),
+            tls = shared.credentials.current().tls.is_some(),
+            auth = shared.credentials.current().token.is_some(),
             "listening (native protocol)"
         );
         let slots = Arc::new(Semaphore::new(shared.config.max_connections));
@@ -214,7 +233,10 @@ impl Server {
                     continue;
                 }
             };
-            let (shared, tls, stopping) = (shared.clone(), tls.clone(), stopping.clone());
+            // The acceptor in force now: a reload from here on applies to
+            // the next connection, not this one.
+            let tls = shared.credentials.current().tls.clone();
+            let (shared, stopping) = (shared.clone(), stopping.clone());
             let connection = async move {
                 ServerStats::bump(&shared.stats.connections);
                 ServerStats::bump(&shared.stats.connections_total);

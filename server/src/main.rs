@@ -5,40 +5,26 @@
 //! gives a value wins (`settings.rs`). The auth token is read from a file
 //! or from `SESSIOND_AUTH_TOKEN`, never from the command line, where any
 //! user of the machine could read it in the process list.
+//!
+//! SIGTERM and SIGINT stop the daemon gracefully; SIGHUP reloads the TLS
+//! certificate and key and the token file without dropping connections.
 
+mod logging;
 mod settings;
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use sessiond::{PersistConfig, Store, StoreConfig};
+use sessiond_server::Reloader;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::{info, warn};
 
 use settings::{Cli, Configs};
 
-/// Logs to stderr, filtered by the setting, else `RUST_LOG`, else the
-/// default level.
-fn init_logging(level: Option<&str>) -> Result<()> {
-    use tracing_subscriber::EnvFilter;
-    let filter = match level {
-        // Its error repeats its cause in its message: `anyhow!`, not
-        // `context`, says it once.
-        Some(level) => EnvFilter::try_new(level)
-            .map_err(|e| anyhow!("invalid log level or filter {level:?}: {e}"))?,
-        None => EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new(settings::DEFAULT_LOG_LEVEL)),
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
-    Ok(())
-}
-
 /// Completes on SIGTERM or SIGINT. Installed before serving, so that a
 /// failure to install it stops the start rather than a running daemon.
 fn shutdown_signal() -> Result<impl Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
     Ok(async move {
         tokio::select! {
@@ -48,6 +34,25 @@ fn shutdown_signal() -> Result<impl Future<Output = ()>> {
     })
 }
 
+/// A SIGHUP handler, installed before serving: SIGHUP's default action
+/// would end the daemon, so it must be caught from the first connection on.
+fn hangup_signal() -> Result<Signal> {
+    signal(SignalKind::hangup()).context("installing a SIGHUP handler")
+}
+
+/// On every SIGHUP, reloads the certificate, key and token from their
+/// files (`reload.rs` in the library: all or nothing, logged either way).
+/// The files are read on a blocking thread, as this runtime also accepts
+/// the connections.
+async fn reload_on_hangup(mut hangup: Signal, reloader: Reloader) {
+    while hangup.recv().await.is_some() {
+        info!("SIGHUP received: reloading");
+        let reloader = reloader.clone();
+        // Its outcome is logged by `reload` itself.
+        let _ = tokio::task::spawn_blocking(move || reloader.reload()).await;
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     let env_token = std::env::var_os("SESSIOND_AUTH_TOKEN");
     let Configs {
@@ -55,8 +60,13 @@ fn run(cli: Cli) -> Result<()> {
         store,
         persist,
         log_level,
+        log_format,
     } = cli.layered()?.into_configs(env_token)?;
-    init_logging(log_level.as_deref())?;
+    logging::init(
+        log_level.as_deref(),
+        settings::DEFAULT_LOG_LEVEL,
+        log_format,
+    )?;
     let store = open_store(store, persist)?;
     // Connections are served on the server's own threads; this runtime
     // only accepts them and waits for a signal.
@@ -66,7 +76,9 @@ fn run(cli: Cli) -> Result<()> {
         .context("starting the runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
+        let hangup = hangup_signal()?;
         let server = sessiond_server::Server::bind(server, store).await?;
+        tokio::spawn(reload_on_hangup(hangup, server.reloader()));
         server.run_until(shutdown).await?;
         Ok(())
     })

@@ -9,7 +9,7 @@
 //!
 //! - without a configured token every client is authenticated from the
 //!   start; with one, only a matching token (compared in constant time by
-//!   [`Secret::matches`]) opens the gate;
+//!   [`Secret::matches`](crate::auth::Secret::matches)) opens the gate;
 //! - each wrong token is answered only after [`failure_delay`], which
 //!   grows with the connection's failures, and after [`MAX_FAILURES`] in a
 //!   row the connection is closed;
@@ -26,7 +26,7 @@ use std::time::Duration;
 use tracing::debug;
 
 use crate::Shared;
-use crate::auth::{MAX_FAILURES, Secret, failure_delay};
+use crate::auth::{MAX_FAILURES, failure_delay};
 use crate::stats::{Counters, ServerStats, Tally};
 
 /// One connection's standing under the policy.
@@ -60,7 +60,7 @@ impl<'a> Policy<'a> {
             shared,
             counters,
             tally: counters.tally(),
-            authenticated: shared.config.auth_token.is_none(),
+            authenticated: shared.credentials.current().token.is_none(),
             failures: 0,
             owed: Duration::ZERO,
         }
@@ -79,8 +79,11 @@ impl<'a> Policy<'a> {
     }
 
     /// Checks a token the client offers.
+    /// The token is the one in force now, after any reload; a client that
+    /// authenticated under an older one stays authenticated (`reload.rs`).
     pub(crate) fn authenticate(&mut self, given: &[u8]) -> Attempt {
-        let Some(secret) = self.secret() else {
+        let credentials = self.shared.credentials.current();
+        let Some(secret) = &credentials.token else {
             return Attempt::NoToken;
         };
         if secret.matches(given) {
@@ -98,7 +101,7 @@ impl<'a> Policy<'a> {
     /// Back to a fresh connection's standing (RESP's RESET), except that
     /// past failures still count: a reset must not buy more guesses.
     pub(crate) fn reset(&mut self) {
-        self.authenticated = self.secret().is_none();
+        self.authenticated = self.shared.credentials.current().token.is_none();
     }
 
     /// Serves the delay a wrong token owes, if any; the face awaits this
@@ -123,9 +126,5 @@ impl<'a> Policy<'a> {
     /// Adds this connection's counts to the server's, once per batch.
     pub(crate) fn report(&mut self) {
         self.counters.absorb(&mut self.tally);
-    }
-
-    fn secret(&self) -> Option<&'a Secret> {
-        self.shared.config.auth_token.as_ref()
     }
 }

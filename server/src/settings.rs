@@ -25,6 +25,8 @@ use sessiond::{
 use sessiond_server::{Secret, ServerConfig, TlsFiles};
 use tracing::info;
 
+use crate::logging::LogFormat;
+
 /// The log filter when neither a setting nor `RUST_LOG` gives one: the
 /// daemon's own default, as no config type has a log level.
 pub(crate) const DEFAULT_LOG_LEVEL: &str = "info";
@@ -197,6 +199,9 @@ settings! {
         /// Log level or filter (error, warn, info, debug, trace); without it, RUST_LOG, then the default
         #[arg(long, env = "SESSIOND_LOG_LEVEL", value_name = "FILTER")]
         log_level: String,
+        /// How log lines are written: text for people, or one JSON object per line for a collector
+        #[arg(long, env = "SESSIOND_LOG_FORMAT", value_name = "FORMAT")]
+        log_format: LogFormatSetting,
     }
 }
 
@@ -209,6 +214,7 @@ pub(crate) struct Configs {
     pub persist: Option<PersistConfig>,
     /// `None`: `RUST_LOG`, else [`DEFAULT_LOG_LEVEL`].
     pub log_level: Option<String>,
+    pub log_format: LogFormat,
 }
 
 impl Settings {
@@ -235,6 +241,7 @@ impl Settings {
             tls: tls.or(server.tls),
             auth_token: auth_token(self.auth_token_file.as_deref(), env_token)?
                 .or(server.auth_token),
+            auth_token_file: self.auth_token_file.clone().or(server.auth_token_file),
             allow_unauthenticated_remote: self
                 .allow_unauthenticated_remote
                 .unwrap_or(server.allow_unauthenticated_remote),
@@ -303,6 +310,7 @@ impl Settings {
             store,
             persist,
             log_level: self.log_level,
+            log_format: self.log_format.map_or_else(LogFormat::default, Into::into),
         })
     }
 
@@ -346,26 +354,22 @@ impl Settings {
             compact_ratio: Some(persist.compact_ratio),
             compact_min_bytes: Some(persist.compact_min_bytes),
             log_level: Some(DEFAULT_LOG_LEVEL.to_owned()),
+            log_format: Some(LogFormat::default().into()),
         }
     }
 }
 
 /// The token from its file, else from `SESSIOND_AUTH_TOKEN`.
 fn auth_token(file: Option<&Path>, env_token: Option<OsString>) -> Result<Option<Secret>> {
-    let (bytes, from) = match file {
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read the auth token file {}", path.display()))?;
-            (bytes, path.display().to_string())
-        }
-        None => match env_token {
-            Some(token) => (token.into_encoded_bytes(), "SESSIOND_AUTH_TOKEN".to_owned()),
-            None => return Ok(None),
-        },
+    if let Some(path) = file {
+        return Ok(Some(Secret::from_file(path)?));
+    }
+    let Some(token) = env_token else {
+        return Ok(None);
     };
-    Secret::new(bytes)
+    Secret::new(token.into_encoded_bytes())
         .map(Some)
-        .map_err(|why| anyhow!("{from}: {why}"))
+        .map_err(|why| anyhow!("SESSIOND_AUTH_TOKEN: {why}"))
 }
 
 /// The settings of a TOML file.
@@ -483,6 +487,14 @@ named_values! {
         Always => Always,
         Everysec => EverySec,
         No => No,
+    }
+}
+
+named_values! {
+    /// How log lines are written.
+    LogFormatSetting => LogFormat {
+        Text => Text,
+        Json => Json,
     }
 }
 

@@ -1,4 +1,5 @@
-//! Loading the server's certificate and key into a rustls acceptor.
+//! Loading the server's certificate and key into a rustls acceptor, at
+//! start-up and again at each reload (`reload.rs`).
 
 use std::sync::Arc;
 
@@ -7,18 +8,24 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use crate::ServeError;
 use crate::config::TlsFiles;
 
+/// Why the certificate and key could not be loaded: which file or step,
+/// and rustls's or the PEM reader's reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsError(String);
+
 /// A TLS acceptor for these files, with the ring provider and rustls's
-/// safe defaults (TLS 1.2 and 1.3).
-pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
-    let tls_error = |what: &str, e: &dyn std::fmt::Display| ServeError::Tls(format!("{what}: {e}"));
+/// safe defaults (TLS 1.2 and 1.3). Fails unless the chain has a
+/// certificate and the key is the leaf's (rustls checks that they match).
+pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
+    let tls_error = |what: &str, e: &dyn std::fmt::Display| TlsError(format!("{what}: {e}"));
     let certs = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| tls_error(&format!("reading {}", files.cert.display()), &e))?;
     if certs.is_empty() {
-        return Err(ServeError::Tls(format!(
+        return Err(TlsError(format!(
             "no certificate in {}",
             files.cert.display()
         )));

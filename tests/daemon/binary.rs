@@ -49,12 +49,17 @@ pub(crate) fn spawn_command(mut command: Command, port: u16) -> Child {
     child
 }
 
-pub(crate) fn terminate(child: &mut Child) -> std::process::ExitStatus {
+/// Sends the child a signal by name (`TERM`, `HUP`), with kill(1).
+pub(crate) fn send_signal(child: &Child, name: &str) {
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{name}"), &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(killed.success());
+    assert!(killed.success(), "kill -{name}");
+}
+
+pub(crate) fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    send_signal(child, "TERM");
     child.wait().unwrap()
 }
 
@@ -161,7 +166,9 @@ async fn flags_override_environment_which_overrides_the_file() {
     assert!(terminate(&mut child).success());
 }
 
-/// The binary's stderr, which must be one line, and whether it failed.
+/// The binary's error, which must be one line (the last; any before it
+/// are log lines, as a failure after start-up follows the start-up line),
+/// and whether it failed.
 fn one_line_of_failure(args: &[&str], env: &[(&str, &str)]) -> (String, Option<i32>) {
     let output = Command::new(BIN)
         .args(args)
@@ -171,8 +178,14 @@ fn one_line_of_failure(args: &[&str], env: &[(&str, &str)]) -> (String, Option<i
         .unwrap();
     assert!(!output.status.success(), "{args:?} should fail");
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    (stderr.trim_end().to_owned(), output.status.code())
+    let (error, logs) = stderr.lines().collect::<Vec<_>>().split_last().map_or_else(
+        || panic!("an error line"),
+        |(error, logs)| (error.to_string(), logs.to_vec()),
+    );
+    assert!(error.starts_with("sessiond: error: "), "{stderr}");
+    let is_log_line = |line: &&str| line.starts_with("20") && line.contains(" INFO ");
+    assert!(logs.iter().all(is_log_line), "one line: {stderr}");
+    (error, output.status.code())
 }
 
 #[test]
@@ -241,4 +254,49 @@ fn takes_the_handshake_timeout_and_zero_threads_from_flags() {
         started.elapsed()
     );
     assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn logs_one_json_object_per_line_with_log_format_json() {
+    use std::io::Read;
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = spawn(&["--listen", &listen, "--log-format", "json"], &[], port);
+    assert!(terminate(&mut child).success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}")))
+        .collect();
+    assert!(events.len() >= 3, "start, listening, stopped: {stderr}");
+    let start = &events[0];
+    let fields = &start["fields"];
+    assert!(
+        fields["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("sessiond starting; in memory only")),
+        "{start}"
+    );
+    assert_eq!(fields["version"], env!("CARGO_PKG_VERSION"), "{start}");
+    assert_eq!(start["level"], "INFO", "{start}");
+    assert_eq!(start["target"], "sessiond", "{start}");
+    let timestamp = start["timestamp"].as_str().unwrap_or_default();
+    assert!(
+        timestamp.starts_with("20") && timestamp.ends_with('Z'),
+        "{start}"
+    );
+    let listening = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "listening (native protocol)")
+        .unwrap_or_else(|| panic!("a listening line: {stderr}"));
+    assert_eq!(listening["fields"]["addr"], listen.as_str(), "{listening}");
+    assert_eq!(listening["fields"]["tls"], false, "{listening}");
 }

@@ -9,6 +9,7 @@ mod durability;
 mod policy;
 mod raw;
 mod redis_client;
+mod reload;
 mod resp;
 #[path = "../shared/tempdir.rs"]
 mod tempdir;
@@ -22,7 +23,7 @@ use sessiond::{Store, StoreConfig};
 use sessiond_protocol::wire::codec;
 use sessiond_protocol::wire::handshake::{ClientHello, ServerHello, VERSION};
 use sessiond_protocol::wire::{Request, Response};
-use sessiond_server::{ServeError, Server, ServerConfig};
+use sessiond_server::{Reloader, ServeError, Server, ServerConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -34,6 +35,8 @@ pub struct Daemon {
     /// The Redis-protocol listener's address, when configured.
     pub resp_addr: Option<SocketAddr>,
     pub store: Store,
+    /// Reloads its certificate, key and token file, as SIGHUP does.
+    pub reloader: Reloader,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServeError>>,
 }
@@ -49,6 +52,7 @@ impl Daemon {
         let server = Server::bind(config, store.clone()).await.expect("bind");
         let addr = server.local_addr();
         let resp_addr = server.resp_addr();
+        let reloader = server.reloader();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run_until(async {
             let _ = stopped.await;
@@ -57,6 +61,7 @@ impl Daemon {
             addr,
             resp_addr,
             store,
+            reloader,
             stop: Some(stop),
             task,
         }

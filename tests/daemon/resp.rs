@@ -38,7 +38,7 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], expected: usize) -> Ve
     got.to_vec()
 }
 
-async fn say(stream: &mut TcpStream, request: &str, answer: &str) {
+pub(crate) async fn say(stream: &mut TcpStream, request: &str, answer: &str) {
     let got = exchange(stream, request.as_bytes(), answer.len()).await;
     assert_eq!(String::from_utf8_lossy(&got), answer, "after {request:?}");
 }

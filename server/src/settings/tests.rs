@@ -278,3 +278,21 @@ fn tls_needs_both_files() {
     let tls = both.server.tls.unwrap();
     assert_eq!((tls.cert, tls.key), ("cert.pem".into(), "key.pem".into()));
 }
+
+#[test]
+fn the_log_format_is_text_unless_set_to_json_by_any_layer() {
+    assert_eq!(configs(Settings::default()).log_format, LogFormat::Text);
+    let from_env = parse(&[], &[("SESSIOND_LOG_FORMAT", "json")]).unwrap();
+    for settings in [
+        flags(&["--log-format=json"]),
+        file("log_format = \"json\"\n"),
+        from_env.settings,
+    ] {
+        assert_eq!(configs(settings).log_format, LogFormat::Json);
+    }
+    let error = file_settings(Path::new("f.toml"), "log_format = \"xml\"").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "f.toml, line 1: unknown value `xml`, expected one of `text`, `json`"
+    );
+}
