@@ -6,6 +6,7 @@ mod binary;
 mod client;
 mod differential;
 mod durability;
+mod metrics;
 mod policy;
 mod raw;
 mod redis_client;
@@ -33,6 +34,8 @@ pub struct Daemon {
     pub addr: SocketAddr,
     /// The Redis-protocol listener's address, when configured.
     pub resp_addr: Option<SocketAddr>,
+    /// The metrics listener's address, when configured.
+    pub metrics_addr: Option<SocketAddr>,
     pub store: Store,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServeError>>,
@@ -41,7 +44,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts a server on an ephemeral loopback port.
     pub async fn start(config: ServerConfig) -> Daemon {
-        let store = Store::new(StoreConfig::default());
+        Daemon::over(Store::new(StoreConfig::default()), config).await
+    }
+
+    /// Starts a server over `store` on an ephemeral loopback port.
+    pub async fn over(store: Store, config: ServerConfig) -> Daemon {
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             ..config
@@ -49,6 +56,7 @@ impl Daemon {
         let server = Server::bind(config, store.clone()).await.expect("bind");
         let addr = server.local_addr();
         let resp_addr = server.resp_addr();
+        let metrics_addr = server.metrics_addr();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run_until(async {
             let _ = stopped.await;
@@ -56,6 +64,7 @@ impl Daemon {
         Daemon {
             addr,
             resp_addr,
+            metrics_addr,
             store,
             stop: Some(stop),
             task,

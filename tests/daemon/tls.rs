@@ -13,12 +13,12 @@ use tokio_rustls::TlsConnector;
 use crate::{Daemon, Raw};
 
 /// A self-signed certificate for `localhost`, written as PEM files.
-struct Certificate {
-    files: TlsFiles,
+pub(crate) struct Certificate {
+    pub(crate) files: TlsFiles,
     der: rustls::pki_types::CertificateDer<'static>,
 }
 
-fn certificate(name: &str) -> Certificate {
+pub(crate) fn certificate(name: &str) -> Certificate {
     let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let dir: PathBuf =
         std::env::temp_dir().join(format!("sessiond-tls-{}-{name}", std::process::id()));
@@ -32,7 +32,7 @@ fn certificate(name: &str) -> Certificate {
     }
 }
 
-fn connector(trusted: &Certificate) -> TlsConnector {
+pub(crate) fn connector(trusted: &Certificate) -> TlsConnector {
     let mut roots = RootCertStore::empty();
     roots.add(trusted.der.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
