@@ -236,14 +236,22 @@ impl Server {
                 accepted = listener.accept() => (Face::Native, accepted),
                 accepted = accept_optional(resp.as_ref()) => (Face::Resp, accepted),
                 accepted = accept_optional(metrics.as_ref().map(|m| &m.listener)) => {
-                    if let (Ok((socket, _)), Some(metrics)) = (accepted, &metrics) {
-                        let scrape = scrapes.clone().try_acquire_owned().ok();
-                        let (exporter, tls) = (metrics.exporter.clone(), tls.clone());
-                        // On this thread, not a connection thread: a scrape
-                        // reads every shard's size, and requests should
-                        // not wait behind it.
-                        connections.spawn(serve_metrics(socket, tls, exporter, shared.clone(), scrape));
-                    }
+                    let Some(metrics) = &metrics else { continue };
+                    let socket = match accepted {
+                        Ok((socket, _)) => socket,
+                        // As for the other listeners: transient, so pause.
+                        Err(e) => {
+                            warn!(error = %e, "accept failed (metrics)");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let scrape = scrapes.clone().try_acquire_owned().ok();
+                    let (exporter, tls) = (metrics.exporter.clone(), tls.clone());
+                    // On this thread, not a connection thread: a scrape
+                    // reads every shard's size, and requests should not
+                    // wait behind it.
+                    connections.spawn(serve_metrics(socket, tls, exporter, shared.clone(), scrape));
                     continue;
                 }
             };
