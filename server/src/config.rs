@@ -23,6 +23,9 @@ pub struct ServerConfig {
     /// Also speak the Redis protocol (RESP) on this address, with the same
     /// TLS, auth and limits. Default: off.
     pub resp_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics (`GET /metrics`) over HTTP on this address,
+    /// with the same TLS and token (as a bearer token). Default: off.
+    pub metrics_listen: Option<SocketAddr>,
     /// Serve TLS with these files (read again by a reload); `None` for
     /// plain TCP.
     pub tls: Option<TlsFiles>,
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
             resp_listen: None,
+            metrics_listen: None,
             tls: None,
             auth_token: None,
             auth_token_file: None,
@@ -76,5 +80,14 @@ impl ServerConfig {
             .chain(self.resp_listen)
             .any(|addr| !addr.ip().is_loopback());
         remote && self.auth_token.is_none() && !self.allow_unauthenticated_remote
+    }
+
+    /// The metrics address, if this configuration would serve the metrics
+    /// beyond this machine to anyone (no token to ask for, and no
+    /// permission to do without one).
+    pub fn unprotected_metrics(&self) -> Option<SocketAddr> {
+        let addr = self.metrics_listen?;
+        let open = self.auth_token.is_none() && !self.allow_unauthenticated_remote;
+        (open && !addr.ip().is_loopback()).then_some(addr)
     }
 }

@@ -14,6 +14,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use sessiond_protocol::wire::codec::{self, FrameError};
@@ -27,6 +28,7 @@ use tracing::debug;
 use crate::Shared;
 use crate::commands;
 use crate::driver::{self, Answer, FLUSH_AT, Next, linger};
+use crate::outcome::Outcome;
 use crate::policy::{Attempt, Policy};
 use crate::stats::op_index;
 
@@ -140,10 +142,15 @@ impl Answer for Client<'_> {
                     break Next::Close;
                 }
             };
-            let (response, close) = match codec::decode_request(&body) {
-                Ok(request) => self.run(request).await,
-                Err(error) => (Err(error), false),
+            let (kind, response, close) = match codec::decode_request(&body) {
+                Ok(request) => {
+                    let kind = op_index(&request);
+                    let (response, close) = self.run(request).await;
+                    (Some(kind), response, close)
+                }
+                Err(error) => (None, Err(error), false),
             };
+            self.policy.count(kind, Outcome::of_native(&response));
             codec::encode_response(&response, output);
             if close {
                 break Next::Close;
@@ -152,13 +159,16 @@ impl Answer for Client<'_> {
         self.policy.report();
         next
     }
+
+    fn answered(&mut self, took: Duration) {
+        self.policy.answered(took);
+    }
 }
 
 impl Client<'_> {
     /// The connection policy's gate, then the command layer. Also says
     /// whether the connection must close after the response.
     async fn run(&mut self, request: Request) -> (Response, bool) {
-        self.policy.count(op_index(&request));
         let before_auth = || matches!(request, Request::Ping | Request::Auth { .. });
         if !self.policy.admits(before_auth) {
             return (Err(ServerError::AuthRequired), false);

@@ -20,6 +20,10 @@
 //! so nothing is acknowledged that is not durable; the client's next
 //! writes are refused with a clear error until the disk recovers.
 //!
+//! Latency is measured once per batch, not per request: from the read
+//! that brought the input to the write of its answers, which is what each
+//! request in the batch waited (`latency.rs`).
+//!
 //! The connection ends when the client leaves, when the protocol says so
 //! (after a lingering close, so the last answer is not lost to a TCP
 //! reset), after the idle timeout, or at shutdown once everything received
@@ -58,6 +62,10 @@ pub(crate) trait Answer {
     /// incomplete one there), appending to `output`, until `input` holds no
     /// complete request or `output` holds [`FLUSH_AT`] bytes.
     async fn answer(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> Next;
+
+    /// The answers given since the last call were written `took` after
+    /// their input was read: the protocol records its latency.
+    fn answered(&mut self, took: Duration);
 }
 
 /// Runs a connection until it ends (see the module documentation).
@@ -96,6 +104,8 @@ where
             if !output.is_empty() {
                 stream.write_all(&output).await?;
                 output.clear();
+                // The batch's one clock read beyond the read's own.
+                protocol.answered(last_active.elapsed());
             }
             match next {
                 Next::More => continue,

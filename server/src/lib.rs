@@ -16,6 +16,10 @@ mod commands;
 mod config;
 mod connection;
 mod driver;
+mod http;
+mod latency;
+mod metrics;
+mod outcome;
 mod policy;
 mod reload;
 mod resp;
@@ -56,6 +60,14 @@ pub enum ServeError {
          --allow-unauthenticated-remote if a firewall guards it"
     )]
     Unprotected(SocketAddr),
+    /// Serving metrics on a non-loopback address without an auth token.
+    #[error(
+        "refusing to serve metrics on {0} without an auth token: anyone who can reach it could \
+         watch the store's traffic, size and errors; set an auth token (scrapers then send it \
+         as a bearer token), listen on 127.0.0.1, or pass --allow-unauthenticated-remote if a \
+         firewall guards it"
+    )]
+    UnprotectedMetrics(SocketAddr),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -93,9 +105,16 @@ pub(crate) struct Shared {
 pub struct Server {
     listener: TcpListener,
     resp: Option<TcpListener>,
+    metrics: Option<MetricsListener>,
     shared: Arc<Shared>,
     workers: Workers,
     reloader: Reloader,
+}
+
+/// The metrics listener, and what it renders.
+struct MetricsListener {
+    listener: TcpListener,
+    exporter: Arc<metrics::Exporter>,
 }
 
 /// Which protocol a listener speaks.
@@ -127,6 +146,9 @@ impl Server {
             let exposed = addrs.find(|a| !a.ip().is_loopback());
             return Err(ServeError::Unprotected(exposed.unwrap_or(config.listen)));
         }
+        if let Some(addr) = config.unprotected_metrics() {
+            return Err(ServeError::UnprotectedMetrics(addr));
+        }
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let credentials = Arc::new(Live::new(Credentials {
             tls,
@@ -135,6 +157,10 @@ impl Server {
         let reloader = Reloader::new(&config, credentials.clone());
         let listener = bind(config.listen).await?;
         let resp = match config.resp_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let metrics = match config.metrics_listen {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
@@ -152,9 +178,14 @@ impl Server {
             next_client_id: AtomicU64::new(1),
             credentials,
         });
+        let metrics = metrics.map(|listener| MetricsListener {
+            listener,
+            exporter: Arc::new(metrics::Exporter::new(shared.clone())),
+        });
         Ok(Server {
             listener,
             resp,
+            metrics,
             shared,
             workers,
             reloader,
@@ -181,11 +212,21 @@ impl Server {
         self.reloader.clone()
     }
 
+    /// The metrics listener's address, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| {
+            m.listener
+                .local_addr()
+                .expect("a bound listener has an address")
+        })
+    }
+
     /// Serves until `shutdown` completes, then shuts down gracefully.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let Server {
             listener,
             resp,
+            metrics,
             shared,
             mut workers,
             reloader: _,
@@ -199,7 +240,11 @@ impl Server {
             auth = shared.credentials.current().token.is_some(),
             "listening (native protocol)"
         );
+        if let Some(metrics) = &metrics {
+            info!(addr = %metrics.listener.local_addr().map_err(ServeError::Accept)?, "serving metrics (GET /metrics)");
+        }
         let slots = Arc::new(Semaphore::new(shared.config.max_connections));
+        let scrapes = Arc::new(Semaphore::new(http::MAX_SCRAPES));
         let (stop, stopping) = watch::channel(false);
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
@@ -209,6 +254,27 @@ impl Server {
                 Some(_) = connections.join_next(), if !connections.is_empty() => continue,
                 accepted = listener.accept() => (Face::Native, accepted),
                 accepted = accept_optional(resp.as_ref()) => (Face::Resp, accepted),
+                accepted = accept_optional(metrics.as_ref().map(|m| &m.listener)) => {
+                    let Some(metrics) = &metrics else { continue };
+                    let socket = match accepted {
+                        Ok((socket, _)) => socket,
+                        // As for the other listeners: transient, so pause.
+                        Err(e) => {
+                            warn!(error = %e, "accept failed (metrics)");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let scrape = scrapes.clone().try_acquire_owned().ok();
+                    let exporter = metrics.exporter.clone();
+                    // The acceptor in force now, as for every new connection.
+                    let tls = shared.credentials.current().tls.clone();
+                    // On this thread, not a connection thread: a scrape
+                    // reads every shard's size, and requests should not
+                    // wait behind it.
+                    connections.spawn(serve_metrics(socket, tls, exporter, shared.clone(), scrape));
+                    continue;
+                }
             };
             let (socket, peer) = match accepted {
                 Ok(pair) => pair,
@@ -253,6 +319,7 @@ impl Server {
             connections.spawn_on(connection, workers.next());
         }
         drop(resp);
+        drop(metrics);
         drop(listener);
         info!(
             connections = connections.len(),
@@ -300,6 +367,36 @@ async fn serve_socket(
                 Err(_) => Ok(()),
             }
         }
+    }
+}
+
+/// Serves one metrics connection (TLS first if configured), or refuses it
+/// when `scrape` found no slot; TLS and the request share one deadline.
+async fn serve_metrics(
+    socket: TcpStream,
+    tls: Option<TlsAcceptor>,
+    exporter: Arc<metrics::Exporter>,
+    shared: Arc<Shared>,
+    scrape: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
+    let deadline = tokio::time::Instant::now() + shared.config.handshake_timeout;
+    let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+    let outcome = match (tls, scrape) {
+        (None, None) => http::refuse_busy(socket).await,
+        (None, Some(_slot)) => http::serve(socket, &exporter, &shared, left()).await,
+        (Some(acceptor), scrape) => {
+            match tokio::time::timeout_at(deadline, acceptor.accept(socket)).await {
+                Ok(Ok(stream)) if scrape.is_some() => {
+                    http::serve(stream, &exporter, &shared, left()).await
+                }
+                Ok(Ok(stream)) => http::refuse_busy(stream).await,
+                Ok(Err(e)) => Err(e),
+                Err(_) => Ok(()),
+            }
+        }
+    };
+    if let Err(e) = outcome {
+        debug!(error = %e, "metrics connection ended with an error");
     }
 }
 

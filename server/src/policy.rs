@@ -13,9 +13,9 @@
 //! - each wrong token is answered only after [`failure_delay`], which
 //!   grows with the connection's failures, and after [`MAX_FAILURES`] in a
 //!   row the connection is closed;
-//! - every request a face recognises is counted once in the connection's
-//!   [`Tally`], admitted or not (STATS counts traffic, not successes), and
-//!   the tally is reported once per batch.
+//! - every request is counted once in the connection's [`Tally`], admitted
+//!   or not (STATS counts traffic, not successes), with how it ended, and
+//!   the tally is reported once per batch; so is the batch's latency.
 //!
 //! The delay is a debt rather than a sleep inside [`Policy::authenticate`]
 //! so that command handlers stay synchronous: the face awaits
@@ -27,6 +27,7 @@ use tracing::debug;
 
 use crate::Shared;
 use crate::auth::{MAX_FAILURES, failure_delay};
+use crate::outcome::Outcome;
 use crate::stats::{Counters, ServerStats, Tally};
 
 /// One connection's standing under the policy.
@@ -118,13 +119,21 @@ impl<'a> Policy<'a> {
         self.failures >= MAX_FAILURES
     }
 
-    /// Counts one request of its face's kind `kind`.
-    pub(crate) fn count(&mut self, kind: usize) {
-        self.tally.count(kind);
+    /// Counts one request of its face's kind `kind` (`None`: a request
+    /// the face could not place) that ended with `outcome`.
+    pub(crate) fn count(&mut self, kind: Option<usize>, outcome: Outcome) {
+        let kind = kind.unwrap_or_else(|| self.counters.unknown());
+        self.tally.count(kind, outcome);
     }
 
     /// Adds this connection's counts to the server's, once per batch.
     pub(crate) fn report(&mut self) {
         self.counters.absorb(&mut self.tally);
+    }
+
+    /// Records that the requests counted since the last call were answered
+    /// `took` after their input was read; once per batch, by the driver.
+    pub(crate) fn answered(&mut self, took: Duration) {
+        self.counters.record_latency(&mut self.tally, took);
     }
 }

@@ -125,6 +125,9 @@ settings! {
         /// Also speak the Redis protocol (RESP) on this address, with the same TLS, auth and limits
         #[arg(long, env = "SESSIOND_RESP_LISTEN", value_name = "ADDR")]
         resp_listen: SocketAddr,
+        /// Serve Prometheus metrics (GET /metrics) on this address, with the same TLS; the auth token, if set, as a bearer token
+        #[arg(long, env = "SESSIOND_METRICS_LISTEN", value_name = "ADDR")]
+        metrics_listen: SocketAddr,
         /// TLS certificate chain (PEM, leaf first); TLS is on when this and the key are set
         #[arg(long, env = "SESSIOND_TLS_CERT", value_name = "FILE")]
         tls_cert: PathBuf,
@@ -238,6 +241,7 @@ impl Settings {
         let server = ServerConfig {
             listen: self.listen.unwrap_or(server.listen),
             resp_listen: self.resp_listen.or(server.resp_listen),
+            metrics_listen: self.metrics_listen.or(server.metrics_listen),
             tls: tls.or(server.tls),
             auth_token: auth_token(self.auth_token_file.as_deref(), env_token)?
                 .or(server.auth_token),
@@ -325,6 +329,7 @@ impl Settings {
         Settings {
             listen: Some(server.listen),
             resp_listen: server.resp_listen,
+            metrics_listen: server.metrics_listen,
             tls_cert: tls.map(|tls| tls.cert.clone()),
             tls_key: tls.map(|tls| tls.key.clone()),
             auth_token_file: None,

@@ -3,15 +3,22 @@
 //! Redis face's commands (`resp_get`, …), so that STATS shows all the
 //! traffic whichever protocol carried it.
 //!
+//! Each request is counted under its kind and its [`Outcome`] (`ok` or
+//! why it failed); STATS shows the sum per kind, the metrics each outcome.
+//! A face's latency histogram sits beside its counts.
+//!
 //! Request counts are kept per connection ([`Tally`]) and added to the
 //! shared counters once per batch of pipelined requests, not once per
 //! request: a shared atomic bumped by every request on every core would
 //! bounce its cache line between cores at a million operations a second.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use sessiond_protocol::wire::Request;
 
+use crate::latency::Latency;
+use crate::outcome::{self, Outcome};
 use sessiond::{FsyncPolicy, Store};
 
 /// Names of the operations, by [`op_index`].
@@ -58,71 +65,137 @@ pub(crate) struct ServerStats {
     pub resp: Counters,
 }
 
-/// One face's request counters, each under its STATS name; a face counts
-/// a request by its kind's index, which it defines.
+/// One face's request counters: per kind (each under its STATS name) and
+/// outcome, and the face's latency. A face counts a request by its kind's
+/// index, which it defines, or as [`Counters::unknown`] when it cannot
+/// tell which kind the request was (an unknown command, a body that does
+/// not decode); those are left out of STATS, which has always counted
+/// known kinds only.
 pub(crate) struct Counters {
     names: Box<[String]>,
-    counts: Box<[AtomicU64]>,
+    /// The kinds as the metrics label them (`get`, `session.get`), then
+    /// `unknown`.
+    kinds: Box<[&'static str]>,
+    /// By `kind * outcome::COUNT + outcome`.
+    cells: Box<[AtomicU64]>,
+    /// How long this face's requests took.
+    pub latency: Latency,
 }
 
 /// One connection's request counts since it last reported them, and which
 /// kinds it saw, so that reporting a batch costs as much as the kinds in it
 /// rather than a pass over every kind the face has.
+///
+/// Successes are counted densely by kind; failures, which are rare and
+/// come in many more kinds, sparsely by cell, in a list that keeps its
+/// capacity from batch to batch.
 pub(crate) struct Tally {
-    counts: Box<[u64]>,
+    ok: Box<[u64]>,
     seen: Vec<usize>,
+    /// `(cell, count)`, a cell as in [`Counters::cells`].
+    failed: Vec<(usize, u64)>,
+    /// Requests since the latency was last recorded.
+    unrecorded: u64,
 }
 
 impl Counters {
     /// Counters named `{prefix}_{kind}` for each kind, in index order; a
     /// `.` in a kind (`session.get`) becomes `_`, since STATS names are
     /// words joined by `_` (SPEC.md §9).
-    fn new<'k>(prefix: &str, kinds: impl IntoIterator<Item = &'k str>) -> Counters {
+    fn new(prefix: &str, kinds: impl IntoIterator<Item = &'static str>) -> Counters {
+        let kinds: Vec<&'static str> = kinds.into_iter().collect();
         let names: Box<[String]> = kinds
-            .into_iter()
+            .iter()
             .map(|kind| format!("{prefix}_{}", kind.replace('.', "_")))
             .collect();
-        let counts = names.iter().map(|_| AtomicU64::new(0)).collect();
-        Counters { names, counts }
+        let kinds: Box<[&'static str]> = kinds.into_iter().chain(["unknown"]).collect();
+        let cells = (0..kinds.len() * outcome::COUNT)
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        Counters {
+            names,
+            kinds,
+            cells,
+            latency: Latency::default(),
+        }
+    }
+
+    /// The kind of requests the face could not place.
+    pub(crate) fn unknown(&self) -> usize {
+        self.names.len()
     }
 
     /// An empty tally for one connection of this face.
     pub(crate) fn tally(&self) -> Tally {
         Tally {
-            counts: vec![0; self.counts.len()].into_boxed_slice(),
+            ok: vec![0; self.kinds.len()].into_boxed_slice(),
             seen: Vec::new(),
+            failed: Vec::new(),
+            unrecorded: 0,
         }
     }
 
     /// Adds a connection's counts and zeroes them.
     pub(crate) fn absorb(&self, tally: &mut Tally) {
         for kind in tally.seen.drain(..) {
-            let count = std::mem::take(&mut tally.counts[kind]);
-            self.counts[kind].fetch_add(count, Ordering::Relaxed);
+            let count = std::mem::take(&mut tally.ok[kind]);
+            let cell = kind * outcome::COUNT + Outcome::OK.index();
+            self.cells[cell].fetch_add(count, Ordering::Relaxed);
+        }
+        for (cell, count) in tally.failed.drain(..) {
+            self.cells[cell].fetch_add(count, Ordering::Relaxed);
         }
     }
 
+    /// Records the latency of the requests counted since it was last
+    /// recorded: they took `took` each.
+    pub(crate) fn record_latency(&self, tally: &mut Tally, took: Duration) {
+        self.latency
+            .record(took, std::mem::take(&mut tally.unrecorded));
+    }
+
+    /// STATS: each known kind's requests, whatever their outcome.
     fn read(&self) -> impl Iterator<Item = (String, u64)> + '_ {
-        let counts = self.counts.iter().map(|c| c.load(Ordering::Relaxed));
-        self.names.iter().cloned().zip(counts)
+        let rows = self.cells.chunks(outcome::COUNT);
+        let totals = rows.map(|row| row.iter().map(|c| c.load(Ordering::Relaxed)).sum());
+        self.names.iter().cloned().zip(totals)
+    }
+
+    /// Every kind's requests by outcome: `(kind label, outcome index,
+    /// count)`, unknown kind last.
+    pub(crate) fn cells(&self) -> impl Iterator<Item = (&'static str, usize, u64)> + '_ {
+        self.cells.iter().enumerate().map(|(cell, count)| {
+            let kind = self.kinds[cell / outcome::COUNT];
+            (kind, cell % outcome::COUNT, count.load(Ordering::Relaxed))
+        })
     }
 }
 
 impl Tally {
-    /// Counts one request of the kind at `kind` (its face's index).
-    pub(crate) fn count(&mut self, kind: usize) {
-        let count = &mut self.counts[kind];
-        if *count == 0 {
-            self.seen.push(kind);
+    /// Counts one request of the kind at `kind` (its face's index, or
+    /// [`Counters::unknown`]) that ended with `outcome`.
+    pub(crate) fn count(&mut self, kind: usize, outcome: Outcome) {
+        self.unrecorded += 1;
+        if outcome == Outcome::OK {
+            let count = &mut self.ok[kind];
+            if *count == 0 {
+                self.seen.push(kind);
+            }
+            *count += 1;
+            return;
         }
-        *count += 1;
+        let cell = kind * outcome::COUNT + outcome.index();
+        match self.failed.iter_mut().find(|(c, _)| *c == cell) {
+            Some((_, count)) => *count += 1,
+            None => self.failed.push((cell, 1)),
+        }
     }
 }
 
 impl ServerStats {
     /// Zeroed counters, with one per command of the Redis face, named as
     /// `resp_commands` lists them in their table's order.
-    pub(crate) fn new<'k>(resp_commands: impl IntoIterator<Item = &'k str>) -> ServerStats {
+    pub(crate) fn new(resp_commands: impl IntoIterator<Item = &'static str>) -> ServerStats {
         ServerStats {
             connections: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
@@ -200,7 +273,7 @@ impl ServerStats {
 /// The process's resident memory, from `/proc/self/status` (Linux; `None`
 /// elsewhere), so that clients can measure memory per session as they do
 /// with Redis's `used_memory_rss`.
-fn resident_bytes() -> Option<u64> {
+pub(crate) fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -210,7 +283,7 @@ fn resident_bytes() -> Option<u64> {
 /// CPU time the process has used, user and system, in microseconds, from
 /// `/proc/self/stat` (Linux; `None` elsewhere), so that a load generator
 /// can report server CPU per operation, as with Redis's `INFO cpu`.
-fn cpu_micros() -> Option<u64> {
+pub(crate) fn cpu_micros() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (which may hold spaces), from field 3.
     let after_name = &stat[stat.rfind(')')? + 2..];
@@ -248,8 +321,8 @@ mod tests {
     fn a_tally_reaches_the_shared_counters_once_and_only_its_kinds() {
         let stats = ServerStats::new(["get", "session.set"]);
         let mut tally = stats.resp.tally();
-        tally.count(1);
-        tally.count(1);
+        tally.count(1, Outcome::OK);
+        tally.count(1, Outcome::OK);
         stats.resp.absorb(&mut tally);
         stats.resp.absorb(&mut tally);
         let counts: Vec<_> = stats.resp.read().collect();
@@ -260,6 +333,50 @@ mod tests {
                 ("resp_session_set".to_owned(), 2)
             ]
         );
+    }
+
+    #[test]
+    fn failures_are_counted_by_outcome_and_in_the_stats_total() {
+        let stats = ServerStats::new(["get", "set"]);
+        let counters = &stats.resp;
+        let mut tally = counters.tally();
+        let wrong_type = Outcome::code(sessiond_protocol::wire::ErrorCode::WrongType);
+        tally.count(0, Outcome::OK);
+        tally.count(0, wrong_type);
+        tally.count(0, wrong_type);
+        tally.count(counters.unknown(), wrong_type);
+        counters.absorb(&mut tally);
+        let names = outcome::names();
+        let nonzero: Vec<_> = counters
+            .cells()
+            .filter(|(_, _, n)| *n > 0)
+            .map(|(kind, o, n)| (kind, names[o].as_str(), n))
+            .collect();
+        assert_eq!(
+            nonzero,
+            [
+                ("get", "ok", 1),
+                ("get", "wrong_type", 2),
+                ("unknown", "wrong_type", 1)
+            ]
+        );
+        let totals: Vec<_> = counters.read().collect();
+        assert_eq!(
+            totals,
+            [("resp_get".to_owned(), 3), ("resp_set".to_owned(), 0)]
+        );
+    }
+
+    #[test]
+    fn latency_is_weighted_by_the_requests_since_it_was_last_recorded() {
+        let stats = ServerStats::new(["get"]);
+        let counters = &stats.native;
+        let mut tally = counters.tally();
+        tally.count(0, Outcome::OK);
+        tally.count(0, Outcome::OK);
+        counters.record_latency(&mut tally, Duration::from_millis(1));
+        counters.record_latency(&mut tally, Duration::from_millis(1));
+        assert_eq!(counters.latency.read().count, 2);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod binary;
 mod client;
 mod differential;
 mod durability;
+mod metrics;
 mod policy;
 mod raw;
 mod redis_client;
@@ -34,6 +35,8 @@ pub struct Daemon {
     pub addr: SocketAddr,
     /// The Redis-protocol listener's address, when configured.
     pub resp_addr: Option<SocketAddr>,
+    /// The metrics listener's address, when configured.
+    pub metrics_addr: Option<SocketAddr>,
     pub store: Store,
     /// Reloads its certificate, key and token file, as SIGHUP does.
     pub reloader: Reloader,
@@ -44,7 +47,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts a server on an ephemeral loopback port.
     pub async fn start(config: ServerConfig) -> Daemon {
-        let store = Store::new(StoreConfig::default());
+        Daemon::over(Store::new(StoreConfig::default()), config).await
+    }
+
+    /// Starts a server over `store` on an ephemeral loopback port.
+    pub async fn over(store: Store, config: ServerConfig) -> Daemon {
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             ..config
@@ -53,6 +60,7 @@ impl Daemon {
         let addr = server.local_addr();
         let resp_addr = server.resp_addr();
         let reloader = server.reloader();
+        let metrics_addr = server.metrics_addr();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server.run_until(async {
             let _ = stopped.await;
@@ -60,6 +68,7 @@ impl Daemon {
         Daemon {
             addr,
             resp_addr,
+            metrics_addr,
             store,
             reloader,
             stop: Some(stop),

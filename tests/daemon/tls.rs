@@ -14,7 +14,7 @@ use crate::{Daemon, Raw};
 
 /// A self-signed certificate for `localhost`, written as PEM files.
 pub(crate) struct Certificate {
-    pub files: TlsFiles,
+    pub(crate) files: TlsFiles,
     der: rustls::pki_types::CertificateDer<'static>,
 }
 

@@ -348,26 +348,34 @@ impl ErrorCode {
     }
 }
 
+impl From<&StoreError> for ErrorCode {
+    /// The code a store error travels as; a face that does not send codes
+    /// (the Redis one) still classifies its errors by it.
+    fn from(error: &StoreError) -> ErrorCode {
+        match error {
+            StoreError::NotFound => ErrorCode::NotFound,
+            StoreError::IdTaken => ErrorCode::IdTaken,
+            StoreError::BadOwner { .. } => ErrorCode::BadOwner,
+            StoreError::TooLarge { .. } => ErrorCode::TooLarge,
+            StoreError::BadKey { .. } => ErrorCode::BadKey,
+            StoreError::BadLabels(_) => ErrorCode::BadLabels,
+            StoreError::BadTimeout(_) => ErrorCode::BadTimeout,
+            StoreError::SessionLimit { .. } => ErrorCode::SessionLimit,
+            StoreError::VersionMismatch { .. } => ErrorCode::VersionMismatch,
+            StoreError::OutOfMemory { .. } => ErrorCode::OutOfMemory,
+            StoreError::NotAnInteger => ErrorCode::NotAnInteger,
+            StoreError::Overflow => ErrorCode::Overflow,
+            StoreError::WrongType => ErrorCode::WrongType,
+            StoreError::Persistence(_) => ErrorCode::Persistence,
+        }
+    }
+}
+
 impl ServerError {
     /// The code this error travels as.
     pub fn code(&self) -> ErrorCode {
         match self {
-            ServerError::Store(e) => match e {
-                StoreError::NotFound => ErrorCode::NotFound,
-                StoreError::IdTaken => ErrorCode::IdTaken,
-                StoreError::BadOwner { .. } => ErrorCode::BadOwner,
-                StoreError::TooLarge { .. } => ErrorCode::TooLarge,
-                StoreError::BadKey { .. } => ErrorCode::BadKey,
-                StoreError::BadLabels(_) => ErrorCode::BadLabels,
-                StoreError::BadTimeout(_) => ErrorCode::BadTimeout,
-                StoreError::SessionLimit { .. } => ErrorCode::SessionLimit,
-                StoreError::VersionMismatch { .. } => ErrorCode::VersionMismatch,
-                StoreError::OutOfMemory { .. } => ErrorCode::OutOfMemory,
-                StoreError::NotAnInteger => ErrorCode::NotAnInteger,
-                StoreError::Overflow => ErrorCode::Overflow,
-                StoreError::WrongType => ErrorCode::WrongType,
-                StoreError::Persistence(_) => ErrorCode::Persistence,
-            },
+            ServerError::Store(e) => ErrorCode::from(e),
             ServerError::AuthRequired => ErrorCode::AuthRequired,
             ServerError::AuthFailed => ErrorCode::AuthFailed,
             ServerError::UnknownOp(_) => ErrorCode::UnknownOp,

@@ -33,6 +33,7 @@ mod table;
 
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -41,10 +42,11 @@ use tracing::debug;
 
 use crate::Shared;
 use crate::driver::{self, Answer, FLUSH_AT};
+use crate::outcome::Outcome;
 use crate::policy::Policy;
 use args::Args;
 use client::Client;
-use errors::RespError;
+pub(crate) use errors::RespError;
 use parse::Parser;
 use reply::{Protocol, Value};
 use spec::Reply;
@@ -120,15 +122,28 @@ impl Answer for Client<'_> {
         self.policy.report();
         next
     }
+
+    fn answered(&mut self, took: Duration) {
+        self.policy.answered(took);
+    }
 }
 
-/// Runs one command: the table's lookup, the policy's gate and count, the
-/// arity check, the handler.
+/// Runs one command and counts it with its outcome.
 fn execute(client: &mut Client<'_>, name: &[u8], args: &[Bytes]) -> Reply {
     let found = COMMANDS.lookup(name);
-    if let Some((index, _)) = found {
-        client.policy.count(index);
-    }
+    let reply = dispatch(client, found, name, args);
+    let kind = found.map(|(index, _)| index);
+    client.policy.count(kind, Outcome::of_resp(&reply));
+    reply
+}
+
+/// The policy's gate, the arity check, the handler.
+fn dispatch(
+    client: &mut Client<'_>,
+    found: Option<(usize, &'static spec::Spec)>,
+    name: &[u8],
+    args: &[Bytes],
+) -> Reply {
     let before_auth = || found.is_some_and(|(_, spec)| spec.before_auth());
     if !client.policy.admits(before_auth) {
         return Err(RespError::NoAuth);

@@ -123,6 +123,18 @@ fn a_later_layer_switches_a_limit_off_with_zero() {
 }
 
 #[test]
+fn the_metrics_listener_is_off_unless_a_layer_sets_it() {
+    assert_eq!(configs(flags(&[])).server.metrics_listen, None);
+    let addr: SocketAddr = "127.0.0.1:9187".parse().unwrap();
+    let flag = configs(flags(&["--metrics-listen", "127.0.0.1:9187"]));
+    assert_eq!(flag.server.metrics_listen, Some(addr));
+    let env = parse(&[], &[("SESSIOND_METRICS_LISTEN", "127.0.0.1:9187")]).unwrap();
+    assert_eq!(configs(env.settings).server.metrics_listen, Some(addr));
+    let key = configs(file("metrics_listen = \"127.0.0.1:9187\""));
+    assert_eq!(key.server.metrics_listen, Some(addr));
+}
+
+#[test]
 fn zero_threads_means_one_per_core_as_in_server_config() {
     let server = configs(flags(&["--threads", "0"])).server;
     assert_eq!(
