@@ -29,6 +29,11 @@ pub const MAX_TIMEOUT_SECS: u32 = 10 * 366 * 24 * 3600;
 /// Longest auth token the handshake can carry (a `u16` length).
 pub const MAX_TOKEN_LEN: usize = u16::MAX as usize;
 
+/// Longest KEY_SCAN pattern: what its `u16` length can say. Longer than a
+/// key may be, since a glob can be longer than what it matches (`\x`
+/// matches one byte, `*` none).
+pub const MAX_PATTERN_LEN: usize = u16::MAX as usize;
+
 /// An owner must be 1 to [`MAX_OWNER_LEN`] bytes.
 pub fn check_owner(owner: &[u8]) -> Result<(), StoreError> {
     if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
@@ -57,6 +62,20 @@ pub fn check_data_len(len: usize, max: usize) -> Result<(), StoreError> {
     let max = max.min(MAX_DATA_LEN);
     if len > max {
         return Err(StoreError::TooLarge { len, max });
+    }
+    Ok(())
+}
+
+/// A KEY_SCAN pattern must be at most [`MAX_PATTERN_LEN`] bytes; it is
+/// refused as a key would be ([`StoreError::BadKey`]), since it stands for
+/// keys. An empty pattern is allowed: it matches only the empty key, so it
+/// finds nothing, as a read of a key that could not exist does.
+pub fn check_pattern(pattern: &[u8]) -> Result<(), StoreError> {
+    if pattern.len() > MAX_PATTERN_LEN {
+        return Err(StoreError::BadKey {
+            len: pattern.len(),
+            max: MAX_PATTERN_LEN,
+        });
     }
     Ok(())
 }
@@ -122,6 +141,7 @@ pub fn check_request(request: &Request) -> Result<(), Option<StoreError>> {
         | Request::KeyExpire { key, .. }
         | Request::KeyTtl { key }
         | Request::KeyIncr { key, .. } => Ok(check_key(key)?),
+        Request::KeyScan { pattern, .. } => Ok(pattern.as_deref().map_or(Ok(()), check_pattern)?),
     }
 }
 
@@ -157,6 +177,27 @@ mod tests {
         assert!(matches!(err, Some(StoreError::BadLabels(_))));
         assert_eq!(check_request(&Request::Auth { token: long }), Err(None));
         assert!(check_request(&Request::Create(NewSession::new("u").data(vec![0; 10]))).is_ok());
+    }
+
+    #[test]
+    fn a_scan_pattern_is_held_to_what_its_length_field_carries() {
+        let scan = |pattern: Option<Vec<u8>>| Request::KeyScan {
+            cursor: 0,
+            count: 10,
+            pattern,
+        };
+        assert!(check_request(&scan(None)).is_ok());
+        assert!(check_request(&scan(Some(Vec::new()))).is_ok());
+        // Longer than any key, still a pattern that can match one.
+        assert!(check_request(&scan(Some(vec![b'*'; MAX_KEY_LEN * 2]))).is_ok());
+        assert!(check_request(&scan(Some(vec![b'*'; MAX_PATTERN_LEN]))).is_ok());
+        assert_eq!(
+            check_request(&scan(Some(vec![b'*'; MAX_PATTERN_LEN + 1]))),
+            Err(Some(StoreError::BadKey {
+                len: MAX_PATTERN_LEN + 1,
+                max: MAX_PATTERN_LEN
+            }))
+        );
     }
 
     #[test]

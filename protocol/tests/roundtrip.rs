@@ -128,6 +128,13 @@ fn request() -> impl Strategy<Value = Request> {
         (key(), option::of(millis())).prop_map(|(key, ttl)| Request::KeyExpire { key, ttl }),
         key().prop_map(|key| Request::KeyTtl { key }),
         (key(), any::<i64>()).prop_map(|(key, delta)| Request::KeyIncr { key, delta }),
+        (any::<u64>(), any::<u32>(), option::of(bytes(64))).prop_map(|(cursor, count, pattern)| {
+            Request::KeyScan {
+                cursor,
+                count,
+                pattern,
+            }
+        }),
     ]
 }
 
@@ -189,6 +196,7 @@ fn reply() -> impl Strategy<Value = Reply> {
         key_ttl().prop_map(Reply::Ttl),
         any::<i64>().prop_map(Reply::Integer),
         vec(("[a-z_]{0,32}", any::<u64>()), 0..8).prop_map(Reply::Stats),
+        (any::<u64>(), vec(key(), 0..8)).prop_map(|(cursor, keys)| Reply::Scan { cursor, keys }),
     ]
 }
 

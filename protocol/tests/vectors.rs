@@ -84,6 +84,11 @@ const DATA: &[u8] = br#"{"cart":[]}"#;
 const KEY: &[u8] = b"rate:192.0.2.7";
 /// 2026-01-01T00:00:00Z.
 const CREATED: u64 = 1_767_225_600;
+/// A KEY_SCAN cursor mid-walk: shard 1 (the top 12 bits), position 0x2a.
+/// Opaque to clients; above 2^32 so that it tests all 64 bits, below 2^53
+/// so that it survives JSON readers that hold numbers as doubles (real
+/// cursors do not: clients keep them as 64-bit integers).
+const SCAN_CURSOR: u64 = (1 << 52) | 0x2a;
 
 fn labels() -> Labels {
     Labels::new()
@@ -315,6 +320,24 @@ fn request_vectors() -> Vec<Vector> {
                 delta: -2,
             },
         ),
+        request(
+            "key_scan_start",
+            "KEY_SCAN's first step: cursor 0, about 100 keys looked at, no pattern (every key)",
+            Request::KeyScan {
+                cursor: 0,
+                count: 100,
+                pattern: None,
+            },
+        ),
+        request(
+            "key_scan_pattern",
+            "KEY_SCAN going on from a cursor the previous step returned, about 10 keys looked at, only keys matching the glob \"rate:*\"",
+            Request::KeyScan {
+                cursor: SCAN_CURSOR,
+                count: 10,
+                pattern: Some(b"rate:*".to_vec()),
+            },
+        ),
     ]
 }
 
@@ -388,6 +411,22 @@ fn reply_vectors() -> Vec<Vector> {
                 ("keys".into(), 1),
                 ("bytes_used".into(), 5_000_000_000),
             ]),
+        ),
+        reply(
+            "reply_scan",
+            "SCAN: the cursor to send next and the two keys this step found",
+            Reply::Scan {
+                cursor: SCAN_CURSOR,
+                keys: vec![KEY.to_vec(), b"rate:198.51.100.1".to_vec()],
+            },
+        ),
+        reply(
+            "reply_scan_done",
+            "SCAN of the last step: cursor 0 (the walk is over), no keys in this step",
+            Reply::Scan {
+                cursor: 0,
+                keys: vec![],
+            },
         ),
     ]
 }
@@ -578,6 +617,12 @@ fn bad_request_vectors() -> Vec<Vector> {
             "bad_presence_byte",
             "UPDATE whose opt<u32> presence byte is 2",
             &[&[0x12], ID_A.as_bytes(), &[2, 0, 0, 0, 3], &[0, 0, 0, 0]],
+            ErrorCode::Malformed,
+        ),
+        bad_request(
+            "bad_scan_truncated_count",
+            "KEY_SCAN whose u32 count has only 2 of its 4 bytes",
+            &[&[0x26], &[0; 8], &[0, 0]],
             ErrorCode::Malformed,
         ),
         bad_request(
@@ -790,6 +835,15 @@ fn describe_request(req: &Request) -> Value {
             "ttl_ms": describe_millis(*ttl),
         }),
         Request::KeyIncr { key, delta } => json!({ "key_hex": hex(key), "delta": delta }),
+        Request::KeyScan {
+            cursor,
+            count,
+            pattern,
+        } => json!({
+            "cursor": cursor,
+            "count": count,
+            "pattern_hex": pattern.as_deref().map(hex),
+        }),
     };
     with_first(("op", req.name().into()), fields)
 }
@@ -838,6 +892,13 @@ fn describe_reply(reply: &Reply) -> Value {
         Reply::Stats(stats) => (
             "stats",
             json!({ "stats": stats.iter().map(|(name, value)| json!([name, value])).collect::<Vec<_>>() }),
+        ),
+        Reply::Scan { cursor, keys } => (
+            "scan",
+            json!({
+                "cursor": cursor,
+                "keys_hex": keys.iter().map(|key| hex(key)).collect::<Vec<_>>(),
+            }),
         ),
     };
     with_first(("reply", name.into()), fields)
@@ -987,7 +1048,7 @@ fn vectors_cover_every_opcode_tag_and_code() {
     let spec_opcodes: BTreeSet<u8> = [0x01, 0x02, 0x03]
         .into_iter()
         .chain(0x10..=0x18)
-        .chain(0x20..=0x25)
+        .chain(0x20..=0x26)
         .collect();
     assert_eq!(opcodes, spec_opcodes);
 
@@ -998,7 +1059,7 @@ fn vectors_cover_every_opcode_tag_and_code() {
             _ => None,
         })
         .collect();
-    assert_eq!(tags, (0x00..=0x0b).collect());
+    assert_eq!(tags, (0x00..=0x0c).collect());
 
     let codes: Vec<ErrorCode> = all
         .iter()
@@ -1038,7 +1099,17 @@ fn some_vectors_match_the_spec_by_hand() {
         hex_of("create_no_flags"),
         "00000010 10 00 0007 757365723a3432 00 00000000".replace(' ', "")
     );
+    // opcode 0x26, cursor 2^52 + 42, count 10, pattern present: "rate:*"
+    assert_eq!(
+        hex_of("key_scan_pattern"),
+        "00000016 26 001000000000002a 0000000a 01 0006 726174653a2a".replace(' ', "")
+    );
     assert_eq!(hex_of("reply_done"), "000000020000");
+    // status 0, tag 0x0C, cursor 0, no keys
+    assert_eq!(
+        hex_of("reply_scan_done"),
+        "0000000e 00 0c 0000000000000000 00000000".replace(' ', "")
+    );
     assert_eq!(
         hex_of("reply_ttl_expires"),
         "0000000b 00 09 02 000000000000e772".replace(' ', "")

@@ -46,6 +46,17 @@ pub(crate) fn execute(store: &Store, stats: &ServerStats, request: Request) -> R
         Request::KeyExpire { key, ttl } => Reply::Bool(store.expire_key(&key, ttl)?),
         Request::KeyTtl { key } => Reply::Ttl(store.ttl(&key)),
         Request::KeyIncr { key, delta } => Reply::Integer(store.incr(&key, delta)?),
+        // Every kind of key, as an operator listing the key space expects;
+        // the engine's walk gives the guarantees SPEC.md §8 states.
+        Request::KeyScan {
+            cursor,
+            count,
+            pattern,
+        } => {
+            let count = usize::try_from(count).unwrap_or(usize::MAX);
+            let (cursor, keys) = store.scan_keys(cursor, count, pattern.as_deref(), None);
+            Reply::Scan { cursor, keys }
+        }
     };
     Ok(reply)
 }

@@ -22,7 +22,7 @@ use crate::outcome::{self, Outcome};
 use sessiond::{FsyncPolicy, Store};
 
 /// Names of the operations, by [`op_index`].
-const OPS: [&str; 18] = [
+const OPS: [&str; 19] = [
     "ping",
     "auth",
     "stats",
@@ -41,6 +41,7 @@ const OPS: [&str; 18] = [
     "key_expire",
     "key_ttl",
     "key_incr",
+    "key_scan",
 ];
 
 /// The position of a request's kind in [`OPS`]: the native face's index
@@ -418,7 +419,13 @@ mod tests {
                 key: vec![],
                 delta: 1,
             },
+            Request::KeyScan {
+                cursor: 0,
+                count: 10,
+                pattern: None,
+            },
         ];
+        assert_eq!(requests.len(), OPS.len());
         for (i, request) in requests.iter().enumerate() {
             assert_eq!(op_index(request), i);
             assert_eq!(OPS[i], request.name());

@@ -33,6 +33,12 @@ def test_async_operations_and_concurrency(daemon: Daemon) -> None:
             assert (await c.ttl(k)).kind == "expires" and await c.expire_key(k, None)
             assert await c.get_key(k) == b"1" and await c.incr(k, 4) == 5
             assert await c.delete_key(k) is True
+            await c.set_key(k + ":a", b"1")
+            await c.set_key(k + ":b", b"2")
+            assert sorted([key async for key in c.scan_iter(k + ":*", count=3)]) == [
+                (k + ":a").encode(),
+                (k + ":b").encode(),
+            ]
             assert "sessions" in await c.stats()
             # 200 concurrent tasks share one connection; each gets its own reply
             ids = await asyncio.gather(*(c.create(o, str(i).encode()) for i in range(200)))

@@ -122,6 +122,28 @@ def test_plain_keys(client: sessiond.Client) -> None:
     assert client.delete_key(k) is True and client.delete_key(k) is False
 
 
+def test_scan_walks_every_key_once(client: sessiond.Client) -> None:
+    prefix = "scan:" + uuid.uuid4().hex + ":"
+    keys = {(prefix + str(i)).encode() for i in range(300)}
+    with client.pipeline() as p:
+        for k in keys:
+            p.set_key(k, b"v")
+    client.set_key(prefix.rstrip(":"), b"not matched")
+    found = list(client.scan_iter(prefix + "*", count=7))
+    assert len(found) == len(set(found)) and set(found) == keys
+    # One step at a time: a cursor that ends at 0, each step's keys matching.
+    cursor, steps, seen = 0, 0, []
+    while steps < 1000:
+        cursor, page = client.scan(cursor, prefix + "1*", count=50)
+        seen += page
+        steps += 1
+        if cursor == 0:
+            break
+    assert cursor == 0 and sorted(seen) == sorted(k for k in keys if k.startswith((prefix + "1").encode()))
+    assert client.scan(0, prefix + "nothing*", count=1000)[1] == []
+    assert client.stats()["ops_key_scan"] >= steps
+
+
 def test_store_errors(client: sessiond.Client) -> None:
     with pytest.raises(sessiond.BadOwner) as bo:
         client.create(b"")

@@ -28,7 +28,7 @@ def h(x: str) -> bytes:
 
 def test_every_kind_present() -> None:
     assert {v["kind"] for v in VECTORS} == {"request", "response", "client_hello", "server_hello", "bad_request"}
-    assert len(VECTORS) == 81
+    assert len(VECTORS) == 86
 
 
 def test_every_error_code_has_a_vector() -> None:
@@ -77,6 +77,9 @@ def build_request(f: Dict[str, Any]) -> Call[object]:
         return protocol.key_expire(h(f["key_hex"]), ttl)
     if op == "key_incr":
         return protocol.key_incr(h(f["key_hex"]), f["delta"])
+    if op == "key_scan":
+        pattern = None if f["pattern_hex"] is None else h(f["pattern_hex"])
+        return protocol.key_scan(f["cursor"], f["count"], pattern)
     return getattr(protocol, op)(h(f["key_hex"]))  # type: ignore[no-any-return]
 
 
@@ -86,6 +89,8 @@ def fields_of_decoded(name: str, d: Dict[str, Any]) -> Dict[str, Any]:
     for k, v in d.items():
         if isinstance(v, bytes):
             out[k + "_hex"] = v.hex()
+        elif k == "pattern" and v is None:
+            out["pattern_hex"] = None  # an absent byte string keeps its _hex name
         elif isinstance(v, OwnerLimit):
             out[k] = {"max_sessions": v.max_sessions, "policy": v.policy}
         elif k == "labels":
@@ -152,6 +157,11 @@ REPLIES: Dict[str, Any] = {
         lambda f, w: w.u8(protocol.TTL_KINDS.index(f["kind"])).u64(f["ms"]),
     ),
     "integer": (protocol.key_incr(b"k"), lambda x: {"value": x}, lambda f, w: w.i64(f["value"])),
+    "scan": (
+        protocol.key_scan(),
+        lambda x: {"cursor": x[0], "keys_hex": [k.hex() for k in x[1]]},
+        lambda f, w: [w.u64(f["cursor"]).u32(len(f["keys_hex"]))] + [w.bytes16(h(k)) for k in f["keys_hex"]],
+    ),
     "stats": (
         protocol.stats(),
         lambda d: {"stats": [list(p) for p in d.items()]},

@@ -135,6 +135,55 @@ impl Client {
         }
     }
 
+    /// One step of a walk over the server's plain keys (KEY_SCAN, SPEC.md
+    /// §8): start at cursor 0 and pass each returned cursor back until it
+    /// is 0 again. `count` is about how many keys the server looks at in
+    /// this step; `pattern` is a Redis glob (`None`: every key). A step may
+    /// return fewer keys than `count`, or none, before the walk is over;
+    /// a key present for the whole walk comes back exactly once.
+    ///
+    /// Not part of [`SessionStore`](sessiond_protocol::SessionStore): the
+    /// embedded store offers its own `scan_keys`, with a key-type filter,
+    /// for the Redis face's SCAN.
+    ///
+    /// ```no_run
+    /// # async fn run(client: sessiond_client::Client) -> Result<(), sessiond_client::ClientError> {
+    /// let mut cursor = 0;
+    /// loop {
+    ///     let (next, keys) = client.scan_keys(cursor, 100, Some(b"rate:*")).await?;
+    ///     for key in keys {
+    ///         println!("{}", String::from_utf8_lossy(&key));
+    ///     }
+    ///     if next == 0 {
+    ///         break;
+    ///     }
+    ///     cursor = next;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Client::request`]; a pattern over 65 535 bytes is refused with
+    /// [`StoreError::BadKey`](sessiond_protocol::StoreError::BadKey)
+    /// before it is sent. A server older than KEY_SCAN answers
+    /// `UNKNOWN_OP` ([`ClientError::Server`]).
+    pub async fn scan_keys(
+        &self,
+        cursor: u64,
+        count: u32,
+        pattern: Option<&[u8]>,
+    ) -> Result<(u64, Vec<Vec<u8>>), ClientError> {
+        let request = Request::KeyScan {
+            cursor,
+            count,
+            pattern: pattern.map(<[u8]>::to_vec),
+        };
+        match self.request(request).await? {
+            Reply::Scan { cursor, keys } => Ok((cursor, keys)),
+            other => Err(unexpected("KEY_SCAN", "SCAN", &other)),
+        }
+    }
+
     /// How many of the pool's connections are open right now.
     pub fn healthy_connections(&self) -> usize {
         self.inner.pool.healthy_connections()

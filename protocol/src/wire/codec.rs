@@ -315,6 +315,15 @@ fn put_request(out: &mut BytesMut, req: &Request) {
             out.put_bytes16(key);
             out.put_i64(*delta);
         }
+        Request::KeyScan {
+            cursor,
+            count,
+            pattern,
+        } => {
+            out.put_u64(*cursor);
+            out.put_u32(*count);
+            out.put_opt(pattern.as_deref(), BytesMut::put_bytes16);
+        }
     }
 }
 
@@ -371,6 +380,11 @@ fn read_request(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
         0x25 => Request::KeyIncr {
             key: r.bytes16("key")?.to_vec(),
             delta: r.i64("delta")?,
+        },
+        0x26 => Request::KeyScan {
+            cursor: r.u64("cursor")?,
+            count: r.u32("count")?,
+            pattern: r.opt("pattern", Reader::bytes16)?.map(<[u8]>::to_vec),
         },
         op => return Err(DecodeError::UnknownOp(op)),
     };
@@ -526,11 +540,21 @@ fn put_reply(out: &mut BytesMut, reply: &Reply) {
                 out.put_u64(*value);
             }
         }
+        Reply::Scan { cursor, keys } => {
+            out.put_u64(*cursor);
+            out.put_len32(keys.len());
+            for key in keys {
+                out.put_bytes16(key);
+            }
+        }
     }
 }
 
 /// Fewest bytes a statistic takes on the wire: an empty name and a `u64`.
 const MIN_STAT_LEN: usize = 1 + 8;
+
+/// Fewest bytes a scanned key takes on the wire: its `u16` length.
+const MIN_SCANNED_KEY_LEN: usize = 2;
 
 /// The tags are those of [`Reply::tag`]; the round-trip tests keep the two
 /// tables in step.
@@ -556,6 +580,16 @@ fn read_reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
             Reply::Stats(r.counted(count, MIN_STAT_LEN, |r| {
                 Ok((r.str8("statistic name")?.to_owned(), r.u64("statistic")?))
             })?)
+        }
+        0x0C => {
+            let cursor = r.u64("cursor")?;
+            let count = r.len32("key count")?;
+            Reply::Scan {
+                cursor,
+                keys: r.counted(count, MIN_SCANNED_KEY_LEN, |r| {
+                    Ok(r.bytes16("key")?.to_vec())
+                })?,
+            }
         }
         tag => return Err(DecodeError::UnknownTag(tag)),
     };
@@ -950,8 +984,8 @@ mod tests {
     #[test]
     fn response_errors() {
         assert_eq!(
-            decode_response(&[0, 0x0c]),
-            Err(DecodeError::UnknownTag(0x0c))
+            decode_response(&[0, 0x0d]),
+            Err(DecodeError::UnknownTag(0x0d))
         );
         assert_eq!(
             decode_response(&[15, 0, 0]),

@@ -107,6 +107,17 @@ pub enum Request {
         /// What to add (negative to subtract).
         delta: i64,
     },
+    /// One step of a walk over every plain key: start at cursor 0 and send
+    /// each returned cursor back until it is 0 again.
+    KeyScan {
+        /// Where this step starts: 0, or the cursor the previous step
+        /// returned.
+        cursor: u64,
+        /// About how many keys to look at (0 is taken as 1).
+        count: u32,
+        /// Only keys matching this Redis glob; `None` for every key.
+        pattern: Option<Vec<u8>>,
+    },
 }
 
 impl Request {
@@ -131,6 +142,7 @@ impl Request {
             Request::KeyExpire { .. } => 0x23,
             Request::KeyTtl { .. } => 0x24,
             Request::KeyIncr { .. } => 0x25,
+            Request::KeyScan { .. } => 0x26,
         }
     }
 
@@ -155,6 +167,7 @@ impl Request {
             Request::KeyExpire { .. } => "key_expire",
             Request::KeyTtl { .. } => "key_ttl",
             Request::KeyIncr { .. } => "key_incr",
+            Request::KeyScan { .. } => "key_scan",
         }
     }
 }
@@ -186,6 +199,14 @@ pub enum Reply {
     Integer(i64),
     /// Named statistics.
     Stats(Vec<(String, u64)>),
+    /// One step of a key scan: where the next step starts (0 when the walk
+    /// is over) and the keys this step found.
+    Scan {
+        /// The cursor to send next; 0 once every key has been visited.
+        cursor: u64,
+        /// The live keys found in this step, possibly none.
+        keys: Vec<Vec<u8>>,
+    },
 }
 
 impl Reply {
@@ -204,6 +225,7 @@ impl Reply {
             Reply::Ttl(_) => 0x09,
             Reply::Integer(_) => 0x0A,
             Reply::Stats(_) => 0x0B,
+            Reply::Scan { .. } => 0x0C,
         }
     }
 }

@@ -13,7 +13,7 @@ import ssl
 import struct
 from collections import deque
 from types import TracebackType
-from typing import Deque, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, Union
+from typing import AsyncIterator, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from . import errors, protocol
 from .connection import Options, build_options, hello_error
@@ -339,6 +339,22 @@ class AsyncClient:
 
     async def incr(self, key: BytesLike, delta: int = 1) -> int:
         return await self.execute(protocol.key_incr(key, delta))
+
+    async def scan(
+        self, cursor: int = 0, pattern: Optional[BytesLike] = None, count: int = protocol.DEFAULT_SCAN_COUNT
+    ) -> Tuple[int, List[bytes]]:
+        return await self.execute(protocol.key_scan(cursor, count, pattern))
+
+    async def scan_iter(
+        self, pattern: Optional[BytesLike] = None, count: int = protocol.DEFAULT_SCAN_COUNT
+    ) -> AsyncIterator[bytes]:
+        cursor = 0
+        while True:
+            cursor, keys = await self.scan(cursor, pattern, count)
+            for key in keys:
+                yield key
+            if cursor == 0:
+                return
 
 
 class AsyncPipeline(PipelineBase):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ssl
 from types import TracebackType
-from typing import Dict, List, Mapping, Optional, Type, TypeVar, Union
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 from . import protocol
 from .connection import Connection, build_options
@@ -165,6 +165,22 @@ class Client:
 
     def incr(self, key: BytesLike, delta: int = 1) -> int:
         return self.execute(protocol.key_incr(key, delta))
+
+    def scan(
+        self, cursor: int = 0, pattern: Optional[BytesLike] = None, count: int = protocol.DEFAULT_SCAN_COUNT
+    ) -> Tuple[int, List[bytes]]:
+        """One step of a walk over the plain keys: ``(next cursor, keys)``, as
+        redis-py's ``scan``. Start at 0; the walk is over when the cursor is 0."""
+        return self.execute(protocol.key_scan(cursor, count, pattern))
+
+    def scan_iter(self, pattern: Optional[BytesLike] = None, count: int = protocol.DEFAULT_SCAN_COUNT) -> Iterator[bytes]:
+        """Every key matching ``pattern``, each once, a step at a time."""
+        cursor = 0
+        while True:
+            cursor, keys = self.scan(cursor, pattern, count)
+            yield from keys
+            if cursor == 0:
+                return
 
 
 class Pipeline(PipelineBase):

@@ -100,3 +100,8 @@ class PipelineBase:
 
     def incr(self: P, key: BytesLike, delta: int = 1) -> P:
         return self.add(protocol.key_incr(key, delta))
+
+    def scan(
+        self: P, cursor: int = 0, pattern: Optional[BytesLike] = None, count: int = protocol.DEFAULT_SCAN_COUNT
+    ) -> P:
+        return self.add(protocol.key_scan(cursor, count, pattern))

@@ -41,9 +41,14 @@ OP_KEY_SET, OP_KEY_GET, OP_KEY_DELETE, OP_KEY_EXPIRE, OP_KEY_TTL, OP_KEY_INCR = 
     0x24,
     0x25,
 )
+OP_KEY_SCAN = 0x26
 
 TAG_DONE, TAG_ID, TAG_SESSION, TAG_VERSION, TAG_TIME, TAG_BOOL = 0, 1, 2, 3, 4, 5
 TAG_LIST, TAG_COUNT, TAG_VALUE, TAG_TTL, TAG_INTEGER, TAG_STATS = 6, 7, 8, 9, 10, 11
+TAG_SCAN = 12
+
+#: Keys KEY_SCAN looks at per step unless told otherwise (Redis's SCAN: 10).
+DEFAULT_SCAN_COUNT = 10
 
 POLICIES = ("none", "reject", "evict_oldest")
 TTL_KINDS = ("missing", "persistent", "expires")
@@ -362,6 +367,11 @@ def _read_ttl(r: Reader) -> KeyTtl:
     return KeyTtl(TTL_KINDS[kind], ms)
 
 
+def _read_scan(r: Reader) -> Tuple[int, List[bytes]]:
+    cursor = r.u64("cursor")
+    return cursor, [r.bytes16("key") for _ in range(r.u32("key count"))]
+
+
 def _call(op: int, tag: int, read: Callable[[Reader], T], build: Optional[Callable[[Writer], Any]] = None) -> Call[T]:
     w = Writer().u8(op)
     if build is not None:
@@ -544,6 +554,25 @@ def key_incr(key: BytesLike, delta: int = 1) -> Call[int]:
     return _call(OP_KEY_INCR, TAG_INTEGER, Reader.i64, lambda w: w.bytes16(_b(key)).i64(delta))
 
 
+def key_scan(cursor: int = 0, count: int = DEFAULT_SCAN_COUNT, pattern: Optional[BytesLike] = None) -> Call[Tuple[int, List[bytes]]]:
+    """KEY_SCAN, one step of a walk over every plain key: ``(next cursor, keys)``.
+
+    Start at 0 and pass each returned cursor back until it is 0 again; a key
+    present for the whole walk comes back exactly once. ``count`` is about
+    how many keys the server looks at, ``pattern`` a Redis glob (None: all).
+    """
+    raw_pattern = None if pattern is None else _b(pattern)
+
+    def build(w: Writer) -> None:
+        w.u64(cursor).u32(count)
+        if raw_pattern is None:
+            w.u8(0)
+        else:
+            w.u8(1).bytes16(raw_pattern)
+
+    return _call(OP_KEY_SCAN, TAG_SCAN, _read_scan, build)
+
+
 # --- the server's direction (for tests, fakes and the golden vectors) -------
 
 
@@ -601,6 +630,9 @@ def decode_request(body: bytes) -> Tuple[str, Dict[str, Any]]:
         f["key"] = r.bytes16("key")
     elif op == OP_KEY_INCR:
         name, f["key"], f["delta"] = "key_incr", r.bytes16("key"), r.i64()
+    elif op == OP_KEY_SCAN:
+        name, f["cursor"], f["count"] = "key_scan", r.u64("cursor"), r.u32("count")
+        f["pattern"] = r.bytes16("pattern") if r.present("pattern") else None
     else:
         raise UnknownOpcode(op)
     r.end()
