@@ -11,7 +11,7 @@ import type { IdLike } from "./ids";
 import { type ClientOptions, type ResolvedOptions } from "./options";
 import { type PoolStats } from "./pool";
 import * as p from "./protocol";
-import type { BytesLike, CreateOptions, KeyTtl, Session, SessionInfo } from "./types";
+import type { BytesLike, CreateOptions, KeyTtl, ScanPage, Session, SessionInfo } from "./types";
 export declare class Client {
     readonly options: ResolvedOptions;
     private readonly pool;
@@ -78,4 +78,11 @@ export declare class Client {
     incr(key: BytesLike, delta?: number | bigint): Promise<number>;
     /** `incr` with the full signed 64-bit range. */
     incrBig(key: BytesLike, delta?: number | bigint): Promise<bigint>;
+    /** One step of a walk over the keys matching `match` (Redis's glob rules); see {@link scanKeys}. */
+    scan(cursor?: bigint | number, options?: {
+        count?: number;
+        match?: BytesLike;
+    }): Promise<ScanPage>;
+    /** Every key matching `match`, walking the cursor to its end: each key present throughout comes once. */
+    scanKeys(match?: BytesLike, count?: number): AsyncGenerator<Buffer>;
 }

@@ -127,5 +127,18 @@ class Client {
     incrBig(key, delta = 1) {
         return this.execute(p.keyIncr(key, delta));
     }
+    /** One step of a walk over the keys matching `match` (Redis's glob rules); see {@link scanKeys}. */
+    scan(cursor = 0n, options = {}) {
+        return this.execute(p.keyScan(cursor, options.count ?? 100, options.match));
+    }
+    /** Every key matching `match`, walking the cursor to its end: each key present throughout comes once. */
+    async *scanKeys(match, count = 100) {
+        let cursor = 0n;
+        do {
+            const page = await this.scan(cursor, { count, match });
+            yield* page.keys;
+            cursor = page.cursor;
+        } while (cursor !== 0n);
+    }
 }
 exports.Client = Client;

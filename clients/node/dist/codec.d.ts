@@ -46,6 +46,8 @@ export declare class Reader {
     u32(what?: string): number;
     /** A u64 as a number; values past 2^53 (no time, count or size is) are refused, not rounded. */
     u64(what?: string): number;
+    /** A u64 whole, for values that use all 64 bits (a SCAN cursor). */
+    u64Big(what?: string): bigint;
     i64(what?: string): bigint;
     bool(what?: string): boolean;
     /** The presence byte of an `opt<T>`. */

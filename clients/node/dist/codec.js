@@ -159,6 +159,10 @@ class Reader {
             throw new DecodeError(`${what} ${v} is beyond 2^53`);
         return Number(v);
     }
+    /** A u64 whole, for values that use all 64 bits (a SCAN cursor). */
+    u64Big(what = "u64") {
+        return this.take(8, what).readBigUInt64BE();
+    }
     i64(what = "i64") {
         return this.take(8, what).readBigInt64BE();
     }

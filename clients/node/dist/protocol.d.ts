@@ -7,7 +7,7 @@
 import { Reader } from "./codec";
 import { ServerError } from "./errors";
 import { type IdLike } from "./ids";
-import type { BytesLike, CreateOptions, KeyTtl, LimitPolicy, ServerHello, Session, SessionInfo } from "./types";
+import type { BytesLike, CreateOptions, KeyTtl, LimitPolicy, ScanPage, ServerHello, Session, SessionInfo } from "./types";
 export declare const MAGIC: Buffer<ArrayBuffer>;
 export declare const VERSION = 1;
 /** The largest response body accepted (SPEC.md §6: at least 256 MiB). */
@@ -31,6 +31,7 @@ export declare const Op: {
     readonly KEY_EXPIRE: 35;
     readonly KEY_TTL: 36;
     readonly KEY_INCR: 37;
+    readonly KEY_SCAN: 38;
 };
 export declare const Tag: {
     readonly DONE: 0;
@@ -45,6 +46,7 @@ export declare const Tag: {
     readonly TTL: 9;
     readonly INTEGER: 10;
     readonly STATS: 11;
+    readonly SCAN: 12;
 };
 export declare const POLICIES: readonly LimitPolicy[];
 export declare const TTL_KINDS: readonly KeyTtl["kind"][];
@@ -94,3 +96,9 @@ export declare function keyDelete(key: BytesLike): Call<boolean>;
 export declare function keyExpire(key: BytesLike, ttlMs: number | null): Call<boolean>;
 export declare function keyTtl(key: BytesLike): Call<KeyTtl>;
 export declare function keyIncr(key: BytesLike, delta?: number | bigint): Call<bigint>;
+/**
+ * KEY_SCAN: one step of a walk over the plain keys. Start at cursor 0 and
+ * pass back each returned cursor until it comes back 0; a key present for
+ * the whole walk is returned exactly once. `count` is a hint.
+ */
+export declare function keyScan(cursor: bigint | number, count: number, pattern?: BytesLike): Call<ScanPage>;

@@ -13,7 +13,7 @@ import type { IdLike } from "./ids";
 import { type ClientOptions, resolveOptions, type ResolvedOptions } from "./options";
 import { Pool, type PoolStats } from "./pool";
 import * as p from "./protocol";
-import type { BytesLike, CreateOptions, KeyTtl, Session, SessionInfo } from "./types";
+import type { BytesLike, CreateOptions, KeyTtl, ScanPage, Session, SessionInfo } from "./types";
 
 export class Client {
   readonly options: ResolvedOptions;
@@ -150,5 +150,20 @@ export class Client {
   /** `incr` with the full signed 64-bit range. */
   incrBig(key: BytesLike, delta: number | bigint = 1): Promise<bigint> {
     return this.execute(p.keyIncr(key, delta));
+  }
+
+  /** One step of a walk over the keys matching `match` (Redis's glob rules); see {@link scanKeys}. */
+  scan(cursor: bigint | number = 0n, options: { count?: number; match?: BytesLike } = {}): Promise<ScanPage> {
+    return this.execute(p.keyScan(cursor, options.count ?? 100, options.match));
+  }
+
+  /** Every key matching `match`, walking the cursor to its end: each key present throughout comes once. */
+  async *scanKeys(match?: BytesLike, count = 100): AsyncGenerator<Buffer> {
+    let cursor = 0n;
+    do {
+      const page = await this.scan(cursor, { count, match });
+      yield* page.keys;
+      cursor = page.cursor;
+    } while (cursor !== 0n);
   }
 }

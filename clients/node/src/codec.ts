@@ -173,6 +173,11 @@ export class Reader {
     return Number(v);
   }
 
+  /** A u64 whole, for values that use all 64 bits (a SCAN cursor). */
+  u64Big(what = "u64"): bigint {
+    return this.take(8, what).readBigUInt64BE();
+  }
+
   i64(what = "i64"): bigint {
     return this.take(8, what).readBigInt64BE();
   }

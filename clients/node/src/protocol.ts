@@ -8,7 +8,7 @@
 import { DecodeError, Reader, Writer } from "./codec";
 import { ERROR_CLASSES, ProtocolError, ServerError, UnknownError } from "./errors";
 import { idBytes, type IdLike } from "./ids";
-import type { BytesLike, CreateOptions, KeyTtl, LimitPolicy, ServerHello, Session, SessionInfo } from "./types";
+import type { BytesLike, CreateOptions, KeyTtl, LimitPolicy, ScanPage, ServerHello, Session, SessionInfo } from "./types";
 
 export const MAGIC = Buffer.from("SSND", "latin1");
 export const VERSION = 1;
@@ -20,11 +20,13 @@ export const Op = {
   CREATE: 0x10, GET: 0x11, UPDATE: 0x12, TOUCH: 0x13, DELETE: 0x14, ROTATE: 0x15,
   LIST: 0x16, COUNT: 0x17, DELETE_OWNER: 0x18,
   KEY_SET: 0x20, KEY_GET: 0x21, KEY_DELETE: 0x22, KEY_EXPIRE: 0x23, KEY_TTL: 0x24, KEY_INCR: 0x25,
+  KEY_SCAN: 0x26,
 } as const;
 
 export const Tag = {
   DONE: 0x00, ID: 0x01, SESSION: 0x02, VERSION: 0x03, TIME: 0x04, BOOL: 0x05,
   LIST: 0x06, COUNT: 0x07, VALUE: 0x08, TTL: 0x09, INTEGER: 0x0a, STATS: 0x0b,
+  SCAN: 0x0c,
 } as const;
 
 export const POLICIES: readonly LimitPolicy[] = ["none", "reject", "evict_oldest"];
@@ -276,4 +278,22 @@ export function keyTtl(key: BytesLike): Call<KeyTtl> {
 
 export function keyIncr(key: BytesLike, delta: number | bigint = 1): Call<bigint> {
   return call(Op.KEY_INCR, Tag.INTEGER, (r) => r.i64("integer"), (w) => w.bytes16(bytesOf(key)).i64(delta));
+}
+
+/**
+ * KEY_SCAN: one step of a walk over the plain keys. Start at cursor 0 and
+ * pass back each returned cursor until it comes back 0; a key present for
+ * the whole walk is returned exactly once. `count` is a hint.
+ */
+export function keyScan(cursor: bigint | number, count: number, pattern?: BytesLike): Call<ScanPage> {
+  const match = pattern === undefined ? undefined : bytesOf(pattern);
+  return call(Op.KEY_SCAN, Tag.SCAN, readScan, (w) => w.u64(cursor).u32(count).opt(match, (w, v) => w.bytes16(v)));
+}
+
+function readScan(r: Reader): ScanPage {
+  const cursor = r.u64Big("cursor");
+  const n = r.u32("key count");
+  const keys: Buffer[] = [];
+  for (let i = 0; i < n; i++) keys.push(r.bytes16("key"));
+  return { cursor, keys };
 }

@@ -90,6 +90,11 @@ export function decodeRequest(body: Buffer): DecodedRequest {
       f.key = r.bytes16("key");
       f.delta = r.i64();
       break;
+    case Op.KEY_SCAN:
+      f.cursor = r.u64Big("cursor");
+      f.count = r.u32("count");
+      f.pattern_hex = r.present("pattern") ? r.bytes16("pattern").toString("hex") : null;
+      break;
     default: // KEY_GET, KEY_DELETE, KEY_TTL
       f.key = r.bytes16("key");
   }

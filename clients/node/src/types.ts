@@ -72,3 +72,9 @@ export interface ServerHello {
   authRequired: boolean;
   maxFrame: number;
 }
+
+/** One step of a KEY_SCAN walk: the keys, and the cursor to pass next (0n: done). */
+export interface ScanPage {
+  cursor: bigint;
+  keys: Buffer[];
+}

@@ -159,6 +159,22 @@ test("plain keys: set, get, ttl, expire, incr, delete", async () => {
   assert.equal(await client.incr(`fresh:${owner()}`), 1);
 });
 
+test("scanKeys walks every matching key exactly once, in pages", async () => {
+  const prefix = `scan:${owner()}:`;
+  const made = new Set();
+  for (let i = 0; i < 1200; i++) made.add(`${prefix}${i}`);
+  await Promise.all([...made].map((k) => client.setKey(k, "v")));
+  await client.setKey(`other:${owner()}`, "v");
+  const seen = [];
+  for await (const key of client.scanKeys(`${prefix}*`, 50)) seen.push(key.toString());
+  assert.equal(seen.length, made.size, "each key once");
+  assert.deepEqual(new Set(seen), made);
+  // One step: a bigint cursor to pass back, and at most about `count` keys.
+  const page = await client.scan(0n, { count: 10, match: `${prefix}*` });
+  assert.equal(typeof page.cursor, "bigint");
+  assert.ok(page.keys.length <= 1200);
+});
+
 test("store errors come back as their classes", async () => {
   await assert.rejects(client.create(""), (e) => e instanceof sessiond.BadOwner && e.length === 0 && e.max === 256);
   await assert.rejects(client.create("x".repeat(300)), (e) => e instanceof sessiond.BadOwner && e.length === 300);

@@ -51,6 +51,7 @@ function buildRequest(f) {
     case "key_expire": return p.keyExpire(h(f.key_hex), f.ttl_ms);
     case "key_ttl": return p.keyTtl(h(f.key_hex));
     case "key_incr": return p.keyIncr(h(f.key_hex), f.delta);
+    case "key_scan": return p.keyScan(f.cursor, f.count, f.pattern_hex === null ? undefined : h(f.pattern_hex));
     default: throw new Error(`no builder for ${f.op}`);
   }
 }
@@ -111,6 +112,11 @@ const REPLIES = {
   ],
   ttl: [p.keyTtl("k"), (t) => ({ kind: t.kind, ms: t.ms }), (f, w) => w.u8(p.TTL_KINDS.indexOf(f.kind)).u64(f.ms)],
   integer: [p.keyIncr("k"), (x) => ({ value: Number(x) }), (f, w) => w.i64(f.value)],
+  scan: [
+    p.keyScan(0, 1),
+    (page) => ({ cursor: Number(page.cursor), keys_hex: page.keys.map((k) => k.toString("hex")) }),
+    (f, w) => { w.u64(f.cursor).u32(f.keys_hex.length); for (const k of f.keys_hex) w.bytes16(h(k)); },
+  ],
   stats: [
     p.stats(),
     (d) => ({ stats: Object.entries(d) }),
