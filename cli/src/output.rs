@@ -9,7 +9,7 @@
 //! labels as an object.
 
 use serde_json::{Value, json};
-use sessiond_client::protocol::{Session, SessionInfo};
+use sessiond_client::protocol::{Session, SessionInfo, UtcDateTime};
 
 /// `bytes` as text: UTF-8 kept as it is, except `\` (written `\\`) and
 /// control characters (`\n`, `\t`, `\r`, others `\xNN`); bytes that are not
@@ -43,37 +43,11 @@ pub fn printable(bytes: &[u8]) -> String {
 
 /// A Unix time as UTC ISO-8601 (`2026-01-01T00:00:00Z`).
 pub fn iso_time(unix_secs: u64) -> String {
-    let (days, secs) = (unix_secs / 86_400, unix_secs % 86_400);
-    let (year, month, day) = civil_date(days);
+    let t = UtcDateTime::from_unix(unix_secs);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01: counted in
-/// 400-year eras of 146 097 days, each starting on a 1 March so that the
-/// leap day falls at the end of its year.
-fn civil_date(days: u64) -> (u64, u64, u64) {
-    // 719 468 days lie between 0000-03-01 and 1970-01-01.
-    let shifted = days + 719_468;
-    let era = shifted / 146_097;
-    let day_of_era = shifted % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    // Months from March: 153 days per five months.
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = era * 400 + year_of_era + u64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Rows under a header, each column as wide as its widest cell, two spaces

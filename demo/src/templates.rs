@@ -4,6 +4,7 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use sessiond_protocol::UtcDateTime;
 
 /// Renders a page; a template that fails to render is a bug, shown as a
 /// plain 500.
@@ -128,12 +129,10 @@ pub(crate) fn sentence(text: &str) -> String {
 
 /// A Unix time as `2026-11-27 14:05 UTC`.
 pub(crate) fn timestamp(unix: u64) -> String {
-    let (days, secs) = (unix / 86_400, unix % 86_400);
-    let (year, month, day) = civil_date(days);
+    let t = UtcDateTime::from_unix(unix);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year, t.month, t.day, t.hour, t.minute
     )
 }
 
@@ -150,22 +149,6 @@ pub(crate) fn duration(d: std::time::Duration) -> String {
         true => "0 s".to_owned(),
         false => parts.join(" "),
     }
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (the "days from
-/// civil" algorithm run backwards, over 400-year eras).
-fn civil_date(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ mod error;
 mod id;
 pub mod limits;
 mod model;
+mod utc;
 pub mod wire;
 
 pub use api::{AsStoreError, SessionStore};
@@ -33,4 +34,5 @@ pub use error::StoreError;
 pub use id::{ParseSessionIdError, ROUTING_SLOTS, SessionId};
 pub use limits::{MAX_KEY_LEN, MAX_OWNER_LEN};
 pub use model::{KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionInfo};
+pub use utc::UtcDateTime;
 pub use wire::{ErrorCode, Reply, Request, Response, ServerError};
