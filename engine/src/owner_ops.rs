@@ -5,7 +5,9 @@
 //! and each session's shard lock inside it, one at a time (`store.rs`).
 //! Every handle is checked against its session shard (alive, same owner),
 //! so a session between its removal and its unlink is never shown,
-//! counted or held against the limit (`owners.rs`).
+//! counted or held against the limit; and a handle is taken out only by
+//! whoever removed its session, never because its session is gone
+//! (`owners.rs`).
 
 use sessiond_protocol::{LimitPolicy, OwnerLimit, SessionId, SessionInfo, StoreError};
 
@@ -60,11 +62,14 @@ impl Store {
                 return true;
             }
             let mut shard = inner.session_shard(prefix).lock();
-            if let Some(record) = shard.remove_prefix_if(prefix, |r| r.owner() == owner) {
-                inner.log_end(&record);
-                ended += usize::from(!record.is_expired(now));
-                freed += record.len() + SESSION_OVERHEAD;
-            }
+            let Some(record) = shard.remove_prefix_if(prefix, |r| r.owner() == owner) else {
+                // Removed by someone else, whose unlink is on its way: the
+                // handle is theirs to take (`owners.rs`).
+                return true;
+            };
+            inner.log_end(&record);
+            ended += usize::from(!record.is_expired(now));
+            freed += record.len() + SESSION_OVERHEAD;
             false
         });
         if owners.drop_if_empty(owner) {
@@ -186,8 +191,10 @@ impl Inner {
                 }
                 removed
             };
-            entry.unlink(prefix);
+            // Gone in between (deleted or expired elsewhere): its remover
+            // unlinks it (`owners.rs`).
             if let Some(record) = removed {
+                entry.unlink(prefix);
                 self.memory().free(record.len() + SESSION_OVERHEAD);
                 Counters::bump(&self.counters().limit_evictions, 1);
             }

@@ -1,13 +1,32 @@
 //! One shard of the owner index: for each owner, the handles (8-byte id
 //! prefixes) of its sessions.
 //!
-//! The index is kept exact by two rules, which the store follows:
-//! - a session is linked here, under the owner's shard lock, before anyone
-//!   can learn its id, and unlinked right after it is removed from its
-//!   session shard;
+//! The index is kept exact by three rules, which the store follows:
+//! - a session is linked here (one handle), under the owner's shard lock
+//!   and together with its insertion into its session shard, before anyone
+//!   can learn its id;
+//! - whoever removes a session from its session shard unlinks one
+//!   occurrence of its handle: right after, under the owner's lock taken
+//!   then (delete, expiry, eviction, flush, replay), or at once if it
+//!   already holds that lock (`delete_owner`, the owner limit, rotate).
+//!   No one else takes a handle out: not even one whose session is gone,
+//!   because its remover's unlink is still on its way, and a handle cannot
+//!   tell that session from a newer one of the same owner that has taken
+//!   the same prefix since (an id of the caller's choosing, even the same
+//!   id again). Dropping the dangling handle early would let that late
+//!   unlink take the newer session's handle instead, and the newer session
+//!   would be missing from list, count and `delete_owner` as long as it
+//!   lived. So under each owner a handle occurs once per session with that
+//!   prefix linked and not yet unlinked: at least once for every session
+//!   the owner has, and the entry empties exactly when the owner's last
+//!   removal is unlinked;
 //! - readers check every handle against the session table (alive, same
-//!   owner) before returning or counting it, so the moment between a
-//!   removal and its unlink is invisible.
+//!   owner) and count a prefix once, so the moment between a removal and
+//!   its unlink, and a handle occurring twice in that moment, are
+//!   invisible.
+//!
+//! This costs nothing per session and no lock: a removed session's handle
+//! lives on in its owner's entry only until its remover's unlink.
 //!
 //! An owner's entry is dropped with its last session, so the index never
 //! outgrows the sessions it indexes.
@@ -157,15 +176,14 @@ impl OwnerShard {
     }
 
     /// Unlinks one session handle, dropping the owner's entry with its last
-    /// session. Returns whether the entry was dropped.
+    /// session. Returns whether the entry was dropped. Only the session's
+    /// remover calls this, so the handle is there (see the module's rules).
     pub(crate) fn unlink(&mut self, owner: &[u8], prefix: u64) -> bool {
-        match self.get_mut(owner) {
-            Some(entry) => {
-                entry.unlink(prefix);
-                self.drop_if_empty(owner)
-            }
-            None => false,
-        }
+        let found = self
+            .get_mut(owner)
+            .is_some_and(|entry| entry.unlink(prefix));
+        debug_assert!(found, "a removed session's handle was taken by another");
+        found && self.drop_if_empty(owner)
     }
 }
 

@@ -126,6 +126,17 @@ impl Store {
     /// Deletes a session; says whether a live one was there. Refused
     /// while the data directory refuses writes, like every write.
     pub fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.delete_then(id, || ())
+    }
+
+    /// [`Store::delete`], calling `between` after the session is removed
+    /// from its shard and before it is unlinked from its owner: the seam
+    /// through which tests put other operations in that gap.
+    pub(crate) fn delete_then(
+        &self,
+        id: &SessionId,
+        between: impl FnOnce(),
+    ) -> Result<bool, StoreError> {
         let inner = &*self.inner;
         inner.writable()?;
         let now = inner.now_s();
@@ -133,6 +144,7 @@ impl Store {
             return Ok(false);
         };
         let live = !record.is_expired(now);
+        between();
         inner.unlink(&record);
         inner.acknowledge(Ok(live))
     }
@@ -207,5 +219,53 @@ impl Inner {
             self.log_end(record);
         }
         removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sessiond_protocol::{NewSession, SessionId};
+
+    use crate::{Store, StoreConfig};
+
+    /// An id with the given 8-byte prefix (the session table's key) and
+    /// tail.
+    fn id(prefix: u8, tail: u8) -> SessionId {
+        let mut bytes = [tail; 16];
+        bytes[..8].copy_from_slice(&[prefix; 8]);
+        SessionId::from_bytes(bytes)
+    }
+
+    /// A session removed but not yet unlinked; meanwhile its owner is
+    /// kicked and a newer session of that owner takes the same prefix (an
+    /// id of the caller's choosing). The late unlink must not take the
+    /// newer session's handle.
+    fn late_unlink_keeps_the_newer_session(old: SessionId, new: SessionId) {
+        let store = Store::new(StoreConfig::default());
+        store.create(NewSession::new("alice").with_id(old)).unwrap();
+        let deleted = store.delete_then(&old, || {
+            assert_eq!(store.delete_owner(b"alice", None).unwrap(), 0);
+            store.create(NewSession::new("alice").with_id(new)).unwrap();
+        });
+        assert!(deleted.unwrap());
+
+        assert!(store.get(&new).is_ok());
+        let listed: Vec<SessionId> = store.list(b"alice").iter().map(|s| s.id).collect();
+        assert_eq!(listed, [new], "the newer session is listed");
+        assert_eq!(store.count(b"alice"), 1, "and counted");
+        assert_eq!(store.delete_owner(b"alice", None).unwrap(), 1, "and kicked");
+        assert!(store.get(&new).is_err());
+        let stats = store.stats();
+        assert_eq!((stats.sessions, stats.owners, stats.bytes_used), (0, 0, 0));
+    }
+
+    #[test]
+    fn late_unlink_keeps_a_newer_session_sharing_the_prefix() {
+        late_unlink_keeps_the_newer_session(id(7, 1), id(7, 2));
+    }
+
+    #[test]
+    fn late_unlink_keeps_a_newer_session_reusing_the_id() {
+        late_unlink_keeps_the_newer_session(id(7, 1), id(7, 1));
     }
 }

@@ -169,3 +169,66 @@ fn concurrent_logins_never_exceed_the_owner_limit() {
         assert_consistent(&store, &held);
     }
 }
+
+/// Threads create and delete sessions whose caller-chosen ids share 8-byte
+/// prefixes (two threads per prefix), under one owner that an admin thread
+/// keeps kicking. A delete's unlink may land after the kick and after
+/// another thread's newer session took the prefix; it must not take that
+/// session's handle, which would hide it from list, count and kick while
+/// it lives. (The deterministic form of this interleaving is a unit test
+/// in `engine/src/session_ops.rs`.)
+#[test]
+fn late_unlinks_never_hide_a_newer_session_with_the_same_prefix() {
+    const PREFIXES: usize = 2;
+    const ROUNDS: u32 = 5_000;
+    let owner = b"shared".to_vec();
+    let store = Store::new(StoreConfig::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let admin = {
+        let (store, stop, owner) = (store.clone(), stop.clone(), owner.clone());
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                store.delete_owner(&owner, None).unwrap();
+                thread::yield_now();
+            }
+        })
+    };
+    let workers: Vec<_> = (0..2 * PREFIXES)
+        .map(|t| {
+            let (store, owner) = (store.clone(), owner.clone());
+            thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    let mut bytes = [0; 16];
+                    bytes[..8].copy_from_slice(&[0xA0 + (t % PREFIXES) as u8; 8]);
+                    bytes[8..12].copy_from_slice(&round.to_le_bytes());
+                    bytes[12] = t as u8;
+                    let id = SessionId::from_bytes(bytes);
+                    // Taken by this prefix's other thread: try the next.
+                    if store
+                        .create(NewSession::new(owner.clone()).with_id(id))
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    thread::yield_now();
+                    // Only this thread deletes it, so if it is alive and
+                    // unlisted, the index lost it.
+                    let listed = store.list(&owner).iter().any(|s| s.id == id);
+                    assert!(
+                        listed || store.peek(&id).is_err(),
+                        "round {round}: a live session is missing from its owner's list"
+                    );
+                    store.delete(&id).unwrap();
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    admin.join().unwrap();
+    assert_eq!(store.count(&owner), 0);
+    let stats = store.stats();
+    assert_eq!((stats.sessions, stats.owners, stats.bytes_used), (0, 0, 0));
+}
