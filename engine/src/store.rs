@@ -366,6 +366,14 @@ impl Inner {
         }
     }
 
+    /// Appends records together, in order (see `Journal::append_all`),
+    /// if the store has a log; called like [`Inner::log`].
+    pub(crate) fn log_all<'a, const N: usize>(&self, entries: impl FnOnce() -> [Entry<'a>; N]) {
+        if let Some(journal) = self.journal.get() {
+            journal.append_all(&entries());
+        }
+    }
+
     /// Logs that a session ended.
     pub(crate) fn log_end(&self, record: &SessionRecord) {
         self.log(|| Entry::EndSession {

@@ -570,3 +570,57 @@ fn a_crash_at_any_step_of_a_compaction_recovers_everything() {
         }
     }
 }
+
+/// The length of the whole record that starts at `at` in a log's bytes.
+fn record_len(bytes: &[u8], at: usize) -> usize {
+    12 + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize
+}
+
+#[test]
+fn a_crash_in_the_middle_of_a_rotation_never_leaves_the_old_id_alive() {
+    let dir = TempDir::new("rotate-crash");
+    let clock = ManualClock::new(T0_MS);
+    let old = {
+        let store = open(dir.path(), &clock);
+        store
+            .create(NewSession::new("alice").data(b"cart=1".to_vec()))
+            .unwrap()
+    };
+    let log = newest_log(dir.path());
+    let before = fs::metadata(&log).unwrap().len() as usize;
+    let new = {
+        let store = open(dir.path(), &clock);
+        store.rotate(&old).unwrap()
+    };
+    let bytes = fs::read(&log).unwrap();
+    let first = before + record_len(&bytes, before);
+    assert_eq!(
+        first + record_len(&bytes, first),
+        bytes.len(),
+        "a rotation logs two records"
+    );
+    // A crash that leaves the first record whole ends the log on the
+    // boundary between the two (the flusher took the buffer between
+    // them) or inside the second (a torn write). The old id must be gone
+    // after every one of those; the new one may be too (the session is
+    // lost, which a fixation attack cannot use), and is alive once both
+    // records are whole. (Before the first record is whole the rotation
+    // never happened: the old id is rightly alive.)
+    for cut in first..=bytes.len() {
+        let crash = TempDir::new("rotate-crash-at");
+        fs::write(crash.path().join(log.file_name().unwrap()), &bytes[..cut]).unwrap();
+        let store = open(crash.path(), &clock);
+        assert!(
+            store.peek(&old).is_err(),
+            "log cut at {cut} (rotation's records at {before}..{first}..{}): the old id is alive",
+            bytes.len()
+        );
+        if cut == bytes.len() {
+            assert_eq!(store.peek(&new).unwrap().data, b"cart=1");
+        }
+        assert!(
+            store.count(b"alice") <= 1,
+            "log cut at {cut}: one session at most"
+        );
+    }
+}

@@ -108,11 +108,21 @@ struct Pending {
 impl Journal {
     /// Appends one record; returns the log position just past it.
     pub(crate) fn append(&self, entry: &Entry<'_>) -> u64 {
+        self.append_all(std::slice::from_ref(entry))
+    }
+
+    /// Appends records together, in order: nothing else comes between
+    /// them, and the flusher takes them in one write. (A crash can still
+    /// tear that write after any of them, so their order must be safe to
+    /// stop at; see `rotate`.) Returns the log position just past the last.
+    pub(crate) fn append_all(&self, entries: &[Entry<'_>]) -> u64 {
         let mut pending = self.pending.lock();
         let before = pending.buffer.len();
-        frame(&mut pending.buffer, |out| entry.encode(out));
+        for entry in entries {
+            frame(&mut pending.buffer, |out| entry.encode(out));
+        }
         pending.appended += (pending.buffer.len() - before) as u64;
-        pending.records += 1;
+        pending.records += entries.len() as u64;
         if self.policy == FsyncPolicy::Always {
             self.wake_flusher.notify_one();
         }
