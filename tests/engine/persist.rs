@@ -387,25 +387,11 @@ fn a_delete_under_a_full_disk_is_refused_and_the_session_survives_a_reopen() {
         return;
     }
     let dir = TempDir::new("full-disk");
-    // A file-size limit stands in for a full disk, as in the daemon's test
-    // (writes past it fail with EFBIG, as with ENOSPC, once SIGXFSZ is
-    // ignored). A limit is per process, and other tests of this binary
-    // write files at the same time, so this one runs again in a child
-    // under the limit, and this process checks what it left.
-    let status = Command::new("sh")
-        .args([
-            "-c",
-            "trap '' XFSZ; exec prlimit --fsize=65536:unlimited \"$0\" \"$@\"",
-        ])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "persist::a_delete_under_a_full_disk_is_refused_and_the_session_survives_a_reopen",
-            "--test-threads=1",
-        ])
-        .env(FULL_DISK_DIR, dir.path())
-        .status()
-        .unwrap();
+    let status = under_a_full_disk(
+        "persist::a_delete_under_a_full_disk_is_refused_and_the_session_survives_a_reopen",
+        FULL_DISK_DIR,
+        dir.path(),
+    );
     assert!(
         status.success(),
         "the child under the limit failed: {status}"
@@ -414,6 +400,27 @@ fn a_delete_under_a_full_disk_is_refused_and_the_session_survives_a_reopen() {
     assert_eq!(store.get(&KEEPER).unwrap().data, b"keep me");
     assert_eq!(store.count(b"alice"), 1);
     assert_eq!(store.get_key(b"kept"), Some(b"1".to_vec()));
+}
+
+/// Runs the test `test` again in a child process whose files cannot grow
+/// past 64 KiB, with `env` set to `dir`; returns how the child ended.
+///
+/// A file-size limit stands in for a full disk, as in the daemon's test
+/// (writes past it fail with EFBIG, as with ENOSPC, once SIGXFSZ is
+/// ignored). A limit is per process, and other tests of this binary
+/// write files at the same time, so the test runs again in a child under
+/// the limit, and the parent checks what it left.
+fn under_a_full_disk(test: &str, env: &str, dir: &Path) -> std::process::ExitStatus {
+    Command::new("sh")
+        .args([
+            "-c",
+            "trap '' XFSZ; exec prlimit --fsize=65536:unlimited \"$0\" \"$@\"",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--test-threads=1"])
+        .env(env, dir)
+        .status()
+        .unwrap()
 }
 
 /// The child's part: fills the log up to the file-size limit, then checks
@@ -623,4 +630,64 @@ fn a_crash_in_the_middle_of_a_rotation_never_leaves_the_old_id_alive() {
             "log cut at {cut}: one session at most"
         );
     }
+}
+
+/// Set in the child process of the failed-snapshot test: the data
+/// directory it compacts.
+const FULL_SNAPSHOT_DIR: &str = "SESSIOND_TEST_FULL_SNAPSHOT_DIR";
+
+#[test]
+fn a_snapshot_that_fails_on_a_full_disk_leaves_no_tmp_and_loses_nothing() {
+    if let Some(dir) = std::env::var_os(FULL_SNAPSHOT_DIR) {
+        compact_onto_a_full_disk(Path::new(&dir));
+        return;
+    }
+    let dir = TempDir::new("full-snapshot");
+    let clock = ManualClock::new(T0_MS);
+    {
+        // Live data beyond the child's 64 KiB file-size limit, written
+        // without it: the log holds it, a snapshot of it cannot fit.
+        let store = open(dir.path(), &clock);
+        for i in 0..100u32 {
+            store
+                .set_key(format!("k{i}").as_bytes(), vec![b'x'; 1000], None)
+                .unwrap();
+        }
+    }
+    let status = under_a_full_disk(
+        "persist::a_snapshot_that_fails_on_a_full_disk_leaves_no_tmp_and_loses_nothing",
+        FULL_SNAPSHOT_DIR,
+        dir.path(),
+    );
+    assert!(
+        status.success(),
+        "the child under the limit failed: {status}"
+    );
+    // Looked at before a reopen, which would remove leftovers itself.
+    assert_eq!(
+        files(dir.path(), ".tmp"),
+        Vec::<PathBuf>::new(),
+        "the failed snapshot's .tmp is left behind"
+    );
+    let store = open(dir.path(), &clock);
+    assert_eq!(store.key_count(), 101);
+    assert_eq!(store.get_key(b"k99"), Some(vec![b'x'; 1000]));
+    assert_eq!(
+        store.get_key(b"after"),
+        Some(b"1".to_vec()),
+        "the child's write after the failure"
+    );
+    store.compact().unwrap();
+    assert_eq!(files(dir.path(), ".snap").len(), 1);
+}
+
+/// The child's part: a compaction whose snapshot outgrows the limit fails
+/// (the old files are still whole), and the store goes on writing.
+fn compact_onto_a_full_disk(dir: &Path) {
+    let store = open(dir, &ManualClock::new(T0_MS));
+    let err = store.compact().unwrap_err();
+    assert!(matches!(err, StoreError::Persistence(_)), "{err:?}");
+    assert!(err.to_string().contains("snapshot"), "{err}");
+    store.check_writable().unwrap();
+    store.set_key(b"after", b"1", None).unwrap();
 }
