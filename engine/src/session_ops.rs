@@ -177,10 +177,16 @@ impl Store {
             let mut shard = inner.session_shard(candidate.prefix()).lock();
             if shard.by_prefix(candidate.prefix()).is_none() {
                 record.set_id(candidate);
-                // New before old: a crash between the two records leaves
-                // both ids, never neither.
-                inner.log(|| Entry::Session(record.image()));
-                inner.log(|| Entry::EndSession { id: *id.as_bytes() });
+                // Old end before new image, in one append: a crash that
+                // tears the write between the two leaves neither id (the
+                // session is lost: its user logs in again), never the old
+                // one alive, which may be an attacker's fixated id.
+                inner.log_all(|| {
+                    [
+                        Entry::EndSession { id: *id.as_bytes() },
+                        Entry::Session(record.image()),
+                    ]
+                });
                 shard.insert(record);
                 break candidate;
             }

@@ -68,6 +68,32 @@ use crate::stats::{Counters, Stats};
 #[derive(Clone)]
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
+    /// Shared by the handles alone: see [`Handles`].
+    _handles: Arc<Handles>,
+}
+
+/// What every [`Store`] handle shares and no thread of the engine holds,
+/// so that it is dropped with the last handle, on that handle's thread:
+/// it then writes and fsyncs what the log still holds and stops the
+/// flusher. A store dropped cleanly loses nothing, whatever the fsync
+/// policy. (The directory's lock goes with `Inner`: at once, unless a
+/// snapshot being written still holds the store.)
+///
+/// This is not `Inner`'s drop because the engine's own threads (the
+/// flusher weighing the store, a snapshot copying it, the expiry cycle)
+/// upgrade weak references to `Inner`, and one of them can hold the last
+/// strong one when the last handle goes: the flusher would then run the
+/// drop itself and join its own thread. Here the flusher is joined while
+/// this value still holds `Inner`, so no engine thread ever drops it
+/// with the log still running.
+struct Handles(Arc<Inner>);
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        if let Some(journal) = self.0.journal.get() {
+            journal.shut_down();
+        }
+    }
 }
 
 /// The state every handle of one store shares.
@@ -88,16 +114,6 @@ pub(crate) struct Inner {
     journal: OnceLock<Arc<Journal>>,
     /// The data directory's lock, held as long as the store lives.
     _dir_lock: Option<std::fs::File>,
-}
-
-impl Drop for Inner {
-    /// Writes and fsyncs what the log still holds: a store dropped cleanly
-    /// loses nothing, whatever the fsync policy.
-    fn drop(&mut self) {
-        if let Some(journal) = self.journal.get() {
-            journal.shut_down();
-        }
-    }
 }
 
 impl Store {
@@ -146,7 +162,10 @@ impl Store {
         if inner.config.background_expiry {
             expiry::spawn_background(Arc::downgrade(&inner));
         }
-        Store { inner }
+        Store {
+            _handles: Arc::new(Handles(Arc::clone(&inner))),
+            inner,
+        }
     }
 
     /// The settings this store runs with.
@@ -366,6 +385,14 @@ impl Inner {
         }
     }
 
+    /// Appends records together, in order (see `Journal::append_all`),
+    /// if the store has a log; called like [`Inner::log`].
+    pub(crate) fn log_all<'a, const N: usize>(&self, entries: impl FnOnce() -> [Entry<'a>; N]) {
+        if let Some(journal) = self.journal.get() {
+            journal.append_all(&entries());
+        }
+    }
+
     /// Logs that a session ended.
     pub(crate) fn log_end(&self, record: &SessionRecord) {
         self.log(|| Entry::EndSession {
@@ -488,5 +515,73 @@ impl Sweep for Inner {
             self.unlink(record);
         }
         more_sessions || keys.more
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::Store;
+    use crate::config::StoreConfig;
+    use crate::persist::PersistConfig;
+
+    /// Polls `done` for up to 10 s.
+    fn wait_for(what: &str, done: impl Fn() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "waited 10 s for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn the_last_handle_dropped_while_the_flusher_holds_the_store_loses_nothing() {
+        struct Removed(std::path::PathBuf);
+        impl Drop for Removed {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let dir = Removed(std::env::temp_dir().join(format!(
+            "sessiond-unit-flusher-drop-{}-{}",
+            std::process::id(),
+            sessiond_protocol::SessionId::random()
+        )));
+        let dir = &dir.0;
+        let persist = PersistConfig {
+            // The flusher upgrades its handle on the store every round to
+            // weigh the log against it, and never compacts.
+            compact_min_bytes: 0,
+            compact_ratio: u64::MAX,
+            ..PersistConfig::new(dir)
+        };
+        let config = StoreConfig {
+            background_expiry: false,
+            ..StoreConfig::default()
+        };
+        let (store, _) = Store::open_with(config.clone(), persist.clone()).unwrap();
+        let journal = Arc::clone(store.inner.journal.get().unwrap());
+        journal.hold_next_upgrade();
+        wait_for("the flusher to hold the store", || {
+            journal.holding_upgrade()
+        });
+        // Appended while the flusher holds on, so not yet written.
+        store.set_key(b"last", b"words", None).unwrap();
+        drop(store);
+        // The flusher and the fsync thread hold the journal until they end.
+        wait_for("the store's threads to end", || {
+            Arc::strong_count(&journal) == 1
+        });
+        let (store, _) = Store::open_with(config, persist).unwrap();
+        assert_eq!(
+            store.get_key(b"last"),
+            Some(b"words".to_vec()),
+            "the write before the last handle's drop is lost"
+        );
     }
 }

@@ -387,25 +387,11 @@ fn a_delete_under_a_full_disk_is_refused_and_the_session_survives_a_reopen() {
         return;
     }
     let dir = TempDir::new("full-disk");
-    // A file-size limit stands in for a full disk, as in the daemon's test
-    // (writes past it fail with EFBIG, as with ENOSPC, once SIGXFSZ is
-    // ignored). A limit is per process, and other tests of this binary
-    // write files at the same time, so this one runs again in a child
-    // under the limit, and this process checks what it left.
-    let status = Command::new("sh")
-        .args([
-            "-c",
-            "trap '' XFSZ; exec prlimit --fsize=65536:unlimited \"$0\" \"$@\"",
-        ])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "persist::a_delete_under_a_full_disk_is_refused_and_the_session_survives_a_reopen",
-            "--test-threads=1",
-        ])
-        .env(FULL_DISK_DIR, dir.path())
-        .status()
-        .unwrap();
+    let status = under_a_full_disk(
+        "persist::a_delete_under_a_full_disk_is_refused_and_the_session_survives_a_reopen",
+        FULL_DISK_DIR,
+        dir.path(),
+    );
     assert!(
         status.success(),
         "the child under the limit failed: {status}"
@@ -414,6 +400,27 @@ fn a_delete_under_a_full_disk_is_refused_and_the_session_survives_a_reopen() {
     assert_eq!(store.get(&KEEPER).unwrap().data, b"keep me");
     assert_eq!(store.count(b"alice"), 1);
     assert_eq!(store.get_key(b"kept"), Some(b"1".to_vec()));
+}
+
+/// Runs the test `test` again in a child process whose files cannot grow
+/// past 64 KiB, with `env` set to `dir`; returns how the child ended.
+///
+/// A file-size limit stands in for a full disk, as in the daemon's test
+/// (writes past it fail with EFBIG, as with ENOSPC, once SIGXFSZ is
+/// ignored). A limit is per process, and other tests of this binary
+/// write files at the same time, so the test runs again in a child under
+/// the limit, and the parent checks what it left.
+fn under_a_full_disk(test: &str, env: &str, dir: &Path) -> std::process::ExitStatus {
+    Command::new("sh")
+        .args([
+            "-c",
+            "trap '' XFSZ; exec prlimit --fsize=65536:unlimited \"$0\" \"$@\"",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--test-threads=1"])
+        .env(env, dir)
+        .status()
+        .unwrap()
 }
 
 /// The child's part: fills the log up to the file-size limit, then checks
@@ -569,4 +576,118 @@ fn a_crash_at_any_step_of_a_compaction_recovers_everything() {
             );
         }
     }
+}
+
+/// The length of the whole record that starts at `at` in a log's bytes.
+fn record_len(bytes: &[u8], at: usize) -> usize {
+    12 + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize
+}
+
+#[test]
+fn a_crash_in_the_middle_of_a_rotation_never_leaves_the_old_id_alive() {
+    let dir = TempDir::new("rotate-crash");
+    let clock = ManualClock::new(T0_MS);
+    let old = {
+        let store = open(dir.path(), &clock);
+        store
+            .create(NewSession::new("alice").data(b"cart=1".to_vec()))
+            .unwrap()
+    };
+    let log = newest_log(dir.path());
+    let before = fs::metadata(&log).unwrap().len() as usize;
+    let new = {
+        let store = open(dir.path(), &clock);
+        store.rotate(&old).unwrap()
+    };
+    let bytes = fs::read(&log).unwrap();
+    let first = before + record_len(&bytes, before);
+    assert_eq!(
+        first + record_len(&bytes, first),
+        bytes.len(),
+        "a rotation logs two records"
+    );
+    // A crash that leaves the first record whole ends the log on the
+    // boundary between the two (the flusher took the buffer between
+    // them) or inside the second (a torn write). The old id must be gone
+    // after every one of those; the new one may be too (the session is
+    // lost, which a fixation attack cannot use), and is alive once both
+    // records are whole. (Before the first record is whole the rotation
+    // never happened: the old id is rightly alive.)
+    for cut in first..=bytes.len() {
+        let crash = TempDir::new("rotate-crash-at");
+        fs::write(crash.path().join(log.file_name().unwrap()), &bytes[..cut]).unwrap();
+        let store = open(crash.path(), &clock);
+        assert!(
+            store.peek(&old).is_err(),
+            "log cut at {cut} (rotation's records at {before}..{first}..{}): the old id is alive",
+            bytes.len()
+        );
+        if cut == bytes.len() {
+            assert_eq!(store.peek(&new).unwrap().data, b"cart=1");
+        }
+        assert!(
+            store.count(b"alice") <= 1,
+            "log cut at {cut}: one session at most"
+        );
+    }
+}
+
+/// Set in the child process of the failed-snapshot test: the data
+/// directory it compacts.
+const FULL_SNAPSHOT_DIR: &str = "SESSIOND_TEST_FULL_SNAPSHOT_DIR";
+
+#[test]
+fn a_snapshot_that_fails_on_a_full_disk_leaves_no_tmp_and_loses_nothing() {
+    if let Some(dir) = std::env::var_os(FULL_SNAPSHOT_DIR) {
+        compact_onto_a_full_disk(Path::new(&dir));
+        return;
+    }
+    let dir = TempDir::new("full-snapshot");
+    let clock = ManualClock::new(T0_MS);
+    {
+        // Live data beyond the child's 64 KiB file-size limit, written
+        // without it: the log holds it, a snapshot of it cannot fit.
+        let store = open(dir.path(), &clock);
+        for i in 0..100u32 {
+            store
+                .set_key(format!("k{i}").as_bytes(), vec![b'x'; 1000], None)
+                .unwrap();
+        }
+    }
+    let status = under_a_full_disk(
+        "persist::a_snapshot_that_fails_on_a_full_disk_leaves_no_tmp_and_loses_nothing",
+        FULL_SNAPSHOT_DIR,
+        dir.path(),
+    );
+    assert!(
+        status.success(),
+        "the child under the limit failed: {status}"
+    );
+    // Looked at before a reopen, which would remove leftovers itself.
+    assert_eq!(
+        files(dir.path(), ".tmp"),
+        Vec::<PathBuf>::new(),
+        "the failed snapshot's .tmp is left behind"
+    );
+    let store = open(dir.path(), &clock);
+    assert_eq!(store.key_count(), 101);
+    assert_eq!(store.get_key(b"k99"), Some(vec![b'x'; 1000]));
+    assert_eq!(
+        store.get_key(b"after"),
+        Some(b"1".to_vec()),
+        "the child's write after the failure"
+    );
+    store.compact().unwrap();
+    assert_eq!(files(dir.path(), ".snap").len(), 1);
+}
+
+/// The child's part: a compaction whose snapshot outgrows the limit fails
+/// (the old files are still whole), and the store goes on writing.
+fn compact_onto_a_full_disk(dir: &Path) {
+    let store = open(dir, &ManualClock::new(T0_MS));
+    let err = store.compact().unwrap_err();
+    assert!(matches!(err, StoreError::Persistence(_)), "{err:?}");
+    assert!(err.to_string().contains("snapshot"), "{err}");
+    store.check_writable().unwrap();
+    store.set_key(b"after", b"1", None).unwrap();
 }

@@ -93,6 +93,19 @@ pub(crate) struct Journal {
     flusher: Mutex<Option<JoinHandle<()>>>,
     /// Bytes of log since the newest snapshot, as the flusher last wrote.
     log_bytes: AtomicU64,
+    /// A test's seam: see [`Journal::hold_next_upgrade`].
+    #[cfg(test)]
+    hold: HoldUpgrade,
+}
+
+/// A test's seam into the flusher's one routine upgrade of the store.
+#[cfg(test)]
+#[derive(Default)]
+struct HoldUpgrade {
+    /// Asked for: hold the next upgrade.
+    armed: AtomicBool,
+    /// The flusher holds an upgrade now.
+    holding: AtomicBool,
 }
 
 struct Pending {
@@ -108,11 +121,21 @@ struct Pending {
 impl Journal {
     /// Appends one record; returns the log position just past it.
     pub(crate) fn append(&self, entry: &Entry<'_>) -> u64 {
+        self.append_all(std::slice::from_ref(entry))
+    }
+
+    /// Appends records together, in order: nothing else comes between
+    /// them, and the flusher takes them in one write. (A crash can still
+    /// tear that write after any of them, so their order must be safe to
+    /// stop at; see `rotate`.) Returns the log position just past the last.
+    pub(crate) fn append_all(&self, entries: &[Entry<'_>]) -> u64 {
         let mut pending = self.pending.lock();
         let before = pending.buffer.len();
-        frame(&mut pending.buffer, |out| entry.encode(out));
+        for entry in entries {
+            frame(&mut pending.buffer, |out| entry.encode(out));
+        }
         pending.appended += (pending.buffer.len() - before) as u64;
-        pending.records += 1;
+        pending.records += entries.len() as u64;
         if self.policy == FsyncPolicy::Always {
             self.wake_flusher.notify_one();
         }
@@ -221,6 +244,35 @@ impl Journal {
         }
     }
 
+    /// Makes the flusher, the next time it upgrades its handle on the
+    /// store (to read its size), keep that strong reference until every
+    /// other one is gone or shutdown has begun, and only then let go: the
+    /// moment at which a last handle dropped elsewhere leaves the store's
+    /// drop to the flusher.
+    #[cfg(test)]
+    pub(crate) fn hold_next_upgrade(&self) {
+        self.hold.armed.store(true, Ordering::Release);
+    }
+
+    /// Whether the flusher holds the upgrade asked for.
+    #[cfg(test)]
+    pub(crate) fn holding_upgrade(&self) -> bool {
+        self.hold.holding.load(Ordering::Acquire)
+    }
+
+    /// The flusher's side of [`Journal::hold_next_upgrade`].
+    #[cfg(test)]
+    fn hold_upgrade(&self, store: &Arc<dyn Source>) {
+        if !self.hold.armed.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        self.hold.holding.store(true, Ordering::Release);
+        while Arc::strong_count(store) > 1 && !self.pending.lock().stop {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.hold.holding.store(false, Ordering::Release);
+    }
+
     fn set_durable(&self, at: u64) {
         if self.durable.load(Ordering::Acquire) >= at {
             return;
@@ -282,6 +334,8 @@ pub(crate) fn start(
         compaction_done: Condvar::new(),
         flusher: Mutex::new(None),
         log_bytes: AtomicU64::new(log.len),
+        #[cfg(test)]
+        hold: HoldUpgrade::default(),
     });
     let mut flusher = Flusher {
         journal: Arc::clone(&journal),
@@ -515,7 +569,11 @@ impl Flusher {
             return false;
         }
         let live = match self.store.upgrade() {
-            Some(store) => store.bytes_used().max(self.snapshot_bytes),
+            Some(store) => {
+                #[cfg(test)]
+                self.journal.hold_upgrade(&store);
+                store.bytes_used().max(self.snapshot_bytes)
+            }
             None => return false,
         };
         self.log_bytes > self.compact_ratio.saturating_mul(live)

@@ -7,7 +7,8 @@
 //! while one chunk is copied into a buffer, so no request waits on the
 //! snapshot for more than that), writes `snapshot-g.tmp`, fsyncs it, renames it to
 //! `snapshot-g.snap`, fsyncs the directory, and only then removes the
-//! older snapshot and logs.
+//! older snapshot and logs. A snapshot that fails before its rename
+//! removes its `.tmp` (on a full disk, its blocks are what the log needs).
 //!
 //! The snapshot is fuzzy: a shard copied late holds changes that are also
 //! in `log-g`. Replaying them again is harmless because every record
@@ -62,9 +63,33 @@ pub(crate) fn write(
     generation: u64,
 ) -> io::Result<CompactionReport> {
     let started = Instant::now();
-    let mut longest_lock_hold = Duration::ZERO;
     let tmp = files::snapshot_tmp_path(dir, generation);
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+    let mut report = match write_in_place(store, dir, &tmp, generation) {
+        Ok(report) => report,
+        Err(e) => {
+            // A failed snapshot (a full disk, most likely) must not keep
+            // its partial file until the next start: on a full disk those
+            // are the very blocks the log needs to resume. Best effort:
+            // if even this fails, recovery removes it at the next start.
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    files::sync_dir(dir)?;
+    remove_superseded(dir, generation)?;
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// Writes the snapshot to `tmp`, fsyncs it and renames it into place.
+fn write_in_place(
+    store: &dyn Source,
+    dir: &Path,
+    tmp: &Path,
+    generation: u64,
+) -> io::Result<CompactionReport> {
+    let mut longest_lock_hold = Duration::ZERO;
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(tmp)?);
     out.write_all(&file_header(FileKind::Snapshot, generation))?;
     let (now_s, now_ms) = store.now();
     let mut records = 0u64;
@@ -127,13 +152,11 @@ pub(crate) fn write(
     file.sync_all()?;
     let size = file.metadata()?.len();
     drop(file);
-    fs::rename(&tmp, files::snapshot_path(dir, generation))?;
-    files::sync_dir(dir)?;
-    remove_superseded(dir, generation)?;
+    fs::rename(tmp, files::snapshot_path(dir, generation))?;
     Ok(CompactionReport {
         bytes: size,
         records,
-        duration: started.elapsed(),
+        duration: Duration::ZERO,
         longest_lock_hold,
     })
 }
