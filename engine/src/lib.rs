@@ -73,6 +73,11 @@ pub use glob::glob_match;
 pub use keyspace::{
     Deadline, ExpireCondition, KeyExpiry, KeyType, SetCondition, SetOptions, SetOutcome,
 };
+/// Entry points for the fuzz targets (fuzz/): recovery's readers over
+/// bytes. Only with the `fuzzing` feature; not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use persist::fuzzing;
 pub use persist::{
     CompactionReport, Durability, FsyncPolicy, LoadProgress, OnProgress, PersistConfig,
     PersistError, PersistStats, RecoveryReport, Synced,

@@ -16,6 +16,9 @@ mod commands;
 mod config;
 mod connection;
 mod driver;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod latency;
 mod metrics;

@@ -144,7 +144,7 @@ pub(crate) fn next_frame(file: &[u8], at: usize) -> Framed<'_> {
 /// the operation, so that replaying a record twice, or on top of a
 /// snapshot that already holds its effect, changes nothing (see
 /// `snapshot.rs` for why that matters).
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Entry<'a> {
     /// A session as it now is: its packed image (see `record.rs`).
     Session(&'a [u8]),

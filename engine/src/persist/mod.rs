@@ -26,6 +26,8 @@ mod config;
 mod durability;
 mod files;
 mod format;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod journal;
 mod recovery;
 mod reports;

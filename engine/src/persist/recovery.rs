@@ -25,7 +25,9 @@ use sessiond_protocol::SessionId;
 
 use super::config::{LoadProgress, PersistConfig};
 use super::files::{self, Listing, LogFile};
-use super::format::{Entry, FileKind, Framed, next_frame, read_file_header, unpack_members};
+use super::format::{
+    Entry, FILE_HEADER, FileKind, Framed, next_frame, read_file_header, unpack_members,
+};
 use super::reports::{PersistError, RecoveryReport};
 use crate::keys::{SetValue, Value};
 use crate::record::SessionRecord;
@@ -140,29 +142,8 @@ impl<S: Restore> Replay<'_, S> {
     fn snapshot(&mut self, path: &Path, generation: u64) -> Result<u64, PersistError> {
         let bytes = read(path)?;
         self.header(path, &bytes, FileKind::Snapshot, generation)?;
-        let mut at = super::format::FILE_HEADER;
-        let mut records = 0u64;
-        loop {
-            match next_frame(&bytes, at) {
-                Framed::Record(body, next) => match Entry::decode(body) {
-                    Ok(Entry::End { records: n }) if n == records && next == bytes.len() => break,
-                    Ok(Entry::End { .. }) => {
-                        return self.fatal(path, at, "the snapshot's count does not match");
-                    }
-                    Ok(entry) => {
-                        self.apply(entry)
-                            .or_else(|what| self.fatal(path, at, what))?;
-                        records += 1;
-                        at = next;
-                    }
-                    Err(what) => return self.fatal(path, at, what),
-                },
-                Framed::End | Framed::Torn(_) => {
-                    return self.fatal(path, at, "the snapshot ends before its last record");
-                }
-                Framed::Damaged(what) => return self.fatal(path, at, what),
-            }
-        }
+        read_snapshot(&bytes, |entry| self.apply(entry))
+            .or_else(|(at, what)| self.fatal(path, at, what))?;
         self.report.files.push(path.to_path_buf());
         Ok(bytes.len() as u64)
     }
@@ -182,34 +163,24 @@ impl<S: Restore> Replay<'_, S> {
         }
         self.header(path, &bytes, FileKind::Log, generation)?;
         self.report.files.push(path.to_path_buf());
-        let mut at = super::format::FILE_HEADER;
-        loop {
-            match next_frame(&bytes, at) {
-                Framed::Record(body, next) => {
-                    let applied = Entry::decode(body).and_then(|entry| self.apply(entry));
-                    if let Err(what) = applied {
-                        return self.damage(path, at, what).map(|()| LogEnd::Cut(at as u64));
-                    }
-                    at = next;
+        match read_log(&bytes, |entry| self.apply(entry)) {
+            LogRead::Whole(at) => Ok(LogEnd::Whole(at as u64)),
+            // The newest log's tail, or (after a machine crash under
+            // `everysec` or `no`) an older log's tail that was not yet
+            // fsynced when the log moved on: cut, and go on.
+            LogRead::Torn(at, what) => {
+                self.report.warnings.push(format!(
+                    "{}: cut {} bytes at offset {at}: {what} (a crash in the middle of a write)",
+                    path.display(),
+                    bytes.len() - at
+                ));
+                if !newest {
+                    cut(path, at as u64)?;
                 }
-                Framed::End => return Ok(LogEnd::Whole(at as u64)),
-                // The newest log's tail, or (after a machine crash under
-                // `everysec` or `no`) an older log's tail that was not yet
-                // fsynced when the log moved on: cut, and go on.
-                Framed::Torn(what) => {
-                    self.report.warnings.push(format!(
-                        "{}: cut {} bytes at offset {at}: {what} (a crash in the middle of a write)",
-                        path.display(),
-                        bytes.len() - at
-                    ));
-                    if !newest {
-                        cut(path, at as u64)?;
-                    }
-                    return Ok(LogEnd::Whole(at as u64));
-                }
-                Framed::Damaged(what) => {
-                    return self.damage(path, at, what).map(|()| LogEnd::Cut(at as u64));
-                }
+                Ok(LogEnd::Whole(at as u64))
+            }
+            LogRead::Damaged(at, what) => {
+                self.damage(path, at, what).map(|()| LogEnd::Cut(at as u64))
             }
         }
     }
@@ -263,32 +234,7 @@ impl<S: Restore> Replay<'_, S> {
     }
 
     fn apply(&mut self, entry: Entry<'_>) -> Result<(), &'static str> {
-        let store = self.store;
-        match entry {
-            Entry::Session(image) => store.restore_session(SessionRecord::from_image(image)?),
-            Entry::Touch { id, last_seen } => {
-                store.restore_touch(&SessionId::from_bytes(id), last_seen);
-            }
-            Entry::EndSession { id } => store.restore_end(&SessionId::from_bytes(id)),
-            Entry::Str {
-                key,
-                deadline_ms,
-                value,
-            } => store.restore_key(key, Value::Str(value), deadline(deadline_ms)),
-            Entry::Set {
-                key,
-                deadline_ms,
-                members,
-            } => {
-                let mut set = SetValue::default();
-                for member in unpack_members(members)? {
-                    set.insert(member);
-                }
-                store.restore_key(key, Value::Set(set), deadline(deadline_ms));
-            }
-            Entry::EndKey { key } => store.restore_key_end(key),
-            Entry::End { .. } => return Err("a snapshot's end marker inside a log"),
-        }
+        restore(self.store, entry)?;
         self.report.records += 1;
         if self.report.records.is_multiple_of(PROGRESS_EVERY)
             && let Some(progress) = &self.config.progress
@@ -300,6 +246,104 @@ impl<S: Restore> Replay<'_, S> {
         }
         Ok(())
     }
+}
+
+/// How reading a log's records ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LogRead {
+    /// At the end of the file, this long.
+    Whole(usize),
+    /// At a torn record at this offset: what a crash in the middle of a
+    /// write leaves.
+    Torn(usize, &'static str),
+    /// At damage at this offset: bytes that are no record, or a record
+    /// that does not decode or apply.
+    Damaged(usize, &'static str),
+}
+
+/// Reads the records of a log whose header is checked, handing each to
+/// `apply` in order: recovery's one reader of logs, on bytes, so that the
+/// fuzz targets run this very code (see `fuzzing.rs`).
+pub(super) fn read_log(
+    bytes: &[u8],
+    mut apply: impl FnMut(Entry<'_>) -> Result<(), &'static str>,
+) -> LogRead {
+    let mut at = FILE_HEADER;
+    loop {
+        match next_frame(bytes, at) {
+            Framed::Record(body, next) => {
+                if let Err(what) = Entry::decode(body).and_then(&mut apply) {
+                    return LogRead::Damaged(at, what);
+                }
+                at = next;
+            }
+            Framed::End => return LogRead::Whole(at),
+            Framed::Torn(what) => return LogRead::Torn(at, what),
+            Framed::Damaged(what) => return LogRead::Damaged(at, what),
+        }
+    }
+}
+
+/// Reads the records of a snapshot whose header is checked, handing each
+/// to `apply` in order; it must end in END with the right count, at the
+/// very end of the file. Otherwise the offset of what is wrong, and what.
+pub(super) fn read_snapshot(
+    bytes: &[u8],
+    mut apply: impl FnMut(Entry<'_>) -> Result<(), &'static str>,
+) -> Result<(), (usize, &'static str)> {
+    let mut at = FILE_HEADER;
+    let mut records = 0u64;
+    loop {
+        match next_frame(bytes, at) {
+            Framed::Record(body, next) => match Entry::decode(body) {
+                Ok(Entry::End { records: n }) if n == records && next == bytes.len() => {
+                    return Ok(());
+                }
+                Ok(Entry::End { .. }) => return Err((at, "the snapshot's count does not match")),
+                Ok(entry) => {
+                    apply(entry).map_err(|what| (at, what))?;
+                    records += 1;
+                    at = next;
+                }
+                Err(what) => return Err((at, what)),
+            },
+            Framed::End | Framed::Torn(_) => {
+                return Err((at, "the snapshot ends before its last record"));
+            }
+            Framed::Damaged(what) => return Err((at, what)),
+        }
+    }
+}
+
+/// Applies one record to `store`, decoding what its frame left packed (a
+/// session image, a set's members).
+pub(super) fn restore(store: &impl Restore, entry: Entry<'_>) -> Result<(), &'static str> {
+    match entry {
+        Entry::Session(image) => store.restore_session(SessionRecord::from_image(image)?),
+        Entry::Touch { id, last_seen } => {
+            store.restore_touch(&SessionId::from_bytes(id), last_seen);
+        }
+        Entry::EndSession { id } => store.restore_end(&SessionId::from_bytes(id)),
+        Entry::Str {
+            key,
+            deadline_ms,
+            value,
+        } => store.restore_key(key, Value::Str(value), deadline(deadline_ms)),
+        Entry::Set {
+            key,
+            deadline_ms,
+            members,
+        } => {
+            let mut set = SetValue::default();
+            for member in unpack_members(members)? {
+                set.insert(member);
+            }
+            store.restore_key(key, Value::Set(set), deadline(deadline_ms));
+        }
+        Entry::EndKey { key } => store.restore_key_end(key),
+        Entry::End { .. } => return Err("a snapshot's end marker inside a log"),
+    }
+    Ok(())
 }
 
 /// A key's deadline as records carry it: 0 for none.

@@ -47,7 +47,7 @@ use crate::policy::Policy;
 use args::Args;
 use client::Client;
 pub(crate) use errors::RespError;
-use parse::Parser;
+pub(crate) use parse::Parser;
 use reply::{Protocol, Value};
 use spec::Reply;
 use table::COMMANDS;

@@ -113,9 +113,11 @@ fn line_number(
     skip: usize,
     error: ProtocolError,
 ) -> Result<Option<(i64, usize)>, ProtocolError> {
-    let Some(end) = bytes.iter().position(|&b| b == b'\r') else {
-        // Redis refuses a length line that never ends within the inline
-        // limit rather than buffering forever.
+    // Redis refuses a length line that does not end within the inline
+    // limit rather than buffering forever. Looking no further than the
+    // limit refuses it however the bytes arrive: in pieces, the limit is
+    // passed before the `\r` comes; at once, the `\r` is past the limit.
+    let Some(end) = within_limit(bytes).iter().position(|&b| b == b'\r') else {
         return if bytes.len() > MAX_INLINE {
             Err(error)
         } else {
@@ -130,6 +132,12 @@ fn line_number(
     }
     let number = decimal(&bytes[skip..end]).ok_or(error)?;
     Ok(Some((number, end + 2)))
+}
+
+/// The bytes in which a line must end: a line of up to [`MAX_INLINE`]
+/// bytes and its terminator's first byte.
+fn within_limit(bytes: &[u8]) -> &[u8] {
+    &bytes[..bytes.len().min(MAX_INLINE + 1)]
 }
 
 /// A length as `str::parse::<i64>` reads it (an optional sign, then
@@ -162,7 +170,9 @@ fn decimal(digits: &[u8]) -> Option<i64> {
 /// quotes" with \n \r \t \b \a \\ \" and \xHH escapes, and 'single quotes'
 /// with \' only.
 fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    let Some(newline) = buf.iter().position(|&b| b == b'\n') else {
+    // Past the limit, refused whether or not the newline has arrived (see
+    // `line_number`).
+    let Some(newline) = within_limit(buf).iter().position(|&b| b == b'\n') else {
         return if buf.len() > MAX_INLINE {
             Err(ProtocolError("too big inline request"))
         } else {
@@ -370,6 +380,31 @@ mod tests {
             parse(&vec![b'a'; MAX_INLINE + 1]),
             Err(ProtocolError("too big inline request"))
         );
+    }
+
+    #[test]
+    fn a_line_past_the_limit_is_refused_however_it_arrives() {
+        // Found by the resp_pipeline fuzz target (fuzz/regressions): these
+        // parsed when they came in one read, and were refused when split.
+        let zeros = "0".repeat(MAX_INLINE + 10);
+        let length_line = format!("*1\r\n${zeros}1\r\nx\r\n");
+        assert_eq!(
+            parse(length_line.as_bytes()),
+            Err(ProtocolError("invalid bulk length"))
+        );
+        let count_line = format!("*{zeros}1\r\n$1\r\nx\r\n");
+        assert_eq!(
+            parse(count_line.as_bytes()),
+            Err(ProtocolError("invalid multibulk length"))
+        );
+        let inline = format!("SET k {}\r\n", "v".repeat(MAX_INLINE));
+        assert_eq!(
+            parse(inline.as_bytes()),
+            Err(ProtocolError("too big inline request"))
+        );
+        // At the limit, still a line.
+        let longest = format!("PING {}\n", "v".repeat(MAX_INLINE - 5));
+        assert_eq!(parse(longest.as_bytes()).unwrap().unwrap().len(), 2);
     }
 
     #[test]
