@@ -1,7 +1,7 @@
 //! Writes the seed corpora of the RESP and persistence targets; run once
 //! by hand, its output committed:
 //!
-//!     cargo test -p sessiond-fuzz --test seeds -- --ignored
+//!     cargo run -p sessiond-fuzz --example seeds
 //!
 //! The persistence seeds are files the engine itself wrote: a log of a
 //! few sessions and keys (creates, an update, a touch, a rotation, a
@@ -38,8 +38,6 @@ fn command(args: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-#[test]
-#[ignore = "writes fuzz/corpus; run by hand"]
 fn write_resp_seeds() {
     let dir = corpus("resp_pipeline");
     let seeds: Vec<(&str, u8, Vec<u8>)> = vec![
@@ -102,8 +100,6 @@ fn write_resp_seeds() {
     }
 }
 
-#[test]
-#[ignore = "writes fuzz/corpus; run by hand"]
 fn write_persistence_seeds() {
     let data = std::env::temp_dir().join(format!("sessiond-fuzz-seeds-{}", std::process::id()));
     let _ = fs::remove_dir_all(&data);
@@ -191,4 +187,9 @@ fn write_persistence_seeds() {
         }
         fs::write(corpus(target).join(format!("{name}-bodies")), bodies).unwrap();
     }
+}
+
+fn main() {
+    write_resp_seeds();
+    write_persistence_seeds();
 }
