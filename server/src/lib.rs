@@ -25,6 +25,7 @@ mod metrics;
 mod outcome;
 mod policy;
 mod reload;
+mod replication;
 mod resp;
 mod stats;
 mod tls;
@@ -102,6 +103,26 @@ pub(crate) struct Shared {
     /// The TLS acceptor and token in force, which a reload replaces: read
     /// these, not `config`'s start-up values.
     pub credentials: Arc<Live>,
+    /// The listeners' bound addresses, as the group and SENTINEL advertise
+    /// them.
+    pub addresses: Addresses,
+}
+
+/// Where this node's client listeners are bound.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Addresses {
+    /// The native protocol's.
+    pub native: SocketAddr,
+    /// The Redis protocol's, if it listens.
+    pub resp: Option<SocketAddr>,
+}
+
+impl Shared {
+    /// The replication group as this node sees it now (a group of one
+    /// without peers).
+    pub(crate) fn group_view(&self) -> replication::GroupView {
+        replication::GroupView::standalone(self.addresses.native, self.addresses.resp)
+    }
 }
 
 /// A bound native-protocol listener.
@@ -173,7 +194,16 @@ impl Server {
         };
         let workers = Workers::start(threads).map_err(ServeError::Threads)?;
         let durability = store.durability().filter(Durability::waits);
+        let addresses = Addresses {
+            native: listener.local_addr().map_err(ServeError::Accept)?,
+            resp: resp
+                .as_ref()
+                .map(TcpListener::local_addr)
+                .transpose()
+                .map_err(ServeError::Accept)?,
+        };
         let shared = Arc::new(Shared {
+            addresses,
             durability,
             store,
             config,
