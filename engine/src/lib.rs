@@ -58,6 +58,7 @@ mod owner_ops;
 mod owners;
 mod persist;
 mod record;
+mod replica;
 mod session_ops;
 mod sessions;
 mod sets;

@@ -15,6 +15,7 @@ use crate::memory::{Reservation, SESSION_OVERHEAD};
 use crate::owners::{OWNER_OVERHEAD, OwnerEntry};
 use crate::persist::Entry;
 use crate::record::SessionRecord;
+use crate::replica;
 use crate::stats::Counters;
 use crate::store::{Inner, Store};
 
@@ -133,8 +134,12 @@ impl Inner {
                     break Err(StoreError::IdTaken);
                 }
                 // A generated id whose prefix is taken: astronomically rare,
-                // but a fresh one costs nothing.
-                record.set_id(SessionId::random());
+                // but a fresh one costs nothing (unless a replay has no
+                // more to give: then refused on every node alike).
+                match replica::fresh_id() {
+                    Some(fresh) => record.set_id(fresh),
+                    None => break Err(StoreError::IdTaken),
+                }
             }
         });
         let owner_bytes = owner.len() + OWNER_OVERHEAD;

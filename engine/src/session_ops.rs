@@ -12,6 +12,7 @@ use sessiond_protocol::{NewSession, Session, SessionId, StoreError};
 use crate::memory::SESSION_OVERHEAD;
 use crate::persist::Entry;
 use crate::record::{SessionRecord, Times, encode_labels};
+use crate::replica;
 use crate::store::{Inner, Store};
 
 impl Store {
@@ -47,7 +48,12 @@ impl Store {
                 now.saturating_add(lifetime)
             },
         };
-        let id = new.id.unwrap_or_else(SessionId::random);
+        let id = match new.id {
+            Some(id) => id,
+            // Replaying a write whose ids ran out: refused alike on every
+            // node (`replica.rs`).
+            None => replica::fresh_id().ok_or(StoreError::IdTaken)?,
+        };
         let record = SessionRecord::new(id, &new.owner, &labels, &new.data, &times, 1);
         let reserved = inner.reserve(record.len() + SESSION_OVERHEAD)?;
         let limit = new.limit.unwrap_or(config.owner_limit);
@@ -173,7 +179,12 @@ impl Store {
         }
         record.touch(now);
         let new_id = loop {
-            let candidate = SessionId::random();
+            let Some(candidate) = replica::fresh_id() else {
+                // A replayed rotation whose drawn id is taken: the session
+                // stays as it was, on every node alike.
+                inner.session_shard(id.prefix()).lock().insert(record);
+                return Err(StoreError::IdTaken);
+            };
             let mut shard = inner.session_shard(candidate.prefix()).lock();
             if shard.by_prefix(candidate.prefix()).is_none() {
                 record.set_id(candidate);

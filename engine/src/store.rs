@@ -57,6 +57,7 @@ use crate::memory::{MemoryMeter, Reservation, SESSION_OVERHEAD};
 use crate::owners::{OWNER_OVERHEAD, OwnerShard};
 use crate::persist::{self, CompactionReport, Durability, Entry, Journal, PersistStats};
 use crate::record::SessionRecord;
+use crate::replica::{self, TouchLog};
 use crate::sessions::SessionShard;
 use crate::stats::{Counters, Stats};
 
@@ -112,6 +113,8 @@ pub(crate) struct Inner {
     /// The append-only log, when the store has a data directory; set once,
     /// after recovery has replayed the directory (replay is not logged).
     journal: OnceLock<Arc<Journal>>,
+    /// Touches kept for a replication layer (`replica.rs`), once asked.
+    touches: OnceLock<TouchLog>,
     /// The data directory's lock, held as long as the store lives.
     _dir_lock: Option<std::fs::File>,
 }
@@ -156,6 +159,7 @@ impl Store {
             evict_cursor: AtomicUsize::new(0),
             high_water: AtomicU64::new(started),
             journal: OnceLock::new(),
+            touches: OnceLock::new(),
             _dir_lock: dir_lock,
             config,
         });
@@ -267,7 +271,13 @@ impl Inner {
     /// come back to life. So store time pauses instead, until the clock
     /// catches up. The shared high-water mark is written at most once per
     /// millisecond, so it costs reads nothing measurable.
+    ///
+    /// While a replication layer replays a write (`replica.rs`), this
+    /// thread reads the time the leader stamped on it instead.
     pub(crate) fn now_ms(&self) -> u64 {
+        if let Some(pinned) = replica::pinned_ms() {
+            return pinned;
+        }
         let now = self.clock.now_ms();
         let seen = self.high_water.load(Ordering::Relaxed);
         if now <= seen {
@@ -416,7 +426,8 @@ impl Inner {
     pub(crate) fn touch(&self, record: &mut SessionRecord, now: u32) {
         let before = record.last_seen();
         record.touch(now);
-        if self.journal.get().is_none() || now <= before {
+        let touches = self.touches.get();
+        if (self.journal.get().is_none() && touches.is_none()) || now <= before {
             return;
         }
         let slack = (record.idle() / 100).clamp(1, 60);
@@ -425,6 +436,9 @@ impl Inner {
                 id: *record.id().as_bytes(),
                 last_seen: now,
             });
+            if let Some(touches) = touches {
+                touches.push(record.id(), now);
+            }
         }
     }
 
@@ -460,6 +474,11 @@ impl Inner {
             freed += owner.len() + OWNER_OVERHEAD;
         }
         self.memory.free(freed);
+    }
+
+    /// The touches kept for a replication layer.
+    pub(crate) fn touches(&self) -> &OnceLock<TouchLog> {
+        &self.touches
     }
 
     /// Starts logging to `journal` (once recovery has replayed the

@@ -46,6 +46,11 @@ impl Secret {
         })
     }
 
+    /// The bytes, to send to a peer (node-to-node traffic).
+    pub(crate) fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
     /// Whether `given` is this secret, in time independent of where they
     /// differ and of the secret's length.
     pub fn matches(&self, given: &[u8]) -> bool {

@@ -122,6 +122,25 @@ pub(crate) fn recover(
     Ok((report, log, snapshot_bytes))
 }
 
+/// Loads a snapshot held in memory (one a replication peer sent, say)
+/// into `store`, then drops what has expired; returns the records loaded.
+pub(crate) fn load_snapshot_bytes(store: &impl Restore, bytes: &[u8]) -> Result<u64, PersistError> {
+    let damaged = |offset: usize, what: &str| PersistError::Damaged {
+        path: PathBuf::from("<snapshot received>"),
+        offset: offset as u64,
+        what: what.into(),
+    };
+    read_file_header(bytes, FileKind::Snapshot).map_err(|what| damaged(0, &what))?;
+    let mut records = 0u64;
+    read_snapshot(bytes, |entry| {
+        records += 1;
+        restore(store, entry)
+    })
+    .map_err(|(at, what)| damaged(at, what))?;
+    store.drop_expired();
+    Ok(records)
+}
+
 /// How a log's replay ended.
 enum LogEnd {
     /// At its end: append after `len` bytes.

@@ -88,8 +88,29 @@ fn write_in_place(
     tmp: &Path,
     generation: u64,
 ) -> io::Result<CompactionReport> {
-    let mut longest_lock_hold = Duration::ZERO;
     let mut out = BufWriter::with_capacity(1 << 20, File::create(tmp)?);
+    let (records, longest_lock_hold) = write_to(store, &mut out, generation)?;
+    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+    file.sync_all()?;
+    let size = file.metadata()?.len();
+    drop(file);
+    fs::rename(tmp, files::snapshot_path(dir, generation))?;
+    Ok(CompactionReport {
+        bytes: size,
+        records,
+        duration: Duration::ZERO,
+        longest_lock_hold,
+    })
+}
+
+/// Writes the snapshot format (header, every live entry, the end record)
+/// to `out`; returns the records written and the longest lock hold.
+pub(crate) fn write_to(
+    store: &dyn Source,
+    out: &mut dyn Write,
+    generation: u64,
+) -> io::Result<(u64, Duration)> {
+    let mut longest_lock_hold = Duration::ZERO;
     out.write_all(&file_header(FileKind::Snapshot, generation))?;
     let (now_s, now_ms) = store.now();
     let mut records = 0u64;
@@ -148,17 +169,7 @@ fn write_in_place(
     }
     frame(&mut buffer, |b| Entry::End { records }.encode(b));
     out.write_all(&buffer)?;
-    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-    file.sync_all()?;
-    let size = file.metadata()?.len();
-    drop(file);
-    fs::rename(tmp, files::snapshot_path(dir, generation))?;
-    Ok(CompactionReport {
-        bytes: size,
-        records,
-        duration: Duration::ZERO,
-        longest_lock_hold,
-    })
+    Ok((records, longest_lock_hold))
 }
 
 /// Removes snapshots and logs older than `generation`'s snapshot.
