@@ -112,8 +112,9 @@ pub fn timeout_secs(d: Duration) -> Result<u32, StoreError> {
 /// Checks a request against the limits that do not depend on a server's
 /// configuration, answering as the server would. Data and values are
 /// checked only against what the wire can carry; a server's own limit is
-/// its to enforce. An auth token too long for the handshake is no store
-/// error but the caller's configuration: it is reported as `Err(None)`.
+/// its to enforce. An auth token or a raft address too long for its
+/// `bytes16` / `str16` field is no store error but the caller's
+/// configuration: it is reported as `Err(None)`.
 pub fn check_request(request: &Request) -> Result<(), Option<StoreError>> {
     match request {
         Request::Ping | Request::Stats => Ok(()),
@@ -142,6 +143,8 @@ pub fn check_request(request: &Request) -> Result<(), Option<StoreError>> {
         | Request::KeyTtl { key }
         | Request::KeyIncr { key, .. } => Ok(check_key(key)?),
         Request::KeyScan { pattern, .. } => Ok(pattern.as_deref().map_or(Ok(()), check_pattern)?),
+        Request::NodeAdd { raft_addr, .. } if raft_addr.len() > usize::from(u16::MAX) => Err(None),
+        Request::NodeAdd { .. } | Request::NodeRemove { .. } => Ok(()),
     }
 }
 

@@ -135,6 +135,8 @@ fn request() -> impl Strategy<Value = Request> {
                 pattern,
             }
         }),
+        (any::<u64>(), text()).prop_map(|(id, raft_addr)| Request::NodeAdd { id, raft_addr }),
+        any::<u64>().prop_map(|id| Request::NodeRemove { id }),
     ]
 }
 
@@ -244,6 +246,9 @@ fn server_error() -> impl Strategy<Value = ServerError> {
         text().prop_map(ServerError::BadHandshake),
         Just(ServerError::ShuttingDown),
         Just(ServerError::Busy),
+        // An empty leader means none is known, so a known one is never empty.
+        option::of("\\PC{1,40}").prop_map(|leader| ServerError::NotLeader { leader }),
+        text().prop_map(ServerError::Unavailable),
     ]
 }
 

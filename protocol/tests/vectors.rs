@@ -338,6 +338,19 @@ fn request_vectors() -> Vec<Vector> {
                 pattern: Some(b"rate:*".to_vec()),
             },
         ),
+        request(
+            "node_add",
+            "NODE_ADD: node 4 joins the replication group, its raft endpoint at 192.0.2.14:7900",
+            Request::NodeAdd {
+                id: 4,
+                raft_addr: "192.0.2.14:7900".into(),
+            },
+        ),
+        request(
+            "node_remove",
+            "NODE_REMOVE: node 2 leaves the replication group",
+            Request::NodeRemove { id: 2 },
+        ),
     ]
 }
 
@@ -544,6 +557,23 @@ fn error_vectors() -> Vec<Vector> {
             "error_busy",
             "BUSY; the server closes the connection",
             ServerError::Busy,
+        ),
+        error(
+            "error_not_leader",
+            "NOT_LEADER: not executed; the leader's native-protocol address follows the message",
+            ServerError::NotLeader {
+                leader: Some("192.0.2.11:7878".into()),
+            },
+        ),
+        error(
+            "error_not_leader_unknown",
+            "NOT_LEADER with an empty leader address: no leader is known (an election is under way); not executed",
+            ServerError::NotLeader { leader: None },
+        ),
+        error(
+            "error_unavailable",
+            "UNAVAILABLE: the message carries the reason after \"unavailable: \"; a write's outcome is unknown",
+            ServerError::Unavailable("no quorum within 2 s".into()),
         ),
     ]
 }
@@ -844,6 +874,8 @@ fn describe_request(req: &Request) -> Value {
             "count": count,
             "pattern_hex": pattern.as_deref().map(hex),
         }),
+        Request::NodeAdd { id, raft_addr } => json!({ "id": id, "raft_addr": raft_addr }),
+        Request::NodeRemove { id } => json!({ "id": id }),
     };
     with_first(("op", req.name().into()), fields)
 }
@@ -925,6 +957,7 @@ fn describe_error(err: &ServerError) -> Value {
         ServerError::UnsupportedVersion { lowest, highest } => {
             json!({ "lowest": lowest, "highest": highest })
         }
+        ServerError::NotLeader { leader } => json!({ "leader": leader.as_deref().unwrap_or("") }),
         _ => json!({}),
     };
     let code = err.code();
@@ -1048,7 +1081,7 @@ fn vectors_cover_every_opcode_tag_and_code() {
     let spec_opcodes: BTreeSet<u8> = [0x01, 0x02, 0x03]
         .into_iter()
         .chain(0x10..=0x18)
-        .chain(0x20..=0x26)
+        .chain(0x20..=0x28)
         .collect();
     assert_eq!(opcodes, spec_opcodes);
 
@@ -1061,13 +1094,16 @@ fn vectors_cover_every_opcode_tag_and_code() {
         .collect();
     assert_eq!(tags, (0x00..=0x0c).collect());
 
-    let codes: Vec<ErrorCode> = all
+    let mut codes: Vec<ErrorCode> = all
         .iter()
         .filter_map(|v| match &v.message {
             Message::Response(Err(err)) => Some(err.code()),
             _ => None,
         })
         .collect();
+    // A code may have several vectors (NOT_LEADER with and without a
+    // leader), next to each other.
+    codes.dedup();
     assert_eq!(codes, ErrorCode::ALL);
 }
 
@@ -1103,6 +1139,18 @@ fn some_vectors_match_the_spec_by_hand() {
     assert_eq!(
         hex_of("key_scan_pattern"),
         "00000016 26 001000000000002a 0000000a 01 0006 726174653a2a".replace(' ', "")
+    );
+    // opcode 0x28, node id 2
+    assert_eq!(
+        hex_of("node_remove"),
+        "00000009 28 0000000000000002".replace(' ', "")
+    );
+    // status 41, message, then the str16 leader address
+    let message = hex(b"not the leader: the leader is 192.0.2.11:7878");
+    let leader = hex(b"192.0.2.11:7878");
+    assert_eq!(
+        hex_of("error_not_leader"),
+        format!("00000041 29 002d {message} 000f {leader}").replace(' ', "")
     );
     assert_eq!(hex_of("reply_done"), "000000020000");
     // status 0, tag 0x0C, cursor 0, no keys

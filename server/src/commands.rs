@@ -11,7 +11,7 @@
 //! is in the connection policy (`policy.rs`:
 //! authentication and counting, done before a request gets here).
 
-use sessiond_protocol::wire::{Reply, Request, Response};
+use sessiond_protocol::wire::{Reply, Request, Response, ServerError};
 
 use crate::stats::ServerStats;
 use sessiond::Store;
@@ -56,6 +56,13 @@ pub(crate) fn execute(store: &Store, stats: &ServerStats, request: Request) -> R
             let count = usize::try_from(count).unwrap_or(usize::MAX);
             let (cursor, keys) = store.scan_keys(cursor, count, pattern.as_deref(), None);
             Reply::Scan { cursor, keys }
+        }
+        // Membership changes belong to a replication group; a standalone
+        // server has none to change.
+        Request::NodeAdd { .. } | Request::NodeRemove { .. } => {
+            return Err(ServerError::Unavailable(
+                "not in a replication group".into(),
+            ));
         }
     };
     Ok(reply)

@@ -133,6 +133,11 @@ mod tests {
             "arity"
         );
         assert_eq!(Outcome::of_native(&Ok(Reply::Done)), Outcome::OK);
+        // A replication group's refusals.
+        let redirect = Outcome::of_native(&Err(ServerError::NotLeader { leader: None }));
+        assert_eq!(name(redirect), "not_leader");
+        let unavailable = Outcome::of_native(&Err(ServerError::Unavailable("no quorum".into())));
+        assert_eq!(name(unavailable), "unavailable");
         assert_eq!(Outcome::of_resp::<()>(&Ok(())), Outcome::OK);
     }
 }

@@ -22,7 +22,7 @@ use crate::outcome::{self, Outcome};
 use sessiond::{FsyncPolicy, Store};
 
 /// Names of the operations, by [`op_index`].
-const OPS: [&str; 19] = [
+const OPS: [&str; 21] = [
     "ping",
     "auth",
     "stats",
@@ -42,6 +42,8 @@ const OPS: [&str; 19] = [
     "key_ttl",
     "key_incr",
     "key_scan",
+    "node_add",
+    "node_remove",
 ];
 
 /// The position of a request's kind in [`OPS`]: the native face's index
@@ -50,6 +52,7 @@ pub(crate) fn op_index(request: &Request) -> usize {
     match request.opcode() {
         op @ 0x01..=0x03 => usize::from(op - 0x01),
         op @ 0x10..=0x18 => 3 + usize::from(op - 0x10),
+        // The plain keys and, after them, the membership ops.
         op => 12 + usize::from(op - 0x20),
     }
 }
@@ -424,6 +427,11 @@ mod tests {
                 count: 10,
                 pattern: None,
             },
+            Request::NodeAdd {
+                id: 2,
+                raft_addr: "127.0.0.1:7900".into(),
+            },
+            Request::NodeRemove { id: 2 },
         ];
         assert_eq!(requests.len(), OPS.len());
         for (i, request) in requests.iter().enumerate() {

@@ -83,6 +83,14 @@ export declare class Client {
         count?: number;
         match?: BytesLike;
     }): Promise<ScanPage>;
+    /**
+     * NODE_ADD: make node `id`, whose raft endpoint is `raftAddr`, a member of
+     * the replication group (answered by the leader; a standalone server
+     * rejects with Unavailable). Not retried: follow NotLeader yourself.
+     */
+    nodeAdd(id: bigint | number, raftAddr: string): Promise<void>;
+    /** NODE_REMOVE: take node `id` out of the replication group (see {@link nodeAdd}). */
+    nodeRemove(id: bigint | number): Promise<void>;
     /** Every key matching `match`, walking the cursor to its end: each key present throughout comes once. */
     scanKeys(match?: BytesLike, count?: number): AsyncGenerator<Buffer>;
 }

@@ -5,7 +5,7 @@
  * a lost conditional update says which version it lost to.
  */
 /** The wire type of a detail field. */
-export type FieldKind = "u8" | "u16" | "u32" | "u64";
+export type FieldKind = "u8" | "u16" | "u32" | "u64" | "str16";
 /** Base of every error this package throws. */
 export declare class SessiondError extends Error {
     constructor(message: string, options?: {
@@ -27,14 +27,14 @@ export declare class ServerError extends SessiondError {
     static readonly fields: ReadonlyArray<readonly [string, FieldKind]>;
     readonly code: number;
     readonly codeName: string;
-    readonly details: Readonly<Record<string, number>>;
-    constructor(message: string, details?: Record<string, number>, code?: number);
+    readonly details: Readonly<Record<string, number | string>>;
+    constructor(message: string, details?: Record<string, number | string>, code?: number);
 }
 declare const NotFound_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -51,10 +51,10 @@ declare const NotFound_base: {
 export declare class NotFound extends NotFound_base {
 }
 declare const IdTaken_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -71,10 +71,10 @@ declare const IdTaken_base: {
 export declare class IdTaken extends IdTaken_base {
 }
 declare const BadOwner_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -93,10 +93,10 @@ export declare class BadOwner extends BadOwner_base {
     readonly max: number;
 }
 declare const TooLarge_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -115,10 +115,10 @@ export declare class TooLarge extends TooLarge_base {
     readonly max: number;
 }
 declare const BadKey_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -137,10 +137,10 @@ export declare class BadKey extends BadKey_base {
     readonly max: number;
 }
 declare const BadLabels_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -157,10 +157,10 @@ declare const BadLabels_base: {
 export declare class BadLabels extends BadLabels_base {
 }
 declare const BadTimeout_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -177,10 +177,10 @@ declare const BadTimeout_base: {
 export declare class BadTimeout extends BadTimeout_base {
 }
 declare const SessionLimit_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -198,10 +198,10 @@ export declare class SessionLimit extends SessionLimit_base {
     readonly limit: number;
 }
 declare const VersionMismatch_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -220,10 +220,10 @@ export declare class VersionMismatch extends VersionMismatch_base {
     readonly actual: number;
 }
 declare const OutOfMemory_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -243,10 +243,10 @@ export declare class OutOfMemory extends OutOfMemory_base {
     readonly needed: number;
 }
 declare const NotAnInteger_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -263,10 +263,10 @@ declare const NotAnInteger_base: {
 export declare class NotAnInteger extends NotAnInteger_base {
 }
 declare const Overflow_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -283,10 +283,10 @@ declare const Overflow_base: {
 export declare class Overflow extends Overflow_base {
 }
 declare const WrongType_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -303,10 +303,10 @@ declare const WrongType_base: {
 export declare class WrongType extends WrongType_base {
 }
 declare const Persistence_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -323,10 +323,10 @@ declare const Persistence_base: {
 export declare class Persistence extends Persistence_base {
 }
 declare const AuthRequired_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -343,10 +343,10 @@ declare const AuthRequired_base: {
 export declare class AuthRequired extends AuthRequired_base {
 }
 declare const AuthFailed_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -363,10 +363,10 @@ declare const AuthFailed_base: {
 export declare class AuthFailed extends AuthFailed_base {
 }
 declare const UnknownOp_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -384,10 +384,10 @@ export declare class UnknownOp extends UnknownOp_base {
     readonly opcode: number;
 }
 declare const Malformed_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -404,10 +404,10 @@ declare const Malformed_base: {
 export declare class Malformed extends Malformed_base {
 }
 declare const FrameTooLarge_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -425,10 +425,10 @@ export declare class FrameTooLarge extends FrameTooLarge_base {
     readonly max: number;
 }
 declare const UnsupportedVersion_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -447,10 +447,10 @@ export declare class UnsupportedVersion extends UnsupportedVersion_base {
     readonly highest: number;
 }
 declare const BadHandshake_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -467,10 +467,10 @@ declare const BadHandshake_base: {
 export declare class BadHandshake extends BadHandshake_base {
 }
 declare const ShuttingDown_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -487,10 +487,10 @@ declare const ShuttingDown_base: {
 export declare class ShuttingDown extends ShuttingDown_base {
 }
 declare const Busy_base: {
-    new (message: string, details?: Record<string, number>, code?: number): {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;
         readonly codeName: string;
-        readonly details: Readonly<Record<string, number>>;
+        readonly details: Readonly<Record<string, number | string>>;
         name: string;
         message: string;
         stack?: string;
@@ -505,6 +505,54 @@ declare const Busy_base: {
 };
 /** The server is at its connection limit; the connection closes. */
 export declare class Busy extends Busy_base {
+}
+declare const NotLeader_base: {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
+        readonly code: number;
+        readonly codeName: string;
+        readonly details: Readonly<Record<string, number | string>>;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    readonly code: number;
+    readonly codeName: string;
+    readonly fields: readonly (readonly [string, FieldKind])[];
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/**
+ * This node of a replication group is not the leader; the request was not
+ * executed. `leader` is the leader's `host:port`, or "" when none is known
+ * (an election is under way).
+ */
+export declare class NotLeader extends NotLeader_base {
+    readonly leader: string;
+}
+declare const Unavailable_base: {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
+        readonly code: number;
+        readonly codeName: string;
+        readonly details: Readonly<Record<string, number | string>>;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    readonly code: number;
+    readonly codeName: string;
+    readonly fields: readonly (readonly [string, FieldKind])[];
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/**
+ * The replication group could not confirm the request in time; a write
+ * may or may not have been applied.
+ */
+export declare class Unavailable extends Unavailable_base {
 }
 /**
  * An error code this client does not know (SPEC.md §12: still an error).

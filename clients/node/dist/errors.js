@@ -6,7 +6,7 @@
  * a lost conditional update says which version it lost to.
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.ProtocolError = exports.TimeoutError = exports.ConnectionError = exports.ClientError = exports.CLOSING_CODES = exports.ERROR_CLASSES = exports.UnknownError = exports.Busy = exports.ShuttingDown = exports.BadHandshake = exports.UnsupportedVersion = exports.FrameTooLarge = exports.Malformed = exports.UnknownOp = exports.AuthFailed = exports.AuthRequired = exports.Persistence = exports.WrongType = exports.Overflow = exports.NotAnInteger = exports.OutOfMemory = exports.VersionMismatch = exports.SessionLimit = exports.BadTimeout = exports.BadLabels = exports.BadKey = exports.TooLarge = exports.BadOwner = exports.IdTaken = exports.NotFound = exports.ServerError = exports.SessiondError = void 0;
+exports.ProtocolError = exports.TimeoutError = exports.ConnectionError = exports.ClientError = exports.CLOSING_CODES = exports.ERROR_CLASSES = exports.UnknownError = exports.Unavailable = exports.NotLeader = exports.Busy = exports.ShuttingDown = exports.BadHandshake = exports.UnsupportedVersion = exports.FrameTooLarge = exports.Malformed = exports.UnknownOp = exports.AuthFailed = exports.AuthRequired = exports.Persistence = exports.WrongType = exports.Overflow = exports.NotAnInteger = exports.OutOfMemory = exports.VersionMismatch = exports.SessionLimit = exports.BadTimeout = exports.BadLabels = exports.BadKey = exports.TooLarge = exports.BadOwner = exports.IdTaken = exports.NotFound = exports.ServerError = exports.SessiondError = void 0;
 /** Base of every error this package throws. */
 class SessiondError extends Error {
     constructor(message, options) {
@@ -141,6 +141,21 @@ class Busy extends server(40, "BUSY") {
 }
 exports.Busy = Busy;
 /**
+ * This node of a replication group is not the leader; the request was not
+ * executed. `leader` is the leader's `host:port`, or "" when none is known
+ * (an election is under way).
+ */
+class NotLeader extends server(41, "NOT_LEADER", [["leader", "str16"]]) {
+}
+exports.NotLeader = NotLeader;
+/**
+ * The replication group could not confirm the request in time; a write
+ * may or may not have been applied.
+ */
+class Unavailable extends server(42, "UNAVAILABLE") {
+}
+exports.Unavailable = Unavailable;
+/**
  * An error code this client does not know (SPEC.md §12: still an error).
  * Its detail fields cannot be decoded, so only `code` and `message` mean
  * anything.
@@ -154,7 +169,7 @@ exports.ERROR_CLASSES = new Map([
     NotFound, IdTaken, BadOwner, TooLarge, BadKey, BadLabels, BadTimeout, SessionLimit,
     VersionMismatch, OutOfMemory, NotAnInteger, Overflow, WrongType, Persistence,
     AuthRequired, AuthFailed, UnknownOp, Malformed, FrameTooLarge, UnsupportedVersion,
-    BadHandshake, ShuttingDown, Busy,
+    BadHandshake, ShuttingDown, Busy, NotLeader, Unavailable,
 ].map((cls) => [cls.code, cls]));
 /** Codes after which the server closes the connection (SPEC.md §5, §6, §10). */
 exports.CLOSING_CODES = new Set([36, 37, 38, 39, 40]);

@@ -32,6 +32,8 @@ export declare const Op: {
     readonly KEY_TTL: 36;
     readonly KEY_INCR: 37;
     readonly KEY_SCAN: 38;
+    readonly NODE_ADD: 39;
+    readonly NODE_REMOVE: 40;
 };
 export declare const Tag: {
     readonly DONE: 0;
@@ -102,3 +104,7 @@ export declare function keyIncr(key: BytesLike, delta?: number | bigint): Call<b
  * the whole walk is returned exactly once. `count` is a hint.
  */
 export declare function keyScan(cursor: bigint | number, count: number, pattern?: BytesLike): Call<ScanPage>;
+/** NODE_ADD: make node `id`, whose raft endpoint is at `raftAddr`, a member of the replication group. */
+export declare function nodeAdd(id: bigint | number, raftAddr: string): Call<void>;
+/** NODE_REMOVE: take node `id` out of the replication group. */
+export declare function nodeRemove(id: bigint | number): Call<void>;

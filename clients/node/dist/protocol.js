@@ -32,6 +32,8 @@ exports.keyExpire = keyExpire;
 exports.keyTtl = keyTtl;
 exports.keyIncr = keyIncr;
 exports.keyScan = keyScan;
+exports.nodeAdd = nodeAdd;
+exports.nodeRemove = nodeRemove;
 const codec_1 = require("./codec");
 const errors_1 = require("./errors");
 const ids_1 = require("./ids");
@@ -44,7 +46,7 @@ exports.Op = {
     CREATE: 0x10, GET: 0x11, UPDATE: 0x12, TOUCH: 0x13, DELETE: 0x14, ROTATE: 0x15,
     LIST: 0x16, COUNT: 0x17, DELETE_OWNER: 0x18,
     KEY_SET: 0x20, KEY_GET: 0x21, KEY_DELETE: 0x22, KEY_EXPIRE: 0x23, KEY_TTL: 0x24, KEY_INCR: 0x25,
-    KEY_SCAN: 0x26,
+    KEY_SCAN: 0x26, NODE_ADD: 0x27, NODE_REMOVE: 0x28,
 };
 exports.Tag = {
     DONE: 0x00, ID: 0x01, SESSION: 0x02, VERSION: 0x03, TIME: 0x04, BOOL: 0x05,
@@ -292,6 +294,14 @@ function keyIncr(key, delta = 1) {
 function keyScan(cursor, count, pattern) {
     const match = pattern === undefined ? undefined : bytesOf(pattern);
     return call(exports.Op.KEY_SCAN, exports.Tag.SCAN, readScan, (w) => w.u64(cursor).u32(count).opt(match, (w, v) => w.bytes16(v)));
+}
+/** NODE_ADD: make node `id`, whose raft endpoint is at `raftAddr`, a member of the replication group. */
+function nodeAdd(id, raftAddr) {
+    return call(exports.Op.NODE_ADD, exports.Tag.DONE, done, (w) => w.u64(id).str16(raftAddr));
+}
+/** NODE_REMOVE: take node `id` out of the replication group. */
+function nodeRemove(id) {
+    return call(exports.Op.NODE_REMOVE, exports.Tag.DONE, done, (w) => w.u64(id));
 }
 function readScan(r) {
     const cursor = r.u64Big("cursor");

@@ -101,6 +101,13 @@ function decodeRequest(body) {
             f.count = r.u32("count");
             f.pattern_hex = r.present("pattern") ? r.bytes16("pattern").toString("hex") : null;
             break;
+        case protocol_1.Op.NODE_ADD:
+            f.id = r.u64Big("node id");
+            f.raft_addr = r.str16("raft address");
+            break;
+        case protocol_1.Op.NODE_REMOVE:
+            f.id = r.u64Big("node id");
+            break;
         default: // KEY_GET, KEY_DELETE, KEY_TTL
             f.key = r.bytes16("key");
     }
@@ -117,7 +124,12 @@ function encodeOk(tag, build) {
 function encodeError(err) {
     const w = new codec_1.Writer().u8(err.code).str16(err.message);
     const cls = err.constructor;
-    for (const [name, kind] of cls.fields)
-        w[kind](err.details[name]);
+    for (const [name, kind] of cls.fields) {
+        const value = err.details[name];
+        if (kind === "str16")
+            w.str16(String(value));
+        else
+            w[kind](Number(value));
+    }
     return w.frame();
 }

@@ -157,6 +157,20 @@ export class Client {
     return this.execute(p.keyScan(cursor, options.count ?? 100, options.match));
   }
 
+  /**
+   * NODE_ADD: make node `id`, whose raft endpoint is `raftAddr`, a member of
+   * the replication group (answered by the leader; a standalone server
+   * rejects with Unavailable). Not retried: follow NotLeader yourself.
+   */
+  async nodeAdd(id: bigint | number, raftAddr: string): Promise<void> {
+    await this.execute(p.nodeAdd(id, raftAddr));
+  }
+
+  /** NODE_REMOVE: take node `id` out of the replication group (see {@link nodeAdd}). */
+  async nodeRemove(id: bigint | number): Promise<void> {
+    await this.execute(p.nodeRemove(id));
+  }
+
   /** Every key matching `match`, walking the cursor to its end: each key present throughout comes once. */
   async *scanKeys(match?: BytesLike, count = 100): AsyncGenerator<Buffer> {
     let cursor = 0n;

@@ -6,7 +6,7 @@
  */
 
 /** The wire type of a detail field. */
-export type FieldKind = "u8" | "u16" | "u32" | "u64";
+export type FieldKind = "u8" | "u16" | "u32" | "u64" | "str16";
 
 /** Base of every error this package throws. */
 export class SessiondError extends Error {
@@ -32,9 +32,9 @@ export class ServerError extends SessiondError {
 
   readonly code: number;
   readonly codeName: string;
-  readonly details: Readonly<Record<string, number>>;
+  readonly details: Readonly<Record<string, number | string>>;
 
-  constructor(message: string, details: Record<string, number> = {}, code?: number) {
+  constructor(message: string, details: Record<string, number | string> = {}, code?: number) {
     super(message);
     const cls = new.target as unknown as typeof ServerError;
     this.code = code ?? cls.code;
@@ -123,6 +123,19 @@ export class BadHandshake extends server(38, "BAD_HANDSHAKE") {}
 export class ShuttingDown extends server(39, "SHUTTING_DOWN") {}
 /** The server is at its connection limit; the connection closes. */
 export class Busy extends server(40, "BUSY") {}
+/**
+ * This node of a replication group is not the leader; the request was not
+ * executed. `leader` is the leader's `host:port`, or "" when none is known
+ * (an election is under way).
+ */
+export class NotLeader extends server(41, "NOT_LEADER", [["leader", "str16"]]) {
+  declare readonly leader: string;
+}
+/**
+ * The replication group could not confirm the request in time; a write
+ * may or may not have been applied.
+ */
+export class Unavailable extends server(42, "UNAVAILABLE") {}
 
 /**
  * An error code this client does not know (SPEC.md §12: still an error).
@@ -139,7 +152,7 @@ export const ERROR_CLASSES: ReadonlyMap<number, typeof ServerError> = new Map(
     NotFound, IdTaken, BadOwner, TooLarge, BadKey, BadLabels, BadTimeout, SessionLimit,
     VersionMismatch, OutOfMemory, NotAnInteger, Overflow, WrongType, Persistence,
     AuthRequired, AuthFailed, UnknownOp, Malformed, FrameTooLarge, UnsupportedVersion,
-    BadHandshake, ShuttingDown, Busy,
+    BadHandshake, ShuttingDown, Busy, NotLeader, Unavailable,
   ].map((cls) => [cls.code, cls as typeof ServerError]),
 );
 

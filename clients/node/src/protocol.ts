@@ -20,7 +20,7 @@ export const Op = {
   CREATE: 0x10, GET: 0x11, UPDATE: 0x12, TOUCH: 0x13, DELETE: 0x14, ROTATE: 0x15,
   LIST: 0x16, COUNT: 0x17, DELETE_OWNER: 0x18,
   KEY_SET: 0x20, KEY_GET: 0x21, KEY_DELETE: 0x22, KEY_EXPIRE: 0x23, KEY_TTL: 0x24, KEY_INCR: 0x25,
-  KEY_SCAN: 0x26,
+  KEY_SCAN: 0x26, NODE_ADD: 0x27, NODE_REMOVE: 0x28,
 } as const;
 
 export const Tag = {
@@ -75,7 +75,7 @@ export function parseError(code: number, r: Reader): ServerError {
   const cls = ERROR_CLASSES.get(code);
   // An unknown code's detail fields are unknowable: stop at the message (§10).
   if (cls === undefined) return new UnknownError(message, {}, code);
-  const details: Record<string, number> = {};
+  const details: Record<string, number | string> = {};
   for (const [name, kind] of cls.fields) details[name] = r[kind](name);
   r.end();
   return new cls(message, details);
@@ -288,6 +288,16 @@ export function keyIncr(key: BytesLike, delta: number | bigint = 1): Call<bigint
 export function keyScan(cursor: bigint | number, count: number, pattern?: BytesLike): Call<ScanPage> {
   const match = pattern === undefined ? undefined : bytesOf(pattern);
   return call(Op.KEY_SCAN, Tag.SCAN, readScan, (w) => w.u64(cursor).u32(count).opt(match, (w, v) => w.bytes16(v)));
+}
+
+/** NODE_ADD: make node `id`, whose raft endpoint is at `raftAddr`, a member of the replication group. */
+export function nodeAdd(id: bigint | number, raftAddr: string): Call<void> {
+  return call(Op.NODE_ADD, Tag.DONE, done, (w) => w.u64(id).str16(raftAddr));
+}
+
+/** NODE_REMOVE: take node `id` out of the replication group. */
+export function nodeRemove(id: bigint | number): Call<void> {
+  return call(Op.NODE_REMOVE, Tag.DONE, done, (w) => w.u64(id));
 }
 
 function readScan(r: Reader): ScanPage {

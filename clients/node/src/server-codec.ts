@@ -95,6 +95,13 @@ export function decodeRequest(body: Buffer): DecodedRequest {
       f.count = r.u32("count");
       f.pattern_hex = r.present("pattern") ? r.bytes16("pattern").toString("hex") : null;
       break;
+    case Op.NODE_ADD:
+      f.id = r.u64Big("node id");
+      f.raft_addr = r.str16("raft address");
+      break;
+    case Op.NODE_REMOVE:
+      f.id = r.u64Big("node id");
+      break;
     default: // KEY_GET, KEY_DELETE, KEY_TTL
       f.key = r.bytes16("key");
   }
@@ -113,6 +120,10 @@ export function encodeOk(tag: number, build?: (w: Writer) => unknown): Buffer {
 export function encodeError(err: ServerError): Buffer {
   const w = new Writer().u8(err.code).str16(err.message);
   const cls = err.constructor as typeof ServerError;
-  for (const [name, kind] of cls.fields) w[kind](err.details[name]);
+  for (const [name, kind] of cls.fields) {
+    const value = err.details[name];
+    if (kind === "str16") w.str16(String(value));
+    else w[kind](Number(value));
+  }
   return w.frame();
 }

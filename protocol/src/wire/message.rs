@@ -118,6 +118,20 @@ pub enum Request {
         /// Only keys matching this Redis glob; `None` for every key.
         pattern: Option<Vec<u8>>,
     },
+    /// Add a node to the replication group (an operator's request, answered
+    /// by the leader once the group has taken the change).
+    NodeAdd {
+        /// The new node's id, unique in the group.
+        id: u64,
+        /// Where the group's members reach the node's raft endpoint
+        /// (`host:port`); not the native-protocol address clients use.
+        raft_addr: String,
+    },
+    /// Remove a node from the replication group.
+    NodeRemove {
+        /// The node's id.
+        id: u64,
+    },
 }
 
 impl Request {
@@ -143,6 +157,8 @@ impl Request {
             Request::KeyTtl { .. } => 0x24,
             Request::KeyIncr { .. } => 0x25,
             Request::KeyScan { .. } => 0x26,
+            Request::NodeAdd { .. } => 0x27,
+            Request::NodeRemove { .. } => 0x28,
         }
     }
 
@@ -168,6 +184,8 @@ impl Request {
             Request::KeyTtl { .. } => "key_ttl",
             Request::KeyIncr { .. } => "key_incr",
             Request::KeyScan { .. } => "key_scan",
+            Request::NodeAdd { .. } => "node_add",
+            Request::NodeRemove { .. } => "node_remove",
         }
     }
 }
@@ -272,6 +290,28 @@ pub enum ServerError {
     /// Too many connections; the connection closes.
     #[error("server busy: too many connections")]
     Busy,
+    /// This node of a replication group is not its leader: the request was
+    /// not executed and should be sent to the leader, at the address given
+    /// if one is known (there is none during an election).
+    #[error("{}", not_leader_message(.leader.as_deref()))]
+    NotLeader {
+        /// The leader's native-protocol address (`host:port`), if this node
+        /// knows it.
+        leader: Option<String>,
+    },
+    /// The group could not confirm the request in time (no quorum in
+    /// reach, or leadership lost while it waited). A write's outcome is
+    /// unknown: it may still be applied. Worth retrying.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// NOT_LEADER's text, which says where to go when the node knows.
+fn not_leader_message(leader: Option<&str>) -> String {
+    match leader {
+        Some(leader) => format!("not the leader: the leader is {leader}"),
+        None => "not the leader: no leader is known (an election may be under way)".to_owned(),
+    }
 }
 
 /// The result a response carries.
@@ -305,11 +345,13 @@ pub enum ErrorCode {
     BadHandshake = 38,
     ShuttingDown = 39,
     Busy = 40,
+    NotLeader = 41,
+    Unavailable = 42,
 }
 
 impl ErrorCode {
     /// Every code, in order.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::NotFound,
         ErrorCode::IdTaken,
         ErrorCode::BadOwner,
@@ -333,6 +375,8 @@ impl ErrorCode {
         ErrorCode::BadHandshake,
         ErrorCode::ShuttingDown,
         ErrorCode::Busy,
+        ErrorCode::NotLeader,
+        ErrorCode::Unavailable,
     ];
 
     /// The code for a byte, if it is one.
@@ -366,6 +410,8 @@ impl ErrorCode {
             ErrorCode::BadHandshake => "BAD_HANDSHAKE",
             ErrorCode::ShuttingDown => "SHUTTING_DOWN",
             ErrorCode::Busy => "BUSY",
+            ErrorCode::NotLeader => "NOT_LEADER",
+            ErrorCode::Unavailable => "UNAVAILABLE",
         }
     }
 }
@@ -407,6 +453,8 @@ impl ServerError {
             ServerError::BadHandshake(_) => ErrorCode::BadHandshake,
             ServerError::ShuttingDown => ErrorCode::ShuttingDown,
             ServerError::Busy => ErrorCode::Busy,
+            ServerError::NotLeader { .. } => ErrorCode::NotLeader,
+            ServerError::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 

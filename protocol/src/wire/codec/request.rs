@@ -83,6 +83,11 @@ pub(super) fn put_request(out: &mut BytesMut, req: &Request) {
             out.put_u32(*count);
             out.put_opt(pattern.as_deref(), BytesMut::put_bytes16);
         }
+        Request::NodeAdd { id, raft_addr } => {
+            out.put_u64(*id);
+            out.put_str16(raft_addr);
+        }
+        Request::NodeRemove { id } => out.put_u64(*id),
     }
 }
 
@@ -144,6 +149,13 @@ pub(super) fn read_request(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
             cursor: r.u64("cursor")?,
             count: r.u32("count")?,
             pattern: r.opt("pattern", Reader::bytes16)?.map(<[u8]>::to_vec),
+        },
+        0x27 => Request::NodeAdd {
+            id: r.u64("node id")?,
+            raft_addr: r.str16("raft address")?.to_owned(),
+        },
+        0x28 => Request::NodeRemove {
+            id: r.u64("node id")?,
         },
         op => return Err(DecodeError::UnknownOp(op)),
     };

@@ -164,12 +164,17 @@ fn put_error(out: &mut BytesMut, err: &ServerError) {
             out.put_u16(*lowest);
             out.put_u16(*highest);
         }
+        // No leader known travels as the empty string.
+        ServerError::NotLeader { leader } => {
+            out.put_str16(truncate(leader.as_deref().unwrap_or(""), u16::MAX.into()));
+        }
         ServerError::AuthRequired
         | ServerError::AuthFailed
         | ServerError::Malformed(_)
         | ServerError::BadHandshake(_)
         | ServerError::ShuttingDown
-        | ServerError::Busy => {}
+        | ServerError::Busy
+        | ServerError::Unavailable(_) => {}
     }
 }
 
@@ -277,6 +282,16 @@ pub(super) fn read_error(code: u8, r: &mut Reader<'_>) -> Result<ServerError, De
         )),
         ErrorCode::ShuttingDown => ServerError::ShuttingDown,
         ErrorCode::Busy => ServerError::Busy,
+        ErrorCode::NotLeader => {
+            let leader = r.str16("leader address")?;
+            ServerError::NotLeader {
+                leader: (!leader.is_empty()).then(|| leader.to_owned()),
+            }
+        }
+        ErrorCode::Unavailable => ServerError::Unavailable(variable_part(
+            message,
+            ServerError::Unavailable(String::new()),
+        )),
     };
     Ok(err)
 }
