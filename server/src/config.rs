@@ -50,6 +50,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Threads serving connections; 0 for one per core (the default).
     pub threads: usize,
+    /// Be a member of a replication group; `None` (the default): run
+    /// alone.
+    pub replication: Option<crate::ReplicationConfig>,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             max_frame: sessiond_protocol::wire::codec::DEFAULT_MAX_FRAME,
             shutdown_grace: Duration::from_secs(10),
             threads: 0,
+            replication: None,
         }
     }
 }

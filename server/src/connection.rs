@@ -16,7 +16,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use sessiond_protocol::wire::codec::{self, FrameError};
 use sessiond_protocol::wire::handshake::{self, ClientHello, ServerHello};
 use sessiond_protocol::wire::{Reply, Request, Response, ServerError};
@@ -30,6 +30,7 @@ use crate::commands;
 use crate::driver::{self, Answer, FLUSH_AT, Next, linger};
 use crate::outcome::Outcome;
 use crate::policy::{Attempt, Policy};
+use crate::replication::{Op, OpReply, Refusal, Replication};
 use crate::stats::op_index;
 
 /// What a connection knows about its client.
@@ -145,7 +146,7 @@ impl Answer for Client<'_> {
             let (kind, response, close) = match codec::decode_request(&body) {
                 Ok(request) => {
                     let kind = op_index(&request);
-                    let (response, close) = self.run(request).await;
+                    let (response, close) = self.run(request, body).await;
                     (Some(kind), response, close)
                 }
                 Err(error) => (None, Err(error), false),
@@ -168,7 +169,7 @@ impl Answer for Client<'_> {
 impl Client<'_> {
     /// The connection policy's gate, then the command layer. Also says
     /// whether the connection must close after the response.
-    async fn run(&mut self, request: Request) -> (Response, bool) {
+    async fn run(&mut self, request: Request, body: Bytes) -> (Response, bool) {
         let before_auth = || matches!(request, Request::Ping | Request::Auth { .. });
         if !self.policy.admits(before_auth) {
             return (Err(ServerError::AuthRequired), false);
@@ -184,10 +185,71 @@ impl Client<'_> {
             }
             request => {
                 let shared = self.shared;
-                (
-                    commands::execute(&shared.store, &shared.stats, request),
-                    false,
-                )
+                let response = match shared.replication() {
+                    Some(replication) => replicated(shared, replication, request, body).await,
+                    None => commands::execute(&shared.store, &shared.stats, request),
+                };
+                (response, false)
+            }
+        }
+    }
+}
+
+/// A request on a member of a replication group: a write goes through the
+/// log (with the ids it may draw fixed here, on the leader); a read waits
+/// until this node may answer it alone; membership changes go to openraft.
+async fn replicated(
+    shared: &crate::Shared,
+    replication: &Replication,
+    request: Request,
+    body: Bytes,
+) -> Response {
+    let refused = |refusal: Refusal| match refusal {
+        Refusal::NotLeader { native, .. } => ServerError::NotLeader {
+            leader: native.map(|a| a.to_string()),
+        },
+        Refusal::Unavailable(why) => ServerError::Unavailable(why),
+    };
+    match &request {
+        Request::Ping | Request::Auth { .. } | Request::Stats => {
+            commands::execute(&shared.store, &shared.stats, request)
+        }
+        Request::NodeAdd { id, raft_addr } => replication
+            .add_node(*id, raft_addr.clone())
+            .await
+            .map(|()| Reply::Done)
+            .map_err(refused),
+        Request::NodeRemove { id } => replication
+            .remove_node(*id)
+            .await
+            .map(|()| Reply::Done)
+            .map_err(refused),
+        Request::Get { .. }
+        | Request::List { .. }
+        | Request::Count { .. }
+        | Request::KeyGet { .. }
+        | Request::KeyTtl { .. }
+        | Request::KeyScan { .. } => {
+            replication.readable().await.map_err(refused)?;
+            commands::execute(&shared.store, &shared.stats, request)
+        }
+        write => {
+            let draws = matches!(write, Request::Create(new) if new.id.is_none())
+                || matches!(write, Request::Rotate { .. });
+            let ids = if draws {
+                vec![*sessiond_protocol::SessionId::random().as_bytes()]
+            } else {
+                Vec::new()
+            };
+            let op = Op::Native { body, ids };
+            match replication.propose(shared, vec![op]).await {
+                Ok(mut replies) => match replies.pop() {
+                    Some(OpReply::Native(response)) => response,
+                    _ => Err(ServerError::Unavailable(
+                        "the log applied the write but returned no answer".into(),
+                    )),
+                },
+                Err(refusal) => Err(refused(refusal)),
             }
         }
     }

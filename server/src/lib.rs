@@ -49,6 +49,7 @@ use workers::Workers;
 pub use auth::{Secret, TokenFileError};
 pub use config::{ServerConfig, TlsFiles};
 pub use reload::{ReloadError, Reloaded, Reloader};
+pub use replication::ReplicationConfig;
 pub use tls::TlsError;
 
 use sessiond::{Durability, Store};
@@ -89,6 +90,9 @@ pub enum ServeError {
     /// The connection threads could not be started.
     #[error("starting connection threads: {0}")]
     Threads(io::Error),
+    /// The replication group's log, snapshot or listener could not start.
+    #[error("replication: {0:#}")]
+    Replication(anyhow::Error),
 }
 
 /// What every connection shares.
@@ -106,6 +110,9 @@ pub(crate) struct Shared {
     /// The listeners' bound addresses, as the group and SENTINEL advertise
     /// them.
     pub addresses: Addresses,
+    /// This node's member of its replication group, if it has one (set
+    /// once, right after the server binds).
+    pub replication: std::sync::OnceLock<replication::Replication>,
 }
 
 /// Where this node's client listeners are bound.
@@ -121,7 +128,15 @@ impl Shared {
     /// The replication group as this node sees it now (a group of one
     /// without peers).
     pub(crate) fn group_view(&self) -> replication::GroupView {
-        replication::GroupView::standalone(self.addresses.native, self.addresses.resp)
+        match self.replication.get() {
+            Some(replication) => replication.view(),
+            None => replication::GroupView::standalone(self.addresses.native, self.addresses.resp),
+        }
+    }
+
+    /// The replication group's way in, if this node is in one.
+    pub(crate) fn replication(&self) -> Option<&replication::Replication> {
+        self.replication.get()
     }
 }
 
@@ -204,6 +219,7 @@ impl Server {
         };
         let shared = Arc::new(Shared {
             addresses,
+            replication: std::sync::OnceLock::new(),
             durability,
             store,
             config,
@@ -211,6 +227,12 @@ impl Server {
             next_client_id: AtomicU64::new(1),
             credentials,
         });
+        if let Some(group) = shared.config.replication.clone() {
+            let member = replication::Replication::start(shared.clone(), group)
+                .await
+                .map_err(ServeError::Replication)?;
+            let _ = shared.replication.set(member);
+        }
         let metrics = metrics.map(|listener| MetricsListener {
             listener,
             exporter: Arc::new(metrics::Exporter::new(shared.clone())),

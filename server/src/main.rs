@@ -67,7 +67,19 @@ fn run(cli: Cli) -> Result<()> {
         settings::DEFAULT_LOG_LEVEL,
         log_format,
     )?;
-    let store = open_store(store, persist)?;
+    let store = match &server.replication {
+        Some(group) => {
+            info!(
+                version = env!("CARGO_PKG_VERSION"),
+                node = group.node_id,
+                peers = group.peers.len(),
+                dir = ?group.data_dir,
+                "sessiond starting as a member of a replication group; the replicated log is the journal"
+            );
+            Store::new(store)
+        }
+        None => open_store(store, persist)?,
+    };
     // Connections are served on the server's own threads; this runtime
     // only accepts them and waits for a signal.
     let runtime = tokio::runtime::Builder::new_current_thread()

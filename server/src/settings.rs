@@ -22,7 +22,7 @@ use serde::Deserialize;
 use sessiond::{
     FsyncPolicy, LimitPolicy, LoadProgress, MemoryPolicy, OwnerLimit, PersistConfig, StoreConfig,
 };
-use sessiond_server::{Secret, ServerConfig, TlsFiles};
+use sessiond_server::{ReplicationConfig, Secret, ServerConfig, TlsFiles};
 use tracing::info;
 
 use crate::logging::LogFormat;
@@ -199,6 +199,15 @@ settings! {
         /// Compact only once the log since the last snapshot is at least this large, in bytes
         #[arg(long, env = "SESSIOND_COMPACT_MIN_BYTES", value_name = "BYTES")]
         compact_min_bytes: u64,
+        /// This node's id in its replication group (1, 2, 3, …)
+        #[arg(long, env = "SESSIOND_NODE_ID", value_name = "N")]
+        node_id: u64,
+        /// Join a replication group: node-to-node traffic on this address (with the same auth token)
+        #[arg(long, env = "SESSIOND_RAFT_LISTEN", value_name = "ADDR")]
+        raft_listen: SocketAddr,
+        /// Another member of the group and its --raft-listen, once per other node
+        #[arg(long = "peer", env = "SESSIOND_PEERS", value_name = "ID=ADDR", value_delimiter = ',')]
+        peer: Vec<String>,
         /// Log level or filter (error, warn, info, debug, trace); without it, RUST_LOG, then the default
         #[arg(long, env = "SESSIOND_LOG_LEVEL", value_name = "FILTER")]
         log_level: String,
@@ -257,6 +266,7 @@ impl Settings {
             max_frame: self.max_frame.unwrap_or(server.max_frame),
             shutdown_grace: self.shutdown_grace.map_or(server.shutdown_grace, secs),
             threads: self.threads.unwrap_or(server.threads),
+            replication: None,
         };
 
         let store = StoreConfig::default();
@@ -291,7 +301,32 @@ impl Settings {
             background_expiry: store.background_expiry,
         };
 
-        let persist = self.data_dir.map(|dir| {
+        let replication = match (self.raft_listen, self.node_id) {
+            (None, None) if self.peer.as_ref().is_none_or(Vec::is_empty) => None,
+            (Some(raft_listen), Some(node_id)) if node_id > 0 => Some(ReplicationConfig {
+                node_id,
+                raft_listen,
+                peers: parse_peers(self.peer.as_deref().unwrap_or_default(), node_id)?,
+                data_dir: self.data_dir.clone(),
+                fsync: self.fsync.map_or(PersistConfig::new("").fsync, Into::into),
+            }),
+            (Some(_), Some(_)) => bail!("--node-id must be 1 or more"),
+            _ => bail!(
+                "a replication group needs --node-id and --raft-listen (and --peer ID=ADDR for each other node)"
+            ),
+        };
+        let server = ServerConfig {
+            replication: replication.clone(),
+            ..server
+        };
+        // In a group the replicated log is the journal: the store itself
+        // keeps nothing on disk (`replication/log_store.rs`).
+        let data_dir = if replication.is_some() {
+            None
+        } else {
+            self.data_dir
+        };
+        let persist = data_dir.map(|dir| {
             let persist = PersistConfig::new(dir);
             PersistConfig {
                 fsync: self.fsync.map_or(persist.fsync, Into::into),
@@ -358,10 +393,41 @@ impl Settings {
             repair: Some(persist.repair),
             compact_ratio: Some(persist.compact_ratio),
             compact_min_bytes: Some(persist.compact_min_bytes),
+            node_id: None,
+            raft_listen: None,
+            peer: None,
             log_level: Some(DEFAULT_LOG_LEVEL.to_owned()),
             log_format: Some(LogFormat::default().into()),
         }
     }
+}
+
+/// `--peer ID=ADDR` values, checked: ids positive, unique, not ours.
+fn parse_peers(peers: &[String], me: u64) -> Result<Vec<(u64, String)>> {
+    let mut parsed: Vec<(u64, String)> = Vec::new();
+    for peer in peers {
+        let Some((id, addr)) = peer.split_once('=') else {
+            bail!("--peer {peer}: expected ID=ADDR, like 2=10.0.0.2:7900");
+        };
+        let id: u64 = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| anyhow!("--peer {peer}: the id must be a positive integer"))?;
+        if id == me {
+            bail!("--peer {peer}: that is this node's own --node-id");
+        }
+        if parsed.iter().any(|(other, _)| *other == id) {
+            bail!("--peer {peer}: node {id} is given twice");
+        }
+        let addr = addr.trim();
+        if addr.is_empty() {
+            bail!("--peer {peer}: the address is empty");
+        }
+        parsed.push((id, addr.to_owned()));
+    }
+    Ok(parsed)
 }
 
 /// The token from its file, else from `SESSIOND_AUTH_TOKEN`.
@@ -407,6 +473,12 @@ macro_rules! show_by_display {
 }
 
 show_by_display!(SocketAddr, String, bool, u32, u64, usize);
+
+impl Show for Vec<String> {
+    fn show(&self) -> String {
+        self.join(",")
+    }
+}
 
 impl Show for PathBuf {
     fn show(&self) -> String {

@@ -197,7 +197,11 @@ pub(crate) async fn form(
     credentials: Arc<Live>,
 ) {
     let mut members = BTreeMap::from([(me, BasicNode::new(my_addr))]);
-    members.extend(peers.iter().map(|(id, addr)| (*id, BasicNode::new(addr.clone()))));
+    members.extend(
+        peers
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode::new(addr.clone()))),
+    );
     let majority = members.len() / 2 + 1;
     let mut waiting_logged = false;
     loop {
@@ -217,7 +221,9 @@ pub(crate) async fn form(
         }
         if in_group {
             if !waiting_logged {
-                info!("replication: a peer is already in a group; waiting to be replicated to or added");
+                info!(
+                    "replication: a peer is already in a group; waiting to be replicated to or added"
+                );
                 waiting_logged = true;
             }
         } else if reachable >= majority {

@@ -151,9 +151,15 @@ mod tests {
         lease.leading(3, vec![vec![1, 2, 3]]);
         assert!(!lease.holds(), "no follower has answered yet");
         lease.acked(2, 2, Instant::now());
-        assert!(!lease.holds(), "an acknowledgement from an older term counts for nothing");
+        assert!(
+            !lease.holds(),
+            "an acknowledgement from an older term counts for nothing"
+        );
         lease.acked(2, 3, Instant::now());
-        assert!(lease.holds(), "itself and one of two followers are a majority");
+        assert!(
+            lease.holds(),
+            "itself and one of two followers are a majority"
+        );
         lease.lose();
         assert!(!lease.holds());
     }

@@ -158,18 +158,6 @@ impl LogStore {
             inner: Arc::new(Mutex::new(inner)),
         })
     }
-
-    /// The index of the last entry (0 if none), for the group view.
-    pub(crate) fn last_index(&self) -> u64 {
-        let inner = self.inner.lock();
-        inner
-            .entries
-            .keys()
-            .next_back()
-            .copied()
-            .or(inner.last_purged.map(|l| l.index))
-            .unwrap_or(0)
-    }
 }
 
 impl Inner {
@@ -319,10 +307,7 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// `everysec`: one fsync a second when something was written.
-fn spawn_everysec(
-    file: std::sync::Weak<Mutex<File>>,
-    dirty: Arc<std::sync::atomic::AtomicBool>,
-) {
+fn spawn_everysec(file: std::sync::Weak<Mutex<File>>, dirty: Arc<std::sync::atomic::AtomicBool>) {
     let _ = std::thread::Builder::new()
         .name("sessiond-raft-fsync".into())
         .spawn(move || {

@@ -25,7 +25,7 @@ mod state_machine;
 mod types;
 mod view;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,7 +86,6 @@ pub(crate) enum Refusal {
 /// A running member of a group: the faces' way in.
 pub(crate) struct Replication {
     raft: Raft,
-    me: u64,
     lease: Arc<Lease>,
     progress: Arc<Progress>,
     group: Arc<Group>,
@@ -177,7 +176,6 @@ impl Replication {
         ));
         let replication = Replication {
             raft,
-            me,
             lease,
             progress,
             group,
@@ -208,7 +206,10 @@ impl Replication {
                 }
                 let batch = Batch {
                     at_ms: shared.store.now_ms(),
-                    touches: touches.iter().map(|(id, seen)| (*id.as_bytes(), *seen)).collect(),
+                    touches: touches
+                        .iter()
+                        .map(|(id, seen)| (*id.as_bytes(), *seen))
+                        .collect(),
                     ops: Vec::new(),
                 };
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, raft.client_write(batch)).await;
@@ -229,7 +230,10 @@ impl Replication {
         let touches = shared.store.take_touches();
         let batch = Batch {
             at_ms: shared.store.now_ms(),
-            touches: touches.iter().map(|(id, seen)| (*id.as_bytes(), *seen)).collect(),
+            touches: touches
+                .iter()
+                .map(|(id, seen)| (*id.as_bytes(), *seen))
+                .collect(),
             ops,
         };
         match tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(batch)).await {
@@ -255,7 +259,13 @@ impl Replication {
         if term == 0 {
             return Err(self.not_leader());
         }
-        if self.lease.holds() && self.progress.term.load(std::sync::atomic::Ordering::Acquire) == term {
+        if self.lease.holds()
+            && self
+                .progress
+                .term
+                .load(std::sync::atomic::Ordering::Acquire)
+                == term
+        {
             return Ok(());
         }
         match tokio::time::timeout(READ_TIMEOUT, self.raft.ensure_linearizable()).await {
@@ -292,7 +302,8 @@ impl Replication {
         }
         let raft = self.raft.clone();
         let done = self.runtime.spawn(async move {
-            raft.add_learner(id, BasicNode::new(raft_addr), true).await?;
+            raft.add_learner(id, BasicNode::new(raft_addr), true)
+                .await?;
             raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
                 .await
         });
@@ -324,23 +335,12 @@ impl Replication {
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
                 Err(self.not_leader())
             }
-            Ok(Err(e)) => Err(Refusal::Unavailable(format!("membership change failed: {e}"))),
-            Err(e) => Err(Refusal::Unavailable(format!("membership change failed: {e}"))),
+            Ok(Err(e)) => Err(Refusal::Unavailable(format!(
+                "membership change failed: {e}"
+            ))),
+            Err(e) => Err(Refusal::Unavailable(format!(
+                "membership change failed: {e}"
+            ))),
         }
-    }
-
-    /// This node's id.
-    pub(crate) fn node_id(&self) -> u64 {
-        self.me
-    }
-
-    /// The members by id and raft address (for tests and logs).
-    #[allow(dead_code)]
-    pub(crate) fn members(&self) -> BTreeMap<u64, String> {
-        self.view()
-            .members
-            .into_iter()
-            .map(|m| (m.id, m.raft_addr))
-            .collect()
     }
 }

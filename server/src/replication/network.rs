@@ -27,15 +27,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use openraft::BasicNode;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest,
-    InstallSnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
-use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -115,7 +115,8 @@ pub(crate) async fn read_frame<S: AsyncRead + Unpin>(
 
 /// Decodes a frame's value.
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> io::Result<T> {
-    postcard::from_bytes(body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+    postcard::from_bytes(body)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
 /// Opens an authenticated connection to a peer's raft listener.
@@ -248,8 +249,7 @@ impl RaftNetwork<TypeConfig> for Peer {
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
         let sent = Instant::now();
         let term = rpc.vote.leader_id().term;
-        let reply: AppendEntriesResponse<u64> =
-            self.call(APPEND, &rpc, option.hard_ttl()).await?;
+        let reply: AppendEntriesResponse<u64> = self.call(APPEND, &rpc, option.hard_ttl()).await?;
         match &reply {
             AppendEntriesResponse::Success | AppendEntriesResponse::PartialSuccess(_) => {
                 self.lease.acked(self.target, term, sent);

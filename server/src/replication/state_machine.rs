@@ -147,8 +147,9 @@ impl StateMachine {
                 Op::Native { body, ids } => {
                     let ids = to_ids(&ids);
                     OpReply::Native(store.replay(at, &ids, || {
-                        codec::decode_request(&body)
-                            .and_then(|request| commands::execute(store, &self.shared.stats, request))
+                        codec::decode_request(&body).and_then(|request| {
+                            commands::execute(store, &self.shared.stats, request)
+                        })
                     }))
                 }
                 Op::Resp { args, ids } => {
@@ -293,7 +294,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<u64>> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
@@ -320,7 +323,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<u64>> {
         let current = self.current.lock();
         let Some(meta) = current.meta.clone() else {
             return Ok(None);

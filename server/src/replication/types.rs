@@ -10,6 +10,7 @@
 //! draw (`ids`); see `engine/src/replica.rs`.
 
 use std::fmt;
+use std::io::Cursor;
 
 use bytes::Bytes;
 use openraft::BasicNode;

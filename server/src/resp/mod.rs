@@ -27,6 +27,7 @@ mod client;
 mod cmd;
 mod errors;
 mod parse;
+mod replicated;
 mod reply;
 mod spec;
 mod table;
@@ -49,7 +50,8 @@ use client::Client;
 pub(crate) use errors::RespError;
 pub(crate) use parse::Parser;
 use reply::{Protocol, Value};
-use spec::Reply;
+pub(crate) use spec::Reply;
+pub(crate) use spec::Reply as RespReply;
 use table::COMMANDS;
 
 /// The face's command names in table order, which is the order of their
@@ -102,7 +104,7 @@ impl Answer for Client<'_> {
                 Ok(None) => break driver::Next::Read,
                 Ok(Some([])) => {}
                 Ok(Some([name, args @ ..])) => {
-                    let reply = execute(self, name, args);
+                    let reply = execute(self, name, args).await;
                     // A wrong password's delay, before its answer.
                     self.policy.pause().await;
                     reply
@@ -129,19 +131,19 @@ impl Answer for Client<'_> {
 }
 
 /// Runs one command and counts it with its outcome.
-fn execute(client: &mut Client<'_>, name: &[u8], args: &[Bytes]) -> Reply {
+async fn execute(client: &mut Client<'_>, name: &Bytes, args: &[Bytes]) -> Reply {
     let found = COMMANDS.lookup(name);
-    let reply = dispatch(client, found, name, args);
+    let reply = dispatch(client, found, name, args).await;
     let kind = found.map(|(index, _)| index);
     client.policy.count(kind, Outcome::of_resp(&reply));
     reply
 }
 
 /// The policy's gate, the arity check, the handler.
-fn dispatch(
+async fn dispatch(
     client: &mut Client<'_>,
     found: Option<(usize, &'static spec::Spec)>,
-    name: &[u8],
+    name: &Bytes,
     args: &[Bytes],
 ) -> Reply {
     let before_auth = || found.is_some_and(|(_, spec)| spec.before_auth());
@@ -154,5 +156,30 @@ fn dispatch(
     if !spec.accepts(args.len() + 1) {
         return Err(RespError::Arity(spec.name));
     }
+    if let Some(replication) = client.shared.replication() {
+        return replicated::run(client, replication, spec, name, args).await;
+    }
     (spec.run)(client, Args::new(spec.name, args))
+}
+
+/// Runs a write that the replicated log delivers, on any node: the
+/// command's handler on a connection of its own, as the leader's client
+/// sent it (`args`: the name first).
+pub(crate) fn apply_write(shared: &Shared, args: &[Bytes]) -> Reply {
+    let Some((name, args)) = args.split_first() else {
+        return Err(RespError::Other("empty command in the log".into()));
+    };
+    let Some((_, spec)) = COMMANDS.lookup(name) else {
+        return Err(RespError::unknown_command(name, args));
+    };
+    let mut client = Client {
+        shared,
+        store: &shared.store,
+        policy: Policy::new(shared, &shared.stats.resp),
+        protocol: Protocol::Resp2,
+        name: None,
+        id: 0,
+        quit: false,
+    };
+    (spec.run)(&mut client, Args::new(spec.name, args))
 }

@@ -13,7 +13,7 @@
 
 use super::args::Args;
 use super::client::Client;
-use super::cmd::{connection, keys, server, sessions, sets, strings};
+use super::cmd::{connection, group, keys, server, sessions, sets, strings};
 use super::errors::RespError;
 use super::reply::Value;
 use super::spec::Flag::{
@@ -49,6 +49,8 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("keys", 2, &[Readonly], Keys::NONE, "generic", keys::keys),
     cmd("mget", -2, &[Readonly, Fast], Keys::ALL, "string", strings::mget),
     cmd("mset", -3, &[Write, Denyoom], Keys::new(1, -1, 2), "string", strings::mset),
+    cmd("node.add", 3, &[Noscript], Keys::NONE, "server", group::standalone),
+    cmd("node.remove", 2, &[Noscript], Keys::NONE, "server", group::standalone),
     cmd("persist", 2, &[Write, Fast], Keys::ONE, "generic", keys::persist),
     cmd("pexpire", -3, &[Write, Fast], Keys::ONE, "generic", keys::pexpire),
     cmd("pexpireat", -3, &[Write, Fast], Keys::ONE, "generic", keys::pexpireat),

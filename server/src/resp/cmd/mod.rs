@@ -14,6 +14,7 @@
 
 pub(crate) mod connection;
 mod expiry;
+pub(crate) mod group;
 pub(crate) mod keys;
 pub(crate) mod server;
 pub(crate) mod sessions;

@@ -1,0 +1,128 @@
+//! The Redis face on a member of a replication group.
+//!
+//! A command is one of three kinds here. A write (the table's `write`
+//! flag) is proposed to the group's log with its arguments and answered
+//! with what applying it returned. A read (`readonly`, and SESSION.GET,
+//! whose touch the leader keeps and sends on in batches) waits until this
+//! node may answer alone (`Replication::readable`). Anything else
+//! (connection and server commands) is answered here on any node. On a
+//! follower, reads and writes are refused with Redis's READONLY error,
+//! which is what makes a Sentinel-aware client look for the new master.
+
+use bytes::Bytes;
+use sessiond_protocol::SessionId;
+
+use super::args::Args;
+use super::client::Client;
+use super::errors::RespError;
+use super::reply::Value;
+use super::spec::{Flag, Reply, Spec};
+use crate::replication::{Op, OpReply, Refusal, Replication};
+
+/// What the group must do for a command before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Write,
+    Read,
+    Local,
+    AddNode,
+    RemoveNode,
+}
+
+fn kind(spec: &Spec) -> Kind {
+    match spec.name {
+        "session.get" => Kind::Read,
+        "node.add" => Kind::AddNode,
+        "node.remove" => Kind::RemoveNode,
+        _ if spec.flags.contains(&Flag::Write) => Kind::Write,
+        _ if spec.flags.contains(&Flag::Readonly) => Kind::Read,
+        _ => Kind::Local,
+    }
+}
+
+/// Whether the command may draw a fresh session id (fixed by the leader
+/// before it proposes, so every node draws the same).
+fn draws_id(spec: &Spec) -> bool {
+    matches!(spec.name, "session.create" | "session.rotate")
+}
+
+pub(super) async fn run(
+    client: &mut Client<'_>,
+    replication: &Replication,
+    spec: &'static Spec,
+    name: &Bytes,
+    args: &[Bytes],
+) -> Reply {
+    let kind = kind(spec);
+    let refused = |refusal| refusal_error(refusal, kind == Kind::Write);
+    match kind {
+        Kind::Local => (spec.run)(client, Args::new(spec.name, args)),
+        Kind::Read => {
+            replication.readable().await.map_err(refused)?;
+            (spec.run)(client, Args::new(spec.name, args))
+        }
+        Kind::AddNode => {
+            let mut args = Args::new(spec.name, args);
+            let id = node_id(&mut args)?;
+            let addr = String::from_utf8_lossy(args.bytes()?).into_owned();
+            replication.add_node(id, addr).await.map_err(refused)?;
+            Ok(Value::Simple("OK"))
+        }
+        Kind::RemoveNode => {
+            let mut args = Args::new(spec.name, args);
+            let id = node_id(&mut args)?;
+            replication.remove_node(id).await.map_err(refused)?;
+            Ok(Value::Simple("OK"))
+        }
+        Kind::Write => {
+            let mut all = Vec::with_capacity(args.len() + 1);
+            all.push(name.clone());
+            all.extend_from_slice(args);
+            let ids = if draws_id(spec) {
+                vec![*SessionId::random().as_bytes()]
+            } else {
+                Vec::new()
+            };
+            let op = Op::Resp { args: all, ids };
+            match replication.propose(client.shared, vec![op]).await {
+                Ok(mut replies) => match replies.pop() {
+                    Some(OpReply::Resp(reply)) => reply,
+                    _ => Err(RespError::Other(
+                        "the log applied the write but returned no answer".into(),
+                    )),
+                },
+                Err(refusal) => Err(refused(refusal)),
+            }
+        }
+    }
+}
+
+/// Redis's READONLY for a follower; UNAVAILABLE when the group could not
+/// confirm in time.
+fn refusal_error(refusal: Refusal, write: bool) -> RespError {
+    match refusal {
+        Refusal::NotLeader { .. } if write => {
+            RespError::Coded("READONLY You can't write against a read only replica.".into())
+        }
+        Refusal::NotLeader { resp, .. } => RespError::Coded(
+            match resp {
+                Some(addr) => format!(
+                    "READONLY You can't read against a replica of this group: the leader is at {addr}"
+                ),
+                None => "READONLY You can't read against a replica of this group: no leader is elected yet".into(),
+            }
+            .into(),
+        ),
+        Refusal::Unavailable(why) => RespError::Coded(format!("UNAVAILABLE {why}").into()),
+    }
+}
+
+/// A node id argument: a positive integer.
+fn node_id(args: &mut Args<'_>) -> Result<u64, RespError> {
+    u64::try_from(args.integer()?)
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(RespError::Other(
+            "node id must be a positive integer".into(),
+        ))
+}
