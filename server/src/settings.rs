@@ -208,6 +208,9 @@ settings! {
         /// Another member of the group and its --raft-listen, once per other node
         #[arg(long = "peer", env = "SESSIOND_PEERS", value_name = "ID=ADDR", value_delimiter = ',')]
         peer: Vec<String>,
+        /// In a replication group: snapshot the store after this many log entries (the log before it is dropped)
+        #[arg(long, env = "SESSIOND_RAFT_SNAPSHOT_EVERY", value_name = "N")]
+        raft_snapshot_every: u64,
         /// Log level or filter (error, warn, info, debug, trace); without it, RUST_LOG, then the default
         #[arg(long, env = "SESSIOND_LOG_LEVEL", value_name = "FILTER")]
         log_level: String,
@@ -309,6 +312,9 @@ impl Settings {
                 peers: parse_peers(self.peer.as_deref().unwrap_or_default(), node_id)?,
                 data_dir: self.data_dir.clone(),
                 fsync: self.fsync.map_or(PersistConfig::new("").fsync, Into::into),
+                snapshot_every: self
+                    .raft_snapshot_every
+                    .unwrap_or(ReplicationConfig::SNAPSHOT_EVERY),
             }),
             (Some(_), Some(_)) => bail!("--node-id must be 1 or more"),
             _ => bail!(
@@ -396,6 +402,7 @@ impl Settings {
             node_id: None,
             raft_listen: None,
             peer: None,
+            raft_snapshot_every: Some(ReplicationConfig::SNAPSHOT_EVERY),
             log_level: Some(DEFAULT_LOG_LEVEL.to_owned()),
             log_format: Some(LogFormat::default().into()),
         }

@@ -6,6 +6,7 @@ mod binary;
 mod client;
 mod differential;
 mod durability;
+mod group;
 mod metrics;
 mod policy;
 mod raw;

@@ -17,8 +17,8 @@
 //!
 //! **Peers' client addresses.** The membership holds raft addresses only
 //! (what `--peer` gives). Redirects and SENTINEL need the leader's native
-//! and RESP addresses, so each node asks every member `hello` once a
-//! second until it knows, then every 10 seconds.
+//! and RESP addresses, so each node asks every member it knows nothing of
+//! `hello` every 200 ms, and every member every 10 seconds.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -254,7 +254,7 @@ pub(crate) async fn learn_peers(
         targets.remove(&group.me);
         let token = credentials.current().token.clone();
         for (id, addr) in targets {
-            if book.get(id).is_some() && !round.is_multiple_of(10) {
+            if book.get(id).is_some() && !round.is_multiple_of(50) {
                 continue;
             }
             match network::hello(&addr, token.as_ref()).await {
@@ -269,6 +269,6 @@ pub(crate) async fn learn_peers(
             }
         }
         round += 1;
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -66,6 +66,14 @@ pub struct ReplicationConfig {
     pub data_dir: Option<PathBuf>,
     /// `--fsync`: when a log entry counts as written (see `log_store.rs`).
     pub fsync: FsyncPolicy,
+    /// `--raft-snapshot-every`: a snapshot after this many log entries.
+    pub snapshot_every: u64,
+}
+
+impl ReplicationConfig {
+    /// The default of `snapshot_every`: a batch is a few hundred bytes to
+    /// a few KiB, so the log stays tens of MiB between snapshots.
+    pub const SNAPSHOT_EVERY: u64 = 50_000;
 }
 
 /// Why a request was not served here.
@@ -100,17 +108,17 @@ pub(crate) struct Replication {
 /// openraft's timing. Elections start after 400 to 800 ms without a
 /// heartbeat (every 100 ms), so a dead leader is replaced in about a
 /// second; followers keep their lease for `election_timeout_max`.
-fn raft_config() -> openraft::Config {
+fn raft_config(snapshot_every: u64) -> openraft::Config {
     openraft::Config {
         cluster_name: "sessiond".into(),
         heartbeat_interval: 100,
         election_timeout_min: 400,
         election_timeout_max: 800,
         install_snapshot_timeout: 10_000,
-        // A snapshot after 50 000 entries: a batch is a few hundred bytes
-        // to a few KiB, so the log stays tens of MiB between snapshots.
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(50_000),
-        max_in_snapshot_log_to_keep: 1_000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(snapshot_every.max(1)),
+        // Kept after a snapshot for followers a little behind, so that
+        // they catch up from the log rather than a whole snapshot.
+        max_in_snapshot_log_to_keep: (snapshot_every / 10).clamp(1, 1_000),
         ..Default::default()
     }
 }
@@ -129,7 +137,7 @@ impl Replication {
             .enable_all()
             .build()?;
         let runtime = Box::leak(Box::new(runtime)).handle().clone();
-        let raft_config = Arc::new(raft_config().validate()?);
+        let raft_config = Arc::new(raft_config(config.snapshot_every).validate()?);
         let me = config.node_id;
         let lease = Arc::new(Lease::new(
             me,

@@ -23,4 +23,8 @@ pub(crate) struct Client<'a> {
     pub id: u64,
     /// Set by QUIT: close after this answer.
     pub quit: bool,
+    /// Set by READONLY: on a follower, reads are answered from its own
+    /// copy (which may lag the leader) instead of refused, as on a Redis
+    /// Cluster replica.
+    pub stale_reads: bool,
 }

@@ -85,6 +85,7 @@ where
         name: None,
         id,
         quit: false,
+        stale_reads: false,
     };
     driver::drive(stream, &mut client, &shared, shutdown).await
 }
@@ -180,6 +181,7 @@ pub(crate) fn apply_write(shared: &Shared, args: &[Bytes]) -> Reply {
         name: None,
         id: 0,
         quit: false,
+        stale_reads: false,
     };
     (spec.run)(&mut client, Args::new(spec.name, args))
 }

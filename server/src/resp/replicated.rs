@@ -58,7 +58,12 @@ pub(super) async fn run(
     match kind {
         Kind::Local => (spec.run)(client, Args::new(spec.name, args)),
         Kind::Read => {
-            replication.readable().await.map_err(refused)?;
+            match replication.readable().await {
+                Ok(()) => {}
+                // READONLY was sent: this node's copy will do.
+                Err(Refusal::NotLeader { .. }) if client.stale_reads => {}
+                Err(refusal) => return Err(refused(refusal)),
+            }
             (spec.run)(client, Args::new(spec.name, args))
         }
         Kind::AddNode => {

@@ -58,6 +58,8 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("psetex", 4, &[Write, Denyoom], Keys::ONE, "string", strings::psetex),
     cmd("pttl", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::pttl),
     cmd("quit", -1, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::quit),
+    cmd("readonly", 1, &[Loading, Stale, Fast], Keys::NONE, "cluster", connection::readonly),
+    cmd("readwrite", 1, &[Loading, Stale, Fast], Keys::NONE, "cluster", connection::readwrite),
     cmd("rename", 3, &[Write], Keys::new(1, 2, 1), "generic", keys::rename),
     cmd("reset", 1, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::reset),
     cmd("sadd", -3, WRITE_FAST, Keys::ONE, "set", sets::sadd),

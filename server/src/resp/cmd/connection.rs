@@ -36,6 +36,20 @@ pub(crate) fn select(_: &mut Client<'_>, mut args: Args<'_>) -> Reply {
     }
 }
 
+/// `READONLY`: this connection may read a follower's copy (see
+/// `Client::stale_reads`); without replication every node leads, and this
+/// changes nothing.
+pub(crate) fn readonly(client: &mut Client<'_>, _: Args<'_>) -> Reply {
+    client.stale_reads = true;
+    ok()
+}
+
+/// `READWRITE`: back to reads from the leader only.
+pub(crate) fn readwrite(client: &mut Client<'_>, _: Args<'_>) -> Reply {
+    client.stale_reads = false;
+    ok()
+}
+
 /// `QUIT`: OK, then the connection closes.
 pub(crate) fn quit(client: &mut Client<'_>, _: Args<'_>) -> Reply {
     client.quit = true;
@@ -48,6 +62,7 @@ pub(crate) fn reset(client: &mut Client<'_>, _: Args<'_>) -> Reply {
     client.protocol = Protocol::Resp2;
     client.name = None;
     client.policy.reset();
+    client.stale_reads = false;
     Ok(Value::Simple("RESET"))
 }
 

@@ -1,0 +1,412 @@
+//! Replication on loopback: a group of three `sessiond` processes, leader
+//! kills (kill -9), a paused leader (SIGSTOP), restarts on the data
+//! directory, a node added by snapshot and one removed. Every login and
+//! logout a client saw acknowledged is recorded and checked afterwards:
+//! none may be lost, no revoked session may come back.
+//!
+//! The fault rounds run twice in CI; `benches/failover.sh` runs 20
+//! (`SESSIOND_FAULT_ROUNDS`).
+
+mod harness;
+mod link;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use redis::AsyncCommands;
+use sessiond_protocol::wire::{Reply, Request, ServerError};
+use sessiond_protocol::{NewSession, SessionId, StoreError};
+use tokio::sync::watch;
+
+use harness::{Group, answers_as_leader};
+use link::{GroupClient, Link};
+
+/// Elections on loopback take about a second; this bounds every wait.
+const ELECTION: Duration = Duration::from_secs(10);
+
+fn rounds() -> usize {
+    std::env::var("SESSIOND_FAULT_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(2)
+}
+
+/// A number in `0..n` from the OS's randomness.
+fn random_below(n: u64) -> u64 {
+    SessionId::random().prefix() % n
+}
+
+async fn redis_at(addr: SocketAddr) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("redis://{addr}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_elects_one_leader_and_the_followers_redirect_to_it() {
+    let group = Group::start(3, &[]);
+    let leader = group.leader(ELECTION).await.expect("a leader is elected");
+    let leader_native = group.nodes[leader].native;
+    let mut on_leader = redis_at(group.nodes[leader].resp).await;
+    let _: () = on_leader.set("greeting", "hello").await.unwrap();
+    let read: String = on_leader.get("greeting").await.unwrap();
+    assert_eq!(read, "hello");
+    for (i, node) in group.nodes.iter().enumerate() {
+        if i == leader {
+            continue;
+        }
+        assert!(!answers_as_leader(node.native).await, "node {i} also leads");
+        // Native: a redirect naming the leader's client address (once the
+        // follower has asked the leader where its clients connect).
+        let mut link = Link::open(node.native).await.unwrap();
+        let started = Instant::now();
+        let refused = loop {
+            let refused = link
+                .call(&Request::KeyGet {
+                    key: b"greeting".to_vec(),
+                })
+                .await
+                .unwrap();
+            if refused != Err(ServerError::NotLeader { leader: None })
+                || started.elapsed() > ELECTION
+            {
+                break refused;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(
+            refused,
+            Err(ServerError::NotLeader {
+                leader: Some(leader_native.to_string())
+            }),
+            "node {i}"
+        );
+        // Redis: READONLY for writes, as a replica says it.
+        let mut follower = redis_at(node.resp).await;
+        let write: redis::RedisResult<()> = follower.set("greeting", "bye").await;
+        let error = write.unwrap_err();
+        assert_eq!(error.code(), Some("READONLY"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("You can't write against a read only replica."),
+            "{error}"
+        );
+        // After READONLY, the follower answers from its own copy, which has
+        // the write (waiting for it to arrive, within a bound).
+        let _: () = redis::cmd("READONLY")
+            .query_async(&mut follower)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        loop {
+            let copy: Option<String> = follower.get("greeting").await.unwrap();
+            if copy.as_deref() == Some("hello") {
+                break;
+            }
+            assert!(started.elapsed() < ELECTION, "node {i} never got the write");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// What clients saw acknowledged.
+#[derive(Default)]
+struct Ledger {
+    /// Sessions whose creation was acknowledged and that no one revoked.
+    live: Mutex<Vec<SessionId>>,
+    /// Sessions whose deletion was acknowledged.
+    revoked: Mutex<Vec<SessionId>>,
+    /// Which node acknowledged each write, by round (for the pause test:
+    /// never two leaders at once).
+    acked_by: Mutex<HashSet<SocketAddr>>,
+}
+
+/// Creates a session with a chosen id through the group; `true` once
+/// acknowledged (an ID_TAKEN after an uncertain attempt means the first
+/// attempt made it).
+async fn create(client: &mut GroupClient, id: SessionId, ledger: &Ledger) -> bool {
+    let mut new = NewSession::new(b"user".to_vec());
+    new.data = b"cart".to_vec();
+    new.id = Some(id);
+    let Some(served) = client
+        .call(&Request::Create(new), Duration::from_secs(15))
+        .await
+    else {
+        return false;
+    };
+    let acked = match served.response {
+        Ok(Reply::Id(got)) => got == id,
+        Err(ServerError::Store(StoreError::IdTaken)) => served.uncertain,
+        _ => false,
+    };
+    if acked {
+        ledger.acked_by.lock().insert(served.by);
+    }
+    acked
+}
+
+/// Deletes a session through the group; `true` once acknowledged.
+async fn revoke(client: &mut GroupClient, id: SessionId) -> bool {
+    let Some(served) = client
+        .call(&Request::Delete { id }, Duration::from_secs(15))
+        .await
+    else {
+        return false;
+    };
+    match served.response {
+        Ok(Reply::Bool(true)) => true,
+        // Gone already: the attempt whose answer was lost deleted it.
+        Ok(Reply::Bool(false)) => served.uncertain,
+        _ => false,
+    }
+}
+
+/// Runs 4 writers and 2 revokers against the group until `stop`.
+fn load(
+    group: &Group,
+    ledger: Arc<Ledger>,
+    stop: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let nodes: Vec<SocketAddr> = group.nodes.iter().map(|n| n.native).collect();
+    let mut tasks = Vec::new();
+    for worker in 0..6 {
+        let (nodes, ledger, stop) = (nodes.clone(), ledger.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut client = GroupClient::new(nodes);
+            while !*stop.borrow() {
+                let id = SessionId::random();
+                if !create(&mut client, id, &ledger).await {
+                    continue;
+                }
+                if worker < 4 {
+                    ledger.live.lock().push(id);
+                } else if revoke(&mut client, id).await {
+                    ledger.revoked.lock().push(id);
+                } else {
+                    // Unknown whether it is revoked: neither list.
+                }
+            }
+        }));
+    }
+    tasks
+}
+
+/// Checks the ledger against the node at `native` (the leader).
+async fn check_on_leader(native: SocketAddr, ledger: &Ledger) {
+    let mut link = Link::open(native).await.unwrap();
+    let live = ledger.live.lock().clone();
+    let revoked = ledger.revoked.lock().clone();
+    let mut lost = Vec::new();
+    for id in &live {
+        let got = link
+            .call(&Request::Get {
+                id: *id,
+                touch: false,
+            })
+            .await
+            .unwrap();
+        if !matches!(got, Ok(Reply::Session(_))) {
+            lost.push((*id, got));
+        }
+    }
+    let mut revived = Vec::new();
+    for id in &revoked {
+        let got = link
+            .call(&Request::Get {
+                id: *id,
+                touch: false,
+            })
+            .await
+            .unwrap();
+        if got != Err(ServerError::Store(StoreError::NotFound)) {
+            revived.push((*id, got));
+        }
+    }
+    assert!(
+        lost.is_empty() && revived.is_empty(),
+        "{} of {} acknowledged logins lost ({:?}), {} of {} acknowledged logouts revived ({:?})",
+        lost.len(),
+        live.len(),
+        lost.first(),
+        revived.len(),
+        revoked.len(),
+        revived.first()
+    );
+}
+
+/// Checks that no revoked session is readable on any running node's own
+/// copy (RESP READONLY reads), once each has caught up.
+async fn check_revokes_everywhere(group: &Group, ledger: &Ledger) {
+    let revoked = ledger.revoked.lock().clone();
+    let live = ledger.live.lock().clone();
+    let newest = live.last().copied();
+    for node in group.nodes.iter().filter(|n| n.is_up()) {
+        let mut conn = redis_at(node.resp).await;
+        let _: () = redis::cmd("READONLY").query_async(&mut conn).await.unwrap();
+        // Caught up once the newest acknowledged login is there.
+        if let Some(newest) = newest {
+            let started = Instant::now();
+            loop {
+                let got: redis::Value = redis::cmd("SESSION.GET")
+                    .arg(newest.to_string())
+                    .arg("NOTOUCH")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                if got != redis::Value::Nil {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < ELECTION,
+                    "node {} never caught up",
+                    node.id
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        for id in &revoked {
+            let got: redis::Value = redis::cmd("SESSION.GET")
+                .arg(id.to_string())
+                .arg("NOTOUCH")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(
+                got,
+                redis::Value::Nil,
+                "revoked {id} is alive on node {}",
+                node.id
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_logins_and_logouts_survive_killing_the_leader() {
+    let mut group = Group::start(3, &[]);
+    let ledger = Arc::new(Ledger::default());
+    for round in 0..rounds() {
+        let leader = group.leader(ELECTION).await.expect("a leader");
+        let (stop, stopping) = watch::channel(false);
+        let tasks = load(&group, ledger.clone(), stopping);
+        tokio::time::sleep(Duration::from_millis(200 + random_below(800))).await;
+        group.kill(leader);
+        let new_leader = group
+            .leader(ELECTION)
+            .await
+            .unwrap_or_else(|| panic!("round {round}: no new leader"));
+        assert_ne!(new_leader, leader);
+        // The load goes on against the new leader for a while.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = stop.send(true);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        group.restart(leader);
+        let now_leader = group.leader(ELECTION).await.expect("a leader");
+        check_on_leader(group.nodes[now_leader].native, &ledger).await;
+        check_revokes_everywhere(&group, &ledger).await;
+    }
+    assert!(
+        ledger.live.lock().len() > 10 && ledger.revoked.lock().len() > 5,
+        "the load made too few writes to prove anything"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_steps_down_and_nothing_is_lost() {
+    let group = Group::start(3, &[]);
+    let ledger = Arc::new(Ledger::default());
+    let leader = group.leader(ELECTION).await.expect("a leader");
+    let (stop, stopping) = watch::channel(false);
+    let tasks = load(&group, ledger.clone(), stopping);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    group.signal(leader, "STOP");
+    let paused_at = Instant::now();
+    let new_leader = group
+        .leader(ELECTION)
+        .await
+        .expect("a new leader while paused");
+    assert_ne!(new_leader, leader);
+    let remaining = Duration::from_secs(5).saturating_sub(paused_at.elapsed());
+    tokio::time::sleep(remaining).await;
+    group.signal(leader, "CONT");
+    // The old leader learns of the new term and stops serving.
+    let started = Instant::now();
+    while answers_as_leader(group.nodes[leader].native).await {
+        assert!(started.elapsed() < ELECTION, "the resumed node still leads");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = stop.send(true);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let now_leader = group.leader(ELECTION).await.expect("a leader");
+    // Writes the paused node acknowledged after the new leader took over
+    // would be missing here.
+    check_on_leader(group.nodes[now_leader].native, &ledger).await;
+    check_revokes_everywhere(&group, &ledger).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_added_at_run_time_gets_a_snapshot_and_a_removed_one_stops_mattering() {
+    // Snapshots every 50 entries, so the new node cannot catch up from
+    // the log alone.
+    let mut group = Group::start(3, &["--raft-snapshot-every", "50"]);
+    let leader = group.leader(ELECTION).await.expect("a leader");
+    let mut on_leader = redis_at(group.nodes[leader].resp).await;
+    for i in 0..300 {
+        let _: () = on_leader.set(format!("key:{i}"), i).await.unwrap();
+    }
+    let added = group.start_extra();
+    let raft = group.nodes[added].raft.to_string();
+    let _: () = redis::cmd("NODE.ADD")
+        .arg(group.nodes[added].id)
+        .arg(&raft)
+        .query_async(&mut on_leader)
+        .await
+        .expect("NODE.ADD on the leader");
+    // The new node's own copy has everything.
+    let mut on_new = redis_at(group.nodes[added].resp).await;
+    let _: () = redis::cmd("READONLY")
+        .query_async(&mut on_new)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let got: Option<i64> = on_new.get("key:299").await.unwrap();
+        if got == Some(299) {
+            break;
+        }
+        assert!(started.elapsed() < ELECTION, "the new node never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first: Option<i64> = on_new.get("key:0").await.unwrap();
+    assert_eq!(
+        first,
+        Some(0),
+        "the snapshot's part of the data is there too"
+    );
+    // Remove a follower that is not the new node; then kill it: the group
+    // of three left (two old, one new) goes on writing.
+    let removed = (0..3).find(|i| *i != leader).unwrap();
+    let _: () = redis::cmd("NODE.REMOVE")
+        .arg(group.nodes[removed].id)
+        .query_async(&mut on_leader)
+        .await
+        .expect("NODE.REMOVE on the leader");
+    group.kill(removed);
+    let other = (0..3).find(|i| *i != leader && *i != removed).unwrap();
+    group.kill(other);
+    // Two of the three voters (leader and the new node) remain: a majority.
+    let _: () = on_leader.set("after", "removal").await.unwrap();
+    let read: String = on_leader.get("after").await.unwrap();
+    assert_eq!(read, "removal");
+}
