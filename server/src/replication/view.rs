@@ -11,6 +11,14 @@ use std::net::SocketAddr;
 
 /// This node's part in the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "only the live view (Shared::group_view) will build the other roles; \
+                  remove this then"
+    )
+)]
 pub(crate) enum Role {
     /// No replication: the node serves everything itself.
     Standalone,
