@@ -29,10 +29,11 @@ use crate::resp::spec::Reply;
 pub(crate) const MASTER_NAME: &str = "sessiond";
 
 /// What ROLE, INFO and SENTINEL print for an address they do not know:
-/// Redis's sentinel prints `?` for a replica's unknown master host; the
-/// port is `-1`, which no listener has.
+/// Redis's sentinel's words for a replica whose master it has not heard
+/// of, `?` and port 0 (no listener has it, and clients that read ports
+/// as unsigned still parse it).
 const UNKNOWN_HOST: &str = "?";
-const UNKNOWN_PORT: i64 = -1;
+const UNKNOWN_PORT: i64 = 0;
 
 /// A replica's priority as Redis reports it: 100 may be promoted (a
 /// voter can be elected), 0 never (a learner does not stand).
@@ -52,7 +53,7 @@ pub(crate) fn role(client: &mut Client<'_>, _: Args<'_>) -> Reply {
 /// leader's host and port (an integer), the link state and this node's
 /// offset (the last index applied). The link is `connected` while a leader
 /// is known, else `connect` (Redis's "must connect to its master"), with
-/// `?` and `-1` for the address.
+/// `?` and 0 for the address.
 fn role_reply(view: &GroupView) -> Value {
     if view.role.serves() {
         let replicas = replicas(view)
@@ -367,7 +368,7 @@ fn leader_resp_addr(view: &GroupView) -> Option<SocketAddr> {
     }
 }
 
-/// The leader's host and port, or `?` and `-1`.
+/// The leader's host and port, or `?` and 0.
 fn leader_address(view: &GroupView) -> (String, i64) {
     match leader_resp_addr(view) {
         Some(addr) => (addr.ip().to_string(), i64::from(addr.port())),
@@ -375,7 +376,7 @@ fn leader_address(view: &GroupView) -> (String, i64) {
     }
 }
 
-/// An address as text fields, or `?` and `-1`.
+/// An address as text fields, or `?` and 0.
 fn text_address(addr: Option<SocketAddr>) -> (String, String) {
     match addr {
         Some(addr) => (addr.ip().to_string(), addr.port().to_string()),
@@ -533,7 +534,7 @@ mod tests {
             let view = group(1, role, leader);
             assert_eq!(
                 wire(&role_reply(&view)),
-                "*5 $5 slave $1 ? :-1 $7 connect :48 ",
+                "*5 $5 slave $1 ? :0 $7 connect :48 ",
                 "{role:?}"
             );
         }
@@ -628,7 +629,7 @@ mod tests {
             "s_down,o_down,master,failover_in_progress"
         );
         assert_eq!(get(&master, "ip"), "?");
-        assert_eq!(get(&master, "port"), "-1");
+        assert_eq!(get(&master, "port"), "0");
         assert_eq!(
             sentinel(&view, "get-master-addr-by-name sessiond"),
             Ok(Value::NullArray)
@@ -749,6 +750,7 @@ mod tests {
 
         let lost = info_lines(&group(1, Role::Follower, None));
         assert_eq!(get(&lost, "master_host"), "?");
+        assert_eq!(get(&lost, "master_port"), "0");
         assert_eq!(get(&lost, "master_link_status"), "down");
         assert_eq!(get(&lost, "master_link_down_since_seconds"), "-1");
     }
