@@ -6,7 +6,8 @@
 //! error codes (SPEC.md §10), which the Redis face's errors map onto where
 //! they mean the same thing (an engine refusal, NOAUTH, WRONGPASS, a
 //! non-integer), plus the few that only the Redis face has (syntax, arity,
-//! an invalid expire time or cursor, anything else). The outcome is what
+//! an invalid expire time or cursor, anything else, and `readonly` for a
+//! command refused on a node that is not the leader). The outcome is what
 //! the face answered: a native GET of a missing session is `not_found`,
 //! while a Redis GET of a missing key is an `ok` null.
 //!
@@ -19,12 +20,13 @@ use sessiond_protocol::wire::{ErrorCode, Response};
 use crate::resp::RespError;
 
 /// Failures that only the Redis face has, after the error codes.
-const RESP_ONLY: [&str; 5] = [
+const RESP_ONLY: [&str; 6] = [
     "syntax",
     "arity",
     "invalid_expire",
     "invalid_cursor",
     "other",
+    "readonly",
 ];
 
 /// How many outcomes there are: `ok`, every error code, the Redis-only
@@ -74,6 +76,8 @@ impl Outcome {
             RespError::InvalidExpire(_) => Outcome::resp_only(2),
             RespError::InvalidCursor => Outcome::resp_only(3),
             RespError::Other(_) | RespError::Coded(_) => Outcome::resp_only(4),
+            // Refused on a node that is not the leader.
+            RespError::ReadOnly | RespError::ReplicaRead(_) => Outcome::resp_only(5),
         }
     }
 
@@ -131,6 +135,10 @@ mod tests {
         assert_eq!(
             name(Outcome::of_resp::<()>(&Err(RespError::Arity("get")))),
             "arity"
+        );
+        assert_eq!(
+            name(Outcome::of_resp::<()>(&Err(RespError::ReadOnly))),
+            "readonly"
         );
         assert_eq!(Outcome::of_native(&Ok(Reply::Done)), Outcome::OK);
         // A replication group's refusals.

@@ -206,7 +206,7 @@ settings! {
         #[arg(long, env = "SESSIOND_RAFT_LISTEN", value_name = "ADDR")]
         raft_listen: SocketAddr,
         /// Another member of the group and its --raft-listen, once per other node
-        #[arg(long = "peer", env = "SESSIOND_PEERS", value_name = "ID=ADDR", value_delimiter = ',')]
+        #[arg(long = "peer", env = "SESSIOND_PEER", value_name = "ID=ADDR", value_delimiter = ',')]
         peer: Vec<String>,
         /// In a replication group: snapshot the store after this many log entries (the log before it is dropped)
         #[arg(long, env = "SESSIOND_RAFT_SNAPSHOT_EVERY", value_name = "N")]

@@ -12,6 +12,7 @@ mod policy;
 mod raw;
 mod redis_client;
 mod reload;
+mod replication;
 mod resp;
 #[path = "../shared/tempdir.rs"]
 mod tempdir;

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use crate::Daemon;
 
-async fn resp_daemon(config: ServerConfig) -> (Daemon, std::net::SocketAddr) {
+pub(crate) async fn resp_daemon(config: ServerConfig) -> (Daemon, std::net::SocketAddr) {
     let daemon = Daemon::start(ServerConfig {
         resp_listen: Some("127.0.0.1:0".parse().unwrap()),
         ..config
@@ -470,7 +470,7 @@ async fn a_set_made_over_resp_is_wrong_type_for_the_native_protocol() {
 }
 
 /// Sends `request` and reads one whole reply, parsed by the `redis` crate.
-async fn reply(stream: &mut TcpStream, request: &str) -> redis::Value {
+pub(crate) async fn reply(stream: &mut TcpStream, request: &str) -> redis::Value {
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut got = BytesMut::new();
     loop {
@@ -486,7 +486,7 @@ async fn reply(stream: &mut TcpStream, request: &str) -> redis::Value {
     }
 }
 
-fn bulk(value: &redis::Value) -> String {
+pub(crate) fn bulk(value: &redis::Value) -> String {
     match value {
         redis::Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
         other => panic!("not a bulk string: {other:?}"),
@@ -494,7 +494,7 @@ fn bulk(value: &redis::Value) -> String {
 }
 
 /// A map reply as pairs, from a RESP3 map or a RESP2 flat array.
-fn pairs(value: &redis::Value) -> Vec<(String, redis::Value)> {
+pub(crate) fn pairs(value: &redis::Value) -> Vec<(String, redis::Value)> {
     match value {
         redis::Value::Map(items) => items.iter().map(|(k, v)| (bulk(k), v.clone())).collect(),
         redis::Value::Array(items) => items
@@ -505,7 +505,7 @@ fn pairs(value: &redis::Value) -> Vec<(String, redis::Value)> {
     }
 }
 
-fn field(value: &redis::Value, name: &str) -> redis::Value {
+pub(crate) fn field(value: &redis::Value, name: &str) -> redis::Value {
     pairs(value)
         .into_iter()
         .find(|(k, _)| k == name)

@@ -91,6 +91,10 @@ pub(crate) enum Refusal {
     Unavailable(String),
 }
 
+/// How a membership change ended, as its task returns it.
+type MembershipOutcome<T> =
+    Result<Result<T, RaftError<u64, ClientWriteError<u64, BasicNode>>>, tokio::task::JoinError>;
+
 /// A running member of a group: the faces' way in.
 pub(crate) struct Replication {
     raft: Raft,
@@ -331,13 +335,7 @@ impl Replication {
         self.membership_outcome(done.await).await
     }
 
-    async fn membership_outcome<T>(
-        &self,
-        done: Result<
-            Result<T, RaftError<u64, ClientWriteError<u64, BasicNode>>>,
-            tokio::task::JoinError,
-        >,
-    ) -> Result<(), Refusal> {
+    async fn membership_outcome<T>(&self, done: MembershipOutcome<T>) -> Result<(), Refusal> {
         match done {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {

@@ -6,11 +6,14 @@
 //! store call is all a handler writes.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use sessiond_protocol::StoreError;
 
 use super::reply::Value;
+use crate::replication::{GroupView, Role};
 
 /// A failed command; its `Display` is the whole error line, code first.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +39,19 @@ pub(crate) enum RespError {
     /// A wrong token, or a user other than `default`.
     #[error("WRONGPASS invalid username-password pair or user is disabled.")]
     WrongPass,
+    /// A write sent to a node that is not the leader. Redis's own text:
+    /// clients map the `READONLY` code to a read-only error, on which
+    /// redis-py's sentinel-managed connections drop the link and ask the
+    /// sentinels for the master again.
+    #[error("READONLY You can't write against a read only replica.")]
+    ReadOnly,
+    /// A read sent to a node that is not the leader. A follower may be
+    /// behind the leader, so it does not answer reads: a session a user
+    /// just logged out of must not come back from a lagging node. The code
+    /// is `READONLY` so that clients rediscover the master as they do for
+    /// a write; the text says where the leader is.
+    #[error("READONLY You can't read against a replica of this group: {0}")]
+    ReplicaRead(LeaderAt),
     /// The engine refused; spelled by [`store_text`].
     #[error("{}", store_text(.0))]
     Store(#[from] StoreError),
@@ -73,6 +89,57 @@ impl RespError {
         RespError::other(format!(
             "unknown subcommand or wrong number of arguments for '{sub}'. Try {command} HELP."
         ))
+    }
+}
+
+/// Where a refused client should go instead, as the refusal words it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LeaderAt {
+    /// The leader's Redis-protocol listener.
+    Addr(SocketAddr),
+    /// A leader is known, but not (yet) its Redis-protocol address.
+    Unaddressed(u64),
+    /// No leader: an election is under way or this node has not heard of
+    /// one yet.
+    Unknown,
+}
+
+impl LeaderAt {
+    /// The leader as `view` knows it. A candidate has none, whatever it
+    /// last heard: it is voting because that leader went quiet.
+    pub(crate) fn of(view: &GroupView) -> LeaderAt {
+        let Some(id) = view.leader.filter(|_| view.role != Role::Candidate) else {
+            return LeaderAt::Unknown;
+        };
+        match view.leader_member().and_then(|m| m.resp_addr) {
+            Some(addr) => LeaderAt::Addr(addr),
+            None => LeaderAt::Unaddressed(id),
+        }
+    }
+}
+
+impl fmt::Display for LeaderAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LeaderAt::Addr(addr) => write!(f, "the leader is at {addr}"),
+            LeaderAt::Unaddressed(id) => {
+                write!(f, "the leader is node {id}, whose address is not known yet")
+            }
+            LeaderAt::Unknown => f.write_str("no leader is elected yet"),
+        }
+    }
+}
+
+/// What a node that does not serve (a follower, learner or candidate)
+/// answers a command that touches the data: Redis's read-only error for a
+/// write, and for a read the same code with the leader's address. The
+/// dispatch calls it for commands flagged `write` (`spec_is_write`) or
+/// `readonly`; commands with neither (ROLE, INFO, SENTINEL, PING…) answer
+/// on every node.
+pub(crate) fn follower_refusal(spec_is_write: bool, view: &GroupView) -> RespError {
+    match spec_is_write {
+        true => RespError::ReadOnly,
+        false => RespError::ReplicaRead(LeaderAt::of(view)),
     }
 }
 
@@ -134,5 +201,65 @@ mod tests {
             RespError::unknown_command(b"FOOBAR", &args).to_string(),
             "ERR unknown command 'FOOBAR', with args beginning with: 'a' 'b' "
         );
+    }
+
+    /// A follower's view of a group of three led by node 2, whose RESP
+    /// listener is on port 6002.
+    fn follower_view() -> GroupView {
+        use crate::replication::MemberView;
+        let members = (1..=3u16)
+            .map(|id| MemberView {
+                id: u64::from(id),
+                raft_addr: format!("127.0.0.1:{}", 9000 + id),
+                native_addr: None,
+                resp_addr: Some(SocketAddr::from(([127, 0, 0, 1], 6000 + id))),
+                voter: true,
+                matched_index: None,
+            })
+            .collect();
+        GroupView {
+            role: Role::Follower,
+            node_id: 1,
+            term: 3,
+            leader: Some(2),
+            members,
+            last_log_index: 10,
+            applied_index: 10,
+        }
+    }
+
+    #[test]
+    fn a_follower_refuses_writes_in_redis_words_and_reads_with_the_leader() {
+        let view = follower_view();
+        // Byte for byte what a Redis replica answers a write.
+        assert_eq!(
+            follower_refusal(true, &view).to_string(),
+            "READONLY You can't write against a read only replica."
+        );
+        assert_eq!(
+            follower_refusal(false, &view).to_string(),
+            "READONLY You can't read against a replica of this group: the leader is at \
+             127.0.0.1:6002"
+        );
+        let mut unaddressed = view.clone();
+        unaddressed.members[1].resp_addr = None;
+        assert_eq!(
+            follower_refusal(false, &unaddressed).to_string(),
+            "READONLY You can't read against a replica of this group: the leader is node 2, \
+             whose address is not known yet"
+        );
+        for role in [Role::Follower, Role::Candidate] {
+            let leaderless = GroupView {
+                role,
+                leader: (role == Role::Candidate).then_some(2),
+                ..view.clone()
+            };
+            assert_eq!(
+                follower_refusal(false, &leaderless).to_string(),
+                "READONLY You can't read against a replica of this group: no leader is \
+                 elected yet"
+            );
+            assert_eq!(follower_refusal(true, &leaderless), RespError::ReadOnly);
+        }
     }
 }

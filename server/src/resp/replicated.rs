@@ -6,15 +6,16 @@
 //! whose touch the leader keeps and sends on in batches) waits until this
 //! node may answer alone (`Replication::readable`). Anything else
 //! (connection and server commands) is answered here on any node. On a
-//! follower, reads and writes are refused with Redis's READONLY error,
-//! which is what makes a Sentinel-aware client look for the new master.
+//! follower, reads and writes are refused with Redis's READONLY error
+//! (`errors::follower_refusal`), which is what makes a Sentinel-aware
+//! client look for the new master.
 
 use bytes::Bytes;
 use sessiond_protocol::SessionId;
 
 use super::args::Args;
 use super::client::Client;
-use super::errors::RespError;
+use super::errors::{RespError, follower_refusal};
 use super::reply::Value;
 use super::spec::{Flag, Reply, Spec};
 use crate::replication::{Op, OpReply, Refusal, Replication};
@@ -54,7 +55,11 @@ pub(super) async fn run(
     args: &[Bytes],
 ) -> Reply {
     let kind = kind(spec);
-    let refused = |refusal| refusal_error(refusal, kind == Kind::Write);
+    let shared = client.shared;
+    let refused = |refusal| match refusal {
+        Refusal::NotLeader { .. } => follower_refusal(kind == Kind::Write, &shared.group_view()),
+        Refusal::Unavailable(why) => RespError::Coded(format!("UNAVAILABLE {why}").into()),
+    };
     match kind {
         Kind::Local => (spec.run)(client, Args::new(spec.name, args)),
         Kind::Read => {
@@ -99,26 +104,6 @@ pub(super) async fn run(
                 Err(refusal) => Err(refused(refusal)),
             }
         }
-    }
-}
-
-/// Redis's READONLY for a follower; UNAVAILABLE when the group could not
-/// confirm in time.
-fn refusal_error(refusal: Refusal, write: bool) -> RespError {
-    match refusal {
-        Refusal::NotLeader { .. } if write => {
-            RespError::Coded("READONLY You can't write against a read only replica.".into())
-        }
-        Refusal::NotLeader { resp, .. } => RespError::Coded(
-            match resp {
-                Some(addr) => format!(
-                    "READONLY You can't read against a replica of this group: the leader is at {addr}"
-                ),
-                None => "READONLY You can't read against a replica of this group: no leader is elected yet".into(),
-            }
-            .into(),
-        ),
-        Refusal::Unavailable(why) => RespError::Coded(format!("UNAVAILABLE {why}").into()),
     }
 }
 

@@ -29,6 +29,10 @@ pub(crate) enum Value {
     Bulk(Vec<u8>),
     /// Null (RESP2: the null bulk string).
     Null,
+    /// Null where an array was due (RESP2: `*-1`, the null array; RESP3:
+    /// null), as Redis answers `SENTINEL get-master-addr-by-name` for a
+    /// name it does not know: a RESP2 client tells the two nulls apart.
+    NullArray,
     Array(Vec<Value>),
     /// A set (RESP3 `~`; RESP2: an array), as SMEMBERS answers.
     Set(Vec<Value>),
@@ -67,6 +71,10 @@ impl Value {
             }
             Value::Null => match protocol {
                 Protocol::Resp2 => out.put_slice(b"$-1\r\n"),
+                Protocol::Resp3 => out.put_slice(b"_\r\n"),
+            },
+            Value::NullArray => match protocol {
+                Protocol::Resp2 => out.put_slice(b"*-1\r\n"),
                 Protocol::Resp3 => out.put_slice(b"_\r\n"),
             },
             Value::Array(items) => items_of(out, b'*', items, protocol),
@@ -132,6 +140,7 @@ mod tests {
         assert_eq!(wire(Value::Integer(-3), p), b":-3\r\n");
         assert_eq!(wire(Value::Bulk(b"hi".to_vec()), p), b"$2\r\nhi\r\n");
         assert_eq!(wire(Value::Null, p), b"$-1\r\n");
+        assert_eq!(wire(Value::NullArray, p), b"*-1\r\n");
         let map = Value::Map(vec![(Value::text("k"), Value::Integer(1))]);
         assert_eq!(wire(map, p), b"*2\r\n$1\r\nk\r\n:1\r\n");
         assert_eq!(
@@ -144,6 +153,7 @@ mod tests {
     fn resp3_forms() {
         let p = Protocol::Resp3;
         assert_eq!(wire(Value::Null, p), b"_\r\n");
+        assert_eq!(wire(Value::NullArray, p), b"_\r\n");
         let map = Value::Map(vec![(Value::text("k"), Value::Integer(1))]);
         assert_eq!(wire(map, p), b"%1\r\n$1\r\nk\r\n:1\r\n");
         assert_eq!(wire(Value::Array(vec![Value::Null]), p), b"*1\r\n_\r\n");

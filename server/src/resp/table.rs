@@ -13,7 +13,7 @@
 
 use super::args::Args;
 use super::client::Client;
-use super::cmd::{connection, group, keys, server, sessions, sets, strings};
+use super::cmd::{connection, group, keys, replication, server, sessions, sets, strings};
 use super::errors::RespError;
 use super::reply::Value;
 use super::spec::Flag::{
@@ -62,10 +62,12 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("readwrite", 1, &[Loading, Stale, Fast], Keys::NONE, "cluster", connection::readwrite),
     cmd("rename", 3, &[Write], Keys::new(1, 2, 1), "generic", keys::rename),
     cmd("reset", 1, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::reset),
+    cmd("role", 1, EVERY_NODE, Keys::NONE, "server", replication::role),
     cmd("sadd", -3, WRITE_FAST, Keys::ONE, "set", sets::sadd),
     cmd("scan", -2, &[Readonly], Keys::NONE, "generic", keys::scan),
     cmd("scard", 2, &[Readonly, Fast], Keys::ONE, "set", sets::scard),
     cmd("select", 2, &[Loading, Stale, Fast], Keys::NONE, "connection", connection::select),
+    cmd("sentinel", -2, EVERY_NODE, Keys::NONE, "sentinel", replication::sentinel),
     cmd("session.count", 2, &[Readonly, Fast], Keys::NONE, "session", sessions::count_owner),
     cmd("session.create", -2, &[Write, Denyoom], Keys::NONE, "session", sessions::create),
     cmd("session.del", 2, &[Write, Fast], Keys::NONE, "session", sessions::del),
@@ -95,6 +97,13 @@ const _: () = assert!(
 
 /// A write that may use more memory, in constant time.
 const WRITE_FAST: &[Flag] = &[Write, Denyoom, Fast];
+
+/// ROLE's flags (Redis's), which SENTINEL shares: Redis gives SENTINEL
+/// only `admin` in sentinel mode and has none outside it, and here it is
+/// the same kind of command as ROLE, a constant-time look at the group
+/// view that every node answers, stale or loading (neither `write` nor
+/// `readonly`, so a follower never refuses it).
+const EVERY_NODE: &[Flag] = &[Noscript, Loading, Stale, Fast];
 
 /// The connection commands a client may send before it authenticates.
 const CONNECTION_NO_AUTH: &[Flag] = &[Noscript, Loading, Stale, Fast, NoAuth, AllowBusy];

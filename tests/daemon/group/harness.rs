@@ -180,7 +180,7 @@ pub(crate) async fn answers_as_leader(native: SocketAddr) -> bool {
         let mut raw = Raw::connect(native).await;
         matches!(
             raw.call(&Request::KeyGet {
-                key: b"probe".to_vec().into(),
+                key: b"probe".to_vec(),
             })
             .await,
             Ok(Reply::Value(_))

@@ -142,9 +142,17 @@ pub(crate) fn hello(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
         (Value::text("proto"), Value::Integer(version)),
         (Value::text("id"), client_id(client)),
         (Value::text("mode"), Value::text("standalone")),
-        (Value::text("role"), Value::text("master")),
+        (Value::text("role"), Value::text(hello_role(client))),
         (Value::text("modules"), Value::Array(Vec::new())),
     ]))
+}
+
+/// HELLO's `role`, Redis's word for this node's part in the group.
+fn hello_role(client: &Client<'_>) -> &'static str {
+    match client.shared.group_view().role.serves() {
+        true => "master",
+        false => "replica",
+    }
 }
 
 /// `ERR Syntax error in HELLO option 'auth'` and the like.

@@ -1,7 +1,9 @@
 //! The Redis face's command handlers, one file per group, as Redis groups
 //! them: `connection.rs`, `strings.rs`, `keys.rs` (Redis's "generic"),
-//! `sets.rs`, `server.rs`, and `sessions.rs` for our SESSION.* commands;
-//! `expiry.rs` holds the TTL arguments strings and keys share.
+//! `sets.rs`, `server.rs`, `replication.rs` (ROLE, SENTINEL and INFO's
+//! replication section, from the group view), and `sessions.rs` for our
+//! SESSION.* commands; `expiry.rs` holds the TTL arguments strings and
+//! keys share.
 //!
 //! A handler is a [`Handler`](super::spec::Handler): it reads its
 //! arguments from an [`Args`](super::args::Args) cursor, calls the
@@ -16,6 +18,7 @@ pub(crate) mod connection;
 mod expiry;
 pub(crate) mod group;
 pub(crate) mod keys;
+pub(crate) mod replication;
 pub(crate) mod server;
 pub(crate) mod sessions;
 pub(crate) mod sets;

@@ -2,9 +2,11 @@
 //! which describes the command table, lives with the table).
 //!
 //! INFO's numbers are the server's statistics (the same the native STATS
-//! request gives), spelled in Redis's `# Section` / `key:value` format.
+//! request gives), spelled in Redis's `# Section` / `key:value` format;
+//! its replication section is `replication.rs`'s, from the group view.
 
 use super::connection::REDIS_VERSION;
+use super::replication;
 use crate::resp::args::Args;
 use crate::resp::client::Client;
 use crate::resp::reply::Value;
@@ -20,14 +22,22 @@ pub(crate) fn time(client: &mut Client<'_>, _: Args<'_>) -> Reply {
     ]))
 }
 
-/// INFO's sections, in order; `INFO` without arguments (or `default`)
-/// shows them all.
-const SECTIONS: &[&str] = &["server", "clients", "memory", "persistence", "keyspace"];
+/// INFO's sections, in Redis's order, and whether `INFO` without
+/// arguments (or `default`) shows each: command statistics, as in Redis,
+/// only when asked for by name or with `all` or `everything`.
+const SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("replication", true),
+    ("commandstats", false),
+    ("cluster", true),
+    ("keyspace", true),
+];
 
-/// `INFO [section ...]`: `server`, `clients`, `memory`, `persistence`,
-/// `keyspace`, `commandstats`, or `default` (the first five), `all`,
-/// `everything`; unknown sections are left out. Command statistics, as in
-/// Redis, only when asked for by name or with `all` or `everything`.
+/// `INFO [section ...]`: the sections above by name, `default`, `all`,
+/// `everything`; unknown sections are left out.
 pub(crate) fn info(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
     let shared = client.shared;
     let stats = shared.stats.snapshot(client.store);
@@ -39,10 +49,11 @@ pub(crate) fn info(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
         .collect();
     let asked = |section: &str| wanted.iter().any(|w| w == section);
     let all = asked("all") || asked("everything");
-    let default = wanted.is_empty() || all || asked("default");
+    let default = wanted.is_empty() || asked("default");
     let mut text = String::new();
-    for section in SECTIONS {
-        if !default && !asked(section) {
+    for (section, by_default) in SECTIONS {
+        let shown = all || (default && *by_default) || asked(section);
+        if !shown {
             continue;
         }
         if !text.is_empty() {
@@ -93,6 +104,27 @@ pub(crate) fn info(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
                 add("aof_current_size", stat("persist_log_bytes").to_string());
                 add("aof_rewrites", stat("persist_compactions").to_string());
             }
+            "replication" => {
+                text.push_str("# Replication\r\n");
+                lines = replication::info_lines(&shared.group_view());
+            }
+            "commandstats" => {
+                text.push_str("# Commandstats\r\n");
+                // Like Redis, only the commands that have been called.
+                for (name, calls) in &stats {
+                    if let Some(command) = name.strip_prefix("resp_")
+                        && *calls > 0
+                    {
+                        add(&format!("cmdstat_{command}"), format!("calls={calls}"));
+                    }
+                }
+            }
+            "cluster" => {
+                // Cluster clients and tools read this before anything else
+                // and stop without it; the group is not a Redis Cluster.
+                text.push_str("# Cluster\r\n");
+                add("cluster_enabled", "0".into());
+            }
             _ => {
                 text.push_str("# Keyspace\r\n");
                 let keys = stat("keys");
@@ -105,20 +137,6 @@ pub(crate) fn info(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
         }
         for (k, v) in lines {
             text.push_str(&format!("{k}:{v}\r\n"));
-        }
-    }
-    if all || asked("commandstats") {
-        if !text.is_empty() {
-            text.push_str("\r\n");
-        }
-        text.push_str("# Commandstats\r\n");
-        // Like Redis, only the commands that have been called.
-        for (name, calls) in &stats {
-            if let Some(command) = name.strip_prefix("resp_")
-                && *calls > 0
-            {
-                text.push_str(&format!("cmdstat_{command}:calls={calls}\r\n"));
-            }
         }
     }
     Ok(Value::Bulk(text.into_bytes()))
