@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sessiond::SessionId;
-use sessiond_client::{Client, ClientConfig, ClientError, SessionStore};
+use sessiond_client::{Client, ClientConfig, ClientError, Retry, SessionStore};
 use sessiond_protocol::{NewSession, StoreError};
 
 use crate::binary::{BIN, free_port, spawn_command, terminate};
