@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sessiond::SessionId;
-use sessiond_client::{Client, ClientConfig, ClientError, SessionStore};
+use sessiond_client::{Client, ClientConfig, ClientError, Retry, SessionStore};
 use sessiond_protocol::{NewSession, StoreError};
 
 use crate::binary::{BIN, free_port, spawn_command, terminate};
@@ -94,9 +94,12 @@ fn start(dir: &Path, fsync: &str) -> (Running, u16) {
 }
 
 async fn connect(port: u16) -> Client {
+    // No retries: a writer stops at the kill (the restarted daemon is on
+    // another port), and the ledger records what each answer said.
     let config = ClientConfig::new(format!("127.0.0.1:{port}"))
         .request_timeout(Duration::from_secs(10))
-        .pool_size(WRITERS);
+        .pool_size(WRITERS)
+        .retry(Retry::never());
     Client::connect(config).await.expect("connects")
 }
 

@@ -28,7 +28,7 @@ def h(x: str) -> bytes:
 
 def test_every_kind_present() -> None:
     assert {v["kind"] for v in VECTORS} == {"request", "response", "client_hello", "server_hello", "bad_request"}
-    assert len(VECTORS) == 86
+    assert len(VECTORS) == 91
 
 
 def test_every_error_code_has_a_vector() -> None:
@@ -77,6 +77,10 @@ def build_request(f: Dict[str, Any]) -> Call[object]:
         return protocol.key_expire(h(f["key_hex"]), ttl)
     if op == "key_incr":
         return protocol.key_incr(h(f["key_hex"]), f["delta"])
+    if op == "node_add":
+        return protocol.node_add(f["id"], f["raft_addr"])
+    if op == "node_remove":
+        return protocol.node_remove(f["id"])
     if op == "key_scan":
         pattern = None if f["pattern_hex"] is None else h(f["pattern_hex"])
         return protocol.key_scan(f["cursor"], f["count"], pattern)

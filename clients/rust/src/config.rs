@@ -15,11 +15,12 @@ use crate::ClientError;
 /// The port sessiond listens on unless told otherwise (SPEC.md §4).
 pub const DEFAULT_PORT: u16 = 7878;
 
-/// How to reach a sessiond server and how patient to be.
+/// How to reach a sessiond server, or the nodes of a replication group,
+/// and how patient to be.
 ///
-/// Build one with [`ClientConfig::new`] or [`ClientConfig::from_url`] and
-/// the chaining setters; the fields are public so that they can also be
-/// read and adjusted in place.
+/// Build one with [`ClientConfig::new`], [`ClientConfig::group`] or
+/// [`ClientConfig::from_url`] and the chaining setters; the fields are
+/// public so that they can also be read and adjusted in place.
 ///
 /// ```
 /// use std::time::Duration;
@@ -30,13 +31,25 @@ pub const DEFAULT_PORT: u16 = 7878;
 ///     .pool_size(8)
 ///     .request_timeout(Duration::from_secs(2));
 /// assert_eq!(config.pool_size, 8);
+///
+/// // A replication group: any member will do to start with; the client
+/// // follows the leader from there.
+/// let group = ClientConfig::group(["10.0.0.1:7878", "10.0.0.2:7878", "10.0.0.3:7878"]);
+/// assert_eq!(group.address, "10.0.0.1:7878");
+/// assert_eq!(group.addresses().count(), 3);
 /// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// `host:port` of the server (a name is resolved on every connect, so
-    /// a reconnect follows DNS changes).
+    /// `host:port` of the server, or of the member of a replication group
+    /// tried first (a name is resolved on every connect, so a reconnect
+    /// follows DNS changes).
     pub address: String,
+    /// The other members of the replication group, if any (`host:port`
+    /// each): tried in order when the node in use cannot be reached or
+    /// does not know the leader. A leader named in a `NOT_LEADER` redirect
+    /// is used whether it is listed here or not.
+    pub peers: Vec<String>,
     /// TLS, or `None` for plain TCP.
     pub tls: Option<TlsOptions>,
     /// The token sent in `AUTH` right after the handshake, if any.
@@ -53,6 +66,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// The delays between reconnection attempts.
     pub backoff: Backoff,
+    /// How requests are retried across a failover (see [`Retry`]).
+    pub retry: Retry,
 }
 
 impl ClientConfig {
@@ -61,13 +76,50 @@ impl ClientConfig {
     pub fn new(address: impl Into<String>) -> Self {
         ClientConfig {
             address: address.into(),
+            peers: Vec::new(),
             tls: None,
             auth_token: None,
             pool_size: 4,
             request_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             backoff: Backoff::default(),
+            retry: Retry::default(),
         }
+    }
+
+    /// Plain TCP to a replication group: the first address is tried first,
+    /// the others when it fails (see [`ClientConfig::peers`]). No addresses
+    /// at all is refused when connecting.
+    pub fn group<I, A>(addresses: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        let mut addresses = addresses.into_iter().map(Into::into);
+        let first = addresses.next().unwrap_or_default();
+        ClientConfig::new(first).peers(addresses)
+    }
+
+    /// The other members of the replication group, replacing any given
+    /// before.
+    pub fn peers<I, A>(mut self, addresses: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        self.peers = addresses.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Every configured address, [`address`](ClientConfig::address) first.
+    pub fn addresses(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.address.as_str()).chain(self.peers.iter().map(String::as_str))
+    }
+
+    /// How requests are retried across a failover.
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// A configuration from a URL: `sessiond://host:port` for plain TCP or
@@ -236,8 +288,8 @@ impl ClientConfig {
     /// Checks the settings that do not need the network.
     pub(crate) fn validate(&self) -> Result<(), ClientError> {
         let fail = |msg: String| Err(ClientError::Config(msg));
-        if self.address.is_empty() {
-            return fail("the address is empty".into());
+        if self.addresses().any(str::is_empty) {
+            return fail("an address is empty".into());
         }
         if self.pool_size == 0 {
             return fail("the pool needs at least one connection".into());
@@ -245,11 +297,16 @@ impl ClientConfig {
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return fail("timeouts must be above zero".into());
         }
-        if self.backoff.min.is_zero() || self.backoff.min > self.backoff.max {
-            return fail(format!(
-                "backoff must satisfy 0 < min <= max, got {:?} and {:?}",
-                self.backoff.min, self.backoff.max
-            ));
+        for backoff in [self.backoff, self.retry.backoff] {
+            if backoff.min.is_zero() || backoff.min > backoff.max {
+                return fail(format!(
+                    "backoff must satisfy 0 < min <= max, got {:?} and {:?}",
+                    backoff.min, backoff.max
+                ));
+            }
+        }
+        if self.retry.attempts == 0 || self.retry.total.is_zero() {
+            return fail("retry needs at least one attempt and a total time above zero".into());
         }
         if let Some(token) = &self.auth_token {
             if token.is_empty() {
@@ -273,6 +330,7 @@ impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientConfig")
             .field("address", &self.address)
+            .field("peers", &self.peers)
             .field("tls", &self.tls)
             .field(
                 "auth_token",
@@ -282,6 +340,7 @@ impl fmt::Debug for ClientConfig {
             .field("request_timeout", &self.request_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("backoff", &self.backoff)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -437,6 +496,55 @@ impl Backoff {
         let half = delay / 2;
         let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
         half + Duration::from_nanos(if nanos == 0 { 0 } else { random % nanos })
+    }
+}
+
+/// How a request is retried when the server, or the replication group,
+/// cannot answer it now: a connection lost, `NOT_LEADER`, `UNAVAILABLE`.
+///
+/// Every call makes at most `attempts` attempts within `total`, waiting
+/// `backoff` between them (no wait before following a redirect to a named
+/// leader). What is retried depends on the operation: a `NOT_LEADER`
+/// request was not executed and is always sent on; after an unknown
+/// outcome (a lost connection, `UNAVAILABLE`) only reads and writes that
+/// are safe to apply twice are sent again (the crate's README lists them).
+/// A timeout ends the call: the request timeout is the caller's own bound.
+/// When the bound is reached, the call fails with
+/// [`ClientError::GaveUp`](crate::ClientError::GaveUp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// The most attempts a call makes, the first included (default 20; 1
+    /// turns retrying off).
+    pub attempts: u32,
+    /// The longest a call keeps trying, from its first attempt (default
+    /// 10 s, about what a replication group needs to elect a new leader
+    /// and then some). An attempt under way is not cut short by it.
+    pub total: Duration,
+    /// The waits between attempts (default 50 ms, doubling up to 1 s).
+    pub backoff: Backoff,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: 20,
+            total: Duration::from_secs(10),
+            backoff: Backoff {
+                min: Duration::from_millis(50),
+                max: Duration::from_secs(1),
+            },
+        }
+    }
+}
+
+impl Retry {
+    /// One attempt, no retry: every error comes back as it happened, and
+    /// a `NOT_LEADER` is not followed.
+    pub fn never() -> Self {
+        Retry {
+            attempts: 1,
+            ..Retry::default()
+        }
     }
 }
 
@@ -633,6 +741,29 @@ mod tests {
                 .auth_token(vec![0; 70_000])
                 .validate()
                 .is_err()
+        );
+        assert!(ClientConfig::group(["a:1", "b:2"]).validate().is_ok());
+        assert!(
+            ClientConfig::group(Vec::<String>::new())
+                .validate()
+                .is_err()
+        );
+        assert!(ClientConfig::group(["a:1", ""]).validate().is_err());
+        let no_attempts = Retry {
+            attempts: 0,
+            ..Retry::default()
+        };
+        assert!(
+            ClientConfig::new("h:1")
+                .retry(no_attempts)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            ClientConfig::new("h:1")
+                .retry(Retry::never())
+                .validate()
+                .is_ok()
         );
     }
 }

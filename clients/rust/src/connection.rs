@@ -258,15 +258,23 @@ pub(crate) enum Ended {
 /// if the writer waited for replies, or the reader for the writer, a
 /// large pipelined batch could deadlock with a server that stops reading
 /// while its own writes are blocked.
-pub(crate) async fn serve(conn: Established, queue: &mut mpsc::Receiver<Command>) -> Ended {
+///
+/// `on_broken` runs once the connection is over and before the requests in
+/// flight are failed.
+pub(crate) async fn serve(
+    conn: Established,
+    queue: &mut mpsc::Receiver<Command>,
+    on_broken: impl FnOnce(),
+) -> Ended {
     let in_flight = Mutex::new(VecDeque::<ReplyTx>::new());
     let ended = tokio::select! {
         ended = write_loop(conn.writer, queue, &in_flight, conn.max_frame) => ended,
         ended = read_loop(conn.reader, conn.read_buf, &in_flight) => ended,
     };
+    on_broken();
     // Requests written but unanswered may or may not have been executed;
-    // they fail rather than being sent again, since writes are not
-    // idempotent.
+    // they fail here, and the client decides which of them may be sent
+    // again (only those safe to apply twice).
     let lost = std::mem::take(&mut *lock(&in_flight));
     for reply in lost {
         let _ = reply.send(Err(ClientError::ConnectionLost));

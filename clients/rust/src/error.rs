@@ -38,9 +38,10 @@ pub enum ClientError {
     #[error("timed out")]
     Timeout,
     /// The connection broke after the request was sent and before its
-    /// reply arrived. The request is not retried, since writes are not
-    /// idempotent: it may or may not have been executed. The client
-    /// reconnects in the background.
+    /// reply arrived: it may or may not have been executed. Returned for
+    /// operations that are not safe to apply twice (others are retried,
+    /// see [`Retry`](crate::Retry)). The client reconnects in the
+    /// background.
     #[error(
         "connection lost before the reply arrived; the request may or may not have been executed"
     )]
@@ -53,6 +54,25 @@ pub enum ClientError {
     /// missing CA, a missing token for a server that requires one.
     #[error("client configuration: {0}")]
     Config(String),
+    /// The call was retried up to its bound ([`Retry`](crate::Retry)) and
+    /// never got an answer it could return: the server or replication
+    /// group stayed unreachable, leaderless or unavailable.
+    #[error(
+        "gave up after {attempts} attempts in {} ms{}: {last}",
+        elapsed.as_millis(),
+        if *outcome_unknown { " (the request may or may not have been executed)" } else { "" }
+    )]
+    GaveUp {
+        /// How many attempts were made.
+        attempts: u32,
+        /// From the first attempt to giving up.
+        elapsed: std::time::Duration,
+        /// Whether some attempt may have been executed (its connection
+        /// broke after sending, or the group answered `UNAVAILABLE`).
+        outcome_unknown: bool,
+        /// Why the last attempt failed.
+        last: Box<ClientError>,
+    },
 }
 
 /// Lets code generic over [`sessiond_protocol::SessionStore`] find the
@@ -87,10 +107,19 @@ impl From<ServerError> for ClientError {
 
 impl ClientError {
     /// Whether the call failed without an answer from the store, so that
-    /// the caller cannot know whether a write took effect: a timeout or a
-    /// lost connection.
+    /// the caller cannot know whether a write took effect: a timeout, a
+    /// lost connection, `UNAVAILABLE`, or retries that gave up after one
+    /// of those.
     pub fn is_outcome_unknown(&self) -> bool {
-        matches!(self, ClientError::Timeout | ClientError::ConnectionLost)
+        match self {
+            ClientError::Timeout
+            | ClientError::ConnectionLost
+            | ClientError::Server(ServerError::Unavailable(_)) => true,
+            ClientError::GaveUp {
+                outcome_unknown, ..
+            } => *outcome_unknown,
+            _ => false,
+        }
     }
 
     /// Maps an I/O error from a TLS stream to [`ClientError::Tls`] when

@@ -13,10 +13,19 @@
 //!   concurrent callers need no more connections.
 //! - **Bounded waits.** Every call waits at most the request timeout and
 //!   then fails with [`ClientError::Timeout`].
-//! - **Reconnects, never retries.** A broken connection fails its
-//!   unanswered requests with [`ClientError::ConnectionLost`] (a write may
-//!   or may not have happened, so it is not sent again) and reconnects in
-//!   the background with exponential backoff, authenticating again.
+//! - **Reconnects, and retries what is safe.** A broken connection
+//!   reconnects in the background with exponential backoff,
+//!   authenticating again. A request whose connection broke is sent again
+//!   only if applying it twice is harmless (reads, KEY_SET, DELETE, …);
+//!   others (KEY_INCR, ROTATE, UPDATE without an expected version) fail
+//!   with [`ClientError::ConnectionLost`], since they may or may not have
+//!   happened. Retries are bounded in number and time ([`Retry`]).
+//! - **Replication groups.** Given several addresses
+//!   ([`ClientConfig::group`]), the client follows `NOT_LEADER` redirects
+//!   to the leader, tries the other members when a node is unreachable or
+//!   knows no leader, and retries across a failover. CREATE draws the
+//!   session id in the client, so that a retried CREATE cannot make two
+//!   sessions.
 //! - **A tower-sessions store**: the crate `tower-sessions-sessiond-store`
 //!   keeps axum and tower sessions in sessiond, over this client or the
 //!   embedded store, filed under their user for device lists and
@@ -82,11 +91,12 @@ mod client;
 mod config;
 mod connection;
 mod error;
+mod failover;
 mod pool;
 mod store;
 
 pub use client::Client;
-pub use config::{Backoff, ClientConfig, DEFAULT_PORT, Roots, TlsOptions};
+pub use config::{Backoff, ClientConfig, DEFAULT_PORT, Retry, Roots, TlsOptions};
 pub use error::ClientError;
 pub use sessiond_protocol::{MAX_KEY_LEN, MAX_OWNER_LEN};
 

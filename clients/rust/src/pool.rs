@@ -2,10 +2,19 @@
 //! background task that reconnects with backoff, and the choice of a slot
 //! for each request.
 //!
-//! A slot's queue outlives its connections: requests that were queued but
-//! not yet written when a connection broke are written on the next one
-//! (they were never sent, so this is not a retry). Requests already
-//! written fail with [`ClientError::ConnectionLost`].
+//! A request goes to a slot with a live connection, never to one that is
+//! reconnecting: with no live connection the pool hands the request back
+//! as [`NotSent`], and so does a slot whose connection broke with requests
+//! still queued, so that the client can send them elsewhere (another node,
+//! or the same one once it is back) instead of waiting for this slot's
+//! backoff. Requests already written fail with
+//! [`ClientError::ConnectionLost`].
+//!
+//! A pool serves one server. When the client moves to another node of a
+//! replication group it opens a new pool and retires the old one: requests
+//! the old one still holds unsent come back as [`NotSent`], so that the
+//! client can send them to the new node, and its connections close once
+//! the requests they carry are answered.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sessiond_protocol::wire::Reply;
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::ClientError;
 use crate::config::Backoff;
@@ -40,17 +49,25 @@ struct Slot {
     queue: mpsc::Sender<Command>,
 }
 
+/// A request that never left the client: no connection took it before
+/// its pool was retired or its slot's task ended. Sending it elsewhere is
+/// safe whatever it does.
+#[derive(Debug)]
+pub(crate) struct NotSent;
+
 /// A fixed set of connections to one server.
 pub(crate) struct Pool {
+    /// The server's `host:port`.
+    address: String,
     slots: Vec<Slot>,
-    /// Signalled whenever a slot becomes healthy, to wake requests that
-    /// found none.
-    became_healthy: Arc<Notify>,
+    /// Set once the client has moved to another server: no new request
+    /// waits here for a connection.
+    retired: AtomicBool,
     /// Round-robin start for the least-loaded search, so that ties spread.
     next: AtomicUsize,
     /// Dropped with the pool, which stops the slot tasks even while they
     /// are waiting to reconnect.
-    _shutdown: watch::Sender<()>,
+    shutdown: watch::Sender<()>,
 }
 
 impl Pool {
@@ -63,6 +80,7 @@ impl Pool {
         size: usize,
         backoff: Backoff,
     ) -> Result<Pool, ClientError> {
+        let address = params.address.clone();
         let params = Arc::new(params);
         let attempts = (0..size).map(|_| {
             let params = Arc::clone(&params);
@@ -79,7 +97,6 @@ impl Pool {
             return Err(first.expect("the pool has at least one slot"));
         }
 
-        let became_healthy = Arc::new(Notify::new());
         let (shutdown, shutdown_rx) = watch::channel(());
         let slots = opened
             .into_iter()
@@ -94,7 +111,6 @@ impl Pool {
                         state: Arc::clone(&state),
                         params: Arc::clone(&params),
                         backoff,
-                        became_healthy: Arc::clone(&became_healthy),
                         shutdown: shutdown_rx.clone(),
                     },
                     rx,
@@ -104,41 +120,56 @@ impl Pool {
             })
             .collect();
         Ok(Pool {
+            address,
             slots,
-            became_healthy,
+            retired: AtomicBool::new(false),
             next: AtomicUsize::new(0),
-            _shutdown: shutdown,
+            shutdown,
         })
+    }
+
+    /// The server this pool connects to.
+    pub(crate) fn address(&self) -> &str {
+        &self.address
     }
 
     /// Sends one encoded request and waits for its reply. The caller
     /// bounds the wait with its timeout.
-    pub(crate) async fn call(&self, frame: Bytes) -> Result<Reply, ClientError> {
-        let slot = self.pick().await;
+    ///
+    /// # Errors
+    /// [`NotSent`] when the request never reached a connection; otherwise
+    /// the reply or the error it came back with.
+    pub(crate) async fn call(&self, frame: Bytes) -> Result<Result<Reply, ClientError>, NotSent> {
+        let slot = self.pick().ok_or(NotSent)?;
         let _load = LoadGuard::new(&slot.state);
         let (reply, answer) = oneshot::channel();
         slot.queue
             .send(Command { frame, reply })
             .await
-            .map_err(|_| ClientError::ConnectionLost)?;
-        // A dropped sender means the slot's task is gone with its
-        // connection.
-        answer.await.unwrap_or(Err(ClientError::ConnectionLost))
+            .map_err(|_| NotSent)?;
+        // A request that was written is always answered, if only with
+        // ConnectionLost; a reply slot dropped unanswered was never
+        // written (its slot's task ended with the request still queued).
+        answer.await.map_err(|_| NotSent)
     }
 
-    /// The least-loaded healthy slot; waits for one if none is healthy.
-    async fn pick(&self) -> &Slot {
-        loop {
-            // Register for the wake-up before looking, so that a slot that
-            // becomes healthy in between is not missed.
-            let woken = self.became_healthy.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            if let Some(slot) = self.least_loaded_healthy() {
-                return slot;
-            }
-            woken.await;
+    /// The least-loaded healthy slot; `None` if there is none, or once
+    /// the pool is retired.
+    fn pick(&self) -> Option<&Slot> {
+        if self.retired.load(Ordering::Acquire) {
+            return None;
         }
+        self.least_loaded_healthy()
+    }
+
+    /// Stops the pool taking requests: requests queued on a slot that is
+    /// reconnecting come back [`NotSent`]; live connections finish what
+    /// they carry and close when the last caller lets go of the pool.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+        // Wakes the slot tasks that wait to reconnect; they end, dropping
+        // their queues.
+        let _ = self.shutdown.send(());
     }
 
     fn least_loaded_healthy(&self) -> Option<&Slot> {
@@ -179,7 +210,6 @@ struct SlotTask {
     state: Arc<SlotState>,
     params: Arc<ConnectParams>,
     backoff: Backoff,
-    became_healthy: Arc<Notify>,
     shutdown: watch::Receiver<()>,
 }
 
@@ -195,6 +225,11 @@ async fn keep_open(
         let established = match conn.take() {
             Some(established) => established,
             None => {
+                // Requests that came while the connection broke go back to
+                // their callers unsent rather than wait out the backoff.
+                while let Ok(command) = queue.try_recv() {
+                    drop(command);
+                }
                 let delay = task.backoff.jittered(attempt);
                 attempt = attempt.saturating_add(1);
                 let opened = tokio::select! {
@@ -212,9 +247,13 @@ async fn keep_open(
             }
         };
         task.state.healthy.store(true, Ordering::Release);
-        task.became_healthy.notify_waiters();
         let opened_at = Instant::now();
-        let ended = connection::serve(established, &mut queue).await;
+        // The slot stops looking healthy before its in-flight requests hear
+        // of the loss, so that their retries go elsewhere.
+        let ended = connection::serve(established, &mut queue, || {
+            task.state.healthy.store(false, Ordering::Release);
+        })
+        .await;
         task.state.healthy.store(false, Ordering::Release);
         match ended {
             Ended::Shutdown => return,

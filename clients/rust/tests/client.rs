@@ -222,7 +222,8 @@ async fn a_late_reply_is_dropped_and_later_replies_stay_in_order() {
 #[tokio::test]
 async fn a_broken_connection_fails_in_flight_requests_and_reconnects() {
     let handler = Arc::new(|request: &Request| match request {
-        Request::KeyGet { key } if key == b"boom" => Action::Close,
+        // INCR, which is not sent again after an unknown outcome.
+        Request::KeyIncr { key, .. } if key == b"boom" => Action::Close,
         Request::KeyGet { key } => Action::Reply(Ok(Reply::Value(Some(key.clone())))),
         _ => Action::Reply(Ok(Reply::Done)),
     });
@@ -236,7 +237,7 @@ async fn a_broken_connection_fails_in_flight_requests_and_reconnects() {
     )
     .await
     .unwrap();
-    let err = client.get_key(b"boom").await.unwrap_err();
+    let err = client.incr(b"boom", 1).await.unwrap_err();
     assert!(matches!(err, ClientError::ConnectionLost), "{err:?}");
     assert!(err.is_outcome_unknown());
 
@@ -261,7 +262,8 @@ async fn requests_fail_over_to_healthy_connections() {
     // Two connections; one breaks. New requests go to the other at once
     // (the broken one waits out its backoff before reconnecting).
     let handler = Arc::new(|request: &Request| match request {
-        Request::KeyGet { key } if key == b"boom" => Action::Close,
+        // INCR, which is not sent again after an unknown outcome.
+        Request::KeyIncr { key, .. } if key == b"boom" => Action::Close,
         Request::KeyGet { key } => Action::Reply(Ok(Reply::Value(Some(key.clone())))),
         _ => Action::Reply(Ok(Reply::Done)),
     });
@@ -278,7 +280,7 @@ async fn requests_fail_over_to_healthy_connections() {
     .await
     .unwrap();
     assert!(matches!(
-        client.get_key(b"boom").await,
+        client.incr(b"boom", 1).await,
         Err(ClientError::ConnectionLost)
     ));
     eventually("one connection left", || client.healthy_connections() == 1).await;

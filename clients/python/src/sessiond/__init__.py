@@ -11,6 +11,7 @@ from .aio import AsyncClient, AsyncPipeline
 from .client import Client, Pipeline
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _error_names
+from .failover import Retry
 from .protocol import id_from_text, id_to_text
 from .types import KeyTtl, OwnerLimit, ServerHello, Session, SessionInfo
 
@@ -21,6 +22,7 @@ __all__ = [
     "Pipeline",
     "AsyncClient",
     "AsyncPipeline",
+    "Retry",
     "Session",
     "SessionInfo",
     "KeyTtl",

@@ -6,18 +6,45 @@ runs it on a pooled connection, so this module holds no wire logic.
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
 import ssl
+import threading
+import time
 from types import TracebackType
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Type, TypeVar, Union
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+from urllib.parse import urlsplit
 
-from . import protocol
-from .connection import Connection, build_options
+from . import errors, protocol
+from .connection import Connection, Options, build_options
+from .failover import Retry, candidates, join_address, replayable, split_address
 from .pipeline import PipelineBase
-from .pool import Pool
+from .pool import Pool, PoolExhausted
 from .protocol import BytesLike, Call, IdLike
 from .types import KeyTtl, OwnerLimit, Session, SessionInfo
 
 T = TypeVar("T")
+
+
+def parse_addresses(url: Union[str, Sequence[str], None], addresses: Optional[Sequence[str]]) -> List[str]:
+    """The configured members as ``host:port``: from a URL, a list of URLs or
+    ``host:port`` strings, and ``addresses=``."""
+    given = ([url] if isinstance(url, str) else list(url or [])) + list(addresses or [])
+    out: List[str] = []
+    for item in given:
+        if "://" in item:
+            parts = urlsplit(item)
+            host, port = parts.hostname or "127.0.0.1", parts.port or 7878
+        else:
+            host, port = split_address(item)
+        address = join_address(host, port)
+        if address not in out:
+            out.append(address)
+    return out
+
+
+#: How a request is retried after an unknown outcome (SPEC.md §13).
+_ALWAYS, _UNTIL_UNKNOWN, _CREATE = "always", "until_unknown", "create"
 
 
 class Client:
@@ -29,12 +56,22 @@ class Client:
     each reply, ``connect_timeout`` each connect; ``pool_size`` bounds the
     connections (threads beyond it wait for one). Connections the server
     closed are replaced on the next call.
+
+    A replication group: ``Client(["10.0.0.1:7878", "10.0.0.2:7878"], ...)``
+    (URLs or ``host:port``, or ``addresses=``); the first is tried first.
+    The client follows NOT_LEADER to the leader, moves to another member
+    when a node is unreachable or knows no leader, and retries within
+    ``retry`` (:class:`sessiond.Retry`: 20 attempts, 10 s). After an unknown
+    outcome only reads and writes safe to apply twice are sent again; see
+    the README.
     """
 
     def __init__(
         self,
-        url: Optional[str] = None,
+        url: Union[str, Sequence[str], None] = None,
         *,
+        addresses: Optional[Sequence[str]] = None,
+        retry: Optional[Retry] = None,
         host: Optional[str] = None,
         port: Optional[int] = None,
         token: Optional[Union[str, bytes]] = None,
@@ -46,8 +83,16 @@ class Client:
         connect_timeout: Optional[float] = 5.0,
         pool_size: int = 10,
     ) -> None:
+        if isinstance(url, str) and "://" not in url:
+            url = [url]  # a bare host:port
+        # The first URL among those given sets the scheme (TLS) and token
+        # for every member; a lone URL keeps today's meaning exactly.
+        urls = [url] if isinstance(url, str) else list(url or []) + list(addresses or [])
+        first = next((u for u in urls if "://" in u), None)
+        listed = not isinstance(url, str) or addresses is not None
+        members = parse_addresses(url, addresses) if listed else []
         self.options = build_options(
-            url,
+            first,
             host=host,
             port=port,
             token=token,
@@ -58,12 +103,139 @@ class Client:
             connect_timeout=connect_timeout,
             timeout=timeout,
         )
-        self.pool = Pool(self.options, pool_size)
+        if not members:
+            members = [join_address(self.options.host, self.options.port)]
+        #: Every configured member, ``host:port``, the first tried first.
+        self.addresses: List[str] = members
+        self.retry = retry or Retry()
+        self.pool_size = pool_size
+        self._current = members[0]
+        self._pool = Pool(self._options_for(members[0]), pool_size)
+        self._moving = threading.Lock()
+        self._moves_tried = 0
+
+    @property
+    def pool(self) -> Pool:
+        """The pool of the node in use."""
+        return self._pool
+
+    @property
+    def current_address(self) -> str:
+        """``host:port`` of the node requests go to now."""
+        return self._current
+
+    def _options_for(self, address: str) -> Options:
+        host, port = split_address(address)
+        return dataclasses.replace(self.options, host=host, port=port)
 
     def execute(self, call: Call[T]) -> T:
-        """Run one prepared call (any operation of :mod:`sessiond.protocol`)."""
-        with self.pool.connection() as conn:
-            return conn.call(call)
+        """Run one prepared call (any operation of :mod:`sessiond.protocol`),
+        following redirects and retrying as ``retry`` says."""
+        return self._run(call, _ALWAYS if replayable(call.frame) else _UNTIL_UNKNOWN)
+
+    def _run(
+        self,
+        call: Call[T],
+        kind: str,
+        created: Optional[List[bytes]] = None,
+        rebuild: Optional[Callable[[bytes], Call[T]]] = None,
+    ) -> T:
+        """The retry loop. For a CREATE, ``created`` holds the id every
+        attempt sends and ``rebuild`` (only if the client drew the id) makes
+        the call again with a new one."""
+        retry = self.retry
+        start = time.monotonic()
+        deadline = start + retry.total
+        attempts = waits = 0
+        unknown = redirected = False
+        while True:
+            attempts += 1
+            in_use, pool = self._current, self._pool
+            wait = True
+            last: BaseException
+            try:
+                conn = pool.checkout()
+            except PoolExhausted:
+                raise
+            except (errors.ConnectionError, errors.TimeoutError) as exc:
+                # Nothing was sent: safe whatever the request. With one
+                # address and no leader learnt there is nowhere else to go,
+                # and the error is raised at once, as it always was.
+                if self.addresses == [in_use]:
+                    raise
+                last = exc
+                redirected = False
+                if retry.attempts > 1:
+                    self._move(in_use, None, True, deadline)
+            else:
+                try:
+                    try:
+                        return conn.call(call)
+                    except BaseException as exc:
+                        if not isinstance(exc, errors.SessiondError):
+                            conn.broken = True
+                        raise
+                    finally:
+                        pool.checkin(conn)
+                except errors.NotLeader as exc:
+                    # Not executed: safe to send on, whatever it is.
+                    if retry.attempts <= 1:
+                        raise
+                    leader = str(exc.details.get("leader") or "") or None
+                    moved = self._move(in_use, leader, False, deadline)
+                    wait = not moved or leader is None or redirected
+                    redirected = True
+                    last = exc
+                except (errors.Unavailable, errors.ConnectionError) as exc:
+                    if kind == _UNTIL_UNKNOWN:
+                        raise
+                    unknown, redirected, last = True, False, exc
+                except errors.IdTaken as exc:
+                    if kind != _CREATE or created is None:
+                        raise
+                    if unknown:
+                        # An earlier attempt made this very session.
+                        return protocol.id_to_text(created[0])  # type: ignore[return-value]
+                    if rebuild is None:
+                        raise
+                    # A real collision on the 8-byte prefix (SPEC.md §1).
+                    created[0] = secrets.token_bytes(16)
+                    call = rebuild(created[0])
+                    wait, redirected, last = False, False, exc
+            now = time.monotonic()
+            if attempts >= retry.attempts or now >= deadline:
+                if attempts == 1:
+                    raise last
+                raise errors.GaveUp(attempts, now - start, unknown, last) from last
+            if wait:
+                time.sleep(min(retry.delay(waits), max(0.0, deadline - now)))
+                waits += 1
+
+    def _move(self, from_address: str, leader: Optional[str], away: bool, deadline: float) -> bool:
+        """Moves from ``from_address`` to the leader named, else to another
+        member (or, ``away``, to the same one reopened) that takes a
+        connection; False if none did. Threads that failed on the same node
+        move it once."""
+        tried_before = self._moves_tried
+        with self._moving:
+            if self._current != from_address:
+                return True
+            if self._moves_tried != tried_before:
+                return False  # another thread tried just now, and failed
+            self._moves_tried += 1
+            for address in candidates(self.addresses, from_address, leader, away):
+                if time.monotonic() >= deadline:
+                    break
+                pool = Pool(self._options_for(address), self.pool_size)
+                try:
+                    pool.checkin(pool.checkout())
+                except errors.SessiondError:
+                    pool.close()
+                    continue
+                previous, self._pool, self._current = self._pool, pool, address
+                previous.close()
+                return True
+            return False
 
     def pipeline(self) -> Pipeline:
         """A batch sent in one write: ``with client.pipeline() as p: p.get(a).get(b)``;
@@ -71,7 +243,7 @@ class Client:
         return Pipeline(self)
 
     def close(self) -> None:
-        self.pool.close()
+        self._pool.close()
 
     def __enter__(self) -> Client:
         return self
@@ -102,19 +274,26 @@ class Client:
     ) -> str:
         """Create a session; returns its 22-character id.
 
-        Timeouts are seconds (None: the server's default; 0: none).
+        Timeouts are seconds (None: the server's default; 0: none). Without
+        ``session_id`` the client draws the id (16 bytes from the OS CSPRNG)
+        before the first attempt, so that every retry sends the same one and
+        an ID_TAKEN after an unknown outcome is the first attempt's success.
         """
-        return self.execute(
-            protocol.create(
+        drawn = session_id is None
+        created = [secrets.token_bytes(16) if session_id is None else protocol.id_bytes(session_id)]
+
+        def build(raw: bytes) -> Call[str]:
+            return protocol.create(
                 owner,
                 data,
                 labels=labels,
                 idle_timeout=idle_timeout,
                 lifetime=lifetime,
                 limit=limit,
-                session_id=session_id,
+                session_id=raw,
             )
-        )
+
+        return self._run(build(created[0]), _CREATE, created, build if drawn else None)
 
     def get(self, session_id: IdLike, touch: bool = True) -> Session:
         """The session; ``touch=False`` reads without sliding the idle deadline."""
@@ -165,6 +344,17 @@ class Client:
 
     def incr(self, key: BytesLike, delta: int = 1) -> int:
         return self.execute(protocol.key_incr(key, delta))
+
+    def add_node(self, node_id: int, raft_addr: str) -> None:
+        """NODE_ADD: make node ``node_id``, whose raft endpoint the group
+        reaches at ``raft_addr``, a member. Sent to the leader; not sent
+        again after an unknown outcome (check the membership first). A
+        server in no replication group raises Unavailable."""
+        self.execute(protocol.node_add(node_id, raft_addr))
+
+    def remove_node(self, node_id: int) -> None:
+        """NODE_REMOVE: take node ``node_id`` out of the group (as add_node)."""
+        self.execute(protocol.node_remove(node_id))
 
     def scan(
         self, cursor: int = 0, pattern: Optional[BytesLike] = None, count: int = protocol.DEFAULT_SCAN_COUNT

@@ -8,7 +8,7 @@ that e.g. a lost conditional update tells the caller the version it lost to.
 from __future__ import annotations
 
 import builtins
-from typing import ClassVar, Dict, Optional, Tuple, Type
+from typing import Any, ClassVar, Dict, Optional, Tuple, Type
 
 __all__ = [
     "SessiondError",
@@ -36,11 +36,14 @@ __all__ = [
     "BadHandshake",
     "ShuttingDown",
     "Busy",
+    "NotLeader",
+    "Unavailable",
     "UnknownError",
     "ClientError",
     "ConnectionError",
     "TimeoutError",
     "ProtocolError",
+    "GaveUp",
     "ERROR_CLASSES",
 ]
 
@@ -62,16 +65,16 @@ class ServerError(SessiondError):
     #: The code's detail fields in wire order: (attribute name, wire type).
     fields: ClassVar[Tuple[Tuple[str, str], ...]] = ()
 
-    def __init__(self, message: str, details: Optional[Dict[str, int]] = None) -> None:
+    def __init__(self, message: str, details: Optional[Dict[str, Any]] = None) -> None:
         super().__init__(message)
         self.message = message
-        self.details: Dict[str, int] = dict(details or {})
+        self.details: Dict[str, Any] = dict(details or {})
 
-    def __getattr__(self, item: str) -> int:
-        # Detail fields read as attributes: err.expected, err.max, ...
+    def __getattr__(self, item: str) -> Any:
+        # Detail fields read as attributes: err.expected, err.max, err.leader...
         details = self.__dict__.get("details", {})
         if item in details:
-            return int(details[item])
+            return details[item]
         raise AttributeError(item)
 
     def __repr__(self) -> str:
@@ -228,6 +231,22 @@ class Busy(ServerError):
     code, name = 40, "BUSY"
 
 
+class NotLeader(ServerError):
+    """This node of a replication group is not its leader; the request was
+    not executed. ``leader`` is the leader's ``host:port``, or "" while no
+    leader is known (an election)."""
+
+    code, name = 41, "NOT_LEADER"
+    fields = (("leader", "str16"),)
+
+
+class Unavailable(ServerError):
+    """The replication group could not confirm the request in time; a write
+    may or may not have been applied."""
+
+    code, name = 42, "UNAVAILABLE"
+
+
 class UnknownError(ServerError):
     """An error code this client does not know (SPEC.md §12: still an error).
 
@@ -268,6 +287,8 @@ ERROR_CLASSES: Dict[int, Type[ServerError]] = {
         BadHandshake,
         ShuttingDown,
         Busy,
+        NotLeader,
+        Unavailable,
     )
 }
 
@@ -292,3 +313,23 @@ class TimeoutError(ClientError, builtins.TimeoutError):  # noqa: A001
 
 class ProtocolError(ClientError):
     """The server sent bytes that do not follow the protocol."""
+
+
+class GaveUp(ClientError):
+    """A call was retried up to its bounds (:class:`sessiond.Retry`) without
+    an answer it could return: the server or replication group stayed
+    unreachable, leaderless or unavailable.
+
+    ``attempts`` and ``elapsed`` (seconds) say how hard it tried, ``last``
+    is the last attempt's error, and ``outcome_unknown`` whether some attempt
+    may have been applied (its connection broke after sending, or the group
+    answered UNAVAILABLE).
+    """
+
+    def __init__(self, attempts: int, elapsed: float, outcome_unknown: bool, last: BaseException) -> None:
+        maybe = " (the request may or may not have been executed)" if outcome_unknown else ""
+        super().__init__(f"gave up after {attempts} attempts in {elapsed * 1000:.0f} ms{maybe}: {last}")
+        self.attempts = attempts
+        self.elapsed = elapsed
+        self.outcome_unknown = outcome_unknown
+        self.last = last

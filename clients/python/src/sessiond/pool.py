@@ -17,6 +17,11 @@ from . import errors
 from .connection import Connection, Options
 
 
+class PoolExhausted(errors.TimeoutError):
+    """Every connection of the pool stayed busy for the whole timeout: the
+    client is overloaded, not the server unreachable."""
+
+
 class Pool:
     """At most ``max_size`` connections; callers wait (up to the timeout) for one."""
 
@@ -29,6 +34,17 @@ class Pool:
         self._open = 0
         self._cond = threading.Condition()
         self._closed = False
+
+    def checkout(self) -> Connection:
+        """A connection for one exchange; hand it back with :meth:`checkin`.
+
+        Raises ConnectionError or TimeoutError when a new connection cannot
+        be made (nothing was sent), PoolExhausted when none is free in time.
+        """
+        return self._checkout()
+
+    def checkin(self, conn: Connection) -> None:
+        self._checkin(conn)
 
     def _checkout(self) -> Connection:
         deadline = None if self.options.timeout is None else time.monotonic() + self.options.timeout
@@ -47,7 +63,7 @@ class Pool:
                     break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    raise errors.TimeoutError("no connection free in the pool")
+                    raise PoolExhausted("no connection free in the pool")
                 self._cond.wait(remaining)
         # Connect outside the lock: it can take a while.
         try:
@@ -100,4 +116,4 @@ class Pool:
         return f"Pool({self.options.host}:{self.options.port}, open={self._open}, max={self.max_size})"
 
 
-__all__ = ["Pool"]
+__all__ = ["Pool", "PoolExhausted"]

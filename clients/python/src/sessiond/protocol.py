@@ -42,6 +42,7 @@ OP_KEY_SET, OP_KEY_GET, OP_KEY_DELETE, OP_KEY_EXPIRE, OP_KEY_TTL, OP_KEY_INCR = 
     0x25,
 )
 OP_KEY_SCAN = 0x26
+OP_NODE_ADD, OP_NODE_REMOVE = 0x27, 0x28
 
 TAG_DONE, TAG_ID, TAG_SESSION, TAG_VERSION, TAG_TIME, TAG_BOOL = 0, 1, 2, 3, 4, 5
 TAG_LIST, TAG_COUNT, TAG_VALUE, TAG_TTL, TAG_INTEGER, TAG_STATS = 6, 7, 8, 9, 10, 11
@@ -573,6 +574,17 @@ def key_scan(cursor: int = 0, count: int = DEFAULT_SCAN_COUNT, pattern: Optional
     return _call(OP_KEY_SCAN, TAG_SCAN, _read_scan, build)
 
 
+def node_add(node_id: int, raft_addr: str) -> Call[None]:
+    """NODE_ADD: make node ``node_id``, whose raft endpoint is ``raft_addr``
+    (``host:port``), a member of the replication group."""
+    return _call(OP_NODE_ADD, TAG_DONE, _done, lambda w: w.u64(node_id).str16(raft_addr))
+
+
+def node_remove(node_id: int) -> Call[None]:
+    """NODE_REMOVE: take node ``node_id`` out of the replication group."""
+    return _call(OP_NODE_REMOVE, TAG_DONE, _done, lambda w: w.u64(node_id))
+
+
 # --- the server's direction (for tests, fakes and the golden vectors) -------
 
 
@@ -633,6 +645,10 @@ def decode_request(body: bytes) -> Tuple[str, Dict[str, Any]]:
     elif op == OP_KEY_SCAN:
         name, f["cursor"], f["count"] = "key_scan", r.u64("cursor"), r.u32("count")
         f["pattern"] = r.bytes16("pattern") if r.present("pattern") else None
+    elif op == OP_NODE_ADD:
+        name, f["id"], f["raft_addr"] = "node_add", r.u64("node id"), r.str16("raft address")
+    elif op == OP_NODE_REMOVE:
+        name, f["id"] = "node_remove", r.u64("node id")
     else:
         raise UnknownOpcode(op)
     r.end()

@@ -23,8 +23,9 @@ with an expiry in the past ends the session at once. When a save asks for
 another expiry than the stored session has, the session is stored again
 under the same key with the new one.
 
-Settings: ``SESSIOND_URL`` (default ``sessiond://127.0.0.1:7878``),
-``SESSIOND_AUTH_TOKEN``, ``SESSIOND_CA_FILE``, ``SESSIOND_TIMEOUT``,
+Settings: ``SESSIOND_URL`` (default ``sessiond://127.0.0.1:7878``; for a
+replication group, a list of URLs or ``host:port``, the first tried
+first), ``SESSIOND_AUTH_TOKEN``, ``SESSIOND_CA_FILE``, ``SESSIOND_TIMEOUT``,
 ``SESSIOND_ANONYMOUS_OWNER_PREFIX``.
 """
 
