@@ -124,14 +124,22 @@ impl Answer for Client<'_> {
     /// framing is answered with an error and closes the connection.
     async fn answer(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> Next {
         let max_frame = self.shared.config.max_frame;
+        // In a replication group, consecutive writes go to the log as one
+        // entry; anything else waits for them first.
+        let mut pending = Pending::default();
         let next = loop {
             if output.len() >= FLUSH_AT {
+                self.flush(&mut pending, output).await;
                 break Next::More;
             }
             let body = match codec::next_frame(input, max_frame) {
                 Ok(Some(body)) => body,
-                Ok(None) => break Next::Read,
+                Ok(None) => {
+                    self.flush(&mut pending, output).await;
+                    break Next::Read;
+                }
                 Err(e) => {
+                    self.flush(&mut pending, output).await;
                     let error = match e {
                         FrameError::TooLarge { .. } => {
                             ServerError::FrameTooLarge { max: max_frame }
@@ -146,10 +154,20 @@ impl Answer for Client<'_> {
             let (kind, response, close) = match codec::decode_request(&body) {
                 Ok(request) => {
                     let kind = op_index(&request);
+                    if self.queue(&mut pending, kind, &request, &body) {
+                        if pending.ops.len() >= MAX_BATCH {
+                            self.flush(&mut pending, output).await;
+                        }
+                        continue;
+                    }
+                    self.flush(&mut pending, output).await;
                     let (response, close) = self.run(request, body).await;
                     (Some(kind), response, close)
                 }
-                Err(error) => (None, Err(error), false),
+                Err(error) => {
+                    self.flush(&mut pending, output).await;
+                    (None, Err(error), false)
+                }
             };
             self.policy.count(kind, Outcome::of_native(&response));
             codec::encode_response(&response, output);
@@ -166,7 +184,69 @@ impl Answer for Client<'_> {
     }
 }
 
+/// Most writes proposed as one entry.
+const MAX_BATCH: usize = 256;
+
+/// Writes read from the input, waiting to be proposed together.
+#[derive(Default)]
+struct Pending {
+    ops: Vec<Op>,
+    /// Each op's request kind, for counting.
+    kinds: Vec<usize>,
+}
+
 impl Client<'_> {
+    /// Queues `request` if it is a write this node will propose: in a
+    /// group and authenticated; anything else takes `run`.
+    fn queue(&self, pending: &mut Pending, kind: usize, request: &Request, body: &Bytes) -> bool {
+        if self.shared.replication().is_none() || !self.policy.authenticated() || !is_write(request)
+        {
+            return false;
+        }
+        pending.ops.push(write_op(request, body.clone()));
+        pending.kinds.push(kind);
+        true
+    }
+
+    /// Proposes what is queued and writes the answers, in order.
+    async fn flush(&mut self, pending: &mut Pending, output: &mut BytesMut) {
+        let Some(replication) = self.shared.replication() else {
+            return;
+        };
+        if pending.ops.is_empty() {
+            return;
+        }
+        let ops = std::mem::take(&mut pending.ops);
+        let kinds = std::mem::take(&mut pending.kinds);
+        let count = ops.len();
+        let responses: Vec<Response> = match replication.propose(self.shared, ops).await {
+            Ok(replies) if replies.len() == count => replies
+                .into_iter()
+                .map(|reply| match reply {
+                    OpReply::Native(response) => response,
+                    OpReply::Resp(_) => Err(ServerError::Unavailable(
+                        "a RESP answer to a native write".into(),
+                    )),
+                })
+                .collect(),
+            Ok(_) => (0..count)
+                .map(|_| {
+                    Err(ServerError::Unavailable(
+                        "the log applied the writes but returned no answers".into(),
+                    ))
+                })
+                .collect(),
+            Err(refusal) => {
+                let error = refused(refusal);
+                (0..count).map(|_| Err(error.clone())).collect()
+            }
+        };
+        for (kind, response) in kinds.into_iter().zip(responses) {
+            self.policy.count(Some(kind), Outcome::of_native(&response));
+            codec::encode_response(&response, output);
+        }
+    }
+
     /// The connection policy's gate, then the command layer. Also says
     /// whether the connection must close after the response.
     async fn run(&mut self, request: Request, body: Bytes) -> (Response, bool) {
@@ -195,25 +275,58 @@ impl Client<'_> {
     }
 }
 
-/// A request on a member of a replication group: a write goes through the
-/// log (with the ids it may draw fixed here, on the leader); a read waits
-/// until this node may answer it alone; membership changes go to openraft.
+/// Whether a request changes the store (and so goes through the log).
+fn is_write(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Create(_)
+            | Request::Update { .. }
+            | Request::Touch { .. }
+            | Request::Delete { .. }
+            | Request::Rotate { .. }
+            | Request::DeleteOwner { .. }
+            | Request::KeySet { .. }
+            | Request::KeyDelete { .. }
+            | Request::KeyExpire { .. }
+            | Request::KeyIncr { .. }
+    )
+}
+
+/// The log's form of a write: the frame's body, and a drawn id for a
+/// CREATE without one or a ROTATE (fixed here, on the leader, so every
+/// node draws the same).
+fn write_op(request: &Request, body: Bytes) -> Op {
+    let draws = matches!(request, Request::Create(new) if new.id.is_none())
+        || matches!(request, Request::Rotate { .. });
+    let ids = if draws {
+        vec![*sessiond_protocol::SessionId::random().as_bytes()]
+    } else {
+        Vec::new()
+    };
+    Op::Native { body, ids }
+}
+
+/// A refusal in the native protocol's words.
+fn refused(refusal: Refusal) -> ServerError {
+    match refusal {
+        Refusal::NotLeader { native, .. } => ServerError::NotLeader {
+            leader: native.map(|a| a.to_string()),
+        },
+        Refusal::Unavailable(why) => ServerError::Unavailable(why),
+    }
+}
+
+/// A request on a member of a replication group that was not queued: a
+/// write from an unauthenticated client has been refused before this; a
+/// read waits until this node may answer it alone; membership changes go
+/// to openraft.
 async fn replicated(
     shared: &crate::Shared,
     replication: &Replication,
     request: Request,
     body: Bytes,
 ) -> Response {
-    let refused = |refusal: Refusal| match refusal {
-        Refusal::NotLeader { native, .. } => ServerError::NotLeader {
-            leader: native.map(|a| a.to_string()),
-        },
-        Refusal::Unavailable(why) => ServerError::Unavailable(why),
-    };
     match &request {
-        Request::Ping | Request::Auth { .. } | Request::Stats => {
-            commands::execute(&shared.store, &shared.stats, request)
-        }
         Request::NodeAdd { id, raft_addr } => replication
             .add_node(*id, raft_addr.clone())
             .await
@@ -233,15 +346,8 @@ async fn replicated(
             replication.readable().await.map_err(refused)?;
             commands::execute(&shared.store, &shared.stats, request)
         }
-        write => {
-            let draws = matches!(write, Request::Create(new) if new.id.is_none())
-                || matches!(write, Request::Rotate { .. });
-            let ids = if draws {
-                vec![*sessiond_protocol::SessionId::random().as_bytes()]
-            } else {
-                Vec::new()
-            };
-            let op = Op::Native { body, ids };
+        write if is_write(write) => {
+            let op = write_op(write, body);
             match replication.propose(shared, vec![op]).await {
                 Ok(mut replies) => match replies.pop() {
                     Some(OpReply::Native(response)) => response,
@@ -252,5 +358,6 @@ async fn replicated(
                 Err(refusal) => Err(refused(refusal)),
             }
         }
+        _ => commands::execute(&shared.store, &shared.stats, request),
     }
 }

@@ -97,14 +97,28 @@ impl Answer for Client<'_> {
         let max_bulk = max_bulk(self.shared);
         // One parser per batch read: its buffers serve every command in it.
         let mut parser = Parser::default();
+        // In a replication group, consecutive writes go to the log as one
+        // entry (`replicated.rs`); anything else waits for them first.
+        let mut pending = replicated::Pending::default();
         let next = loop {
             if output.len() >= FLUSH_AT {
+                replicated::flush(self, &mut pending, output).await;
                 break driver::Next::More;
             }
             match parser.next(input, max_bulk) {
-                Ok(None) => break driver::Next::Read,
+                Ok(None) => {
+                    replicated::flush(self, &mut pending, output).await;
+                    break driver::Next::Read;
+                }
                 Ok(Some([])) => {}
                 Ok(Some([name, args @ ..])) => {
+                    if replicated::queue(self, &mut pending, name, args) {
+                        if pending.is_full() {
+                            replicated::flush(self, &mut pending, output).await;
+                        }
+                        continue;
+                    }
+                    replicated::flush(self, &mut pending, output).await;
                     let reply = execute(self, name, args).await;
                     // A wrong password's delay, before its answer.
                     self.policy.pause().await;
@@ -116,6 +130,7 @@ impl Answer for Client<'_> {
                     }
                 }
                 Err(e) => {
+                    replicated::flush(self, &mut pending, output).await;
                     debug!(error = %e, "RESP framing lost");
                     Value::err(e).encode(self.protocol, output);
                     break driver::Next::Close;

@@ -10,7 +10,7 @@
 //! (`errors::follower_refusal`), which is what makes a Sentinel-aware
 //! client look for the new master.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use sessiond_protocol::SessionId;
 
 use super::args::Args;
@@ -18,6 +18,8 @@ use super::client::Client;
 use super::errors::{RespError, follower_refusal};
 use super::reply::Value;
 use super::spec::{Flag, Reply, Spec};
+use super::table::COMMANDS;
+use crate::outcome::Outcome;
 use crate::replication::{Op, OpReply, Refusal, Replication};
 
 /// What the group must do for a command before it runs.
@@ -45,6 +47,105 @@ fn kind(spec: &Spec) -> Kind {
 /// before it proposes, so every node draws the same).
 fn draws_id(spec: &Spec) -> bool {
     matches!(spec.name, "session.create" | "session.rotate")
+}
+
+/// Most writes proposed as one entry.
+const MAX_BATCH: usize = 256;
+
+/// Writes read from one connection's input, waiting to be proposed
+/// together.
+#[derive(Default)]
+pub(super) struct Pending {
+    ops: Vec<Op>,
+    /// Each op's command index, for counting.
+    kinds: Vec<usize>,
+}
+
+impl Pending {
+    pub(super) fn is_full(&self) -> bool {
+        self.ops.len() >= MAX_BATCH
+    }
+}
+
+/// Queues the command if it is a write this node will propose: in a
+/// group, authenticated, with a known name and the right arity. Anything
+/// else (`false`) takes the ordinary path, which answers every refusal.
+pub(super) fn queue(
+    client: &Client<'_>,
+    pending: &mut Pending,
+    name: &Bytes,
+    args: &[Bytes],
+) -> bool {
+    if client.shared.replication().is_none() || !client.policy.authenticated() {
+        return false;
+    }
+    let Some((index, spec)) = COMMANDS.lookup(name) else {
+        return false;
+    };
+    if kind(spec) != Kind::Write || !spec.accepts(args.len() + 1) {
+        return false;
+    }
+    pending.ops.push(write_op(spec, name, args));
+    pending.kinds.push(index);
+    true
+}
+
+/// Proposes what is queued and writes the answers, in order.
+pub(super) async fn flush(client: &mut Client<'_>, pending: &mut Pending, output: &mut BytesMut) {
+    if pending.ops.is_empty() {
+        return;
+    }
+    let Some(replication) = client.shared.replication() else {
+        return;
+    };
+    let ops = std::mem::take(&mut pending.ops);
+    let kinds = std::mem::take(&mut pending.kinds);
+    let count = ops.len();
+    let replies: Vec<Reply> = match replication.propose(client.shared, ops).await {
+        Ok(replies) if replies.len() == count => replies
+            .into_iter()
+            .map(|reply| match reply {
+                OpReply::Resp(reply) => reply,
+                OpReply::Native(_) => {
+                    Err(RespError::Other("a native answer to a RESP write".into()))
+                }
+            })
+            .collect(),
+        Ok(_) => (0..count)
+            .map(|_| {
+                Err(RespError::Other(
+                    "the log applied the writes but returned no answers".into(),
+                ))
+            })
+            .collect(),
+        Err(refusal) => {
+            let error = match refusal {
+                Refusal::NotLeader { .. } => follower_refusal(true, &client.shared.group_view()),
+                Refusal::Unavailable(why) => RespError::Coded(format!("UNAVAILABLE {why}").into()),
+            };
+            (0..count).map(|_| Err(error.clone())).collect()
+        }
+    };
+    for (kind, reply) in kinds.into_iter().zip(replies) {
+        client.policy.count(Some(kind), Outcome::of_resp(&reply));
+        reply
+            .unwrap_or_else(Value::from)
+            .encode(client.protocol, output);
+    }
+}
+
+/// The log's form of a write: its arguments, and a drawn id if it may
+/// need one.
+fn write_op(spec: &Spec, name: &Bytes, args: &[Bytes]) -> Op {
+    let mut all = Vec::with_capacity(args.len() + 1);
+    all.push(name.clone());
+    all.extend_from_slice(args);
+    let ids = if draws_id(spec) {
+        vec![*SessionId::random().as_bytes()]
+    } else {
+        Vec::new()
+    };
+    Op::Resp { args: all, ids }
 }
 
 pub(super) async fn run(
@@ -85,15 +186,7 @@ pub(super) async fn run(
             Ok(Value::Simple("OK"))
         }
         Kind::Write => {
-            let mut all = Vec::with_capacity(args.len() + 1);
-            all.push(name.clone());
-            all.extend_from_slice(args);
-            let ids = if draws_id(spec) {
-                vec![*SessionId::random().as_bytes()]
-            } else {
-                Vec::new()
-            };
-            let op = Op::Resp { args: all, ids };
+            let op = write_op(spec, name, args);
             match replication.propose(client.shared, vec![op]).await {
                 Ok(mut replies) => match replies.pop() {
                     Some(OpReply::Resp(reply)) => reply,
