@@ -12,16 +12,21 @@
 //! applies the log sees the pinned values; requests served at the same
 //! time on other threads see the real clock.
 //!
-//! Touches are the other half. A read slides a session's idle deadline on
-//! the leader alone; sending each one through the log would make reads
-//! writes. With [`Store::collect_touches`] on, the store keeps the touches
-//! it would have logged to its own journal (one per slack interval, see
-//! `persist/mod.rs`) for the replication layer to take and send in batches
-//! ([`Store::take_touches`]); followers apply them with
-//! [`Store::apply_touches`], which only ever moves `last seen` forward and
-//! never brings back a session that has ended.
+//! Touches are the other half. A read slides a session's idle deadline;
+//! sending each one through the log would make reads writes, and applying
+//! it on the leader alone would make the leader's state differ from its
+//! followers' (the owner limit ends the least recently seen session: the
+//! two could pick different ones). So with [`Store::defer_touches`] on, a
+//! read does not move `last seen` itself: the store keeps the newest touch
+//! per session for the replication layer to take ([`Store::take_touches`])
+//! and send through the log in batches, and every node, the leader
+//! included, applies them from there with [`Store::apply_touches`], which
+//! only ever moves `last seen` forward and never brings back a session
+//! that has ended. A session is then at most one batch (plus the commit)
+//! behind on every node alike.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 use parking_lot::Mutex;
@@ -30,9 +35,10 @@ use sessiond_protocol::SessionId;
 use crate::persist::{self, PersistError};
 use crate::store::{Inner, Store};
 
-/// At most this many touches wait for the replication layer; beyond, new
-/// ones are dropped. A dropped touch leaves a follower's copy of the
-/// session a little closer to its deadline, never further: the safe side.
+/// At most this many sessions' touches wait for the replication layer;
+/// beyond, touches of further sessions are dropped. A dropped touch leaves
+/// the session a little closer to its deadline, never further: the safe
+/// side.
 const MAX_PENDING_TOUCHES: usize = 1 << 20;
 
 thread_local! {
@@ -66,16 +72,26 @@ pub(crate) fn fresh_id() -> Option<SessionId> {
     })
 }
 
-/// The touches waiting for the replication layer.
+/// Whether a replay runs on this thread (a write from the log).
+pub(crate) fn replaying() -> bool {
+    REPLAYING.with(Cell::get)
+}
+
+/// The touches waiting for the replication layer: the newest per session.
 #[derive(Default)]
-pub(crate) struct TouchLog(Mutex<Vec<(SessionId, u32)>>);
+pub(crate) struct TouchLog(Mutex<HashMap<SessionId, u32>>);
 
 impl TouchLog {
-    /// Keeps one, unless the log is full.
+    /// Keeps the newest touch of a session, unless the log is full.
     pub(crate) fn push(&self, id: SessionId, last_seen: u32) {
         let mut pending = self.0.lock();
-        if pending.len() < MAX_PENDING_TOUCHES {
-            pending.push((id, last_seen));
+        let len = pending.len();
+        match pending.get_mut(&id) {
+            Some(seen) => *seen = (*seen).max(last_seen),
+            None if len < MAX_PENDING_TOUCHES => {
+                pending.insert(id, last_seen);
+            }
+            None => {}
         }
     }
 }
@@ -100,17 +116,18 @@ impl Store {
         f()
     }
 
-    /// From now on, keep sliding-expiry touches for [`Store::take_touches`]
-    /// (a replication leader turns this on).
-    pub fn collect_touches(&self) {
+    /// From now on, reads do not move `last seen` themselves: their
+    /// touches wait for [`Store::take_touches`] (a member of a replication
+    /// group turns this on; writes replayed from the log still touch).
+    pub fn defer_touches(&self) {
         let _ = self.inner.touches().set(TouchLog::default());
     }
 
-    /// The touches gathered since the last call: `(id, last seen)` in Unix
-    /// seconds, oldest first.
+    /// The touches deferred since the last call: `(id, last seen)` in Unix
+    /// seconds, the newest per session.
     pub fn take_touches(&self) -> Vec<(SessionId, u32)> {
         match self.inner.touches().get() {
-            Some(log) => std::mem::take(&mut *log.0.lock()),
+            Some(log) => std::mem::take(&mut *log.0.lock()).into_iter().collect(),
             None => Vec::new(),
         }
     }

@@ -423,11 +423,20 @@ impl Inner {
 
     /// Sliding expiry, logged sparingly: only when `last seen` enters a new
     /// slack interval (see `persist/mod.rs`), so reads are not disk writes.
+    /// In a replication group a read's touch is deferred instead, to reach
+    /// every node through the log (`replica.rs`).
     pub(crate) fn touch(&self, record: &mut SessionRecord, now: u32) {
         let before = record.last_seen();
+        if let Some(touches) = self.touches.get()
+            && !replica::replaying()
+        {
+            if now > before {
+                touches.push(record.id(), now);
+            }
+            return;
+        }
         record.touch(now);
-        let touches = self.touches.get();
-        if (self.journal.get().is_none() && touches.is_none()) || now <= before {
+        if self.journal.get().is_none() || now <= before {
             return;
         }
         let slack = (record.idle() / 100).clamp(1, 60);
@@ -436,9 +445,6 @@ impl Inner {
                 id: *record.id().as_bytes(),
                 last_seen: now,
             });
-            if let Some(touches) = touches {
-                touches.push(record.id(), now);
-            }
         }
     }
 

@@ -7,6 +7,7 @@ mod keys;
 mod limits;
 mod model;
 mod persist;
+mod replica;
 mod sessions;
 #[path = "../shared/tempdir.rs"]
 mod tempdir;

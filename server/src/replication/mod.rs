@@ -154,7 +154,7 @@ impl Replication {
             None => log_store::LogStore::in_memory(),
         };
         let sm = state_machine::StateMachine::open(shared.clone(), dir, progress.clone())?;
-        shared.store.collect_touches();
+        shared.store.defer_touches();
         let network = network::Network {
             credentials: shared.credentials.clone(),
             lease: lease.clone(),
