@@ -41,3 +41,29 @@ pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
         .map_err(|e| tls_error("certificate and key", &e))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
+
+/// The client side of node-to-node TLS (`--raft-listen`): a node trusts
+/// the certificates of its own `--tls-cert` file (the leaf and any chain
+/// after it), so the members of a group share a certificate or a CA that
+/// every member's file includes. Peers are verified against the host of
+/// their `--peer` address (an IP address or a DNS name in the
+/// certificate's subject alternative names).
+pub(crate) fn peer_connector(files: &TlsFiles) -> Result<tokio_rustls::TlsConnector, TlsError> {
+    let tls_error = |what: &str, e: &dyn std::fmt::Display| TlsError(format!("{what}: {e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| tls_error(&format!("reading {}", files.cert.display()), &e))?;
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| tls_error("a certificate peers are checked against", &e))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_error("protocol versions", &e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}

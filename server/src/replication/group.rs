@@ -30,12 +30,11 @@ use parking_lot::RwLock;
 use tracing::{info, warn};
 
 use super::lease::Lease;
-use super::network::{self, NodeInfo};
+use super::network::{Dialer, NodeInfo};
 use super::state_machine::Progress;
 use super::types::Raft;
 use super::view::{GroupView, MemberView, Role};
 use crate::Addresses;
-use crate::reload::Live;
 
 /// What the faces read of openraft's state, kept current by [`watch`].
 pub(crate) struct Group {
@@ -194,7 +193,7 @@ pub(crate) async fn form(
     me: u64,
     my_addr: String,
     peers: Vec<(u64, String)>,
-    credentials: Arc<Live>,
+    dialer: Dialer,
 ) {
     let mut members = BTreeMap::from([(me, BasicNode::new(my_addr))]);
     members.extend(
@@ -210,11 +209,10 @@ pub(crate) async fn form(
             Ok(false) => {}
             Err(_) => return,
         }
-        let token = credentials.current().token.clone();
         let mut reachable = 1;
         let mut in_group = false;
         for (_, addr) in &peers {
-            if let Ok(info) = network::hello(addr, token.as_ref()).await {
+            if let Ok(info) = dialer.hello(addr).await {
                 reachable += 1;
                 in_group |= info.initialized;
             }
@@ -243,7 +241,7 @@ pub(crate) async fn learn_peers(
     group: Arc<Group>,
     book: Arc<PeerBook>,
     configured: Vec<(u64, String)>,
-    credentials: Arc<Live>,
+    dialer: Dialer,
 ) {
     let mut round: u64 = 0;
     loop {
@@ -252,12 +250,11 @@ pub(crate) async fn learn_peers(
             targets.insert(*id, addr.clone());
         }
         targets.remove(&group.me);
-        let token = credentials.current().token.clone();
         for (id, addr) in targets {
             if book.get(id).is_some() && !round.is_multiple_of(50) {
                 continue;
             }
-            match network::hello(&addr, token.as_ref()).await {
+            match dialer.hello(&addr).await {
                 Ok(info) if info.id == id => book.put(info),
                 Ok(info) => warn!(
                     expected = id,

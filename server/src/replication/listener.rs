@@ -11,7 +11,7 @@ use tracing::debug;
 
 use super::lease::Lease;
 use super::network::{
-    self, APPEND, FAILED, HELLO, MAGIC, MAX_FRAME, MAX_TOKEN, NodeInfo, OK, SNAPSHOT, VOTE,
+    self, APPEND, FAILED, HELLO, MAGIC, MAX_FRAME, MAX_TOKEN, NodeInfo, OK, SNAPSHOT, Stream, VOTE,
 };
 use super::types::{Raft, TypeConfig};
 use crate::Shared;
@@ -41,12 +41,27 @@ pub(crate) async fn serve(listener: TcpListener, context: Context) {
     }
 }
 
-async fn serve_peer(mut socket: TcpStream, context: &Context) -> io::Result<()> {
+async fn serve_peer(socket: TcpStream, context: &Context) -> io::Result<()> {
     socket.set_nodelay(true)?;
     let timeout = context.shared.config.handshake_timeout;
+    let in_time = |e: tokio::time::error::Elapsed| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no handshake in time ({e})"),
+        )
+    };
+    // TLS as on the client listeners: the acceptor in force now.
+    let mut socket: Box<dyn Stream> = match context.shared.credentials.current().tls.clone() {
+        None => Box::new(socket),
+        Some(acceptor) => Box::new(
+            tokio::time::timeout(timeout, acceptor.accept(socket))
+                .await
+                .map_err(in_time)??,
+        ),
+    };
     if !tokio::time::timeout(timeout, handshake(&mut socket, context))
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no handshake in time"))??
+        .map_err(in_time)??
     {
         return Ok(());
     }
@@ -70,6 +85,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     let len = socket.read_u16().await? as usize;
     if &magic != MAGIC || len > MAX_TOKEN {
         socket.write_all(&[0]).await?;
+        socket.flush().await?;
         return Ok(false);
     }
     let mut token = vec![0u8; len];
@@ -79,6 +95,7 @@ async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         Some(secret) => secret.matches(&token),
     };
     socket.write_all(&[u8::from(accepted)]).await?;
+    socket.flush().await?;
     Ok(accepted)
 }
 

@@ -155,8 +155,17 @@ impl Replication {
         };
         let sm = state_machine::StateMachine::open(shared.clone(), dir, progress.clone())?;
         shared.store.defer_touches();
-        let network = network::Network {
+        let dialer = network::Dialer {
+            tls: shared
+                .config
+                .tls
+                .as_ref()
+                .map(crate::tls::peer_connector)
+                .transpose()?,
             credentials: shared.credentials.clone(),
+        };
+        let network = network::Network {
+            dialer: dialer.clone(),
             lease: lease.clone(),
         };
         let listener = TcpListener::bind(config.raft_listen).await?;
@@ -178,13 +187,13 @@ impl Replication {
             me,
             config.raft_listen.to_string(),
             config.peers.clone(),
-            shared.credentials.clone(),
+            dialer.clone(),
         ));
         runtime.spawn(group::learn_peers(
             group.clone(),
             peers.clone(),
             config.peers.clone(),
-            shared.credentials.clone(),
+            dialer,
         ));
         let replication = Replication {
             raft,

@@ -45,6 +45,8 @@ use super::lease::Lease;
 use super::types::TypeConfig;
 use crate::auth::Secret;
 use crate::reload::Live;
+use rustls_pki_types::ServerName;
+use tokio_rustls::TlsConnector;
 
 /// The magic a node's connection opens with.
 pub(crate) const MAGIC: &[u8; 8] = b"SDRAFT01";
@@ -119,18 +121,69 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> io::Result<T> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
-/// Opens an authenticated connection to a peer's raft listener.
-pub(crate) async fn connect(addr: &str, token: Option<&Secret>) -> io::Result<TcpStream> {
-    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-    stream.set_nodelay(true)?;
+/// A connection to a peer, over TLS or not.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
+impl<S: AsyncRead + AsyncWrite + Send + Sync + Unpin> Stream for S {}
+
+/// How this node reaches its peers: TLS when the node serves TLS, and the
+/// auth token in force.
+#[derive(Clone)]
+pub(crate) struct Dialer {
+    pub tls: Option<TlsConnector>,
+    pub credentials: Arc<Live>,
+}
+
+impl Dialer {
+    /// Opens an authenticated connection to a peer's raft listener.
+    pub(crate) async fn connect(&self, addr: &str) -> io::Result<Box<dyn Stream>> {
+        let token = self.credentials.current().token.clone();
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+        tcp.set_nodelay(true)?;
+        let mut stream: Box<dyn Stream> = match &self.tls {
+            None => Box::new(tcp),
+            Some(connector) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name = ServerName::try_from(host.to_owned()).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidInput, format!("{addr}: {e}"))
+                })?;
+                let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| {
+                        io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+                    })??;
+                Box::new(tls)
+            }
+        };
+        authenticate(&mut stream, token.as_ref()).await?;
+        Ok(stream)
+    }
+
+    /// Asks a peer who it is.
+    pub(crate) async fn hello(&self, addr: &str) -> io::Result<NodeInfo> {
+        let mut stream = self.connect(addr).await?;
+        write_frame(&mut stream, HELLO, &()).await?;
+        let (kind, body) = tokio::time::timeout(CONNECT_TIMEOUT, read_frame(&mut stream, 1 << 16))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer to hello"))??;
+        if kind != OK {
+            return Err(io::Error::other("hello refused"));
+        }
+        decode(&body)
+    }
+}
+
+/// Sends the magic and the token; reads whether they were accepted.
+async fn authenticate(stream: &mut Box<dyn Stream>, token: Option<&Secret>) -> io::Result<()> {
     let token = token.map(Secret::expose).unwrap_or_default();
     let mut hello = Vec::with_capacity(10 + token.len());
     hello.extend_from_slice(MAGIC);
     hello.extend_from_slice(&(token.len() as u16).to_be_bytes());
     hello.extend_from_slice(token);
     stream.write_all(&hello).await?;
+    stream.flush().await?;
     let mut answer = [0u8; 1];
     tokio::time::timeout(CONNECT_TIMEOUT, stream.read_exact(&mut answer))
         .await
@@ -141,28 +194,13 @@ pub(crate) async fn connect(addr: &str, token: Option<&Secret>) -> io::Result<Tc
             "the peer refused our auth token",
         ));
     }
-    Ok(stream)
-}
-
-/// Asks a peer who it is.
-pub(crate) async fn hello(addr: &str, token: Option<&Secret>) -> io::Result<NodeInfo> {
-    let mut stream = connect(addr, token).await?;
-    write_frame(&mut stream, HELLO, &()).await?;
-    let (kind, body) = tokio::time::timeout(CONNECT_TIMEOUT, read_frame(&mut stream, 1 << 16))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer to hello"))??;
-    if kind != OK {
-        return Err(io::Error::other("hello refused"));
-    }
-    decode(&body)
+    Ok(())
 }
 
 /// Makes a [`Peer`] for each replication stream openraft opens.
 #[derive(Clone)]
 pub(crate) struct Network {
-    /// The token in force (reloaded on SIGHUP) is sent on each new
-    /// connection.
-    pub credentials: Arc<Live>,
+    pub dialer: Dialer,
     pub lease: Arc<Lease>,
 }
 
@@ -173,7 +211,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         Peer {
             target,
             addr: node.addr.clone(),
-            credentials: self.credentials.clone(),
+            dialer: self.dialer.clone(),
             lease: self.lease.clone(),
             stream: None,
         }
@@ -184,9 +222,9 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub(crate) struct Peer {
     target: u64,
     addr: String,
-    credentials: Arc<Live>,
+    dialer: Dialer,
     lease: Arc<Lease>,
-    stream: Option<TcpStream>,
+    stream: Option<Box<dyn Stream>>,
 }
 
 impl Peer {
@@ -232,8 +270,7 @@ impl Peer {
 
     async fn exchange(&mut self, kind: u8, request: &impl Serialize) -> io::Result<(u8, Vec<u8>)> {
         if self.stream.is_none() {
-            let token = self.credentials.current().token.clone();
-            self.stream = Some(connect(&self.addr, token.as_ref()).await?);
+            self.stream = Some(self.dialer.connect(&self.addr).await?);
         }
         let stream = self.stream.as_mut().expect("connected above");
         write_frame(stream, kind, request).await?;

@@ -410,3 +410,120 @@ async fn a_node_added_at_run_time_gets_a_snapshot_and_a_removed_one_stops_matter
     let read: String = on_leader.get("after").await.unwrap();
     assert_eq!(read, "removal");
 }
+
+/// Sends one RESP command over TLS and reads the first line of the
+/// answer (or of each line asked for).
+async fn resp_over_tls(
+    addr: SocketAddr,
+    connector: &tokio_rustls::TlsConnector,
+    command: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let mut tls = connector.connect(name, tcp).await?;
+    tls.write_all(command).await?;
+    let mut answer = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(2), tls.read(&mut answer))
+        .await
+        .map_err(|_| std::io::Error::other("no answer"))??;
+    answer.truncate(n);
+    Ok(answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_talks_over_tls_with_the_auth_token_and_refuses_a_wrong_one() {
+    let dir = crate::tempdir::TempDir::new("group-tls");
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let (cert, key, token) = (
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+        dir.path().join("token"),
+    );
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    std::fs::write(&token, "a-token-long-enough-for-a-group-of-three\n").unwrap();
+    let (cert_s, key_s, token_s) = (
+        cert.display().to_string(),
+        key.display().to_string(),
+        token.display().to_string(),
+    );
+    let group = Group::start(
+        3,
+        &[
+            "--tls-cert",
+            &cert_s,
+            "--tls-key",
+            &key_s,
+            "--auth-token-file",
+            &token_s,
+        ],
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(made.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let auth = b"AUTH a-token-long-enough-for-a-group-of-three\r\n";
+    // A leader is elected over TLS: one node says master.
+    let started = Instant::now();
+    let leader = loop {
+        let mut found = None;
+        for node in &group.nodes {
+            let mut command = auth.to_vec();
+            command.extend_from_slice(b"ROLE\r\n");
+            if let Ok(answer) = resp_over_tls(node.resp, &connector, &command).await
+                && answer.windows(6).any(|w| w == b"master")
+            {
+                found = Some(node.resp);
+            }
+        }
+        if let Some(leader) = found {
+            break leader;
+        }
+        assert!(started.elapsed() < ELECTION, "no leader over TLS");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut command = auth.to_vec();
+    command.extend_from_slice(b"SET over tls\r\n");
+    let started = Instant::now();
+    loop {
+        let answer = resp_over_tls(leader, &connector, &command).await.unwrap();
+        if answer.ends_with(b"+OK\r\n") {
+            break;
+        }
+        assert!(
+            started.elapsed() < ELECTION,
+            "the leader never took the write: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The raft listener speaks TLS only, and wants the token.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut plain = tokio::net::TcpStream::connect(group.nodes[0].raft)
+        .await
+        .unwrap();
+    plain.write_all(b"SDRAFT01\x00\x00").await.unwrap();
+    let mut answer = [0u8; 1];
+    let refused = tokio::time::timeout(Duration::from_secs(12), plain.read(&mut answer)).await;
+    assert!(
+        !matches!(refused, Ok(Ok(1)) if answer[0] == 1),
+        "a plaintext peer without the token was accepted"
+    );
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tcp = tokio::net::TcpStream::connect(group.nodes[0].raft)
+        .await
+        .unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(b"SDRAFT01\x00\x05wrong").await.unwrap();
+    tls.flush().await.unwrap();
+    let n = tls.read(&mut answer).await.unwrap();
+    assert_eq!((n, answer[0]), (1, 0), "a wrong token is refused");
+}
