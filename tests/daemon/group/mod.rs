@@ -527,3 +527,43 @@ async fn a_group_talks_over_tls_with_the_auth_token_and_refuses_a_wrong_one() {
     let n = tls.read(&mut answer).await.unwrap();
     assert_eq!((n, answer[0]), (1, 0), "a wrong token is refused");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_client_given_every_node_rides_out_a_leader_kill() {
+    use sessiond_client::{Client, ClientConfig};
+    use sessiond_protocol::SessionStore;
+    let mut group = Group::start(3, &[]);
+    let leader = group.leader(ELECTION).await.expect("a leader");
+    let addrs: Vec<String> = group.nodes.iter().map(|n| n.native.to_string()).collect();
+    // Started on a follower: its first request is redirected.
+    let follower = (leader + 1) % 3;
+    let mut ordered = vec![addrs[follower].clone()];
+    ordered.extend(addrs.iter().filter(|a| **a != addrs[follower]).cloned());
+    let client = Client::connect(ClientConfig::group(ordered)).await.unwrap();
+    let mut kept = Vec::new();
+    let mut revoked = Vec::new();
+    for i in 0..40 {
+        if i == 20 {
+            group.kill(leader);
+        }
+        let id = client
+            .create(NewSession::new(format!("user{i}").into_bytes()))
+            .await
+            .unwrap_or_else(|e| panic!("create {i} across the failover: {e}"));
+        if i % 4 == 0 {
+            assert!(client.delete(&id).await.unwrap(), "delete {i}");
+            revoked.push(id);
+        } else {
+            kept.push(id);
+        }
+    }
+    for id in &kept {
+        client.peek(id).await.expect("an acknowledged login is there");
+    }
+    for id in &revoked {
+        assert!(matches!(
+            client.peek(id).await,
+            Err(sessiond_client::ClientError::Store(StoreError::NotFound))
+        ));
+    }
+}
