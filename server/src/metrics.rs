@@ -126,7 +126,8 @@ impl Collector for Figures {
             )?;
         }
         self.process(&mut encoder)?;
-        self.persistence(&mut encoder)
+        self.persistence(&mut encoder)?;
+        self.replication(&mut encoder)
     }
 }
 
@@ -234,6 +235,35 @@ impl Figures {
             ("sessiond_persist_log_bytes", "Bytes of log written since the newest snapshot", Gauge, persist.log_bytes),
             ("sessiond_persist_unsynced_bytes", "Bytes of log written but not yet fsynced", Gauge, persist.unsynced_bytes),
             ("sessiond_persist_compactions", "Compactions (snapshots) finished since start", Counter, persist.compactions),
+        ];
+        plain(encoder, &figures)
+    }
+
+    /// In a replication group: this node's role, term and progress.
+    fn replication(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        use crate::replication::Role;
+        use MetricType::Gauge;
+        if self.shared.replication().is_none() {
+            return Ok(());
+        }
+        let view = self.shared.group_view();
+        let role = match view.role {
+            Role::Leader | Role::Standalone => "leader",
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Learner => "learner",
+        };
+        let help = "This node's role in its replication group, as a label of a constant 1";
+        encoder
+            .encode_descriptor("sessiond_replication_role", help, None, Gauge)?
+            .encode_family(&[("role", role)])?
+            .encode_gauge(&1u64)?;
+        #[rustfmt::skip]
+        let figures: [Plain<'_>; 4] = [
+            ("sessiond_replication_term", "The raft term this node is in", Gauge, view.term),
+            ("sessiond_replication_log_index", "The last index in this node's replicated log", Gauge, view.last_log_index),
+            ("sessiond_replication_applied_index", "The last log index applied to this node's store", Gauge, view.applied_index),
+            ("sessiond_replication_members", "Members of the group, voters and learners", Gauge, view.members.len() as u64),
         ];
         plain(encoder, &figures)
     }

@@ -558,7 +558,10 @@ async fn the_rust_client_given_every_node_rides_out_a_leader_kill() {
         }
     }
     for id in &kept {
-        client.peek(id).await.expect("an acknowledged login is there");
+        client
+            .peek(id)
+            .await
+            .expect("an acknowledged login is there");
     }
     for id in &revoked {
         assert!(matches!(
