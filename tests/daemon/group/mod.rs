@@ -367,12 +367,16 @@ async fn a_node_added_at_run_time_gets_a_snapshot_and_a_removed_one_stops_matter
     }
     let added = group.start_extra();
     let raft = group.nodes[added].raft.to_string();
-    let _: () = redis::cmd("NODE.ADD")
-        .arg(group.nodes[added].id)
-        .arg(&raft)
-        .query_async(&mut on_leader)
+    // Added over the native face (NODE_ADD), removed below over RESP.
+    let client = sessiond_client::Client::connect(sessiond_client::ClientConfig::group(
+        group.nodes[..3].iter().map(|n| n.native.to_string()),
+    ))
+    .await
+    .unwrap();
+    client
+        .add_node(group.nodes[added].id, &raft)
         .await
-        .expect("NODE.ADD on the leader");
+        .expect("NODE_ADD through the client");
     // The new node's own copy has everything.
     let mut on_new = redis_at(group.nodes[added].resp).await;
     let _: () = redis::cmd("READONLY")
