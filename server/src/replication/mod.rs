@@ -221,18 +221,10 @@ impl Replication {
                     let _ = shared.store.take_touches();
                     continue;
                 }
-                let touches = shared.store.take_touches();
-                if touches.is_empty() {
+                let batch = Batch::stamped(&shared.store, Vec::new());
+                if batch.touches.is_empty() {
                     continue;
                 }
-                let batch = Batch {
-                    at_ms: shared.store.now_ms(),
-                    touches: touches
-                        .iter()
-                        .map(|(id, seen)| (*id.as_bytes(), *seen))
-                        .collect(),
-                    ops: Vec::new(),
-                };
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, raft.client_write(batch)).await;
             }
         });
@@ -248,15 +240,7 @@ impl Replication {
         if !self.group.leads() {
             return Err(self.not_leader());
         }
-        let touches = shared.store.take_touches();
-        let batch = Batch {
-            at_ms: shared.store.now_ms(),
-            touches: touches
-                .iter()
-                .map(|(id, seen)| (*id.as_bytes(), *seen))
-                .collect(),
-            ops,
-        };
+        let batch = Batch::stamped(&shared.store, ops);
         match tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(batch)).await {
             Ok(Ok(written)) => Ok(written.data.0),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {

@@ -50,6 +50,22 @@ pub(crate) struct Batch {
     pub ops: Vec<Op>,
 }
 
+impl Batch {
+    /// `ops` stamped with the store's time, carrying the touches deferred
+    /// since the last batch.
+    pub(crate) fn stamped(store: &sessiond::Store, ops: Vec<Op>) -> Batch {
+        Batch {
+            at_ms: store.now_ms(),
+            touches: store
+                .take_touches()
+                .into_iter()
+                .map(|(id, seen)| (*id.as_bytes(), seen))
+                .collect(),
+            ops,
+        }
+    }
+}
+
 /// One write.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Op {

@@ -197,37 +197,39 @@ fn load(
     tasks
 }
 
+/// The ids among `ids` whose peek on `link` does not answer as `expect`
+/// says it should, with what it answered.
+async fn mismatches(
+    link: &mut Link,
+    ids: &[SessionId],
+    expect: impl Fn(&sessiond_protocol::wire::Response) -> bool,
+) -> Vec<(SessionId, sessiond_protocol::wire::Response)> {
+    let mut wrong = Vec::new();
+    for id in ids {
+        let got = link
+            .call(&Request::Get {
+                id: *id,
+                touch: false,
+            })
+            .await
+            .unwrap();
+        if !expect(&got) {
+            wrong.push((*id, got));
+        }
+    }
+    wrong
+}
+
 /// Checks the ledger against the node at `native` (the leader).
 async fn check_on_leader(native: SocketAddr, ledger: &Ledger) {
     let mut link = Link::open(native).await.unwrap();
     let live = ledger.live.lock().clone();
     let revoked = ledger.revoked.lock().clone();
-    let mut lost = Vec::new();
-    for id in &live {
-        let got = link
-            .call(&Request::Get {
-                id: *id,
-                touch: false,
-            })
-            .await
-            .unwrap();
-        if !matches!(got, Ok(Reply::Session(_))) {
-            lost.push((*id, got));
-        }
-    }
-    let mut revived = Vec::new();
-    for id in &revoked {
-        let got = link
-            .call(&Request::Get {
-                id: *id,
-                touch: false,
-            })
-            .await
-            .unwrap();
-        if got != Err(ServerError::Store(StoreError::NotFound)) {
-            revived.push((*id, got));
-        }
-    }
+    let lost = mismatches(&mut link, &live, |got| matches!(got, Ok(Reply::Session(_)))).await;
+    let revived = mismatches(&mut link, &revoked, |got| {
+        *got == Err(ServerError::Store(StoreError::NotFound))
+    })
+    .await;
     assert!(
         lost.is_empty() && revived.is_empty(),
         "{} of {} acknowledged logins lost ({:?}), {} of {} acknowledged logouts revived ({:?})",
