@@ -102,6 +102,11 @@ impl SessionRecord {
         if owner == 0 || HEADER + owner + labels > image.len() {
             return Err("a session image whose lengths do not fit");
         }
+        // The owner index and every face assume the protocol's limit: a
+        // file (or a peer's snapshot) must not slip a longer one in.
+        if owner > sessiond_protocol::limits::MAX_OWNER_LEN {
+            return Err("a session image whose owner is longer than 256 bytes");
+        }
         let labels_at = HEADER + owner;
         if !labels_well_formed(&image[labels_at..labels_at + labels]) {
             return Err("a session image with malformed labels");
@@ -311,6 +316,20 @@ mod tests {
             absolute: 5000,
         };
         SessionRecord::new(SessionId::random(), b"alice", &labels, b"data!", &times, 1)
+    }
+
+    #[test]
+    fn an_image_with_an_owner_over_the_limit_is_refused() {
+        let times = Times {
+            now: 1000,
+            idle: 60,
+            absolute: 0,
+        };
+        let long = vec![b'o'; 257];
+        let record = SessionRecord::new(SessionId::random(), &long, &[], b"d", &times, 1);
+        assert!(SessionRecord::from_image(record.image()).is_err());
+        let fits = SessionRecord::new(SessionId::random(), &long[..256], &[], b"d", &times, 1);
+        assert!(SessionRecord::from_image(fits.image()).is_ok());
     }
 
     #[test]

@@ -436,12 +436,17 @@ impl Inner {
             return;
         }
         record.touch(now);
-        if self.journal.get().is_none() || now <= before {
+        // While writes are refused, touches stay in memory (see
+        // `persist/journal.rs`).
+        let Some(journal) = self.journal.get().filter(|j| !j.refusing()) else {
+            return;
+        };
+        if now <= before {
             return;
         }
         let slack = (record.idle() / 100).clamp(1, 60);
         if before / slack != now / slack {
-            self.log(|| Entry::Touch {
+            journal.append(&Entry::Touch {
                 id: *record.id().as_bytes(),
                 last_seen: now,
             });
@@ -562,6 +567,81 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// A fresh directory, removed on drop.
+    struct Scratch(std::path::PathBuf);
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            Scratch(std::env::temp_dir().join(format!(
+                "sessiond-unit-{name}-{}-{}",
+                std::process::id(),
+                sessiond_protocol::SessionId::random()
+            )))
+        }
+    }
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Fails one fsync of the log (dropping what it was to write, as Linux
+    /// may) under `fsync`, and checks that the store is rescued by a
+    /// snapshot before writes resume, so that a session whose log record
+    /// was lost is on disk at the next start.
+    fn survives_a_failed_fsync(fsync: crate::FsyncPolicy) {
+        use sessiond_protocol::NewSession;
+        let dir = Scratch::new("fsyncgate");
+        let persist = PersistConfig {
+            fsync,
+            ..PersistConfig::new(&dir.0)
+        };
+        let config = StoreConfig {
+            background_expiry: false,
+            ..StoreConfig::default()
+        };
+        let (store, _) = Store::open_with(config.clone(), persist.clone()).unwrap();
+        let before = store.create(NewSession::new(b"alice".to_vec())).unwrap();
+        let journal = Arc::clone(store.inner.journal.get().unwrap());
+        wait_for("the first record to be durable", || {
+            store.persistence().unwrap().unsynced_bytes == 0
+        });
+        journal.fail_fsyncs(1);
+        let lost = store.create(NewSession::new(b"bob".to_vec()));
+        if fsync == crate::FsyncPolicy::Always {
+            assert!(
+                lost.is_err(),
+                "a write whose fsync failed is not acknowledged"
+            );
+        }
+        let lost = match lost {
+            Ok(id) => id,
+            // In memory all the same, only not acknowledged.
+            Err(_) => store.list(b"bob")[0].id,
+        };
+        // The rescue is a snapshot; writes are refused until it is done.
+        wait_for("the rescue snapshot to let writes in again", || {
+            let stats = store.persistence().unwrap();
+            stats.compactions >= 1 && stats.refusing_writes.is_none()
+        });
+        let after = store.create(NewSession::new(b"carol".to_vec())).unwrap();
+        drop(store);
+        drop(journal);
+        let (reopened, _) = Store::open_with(config, persist).unwrap();
+        for (who, id) in [("before", before), ("lost record", lost), ("after", after)] {
+            assert!(reopened.peek(&id).is_ok(), "the session written {who}");
+        }
+    }
+
+    #[test]
+    fn a_failed_fsync_under_always_acknowledges_nothing_and_the_store_is_rescued() {
+        survives_a_failed_fsync(crate::FsyncPolicy::Always);
+    }
+
+    #[test]
+    fn a_failed_fsync_under_everysec_never_marks_the_lost_range_durable() {
+        survives_a_failed_fsync(crate::FsyncPolicy::EverySec);
     }
 
     #[test]

@@ -460,6 +460,18 @@ fn fill_the_disk_then_delete(dir: &Path) {
     refused(store.delete_key(b"kept").map(drop), "delete_key");
     refused(store.persist(b"kept").map(drop), "persist");
     refused(store.flush_all(), "flush_all");
+    // Reads go on, and their touches are not piled up in memory for a log
+    // that cannot take them.
+    let waiting = store.persistence().unwrap().unsynced_bytes;
+    for _ in 0..200 {
+        clock.advance(Duration::from_secs(1));
+        store.get(&KEEPER).unwrap();
+    }
+    assert_eq!(
+        store.persistence().unwrap().unsynced_bytes,
+        waiting,
+        "touches while writes are refused are not logged"
+    );
     assert_eq!(store.get(&KEEPER).unwrap().data, b"keep me");
     assert_eq!(store.count(b"alice"), 1);
     assert_eq!(store.get_key(b"kept"), Some(b"1".to_vec()));

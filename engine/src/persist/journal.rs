@@ -27,6 +27,21 @@
 //! `everysec`, in the kernel) before the failure, and the unwritten rest
 //! was never acknowledged under `always`.
 //!
+//! When an **fsync** fails, or cutting a failed write back fails, the log
+//! file can no longer be trusted: on Linux a failed fsync may have dropped
+//! the dirty pages it was to write, and a later fsync that succeeds says
+//! nothing about them ("fsyncgate"). So the flusher never marks that range
+//! durable. Writes are refused, and the flusher rescues the store instead:
+//! it starts a new log and writes a snapshot of the store (which holds
+//! everything the untrusted log held, acknowledged or not); once the
+//! snapshot and the new log are on disk, everything appended so far is
+//! durable, the waiting writers are acknowledged and writes resume. If the
+//! snapshot fails too, it retries, and writes stay refused meanwhile.
+//!
+//! While writes are refused, reads' touches are not logged (they would
+//! pile up in memory without bound); the compaction that follows a
+//! recovery writes every session's `last seen` as it then is.
+//!
 //! The flusher is also where compaction starts (see `snapshot.rs`),
 //! because switching to a new log file must happen between two writes.
 
@@ -86,6 +101,10 @@ pub(crate) struct Journal {
     /// Why writes are refused now, if they are.
     failure: Mutex<Option<String>>,
     failed: AtomicBool,
+    /// The current log file may have lost what was written to it (an
+    /// fsync or a truncation failed): only a rescue snapshot makes the
+    /// store durable again.
+    untrusted: AtomicBool,
     /// Compactions finished, and the last one's error, for
     /// [`crate::Store::compact`] to wait on.
     compactions: Mutex<(u64, Result<CompactionReport, String>)>,
@@ -96,6 +115,13 @@ pub(crate) struct Journal {
     /// A test's seam: see [`Journal::hold_next_upgrade`].
     #[cfg(test)]
     hold: HoldUpgrade,
+    /// A test's seam: this many fsyncs of the log fail, and drop what
+    /// was written since the last good one, as Linux may.
+    #[cfg(test)]
+    failing_fsyncs: std::sync::atomic::AtomicU32,
+    /// The log file's length at its last good fsync (for the seam above).
+    #[cfg(test)]
+    synced_len: AtomicU64,
 }
 
 /// A test's seam into the flusher's one routine upgrade of the store.
@@ -291,6 +317,45 @@ impl Journal {
         });
     }
 
+    /// Forces a log file to disk (the one place the log is fsynced, so
+    /// that tests can make it fail).
+    fn sync(&self, file: &File) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self
+            .failing_fsyncs
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            // The dirty pages are gone, and the error says so once.
+            let _ = file.set_len(self.synced_len.load(Ordering::Acquire));
+            return Err(std::io::Error::other("injected fsync failure"));
+        }
+        file.sync_data()?;
+        #[cfg(test)]
+        self.synced_len
+            .store(file.metadata()?.len(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes the next `n` fsyncs of the log fail (tests only).
+    #[cfg(test)]
+    pub(crate) fn fail_fsyncs(&self, n: u32) {
+        self.failing_fsyncs.store(n, Ordering::Release);
+    }
+
+    /// The log file lost writes, or may have: refuse writes until a
+    /// rescue snapshot is on disk (see the module documentation).
+    fn distrust(&self, why: String) {
+        self.untrusted.store(true, Ordering::Release);
+        self.set_failure(Some(why));
+    }
+
+    /// Whether writes are refused now (reads' touches are then not
+    /// logged).
+    pub(crate) fn refusing(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
     fn set_failure(&self, why: Option<String>) {
         let failed = why.is_some();
         *self.failure.lock() = why;
@@ -330,12 +395,17 @@ pub(crate) fn start(
         wakers: Mutex::new(Vec::new()),
         failure: Mutex::new(None),
         failed: AtomicBool::new(false),
+        untrusted: AtomicBool::new(false),
         compactions: Mutex::new((0, Ok(CompactionReport::default()))),
         compaction_done: Condvar::new(),
         flusher: Mutex::new(None),
         log_bytes: AtomicU64::new(log.len),
         #[cfg(test)]
         hold: HoldUpgrade::default(),
+        #[cfg(test)]
+        failing_fsyncs: std::sync::atomic::AtomicU32::new(0),
+        #[cfg(test)]
+        synced_len: AtomicU64::new(log.len),
     });
     let mut flusher = Flusher {
         journal: Arc::clone(&journal),
@@ -354,6 +424,8 @@ pub(crate) fn start(
         compaction: None,
         last_group: 0,
         records_taken: 0,
+        compact_soon: false,
+        rescuing: false,
     };
     let handle = std::thread::Builder::new()
         .name("sessiond-flusher".into())
@@ -379,9 +451,14 @@ impl Syncer {
             .name("sessiond-fsync".into())
             .spawn(move || {
                 for (file, position) in queue {
-                    match file.sync_data() {
-                        Ok(()) => journal.set_durable(position),
-                        Err(e) => journal.set_failure(Some(format!("fsync: {e}"))),
+                    match journal.sync(&file) {
+                        // Not after a failure: that range stays untrusted
+                        // until the rescue snapshot.
+                        Ok(()) if !journal.untrusted.load(Ordering::Acquire) => {
+                            journal.set_durable(position)
+                        }
+                        Ok(()) => {}
+                        Err(e) => journal.distrust(format!("fsync: {e}")),
                     }
                     idle.store(false, Ordering::Release);
                 }
@@ -416,6 +493,10 @@ struct Flusher {
     /// Records in the last group written, and all records taken so far.
     last_group: u64,
     records_taken: u64,
+    /// Compact at the next chance (writes resumed after a refusal).
+    compact_soon: bool,
+    /// A rescue snapshot is being written (see `rescue`).
+    rescuing: bool,
 }
 
 impl Flusher {
@@ -454,6 +535,12 @@ impl Flusher {
                 self.backlog.extend_from_slice(&spare);
                 spare.clear();
             }
+            if self.journal.untrusted.load(Ordering::Acquire) {
+                if self.rescue(end) || stop {
+                    return;
+                }
+                continue;
+            }
             let wrote = self.write_backlog(end);
             if wrote {
                 self.sync_by_policy(stop);
@@ -469,7 +556,7 @@ impl Flusher {
             if stop {
                 return;
             }
-            if compact || self.wants_compaction() {
+            if compact || std::mem::take(&mut self.compact_soon) || self.wants_compaction() {
                 self.start_compaction();
             }
         }
@@ -479,19 +566,6 @@ impl Flusher {
     fn write_backlog(&mut self, end: u64) -> bool {
         if self.backlog.is_empty() {
             self.written = end;
-            if self.journal.failed.load(Ordering::Acquire) {
-                // Writes are refused after a failed fsync, so nothing new
-                // comes to retry with: probe with an fsync of our own.
-                return match self.log.file.sync_data() {
-                    Ok(()) => {
-                        self.synced = self.written;
-                        self.journal.set_durable(self.synced);
-                        self.journal.set_failure(None);
-                        true
-                    }
-                    Err(_) => false,
-                };
-            }
             return true;
         }
         match self.log.file.write_all(&self.backlog) {
@@ -505,17 +579,27 @@ impl Flusher {
                 self.written = end;
                 if self.journal.failed.load(Ordering::Acquire) {
                     self.journal.set_failure(None);
+                    // Touches were not logged meanwhile: a snapshot writes
+                    // them as they now are.
+                    self.compact_soon = true;
                 }
                 true
             }
             Err(e) => {
+                let path = files::log_path(&self.dir, self.log.generation);
                 // Cut a partly written batch off, so the file ends on a
-                // whole record and the retry appends after it.
-                let _ = self.log.file.set_len(self.log.len);
-                self.journal.set_failure(Some(format!(
-                    "writing {}: {e}",
-                    files::log_path(&self.dir, self.log.generation).display()
-                )));
+                // whole record and the retry appends after it. If even
+                // that fails, the file may end in a torn record that later
+                // appends would bury: only a rescue can go on.
+                if let Err(cut) = self.log.file.set_len(self.log.len) {
+                    self.journal.distrust(format!(
+                        "writing {}: {e}; then cutting it back: {cut}",
+                        path.display()
+                    ));
+                } else {
+                    self.journal
+                        .set_failure(Some(format!("writing {}: {e}", path.display())));
+                }
                 false
             }
         }
@@ -550,16 +634,128 @@ impl Flusher {
             }
             return;
         }
-        match self.log.file.sync_data() {
+        match self.journal.sync(&self.log.file) {
             Ok(()) => {
                 self.synced = self.written;
                 self.last_sync = Instant::now();
                 self.journal.set_durable(self.synced);
             }
-            Err(e) => self.journal.set_failure(Some(format!(
+            Err(e) => self.journal.distrust(format!(
                 "fsync of {}: {e}",
                 files::log_path(&self.dir, self.log.generation).display()
-            ))),
+            )),
+        }
+    }
+
+    /// Makes the store durable again after the log file lost writes (or
+    /// may have): a new log, and a snapshot of everything. Returns whether
+    /// the flusher should stop (the store is gone). Until it succeeds,
+    /// writes stay refused and nothing more is acknowledged.
+    fn rescue(&mut self, end: u64) -> bool {
+        if !self.rescuing {
+            // The snapshot will hold what these records describe: the
+            // store already has it.
+            self.backlog.clear();
+            self.written = end;
+            if self.compaction.is_some() {
+                // An ordinary compaction was under way: wait for it, then
+                // take a snapshot of our own (it may have copied shards
+                // before the records the bad log lost).
+                self.wait_for_compaction();
+            }
+            let generation = self.log.generation + 1;
+            let Some(store) = self.store.upgrade() else {
+                return true;
+            };
+            match files::create_log(&self.dir, generation, true) {
+                Ok(log) => {
+                    self.log = log;
+                    self.log_bytes = self.log.len;
+                }
+                Err(_) => {
+                    std::thread::sleep(RETRY_AFTER);
+                    return false;
+                }
+            }
+            let dir = self.dir.clone();
+            self.compaction = Some(
+                std::thread::Builder::new()
+                    .name("sessiond-snapshot".into())
+                    .spawn(move || {
+                        snapshot::write(&*store, &dir, generation).map_err(|e| e.to_string())
+                    })
+                    .expect("spawn the snapshot thread"),
+            );
+            self.rescuing = true;
+            return false;
+        }
+        // Records appended since the rotation go to the new log.
+        if !self.backlog.is_empty() {
+            if let Err(e) = self.log.file.write_all(&self.backlog) {
+                let _ = self.log.file.set_len(self.log.len);
+                self.journal
+                    .set_failure(Some(format!("writing the new log: {e}")));
+                std::thread::sleep(RETRY_AFTER);
+                return false;
+            }
+            self.log.len += self.backlog.len() as u64;
+            self.log_bytes += self.backlog.len() as u64;
+            self.backlog.clear();
+        }
+        self.written = end;
+        if !self
+            .compaction
+            .as_ref()
+            .is_some_and(JoinHandle::is_finished)
+        {
+            std::thread::sleep(WRITE_TICK);
+            return false;
+        }
+        let handle = self.compaction.take().expect("checked above");
+        let outcome = match handle.join() {
+            Ok(outcome) => outcome,
+            Err(_) => Err("the snapshot thread panicked".into()),
+        };
+        let durable = outcome
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|_| self.journal.sync(&self.log.file).map_err(|e| e.to_string()));
+        match durable {
+            Ok(()) => {
+                if let Ok(report) = &outcome {
+                    self.snapshot_bytes = report.bytes;
+                }
+                self.rescuing = false;
+                self.synced = self.written;
+                self.journal.untrusted.store(false, Ordering::Release);
+                self.journal.set_durable(self.written);
+                self.journal.set_failure(None);
+                self.compaction_finished(outcome);
+            }
+            Err(e) => {
+                // Try again from a fresh log: this one may be as bad.
+                self.rescuing = false;
+                self.journal.set_failure(Some(format!(
+                    "rescuing the store after a failed fsync: {e}"
+                )));
+                std::thread::sleep(RETRY_AFTER);
+            }
+        }
+        false
+    }
+
+    /// Waits for a running compaction to end, and reports it.
+    fn wait_for_compaction(&mut self) {
+        if let Some(handle) = self.compaction.take() {
+            let outcome = match handle.join() {
+                Ok(Ok(report)) => {
+                    self.snapshot_bytes = report.bytes;
+                    Ok(report)
+                }
+                Ok(Err(e)) => Err(format!("writing a snapshot: {e}")),
+                Err(_) => Err("the snapshot thread panicked".into()),
+            };
+            self.compaction_finished(outcome);
         }
     }
 
@@ -592,19 +788,22 @@ impl Flusher {
         // Under `always` the old log is fsynced before the new one takes a
         // record (acknowledgements wait anyway). Under the other policies a
         // slow fsync here would hold back every write behind it, so the old
-        // log goes to the fsync thread (or the kernel) and the new one's
-        // directory entry is made durable by the snapshot's rename; a
-        // machine crash before then can tear the old log's tail, which
-        // recovery cuts with a warning, as those policies allow.
+        // log goes to the fsync thread (or the kernel); a machine crash
+        // before then can tear the old log's tail, which recovery cuts with
+        // a warning, as those policies allow.
         let inline = self.journal.policy == FsyncPolicy::Always;
-        let rotated = match inline {
-            true => self
-                .log
-                .file
-                .sync_data()
-                .and_then(|()| files::create_log(&self.dir, generation, true)),
-            false => files::create_log(&self.dir, generation, false),
-        };
+        // The new log's directory entry is made durable under every
+        // policy: a machine crash must not lose the file that the newest
+        // records are in.
+        if inline && let Err(e) = self.journal.sync(&self.log.file) {
+            self.journal.distrust(format!(
+                "fsync of {}: {e}",
+                files::log_path(&self.dir, self.log.generation).display()
+            ));
+            self.compaction_finished(Err(format!("fsync before log {generation}: {e}")));
+            return;
+        }
+        let rotated = files::create_log(&self.dir, generation, true);
         match rotated {
             Ok(log) => {
                 let old = std::mem::replace(&mut self.log, log);
