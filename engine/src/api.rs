@@ -106,4 +106,13 @@ impl SessionStore for Store {
     fn incr(&self, key: &[u8], delta: i64) -> impl Future<Output = Result<i64, StoreError>> + Send {
         ready(Store::incr(self, key, delta))
     }
+
+    fn incr_with_ttl(
+        &self,
+        key: &[u8],
+        delta: i64,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send {
+        ready(Store::incr_with_ttl(self, key, delta, ttl))
+    }
 }

@@ -372,12 +372,33 @@ impl Store {
     /// 0 and is created without a TTL; an existing TTL is kept), and
     /// returns the result. The value is stored as decimal text.
     pub fn incr(&self, key: &[u8], delta: i64) -> Result<i64, StoreError> {
+        self.add_to(key, delta, None)
+    }
+
+    /// INCRBY that also gives the key a time to live if it has none (a new
+    /// counter, or one left without a TTL): the attempt counter of a rate
+    /// limiter, whose window starts with its first attempt. One change and
+    /// one log record, so a crash can never leave the counter without its
+    /// TTL, as separate `incr` and `expire_key` calls could.
+    pub fn incr_with_ttl(&self, key: &[u8], delta: i64, ttl: Duration) -> Result<i64, StoreError> {
+        if ttl.is_zero() {
+            return Err(StoreError::BadTimeout(
+                "a counter's TTL must be positive".into(),
+            ));
+        }
+        self.add_to(key, delta, Some(ttl))
+    }
+
+    /// INCRBY, and with `ttl` the TTL a key without one gets.
+    fn add_to(&self, key: &[u8], delta: i64, ttl: Option<Duration>) -> Result<i64, StoreError> {
         let inner = &*self.inner;
         inner.writable()?;
         check_key(key)?;
         // The longest i64 is 20 characters: reserve for that, settle after.
         let reserved = inner.reserve(keys::footprint(key, &[0; 20]))?;
         let outcome = inner.with_key_shard(key, |shard, now, freed| {
+            let deadline = ttl
+                .map(|ttl| now.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)));
             let outcome = match shard.live(key, now, freed) {
                 Some(entry) => string_of(entry)
                     .and_then(|text| Decimal::parse(text).ok_or(StoreError::NotAnInteger))
@@ -385,11 +406,17 @@ impl Store {
                     .map(|n| {
                         *freed += entry.footprint();
                         entry.replace_str(Decimal::of(n).as_bytes());
-                        (n, entry.footprint())
+                        (n, entry.footprint(), entry.deadline().is_none())
+                    })
+                    .map(|(n, used, without_ttl)| {
+                        if without_ttl && deadline.is_some() {
+                            shard.set_deadline(key, deadline);
+                        }
+                        (n, used)
                     }),
                 None => {
                     let text = Decimal::of(delta);
-                    *freed += shard.set(key, Value::Str(text.as_bytes()), None);
+                    *freed += shard.set(key, Value::Str(text.as_bytes()), deadline);
                     Ok((delta, keys::footprint(key, text.as_bytes())))
                 }
             };

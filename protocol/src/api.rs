@@ -98,6 +98,16 @@ pub trait SessionStore: Send + Sync {
     /// Adds `delta` to the integer in a key; returns the result.
     fn incr(&self, key: &[u8], delta: i64)
     -> impl Future<Output = Result<i64, Self::Error>> + Send;
+
+    /// Adds `delta` to the integer in a key and gives the key `ttl` if it
+    /// has no TTL (a new counter): one change, so a crash never leaves a
+    /// counter without its TTL. Returns the result.
+    fn incr_with_ttl(
+        &self,
+        key: &[u8],
+        delta: i64,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<i64, Self::Error>> + Send;
 }
 
 /// The store's own answer inside an error, if that is what it is: a

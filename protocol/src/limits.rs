@@ -141,7 +141,8 @@ pub fn check_request(request: &Request) -> Result<(), Option<StoreError>> {
         | Request::KeyDelete { key }
         | Request::KeyExpire { key, .. }
         | Request::KeyTtl { key }
-        | Request::KeyIncr { key, .. } => Ok(check_key(key)?),
+        | Request::KeyIncr { key, .. }
+        | Request::KeyIncrTtl { key, .. } => Ok(check_key(key)?),
         Request::KeyScan { pattern, .. } => Ok(pattern.as_deref().map_or(Ok(()), check_pattern)?),
         Request::NodeAdd { raft_addr, .. } if raft_addr.len() > usize::from(u16::MAX) => Err(None),
         Request::NodeAdd { .. } | Request::NodeRemove { .. } => Ok(()),

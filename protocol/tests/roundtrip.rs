@@ -128,6 +128,13 @@ fn request() -> impl Strategy<Value = Request> {
         (key(), option::of(millis())).prop_map(|(key, ttl)| Request::KeyExpire { key, ttl }),
         key().prop_map(|key| Request::KeyTtl { key }),
         (key(), any::<i64>()).prop_map(|(key, delta)| Request::KeyIncr { key, delta }),
+        (key(), any::<i64>(), 1..u64::from(u32::MAX)).prop_map(|(key, delta, ms)| {
+            Request::KeyIncrTtl {
+                key,
+                delta,
+                ttl: Duration::from_millis(ms),
+            }
+        }),
         (any::<u64>(), any::<u32>(), option::of(bytes(64))).prop_map(|(cursor, count, pattern)| {
             Request::KeyScan {
                 cursor,

@@ -321,6 +321,15 @@ fn request_vectors() -> Vec<Vector> {
             },
         ),
         request(
+            "key_incr_ttl",
+            "KEY_INCR_TTL by 1, a new counter living 15 minutes",
+            Request::KeyIncrTtl {
+                key: key(),
+                delta: 1,
+                ttl: Duration::from_secs(900),
+            },
+        ),
+        request(
             "key_scan_start",
             "KEY_SCAN's first step: cursor 0, about 100 keys looked at, no pattern (every key)",
             Request::KeyScan {
@@ -865,6 +874,11 @@ fn describe_request(req: &Request) -> Value {
             "ttl_ms": describe_millis(*ttl),
         }),
         Request::KeyIncr { key, delta } => json!({ "key_hex": hex(key), "delta": delta }),
+        Request::KeyIncrTtl { key, delta, ttl } => json!({
+            "key_hex": hex(key),
+            "delta": delta,
+            "ttl_ms": describe_millis(Some(*ttl)),
+        }),
         Request::KeyScan {
             cursor,
             count,
@@ -1081,7 +1095,7 @@ fn vectors_cover_every_opcode_tag_and_code() {
     let spec_opcodes: BTreeSet<u8> = [0x01, 0x02, 0x03]
         .into_iter()
         .chain(0x10..=0x18)
-        .chain(0x20..=0x28)
+        .chain(0x20..=0x29)
         .collect();
     assert_eq!(opcodes, spec_opcodes);
 

@@ -46,6 +46,9 @@ pub(crate) fn execute(store: &Store, stats: &ServerStats, request: Request) -> R
         Request::KeyExpire { key, ttl } => Reply::Bool(store.expire_key(&key, ttl)?),
         Request::KeyTtl { key } => Reply::Ttl(store.ttl(&key)),
         Request::KeyIncr { key, delta } => Reply::Integer(store.incr(&key, delta)?),
+        Request::KeyIncrTtl { key, delta, ttl } => {
+            Reply::Integer(store.incr_with_ttl(&key, delta, ttl)?)
+        }
         // Every kind of key, as an operator listing the key space expects;
         // the engine's walk gives the guarantees SPEC.md §8 states.
         Request::KeyScan {

@@ -289,6 +289,7 @@ fn is_write(request: &Request) -> bool {
             | Request::KeyDelete { .. }
             | Request::KeyExpire { .. }
             | Request::KeyIncr { .. }
+            | Request::KeyIncrTtl { .. }
     )
 }
 

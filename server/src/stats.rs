@@ -22,7 +22,7 @@ use crate::outcome::{self, Outcome};
 use sessiond::{FsyncPolicy, Store};
 
 /// Names of the operations, by [`op_index`].
-const OPS: [&str; 21] = [
+const OPS: [&str; 22] = [
     "ping",
     "auth",
     "stats",
@@ -44,6 +44,7 @@ const OPS: [&str; 21] = [
     "key_scan",
     "node_add",
     "node_remove",
+    "key_incr_ttl",
 ];
 
 /// The position of a request's kind in [`OPS`]: the native face's index
@@ -432,6 +433,11 @@ mod tests {
                 raft_addr: "127.0.0.1:7900".into(),
             },
             Request::NodeRemove { id: 2 },
+            Request::KeyIncrTtl {
+                key: vec![],
+                delta: 1,
+                ttl: std::time::Duration::from_secs(1),
+            },
         ];
         assert_eq!(requests.len(), OPS.len());
         for (i, request) in requests.iter().enumerate() {

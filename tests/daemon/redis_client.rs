@@ -139,3 +139,60 @@ async fn a_session_cycle_with_the_session_commands() {
     }
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_incr_counts_with_a_window_over_resp_and_key_incr_ttl_natively() {
+    use sessiond_protocol::wire::{Reply, Request};
+    let daemon = daemon().await;
+    let mut con = connect(&daemon, "").await;
+    let counted: i64 = redis::cmd("COUNTER.INCR")
+        .arg("tries:alice")
+        .arg(1)
+        .arg("EX")
+        .arg(900)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(counted, 1);
+    let ttl: i64 = con.ttl("tries:alice").await.unwrap();
+    assert!((899..=900).contains(&ttl), "{ttl}");
+    let again: i64 = redis::cmd("COUNTER.INCR")
+        .arg("tries:alice")
+        .arg(2)
+        .arg("PX")
+        .arg(5)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(again, 3);
+    let ttl: i64 = con.ttl("tries:alice").await.unwrap();
+    assert!(ttl > 800, "a running window is kept: {ttl}");
+    for bad in [["EX", "0"], ["XX", "5"]] {
+        let refused: redis::RedisResult<i64> = redis::cmd("COUNTER.INCR")
+            .arg("tries:bob")
+            .arg(1)
+            .arg(bad[0])
+            .arg(bad[1])
+            .query_async(&mut con)
+            .await;
+        assert!(refused.is_err(), "{bad:?}");
+    }
+    // The native op: the same store, the same rule.
+    let mut raw = crate::Raw::connect(daemon.addr).await;
+    let authed = raw
+        .call(&Request::Auth {
+            token: b"pw".to_vec(),
+        })
+        .await;
+    assert_eq!(authed, Ok(Reply::Done));
+    let reply = raw
+        .call(&Request::KeyIncrTtl {
+            key: b"tries:alice".to_vec(),
+            delta: 1,
+            ttl: std::time::Duration::from_secs(60),
+        })
+        .await;
+    assert_eq!(reply, Ok(Reply::Integer(4)));
+    let ttl: i64 = con.ttl("tries:alice").await.unwrap();
+    assert!(ttl > 800, "the native op keeps a running window too: {ttl}");
+}

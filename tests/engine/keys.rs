@@ -10,6 +10,34 @@ use sessiond::{
 use crate::{manual_store, secs};
 
 #[test]
+fn incr_with_ttl_gives_a_new_counter_its_window_and_keeps_a_running_one() {
+    let (store, clock) = manual_store(StoreConfig::default());
+    assert_eq!(store.incr_with_ttl(b"tries", 1, secs(900)), Ok(1));
+    assert_eq!(store.ttl(b"tries"), KeyTtl::ExpiresIn(secs(900)));
+    clock.advance(secs(100));
+    assert_eq!(store.incr_with_ttl(b"tries", 1, secs(900)), Ok(2));
+    assert_eq!(
+        store.ttl(b"tries"),
+        KeyTtl::ExpiresIn(secs(800)),
+        "the window runs from the first attempt"
+    );
+    // A counter left without a TTL (by INCR) gets one.
+    store.incr(b"old", 5).unwrap();
+    assert_eq!(store.incr_with_ttl(b"old", 1, secs(60)), Ok(6));
+    assert_eq!(store.ttl(b"old"), KeyTtl::ExpiresIn(secs(60)));
+    clock.advance(secs(800));
+    assert_eq!(
+        store.incr_with_ttl(b"tries", 1, secs(900)),
+        Ok(1),
+        "a new window"
+    );
+    assert!(matches!(
+        store.incr_with_ttl(b"tries", 1, Duration::ZERO),
+        Err(StoreError::BadTimeout(_))
+    ));
+}
+
+#[test]
 fn set_get_delete() {
     let (store, _) = manual_store(StoreConfig::default());
     store.set_key(b"jti:abc", b"revoked", None).unwrap();

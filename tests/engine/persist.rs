@@ -46,6 +46,25 @@ fn newest_log(dir: &Path) -> PathBuf {
 }
 
 #[test]
+fn a_counter_made_with_its_ttl_has_it_after_a_restart() {
+    let dir = TempDir::new("counter-ttl");
+    let clock = ManualClock::new(T0_MS);
+    {
+        let store = open(dir.path(), &clock);
+        store
+            .incr_with_ttl(b"login:alice", 1, Duration::from_secs(900))
+            .unwrap();
+    }
+    let store = open(dir.path(), &clock);
+    assert_eq!(store.get_key(b"login:alice"), Some(b"1".to_vec()));
+    assert_eq!(
+        store.ttl(b"login:alice"),
+        KeyTtl::ExpiresIn(Duration::from_secs(900)),
+        "one record carries the value and the TTL"
+    );
+}
+
+#[test]
 fn everything_written_comes_back_after_a_restart() {
     let dir = TempDir::new("restart");
     let clock = ManualClock::new(T0_MS);

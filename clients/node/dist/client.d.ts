@@ -78,6 +78,8 @@ export declare class Client {
     incr(key: BytesLike, delta?: number | bigint): Promise<number>;
     /** `incr` with the full signed 64-bit range. */
     incrBig(key: BytesLike, delta?: number | bigint): Promise<bigint>;
+    /** INCRBY that gives a key without a TTL (a new counter) `ttlMs`, in one change; not retried after an unknown outcome. */
+    incrWithTtl(key: BytesLike, delta: number | bigint, ttlMs: number): Promise<bigint>;
     /** One step of a walk over the keys matching `match` (Redis's glob rules); see {@link scanKeys}. */
     scan(cursor?: bigint | number, options?: {
         count?: number;

@@ -127,6 +127,10 @@ class Client {
     incrBig(key, delta = 1) {
         return this.execute(p.keyIncr(key, delta));
     }
+    /** INCRBY that gives a key without a TTL (a new counter) `ttlMs`, in one change; not retried after an unknown outcome. */
+    incrWithTtl(key, delta, ttlMs) {
+        return this.execute(p.keyIncrTtl(key, delta, ttlMs));
+    }
     /** One step of a walk over the keys matching `match` (Redis's glob rules); see {@link scanKeys}. */
     scan(cursor = 0n, options = {}) {
         return this.execute(p.keyScan(cursor, options.count ?? 100, options.match));

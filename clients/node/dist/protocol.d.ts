@@ -34,6 +34,7 @@ export declare const Op: {
     readonly KEY_SCAN: 38;
     readonly NODE_ADD: 39;
     readonly NODE_REMOVE: 40;
+    readonly KEY_INCR_TTL: 41;
 };
 export declare const Tag: {
     readonly DONE: 0;
@@ -98,6 +99,11 @@ export declare function keyDelete(key: BytesLike): Call<boolean>;
 export declare function keyExpire(key: BytesLike, ttlMs: number | null): Call<boolean>;
 export declare function keyTtl(key: BytesLike): Call<KeyTtl>;
 export declare function keyIncr(key: BytesLike, delta?: number | bigint): Call<bigint>;
+/**
+ * KEY_INCR_TTL: add `delta` and give a key without a TTL (a new counter)
+ * `ttlMs`, in one change, so a rate limiter's counter never lacks its window.
+ */
+export declare function keyIncrTtl(key: BytesLike, delta: number | bigint, ttlMs: number): Call<bigint>;
 /**
  * KEY_SCAN: one step of a walk over the plain keys. Start at cursor 0 and
  * pass back each returned cursor until it comes back 0; a key present for

@@ -31,6 +31,7 @@ exports.keyDelete = keyDelete;
 exports.keyExpire = keyExpire;
 exports.keyTtl = keyTtl;
 exports.keyIncr = keyIncr;
+exports.keyIncrTtl = keyIncrTtl;
 exports.keyScan = keyScan;
 exports.nodeAdd = nodeAdd;
 exports.nodeRemove = nodeRemove;
@@ -46,7 +47,7 @@ exports.Op = {
     CREATE: 0x10, GET: 0x11, UPDATE: 0x12, TOUCH: 0x13, DELETE: 0x14, ROTATE: 0x15,
     LIST: 0x16, COUNT: 0x17, DELETE_OWNER: 0x18,
     KEY_SET: 0x20, KEY_GET: 0x21, KEY_DELETE: 0x22, KEY_EXPIRE: 0x23, KEY_TTL: 0x24, KEY_INCR: 0x25,
-    KEY_SCAN: 0x26, NODE_ADD: 0x27, NODE_REMOVE: 0x28,
+    KEY_SCAN: 0x26, NODE_ADD: 0x27, NODE_REMOVE: 0x28, KEY_INCR_TTL: 0x29,
 };
 exports.Tag = {
     DONE: 0x00, ID: 0x01, SESSION: 0x02, VERSION: 0x03, TIME: 0x04, BOOL: 0x05,
@@ -285,6 +286,16 @@ function keyTtl(key) {
 }
 function keyIncr(key, delta = 1) {
     return call(exports.Op.KEY_INCR, exports.Tag.INTEGER, (r) => r.i64("integer"), (w) => w.bytes16(bytesOf(key)).i64(delta));
+}
+/**
+ * KEY_INCR_TTL: add `delta` and give a key without a TTL (a new counter)
+ * `ttlMs`, in one change, so a rate limiter's counter never lacks its window.
+ */
+function keyIncrTtl(key, delta, ttlMs) {
+    const ms = wholeMs(ttlMs);
+    if (ms <= 0)
+        throw new RangeError("a counter's TTL must be positive");
+    return call(exports.Op.KEY_INCR_TTL, exports.Tag.INTEGER, (r) => r.i64("integer"), (w) => w.bytes16(bytesOf(key)).i64(delta).u64(ms));
 }
 /**
  * KEY_SCAN: one step of a walk over the plain keys. Start at cursor 0 and

@@ -108,6 +108,11 @@ function decodeRequest(body) {
         case protocol_1.Op.NODE_REMOVE:
             f.id = r.u64Big("node id");
             break;
+        case protocol_1.Op.KEY_INCR_TTL:
+            f.key = r.bytes16("key");
+            f.delta = r.i64();
+            f.ttl_ms = r.u64();
+            break;
         default: // KEY_GET, KEY_DELETE, KEY_TTL
             f.key = r.bytes16("key");
     }

@@ -152,6 +152,11 @@ export class Client {
     return this.execute(p.keyIncr(key, delta));
   }
 
+  /** INCRBY that gives a key without a TTL (a new counter) `ttlMs`, in one change; not retried after an unknown outcome. */
+  incrWithTtl(key: BytesLike, delta: number | bigint, ttlMs: number): Promise<bigint> {
+    return this.execute(p.keyIncrTtl(key, delta, ttlMs));
+  }
+
   /** One step of a walk over the keys matching `match` (Redis's glob rules); see {@link scanKeys}. */
   scan(cursor: bigint | number = 0n, options: { count?: number; match?: BytesLike } = {}): Promise<ScanPage> {
     return this.execute(p.keyScan(cursor, options.count ?? 100, options.match));

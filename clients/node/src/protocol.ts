@@ -20,7 +20,7 @@ export const Op = {
   CREATE: 0x10, GET: 0x11, UPDATE: 0x12, TOUCH: 0x13, DELETE: 0x14, ROTATE: 0x15,
   LIST: 0x16, COUNT: 0x17, DELETE_OWNER: 0x18,
   KEY_SET: 0x20, KEY_GET: 0x21, KEY_DELETE: 0x22, KEY_EXPIRE: 0x23, KEY_TTL: 0x24, KEY_INCR: 0x25,
-  KEY_SCAN: 0x26, NODE_ADD: 0x27, NODE_REMOVE: 0x28,
+  KEY_SCAN: 0x26, NODE_ADD: 0x27, NODE_REMOVE: 0x28, KEY_INCR_TTL: 0x29,
 } as const;
 
 export const Tag = {
@@ -278,6 +278,16 @@ export function keyTtl(key: BytesLike): Call<KeyTtl> {
 
 export function keyIncr(key: BytesLike, delta: number | bigint = 1): Call<bigint> {
   return call(Op.KEY_INCR, Tag.INTEGER, (r) => r.i64("integer"), (w) => w.bytes16(bytesOf(key)).i64(delta));
+}
+
+/**
+ * KEY_INCR_TTL: add `delta` and give a key without a TTL (a new counter)
+ * `ttlMs`, in one change, so a rate limiter's counter never lacks its window.
+ */
+export function keyIncrTtl(key: BytesLike, delta: number | bigint, ttlMs: number): Call<bigint> {
+  const ms = wholeMs(ttlMs);
+  if (ms <= 0) throw new RangeError("a counter's TTL must be positive");
+  return call(Op.KEY_INCR_TTL, Tag.INTEGER, (r) => r.i64("integer"), (w) => w.bytes16(bytesOf(key)).i64(delta).u64(ms));
 }
 
 /**

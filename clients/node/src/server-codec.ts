@@ -102,6 +102,11 @@ export function decodeRequest(body: Buffer): DecodedRequest {
     case Op.NODE_REMOVE:
       f.id = r.u64Big("node id");
       break;
+    case Op.KEY_INCR_TTL:
+      f.key = r.bytes16("key");
+      f.delta = r.i64();
+      f.ttl_ms = r.u64();
+      break;
     default: // KEY_GET, KEY_DELETE, KEY_TTL
       f.key = r.bytes16("key");
   }

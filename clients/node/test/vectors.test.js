@@ -51,6 +51,7 @@ function buildRequest(f) {
     case "key_expire": return p.keyExpire(h(f.key_hex), f.ttl_ms);
     case "key_ttl": return p.keyTtl(h(f.key_hex));
     case "key_incr": return p.keyIncr(h(f.key_hex), f.delta);
+    case "key_incr_ttl": return p.keyIncrTtl(h(f.key_hex), f.delta, f.ttl_ms);
     case "key_scan": return p.keyScan(f.cursor, f.count, f.pattern_hex === null ? undefined : h(f.pattern_hex));
     case "node_add": return p.nodeAdd(f.id, f.raft_addr);
     case "node_remove": return p.nodeRemove(f.id);

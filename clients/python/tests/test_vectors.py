@@ -28,7 +28,7 @@ def h(x: str) -> bytes:
 
 def test_every_kind_present() -> None:
     assert {v["kind"] for v in VECTORS} == {"request", "response", "client_hello", "server_hello", "bad_request"}
-    assert len(VECTORS) == 91
+    assert len(VECTORS) == 92
 
 
 def test_every_error_code_has_a_vector() -> None:
@@ -77,6 +77,8 @@ def build_request(f: Dict[str, Any]) -> Call[object]:
         return protocol.key_expire(h(f["key_hex"]), ttl)
     if op == "key_incr":
         return protocol.key_incr(h(f["key_hex"]), f["delta"])
+    if op == "key_incr_ttl":
+        return protocol.key_incr_ttl(h(f["key_hex"]), f["delta"], f["ttl_ms"] / 1000)
     if op == "node_add":
         return protocol.node_add(f["id"], f["raft_addr"])
     if op == "node_remove":

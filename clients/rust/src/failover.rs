@@ -72,6 +72,7 @@ impl Replay {
             }
             | Request::Rotate { .. }
             | Request::KeyIncr { .. }
+            | Request::KeyIncrTtl { .. }
             | Request::Auth { .. }
             | Request::NodeAdd { .. }
             | Request::NodeRemove { .. } => Replay::UntilUnknown,

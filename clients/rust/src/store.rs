@@ -176,4 +176,21 @@ impl SessionStore for Client {
             other => Err(unexpected("KEY_INCR", "INTEGER", &other)),
         }
     }
+
+    async fn incr_with_ttl(
+        &self,
+        key: &[u8],
+        delta: i64,
+        ttl: Duration,
+    ) -> Result<i64, ClientError> {
+        let request = Request::KeyIncrTtl {
+            key: key.to_vec(),
+            delta,
+            ttl,
+        };
+        match self.request(request).await? {
+            Reply::Integer(n) => Ok(n),
+            other => Err(unexpected("KEY_INCR_TTL", "INTEGER", &other)),
+        }
+    }
 }

@@ -107,6 +107,18 @@ pub enum Request {
         /// What to add (negative to subtract).
         delta: i64,
     },
+    /// Add to the integer in a plain key and, if the key has no time to
+    /// live (a new counter), give it `ttl`: one operation, so a counter is
+    /// never left without its TTL (a rate limiter's attempt count).
+    KeyIncrTtl {
+        /// The key.
+        key: Vec<u8>,
+        /// What to add (negative to subtract).
+        delta: i64,
+        /// The TTL a key without one gets, millisecond resolution; must be
+        /// positive.
+        ttl: Duration,
+    },
     /// One step of a walk over every plain key: start at cursor 0 and send
     /// each returned cursor back until it is 0 again.
     KeyScan {
@@ -159,6 +171,7 @@ impl Request {
             Request::KeyScan { .. } => 0x26,
             Request::NodeAdd { .. } => 0x27,
             Request::NodeRemove { .. } => 0x28,
+            Request::KeyIncrTtl { .. } => 0x29,
         }
     }
 
@@ -186,6 +199,7 @@ impl Request {
             Request::KeyScan { .. } => "key_scan",
             Request::NodeAdd { .. } => "node_add",
             Request::NodeRemove { .. } => "node_remove",
+            Request::KeyIncrTtl { .. } => "key_incr_ttl",
         }
     }
 }

@@ -28,6 +28,7 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("auth", -2, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::auth),
     cmd("client", -2, &[], Keys::NONE, "connection", connection::client),
     cmd("command", -1, &[Loading, Stale], Keys::NONE, "server", command),
+    cmd("counter.incr", 5, WRITE_FAST, Keys::ONE, "string", strings::counter_incr),
     cmd("dbsize", 1, &[Readonly, Fast], Keys::NONE, "server", keys::dbsize),
     cmd("decr", 2, WRITE_FAST, Keys::ONE, "string", strings::decr),
     cmd("decrby", 3, WRITE_FAST, Keys::ONE, "string", strings::decrby),

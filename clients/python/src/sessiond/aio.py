@@ -340,6 +340,10 @@ class AsyncClient:
     async def incr(self, key: BytesLike, delta: int = 1) -> int:
         return await self.execute(protocol.key_incr(key, delta))
 
+    async def incr_with_ttl(self, key: BytesLike, delta: int, ttl: float) -> int:
+        """As :meth:`sessiond.Client.incr_with_ttl`."""
+        return await self.execute(protocol.key_incr_ttl(key, delta, ttl))
+
     async def scan(
         self, cursor: int = 0, pattern: Optional[BytesLike] = None, count: int = protocol.DEFAULT_SCAN_COUNT
     ) -> Tuple[int, List[bytes]]:

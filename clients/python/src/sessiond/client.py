@@ -345,6 +345,12 @@ class Client:
     def incr(self, key: BytesLike, delta: int = 1) -> int:
         return self.execute(protocol.key_incr(key, delta))
 
+    def incr_with_ttl(self, key: BytesLike, delta: int, ttl: float) -> int:
+        """INCRBY that gives a key without a TTL ``ttl`` seconds, in one
+        change: a rate limiter's attempt counter. Not retried after an
+        unknown outcome (it would count twice)."""
+        return self.execute(protocol.key_incr_ttl(key, delta, ttl))
+
     def add_node(self, node_id: int, raft_addr: str) -> None:
         """NODE_ADD: make node ``node_id``, whose raft endpoint the group
         reaches at ``raft_addr``, a member. Sent to the leader; not sent

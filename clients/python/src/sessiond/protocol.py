@@ -43,6 +43,7 @@ OP_KEY_SET, OP_KEY_GET, OP_KEY_DELETE, OP_KEY_EXPIRE, OP_KEY_TTL, OP_KEY_INCR = 
 )
 OP_KEY_SCAN = 0x26
 OP_NODE_ADD, OP_NODE_REMOVE = 0x27, 0x28
+OP_KEY_INCR_TTL = 0x29
 
 TAG_DONE, TAG_ID, TAG_SESSION, TAG_VERSION, TAG_TIME, TAG_BOOL = 0, 1, 2, 3, 4, 5
 TAG_LIST, TAG_COUNT, TAG_VALUE, TAG_TTL, TAG_INTEGER, TAG_STATS = 6, 7, 8, 9, 10, 11
@@ -555,6 +556,16 @@ def key_incr(key: BytesLike, delta: int = 1) -> Call[int]:
     return _call(OP_KEY_INCR, TAG_INTEGER, Reader.i64, lambda w: w.bytes16(_b(key)).i64(delta))
 
 
+def key_incr_ttl(key: BytesLike, delta: int, ttl: float) -> Call[int]:
+    """KEY_INCR_TTL: add ``delta`` and give a key without a TTL (a new
+    counter) ``ttl`` seconds, in one change (a rate limiter's counter is
+    never left without its window)."""
+    ms = _ms(ttl)
+    if ms is None or ms <= 0:
+        raise ValueError("a counter's TTL must be positive")
+    return _call(OP_KEY_INCR_TTL, TAG_INTEGER, Reader.i64, lambda w: w.bytes16(_b(key)).i64(delta).u64(ms))
+
+
 def key_scan(cursor: int = 0, count: int = DEFAULT_SCAN_COUNT, pattern: Optional[BytesLike] = None) -> Call[Tuple[int, List[bytes]]]:
     """KEY_SCAN, one step of a walk over every plain key: ``(next cursor, keys)``.
 
@@ -649,6 +660,9 @@ def decode_request(body: bytes) -> Tuple[str, Dict[str, Any]]:
         name, f["id"], f["raft_addr"] = "node_add", r.u64("node id"), r.str16("raft address")
     elif op == OP_NODE_REMOVE:
         name, f["id"] = "node_remove", r.u64("node id")
+    elif op == OP_KEY_INCR_TTL:
+        name, f["key"], f["delta"] = "key_incr_ttl", r.bytes16("key"), r.i64()
+        f["ttl_ms"] = r.u64()
     else:
         raise UnknownOpcode(op)
     r.end()

@@ -88,6 +88,11 @@ pub(super) fn put_request(out: &mut BytesMut, req: &Request) {
             out.put_str16(raft_addr);
         }
         Request::NodeRemove { id } => out.put_u64(*id),
+        Request::KeyIncrTtl { key, delta, ttl } => {
+            out.put_bytes16(key);
+            out.put_i64(*delta);
+            out.put_millis(*ttl);
+        }
     }
 }
 
@@ -156,6 +161,11 @@ pub(super) fn read_request(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
         },
         0x28 => Request::NodeRemove {
             id: r.u64("node id")?,
+        },
+        0x29 => Request::KeyIncrTtl {
+            key: r.bytes16("key")?.to_vec(),
+            delta: r.i64("delta")?,
+            ttl: r.millis("ttl")?,
         },
         op => return Err(DecodeError::UnknownOp(op)),
     };

@@ -163,6 +163,29 @@ pub(crate) fn incrby(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
     Ok(Value::Integer(client.store.incr(key, by)?))
 }
 
+/// `COUNTER.INCR key increment EX seconds | PX milliseconds`, sessiond's
+/// own: INCRBY that gives a key without a TTL (a new counter) that TTL, in
+/// one change, so a crash never leaves a rate limiter's counter without
+/// its window (as INCR then EXPIRE can). A key with a TTL keeps it.
+pub(crate) fn counter_incr(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let key = args.bytes()?;
+    let by = args.integer()?;
+    let scale: i64 = match args.bytes()?.to_ascii_uppercase().as_slice() {
+        b"EX" => 1000,
+        b"PX" => 1,
+        _ => return Err(RespError::Syntax),
+    };
+    let ms = args
+        .integer()?
+        .checked_mul(scale)
+        .and_then(|ms| u64::try_from(ms).ok())
+        .filter(|ms| *ms > 0)
+        .ok_or(RespError::InvalidExpire("counter.incr"))?;
+    args.finish()?;
+    let ttl = std::time::Duration::from_millis(ms);
+    Ok(Value::Integer(client.store.incr_with_ttl(key, by, ttl)?))
+}
+
 /// `DECRBY key n`.
 pub(crate) fn decrby(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
     let key = args.bytes()?;
