@@ -71,6 +71,8 @@ cleanup() {
     rm -rf "$data_root"
 }
 trap cleanup EXIT
+# A signal ends the script through its EXIT trap, servers and data included.
+trap 'exit 1' INT TERM
 started() { running[$1]=1; }
 # stop PID [SIGNAL]: signals it (TERM by default) and waits for it.
 stop() { kill "-${2:-TERM}" "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; unset "running[$1]"; }
