@@ -94,6 +94,31 @@ pub struct Args {
     /// restart from the snapshot.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["memory_only", "expiry_only"])]
     pub persist_only: Option<std::path::PathBuf>,
+
+    /// Only measure failover: one client creates sessions with ids it
+    /// chooses, back to back, on the replication group whose members'
+    /// native addresses are NODES (`host:port,host:port,...`), following
+    /// NOT_LEADER and trying the other members, for --duration or until
+    /// standard input closes. Prints a JSON line whenever a write is
+    /// acknowledged after failures or by another node, with the time
+    /// (Unix ns) and the failures, then a summary (see
+    /// benches/failover.sh, which kills the leader meanwhile).
+    #[arg(long, value_name = "NODES", value_delimiter = ',', num_args = 1..,
+          conflicts_with_all = ["memory_only", "expiry_only", "persist_only"])]
+    pub failover: Vec<String>,
+
+    /// Against redis://, follow every write (login, logout, key set, the
+    /// prefill's too) with `WAIT N 0` in the same pipeline: it counts as
+    /// done once N replicas have it, as a replicated sessiond acknowledges
+    /// a write once a majority has it. The server must have N replicas.
+    #[arg(long, value_name = "N", value_parser = at_least_one::<u32>)]
+    pub redis_wait_replicas: Option<u32>,
+
+    /// Also report the CPU time of local process PID over the run, per
+    /// operation (`other_cpu_us_per_op` in JSON): the replicas or
+    /// followers that a server's writes keep busy. Repeat for several.
+    #[arg(long = "cpu-of", value_name = "PID")]
+    pub cpu_of: Vec<u32>,
 }
 
 impl Args {
@@ -120,6 +145,7 @@ impl Args {
             pipeline: self.pipeline as usize,
             threads: self.threads(),
             duration: self.duration,
+            cpu_of: self.cpu_of.clone(),
         }
     }
 }
@@ -230,6 +256,25 @@ mod tests {
         let error =
             Args::try_parse_from(["sessiond-bench", "--target", "memcached://x"]).unwrap_err();
         assert!(error.to_string().contains("unknown target"));
+    }
+
+    #[test]
+    fn failover_nodes_and_replica_options_parse() {
+        let args = Args::try_parse_from([
+            "sessiond-bench",
+            "--failover",
+            "127.0.0.1:1,127.0.0.1:2",
+            "--cpu-of",
+            "7",
+            "--cpu-of",
+            "8",
+        ])
+        .unwrap();
+        assert_eq!(args.failover, ["127.0.0.1:1", "127.0.0.1:2"]);
+        assert_eq!(args.plan().cpu_of, [7, 8]);
+        let args = Args::try_parse_from(["sessiond-bench", "--redis-wait-replicas", "1"]).unwrap();
+        assert_eq!(args.redis_wait_replicas, Some(1));
+        assert!(Args::try_parse_from(["sessiond-bench", "--redis-wait-replicas", "0"]).is_err());
     }
 
     #[test]

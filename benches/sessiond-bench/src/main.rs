@@ -8,6 +8,7 @@
 mod cli;
 mod error;
 mod expiry;
+mod failover;
 mod native;
 mod persist;
 mod redis;
@@ -61,7 +62,10 @@ fn run(args: &Args) -> Result<()> {
         }
         return persist::run(&plan, dir, args.json);
     }
-    let target = target::open(&args.target)?;
+    if !args.failover.is_empty() {
+        return failover::run(&args.failover, args.duration, plan.payload);
+    }
+    let target = target::open(&args.target, args.redis_wait_replicas)?;
     target.ensure_empty(args.flush)?;
     let mut conn = target.connect()?;
     let mut ids = plan.id_buffer();

@@ -35,7 +35,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use sessiond::{Labels, NewSession, SessionId};
 use sessiond_protocol::wire::codec::{self, decode_response};
 use sessiond_protocol::wire::handshake::{ClientHello, MAGIC, ServerHello, VERSION};
-use sessiond_protocol::wire::{Reply, Request, ServerError};
+use sessiond_protocol::wire::{Reply, Request, Response, ServerError};
 
 use crate::error::{Error, Result};
 use crate::target::{
@@ -122,6 +122,14 @@ impl FromStr for SessiondSpec {
         };
         let token = token.or_else(|| std::env::var("SESSIOND_AUTH_TOKEN").ok());
         Ok(SessiondSpec { addr, token, tls })
+    }
+}
+
+impl SessiondSpec {
+    /// A plain-TCP spec for `host:port` (with `SESSIOND_AUTH_TOKEN` if
+    /// set), as a redirect names a node.
+    pub fn parse_addr(addr: &str) -> Result<SessiondSpec> {
+        format!("sessiond://{addr}").parse().map_err(Error::new)
     }
 }
 
@@ -274,7 +282,7 @@ pub struct SessiondConnection {
 
 impl SessiondConnection {
     /// Connects, shakes hands and authenticates.
-    fn open(target: &Sessiond) -> Result<SessiondConnection> {
+    pub fn open(target: &Sessiond) -> Result<SessiondConnection> {
         let spec = &target.spec;
         let tcp = TcpStream::connect(&spec.addr)
             .map_err(|e| Error::new(format!("connecting to {spec}: {e}")))?;
@@ -299,6 +307,29 @@ impl SessiondConnection {
         };
         conn.handshake(spec)?;
         Ok(conn)
+    }
+
+    /// Sets how long a read or write may block (the runs' default is
+    /// [`IO_TIMEOUT`]; failover measurement wants to notice a silent node
+    /// sooner).
+    pub fn set_io_timeout(&self, timeout: Duration) -> Result<()> {
+        let tcp = match &self.stream {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => &tls.sock,
+        };
+        tcp.set_read_timeout(Some(timeout))?;
+        tcp.set_write_timeout(Some(timeout))?;
+        Ok(())
+    }
+
+    /// Sends one request and hands back its response as the server gave
+    /// it, errors included (a redirect is an answer, not a failure, to a
+    /// client of a group).
+    pub fn exchange(&mut self, request: &Request) -> Result<Response> {
+        self.output.clear();
+        codec::encode_request(request, &mut self.output);
+        self.stream.write_all(&self.output)?;
+        self.read_response()
     }
 
     fn handshake(&mut self, spec: &SessiondSpec) -> Result<()> {

@@ -21,6 +21,11 @@
 //! left out because it adds writes the other targets do not make.
 //!
 //! The owner named `user:{n}` elsewhere is keyed `owner:{n}` here.
+//!
+//! With `--redis-wait-replicas N`, every write (login, logout, key set) is
+//! followed in the same pipeline by `WAIT N 0`, and counts as done once
+//! its reply says N replicas have it: Redis's nearest thing to a write
+//! acknowledged by a majority, to hold a replicated sessiond against.
 
 use std::fmt;
 use std::io::Write as _;
@@ -128,22 +133,40 @@ impl fmt::Debug for RedisSpec {
 /// memory readings.
 pub struct Redis {
     spec: RedisSpec,
+    /// `--redis-wait-replicas`: replicas each write waits for, if any.
+    wait_replicas: Option<u32>,
     control: Mutex<RedisConnection>,
     /// Seeds the id generator of each new connection.
     seeds: AtomicU64,
 }
 
 impl Redis {
-    /// Connects to the server `spec` names and checks it answers.
-    pub fn open(spec: RedisSpec) -> Result<Self> {
+    /// Connects to the server `spec` names and checks it answers; with
+    /// `wait_replicas`, checks that it has that many replicas connected,
+    /// since `WAIT` with no timeout would block a run forever otherwise.
+    pub fn open(spec: RedisSpec, wait_replicas: Option<u32>) -> Result<Self> {
         let seeds = AtomicU64::new(clock_seed());
-        let mut control = RedisConnection::open(&spec, seeds.fetch_add(1, Ordering::Relaxed))?;
+        let mut control =
+            RedisConnection::open(&spec, seeds.fetch_add(1, Ordering::Relaxed), None)?;
         control.call(&[b"PING"])?.expect_simple("PONG")?;
-        Ok(Redis {
+        let redis = Redis {
             spec,
+            wait_replicas,
             control: Mutex::new(control),
             seeds,
-        })
+        };
+        if let Some(wanted) = wait_replicas {
+            let connected: u32 =
+                info_field(&redis.info(b"replication")?, "connected_slaves").unwrap_or(0);
+            if connected < wanted {
+                return Err(Error::new(format!(
+                    "--redis-wait-replicas {wanted}: redis://{} has {connected} replicas \
+                     connected",
+                    redis.spec
+                )));
+            }
+        }
+        Ok(redis)
     }
 
     /// Runs one command on the control connection and hands `read` its
@@ -191,7 +214,11 @@ fn clock_seed() -> u64 {
 impl Target for Redis {
     fn connect(&self) -> Result<Box<dyn Connection>> {
         let seed = self.seeds.fetch_add(1, Ordering::Relaxed);
-        Ok(Box::new(RedisConnection::open(&self.spec, seed)?))
+        Ok(Box::new(RedisConnection::open(
+            &self.spec,
+            seed,
+            self.wait_replicas,
+        )?))
     }
 
     /// With `flush`, `FLUSHALL` (every database of the server) and then a
@@ -282,11 +309,14 @@ pub struct RedisConnection {
     rng: SplitMix64,
     /// Room for key names.
     name: Vec<u8>,
+    /// Replicas each write waits for (`WAIT n 0` after it), if any.
+    wait_replicas: Option<u32>,
 }
 
 impl RedisConnection {
-    /// Connects and logs in; `seed` seeds the session id generator.
-    fn open(spec: &RedisSpec, seed: u64) -> Result<Self> {
+    /// Connects and logs in; `seed` seeds the session id generator, and
+    /// every write waits for `wait_replicas` replicas if that is given.
+    fn open(spec: &RedisSpec, seed: u64, wait_replicas: Option<u32>) -> Result<Self> {
         let connect_error = |e| Error::new(format!("cannot connect to redis://{spec}: {e}"));
         let stream = TcpStream::connect(&spec.addr).map_err(connect_error)?;
         stream.set_nodelay(true)?;
@@ -299,6 +329,7 @@ impl RedisConnection {
             pending: Vec::new(),
             rng: SplitMix64::new(seed),
             name: Vec::new(),
+            wait_replicas,
         };
         if let Some(password) = &spec.password {
             let mut args = vec![b"AUTH".as_slice()];
@@ -362,6 +393,12 @@ impl RedisConnection {
                 Pending::Write
             }
         };
+        if let (Some(replicas), Pending::Write | Pending::Create(_) | Pending::Delete) =
+            (self.wait_replicas, pending)
+        {
+            self.commands.begin(3).arg(b"WAIT");
+            self.commands.arg_fmt(format_args!("{replicas}")).arg(b"0");
+        }
         self.pending.push(pending);
     }
 
@@ -403,7 +440,13 @@ impl RedisConnection {
                     }
                     Outcome::Miss
                 }
-                pending => self.read_outcome(pending)?,
+                pending => {
+                    let outcome = self.read_outcome(pending)?;
+                    if !matches!(pending, Pending::Read) {
+                        self.read_wait()?;
+                    }
+                    outcome
+                }
             };
             outcomes.push(outcome);
         }
@@ -457,6 +500,22 @@ impl RedisConnection {
                 _ => Err(RespError::Protocol("DEL did not reply with a count".into())),
             },
             Pending::Members => unreachable!("read by read_pending"),
+        }
+    }
+
+    /// Reads the reply of the `WAIT` that follows a write, if writes wait,
+    /// and fails unless enough replicas acknowledged it (with timeout 0
+    /// Redis only answers once they have, so fewer means something broke).
+    fn read_wait(&mut self) -> Result<(), RespError> {
+        let Some(wanted) = self.wait_replicas else {
+            return Ok(());
+        };
+        match self.replies.read_reply()?.check()? {
+            Value::Integer(acked) if acked >= i64::from(wanted) => Ok(()),
+            Value::Integer(acked) => Err(RespError::Protocol(format!(
+                "WAIT {wanted} 0 answered {acked} replicas"
+            ))),
+            other => Err(other.unexpected("WAIT's count of replicas")),
         }
     }
 

@@ -205,6 +205,12 @@ fn run_json(run: &RunResult) -> Map<String, Value> {
         "server_cpu_us_per_op".into(),
         json!(run.server_cpu_per_op().map(|us| round(us, 2))),
     );
+    if run.other_cpu.is_some() {
+        fields.insert(
+            "other_cpu_us_per_op".into(),
+            json!(run.other_cpu_per_op().map(|us| round(us, 2))),
+        );
+    }
     fields
 }
 
@@ -258,6 +264,9 @@ fn run_text(run: &RunResult) -> String {
     text += &table_row("all", &overall, secs, misses);
     if let Some(us) = run.server_cpu_per_op() {
         text += &format!("\nserver   {us:.2} µs of CPU per operation (user + system)\n");
+    }
+    if let Some(us) = run.other_cpu_per_op() {
+        text += &format!("others   {us:.2} µs of CPU per operation (--cpu-of)\n");
     }
     text
 }

@@ -61,11 +61,16 @@ impl fmt::Display for TargetSpec {
     }
 }
 
-/// Opens the target `spec` names (for a server, connects to it).
-pub fn open(spec: &TargetSpec) -> Result<Box<dyn Target>> {
+/// Opens the target `spec` names (for a server, connects to it). A Redis
+/// target's writes each wait for `redis_wait_replicas` replicas if given
+/// (`--redis-wait-replicas`); other targets refuse it.
+pub fn open(spec: &TargetSpec, redis_wait_replicas: Option<u32>) -> Result<Box<dyn Target>> {
+    if redis_wait_replicas.is_some() && !matches!(spec, TargetSpec::Redis(_)) {
+        return Err(Error::new("--redis-wait-replicas needs a redis:// target"));
+    }
     Ok(match spec {
         TargetSpec::Embedded => Box::new(Embedded::new()),
-        TargetSpec::Redis(spec) => Box::new(Redis::open(spec.clone())?),
+        TargetSpec::Redis(spec) => Box::new(Redis::open(spec.clone(), redis_wait_replicas)?),
         TargetSpec::Sessiond(spec) => Box::new(Sessiond::new(spec.clone())?),
     })
 }

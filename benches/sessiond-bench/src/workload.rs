@@ -103,6 +103,9 @@ pub struct Plan {
     pub threads: usize,
     /// How long workers send operations.
     pub duration: Duration,
+    /// Other local processes whose CPU time over the run is reported
+    /// (`--cpu-of`).
+    pub cpu_of: Vec<u32>,
 }
 
 impl Plan {
@@ -208,14 +211,25 @@ pub struct RunResult {
     pub elapsed: Duration,
     /// CPU the server used during the run, if the target reports it.
     pub server_cpu: Option<Duration>,
+    /// CPU the `--cpu-of` processes used during the run, together; `None`
+    /// without any.
+    pub other_cpu: Option<Duration>,
 }
 
 impl RunResult {
     /// Server CPU per operation, in microseconds.
     pub fn server_cpu_per_op(&self) -> Option<f64> {
+        self.per_op(self.server_cpu)
+    }
+
+    /// The `--cpu-of` processes' CPU per operation, in microseconds.
+    pub fn other_cpu_per_op(&self) -> Option<f64> {
+        self.per_op(self.other_cpu)
+    }
+
+    fn per_op(&self, cpu: Option<Duration>) -> Option<f64> {
         let ops = self.recorder.overall().len();
-        self.server_cpu
-            .filter(|_| ops > 0)
+        cpu.filter(|_| ops > 0)
             .map(|cpu| cpu.as_secs_f64() * 1e6 / ops as f64)
     }
 }
@@ -236,6 +250,7 @@ pub fn run(target: &dyn Target, plan: &Plan, ids: Vec<Live>) -> Result<RunResult
     drop(ids);
     let groups = deal_owned(workers, plan.threads);
     let cpu_before = target.server_cpu()?;
+    let other_before = processes_cpu(&plan.cpu_of)?;
     let started = Instant::now();
     let deadline = started + plan.duration;
     let recorders = std::thread::scope(|scope| {
@@ -257,6 +272,10 @@ pub fn run(target: &dyn Target, plan: &Plan, ids: Vec<Live>) -> Result<RunResult
         (Some(before), Some(after)) => Some(after.saturating_sub(before)),
         _ => None,
     };
+    let other_cpu = match (other_before, processes_cpu(&plan.cpu_of)?) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
     let mut recorder = Recorder::new();
     for other in &recorders {
         recorder.merge(other);
@@ -265,7 +284,44 @@ pub fn run(target: &dyn Target, plan: &Plan, ids: Vec<Live>) -> Result<RunResult
         recorder,
         elapsed,
         server_cpu,
+        other_cpu,
     })
+}
+
+/// Clock ticks per second of `/proc/PID/stat`'s times: Linux's USER_HZ,
+/// which its ABI fixes at 100 whatever the kernel's own tick rate.
+const USER_HZ: u64 = 100;
+
+/// The user and system CPU time the processes `pids` have used so far,
+/// together (all their threads; fields 14 and 15 of `/proc/PID/stat`);
+/// `None` for no processes.
+fn processes_cpu(pids: &[u32]) -> Result<Option<Duration>> {
+    if pids.is_empty() {
+        return Ok(None);
+    }
+    let mut ticks = 0;
+    for pid in pids {
+        let path = format!("/proc/{pid}/stat");
+        let stat = std::fs::read_to_string(&path)
+            .map_err(|e| Error::new(format!("--cpu-of {pid}: {path}: {e}")))?;
+        // The command name (field 2) is in parentheses and may hold
+        // spaces: count fields from after its closing one, at field 3.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+        match (field(14), field(15)) {
+            (Some(user), Some(system)) => ticks += user + system,
+            _ => {
+                return Err(Error::new(format!(
+                    "--cpu-of {pid}: {path} is not as expected"
+                )));
+            }
+        }
+    }
+    Ok(Some(Duration::from_millis(ticks * 1000 / USER_HZ)))
 }
 
 /// Runs a thread's workers in lock-step until `deadline`: every worker

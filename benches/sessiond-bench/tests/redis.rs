@@ -29,15 +29,20 @@ impl Server {
     /// process may take it in between: then the server exits and another
     /// port is tried.
     fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with `extra` flags (as `start` does).
+    fn start_with(extra: &[&str]) -> Server {
         for _ in 0..5 {
-            if let Some(server) = Server::try_start(free_port()) {
+            if let Some(server) = Server::try_start(free_port(), extra) {
                 return server;
             }
         }
         panic!("redis-server did not start on any of 5 free ports");
     }
 
-    fn try_start(port: u16) -> Option<Server> {
+    fn try_start(port: u16, extra: &[&str]) -> Option<Server> {
         let dir = std::env::temp_dir().join(format!("sessiond-bench-redis-{port}"));
         std::fs::create_dir_all(&dir).expect("create the server's directory");
         let child = Command::new("redis-server")
@@ -45,6 +50,7 @@ impl Server {
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -209,6 +215,55 @@ fn key_workloads_run_against_redis() {
         assert_ran(&report, &[kind]);
         assert_eq!(report["per_op"][kind]["misses"], 0, "{report}");
     }
+}
+
+#[test]
+fn writes_wait_for_a_replica_when_asked_and_a_lone_server_is_refused() {
+    let primary = Server::start();
+    let target = primary.target();
+    let wait = ["--redis-wait-replicas", "1"];
+    let args = [
+        "--target",
+        &target,
+        "--sessions",
+        "500",
+        "--duration",
+        "0.5",
+    ];
+    let output = bench(&[&args[..], &wait, &["--flush"]].concat());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has 0 replicas connected"), "{stderr}");
+
+    let port = primary.port.to_string();
+    let replica = Server::start_with(&["--replicaof", "127.0.0.1", &port]);
+    let started = Instant::now();
+    while !redis_info(replica.port, "replication").contains("master_link_status:up") {
+        assert!(started.elapsed() < STARTUP, "the replica never synced");
+        sleep(Duration::from_millis(20));
+    }
+    let replica_pid = replica.child.id().to_string();
+    let cpu = ["--cpu-of", &replica_pid];
+    let report = bench_json(&[&args[..], &wait, &cpu, &["--flush"]].concat());
+    assert_ran(&report, &SESSION_KINDS);
+    assert!(report["other_cpu_us_per_op"].as_f64().is_some(), "{report}");
+    // Every write reached the replica before it was counted.
+    assert!(redis_info(replica.port, "keyspace").contains("db0:keys="));
+}
+
+/// The text of `INFO section` from the server on `port`.
+fn redis_info(port: u16, section: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(STARTUP)).unwrap();
+    write!(stream, "INFO {section}\r\n").unwrap();
+    // A bulk reply: `$LEN\r\n`, LEN bytes, CRLF.
+    let mut reader = std::io::BufReader::new(stream);
+    let mut header = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut header).unwrap();
+    let len: usize = header.trim().trim_start_matches('$').parse().unwrap();
+    let mut text = vec![0u8; len + 2];
+    reader.read_exact(&mut text).unwrap();
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 #[test]
