@@ -140,51 +140,81 @@ impl PeerBook {
 }
 
 /// Copies openraft's metrics into `group` as they change.
+///
+/// They change with every entry (the log and applied indexes), so the
+/// cheap part (indexes, matched positions) is copied each time and the
+/// rest (members, the lease's voter sets) only when the role, term,
+/// leader or membership changed.
 pub(crate) async fn watch(raft: Raft, group: Arc<Group>, lease: Arc<Lease>) {
     let mut metrics = raft.metrics();
+    let mut seen = None;
     loop {
-        {
-            let m = metrics.borrow_and_update().clone();
-            let membership = m.membership_config.membership();
-            let voters: Vec<u64> = membership.voter_ids().collect();
-            let members = membership
-                .nodes()
-                .map(|(id, node)| (*id, node.addr.clone(), voters.contains(id)))
-                .collect();
-            let leading = m.state == ServerState::Leader;
-            let term = m.current_term;
-            lease.leading(
-                if leading { term } else { 0 },
-                membership
-                    .get_joint_config()
-                    .iter()
-                    .map(|set| set.iter().copied().collect())
-                    .collect(),
+        let changed = {
+            let m = metrics.borrow_and_update();
+            let key = (
+                m.state,
+                m.current_term,
+                m.current_leader,
+                *m.membership_config.log_id(),
             );
-            let mut state = group.state.write();
-            if state.role != Some(m.state) || state.leader != m.current_leader {
-                info!(role = ?m.state, term, leader = ?m.current_leader, "replication: role");
+            if seen == Some(key) {
+                let mut state = group.state.write();
+                state.last_log_index = m.last_log_index.unwrap_or(0);
+                for (id, matched) in m.replication.iter().flatten() {
+                    state.matched.insert(*id, matched.map(|l| l.index));
+                }
+                None
+            } else {
+                seen = Some(key);
+                Some(m.clone())
             }
-            *state = State {
-                role: Some(m.state),
-                term,
-                leader: m.current_leader,
-                members,
-                matched: m
-                    .replication
-                    .as_ref()
-                    .map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect())
-                    .unwrap_or_default(),
-                last_log_index: m.last_log_index.unwrap_or(0),
-            };
-            group
-                .leading
-                .store(if leading { term } else { 0 }, Ordering::Release);
+        };
+        if let Some(m) = changed {
+            adopt(&group, &lease, &m);
         }
         if metrics.changed().await.is_err() {
             return;
         }
     }
+}
+
+/// Takes a new role, term, leader or membership from openraft's metrics.
+fn adopt(group: &Group, lease: &Lease, m: &openraft::RaftMetrics<u64, BasicNode>) {
+    let membership = m.membership_config.membership();
+    let voters: Vec<u64> = membership.voter_ids().collect();
+    let members = membership
+        .nodes()
+        .map(|(id, node)| (*id, node.addr.clone(), voters.contains(id)))
+        .collect();
+    let leading = m.state == ServerState::Leader;
+    let term = m.current_term;
+    lease.leading(
+        if leading { term } else { 0 },
+        membership
+            .get_joint_config()
+            .iter()
+            .map(|set| set.iter().copied().collect())
+            .collect(),
+    );
+    let mut state = group.state.write();
+    if state.role != Some(m.state) || state.leader != m.current_leader {
+        info!(role = ?m.state, term, leader = ?m.current_leader, "replication: role");
+    }
+    *state = State {
+        role: Some(m.state),
+        term,
+        leader: m.current_leader,
+        members,
+        matched: m
+            .replication
+            .as_ref()
+            .map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect())
+            .unwrap_or_default(),
+        last_log_index: m.last_log_index.unwrap_or(0),
+    };
+    group
+        .leading
+        .store(if leading { term } else { 0 }, Ordering::Release);
 }
 
 /// Forms the group, or waits to be part of one (see the module docs).

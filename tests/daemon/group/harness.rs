@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sessiond_protocol::wire::{Reply, Request};
 
 use crate::Raw;
-use crate::binary::{BIN, free_port, send_signal};
+use crate::binary::{BIN, send_signal};
 use crate::tempdir::TempDir;
 
 /// One member: its ports, its data directory and its process.
@@ -39,7 +39,7 @@ impl Node {
             .args(&self.extra)
             .env_remove("SESSIOND_AUTH_TOKEN")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log_file(&self.dir));
         for (id, raft) in &self.peers {
             command.args(["--peer", &format!("{id}={raft}")]);
         }
@@ -47,7 +47,9 @@ impl Node {
         let started = Instant::now();
         while std::net::TcpStream::connect(self.native).is_err() {
             if let Some(status) = child.try_wait().unwrap() {
-                panic!("node {} exited early: {status}", self.id);
+                let log =
+                    std::fs::read_to_string(self.dir.with_extension("log")).unwrap_or_default();
+                panic!("node {} exited early: {status}: {log}", self.id);
             }
             assert!(
                 started.elapsed() < Duration::from_secs(10),
@@ -73,6 +75,38 @@ pub(crate) struct Group {
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A port free now and never handed out before by this process: the
+/// tests of a group run side by side, and a port the kernel picked for
+/// one (bound, then let go) could be picked again for another before the
+/// first binds it. Below the kernel's ephemeral range, so that no
+/// outgoing connection takes one either.
+fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 500) as u16 * 20,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::AcqRel);
+        assert!(port < 32_000, "out of test ports");
+        if std::net::TcpListener::bind(addr(port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Where a node's log goes (beside its data directory), for a failure's
+/// message.
+fn log_file(dir: &std::path::Path) -> Stdio {
+    std::fs::create_dir_all(dir.parent().expect("a node's dir has a parent")).unwrap();
+    std::fs::File::create(dir.with_extension("log"))
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null())
 }
 
 impl Group {
