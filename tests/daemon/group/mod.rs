@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use harness::{Group, answers_as_leader};
 use link::{GroupClient, Link};
 
-/// Elections on loopback take about a second; this bounds every wait.
+/// Elections on loopback take one to two seconds; this bounds every wait.
 const ELECTION: Duration = Duration::from_secs(10);
 
 fn rounds() -> usize {
