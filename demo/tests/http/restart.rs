@@ -18,13 +18,13 @@ async fn a_restart_on_a_data_directory_signs_nobody_out() {
             .expect("the data directory opens")
             .0
     };
-    let h = Harness::new(open(), Settings::default(), clock.clone(), None);
+    let h = Harness::new(open(), Settings::default(), clock.clone(), None).await;
     let mut laptop = h.signed_in(ALICE, FIREFOX).await;
     let mut phone = h.signed_in(ALICE, ANDROID).await;
     // The app and its store stop (a deploy) and start again on the same
     // directory.
     drop(h);
-    let h = Harness::new(open(), Settings::default(), clock.clone(), None);
+    let h = Harness::new(open(), Settings::default(), clock.clone(), None).await;
     let page = h.get(&mut laptop, "/devices").await;
     assert!(!page.is_signed_out(), "{}", page.body);
     assert_eq!(page.devices().len(), 2, "{}", page.body);
