@@ -86,8 +86,9 @@ pub enum AppError {
     /// The account is at its limit of concurrent sessions and the policy is
     /// to refuse new ones.
     #[error(
-        "This account is already signed in on {limit} devices, the most allowed. \
-         Sign out on one of them (or revoke one from its devices page) and try again."
+        "This account is already signed in on {}, the most allowed. \
+         Sign out on one of them (or revoke one from its devices page) and try again.",
+        devices_text(*.limit)
     )]
     SessionLimit {
         /// The limit in force.
@@ -153,6 +154,13 @@ fn refusal_message(refusal: Refusal) -> String {
              paused for {}. A device you have signed in on before can still sign in.",
             wait(retry_after)
         ),
+    }
+}
+
+fn devices_text(n: u32) -> String {
+    match n {
+        1 => "1 device".to_owned(),
+        n => format!("{n} devices"),
     }
 }
 
