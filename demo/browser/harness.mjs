@@ -118,19 +118,20 @@ export async function startDemo(kind, extra = [], opts = {}) {
   const { child, state } = await launch(demoBin, args, {}, (out) => /on http:\/\/[\d.:]+/.test(out) && /^\s+admin\s+\S+/m.test(out));
   const password = (name) => state.output.match(new RegExp(`^\\s+${name}\\s+(\\S+)`, 'm'))[1];
   const exited = new Promise((ok) => child.on('exit', ok));
-  return {
+  const demo = {
     url: `http://127.0.0.1:${port}`,
     port,
     store,
     accounts: { alice: password('alice'), bob: password('bob'), admin: password('admin') },
     log: () => state.output,
-    /** Stops the demo (and its daemon unless `keepStore`). */
+    /** Stops the demo (and its daemon, as replaced since, unless `keepStore`). */
     stop: async ({ keepStore = false } = {}) => {
       child.kill('SIGINT');
       await exited;
-      if (store && !keepStore) await store.stop();
+      if (demo.store && !keepStore) await demo.store.stop();
     },
   };
+  return demo;
 }
 
 export function shoot(page, name) {

@@ -214,7 +214,6 @@ function flows(kind) {
         assert.doesNotMatch(await page.textContent('.notice'), /another device|administrator/);
       } finally {
         await (again ?? demo).stop();
-        if (again) await demo.store?.stop();
       }
     });
 
