@@ -52,7 +52,10 @@ pub struct Account {
     pub name: String,
     /// What it may do.
     pub role: Role,
-    hash: RwLock<String>,
+    /// The password hash, and how many times the password was changed:
+    /// a sign-in compares the count before and after making its session,
+    /// so that one whose check raced a change does not outlive it.
+    hash: RwLock<(String, u64)>,
 }
 
 /// A demo account's name, role and password, to print at startup.
@@ -88,7 +91,7 @@ impl Accounts {
             let account = Account {
                 name: (*name).to_owned(),
                 role: *role,
-                hash: RwLock::new(hash(&cost, password)?),
+                hash: RwLock::new((hash(&cost, password)?, 0)),
             };
             by_name.insert(account.name.clone(), account);
         }
@@ -135,18 +138,18 @@ impl Accounts {
         self.by_name.values()
     }
 
-    /// The account if the password is its own. Slow on purpose (argon2id):
-    /// call it off the async threads. An unknown name costs the same as a
-    /// wrong password.
-    pub fn verify(&self, name: &str, password: &str) -> Option<&Account> {
+    /// The account and its password generation if the password is its
+    /// own. Slow on purpose (argon2id): call it off the async threads. An
+    /// unknown name costs the same as a wrong password.
+    pub fn verify(&self, name: &str, password: &str) -> Option<(&Account, u64)> {
         let hasher = self.cost.hasher();
         match self.by_name.get(name) {
             Some(account) => {
-                let hash = account.hash.read().expect("hash lock").clone();
+                let (hash, generation) = account.hash.read().expect("hash lock").clone();
                 hasher
                     .verify_password(password.as_bytes(), hash.as_str())
                     .ok()
-                    .map(|()| account)
+                    .map(|()| (account, generation))
             }
             None => {
                 let _ = hasher.verify_password(password.as_bytes(), self.decoy.as_str());
@@ -163,8 +166,16 @@ impl Accounts {
     pub fn set_password(&self, name: &str, password: &str) -> Result<(), AppError> {
         let account = self.get(name).ok_or(AppError::NotFound("account"))?;
         let new_hash = hash(&self.cost, password)?;
-        *account.hash.write().expect("hash lock") = new_hash;
+        let mut held = account.hash.write().expect("hash lock");
+        *held = (new_hash, held.1 + 1);
         Ok(())
+    }
+
+    /// How many times the account's password has changed (0 for an
+    /// unknown account).
+    pub fn generation(&self, name: &str) -> u64 {
+        self.get(name)
+            .map_or(0, |account| account.hash.read().expect("hash lock").1)
     }
 }
 
@@ -200,14 +211,16 @@ mod tests {
             &[("ann", Role::User, "pw1")],
         )
         .unwrap();
-        let hash = accounts.get("ann").unwrap().hash.read().unwrap().clone();
+        let hash = accounts.get("ann").unwrap().hash.read().unwrap().0.clone();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
         assert!(accounts.verify("ann", "pw1").is_some());
         assert!(accounts.verify("ann", "pw2").is_none());
         assert!(accounts.verify("nobody", "pw1").is_none());
+        assert_eq!(accounts.generation("ann"), 0);
         accounts.set_password("ann", "pw2").unwrap();
         assert!(accounts.verify("ann", "pw1").is_none());
-        assert!(accounts.verify("ann", "pw2").is_some());
+        assert_eq!(accounts.verify("ann", "pw2").map(|(_, g)| g), Some(1));
+        assert_eq!(accounts.generation("ann"), 1);
     }
 
     #[test]

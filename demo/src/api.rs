@@ -29,6 +29,9 @@ pub(crate) fn routes<S: Backend>() -> Router<AppState<S>> {
         .route("/jwt/refresh", post(jwt::api_refresh::<S>))
         .route("/jwt/me", get(jwt::api_me::<S>))
         .route("/jwt/revoke", post(jwt::api_revoke::<S>))
+        .fallback(|| async { ApiError(AppError::NotFound("page")) })
+        .method_not_allowed_fallback(|| async { ApiError(AppError::FormOnly) })
+        .layer(axum::middleware::map_response(crate::pages::api_headers))
 }
 
 /// An API session, from `Authorization: Bearer <session id>`.
@@ -38,9 +41,13 @@ impl<S: Backend> FromRequestParts<AppState<S>> for ApiSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Self, ApiError> {
-        let id = jwt::bearer(&parts.headers)
-            .and_then(|token| token.parse::<SessionId>().ok())
-            .ok_or(AppError::SignedOut)?;
+        let token = jwt::bearer(&parts.headers).ok_or(AppError::NotSignedIn { next: None })?;
+        let id = token
+            .parse::<SessionId>()
+            .map_err(|_| AppError::SignedOut {
+                why: crate::ended::Ended::Unknown,
+                next: None,
+            })?;
         Ok(ApiSession(auth::load(state, &id, Via::Api).await?))
     }
 }
@@ -59,8 +66,10 @@ async fn login<S: Backend>(
     client: ClientInfo,
     Json(body): Json<Credentials>,
 ) -> Result<Json<LoggedIn>, ApiError> {
-    let account = auth::authenticate(&state, &body.username, &body.password, &client).await?;
-    let started = auth::start_session(&state, &account, Via::Api, &client).await?;
+    let jar = Default::default();
+    let verified =
+        auth::authenticate(&state, &jar, &body.username, &body.password, &client).await?;
+    let started = auth::sign_in(&state, &verified, Via::Api, &client).await?;
     let session = auth::load(&state, &started.id, Via::Api).await?;
     Ok(Json(LoggedIn {
         token: started.id.to_string(),
@@ -116,15 +125,12 @@ async fn list<S: Backend>(
     State(state): State<AppState<S>>,
     ApiSession(session): ApiSession,
 ) -> Result<Json<Vec<Device>>, ApiError> {
-    let sessions = state
-        .store
-        .list(session.account.as_bytes())
-        .await
-        .checked()?;
+    let sessions = devices::sessions(&state, &session).await?;
+    let now = state.now();
     let devices = sessions
         .iter()
         .map(|info| {
-            let row = devices::row(info, &session.id);
+            let row = devices::row(info, &session.id, now);
             Device {
                 device: row.handle,
                 browser: row.browser,
@@ -146,9 +152,10 @@ async fn revoke<S: Backend>(
     ApiSession(session): ApiSession,
     Path(device): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = devices::find(&state, &session.account, &device)
+    let info = devices::find(&state, &session.account, &device)
         .await?
         .ok_or(AppError::NotFound("device"))?;
-    state.store.delete(&id).await.checked()?;
+    crate::ended::note(&state, &[info.id], crate::ended::Ended::Revoked).await?;
+    state.store.delete(&info.id).await.checked()?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,13 +9,22 @@
 //! planted in the browser can survive. `rotate` is used where a session
 //! lives on across a privilege change: changing the password keeps the
 //! current session under a new id.
+//!
+//! **A sign-in racing a password change.** A sign-in checks the password
+//! (slowly), then creates its session; a password change may end every
+//! session of the account in between, before the new one exists. So a
+//! sign-in notes the account's password generation when its check
+//! succeeds, and after creating its session compares it again: if the
+//! password changed meanwhile, it deletes the session it made and refuses.
+//! Either the change's `delete_owner` comes after the session exists (and
+//! ends it), or the new generation is visible to the second look.
 
 use std::net::SocketAddr;
 
 use axum::Form;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::{Deserialize, Serialize};
@@ -23,19 +32,31 @@ use sessiond_protocol::{Labels, LimitPolicy, NewSession, SessionId, SessionInfo}
 
 use crate::accounts::{Role, random_bytes};
 use crate::csrf::{self, NoFields, Protected};
+use crate::ended::{self, Ended};
 use crate::error::AppError;
+use crate::limits::{self, Client};
 use crate::store::{Backend, Checked};
 use crate::templates::{self, LoginPage};
-use crate::{AppState, limits};
+use crate::{AppState, known_device, user_agent};
 
-/// The session cookie's name.
-pub const COOKIE: &str = "sid";
+/// A cookie's name: with the `__Host-` prefix when cookies are Secure, so
+/// that the browser only accepts it from this host over TLS, with Path=/
+/// and no Domain (nothing on a sibling subdomain can set or shadow it).
+pub fn cookie_name(base: &'static str, secure: bool) -> &'static str {
+    match (base, secure) {
+        ("sid", true) => "__Host-sid",
+        ("login-csrf", true) => "__Host-login-csrf",
+        ("device", true) => "__Host-device",
+        (base, _) => base,
+    }
+}
 
-/// The session cookie: HttpOnly (no script reads it), SameSite=Lax (not
-/// sent on cross-site posts), Path=/, Secure when served over TLS, and no
+/// The session cookie: `__Host-sid`, HttpOnly (no script reads it),
+/// Secure, SameSite=Lax (not sent on cross-site posts), Path=/, and no
 /// expiry of its own: the store decides when the session ends.
+/// `secure = false` (`--insecure-cookies`) drops Secure and the prefix.
 pub fn session_cookie(id: &SessionId, secure: bool) -> Cookie<'static> {
-    Cookie::build((COOKIE, id.to_string()))
+    Cookie::build((cookie_name("sid", secure), id.to_string()))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
@@ -44,11 +65,12 @@ pub fn session_cookie(id: &SessionId, secure: bool) -> Cookie<'static> {
 }
 
 /// Tells the browser to forget the session cookie.
-pub fn removal_cookie() -> Cookie<'static> {
-    Cookie::build((COOKIE, ""))
+pub fn removal_cookie(secure: bool) -> Cookie<'static> {
+    Cookie::build((cookie_name("sid", secure), ""))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
+        .secure(secure)
         .removal()
         .build()
 }
@@ -109,10 +131,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
 }
 
 /// What the app keeps in a session's data.
-#[derive(Debug, Serialize, Deserialize)]
-struct SessionData {
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct SessionData {
     /// The token every form post of this session must carry.
-    csrf: String,
+    pub csrf: String,
+    /// A message for the next page this session shows, then forgotten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash: Option<String>,
+    /// The JWT page's token and its refresh session, if one was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<crate::jwt::Slot>,
 }
 
 /// A new session, just created.
@@ -120,12 +148,20 @@ struct SessionData {
 pub struct Started {
     /// Its id: the cookie value or bearer token.
     pub id: SessionId,
-    /// Whether the account's least recently used session ended to make room.
-    pub evicted_another: bool,
+    /// Its device handle.
+    pub device: String,
+}
+
+/// How the devices page names a session's device: "Firefox 133 on Linux".
+pub(crate) fn device_name(info: &SessionInfo) -> String {
+    let device = user_agent::parse(info.labels.get("ua").unwrap_or(""));
+    format!("{} on {}", device.browser, device.os)
 }
 
 /// Creates a session for `account`, labelled for the devices page, with
-/// the configured timeouts and session limit.
+/// the configured timeouts and session limit. If the limit evicts the
+/// account's least recently used session, the new session's first page
+/// names it.
 ///
 /// # Errors
 /// [`AppError::SessionLimit`] when the account is full and the policy
@@ -137,39 +173,57 @@ pub async fn start_session<S: Backend>(
     client: &ClientInfo,
 ) -> Result<Started, AppError> {
     let limit = state.settings.session_limit;
-    // Only to tell the person: the store evicts by itself.
-    let evicted_another = match limit {
+    // Only to tell the person and leave a note: the store evicts by itself.
+    let victim = match limit {
         Some(limit) if limit.policy == LimitPolicy::EvictOldest => {
-            let live = state.store.count(account.as_bytes()).await.checked()?;
-            live >= limit.max_sessions as usize
+            let live = state.store.list(account.as_bytes()).await.checked()?;
+            match live.len() >= limit.max_sessions as usize {
+                true => live.last().cloned(),
+                false => None,
+            }
         }
-        _ => false,
+        _ => None,
     };
     let data = SessionData {
         csrf: csrf::new_token(),
+        flash: victim.as_ref().map(|info| {
+            format!(
+                "This account was at its limit of {} devices, so the one used least recently, \
+                 {}, was signed out to make room.",
+                limit.map_or(0, |l| l.max_sessions),
+                device_name(info)
+            )
+        }),
+        jwt: None,
     };
+    let device = csrf::encode(&random_bytes::<9>());
     let labels = Labels::new()
         .with("ua", client.user_agent.as_str())
         .with("ip", client.address.as_str())
         .with("via", via.label())
-        .with("device", csrf::encode(&random_bytes::<9>()));
+        .with("device", device.as_str());
     let new = NewSession::new(account)
-        .data(serde_json::to_vec(&data).map_err(|e| AppError::Internal(e.to_string()))?)
+        .data(encode_data(&data)?)
         .labels(labels)
         .idle_timeout(state.settings.idle_timeout)
         .absolute_lifetime(state.settings.absolute_lifetime)
         .owner_limit(limit);
     let id = state.store.create(new).await.checked()?;
-    Ok(Started {
-        id,
-        evicted_another,
-    })
+    if let Some(victim) = victim {
+        ended::note(state, &[victim.id], Ended::Evicted).await?;
+    }
+    Ok(Started { id, device })
+}
+
+pub(crate) fn encode_data(data: &SessionData) -> Result<Vec<u8>, AppError> {
+    serde_json::to_vec(data).map_err(|e| AppError::Internal(e.to_string()))
 }
 
 /// The session behind a request, loaded (and its idle deadline slid) from
-/// the store. As an extractor it reads the cookie; a missing, unknown or
-/// ended session rejects with [`AppError::SignedOut`], which sends a
-/// browser to the login page.
+/// the store. As an extractor it reads the cookie; no cookie rejects with
+/// [`AppError::NotSignedIn`], an unknown or ended session with
+/// [`AppError::SignedOut`]; both send a browser to the login page, which
+/// brings it back here afterwards.
 #[derive(Debug, Clone)]
 pub struct CurrentSession {
     /// Its id.
@@ -182,6 +236,7 @@ pub struct CurrentSession {
     pub csrf: String,
     /// Labels, times and deadlines.
     pub info: SessionInfo,
+    pub(crate) data: SessionData,
 }
 
 impl CurrentSession {
@@ -189,6 +244,48 @@ impl CurrentSession {
     pub fn device(&self) -> &str {
         self.info.labels.get("device").unwrap_or("")
     }
+
+    /// Replaces this session's data (only if nobody else changed it since
+    /// it was read).
+    pub(crate) async fn save<S: Backend>(
+        &mut self,
+        state: &AppState<S>,
+        data: SessionData,
+    ) -> Result<(), AppError> {
+        let bytes = encode_data(&data)?;
+        let version = state
+            .store
+            .update(&self.id, &bytes, Some(self.info.version))
+            .await
+            .checked()?;
+        self.info.version = version;
+        self.data = data;
+        Ok(())
+    }
+
+    /// The message left for this page, which is then forgotten.
+    pub(crate) async fn take_flash<S: Backend>(
+        &mut self,
+        state: &AppState<S>,
+    ) -> Result<Option<String>, AppError> {
+        let Some(flash) = self.data.flash.clone() else {
+            return Ok(None);
+        };
+        let data = SessionData {
+            flash: None,
+            ..self.data.clone()
+        };
+        // A concurrent write means another request is showing it.
+        match self.save(state, data).await {
+            Ok(()) | Err(AppError::Store(_)) => Ok(Some(flash)),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// The session id in this browser's cookie, if any.
+pub(crate) fn cookie_id(jar: &CookieJar, secure: bool) -> Option<SessionId> {
+    jar.get(cookie_name("sid", secure))?.value().parse().ok()
 }
 
 impl<S: Backend> FromRequestParts<AppState<S>> for CurrentSession {
@@ -196,11 +293,25 @@ impl<S: Backend> FromRequestParts<AppState<S>> for CurrentSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Self, AppError> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let id = jar
-            .get(COOKIE)
-            .and_then(|cookie| cookie.value().parse::<SessionId>().ok())
-            .ok_or(AppError::SignedOut)?;
-        load(state, &id, Via::Web).await
+        // Back here after signing in, if this was a page (not a post).
+        let next = (parts.method == Method::GET)
+            .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_owned()))
+            .flatten();
+        let secure = state.settings.secure_cookies;
+        let Some(id) = cookie_id(&jar, secure) else {
+            return Err(match jar.get(cookie_name("sid", secure)) {
+                // A cookie that is no id of ours: ended, for all we know.
+                Some(_) => AppError::SignedOut {
+                    why: Ended::Unknown,
+                    next,
+                },
+                None => AppError::NotSignedIn { next },
+            });
+        };
+        load(state, &id, Via::Web).await.map_err(|err| match err {
+            AppError::SignedOut { why, .. } => AppError::SignedOut { why, next },
+            other => other,
+        })
     }
 }
 
@@ -208,101 +319,194 @@ impl<S: Backend> FromRequestParts<AppState<S>> for CurrentSession {
 /// to a known account.
 ///
 /// # Errors
-/// [`AppError::SignedOut`] if it does not exist, has ended, or is of
-/// another kind.
+/// [`AppError::SignedOut`] (with the reason, if the app left one) if it
+/// does not exist, has ended, or is of another kind.
 pub async fn load<S: Backend>(
     state: &AppState<S>,
     id: &SessionId,
     via: Via,
 ) -> Result<CurrentSession, AppError> {
-    let session = state.store.get(id).await.checked()?;
+    let session = match state.store.get(id).await.checked() {
+        Err(AppError::SignedOut { .. }) => {
+            let why = ended::why(state, id).await;
+            return Err(AppError::SignedOut { why, next: None });
+        }
+        other => other?,
+    };
+    let gone = || AppError::SignedOut {
+        why: Ended::Unknown,
+        next: None,
+    };
     if session.info.labels.get("via") != Some(via.label()) {
-        return Err(AppError::SignedOut);
+        return Err(gone());
     }
-    let account = String::from_utf8(session.owner).map_err(|_| AppError::SignedOut)?;
-    let role = state
-        .accounts
-        .get(&account)
-        .ok_or(AppError::SignedOut)?
-        .role;
-    let data: SessionData =
-        serde_json::from_slice(&session.data).map_err(|_| AppError::SignedOut)?;
+    let account = String::from_utf8(session.owner).map_err(|_| gone())?;
+    let role = state.accounts.get(&account).ok_or_else(gone)?.role;
+    let data: SessionData = serde_json::from_slice(&session.data).map_err(|_| gone())?;
     Ok(CurrentSession {
         id: *id,
         account,
         role,
-        csrf: data.csrf,
+        csrf: data.csrf.clone(),
         info: session.info,
+        data,
     })
 }
 
-/// Checks a name and password, under the attempt limits. Returns the
-/// account's name.
+/// A password that checked out: the account, and its password generation
+/// at that moment.
+#[derive(Debug)]
+pub struct Verified {
+    /// The account's name.
+    pub account: String,
+    generation: u64,
+}
+
+/// Checks a name and password under the attempt limits (`limits.rs`):
+/// the attempt is counted before the password is hashed, and the hash
+/// waits for a turn at the password gate.
 ///
 /// # Errors
-/// [`AppError::TooManyAttempts`] when a counter is full (checked first),
-/// [`AppError::BadCredentials`] for a wrong password or unknown name.
+/// [`AppError::TooManyAttempts`] when the client must wait,
+/// [`AppError::Busy`] when no hash turn came, [`AppError::BadCredentials`]
+/// for a wrong password or unknown name.
 pub async fn authenticate<S: Backend>(
     state: &AppState<S>,
+    jar: &CookieJar,
     name: &str,
     password: &str,
     client: &ClientInfo,
-) -> Result<String, AppError> {
-    limits::check(state, name, &client.address).await?;
-    let verified = {
-        let (state, name, password) = (state.clone(), name.to_owned(), password.to_owned());
-        // argon2id is slow on purpose: keep it off the async threads.
-        tokio::task::spawn_blocking(move || {
-            state
-                .accounts
-                .verify(&name, &password)
-                .map(|account| account.name.clone())
-        })
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
+) -> Result<Verified, AppError> {
+    let secure = state.settings.secure_cookies;
+    let who = match known_device::known(jar, &state.keys, name, secure) {
+        Some(nonce) => Client::Known(nonce),
+        None => Client::Address(client.address.clone()),
     };
+    let reserved = limits::reserve(state, name, &who).await?;
+    let verified = check_password(state, name, password).await?;
     match verified {
-        Some(account) => {
-            limits::clear_account(state, &account).await?;
-            Ok(account)
+        Some(verified) => {
+            reserved.succeeded(state).await?;
+            Ok(verified)
         }
-        None => {
-            limits::record_failure(state, name, &client.address).await?;
-            Err(AppError::BadCredentials)
-        }
+        None => Err(AppError::BadCredentials),
     }
 }
 
-/// `?notice=` on the login page: fixed texts, so nothing from the URL is
-/// echoed.
-#[derive(Debug, Deserialize)]
-pub struct Notice {
-    notice: Option<String>,
+/// The password check itself, through the gate and off the async threads
+/// (argon2id is slow on purpose).
+pub(crate) async fn check_password<S: Backend>(
+    state: &AppState<S>,
+    name: &str,
+    password: &str,
+) -> Result<Option<Verified>, AppError> {
+    let permit = state.password_gate.enter().await?;
+    let (state, name, password) = (state.clone(), name.to_owned(), password.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        state
+            .accounts
+            .verify(&name, &password)
+            .map(|(account, generation)| Verified {
+                account: account.name.clone(),
+                generation,
+            })
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))
 }
 
-fn login_notice(code: Option<&str>) -> Option<&'static str> {
-    Some(match code? {
-        "ended" => {
-            "Your session has ended: it was signed out from another device, \
-                    ended by an administrator, or expired. Please sign in again."
-        }
-        "logged-out" => "You are signed out.",
-        _ => return None,
-    })
+/// Creates the session of a verified sign-in, unless the password changed
+/// since it was checked (see the module's notes).
+///
+/// # Errors
+/// [`AppError::BadCredentials`] if it did; those of [`start_session`].
+pub async fn sign_in<S: Backend>(
+    state: &AppState<S>,
+    verified: &Verified,
+    via: Via,
+    client: &ClientInfo,
+) -> Result<Started, AppError> {
+    let started = start_session(state, &verified.account, via, client).await?;
+    if state.accounts.generation(&verified.account) != verified.generation {
+        state.store.delete(&started.id).await.checked()?;
+        return Err(AppError::BadCredentials);
+    }
+    Ok(started)
+}
+
+/// Whether `next` is a page of this app to return to after signing in:
+/// only our own pages, so that the login form cannot be made to send
+/// anyone elsewhere.
+pub(crate) fn safe_next(next: &str) -> Option<&str> {
+    let path = next.split(['?', '#']).next().unwrap_or("");
+    let ours = matches!(path, "/devices" | "/jwt" | "/admin");
+    let plain = next
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'"');
+    (ours && plain).then_some(next)
+}
+
+/// `text` fit for a query string.
+pub(crate) fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The login page's query: why the last session ended, where to go next.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    ended: Option<String>,
+    notice: Option<String>,
+    next: Option<String>,
+}
+
+fn login_notice(query: &LoginQuery) -> Option<&'static str> {
+    if let Some(why) = query.ended.as_deref().and_then(Ended::from_code) {
+        return Some(why.message());
+    }
+    match query.notice.as_deref()? {
+        "logged-out" => Some("You are signed out."),
+        _ => None,
+    }
+}
+
+fn login_form(
+    jar: CookieJar,
+    state: &AppState<impl Backend>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    username: String,
+    next: Option<String>,
+) -> (CookieJar, Response) {
+    let (jar, token) = csrf::login_token(jar, &state.keys, state.settings.secure_cookies);
+    let page = LoginPage {
+        nav: templates::Nav::anonymous(),
+        csrf: token,
+        error,
+        notice,
+        username,
+        next: next.filter(|n| safe_next(n).is_some()).unwrap_or_default(),
+    };
+    (jar, templates::render(&page))
 }
 
 /// GET /login: the form, with a CSRF token of its own (there is no
 /// session yet to hold one).
-pub async fn login_page(jar: CookieJar, Query(notice): Query<Notice>) -> Response {
-    let (jar, token) = csrf::login_token(jar);
-    let page = LoginPage {
-        nav: templates::Nav::anonymous(),
-        csrf: token,
-        error: None,
-        notice: login_notice(notice.notice.as_deref()),
-        username: String::new(),
-    };
-    (jar, templates::render(&page)).into_response()
+pub async fn login_page<S: Backend>(
+    State(state): State<AppState<S>>,
+    jar: CookieJar,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    let notice = login_notice(&query);
+    let (jar, page) = login_form(jar, &state, notice, None, String::new(), query.next);
+    (jar, page).into_response()
 }
 
 /// The login form's fields.
@@ -312,107 +516,73 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    next: String,
 }
 
 /// POST /login: check the form's token, the limits and the password; then
-/// a fresh session and its cookie.
+/// a fresh session, its cookie, and this browser remembered as one of the
+/// account's devices; then back to the page the visitor was sent from.
 pub async fn login<S: Backend>(
     State(state): State<AppState<S>>,
     jar: CookieJar,
     client: ClientInfo,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let secure = state.settings.secure_cookies;
     let outcome = async {
-        csrf::check_login_token(&jar, &form.csrf)?;
-        let account = authenticate(&state, &form.username, &form.password, &client).await?;
-        let started = start_session(&state, &account, Via::Web, &client).await?;
-        if let Some(old) = jar
-            .get(COOKIE)
-            .and_then(|c| c.value().parse::<SessionId>().ok())
-        {
+        csrf::check_login_token(&jar, &state.keys, secure, &form.csrf)?;
+        let verified = authenticate(&state, &jar, &form.username, &form.password, &client).await?;
+        let started = sign_in(&state, &verified, Via::Web, &client).await?;
+        if let Some(old) = cookie_id(&jar, secure) {
             state.store.delete(&old).await.checked()?;
         }
-        Ok::<_, AppError>(started)
+        Ok::<_, AppError>((verified.account, started))
     }
     .await;
     match outcome {
-        Ok(started) => {
+        Ok((account, started)) => {
+            let next = safe_next(&form.next).unwrap_or("/devices").to_owned();
+            let device = known_device::cookie(&jar, &state.keys, &account, secure);
             let jar = jar
-                .add(session_cookie(&started.id, state.settings.secure_cookies))
-                .remove(csrf::login_cookie_removal());
-            let to = match started.evicted_another {
-                true => "/devices?notice=evicted",
-                false => "/devices",
-            };
-            (jar, Redirect::to(to)).into_response()
+                .remove(csrf::login_cookie_removal(secure))
+                .add(device)
+                .add(session_cookie(&started.id, secure));
+            (jar, Redirect::to(&next)).into_response()
         }
         Err(err) => {
-            let (jar, token) = csrf::login_token(jar);
-            let page = LoginPage {
-                nav: templates::Nav::anonymous(),
-                csrf: token,
-                error: Some(templates::sentence(&err.to_string())),
-                notice: None,
-                username: form.username.chars().take(64).collect(),
-            };
-            (err.status(), jar, templates::render(&page)).into_response()
+            let status = err.status();
+            let username = form.username.chars().take(64).collect();
+            let next = Some(form.next.clone());
+            let (jar, page) = login_form(jar, &state, None, Some(err.to_string()), username, next);
+            (status, jar, page).into_response()
         }
     }
 }
 
 /// POST /logout: the session is deleted from the store, not just
-/// forgotten by the browser.
+/// forgotten by the browser; so is the refresh session of the JWT page's
+/// token, which this browser made.
 pub async fn logout<S: Backend>(
     State(state): State<AppState<S>>,
     Protected { session, .. }: Protected<NoFields>,
 ) -> Result<Response, AppError> {
+    crate::jwt::end_page_token(&state, &session).await?;
     state.store.delete(&session.id).await.checked()?;
-    let jar = CookieJar::new().add(removal_cookie());
+    let jar = CookieJar::new().add(removal_cookie(state.settings.secure_cookies));
     Ok((jar, Redirect::to("/login?notice=logged-out")).into_response())
 }
 
-/// The password form's fields.
-#[derive(Debug, Deserialize)]
-pub struct PasswordForm {
-    current: String,
-    new: String,
-    confirm: String,
-}
-
-/// Shortest new password accepted.
-pub const MIN_PASSWORD_LEN: usize = 10;
-
-/// POST /password: after checking the current password, set the new one,
-/// give this session a new id and end every other session of the account
-/// (someone who knew the old password may be signed in elsewhere).
-pub async fn change_password<S: Backend>(
-    State(state): State<AppState<S>>,
-    client: ClientInfo,
-    Protected { session, form }: Protected<PasswordForm>,
-) -> Result<Response, AppError> {
-    if form.new.chars().count() < MIN_PASSWORD_LEN {
-        return Err(AppError::BadRequest(format!(
-            "the new password needs at least {MIN_PASSWORD_LEN} characters"
-        )));
-    }
-    if form.new != form.confirm {
-        return Err(AppError::BadRequest(
-            "the new password and its confirmation differ".into(),
-        ));
-    }
-    authenticate(&state, &session.account, &form.current, &client).await?;
-    {
-        let (state, account, new) = (state.clone(), session.account.clone(), form.new);
-        tokio::task::spawn_blocking(move || state.accounts.set_password(&account, &new))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))??;
-    }
-    let id = state.store.rotate(&session.id).await.checked()?;
-    state
-        .store
-        .delete_owner(session.account.as_bytes(), Some(&id))
-        .await
-        .checked()?;
-    let jar = CookieJar::new().add(session_cookie(&id, state.settings.secure_cookies));
-    Ok((jar, Redirect::to("/devices?notice=password")).into_response())
+/// GET /logout: a link or a reload lands here; sign-out is a form post.
+pub async fn logout_page(session: CurrentSession) -> Response {
+    templates::render(&templates::ConfirmPage {
+        nav: templates::Nav::of(&session),
+        title: "Sign out?".into(),
+        text: format!("Sign out {} on this device?", session.account),
+        warning: None,
+        action: "/logout",
+        fields: vec![],
+        button: "Sign out".into(),
+        cancel: "/devices",
+    })
 }

@@ -10,7 +10,8 @@
 //!    every form carries it in a hidden field; [`Protected`] compares the
 //!    two in constant time. The login form has no session yet, so its
 //!    token sits in a cookie of its own and the form repeats it
-//!    ("double submit").
+//!    ("double submit"), signed with a key of the app's so that a token
+//!    planted in that cookie by someone else is not accepted.
 
 use axum::Form;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -28,10 +29,13 @@ use crate::AppState;
 use crate::accounts::random_bytes;
 use crate::auth::CurrentSession;
 use crate::error::AppError;
+use crate::secrets::{Keys, mac};
 use crate::store::Backend;
 
-/// The login form's token cookie.
-const LOGIN_COOKIE: &str = "login_csrf";
+/// The login form's token cookie (`__Host-login-csrf` over TLS).
+fn login_cookie_name(secure: bool) -> &'static str {
+    crate::auth::cookie_name("login-csrf", secure)
+}
 
 /// A fresh token: 256 random bits.
 pub(crate) fn new_token() -> String {
@@ -49,34 +53,64 @@ fn tokens_match(given: &str, expected: &str) -> bool {
     !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
-/// The login form's token: the one in the browser's cookie if it has one,
-/// else a new one set in a cookie (HttpOnly, SameSite=Strict, only sent to
-/// /login).
-pub(crate) fn login_token(jar: CookieJar) -> (CookieJar, String) {
-    if let Some(cookie) = jar.get(LOGIN_COOKIE)
-        && cookie.value().len() == 43
+/// A login token: a random nonce and its HMAC under the app's key
+/// ("signed double submit"). A plain double-submit token would accept
+/// any value an attacker managed to plant in the cookie (from a sibling
+/// subdomain, say); this one must also carry the app's signature.
+fn signed_token(keys: &Keys, nonce: &str) -> String {
+    format!(
+        "{nonce}.{}",
+        encode(&mac(&keys.login_csrf, nonce.as_bytes()))
+    )
+}
+
+fn is_signed(keys: &Keys, token: &str) -> bool {
+    token
+        .split_once('.')
+        .is_some_and(|(nonce, _)| tokens_match(token, &signed_token(keys, nonce)))
+}
+
+/// The login form's token: the one in the browser's cookie if it is one
+/// of ours, else a new one set in a cookie (HttpOnly, SameSite=Strict,
+/// `__Host-` over TLS).
+pub(crate) fn login_token(jar: CookieJar, keys: &Keys, secure: bool) -> (CookieJar, String) {
+    let name = login_cookie_name(secure);
+    if let Some(cookie) = jar.get(name)
+        && is_signed(keys, cookie.value())
     {
         let token = cookie.value().to_owned();
         return (jar, token);
     }
-    let token = new_token();
-    let cookie = Cookie::build((LOGIN_COOKIE, token.clone()))
+    let token = signed_token(keys, &new_token());
+    let cookie = Cookie::build((name, token.clone()))
         .http_only(true)
+        .secure(secure)
         .same_site(SameSite::Strict)
-        .path("/login")
+        .path("/")
         .build();
     (jar.add(cookie), token)
 }
 
 /// Removes the login form's cookie once signed in.
-pub(crate) fn login_cookie_removal() -> Cookie<'static> {
-    Cookie::build(LOGIN_COOKIE).path("/login").build()
+pub(crate) fn login_cookie_removal(secure: bool) -> Cookie<'static> {
+    Cookie::build(login_cookie_name(secure))
+        .path("/")
+        .secure(secure)
+        .removal()
+        .build()
 }
 
-/// Checks the login form's token against its cookie.
-pub(crate) fn check_login_token(jar: &CookieJar, given: &str) -> Result<(), AppError> {
-    let expected = jar.get(LOGIN_COOKIE).map_or("", |cookie| cookie.value());
-    match tokens_match(given, expected) {
+/// Checks the login form's token against its cookie and its signature.
+pub(crate) fn check_login_token(
+    jar: &CookieJar,
+    keys: &Keys,
+    secure: bool,
+    given: &str,
+) -> Result<(), AppError> {
+    let expected = jar
+        .get(login_cookie_name(secure))
+        .map_or("", |cookie| cookie.value());
+    match tokens_match(given, expected) && is_signed(keys, expected) {
         true => Ok(()),
         false => Err(AppError::BadCsrfToken),
     }
@@ -114,7 +148,11 @@ impl<S: Backend, T: DeserializeOwned> FromRequest<AppState<S>> for Protected<T> 
         let Form(WithToken { csrf, fields }) =
             Form::<WithToken<T>>::from_request(Request::from_parts(parts, body), state)
                 .await
-                .map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+                .map_err(|_| {
+                    AppError::BadRequest(
+                        "This form arrived incomplete. Reload the page and try again.".into(),
+                    )
+                })?;
         match tokens_match(&csrf, &session.csrf) {
             true => Ok(Protected {
                 session,

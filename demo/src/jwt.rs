@@ -2,30 +2,40 @@
 //!
 //! An access token here is an HS256 JWT (`sub`, `jti`, `iat`, `exp`, and
 //! `sid`, the device handle of its refresh session), valid for a few
-//! minutes; the refresh token is a session id in the store (`via=jwt`), so
-//! refreshing can be refused the moment the session ends. A JWT alone
-//! cannot be ended before `exp`: anyone holding it is let in, whatever
-//! happened since. The denylist closes that gap: revoking puts the token's
-//! `jti` in a plain key of the store whose TTL is the token's remaining
-//! life, and every check reads it. That is a store lookup per request,
-//! exactly what JWTs were meant to save, which is the point of the page.
+//! minutes; the refresh token is a session id in the store (`via=jwt`).
+//! A token can be checked three ways ([`Check`]), which is the point of
+//! the page:
+//!
+//! - **plain**: signature and expiry, as a stateless API does. Nothing
+//!   can end such a token before `exp`: not a sign-out, not a kick, not a
+//!   password change.
+//! - **denylist**: also the token's `jti` in a plain key of the store,
+//!   written on revoke with a TTL of the token's remaining life.
+//! - **bound** (what this app's API uses): also its refresh session must
+//!   still be live, so everything that ends sessions ends its tokens at
+//!   once. Each is a store lookup per request, exactly what JWTs were meant
+//!   to save.
+//!
+//! Refresh tokens rotate on every use, and a used one is remembered (by a
+//! digest) for the session's lifetime: presenting it again means two
+//! parties hold it, so its session is ended (reuse detection, as OAuth 2.0
+//! Security BCP describes).
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::{Redirect, Response};
+use axum::http::{HeaderMap, StatusCode};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sessiond_protocol::SessionId;
 
 use crate::auth::{self, ClientInfo, CurrentSession, Via};
-use crate::csrf::{self, NoFields, Protected};
-use crate::error::{ApiError, AppError};
+use crate::ended::{self, Ended};
+use crate::error::{ApiError, AppError, TokenProblem};
+use crate::secrets::fingerprint;
 use crate::store::{Backend, Checked};
-use crate::templates::{self, JwtPage, Nav, Outcome};
-use crate::{AppState, accounts, devices};
+use crate::{AppState, accounts, csrf, devices};
 
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,9 +52,36 @@ pub struct Claims {
     pub sid: String,
 }
 
-/// The store key that denies a token.
+/// The JWT page's token, kept in the browser session's data so that the
+/// page can be a plain GET (a reload shows it again and re-submits
+/// nothing) and so that every "Get a token" reuses one refresh session
+/// instead of filling the device list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Slot {
+    /// The access token.
+    pub token: String,
+    /// The device handle of its refresh session.
+    pub device: String,
+}
+
+/// How much of a token to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Check {
+    /// Signature and expiry only.
+    Plain,
+    /// And the denylist.
+    Denylist,
+    /// And the denylist and its refresh session.
+    Bound,
+}
+
 fn denylist_key(jti: &str) -> Vec<u8> {
     format!("jwt-denylist:{jti}").into_bytes()
+}
+
+fn used_refresh_key(id: &SessionId) -> Vec<u8> {
+    format!("jwt-used-refresh:{}", fingerprint(&id.to_string())).into_bytes()
 }
 
 /// Signs a new access token for `account`, tied to refresh session
@@ -62,65 +99,92 @@ pub fn issue<S>(
         sub: account.to_owned(),
         jti: csrf::encode(&accounts::random_bytes::<16>()),
         iat: now,
-        exp: now + state.settings.jwt_lifetime.as_secs(),
+        exp: now.saturating_add(state.settings.jwt_lifetime.as_secs()),
         sid: device.to_owned(),
     };
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(state.jwt_key()),
+        &EncodingKey::from_secret(&state.keys.jwt),
     )
     .map_err(|e| AppError::Internal(format!("signing a token: {e}")))?;
     Ok((token, claims))
 }
 
-/// Checks an access token: signature and algorithm (HS256 only), expiry by
-/// the app's clock, then the denylist.
+/// The claims of a token this app signed with HS256, whatever its expiry.
 ///
 /// # Errors
-/// [`AppError::BadToken`] saying which check failed.
-pub async fn verify<S: Backend>(state: &AppState<S>, token: &str) -> Result<Claims, AppError> {
+/// [`TokenProblem::NotOurs`].
+pub fn decode<S>(state: &AppState<S>, token: &str) -> Result<Claims, AppError> {
     let mut validation = Validation::new(Algorithm::HS256);
-    // Expiry is checked below against the app's clock, which tests move.
+    // Expiry is checked against the app's clock, which tests move.
     validation.validate_exp = false;
     validation.set_required_spec_claims(&["exp", "sub"]);
-    let claims = jsonwebtoken::decode::<Claims>(
+    jsonwebtoken::decode::<Claims>(
         token,
-        &DecodingKey::from_secret(state.jwt_key()),
+        &DecodingKey::from_secret(&state.keys.jwt),
         &validation,
     )
-    .map_err(|_| AppError::BadToken("not a token this app signed"))?
-    .claims;
-    if claims.exp <= state.now() {
-        return Err(AppError::BadToken("expired"));
-    }
-    if state
-        .store
-        .get_key(&denylist_key(&claims.jti))
-        .await
-        .checked()?
-        .is_some()
-    {
-        return Err(AppError::BadToken("revoked"));
-    }
-    Ok(claims)
+    .map(|data| data.claims)
+    .map_err(|_| AppError::BadToken(TokenProblem::NotOurs))
 }
 
-/// Revokes a token: ends its refresh session (no new tokens), and if
-/// `denylist`, denies the token itself for the rest of its life.
+/// Checks a token as `check` says, at one instant `now` (so that "how
+/// long it stays valid" is computed from the same reading of the clock
+/// as "is it expired"). Returns the claims and the seconds it has left.
 ///
 /// # Errors
-/// Store errors.
-pub async fn revoke<S: Backend>(
+/// [`AppError::BadToken`] saying which check failed; store errors.
+pub async fn verify<S: Backend>(
+    state: &AppState<S>,
+    token: &str,
+    check: Check,
+) -> Result<(Claims, u64), AppError> {
+    let now = state.now();
+    let claims = decode(state, token)?;
+    let left = claims.exp.checked_sub(now).filter(|left| *left > 0);
+    let left = left.ok_or(AppError::BadToken(TokenProblem::Expired))?;
+    if check != Check::Plain {
+        let denied = state
+            .store
+            .get_key(&denylist_key(&claims.jti))
+            .await
+            .checked()?;
+        if denied.is_some() {
+            return Err(AppError::BadToken(TokenProblem::Denylisted));
+        }
+    }
+    if check == Check::Bound
+        && devices::find(state, &claims.sub, &claims.sid)
+            .await?
+            .is_none()
+    {
+        return Err(AppError::BadToken(TokenProblem::SessionEnded));
+    }
+    Ok((claims, left))
+}
+
+/// Ends a token's refresh session (no new tokens, and bound checks refuse
+/// it at once).
+pub(crate) async fn end_refresh_session<S: Backend>(
+    state: &AppState<S>,
+    account: &str,
+    device: &str,
+) -> Result<(), AppError> {
+    if let Some(info) = devices::find(state, account, device).await? {
+        ended::note(state, &[info.id], Ended::Revoked).await?;
+        state.store.delete(&info.id).await.checked()?;
+    }
+    Ok(())
+}
+
+/// Puts a token's id on the denylist for the rest of its life.
+pub(crate) async fn denylist<S: Backend>(
     state: &AppState<S>,
     claims: &Claims,
-    denylist: bool,
 ) -> Result<(), AppError> {
-    if let Some(id) = devices::find(state, &claims.sub, &claims.sid).await? {
-        state.store.delete(&id).await.checked()?;
-    }
     let left = claims.exp.saturating_sub(state.now());
-    if denylist && left > 0 {
+    if left > 0 {
         let ttl = Some(Duration::from_secs(left));
         state
             .store
@@ -129,6 +193,18 @@ pub async fn revoke<S: Backend>(
             .checked()?;
     }
     Ok(())
+}
+
+/// Ends the refresh session behind the JWT page's token of this browser
+/// session, if it made one (on sign-out).
+pub(crate) async fn end_page_token<S: Backend>(
+    state: &AppState<S>,
+    session: &CurrentSession,
+) -> Result<(), AppError> {
+    match &session.data.jwt {
+        Some(slot) => end_refresh_session(state, &session.account, &slot.device).await,
+        None => Ok(()),
+    }
 }
 
 /// What the JWT endpoints answer.
@@ -140,11 +216,11 @@ pub struct TokenPair {
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
-    /// A session id: trade it at /api/jwt/refresh for a new pair.
+    /// A session id: trade it at /api/jwt/refresh for a new pair, once.
     pub refresh_token: String,
 }
 
-async fn pair<S: Backend>(
+fn pair<S>(
     state: &AppState<S>,
     account: &str,
     refresh: SessionId,
@@ -154,7 +230,7 @@ async fn pair<S: Backend>(
     Ok(TokenPair {
         access_token,
         token_type: "Bearer".to_owned(),
-        expires_in: claims.exp - claims.iat,
+        expires_in: claims.exp.saturating_sub(claims.iat),
         refresh_token: refresh.to_string(),
     })
 }
@@ -174,12 +250,16 @@ pub async fn api_login<S: Backend>(
     client: ClientInfo,
     Json(body): Json<Credentials>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let account = auth::authenticate(&state, &body.username, &body.password, &client).await?;
-    let started = auth::start_session(&state, &account, Via::Jwt, &client).await?;
-    let session = auth::load(&state, &started.id, Via::Jwt).await?;
-    Ok(Json(
-        pair(&state, &account, started.id, session.device()).await?,
-    ))
+    let jar = Default::default();
+    let verified =
+        auth::authenticate(&state, &jar, &body.username, &body.password, &client).await?;
+    let started = auth::sign_in(&state, &verified, Via::Jwt, &client).await?;
+    Ok(Json(pair(
+        &state,
+        &verified.account,
+        started.id,
+        &started.device,
+    )?))
 }
 
 /// The refresh body.
@@ -190,18 +270,58 @@ pub struct Refresh {
 }
 
 /// POST /api/jwt/refresh: a new pair for a live refresh session, whose id
-/// is rotated (a refresh token works once).
+/// is rotated (a refresh token works once; a second use ends the session).
 pub async fn api_refresh<S: Backend>(
     State(state): State<AppState<S>>,
     Json(body): Json<Refresh>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    let bad = || AppError::BadToken("unknown or ended refresh token");
-    let id: SessionId = body.refresh_token.parse().map_err(|_| bad())?;
-    let session = auth::load(&state, &id, Via::Jwt).await.map_err(|_| bad())?;
-    let id = state.store.rotate(&id).await.checked().map_err(|_| bad())?;
-    Ok(Json(
-        pair(&state, &session.account, id, session.device()).await?,
-    ))
+    let unknown = AppError::BadToken(TokenProblem::UnknownRefresh);
+    let id: SessionId = body.refresh_token.parse().map_err(|_| unknown)?;
+    let session = match auth::load(&state, &id, Via::Jwt).await {
+        Ok(session) => session,
+        Err(AppError::SignedOut { .. }) => {
+            return Err(reused_or_unknown(&state, &id).await?.into());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    // Remembered before the rotation, so that a racing second use of the
+    // same token is caught too.
+    let remembered = format!("{}\n{}", session.account, session.device());
+    let ttl = Some(state.settings.absolute_lifetime);
+    state
+        .store
+        .set_key(&used_refresh_key(&id), remembered.as_bytes(), ttl)
+        .await
+        .checked()?;
+    let new_id = match state.store.rotate(&id).await.checked() {
+        Ok(new_id) => new_id,
+        Err(AppError::SignedOut { .. }) => {
+            return Err(reused_or_unknown(&state, &id).await?.into());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    Ok(Json(pair(
+        &state,
+        &session.account,
+        new_id,
+        session.device(),
+    )?))
+}
+
+/// A refresh token the store does not know: if it was used before, its
+/// session (under its newer id) is ended.
+async fn reused_or_unknown<S: Backend>(
+    state: &AppState<S>,
+    id: &SessionId,
+) -> Result<AppError, AppError> {
+    let Some(remembered) = state.store.get_key(&used_refresh_key(id)).await.checked()? else {
+        return Ok(AppError::BadToken(TokenProblem::UnknownRefresh));
+    };
+    let remembered = String::from_utf8_lossy(&remembered).into_owned();
+    if let Some((account, device)) = remembered.split_once('\n') {
+        end_refresh_session(state, account, device).await?;
+    }
+    Ok(AppError::BadToken(TokenProblem::ReusedRefresh))
 }
 
 /// The access token from `Authorization: Bearer`.
@@ -213,13 +333,32 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-/// GET /api/jwt/me: the claims of a valid token.
+/// `?check=plain|denylist|bound` (default bound).
+#[derive(Debug, Deserialize)]
+pub struct CheckQuery {
+    check: Option<Check>,
+}
+
+/// What /api/jwt/me answers.
+#[derive(Debug, Serialize)]
+pub struct Me {
+    /// The token's claims.
+    #[serde(flatten)]
+    pub claims: Claims,
+    /// Seconds it stays valid.
+    pub expires_in: u64,
+}
+
+/// GET /api/jwt/me: the claims of a valid token, checked as asked.
 pub async fn api_me<S: Backend>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
-) -> Result<Json<Claims>, ApiError> {
-    let token = bearer(&headers).ok_or(AppError::BadToken("missing"))?;
-    Ok(Json(verify(&state, token).await?))
+    Query(query): Query<CheckQuery>,
+) -> Result<Json<Me>, ApiError> {
+    let token = bearer(&headers).ok_or(AppError::BadToken(TokenProblem::Missing))?;
+    let check = query.check.unwrap_or(Check::Bound);
+    let (claims, expires_in) = verify(&state, token, check).await?;
+    Ok(Json(Me { claims, expires_in }))
 }
 
 /// `?denylist=false` revokes without the denylist.
@@ -228,160 +367,18 @@ pub struct RevokeQuery {
     denylist: Option<bool>,
 }
 
-/// POST /api/jwt/revoke: revokes the bearer token (with the denylist unless
-/// `?denylist=false`).
+/// POST /api/jwt/revoke: ends the bearer token's refresh session, and puts
+/// the token on the denylist unless `?denylist=false`.
 pub async fn api_revoke<S: Backend>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
     Query(query): Query<RevokeQuery>,
-) -> Result<axum::http::StatusCode, ApiError> {
-    let token = bearer(&headers).ok_or(AppError::BadToken("missing"))?;
-    let claims = verify(&state, token).await?;
-    revoke(&state, &claims, query.denylist.unwrap_or(true)).await?;
-    Ok(axum::http::StatusCode::NO_CONTENT)
-}
-
-fn jwt_page<S>(
-    state: &AppState<S>,
-    session: &CurrentSession,
-    token: Option<(String, &Claims)>,
-    outcome: Option<Outcome>,
-) -> Response {
-    let (token, claims) = match token {
-        Some((token, claims)) => (
-            Some(token),
-            Some(serde_json::to_string_pretty(claims).unwrap_or_default()),
-        ),
-        None => (None, None),
-    };
-    templates::render(&JwtPage {
-        nav: Nav::of(session),
-        token,
-        claims,
-        outcome,
-        lifetime: templates::duration(state.settings.jwt_lifetime),
-    })
-}
-
-/// GET /jwt: the explanation, and a button to get a token.
-pub async fn page<S: Backend>(
-    State(state): State<AppState<S>>,
-    session: CurrentSession,
-) -> Response {
-    jwt_page(&state, &session, None, None)
-}
-
-/// POST /jwt/issue: a token for the signed-in account, shown on the page.
-pub async fn issue_form<S: Backend>(
-    State(state): State<AppState<S>>,
-    client: ClientInfo,
-    Protected { session, .. }: Protected<NoFields>,
-) -> Result<Response, AppError> {
-    let started = auth::start_session(&state, &session.account, Via::Jwt, &client).await?;
-    let refresh = auth::load(&state, &started.id, Via::Jwt).await?;
-    let (token, claims) = issue(&state, &session.account, refresh.device())?;
-    let outcome = Outcome {
-        ok: true,
-        message: "Token issued. Its refresh session is now on your devices page.".into(),
-    };
-    Ok(jwt_page(
-        &state,
-        &session,
-        Some((token, &claims)),
-        Some(outcome),
-    ))
-}
-
-/// The token forms' fields.
-#[derive(Debug, Deserialize)]
-pub struct TokenForm {
-    token: String,
-    denylist: Option<String>,
-}
-
-/// POST /jwt/check: would an API accept this token now?
-pub async fn check_form<S: Backend>(
-    State(state): State<AppState<S>>,
-    Protected { session, form }: Protected<TokenForm>,
-) -> Result<Response, AppError> {
-    let unverified = peek_claims(&form.token);
-    let outcome = match verify(&state, &form.token).await {
-        Ok(claims) => Outcome {
-            ok: true,
-            message: format!(
-                "Accepted: signed by us, not expired, not on the denylist. \
-                 It stays valid for {} more.",
-                templates::duration(Duration::from_secs(claims.exp - state.now()))
-            ),
-        },
-        Err(err) => Outcome {
-            ok: false,
-            message: format!("Rejected: {err}."),
-        },
-    };
-    let shown = unverified
-        .as_ref()
-        .map(|claims| (form.token.clone(), claims));
-    Ok(jwt_page(&state, &session, shown, Some(outcome)))
-}
-
-/// POST /jwt/revoke: revoke the token, with or without the denylist.
-pub async fn revoke_form<S: Backend>(
-    State(state): State<AppState<S>>,
-    Protected { session, form }: Protected<TokenForm>,
-) -> Result<Response, AppError> {
-    let claims = match verify(&state, &form.token).await {
-        Ok(claims) if claims.sub == session.account => claims,
-        Ok(_) => return Err(AppError::Forbidden),
-        Err(err) => {
-            let outcome = Outcome {
-                ok: false,
-                message: format!("Nothing to revoke: {err}."),
-            };
-            return Ok(jwt_page(&state, &session, None, Some(outcome)));
-        }
-    };
-    let denylist = form.denylist.is_some();
-    revoke(&state, &claims, denylist).await?;
-    let message = match denylist {
-        true => {
-            "Revoked with the denylist: its refresh session is gone and the token's id \
-                 is in the store until it would have expired. Check it: rejected at once."
-        }
-        false => {
-            "Revoked without the denylist: its refresh session is gone, so no new \
-                  tokens; but check the token itself: it is still accepted until it \
-                  expires, because nothing on the server remembers it."
-        }
-    };
-    let outcome = Outcome {
-        ok: true,
-        message: message.into(),
-    };
-    Ok(jwt_page(
-        &state,
-        &session,
-        Some((form.token, &claims)),
-        Some(outcome),
-    ))
-}
-
-/// POST /jwt/end-session: deletes this browser's session, then reloads the
-/// page, which now goes to the login page: a session ends at once.
-pub async fn end_session_form<S: Backend>(
-    State(state): State<AppState<S>>,
-    Protected { session, .. }: Protected<NoFields>,
-) -> Result<Redirect, AppError> {
-    state.store.delete(&session.id).await.checked()?;
-    Ok(Redirect::to("/jwt"))
-}
-
-/// The claims of a token without checking it, to show what was tried.
-fn peek_claims(token: &str) -> Option<Claims> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    serde_json::from_slice(&json).ok()
+) -> Result<StatusCode, ApiError> {
+    let token = bearer(&headers).ok_or(AppError::BadToken(TokenProblem::Missing))?;
+    let (claims, _) = verify(&state, token, Check::Bound).await?;
+    end_refresh_session(&state, &claims.sub, &claims.sid).await?;
+    if query.denylist.unwrap_or(true) {
+        denylist(&state, &claims).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

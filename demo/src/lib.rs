@@ -22,9 +22,15 @@ mod api;
 pub mod auth;
 mod csrf;
 mod devices;
+pub mod ended;
 pub mod error;
 pub mod jwt;
+mod jwt_page;
+mod known_device;
 pub mod limits;
+mod pages;
+mod password;
+pub mod secrets;
 pub mod store;
 mod templates;
 pub mod user_agent;
@@ -34,16 +40,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
 use axum::middleware;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Redirect;
 use axum::routing::{get, post};
 use sessiond::{Clock, SystemClock};
 use sessiond_protocol::{LimitPolicy, OwnerLimit};
 
 pub use accounts::{Accounts, PasswordCost, Role};
 pub use error::AppError;
-pub use limits::AttemptLimits;
+pub use limits::{AttemptLimits, PasswordGate};
+pub use secrets::Keys;
 pub use store::Backend;
 
 /// How the app behaves: timeouts, limits, cookies. Every field has a flag
@@ -57,12 +63,15 @@ pub struct Settings {
     /// Most concurrent sessions per account, and what happens beyond it;
     /// `None` for no limit.
     pub session_limit: Option<OwnerLimit>,
-    /// Failed sign-ins allowed per account and per address.
+    /// How password guessing is slowed.
     pub attempts: AttemptLimits,
-    /// Life of a JWT access token: short, since without the denylist
-    /// nothing can end it sooner.
+    /// Life of a JWT access token: short, since a plain check cannot end
+    /// it sooner.
     pub jwt_lifetime: Duration,
-    /// Mark cookies `Secure`: on whenever browsers reach the app over TLS.
+    /// Cookies `Secure` with the `__Host-` prefix (the default). Browsers
+    /// accept those over plain HTTP on localhost only; `false`
+    /// (`--insecure-cookies`) is for trying the demo over plain HTTP on
+    /// another address.
     pub secure_cookies: bool,
 }
 
@@ -77,7 +86,7 @@ impl Default for Settings {
             }),
             attempts: AttemptLimits::default(),
             jwt_lifetime: Duration::from_secs(5 * 60),
-            secure_cookies: false,
+            secure_cookies: true,
         }
     }
 }
@@ -97,14 +106,17 @@ impl<S> Clone for AppState<S> {
 
 /// The contents of an [`AppState`].
 pub struct Shared<S> {
-    /// Sessions, counters and the JWT denylist.
+    /// Sessions, counters, notes and the JWT denylist.
     pub store: S,
     /// Who may sign in.
     pub accounts: Accounts,
     /// Timeouts and limits.
     pub settings: Settings,
+    /// The keys drawn from the secret kept in the store.
+    pub keys: Keys,
+    /// The bound on password hashes running at once.
+    pub password_gate: PasswordGate,
     clock: Arc<dyn Clock>,
-    jwt_key: [u8; 32],
 }
 
 impl<S> Deref for AppState<S> {
@@ -116,29 +128,40 @@ impl<S> Deref for AppState<S> {
 }
 
 impl<S: Backend> AppState<S> {
-    /// State on the system clock, with a fresh random JWT signing key (so
-    /// tokens die with the process, as the embedded store's sessions do).
-    pub fn new(store: S, accounts: Accounts, settings: Settings) -> Self {
-        Self::with_clock(store, accounts, settings, Arc::new(SystemClock))
+    /// State on the system clock. Reads the app's secret from the store
+    /// (making it the first time), so that JWTs and known-device cookies
+    /// live exactly as long as the sessions do.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn open(store: S, accounts: Accounts, settings: Settings) -> Result<Self, AppError> {
+        Self::with_clock(store, accounts, settings, Arc::new(SystemClock)).await
     }
 
     /// State reading the time from `clock`: tests pass the `ManualClock`
     /// the store runs on, so that JWT expiry moves with session expiry.
-    pub fn with_clock(
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn with_clock(
         store: S,
         accounts: Accounts,
         settings: Settings,
         clock: Arc<dyn Clock>,
-    ) -> Self {
-        AppState {
+    ) -> Result<Self, AppError> {
+        let keys = Keys::load_or_create(&store).await?;
+        let state = AppState {
             shared: Arc::new(Shared {
                 store,
                 accounts,
+                password_gate: PasswordGate::new(settings.attempts.concurrent_hashes),
                 settings,
+                keys,
                 clock,
-                jwt_key: accounts::random_bytes(),
             }),
-        }
+        };
+        ended::mark_store(&state).await?;
+        Ok(state)
     }
 }
 
@@ -150,61 +173,50 @@ impl<S> Shared<S> {
 
     /// The key that signs and checks JWTs (HS256).
     pub fn jwt_key(&self) -> &[u8] {
-        &self.jwt_key
+        &self.keys.jwt
     }
 }
 
-/// The whole app: pages, form posts, the JSON API and the stylesheet.
+/// The whole app: pages, form posts, the JSON API and the static files.
 pub fn app<S: Backend>(state: AppState<S>) -> Router {
     let pages = Router::new()
         .route("/", get(|| async { Redirect::to("/devices") }))
-        .route("/login", get(auth::login_page).post(auth::login::<S>))
-        .route("/logout", post(auth::logout::<S>))
-        .route("/password", post(auth::change_password::<S>))
+        .route("/login", get(auth::login_page::<S>).post(auth::login::<S>))
+        .route("/logout", get(auth::logout_page).post(auth::logout::<S>))
+        .route(
+            "/password",
+            post(password::change::<S>).get(pages::to_password_form),
+        )
         .route("/devices", get(devices::page::<S>))
-        .route("/devices/revoke", post(devices::revoke::<S>))
-        .route("/devices/others", post(devices::log_out_others::<S>))
+        .route(
+            "/devices/revoke",
+            get(devices::confirm_revoke::<S>).post(devices::revoke::<S>),
+        )
+        .route(
+            "/devices/others",
+            get(devices::confirm_others::<S>).post(devices::log_out_others::<S>),
+        )
         .route("/admin", get(admin::page::<S>))
-        .route("/admin/kick", post(admin::kick::<S>))
-        .route("/jwt", get(jwt::page::<S>))
-        .route("/jwt/issue", post(jwt::issue_form::<S>))
-        .route("/jwt/check", post(jwt::check_form::<S>))
-        .route("/jwt/revoke", post(jwt::revoke_form::<S>))
-        .route("/jwt/end-session", post(jwt::end_session_form::<S>))
+        .route(
+            "/admin/kick",
+            get(admin::confirm::<S>).post(admin::kick::<S>),
+        )
+        .route("/jwt", get(jwt_page::page::<S>))
+        .route("/jwt/issue", post(jwt_page::issue::<S>))
+        .route("/jwt/revoke", post(jwt_page::revoke::<S>))
+        .route("/jwt/denylist", post(jwt_page::denylist::<S>))
+        .route("/jwt/end-session", post(jwt_page::end_session::<S>))
+        .fallback(pages::not_found)
+        .method_not_allowed_fallback(pages::form_only)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            pages::error_pages::<S>,
+        ))
         .layer(middleware::from_fn(csrf::reject_cross_site))
-        .layer(middleware::map_response(page_headers));
+        .layer(middleware::map_response(pages::page_headers));
     Router::new()
         .merge(pages)
         .nest("/api", api::routes::<S>())
-        .route("/style.css", get(stylesheet))
+        .merge(pages::static_files())
         .with_state(state)
-}
-
-/// Headers on every page: never cached (pages hold CSRF tokens and
-/// device lists), never framed (no clickjacking of the revoke buttons),
-/// forms only post here, nothing runs but what this app serves.
-async fn page_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
-        ),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "same-origin"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    response
-}
-
-async fn stylesheet() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../static/style.css"),
-    )
 }

@@ -1,112 +1,289 @@
-//! Login attempt limits: failed sign-ins counted per account and per
-//! address in plain keys of the store (`incr`, then `expire_key` on the
-//! first failure), so that every app process sharing a daemon shares the
-//! counts, and the store forgets them when the window ends.
+//! Slowing down password guessing without locking anyone out.
 //!
-//! The per-account counter stops guessing at one password from many
-//! addresses; the per-address one stops one address trying many accounts.
-//! Both are checked before the password is (a full counter refuses even
-//! the right password, or it would still be a guessing oracle), and a
-//! successful sign-in clears its account's counter.
+//! Three measures, after OWASP's authentication cheat sheet:
+//!
+//! 1. **Growing delays per account and client.** A client is a known
+//!    device (see `known_device.rs`) or else an address. The first
+//!    [`AttemptLimits::free_attempts`] attempts of a window go at once;
+//!    the k-th one after them comes no sooner than 1 + 2 + … + 2^(k−1) s
+//!    (each step at most [`AttemptLimits::max_delay`]) after the first
+//!    attempt. Keyed by account *and* client, so a proxy's address shared
+//!    by many people slows only guesses at one account, and nobody can slow
+//!    a victim's own device by guessing from elsewhere.
+//! 2. **A soft limit per account, for new devices only.** Past
+//!    [`AttemptLimits::account_soft_limit`] failures in a window from
+//!    clients the account has never signed in from, further new clients
+//!    are refused until the window ends. A known device is never refused
+//!    by it: the owner keeps signing in where they already do.
+//! 3. **A bound on concurrent password hashes** (`PasswordGate`): argon2id
+//!    takes 19 MiB and tens of milliseconds each, so a flood of posts must
+//!    queue, not each start a hash on a blocking thread.
+//!
+//! **Counting before checking.** An attempt is reserved with `incr` before
+//! the password is hashed, and the reserved number is what is judged: N
+//! parallel posts get N distinct numbers, so they cannot all pass a check
+//! made before any of them was counted. A refused reservation is given
+//! back (`incr` by −1); a successful sign-in gives back its account
+//! reservation and forgets the client's delays.
+//!
+//! **A crash between `incr` and `expire_key`.** The store has no atomic
+//! "increment with a time to live" yet, so a counter could be left without
+//! one. Every counter's key names its window (`…:{n}`, n = now / window),
+//! so such a counter is read for the rest of its own window at most (as it
+//! would have been anyway) and never again; the TTL is set on every
+//! increment, not only the first, so the next attempt also repairs it.
+//! The one key that stores a time (the window's first attempt) is written
+//! with `set_key`, which sets value and TTL in one operation.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use sessiond_protocol::KeyTtl;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::AppState;
-use crate::error::{AppError, AttemptScope};
+use crate::error::AppError;
 use crate::store::{Backend, Checked};
 
-/// How many failed sign-ins are allowed, and for how long they count.
+/// How guessing is slowed. Every field has a flag in the binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptLimits {
-    /// Failures per account within the window.
-    pub per_account: u32,
-    /// Failures per client address within the window.
-    pub per_address: u32,
-    /// How long a failure counts, from the first one.
+    /// Attempts per account and client in a window before delays start.
+    pub free_attempts: u32,
+    /// The longest wait between two attempts once delays have grown.
+    pub max_delay: Duration,
+    /// Failures per account per window from new devices before new
+    /// devices are refused.
+    pub account_soft_limit: u32,
+    /// How long attempts count.
     pub window: Duration,
+    /// Password hashes run at once, at most; more wait their turn.
+    pub concurrent_hashes: usize,
 }
 
 impl Default for AttemptLimits {
     fn default() -> Self {
         AttemptLimits {
-            per_account: 5,
-            per_address: 20,
+            free_attempts: 3,
+            max_delay: Duration::from_secs(60),
+            account_soft_limit: 20,
             window: Duration::from_secs(15 * 60),
+            concurrent_hashes: 4,
         }
     }
 }
 
-/// The two counters of one sign-in.
-struct Counters {
-    account: Vec<u8>,
-    address: Vec<u8>,
+/// Why an attempt was refused before its password was looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Too soon after the last attempts from this client.
+    Slowed {
+        /// When the next attempt may come.
+        retry_after: Duration,
+    },
+    /// The account's limit for new devices is reached.
+    NewDevicesPaused {
+        /// When the window ends.
+        retry_after: Duration,
+    },
 }
 
-impl Counters {
-    fn new(account: &str, address: &str) -> Self {
+/// Who is trying: a device that signed in to this account before, or an
+/// address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Client {
+    /// A known device, by the nonce of its cookie.
+    Known(String),
+    /// Anyone else, by address.
+    Address(String),
+}
+
+/// The counters of one attempt, for one window.
+struct Keys {
+    attempts: Vec<u8>,
+    first: Vec<u8>,
+    account: Vec<u8>,
+}
+
+impl Keys {
+    fn new(account: &str, client: &Client, window: u64) -> Keys {
         // Names come from the form: cut them so that keys stay small.
         let account: String = account.chars().take(64).collect();
-        Counters {
-            account: format!("login-failures:account:{account}").into_bytes(),
-            address: format!("login-failures:address:{address}").into_bytes(),
+        let client = match client {
+            Client::Known(nonce) => format!("device:{nonce}"),
+            Client::Address(address) => format!("ip:{address}"),
+        };
+        Keys {
+            attempts: format!("login:attempts:{account}:{client}:{window}").into_bytes(),
+            first: format!("login:first:{account}:{client}:{window}").into_bytes(),
+            account: format!("login:new-device-failures:{account}:{window}").into_bytes(),
         }
-    }
-
-    fn each<'a>(&'a self, limits: &AttemptLimits) -> [(&'a [u8], u32, AttemptScope); 2] {
-        [
-            (&self.account, limits.per_account, AttemptScope::Account),
-            (&self.address, limits.per_address, AttemptScope::Address),
-        ]
     }
 }
 
-/// Refuses the sign-in if either counter is full.
-pub(crate) async fn check<S: Backend>(
-    state: &AppState<S>,
-    account: &str,
-    address: &str,
-) -> Result<(), AppError> {
-    let counters = Counters::new(account, address);
-    for (key, limit, scope) in counters.each(&state.settings.attempts) {
-        let failures = state.store.get_key(key).await.checked()?;
-        let failures = failures
-            .and_then(|value| String::from_utf8(value).ok()?.parse::<u64>().ok())
-            .unwrap_or(0);
-        if failures >= u64::from(limit) {
-            let retry_after = match state.store.ttl(key).await.checked()? {
-                KeyTtl::ExpiresIn(left) => left,
-                KeyTtl::Missing | KeyTtl::Persistent => state.settings.attempts.window,
-            };
-            return Err(AppError::TooManyAttempts { scope, retry_after });
-        }
-    }
-    Ok(())
+/// The earliest second, after the window's first attempt, at which
+/// attempt `n` (1-based) may come.
+fn not_before(limits: &AttemptLimits, n: u64) -> u64 {
+    let free = u64::from(limits.free_attempts);
+    let cap = limits.max_delay.as_secs().max(1);
+    (0..n.saturating_sub(free).min(10_000))
+        .map(|step| {
+            1u64.checked_shl(step.min(63) as u32)
+                .unwrap_or(u64::MAX)
+                .min(cap)
+        })
+        .fold(0u64, u64::saturating_add)
 }
 
-/// Counts a failed sign-in against both counters.
-pub(crate) async fn record_failure<S: Backend>(
-    state: &AppState<S>,
-    account: &str,
-    address: &str,
-) -> Result<(), AppError> {
-    let counters = Counters::new(account, address);
-    for (key, _, _) in counters.each(&state.settings.attempts) {
-        if state.store.incr(key, 1).await.checked()? == 1 {
-            let window = Some(state.settings.attempts.window);
-            state.store.expire_key(key, window).await.checked()?;
-        }
-    }
-    Ok(())
+fn parse(value: Option<Vec<u8>>) -> u64 {
+    value
+        .and_then(|v| String::from_utf8(v).ok()?.parse().ok())
+        .unwrap_or(0)
 }
 
-/// Forgets an account's failures after it signs in.
-pub(crate) async fn clear_account<S: Backend>(
+/// A reserved attempt: give it back with [`Reserved::succeeded`] when the
+/// password was right; drop it when it was wrong.
+#[must_use]
+pub(crate) struct Reserved {
+    keys: Keys,
+    counted_for_account: bool,
+}
+
+/// Reserves an attempt of `client` at `account`, or says why not.
+pub(crate) async fn reserve<S: Backend>(
     state: &AppState<S>,
     account: &str,
-) -> Result<(), AppError> {
-    let counters = Counters::new(account, "");
-    state.store.delete_key(&counters.account).await.checked()?;
-    Ok(())
+    client: &Client,
+) -> Result<Reserved, AppError> {
+    let limits = state.settings.attempts;
+    let window = limits.window.as_secs().max(1);
+    let now = state.now();
+    let keys = Keys::new(account, client, now / window);
+    let window_ends = Duration::from_secs(window - now % window);
+    let store = &state.store;
+
+    // A read first, so that clients told to wait do not even count.
+    let seen = parse(store.get_key(&keys.attempts).await.checked()?);
+    let first = parse(store.get_key(&keys.first).await.checked()?);
+    let due = |n: u64, first: u64| first.saturating_add(not_before(&limits, n));
+    let slowed = |n: u64, first: u64| {
+        AppError::TooManyAttempts(Refusal::Slowed {
+            retry_after: Duration::from_secs(due(n, first).saturating_sub(now).max(1)),
+        })
+    };
+    if seen > 0 && due(seen + 1, first) > now && first > 0 {
+        return Err(slowed(seen + 1, first));
+    }
+
+    let n = store.incr(&keys.attempts, 1).await.checked()?;
+    store
+        .expire_key(&keys.attempts, Some(limits.window))
+        .await
+        .checked()?;
+    let n = u64::try_from(n).unwrap_or(0);
+    let first = if n == 1 {
+        let ttl = Some(limits.window);
+        store
+            .set_key(&keys.first, now.to_string().as_bytes(), ttl)
+            .await
+            .checked()?;
+        now
+    } else {
+        // Not written yet (a racing first attempt) or lost: judge as if
+        // the window began now, the strictest reading.
+        match parse(store.get_key(&keys.first).await.checked()?) {
+            0 => now,
+            first => first,
+        }
+    };
+    if due(n, first) > now {
+        store.incr(&keys.attempts, -1).await.checked()?;
+        return Err(slowed(n, first));
+    }
+
+    let counted_for_account = matches!(client, Client::Address(_));
+    if counted_for_account {
+        let failures = store.incr(&keys.account, 1).await.checked()?;
+        store
+            .expire_key(&keys.account, Some(limits.window))
+            .await
+            .checked()?;
+        if failures > i64::from(limits.account_soft_limit) {
+            store.incr(&keys.account, -1).await.checked()?;
+            store.incr(&keys.attempts, -1).await.checked()?;
+            return Err(AppError::TooManyAttempts(Refusal::NewDevicesPaused {
+                retry_after: window_ends,
+            }));
+        }
+    }
+    Ok(Reserved {
+        keys,
+        counted_for_account,
+    })
+}
+
+impl Reserved {
+    /// The password was right: this attempt was no failure, and the client
+    /// has shown who it is, so its delays start over.
+    pub(crate) async fn succeeded<S: Backend>(self, state: &AppState<S>) -> Result<(), AppError> {
+        let store = &state.store;
+        if self.counted_for_account {
+            store.incr(&self.keys.account, -1).await.checked()?;
+        }
+        store.delete_key(&self.keys.attempts).await.checked()?;
+        store.delete_key(&self.keys.first).await.checked()?;
+        Ok(())
+    }
+}
+
+/// The bound on password hashes running at once.
+#[derive(Debug, Clone)]
+pub struct PasswordGate(Arc<Semaphore>);
+
+/// How long a password check waits for its turn before the app answers
+/// that it is busy.
+const GATE_WAIT: Duration = Duration::from_secs(10);
+
+impl PasswordGate {
+    /// A gate letting `n` hashes run at once (at least one).
+    pub fn new(n: usize) -> Self {
+        PasswordGate(Arc::new(Semaphore::new(n.max(1))))
+    }
+
+    /// Waits for a turn.
+    ///
+    /// # Errors
+    /// [`AppError::Busy`] after a while without one.
+    pub async fn enter(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        match tokio::time::timeout(GATE_WAIT, Arc::clone(&self.0).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(AppError::Busy),
+        }
+    }
+
+    /// Takes every turn, so that password checks wait until the result is
+    /// dropped: for tests that need a check to be in flight.
+    #[doc(hidden)]
+    pub async fn close_for_test(&self, permits: u32) -> OwnedSemaphorePermit {
+        Arc::clone(&self.0)
+            .acquire_many_owned(permits)
+            .await
+            .expect("the gate is never closed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_after_the_free_attempts_and_are_capped() {
+        let limits = AttemptLimits {
+            free_attempts: 3,
+            max_delay: Duration::from_secs(8),
+            ..AttemptLimits::default()
+        };
+        let schedule: Vec<u64> = (1..=8).map(|n| not_before(&limits, n)).collect();
+        assert_eq!(schedule, [0, 0, 0, 1, 3, 7, 15, 23]);
+        assert_eq!(not_before(&limits, u64::MAX), 7 + 9_997 * 8);
+    }
 }

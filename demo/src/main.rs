@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use sessiond::{Store, StoreConfig};
-use sessiond_client::{Client, ClientConfig, ClientError, Roots};
+use sessiond_client::{Client, ClientConfig, ClientError, Retry, Roots};
 use sessiond_demo::{Accounts, AppState, AttemptLimits, Backend, PasswordCost, Settings, app};
 use sessiond_protocol::{LimitPolicy, OwnerLimit};
 
@@ -44,22 +44,30 @@ struct Args {
     /// What a sign-in beyond the limit does.
     #[arg(long, env = "DEMO_LIMIT_POLICY", value_enum, default_value_t = Policy::Refuse)]
     limit_policy: Policy,
-    /// Failed sign-ins allowed per account within the window.
-    #[arg(long, env = "DEMO_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5)]
-    max_failures_per_account: u32,
-    /// Failed sign-ins allowed per client address within the window.
-    #[arg(long, env = "DEMO_MAX_FAILURES_PER_ADDRESS", default_value_t = 20)]
-    max_failures_per_address: u32,
-    /// How long a failed sign-in counts.
-    #[arg(long, env = "DEMO_FAILURE_WINDOW", default_value = "15m", value_parser = parse_duration)]
-    failure_window: Duration,
+    /// Sign-in attempts per account and client before delays start.
+    #[arg(long, env = "DEMO_FREE_ATTEMPTS", default_value_t = 3)]
+    free_attempts: u32,
+    /// The longest delay between two attempts once they have grown.
+    #[arg(long, env = "DEMO_MAX_DELAY", default_value = "60s", value_parser = parse_duration)]
+    max_delay: Duration,
+    /// Failed sign-ins per account from new devices, per window, before
+    /// new devices are paused (known devices never are).
+    #[arg(long, env = "DEMO_NEW_DEVICE_FAILURES", default_value_t = 20)]
+    new_device_failures: u32,
+    /// How long sign-in attempts count.
+    #[arg(long, env = "DEMO_ATTEMPT_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    attempt_window: Duration,
+    /// Password hashes run at once, at most (argon2id takes 19 MiB each).
+    #[arg(long, env = "DEMO_CONCURRENT_HASHES", default_value_t = 4)]
+    concurrent_hashes: usize,
     /// Life of a JWT access token.
     #[arg(long, env = "DEMO_JWT_LIFETIME", default_value = "5m", value_parser = parse_duration)]
     jwt_lifetime: Duration,
-    /// Mark cookies Secure: set it when browsers reach the app over HTTPS
-    /// (a TLS-terminating proxy in front).
-    #[arg(long, env = "DEMO_SECURE_COOKIES")]
-    secure_cookies: bool,
+    /// Drop Secure and the __Host- prefix from cookies. Browsers accept
+    /// Secure cookies over plain HTTP on localhost only: set this to try
+    /// the demo over plain HTTP on another address, never in production.
+    #[arg(long, env = "DEMO_INSECURE_COOKIES")]
+    insecure_cookies: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -141,12 +149,14 @@ async fn run(args: Args) -> Result<(), StartError> {
             },
         }),
         attempts: AttemptLimits {
-            per_account: args.max_failures_per_account,
-            per_address: args.max_failures_per_address,
-            window: args.failure_window,
+            free_attempts: args.free_attempts,
+            max_delay: args.max_delay,
+            account_soft_limit: args.new_device_failures,
+            window: args.attempt_window,
+            concurrent_hashes: args.concurrent_hashes,
         },
         jwt_lifetime: args.jwt_lifetime,
-        secure_cookies: args.secure_cookies,
+        secure_cookies: !args.insecure_cookies,
     };
     // Reach the store before anything else, so that a wrong address fails
     // at once and no passwords are printed for an app that never ran.
@@ -167,9 +177,16 @@ async fn run(args: Args) -> Result<(), StartError> {
         let (name, password, role) = (&account.name, &account.password, account.role);
         println!("  {name:<6} {password}  {role:?}");
     }
+    if !settings.secure_cookies {
+        eprintln!("sessiond-demo: --insecure-cookies: cookies are sent over plain HTTP too");
+    }
     match backing {
-        Backing::Embedded(store) => serve(listener, AppState::new(store, accounts, settings)).await,
-        Backing::Daemon(client) => serve(listener, AppState::new(client, accounts, settings)).await,
+        Backing::Embedded(store) => {
+            serve(listener, AppState::open(store, accounts, settings).await?).await
+        }
+        Backing::Daemon(client) => {
+            serve(listener, AppState::open(client, accounts, settings).await?).await
+        }
     }
 }
 
@@ -184,6 +201,17 @@ fn client_config(args: &Args) -> Result<ClientConfig, ClientError> {
         }
         None => ClientConfig::from_url(url)?,
     };
+    // A page waits at most about a second for a store that is down (the
+    // defaults suit a replication group's failover, not a login page):
+    // the visitor gets "try again" at once, and the log says why.
+    let config = config
+        .request_timeout(Duration::from_secs(1))
+        .connect_timeout(Duration::from_secs(1))
+        .retry(Retry {
+            attempts: 2,
+            total: Duration::from_millis(500),
+            ..Retry::default()
+        });
     match &args.store_token_file {
         Some(path) => config.auth_token_from_file(path),
         None if std::env::var_os("SESSIOND_AUTH_TOKEN").is_some() => {

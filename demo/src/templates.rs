@@ -40,6 +40,51 @@ impl Nav {
     }
 }
 
+/// A moment as a page shows it: relative ("3 min ago") in the text, the
+/// UTC time in a tooltip, and a machine-readable `datetime` that the
+/// page's small script turns into the browser's own time zone. Without
+/// the script the page still reads well.
+pub(crate) struct Time {
+    pub iso: String,
+    pub utc: String,
+    pub relative: String,
+}
+
+impl Time {
+    pub fn at(unix: u64, now: u64) -> Time {
+        let t = UtcDateTime::from_unix(unix);
+        let date = format!("{:04}-{:02}-{:02}", t.year, t.month, t.day);
+        let clock = format!("{:02}:{:02}:{:02}", t.hour, t.minute, t.second);
+        Time {
+            iso: format!("{date}T{clock}Z"),
+            utc: format!("{date} {clock} UTC"),
+            relative: relative(unix, now),
+        }
+    }
+}
+
+/// "just now", "45 s ago", "3 min ago", "in 29 min", "in 11 h 59 min".
+pub(crate) fn relative(unix: u64, now: u64) -> String {
+    let (past, secs) = match unix <= now {
+        true => (true, now - unix),
+        false => (false, unix - now),
+    };
+    let span = match secs {
+        0..=4 => return "just now".to_owned(),
+        s @ 5..=59 => format!("{s} s"),
+        s @ 60..=3599 => format!("{} min", s / 60),
+        s @ 3600..=86_399 => match s % 3600 / 60 {
+            0 => format!("{} h", s / 3600),
+            m => format!("{} h {m} min", s / 3600),
+        },
+        s => format!("{} d", s / 86_400),
+    };
+    match past {
+        true => format!("{span} ago"),
+        false => format!("in {span}"),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "login.html")]
 pub(crate) struct LoginPage {
@@ -48,6 +93,7 @@ pub(crate) struct LoginPage {
     pub error: Option<String>,
     pub notice: Option<&'static str>,
     pub username: String,
+    pub next: String,
 }
 
 /// One row of the devices page.
@@ -57,9 +103,9 @@ pub(crate) struct DeviceRow {
     pub os: &'static str,
     pub ip: String,
     pub via: &'static str,
-    pub created: String,
-    pub last_seen: String,
-    pub expires: String,
+    pub created: Time,
+    pub last_seen: Time,
+    pub expires: Time,
     pub current: bool,
 }
 
@@ -67,12 +113,13 @@ pub(crate) struct DeviceRow {
 #[template(path = "devices.html")]
 pub(crate) struct DevicesPage {
     pub nav: Nav,
-    pub notice: Option<&'static str>,
+    pub notice: Option<String>,
     pub devices: Vec<DeviceRow>,
     pub idle: String,
     pub absolute: String,
     pub limit: String,
     pub min_password: usize,
+    pub password_error: Option<String>,
 }
 
 /// One row of the admin page.
@@ -80,6 +127,7 @@ pub(crate) struct AccountRow {
     pub name: String,
     pub role: &'static str,
     pub sessions: usize,
+    pub me: bool,
 }
 
 #[derive(Template)]
@@ -90,50 +138,75 @@ pub(crate) struct AdminPage {
     pub notice: Option<String>,
 }
 
-/// What the JWT page reports about the last thing tried.
-pub(crate) struct Outcome {
-    pub ok: bool,
-    pub message: String,
+/// "Are you sure?", as a page: works without JavaScript.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub(crate) struct ConfirmPage {
+    pub nav: Nav,
+    pub title: String,
+    pub text: String,
+    pub warning: Option<String>,
+    pub action: &'static str,
+    pub fields: Vec<(&'static str, String)>,
+    pub button: String,
+    pub cancel: &'static str,
+}
+
+/// One claim of the JWT page's token.
+pub(crate) struct ClaimRow {
+    pub name: &'static str,
+    pub meaning: &'static str,
+    pub text: Option<String>,
+    pub time: Option<Time>,
+}
+
+impl ClaimRow {
+    pub fn text(name: &'static str, meaning: &'static str, text: &str) -> ClaimRow {
+        ClaimRow {
+            name,
+            meaning,
+            text: Some(text.to_owned()),
+            time: None,
+        }
+    }
+
+    pub fn time(name: &'static str, meaning: &'static str, time: Time) -> ClaimRow {
+        ClaimRow {
+            name,
+            meaning,
+            text: None,
+            time: Some(time),
+        }
+    }
+}
+
+/// What one kind of check says about the token now.
+pub(crate) struct Verdict {
+    pub name: &'static str,
+    pub how: &'static str,
+    pub accepted: bool,
+    pub text: String,
 }
 
 #[derive(Template)]
 #[template(path = "jwt.html")]
 pub(crate) struct JwtPage {
     pub nav: Nav,
+    pub notice: Option<String>,
     pub token: Option<String>,
-    pub claims: Option<String>,
-    pub outcome: Option<Outcome>,
+    pub claims: Vec<ClaimRow>,
+    pub verdicts: Vec<Verdict>,
+    pub refresh_live: bool,
     pub lifetime: String,
 }
 
 #[derive(Template)]
 #[template(path = "error.html")]
 pub(crate) struct ErrorPage {
+    pub nav: Nav,
     pub title: &'static str,
     pub message: String,
-}
-
-/// An error's text as a sentence for a page: errors are written in lower
-/// case without a full stop, as Rust errors are.
-pub(crate) fn sentence(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut out: String = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    };
-    if !out.ends_with(['.', '!', '?']) {
-        out.push('.');
-    }
-    out
-}
-
-/// A Unix time as `2026-11-27 14:05 UTC`.
-pub(crate) fn timestamp(unix: u64) -> String {
-    let t = UtcDateTime::from_unix(unix);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-        t.year, t.month, t.day, t.hour, t.minute
-    )
+    pub retry: bool,
 }
 
 /// A length of time as a person says it: "30 min", "12 h", "1 h 30 min".
@@ -157,21 +230,17 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn timestamps_are_utc_dates() {
-        assert_eq!(timestamp(0), "1970-01-01 00:00 UTC");
-        assert_eq!(timestamp(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(timestamp(1_795_000_000), "2026-11-18 11:06 UTC");
-        assert_eq!(timestamp(4_107_542_399), "2100-02-28 23:59 UTC");
-    }
-
-    #[test]
-    fn errors_become_sentences() {
-        assert_eq!(
-            sentence("wrong username or password"),
-            "Wrong username or password."
-        );
-        assert_eq!(sentence("done."), "Done.");
-        assert_eq!(sentence(""), ".");
+    fn times_are_utc_to_the_second_with_a_relative_text() {
+        let t = Time::at(1_795_000_000, 1_795_000_180);
+        assert_eq!(t.utc, "2026-11-18 11:06:40 UTC");
+        assert_eq!(t.iso, "2026-11-18T11:06:40Z");
+        assert_eq!(t.relative, "3 min ago");
+        assert_eq!(Time::at(951_782_400, 0).utc, "2000-02-29 00:00:00 UTC");
+        assert_eq!(relative(100, 102), "just now");
+        assert_eq!(relative(100, 145), "45 s ago");
+        assert_eq!(relative(100 + 43_140, 100), "in 11 h 59 min");
+        assert_eq!(relative(100 + 7200, 100), "in 2 h");
+        assert_eq!(relative(0, 200_000), "2 d ago");
     }
 
     #[test]

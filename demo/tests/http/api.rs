@@ -60,12 +60,7 @@ async fn api_login_me_devices_revoke_logout<T: Stores>() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, json) = h.api(Method::GET, "/api/me", Some(&token), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(
-        json["error"]
-            .as_str()
-            .unwrap()
-            .contains("session has ended")
-    );
+    assert_eq!(json["code"], "session_ended", "{json}");
     let (status, _) = h.api(Method::GET, "/api/me", Some(&other), None).await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -78,7 +73,7 @@ async fn api_refuses_bad_credentials_and_bad_tokens<T: Stores>() {
     ] {
         let (status, json) = h.api(Method::POST, "/api/login", None, Some(body)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(json["error"], "wrong username or password");
+        assert_eq!(json["error"], "Wrong username or password.");
     }
     let (status, _) = h
         .api(

@@ -18,6 +18,9 @@ use sessiond_server::{Secret, Server, ServerConfig, TlsFiles};
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 
+/// The session cookie's name with the default (secure) settings.
+pub const SESSION_COOKIE: &str = "__Host-sid";
+
 /// The demo accounts' passwords in every test.
 pub const ALICE: (&str, &str) = ("alice", "alice-password");
 pub const BOB: (&str, &str) = ("bob", "bob-password");
@@ -48,7 +51,7 @@ impl Stores for Embedded {
     async fn start(settings: Settings) -> Harness<Store> {
         let clock = ManualClock::new(SystemClock.now_ms());
         let store = Store::with_clock(store_config(), clock.clone());
-        Harness::new(store, settings, clock, None)
+        Harness::new(store, settings, clock, None).await
     }
 }
 
@@ -83,11 +86,19 @@ impl Stores for Daemon {
             let _ = stopped.await;
         }));
         // The certificate is its own CA (self-signed), issued to localhost.
+        // Short waits, as the binary configures them (`main.rs`).
         let config = ClientConfig::new(addr.to_string())
             .tls(TlsOptions::from_pem_file("localhost", cert))
-            .auth_token(token);
+            .auth_token(token)
+            .request_timeout(std::time::Duration::from_secs(1))
+            .connect_timeout(std::time::Duration::from_secs(1))
+            .retry(sessiond_client::Retry {
+                attempts: 2,
+                total: std::time::Duration::from_millis(500),
+                ..sessiond_client::Retry::default()
+            });
         let client = Client::connect(config).await.expect("the client connects");
-        Harness::new(client, settings, clock, Some(stop))
+        Harness::new(client, settings, clock, Some(stop)).await
     }
 }
 
@@ -103,11 +114,11 @@ pub struct Harness<S> {
     pub app: Router,
     pub state: AppState<S>,
     pub clock: ManualClock,
-    _daemon: Option<oneshot::Sender<()>>,
+    daemon: Option<oneshot::Sender<()>>,
 }
 
 impl<S: Backend> Harness<S> {
-    pub fn new(
+    pub async fn new(
         store: S,
         settings: Settings,
         clock: ManualClock,
@@ -122,12 +133,21 @@ impl<S: Backend> Harness<S> {
             ],
         )
         .expect("accounts");
-        let state = AppState::with_clock(store, accounts, settings, Arc::new(clock.clone()));
+        let state = AppState::with_clock(store, accounts, settings, Arc::new(clock.clone()))
+            .await
+            .expect("the app starts");
         Harness {
             app: app(state.clone()),
             state,
             clock,
-            _daemon: daemon,
+            daemon,
+        }
+    }
+
+    /// Stops the daemon behind the app (the embedded store cannot stop).
+    pub fn stop_daemon(&mut self) {
+        if let Some(stop) = self.daemon.take() {
+            let _ = stop.send(());
         }
     }
 
@@ -291,7 +311,7 @@ impl Browser {
 
     /// The session cookie's value.
     pub fn session(&self) -> Option<&str> {
-        self.cookies.get("sid").map(String::as_str)
+        self.cookies.get(SESSION_COOKIE).map(String::as_str)
     }
 
     fn request(&self, method: Method, path: &str) -> axum::http::request::Builder {
@@ -380,7 +400,16 @@ impl Reply {
 
     /// Whether this is the redirect to the login page for an ended session.
     pub fn is_signed_out(&self) -> bool {
-        self.status == StatusCode::SEE_OTHER && self.location() == Some("/login?notice=ended")
+        self.status == StatusCode::SEE_OTHER
+            && self
+                .location()
+                .is_some_and(|to| to.starts_with("/login?ended="))
+    }
+
+    /// Why the session ended, as the redirect says.
+    pub fn ended(&self) -> Option<&str> {
+        let query = self.location()?.strip_prefix("/login?ended=")?;
+        Some(query.split('&').next().unwrap_or(query))
     }
 }
 

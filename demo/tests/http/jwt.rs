@@ -60,10 +60,6 @@ async fn jwt_login_refresh_and_revoke_with_the_denylist<T: Stores>() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_ne!(fresh["refresh_token"], pair["refresh_token"]);
-    let (status, _) = h
-        .api(Method::POST, "/api/jwt/refresh", None, Some(body))
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(h.sessions_of("alice").await, 1);
 
     // Revoke with the denylist: refused at once, and the refresh session ends.
@@ -120,12 +116,26 @@ async fn jwt_revoked_without_the_denylist_lives_until_it_expires<T: Stores>() {
         .api(Method::POST, "/api/jwt/refresh", None, Some(body))
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    // But the token itself is still accepted: nothing remembers it.
+    // A plain check still accepts the token: nothing in it changed. The
+    // bound check (the API's default) refuses it at once.
+    let plain = "/api/jwt/me?check=plain";
     h.clock.advance(Duration::from_secs(290));
-    let (status, _) = h.api(Method::GET, "/api/jwt/me", Some(access), None).await;
+    let (status, _) = h.api(Method::GET, plain, Some(access), None).await;
     assert_eq!(status, StatusCode::OK);
-    h.clock.advance(Duration::from_secs(11));
+    let (status, _) = h
+        .api(
+            Method::GET,
+            "/api/jwt/me?check=denylist",
+            Some(access),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let (status, json) = h.api(Method::GET, "/api/jwt/me", Some(access), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(json["code"], "token_session_ended", "{json}");
+    h.clock.advance(Duration::from_secs(11));
+    let (status, json) = h.api(Method::GET, plain, Some(access), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(json["error"].as_str().unwrap().contains("expired"));
 }
@@ -207,53 +217,64 @@ async fn the_jwt_page_shows_the_difference<T: Stores>() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("denylist"));
 
+    // Post, then redirect back to GET /jwt: a reload re-submits nothing.
     let issued = h.submit(&mut browser, "/jwt/issue", &[]).await;
-    assert_eq!(issued.status, StatusCode::OK);
-    let token = issued.hidden("token")[0].clone();
-    assert_eq!(claims(&token)["sub"], "alice");
+    assert_eq!(issued.status, StatusCode::SEE_OTHER);
+    assert_eq!(issued.location(), Some("/jwt"));
+    let page = h.get(&mut browser, "/jwt").await;
+    assert!(page.body.contains("Token issued"), "{}", page.body);
+    assert_eq!(
+        page.body.matches("Accepted, for").count(),
+        3,
+        "{}",
+        page.body
+    );
+    // iat and exp are times, not raw seconds.
+    assert!(page.body.contains("<time datetime="), "{}", page.body);
     assert_eq!(
         h.sessions_of("alice").await,
         2,
         "the refresh session is a device"
     );
+    // Getting another token reuses the refresh session: no new device.
+    h.get(&mut browser, "/jwt").await;
+    h.submit(&mut browser, "/jwt/issue", &[]).await;
+    h.get(&mut browser, "/jwt").await;
+    h.submit(&mut browser, "/jwt/issue", &[]).await;
+    assert_eq!(h.sessions_of("alice").await, 2);
 
-    let check = h
-        .submit(&mut browser, "/jwt/check", &[("token", &token)])
-        .await;
-    assert!(check.body.contains("Accepted"), "{}", check.body);
-    let revoked = h
-        .submit(&mut browser, "/jwt/revoke", &[("token", &token)])
-        .await;
-    assert!(revoked.body.contains("Revoked without the denylist"));
+    let page = h.get(&mut browser, "/jwt").await;
+    h.submit(&mut browser, "/jwt/revoke", &[]).await;
     assert_eq!(h.sessions_of("alice").await, 1);
-    let check = h
-        .submit(&mut browser, "/jwt/check", &[("token", &token)])
-        .await;
-    assert!(
-        check.body.contains("Accepted"),
-        "still valid without the denylist"
-    );
-    let revoked = h
-        .submit(
-            &mut browser,
-            "/jwt/revoke",
-            &[("token", &token), ("denylist", "on")],
-        )
-        .await;
-    assert!(revoked.body.contains("Revoked with the denylist"));
-    let check = h
-        .submit(&mut browser, "/jwt/check", &[("token", &token)])
-        .await;
-    assert!(
-        check
-            .body
-            .contains("Rejected: invalid access token: revoked"),
-        "{}",
-        check.body
-    );
+    let page_after = h.get(&mut browser, "/jwt").await;
+    assert!(page.body.contains("Accepted"));
+    let seen = verdicts(&page_after.body);
+    assert_eq!(seen.len(), 3, "{}", page_after.body);
+    assert!(seen[0].starts_with("Accepted"), "plain: {}", seen[0]);
+    assert!(seen[1].starts_with("Accepted"), "denylist: {}", seen[1]);
+    assert!(seen[2].starts_with("Refused"), "bound: {}", seen[2]);
+
+    h.submit(&mut browser, "/jwt/denylist", &[]).await;
+    let page = h.get(&mut browser, "/jwt").await;
+    let seen2 = verdicts(&page.body);
+    assert!(seen2[0].starts_with("Accepted"), "plain: {}", seen2[0]);
+    assert!(seen2[1].contains("denylist"), "denylist: {}", seen2[1]);
 
     // A session ends at once: the next page is the login page.
     let ended = h.submit(&mut browser, "/jwt/end-session", &[]).await;
     assert_eq!(ended.location(), Some("/jwt"));
-    assert!(h.get(&mut browser, "/jwt").await.is_signed_out());
+    let next = h.get(&mut browser, "/jwt").await;
+    assert!(next.is_signed_out());
+    assert_eq!(next.ended(), Some("ended-by-you"));
+}
+
+/// The verdicts of a JWT page, in order.
+fn verdicts(body: &str) -> Vec<String> {
+    let marker = "<span class=\"verdict\">";
+    body.match_indices(marker)
+        .map(|(at, _)| {
+            let rest = &body[at + marker.len()..];
+            rest[..rest.find("</span>").unwrap()].to_owned()
+        })
+        .collect()
 }

@@ -13,8 +13,9 @@ use crate::on_both_stores;
 on_both_stores!(
     a_full_account_refuses_the_next_login,
     a_full_account_evicts_its_least_recently_used_session,
-    failed_logins_lock_the_account_for_a_while,
-    failed_logins_lock_the_address_for_a_while,
+    wrong_passwords_bring_growing_delays_not_a_lockout,
+    guesses_from_elsewhere_never_lock_out_a_known_device,
+    parallel_guesses_get_no_more_tries_than_sequential_ones,
 );
 
 fn limited(policy: LimitPolicy) -> Settings {
@@ -82,48 +83,110 @@ async fn a_full_account_evicts_its_least_recently_used_session<T: Stores>() {
 
     let mut third = Browser::new(FIREFOX);
     let reply = h.login(&mut third, ALICE).await;
-    assert_eq!(reply.location(), Some("/devices?notice=evicted"));
-    let page = h.get(&mut third, reply.location().unwrap()).await;
+    assert_eq!(reply.location(), Some("/devices"));
+    let page = h.get(&mut third, "/devices").await;
+    // The notice names the device that was signed out.
     assert!(
-        page.body.contains("used least recently was signed out"),
+        page.body
+            .contains("the one used least recently, Chrome 131 on Android, was signed out"),
         "{}",
         page.body
     );
     assert_eq!(page.devices().len(), 2);
     assert_eq!(h.sessions_of("alice").await, 2);
-    assert!(h.get(&mut second, "/devices").await.is_signed_out());
+    let evicted = h.get(&mut second, "/devices").await;
+    assert_eq!(evicted.ended(), Some("evicted"), "{:?}", evicted.location());
     assert_eq!(h.get(&mut first, "/devices").await.status, StatusCode::OK);
 }
 
-fn attempts(per_account: u32, per_address: u32) -> Settings {
+fn attempts(free_attempts: u32, account_soft_limit: u32) -> Settings {
     Settings {
         attempts: AttemptLimits {
-            per_account,
-            per_address,
+            free_attempts,
+            account_soft_limit,
+            max_delay: Duration::from_secs(60),
             window: Duration::from_secs(600),
+            concurrent_hashes: 4,
         },
         ..Settings::default()
     }
 }
 
-async fn failed_logins_lock_the_account_for_a_while<T: Stores>() {
+async fn wrong_passwords_bring_growing_delays_not_a_lockout<T: Stores>() {
     let h = T::start(attempts(3, 100)).await;
     let mut browser = Browser::new(FIREFOX);
     for _ in 0..3 {
         let reply = h.login(&mut browser, ("alice", "guess")).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     }
-    // Now even the right password is refused, from anywhere, with a reason.
-    let mut elsewhere = Browser::new(FIREFOX);
-    elsewhere.ip = [198, 51, 100, 9];
-    let reply = h.login(&mut elsewhere, ALICE).await;
+    // The fourth attempt must wait a second, whatever the password; the
+    // refusal costs no hash and does not count.
+    let reply = h.login(&mut browser, ALICE).await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        reply.body.contains("Wait 1 second before trying again."),
+        "{}",
+        reply.body
+    );
+    h.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        h.login(&mut browser, ("alice", "guess")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Then 2 s more.
+    h.clock.advance(Duration::from_secs(1));
+    let reply = h.login(&mut browser, ALICE).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.body
+    );
+    assert!(reply.body.contains("Wait 1 second"), "{}", reply.body);
+    h.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        h.login(&mut browser, ALICE).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // The owner elsewhere, and other accounts from here, were never slowed.
+    let mut elsewhere = Browser::new(ANDROID);
+    elsewhere.ip = [198, 51, 100, 9];
+    assert_eq!(
+        h.login(&mut elsewhere, ALICE).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        h.login(&mut Browser::new(FIREFOX), BOB).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+async fn guesses_from_elsewhere_never_lock_out_a_known_device<T: Stores>() {
+    let h = T::start(attempts(100, 5)).await;
+    // Alice's laptop has signed in before: it is a known device.
+    let mut laptop = h.signed_in(ALICE, FIREFOX).await;
+    h.submit(&mut laptop, "/logout", &[]).await;
+    // An attacker guesses from many addresses, as behind a shared proxy.
+    for i in 0..5u8 {
+        let mut attacker = Browser::new(FIREFOX);
+        attacker.ip = [203, 0, 113, i];
+        let reply = h.login(&mut attacker, ("alice", "guess")).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    }
+    // New devices are paused for alice, with a reason that says what works.
+    let mut attacker = Browser::new(FIREFOX);
+    attacker.ip = [203, 0, 113, 99];
+    let reply = h.login(&mut attacker, ALICE).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        reply.body.contains("new devices are paused"),
+        "{}",
+        reply.body
+    );
     assert!(
         reply
             .body
-            .contains("Too many failed sign-ins for this account; try again in 10 min."),
-        "{}",
-        reply.body
+            .contains("A device you have signed in on before can still sign in.")
     );
     let (status, json) = h
         .api(
@@ -134,45 +197,60 @@ async fn failed_logins_lock_the_account_for_a_while<T: Stores>() {
         )
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(json["error"].as_str().unwrap().contains("this account"));
-    // Other accounts, from the same address, are fine.
+    assert_eq!(json["code"], "new_devices_paused");
+    // The laptop, even from the attacker's own address, signs in.
+    laptop.ip = [203, 0, 113, 0];
     assert_eq!(
-        h.login(&mut browser, BOB).await.status,
+        h.login(&mut laptop, ALICE).await.status,
         StatusCode::SEE_OTHER
     );
-    // The counter lives in the store with a TTL: when the window passes,
-    // the store forgets it.
-    h.clock.advance(Duration::from_secs(601));
+    // Bob, from the same proxy, is not affected.
     assert_eq!(
-        h.login(&mut elsewhere, ALICE).await.status,
+        h.login(&mut attacker, BOB).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // The pause ends with its window.
+    h.clock.advance(Duration::from_secs(601));
+    let mut fresh = Browser::new(ANDROID);
+    fresh.ip = [203, 0, 113, 98];
+    assert_eq!(
+        h.login(&mut fresh, ALICE).await.status,
         StatusCode::SEE_OTHER
     );
 }
 
-async fn failed_logins_lock_the_address_for_a_while<T: Stores>() {
-    let h = T::start(attempts(100, 3)).await;
-    let mut browser = Browser::new(FIREFOX);
-    for name in ["alice", "bob", "nobody"] {
-        let reply = h.login(&mut browser, (name, "guess")).await;
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+async fn parallel_guesses_get_no_more_tries_than_sequential_ones<T: Stores>() {
+    let h = T::start(attempts(3, 100)).await;
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let app = h.app.clone();
+        tasks.push(tokio::spawn(async move {
+            let request = axum::http::Request::post("/api/login")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(
+                    r#"{"username":"alice","password":"guess"}"#,
+                ))
+                .unwrap();
+            let mut request = request;
+            request.extensions_mut().insert(axum::extract::ConnectInfo(
+                std::net::SocketAddr::from(([192, 0, 2, 50], 1)),
+            ));
+            tower::ServiceExt::oneshot(app, request)
+                .await
+                .unwrap()
+                .status()
+        }));
     }
-    let reply = h.login(&mut browser, ALICE).await;
-    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(
-        reply.body.contains("for your network address"),
-        "{}",
-        reply.body
-    );
-    // Another address signs in to the same account.
-    let mut elsewhere = Browser::new(FIREFOX);
-    elsewhere.ip = [198, 51, 100, 9];
+    let mut checked = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("{other}"),
+        }
+    }
     assert_eq!(
-        h.login(&mut elsewhere, ALICE).await.status,
-        StatusCode::SEE_OTHER
-    );
-    h.clock.advance(Duration::from_secs(601));
-    assert_eq!(
-        h.login(&mut browser, ALICE).await.status,
-        StatusCode::SEE_OTHER
+        checked, 3,
+        "only the free attempts had their password checked"
     );
 }

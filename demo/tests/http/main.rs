@@ -12,5 +12,7 @@ mod devices;
 mod jwt;
 mod limits;
 mod restart;
+mod review;
 mod sessions;
 mod socket;
+mod visitor;

@@ -32,12 +32,12 @@ async fn login_sets_a_hardened_cookie_and_lists_the_device<T: Stores>() {
     let cookie = reply
         .set_cookies()
         .into_iter()
-        .find(|c| c.starts_with("sid="))
-        .expect("a session cookie");
-    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        .find(|c| c.starts_with("__Host-sid="))
+        .expect("a session cookie with the __Host- prefix");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
         assert!(cookie.contains(attribute), "{cookie}");
     }
-    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert!(!cookie.contains("Domain"), "{cookie}");
     assert_eq!(h.sessions_of("alice").await, 1);
 
     let page = h.get(&mut browser, "/devices").await;
@@ -56,17 +56,20 @@ async fn login_sets_a_hardened_cookie_and_lists_the_device<T: Stores>() {
 
 async fn secure_cookies_when_asked<T: Stores>() {
     let h = T::start(Settings {
-        secure_cookies: true,
+        secure_cookies: false,
         ..Settings::default()
     })
     .await;
-    let reply = h.login(&mut Browser::new(FIREFOX), ALICE).await;
+    let mut browser = Browser::new(FIREFOX);
+    let reply = h.login(&mut browser, ALICE).await;
     let cookie = reply
         .set_cookies()
         .into_iter()
         .find(|c| c.starts_with("sid="))
-        .expect("a session cookie");
-    assert!(cookie.contains("Secure"), "{cookie}");
+        .expect("a plain session cookie with --insecure-cookies");
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert_eq!(h.get(&mut browser, "/devices").await.status, StatusCode::OK);
 }
 
 async fn wrong_password_and_unknown_user_get_the_same_refusal<T: Stores>() {
@@ -168,20 +171,30 @@ async fn cross_site_posts_are_refused<T: Stores>() {
     ] {
         let request = axum::http::Request::post("/devices/others")
             .header("host", "demo.test")
-            .header("cookie", format!("sid={}", browser.session().unwrap()))
+            .header(
+                "cookie",
+                format!("__Host-sid={}", browser.session().unwrap()),
+            )
             .header("content-type", "application/x-www-form-urlencoded")
             .header(name, value)
             .body(axum::body::Body::from(format!("csrf={}", browser.csrf)))
             .unwrap();
         let reply = h.send(request).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{name}: {value}");
-        assert!(reply.body.contains("Cross-site form posts are refused."));
+        assert!(
+            reply
+                .body
+                .contains("Form posts from other sites are refused.")
+        );
     }
     // The same post from this origin goes through.
     let request = axum::http::Request::post("/devices/others")
         .header("host", "demo.test")
         .header("origin", "http://demo.test")
-        .header("cookie", format!("sid={}", browser.session().unwrap()))
+        .header(
+            "cookie",
+            format!("__Host-sid={}", browser.session().unwrap()),
+        )
         .header("content-type", "application/x-www-form-urlencoded")
         .body(axum::body::Body::from(format!("csrf={}", browser.csrf)))
         .unwrap();
@@ -199,7 +212,7 @@ async fn logout_deletes_the_session<T: Stores>() {
     // A copy of the old cookie is worth nothing: the session is gone.
     let mut stolen = stolen;
     assert!(h.get(&mut stolen, "/devices").await.is_signed_out());
-    let login = h.get(&mut stolen, "/login?notice=ended").await;
+    let login = h.get(&mut stolen, "/login?ended=unknown").await;
     assert!(login.body.contains("Your session has ended"));
 }
 
@@ -218,7 +231,7 @@ async fn login_never_keeps_a_session_id_the_browser_brought<T: Stores>() {
     let mut planted = Browser::new(FIREFOX);
     planted
         .cookies
-        .insert("sid".into(), "AAAAAAAAAAAAAAAAAAAAAA".into());
+        .insert("__Host-sid".into(), "AAAAAAAAAAAAAAAAAAAAAA".into());
     assert!(h.get(&mut planted, "/devices").await.is_signed_out());
     h.login(&mut planted, ALICE).await;
     assert_ne!(planted.session(), Some("AAAAAAAAAAAAAAAAAAAAAA"));

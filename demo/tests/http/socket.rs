@@ -66,7 +66,7 @@ async fn sign_in_over_a_real_socket<T: Stores>() {
     assert!(signed_in.starts_with("HTTP/1.1 303"), "{signed_in}");
     let session = header(&signed_in, "set-cookie")
         .into_iter()
-        .find(|c| c.starts_with("sid="))
+        .find(|c| c.starts_with("__Host-sid="))
         .map(cookie_pair)
         .expect("a session cookie")
         .to_owned();
