@@ -42,8 +42,21 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Close a connection after this long without a request.
     pub idle_timeout: Duration,
-    /// Longest wait for a client's handshake (and TLS handshake).
+    /// From accepting a connection, the longest wait for its TLS handshake
+    /// and the native hello and, when a token is set, for the client to
+    /// authenticate: a client that has not by then is closed.
     pub handshake_timeout: Duration,
+    /// Most bytes a connection may hold of requests not yet answered (an
+    /// incomplete request, or requests behind unwritten answers); more
+    /// closes it. Before authentication, at most 1 MiB whatever this says.
+    pub max_input_buffer: usize,
+    /// Most bytes of answers a connection may hold that its client has not
+    /// read; more closes it, as Redis's `client-output-buffer-limit` does.
+    /// Before authentication, at most 1 MiB whatever this says.
+    pub max_output_buffer: usize,
+    /// Close a connection whose waiting answers have had no byte taken
+    /// for this long.
+    pub write_timeout: Duration,
     /// Largest frame body accepted, in bytes.
     pub max_frame: u32,
     /// How long a graceful shutdown waits for connections to finish.
@@ -68,6 +81,9 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             idle_timeout: Duration::from_secs(300),
             handshake_timeout: Duration::from_secs(10),
+            max_input_buffer: 64 * 1024 * 1024,
+            max_output_buffer: 64 * 1024 * 1024,
+            write_timeout: Duration::from_secs(30),
             max_frame: sessiond_protocol::wire::codec::DEFAULT_MAX_FRAME,
             shutdown_grace: Duration::from_secs(10),
             threads: 0,

@@ -354,6 +354,7 @@ impl Server {
                     continue;
                 }
             };
+            let accepted = tokio::time::Instant::now();
             // The acceptor in force now: a reload from here on applies to
             // the next connection, not this one.
             let tls = shared.credentials.current().tls.clone();
@@ -362,7 +363,9 @@ impl Server {
                 ServerStats::bump(&shared.stats.connections);
                 ServerStats::bump(&shared.stats.connections_total);
                 let outcome = match TcpStream::from_std(socket) {
-                    Ok(socket) => serve_socket(socket, face, tls, shared.clone(), stopping).await,
+                    Ok(socket) => {
+                        serve_socket(socket, face, tls, shared.clone(), stopping, accepted).await
+                    }
                     Err(e) => Err(e),
                 };
                 if let Err(e) = outcome {
@@ -407,14 +410,15 @@ async fn serve_socket(
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     stopping: watch::Receiver<bool>,
+    accepted: tokio::time::Instant,
 ) -> io::Result<()> {
     socket.set_nodelay(true)?;
     match tls {
-        None => speak(socket, face, shared, stopping).await,
+        None => speak(socket, face, shared, stopping, accepted).await,
         Some(acceptor) => {
             let handshake = acceptor.accept(socket);
             match tokio::time::timeout(shared.config.handshake_timeout, handshake).await {
-                Ok(Ok(stream)) => speak(stream, face, shared, stopping).await,
+                Ok(Ok(stream)) => speak(stream, face, shared, stopping, accepted).await,
                 Ok(Err(e)) => {
                     debug!(error = %e, "TLS handshake failed");
                     Ok(())
@@ -461,15 +465,16 @@ async fn speak<S>(
     face: Face,
     shared: Arc<Shared>,
     stopping: watch::Receiver<bool>,
+    accepted: tokio::time::Instant,
 ) -> io::Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     match face {
-        Face::Native => connection::serve(stream, shared, stopping).await,
+        Face::Native => connection::serve(stream, shared, stopping, accepted).await,
         Face::Resp => {
             let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-            resp::serve(stream, shared, stopping, id).await
+            resp::serve(stream, shared, stopping, id, accepted).await
         }
     }
 }

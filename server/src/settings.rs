@@ -147,9 +147,18 @@ settings! {
         /// Seconds before a connection without requests is closed
         #[arg(long, env = "SESSIOND_IDLE_TIMEOUT", value_name = "SECS")]
         idle_timeout: u64,
-        /// Seconds a client has for its handshake (TLS included)
+        /// Seconds a client has, from connecting, for its handshake (TLS included) and, with a token, to authenticate
         #[arg(long, env = "SESSIOND_HANDSHAKE_TIMEOUT", value_name = "SECS")]
         handshake_timeout: u64,
+        /// Most bytes of requests a connection may hold unanswered; more closes it (1 MiB at most before auth)
+        #[arg(long, env = "SESSIOND_MAX_INPUT_BUFFER", value_name = "BYTES")]
+        max_input_buffer: usize,
+        /// Most bytes of answers a connection may hold unread by its client; more closes it (1 MiB at most before auth)
+        #[arg(long, env = "SESSIOND_MAX_OUTPUT_BUFFER", value_name = "BYTES")]
+        max_output_buffer: usize,
+        /// Seconds answers may wait for the client to read any of them before the connection is closed
+        #[arg(long, env = "SESSIOND_WRITE_TIMEOUT", value_name = "SECS")]
+        write_timeout: u64,
         /// Largest request frame, in bytes
         #[arg(long, env = "SESSIOND_MAX_FRAME", value_name = "BYTES")]
         max_frame: u32,
@@ -266,6 +275,9 @@ impl Settings {
             handshake_timeout: self
                 .handshake_timeout
                 .map_or(server.handshake_timeout, secs),
+            max_input_buffer: self.max_input_buffer.unwrap_or(server.max_input_buffer),
+            max_output_buffer: self.max_output_buffer.unwrap_or(server.max_output_buffer),
+            write_timeout: self.write_timeout.map_or(server.write_timeout, secs),
             max_frame: self.max_frame.unwrap_or(server.max_frame),
             shutdown_grace: self.shutdown_grace.map_or(server.shutdown_grace, secs),
             threads: self.threads.unwrap_or(server.threads),
@@ -378,6 +390,9 @@ impl Settings {
             max_connections: Some(server.max_connections),
             idle_timeout: Some(server.idle_timeout.as_secs()),
             handshake_timeout: Some(server.handshake_timeout.as_secs()),
+            max_input_buffer: Some(server.max_input_buffer),
+            max_output_buffer: Some(server.max_output_buffer),
+            write_timeout: Some(server.write_timeout.as_secs()),
             max_frame: Some(server.max_frame),
             shutdown_grace: Some(server.shutdown_grace.as_secs()),
             threads: Some(server.threads),

@@ -27,4 +27,7 @@ pub(crate) struct Client<'a> {
     /// copy (which may lag the leader) instead of refused, as on a Redis
     /// Cluster replica.
     pub stale_reads: bool,
+    /// Where reading the requests stopped, kept between reads so that a
+    /// request arriving in pieces is parsed once (`parse.rs`).
+    pub parser: super::Parser,
 }
