@@ -33,8 +33,11 @@
 //!   to be written closes it.
 //!
 //! A bound checked between pieces can be passed by one piece: the output
-//! may exceed its cap by one reply (large aggregates are themselves
-//! encoded in pieces), the input by one read. What every connection holds
+//! may exceed its cap by one reply, the input by one read. A large
+//! aggregate reply (KEYS, SMEMBERS, SESSION.LIST) is encoded in pieces,
+//! each only once the answers waiting have been taken down to
+//! [`FLUSH_AT`] ([`Next::Drain`]), so a client that does not read it holds
+//! a piece of it until the write timeout, never the whole. What every connection holds
 //! in its buffers is reported as `connection_buffer_bytes` (`Held`).
 //!
 //! Under `fsync always`, answers to a batch that wrote wait until the
@@ -97,6 +100,10 @@ pub(crate) enum Next {
     /// Answers grew by [`FLUSH_AT`] with complete requests (or the rest
     /// of a reply) left: write what the socket takes, then answer again.
     More,
+    /// The rest of a large reply is due, to be made once the answers
+    /// waiting are below [`FLUSH_AT`]: the client's reading paces it, so
+    /// a reply is never encoded faster than it is taken.
+    Drain,
     /// Write the answers, then close.
     Close,
 }
@@ -207,8 +214,10 @@ where
             if output.len() > max_output {
                 return Ok(Some(Bound::Output));
             }
-            if next == Next::More {
-                continue;
+            match next {
+                Next::More => continue,
+                Next::Drain if output.len() < FLUSH_AT => continue,
+                _ => {}
             }
             if input.len() > max_input {
                 return Ok(Some(Bound::Input));

@@ -317,3 +317,54 @@ async fn connection_buffers_are_reported_in_stats_and_info() {
     drop(held);
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_replies_are_written_in_pieces_and_bounded() {
+    let (daemon, resp) = daemon(ServerConfig {
+        write_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    })
+    .await;
+    let pad = "p".repeat(90);
+    for i in 0..50_000 {
+        daemon
+            .store
+            .set_key(format!("key:{pad}:{i:05}").as_bytes(), b"v", None)
+            .unwrap();
+    }
+    // 5 MB of KEYS to a client that does not read: encoded only as fast
+    // as it is taken, so the server holds a piece of it, not all of it,
+    // until the write timeout closes the connection.
+    let before = stat(&stats(daemon.addr).await, "connection_buffer_bytes");
+    let mut greedy = TcpStream::connect(resp).await.unwrap();
+    greedy.write_all(b"KEYS *\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = stat(&stats(daemon.addr).await, "connection_buffer_bytes");
+    assert!(during < before + 512 * 1024, "{before} then {during}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stat(&stats(daemon.addr).await, "closed_write_timeout") == 0 {
+        assert!(Instant::now() < deadline, "closed at the write timeout");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A client that reads gets the whole of it, in order with what follows.
+    let mut reader = TcpStream::connect(resp).await.unwrap();
+    reader.write_all(b"KEYS *\r\nPING\r\n").await.unwrap();
+    let expected = "*50000\r\n".len() + 50_000 * ("$100\r\n".len() + 100 + 2) + 7;
+    let mut got = BytesMut::new();
+    while got.len() < expected {
+        let read = tokio::time::timeout(Duration::from_secs(10), reader.read_buf(&mut got));
+        assert!(read.await.unwrap().unwrap() > 0);
+    }
+    assert!(got.starts_with(b"*50000\r\n$100\r\nkey:"));
+    assert!(got.ends_with(b"\r\n+PONG\r\n"));
+    // SCAN's COUNT is a hint, taken as at most 10,000.
+    let scan = crate::resp::reply(&mut reader, "SCAN 0 COUNT 1000000000\r\n").await;
+    let redis::Value::Array(parts) = scan else {
+        panic!("a SCAN reply: {scan:?}");
+    };
+    let redis::Value::Array(keys) = &parts[1] else {
+        panic!("keys: {parts:?}");
+    };
+    assert!(keys.len() <= 10_000 && !keys.is_empty(), "{}", keys.len());
+    daemon.stop().await;
+}

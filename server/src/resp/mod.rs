@@ -51,7 +51,7 @@ pub(crate) use errors::RespError;
 #[cfg(feature = "fuzzing")]
 pub(crate) use parse::Bounds;
 pub(crate) use parse::Parser;
-use reply::{Protocol, Value};
+use reply::{Protocol, Streaming, Value};
 pub(crate) use spec::Reply;
 pub(crate) use spec::Reply as RespReply;
 use table::COMMANDS;
@@ -90,6 +90,7 @@ where
         quit: false,
         stale_reads: false,
         parser: Parser::default(),
+        streaming: None,
     };
     driver::drive(stream, &mut client, &shared, shutdown, accepted).await
 }
@@ -107,6 +108,16 @@ impl Answer for Client<'_> {
         // entry (`replicated.rs`); anything else waits for them first.
         let mut pending = replicated::Pending::default();
         let next = loop {
+            // A large reply goes on before the next request is read.
+            if let Some(streaming) = &mut self.streaming {
+                if output.len() >= FLUSH_AT || !streaming.write(output, start + FLUSH_AT) {
+                    break driver::Next::Drain;
+                }
+                self.streaming = None;
+                if self.quit || self.policy.must_close() {
+                    break driver::Next::Close;
+                }
+            }
             if output.len() - start >= FLUSH_AT {
                 replicated::flush(self, &mut pending, output).await;
                 break driver::Next::More;
@@ -132,9 +143,11 @@ impl Answer for Client<'_> {
                     let reply = execute(self, name, args).await;
                     // A wrong password's delay, before its answer.
                     self.policy.pause().await;
-                    reply
-                        .unwrap_or_else(Value::from)
-                        .encode(self.protocol, output);
+                    let reply = reply.unwrap_or_else(Value::from);
+                    self.streaming = Streaming::start(reply, self.protocol, output);
+                    if self.streaming.is_some() {
+                        continue;
+                    }
                     if self.quit || self.policy.must_close() {
                         break driver::Next::Close;
                     }
@@ -213,6 +226,7 @@ pub(crate) fn apply_write(shared: &Shared, args: &[Bytes]) -> Reply {
         quit: false,
         stale_reads: false,
         parser: Parser::default(),
+        streaming: None,
     };
     (spec.run)(&mut client, Args::new(spec.name, args))
 }
