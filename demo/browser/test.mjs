@@ -96,7 +96,7 @@ async function waitForPort(port) {
 /** A sessiond daemon on a free port, with an auth token. */
 async function startDaemon() {
   const port = await freePort();
-  const token = 'browser-test-token-' + Math.random().toString(36).slice(2);
+  const token = 'browser-test-token-' + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
   const dir = mkdtempSync(join(tmpdir(), 'sessiond-demo-'));
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, token + '\n');

@@ -22,7 +22,7 @@ use sessiond_protocol::wire::handshake::{self, ClientHello, ServerHello};
 use sessiond_protocol::wire::{Reply, Request, Response, ServerError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use tokio::time::{Instant, timeout};
+use tokio::time::timeout;
 use tracing::debug;
 
 use crate::Shared;
@@ -45,7 +45,7 @@ pub(crate) async fn serve<S>(
     mut stream: S,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
-    accepted: Instant,
+    arrival: crate::Arrival,
 ) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -55,9 +55,9 @@ where
     }
     let mut client = Client {
         shared: &shared,
-        policy: Policy::new(&shared, &shared.stats.native),
+        policy: Policy::new(&shared, &shared.stats.native).of_peer(arrival.peer.ip()),
     };
-    driver::drive(stream, &mut client, &shared, shutdown, accepted).await
+    driver::drive(stream, &mut client, &shared, shutdown, arrival.at).await
 }
 
 /// Reads the client's hello and answers it. Returns false (after telling

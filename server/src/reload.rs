@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn a_token_from_code_is_kept_by_a_reload() {
         let config = ServerConfig {
-            auth_token: Some(Secret::new("in-code").unwrap()),
+            auth_token: Some(Secret::new("in-code-padded-to-the-32-byte-minimum").unwrap()),
             ..ServerConfig::default()
         };
         let live = Arc::new(Live::new(Credentials {
@@ -241,7 +241,13 @@ mod tests {
         let reloaded = reloader.reload().unwrap();
         assert_eq!(reloaded.token_file, None);
         let current = live.current();
-        assert!(current.token.as_ref().unwrap().matches(b"in-code"));
+        assert!(
+            current
+                .token
+                .as_ref()
+                .unwrap()
+                .matches(b"in-code-padded-to-the-32-byte-minimum")
+        );
         assert!(current.tls.is_none());
     }
 }

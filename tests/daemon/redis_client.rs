@@ -12,7 +12,7 @@ use crate::Daemon;
 
 async fn connect(daemon: &Daemon, query: &str) -> redis::aio::MultiplexedConnection {
     let addr = daemon.resp_addr.expect("a RESP listener");
-    let url = format!("redis://:pw@{addr}/0{query}");
+    let url = format!("redis://:pw-padded-to-the-32-byte-minimum@{addr}/0{query}");
     redis::Client::open(url)
         .unwrap()
         .get_multiplexed_async_connection()
@@ -23,7 +23,7 @@ async fn connect(daemon: &Daemon, query: &str) -> redis::aio::MultiplexedConnect
 async fn daemon() -> Daemon {
     Daemon::start(ServerConfig {
         resp_listen: Some("127.0.0.1:0".parse().unwrap()),
-        auth_token: Some(Secret::new("pw").unwrap()),
+        auth_token: Some(Secret::new("pw-padded-to-the-32-byte-minimum").unwrap()),
         ..ServerConfig::default()
     })
     .await

@@ -75,7 +75,7 @@ pub(crate) async fn serve<S>(
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
     id: u64,
-    accepted: tokio::time::Instant,
+    arrival: crate::Arrival,
 ) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -83,7 +83,7 @@ where
     let mut client = Client {
         shared: &shared,
         store: &shared.store,
-        policy: Policy::new(&shared, &shared.stats.resp),
+        policy: Policy::new(&shared, &shared.stats.resp).of_peer(arrival.peer.ip()),
         protocol: Protocol::Resp2,
         name: None,
         id,
@@ -92,7 +92,7 @@ where
         parser: Parser::default(),
         streaming: None,
     };
-    driver::drive(stream, &mut client, &shared, shutdown, accepted).await
+    driver::drive(stream, &mut client, &shared, shutdown, arrival.at).await
 }
 
 impl Answer for Client<'_> {

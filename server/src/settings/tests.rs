@@ -259,9 +259,15 @@ fn each_setting_has_one_name_as_flag_variable_and_key() {
 #[test]
 fn the_token_comes_from_its_file_else_the_environment() {
     let token = Settings::default()
-        .into_configs(Some("from-env".into()))
+        .into_configs(Some("from-env-padded-to-the-32-byte-minimum".into()))
         .unwrap();
-    assert!(token.server.auth_token.unwrap().matches(b"from-env"));
+    assert!(
+        token
+            .server
+            .auth_token
+            .unwrap()
+            .matches(b"from-env-padded-to-the-32-byte-minimum")
+    );
     assert!(configs(Settings::default()).server.auth_token.is_none());
 
     let missing = flags(&["--auth-token-file=/nonexistent/token"]);
