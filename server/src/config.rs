@@ -29,6 +29,11 @@ pub struct ServerConfig {
     /// Serve TLS with these files (read again by a reload); `None` for
     /// plain TCP.
     pub tls: Option<TlsFiles>,
+    /// With TLS, require every client (of every listener, the raft one
+    /// included) to present a certificate issued by one in this PEM file;
+    /// read again by a reload. `None` (the default): no client
+    /// certificates.
+    pub tls_client_ca: Option<PathBuf>,
     /// Require this token before any command but PING and AUTH.
     pub auth_token: Option<Secret>,
     /// The file `auth_token` was read from: a reload (`Reloader`) reads it
@@ -75,6 +80,7 @@ impl Default for ServerConfig {
             resp_listen: None,
             metrics_listen: None,
             tls: None,
+            tls_client_ca: None,
             auth_token: None,
             auth_token_file: None,
             allow_unauthenticated_remote: false,
@@ -100,6 +106,21 @@ impl ServerConfig {
             .chain(self.resp_listen)
             .any(|addr| !addr.ip().is_loopback());
         remote && self.auth_token.is_none() && !self.allow_unauthenticated_remote
+    }
+
+    /// The listeners beyond loopback that would speak without TLS, which
+    /// the server warns of at start-up.
+    pub fn cleartext_remote(&self) -> Vec<SocketAddr> {
+        if self.tls.is_some() {
+            return Vec::new();
+        }
+        let raft = self.replication.as_ref().map(|group| group.raft_listen);
+        std::iter::once(self.listen)
+            .chain(self.resp_listen)
+            .chain(self.metrics_listen)
+            .chain(raft)
+            .filter(|addr| !addr.ip().is_loopback())
+            .collect()
     }
 
     /// The metrics address, if this configuration would serve the metrics

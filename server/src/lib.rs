@@ -199,7 +199,17 @@ impl Server {
         if let Some(addr) = config.unprotected_metrics() {
             return Err(ServeError::UnprotectedMetrics(addr));
         }
-        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let client_ca = config.tls_client_ca.as_deref();
+        let tls = (config.tls.as_ref())
+            .map(|files| tls::acceptor(files, client_ca))
+            .transpose()?;
+        for addr in config.cleartext_remote() {
+            warn!(
+                %addr,
+                "listening beyond loopback without TLS: tokens and sessions cross the network \
+                 in the clear; set --tls-cert and --tls-key"
+            );
+        }
         let credentials = Arc::new(Live::new(Credentials {
             tls,
             token: config.auth_token.clone(),

@@ -134,6 +134,9 @@ settings! {
         /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1)
         #[arg(long, env = "SESSIOND_TLS_KEY", value_name = "FILE")]
         tls_key: PathBuf,
+        /// CA certificates (PEM) that must have issued every client's certificate, on every listener; needs TLS
+        #[arg(long, env = "SESSIOND_TLS_CLIENT_CA", value_name = "FILE")]
+        tls_client_ca: PathBuf,
         /// File holding the auth token; without it, SESSIOND_AUTH_TOKEN (never a flag: `ps` would show it)
         #[arg(long, env = "SESSIOND_AUTH_TOKEN_FILE", value_name = "FILE")]
         auth_token_file: PathBuf,
@@ -263,6 +266,11 @@ impl Settings {
             listen: self.listen.unwrap_or(server.listen),
             resp_listen: self.resp_listen.or(server.resp_listen),
             metrics_listen: self.metrics_listen.or(server.metrics_listen),
+            tls_client_ca: match (&tls, self.tls_client_ca) {
+                (_, None) => server.tls_client_ca,
+                (Some(_), Some(ca)) => Some(ca),
+                (None, Some(_)) => bail!("--tls-client-ca needs TLS: --tls-cert and --tls-key"),
+            },
             tls: tls.or(server.tls),
             auth_token: auth_token(self.auth_token_file.as_deref(), env_token)?
                 .or(server.auth_token),
@@ -385,6 +393,7 @@ impl Settings {
             metrics_listen: server.metrics_listen,
             tls_cert: tls.map(|tls| tls.cert.clone()),
             tls_key: tls.map(|tls| tls.key.clone()),
+            tls_client_ca: server.tls_client_ca.clone(),
             auth_token_file: None,
             allow_unauthenticated_remote: Some(server.allow_unauthenticated_remote),
             max_connections: Some(server.max_connections),
