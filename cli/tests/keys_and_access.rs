@@ -49,11 +49,11 @@ fn keys_walks_the_whole_scan_and_prints_each_match_once() {
 #[test]
 fn the_token_comes_from_a_file_or_the_environment_and_a_wrong_one_fails_in_one_line() {
     let daemon = Daemon::start(ServerConfig {
-        auth_token: Some(Secret::new("s3cret").unwrap()),
+        auth_token: Some(Secret::new("s3cret-padded-to-the-32-byte-minimum").unwrap()),
         ..ServerConfig::default()
     });
     let dir = temp_dir("token");
-    let right = write_file(&dir, "right", b"s3cret\n");
+    let right = write_file(&dir, "right", b"s3cret-padded-to-the-32-byte-minimum\n");
     let url = daemon.url();
 
     let from_file = cli()
@@ -65,7 +65,10 @@ fn the_token_comes_from_a_file_or_the_environment_and_a_wrong_one_fails_in_one_l
     assert!(from_file.status.success(), "{from_file:?}");
     assert_eq!(from_file.stdout, b"0\n");
     let from_env = cli()
-        .env("SESSIOND_AUTH_TOKEN", "s3cret")
+        .env(
+            "SESSIOND_AUTH_TOKEN",
+            "s3cret-padded-to-the-32-byte-minimum",
+        )
         .env("SESSIOND_URL", &url)
         .args(["count", "u"])
         .output()

@@ -1,6 +1,7 @@
 // Starting the demo and a sessiond daemon for the browser tests, and the
 // few steps every flow repeats. See test.mjs for the flows.
 
+import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
@@ -86,7 +87,7 @@ async function waitForPort(port) {
 /** A sessiond daemon on a free port (or `port`), with an auth token, in memory. */
 export async function startDaemon(previous) {
   const port = previous?.port ?? await freePort();
-  const token = previous?.token ?? 'browser-test-token-' + Math.random().toString(36).slice(2);
+  const token = previous?.token ?? 'browser-test-token-' + randomBytes(24).toString('hex');
   const tokenFile = previous?.tokenFile ?? join(mkdtempSync(join(tmpdir(), 'sessiond-demo-')), 'token');
   writeFileSync(tokenFile, token + '\n');
   const child = spawn(sessiondBin, ['--listen', `127.0.0.1:${port}`, '--log-level', 'warn'], {

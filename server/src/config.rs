@@ -29,6 +29,11 @@ pub struct ServerConfig {
     /// Serve TLS with these files (read again by a reload); `None` for
     /// plain TCP.
     pub tls: Option<TlsFiles>,
+    /// With TLS, require every client (of every listener, the raft one
+    /// included) to present a certificate issued by one in this PEM file;
+    /// read again by a reload. `None` (the default): no client
+    /// certificates.
+    pub tls_client_ca: Option<PathBuf>,
     /// Require this token before any command but PING and AUTH.
     pub auth_token: Option<Secret>,
     /// The file `auth_token` was read from: a reload (`Reloader`) reads it
@@ -42,8 +47,21 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Close a connection after this long without a request.
     pub idle_timeout: Duration,
-    /// Longest wait for a client's handshake (and TLS handshake).
+    /// From accepting a connection, the longest wait for its TLS handshake
+    /// and the native hello and, when a token is set, for the client to
+    /// authenticate: a client that has not by then is closed.
     pub handshake_timeout: Duration,
+    /// Most bytes a connection may hold of requests not yet answered (an
+    /// incomplete request, or requests behind unwritten answers); more
+    /// closes it. Before authentication, at most 1 MiB whatever this says.
+    pub max_input_buffer: usize,
+    /// Most bytes of answers a connection may hold that its client has not
+    /// read; more closes it, as Redis's `client-output-buffer-limit` does.
+    /// Before authentication, at most 1 MiB whatever this says.
+    pub max_output_buffer: usize,
+    /// Close a connection whose waiting answers have had no byte taken
+    /// for this long.
+    pub write_timeout: Duration,
     /// Largest frame body accepted, in bytes.
     pub max_frame: u32,
     /// How long a graceful shutdown waits for connections to finish.
@@ -62,12 +80,16 @@ impl Default for ServerConfig {
             resp_listen: None,
             metrics_listen: None,
             tls: None,
+            tls_client_ca: None,
             auth_token: None,
             auth_token_file: None,
             allow_unauthenticated_remote: false,
             max_connections: 10_000,
             idle_timeout: Duration::from_secs(300),
             handshake_timeout: Duration::from_secs(10),
+            max_input_buffer: 64 * 1024 * 1024,
+            max_output_buffer: 64 * 1024 * 1024,
+            write_timeout: Duration::from_secs(30),
             max_frame: sessiond_protocol::wire::codec::DEFAULT_MAX_FRAME,
             shutdown_grace: Duration::from_secs(10),
             threads: 0,
@@ -84,6 +106,21 @@ impl ServerConfig {
             .chain(self.resp_listen)
             .any(|addr| !addr.ip().is_loopback());
         remote && self.auth_token.is_none() && !self.allow_unauthenticated_remote
+    }
+
+    /// The listeners beyond loopback that would speak without TLS, which
+    /// the server warns of at start-up.
+    pub fn cleartext_remote(&self) -> Vec<SocketAddr> {
+        if self.tls.is_some() {
+            return Vec::new();
+        }
+        let raft = self.replication.as_ref().map(|group| group.raft_listen);
+        std::iter::once(self.listen)
+            .chain(self.resp_listen)
+            .chain(self.metrics_listen)
+            .chain(raft)
+            .filter(|addr| !addr.ip().is_loopback())
+            .collect()
     }
 
     /// The metrics address, if this configuration would serve the metrics

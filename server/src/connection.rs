@@ -45,6 +45,7 @@ pub(crate) async fn serve<S>(
     mut stream: S,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
+    arrival: crate::Arrival,
 ) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -54,9 +55,9 @@ where
     }
     let mut client = Client {
         shared: &shared,
-        policy: Policy::new(&shared, &shared.stats.native),
+        policy: Policy::new(&shared, &shared.stats.native).of_peer(arrival.peer.ip()),
     };
-    driver::drive(stream, &mut client, &shared, shutdown).await
+    driver::drive(stream, &mut client, &shared, shutdown, arrival.at).await
 }
 
 /// Reads the client's hello and answers it. Returns false (after telling
@@ -121,14 +122,19 @@ where
 
 impl Answer for Client<'_> {
     /// Answers every complete frame in `input`. A frame that breaks the
-    /// framing is answered with an error and closes the connection.
+    /// framing is answered with an error and closes the connection; before
+    /// authentication, so is one over [`PRE_AUTH_MAX_FRAME`].
     async fn answer(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> Next {
-        let max_frame = self.shared.config.max_frame;
+        let start = output.len();
+        let mut max_frame = self.shared.config.max_frame;
+        if !self.policy.authenticated() {
+            max_frame = max_frame.min(PRE_AUTH_MAX_FRAME);
+        }
         // In a replication group, consecutive writes go to the log as one
         // entry; anything else waits for them first.
         let mut pending = Pending::default();
         let next = loop {
-            if output.len() >= FLUSH_AT {
+            if output.len() - start >= FLUSH_AT {
                 self.flush(&mut pending, output).await;
                 break Next::More;
             }
@@ -182,7 +188,16 @@ impl Answer for Client<'_> {
     fn answered(&mut self, took: Duration) {
         self.policy.answered(took);
     }
+
+    fn authenticated(&self) -> bool {
+        self.policy.authenticated()
+    }
 }
+
+/// Largest frame before authentication: AUTH's (a token is at most 1024
+/// bytes) and PING's fit many times over, so a client without the token
+/// cannot make the server hold a large request.
+pub(crate) const PRE_AUTH_MAX_FRAME: u32 = 16 * 1024;
 
 /// Most writes proposed as one entry.
 const MAX_BATCH: usize = 256;

@@ -1,4 +1,5 @@
-//! The loop every connection runs, whatever protocol it speaks.
+//! The loop every connection runs, whatever protocol it speaks, and the
+//! bounds it keeps every client within.
 //!
 //! Pipelining and write coalescing come from its shape: read whatever the
 //! socket has, let the protocol answer every complete request in the
@@ -7,11 +8,37 @@
 //! no system call per small reply; a request-response client still gets
 //! each reply at once.
 //!
-//! Answers are written in pieces of about [`FLUSH_AT`] bytes, so a client
-//! that pipelines without reading cannot make the server buffer without
-//! bound; requests already received are answered before the next read, so
-//! a client waiting for the rest of its replies is never left waiting for
-//! input it has already sent.
+//! Answers are produced in pieces of about [`FLUSH_AT`] bytes, each
+//! written as far as the socket takes it before the next is made. The
+//! loop keeps reading and answering while answers wait to be written, as
+//! Redis does, so a client that sends a long pipeline before reading any
+//! reply is served rather than deadlocked against its own writes. What
+//! bounds a client is:
+//!
+//! - **input**: bytes received and not yet answered (an incomplete request,
+//!   or requests waiting behind unwritten answers) beyond
+//!   `max_input_buffer` close the connection;
+//! - **output**: answers waiting for the client to read them beyond
+//!   `max_output_buffer` close it (Redis's `client-output-buffer-limit`:
+//!   a client that does not read is disconnected, not buffered for);
+//! - **write timeout**: answers that wait `write_timeout` without a byte
+//!   of them being taken close it;
+//! - **before authentication** (a token is set and the client has not
+//!   given it): both buffers are held to [`PRE_AUTH_BUFFER`], the protocol
+//!   admits only small requests (its own rule), and the client has until
+//!   `handshake_timeout` after it connected (TLS and the native hello
+//!   included) to authenticate, or it is closed. A client that loses its
+//!   authentication (RESP's RESET) gets a new deadline from then;
+//! - **idle timeout**: no request for `idle_timeout` while nothing waits
+//!   to be written closes it.
+//!
+//! A bound checked between pieces can be passed by one piece: the output
+//! may exceed its cap by one reply, the input by one read. A large
+//! aggregate reply (KEYS, SMEMBERS, SESSION.LIST) is encoded in pieces,
+//! each only once the answers waiting have been taken down to
+//! [`FLUSH_AT`] ([`Next::Drain`]), so a client that does not read it holds
+//! a piece of it until the write timeout, never the whole. What every connection holds
+//! in its buffers is reported as `connection_buffer_bytes` (`Held`).
 //!
 //! Under `fsync always`, answers to a batch that wrote wait until the
 //! writes are on disk: one wait per batch, not per request, and every
@@ -24,34 +51,59 @@
 //! that brought the input to the write of its answers, which is what each
 //! request in the batch waited (`latency.rs`).
 //!
-//! The connection ends when the client leaves, when the protocol says so
+//! The connection ends when the client leaves (once everything it sent
+//! has been answered and the answers written: a client may shut down its
+//! sending side and still read), when the protocol says so
 //! (after a lingering close, so the last answer is not lost to a TCP
-//! reset), after the idle timeout, or at shutdown once everything received
-//! has been answered.
+//! reset), at a bound above, or at shutdown once everything received has
+//! been answered.
 
+use std::future::poll_fn;
 use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
 use tracing::debug;
 
 use crate::Shared;
+use crate::stats::ServerStats;
 use sessiond::Durability;
 
 /// Bytes of answers after which a protocol stops to let them be written.
 pub(crate) const FLUSH_AT: usize = 64 * 1024;
+
+/// Most bytes either buffer may hold before the client authenticates,
+/// whatever the configured caps (Redis closes an unauthenticated client
+/// whose query buffer passes 1 MB).
+pub(crate) const PRE_AUTH_BUFFER: usize = 1024 * 1024;
+
+/// Spare room a read is given in the input buffer: the most one read
+/// takes in.
+const READ_AT_LEAST: usize = 16 * 1024;
+
+/// A buffer this much larger than a read is given back when empty, so a
+/// connection that once held a large request or reply does not keep its
+/// memory while idle.
+const SHRINK_ABOVE: usize = 4 * FLUSH_AT;
 
 /// What a protocol wants after answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Next {
     /// Every complete request is answered: read more.
     Read,
-    /// Answers reached [`FLUSH_AT`] with complete requests left: write,
-    /// then answer again before reading.
+    /// Answers grew by [`FLUSH_AT`] with complete requests (or the rest
+    /// of a reply) left: write what the socket takes, then answer again.
     More,
+    /// The rest of a large reply is due, to be made once the answers
+    /// waiting are below [`FLUSH_AT`]: the client's reading paces it, so
+    /// a reply is never encoded faster than it is taken.
+    Drain,
     /// Write the answers, then close.
     Close,
 }
@@ -60,35 +112,60 @@ pub(crate) enum Next {
 pub(crate) trait Answer {
     /// Answers the complete requests at the front of `input` (leaving an
     /// incomplete one there), appending to `output`, until `input` holds no
-    /// complete request or `output` holds [`FLUSH_AT`] bytes.
+    /// complete request or this call has appended [`FLUSH_AT`] bytes.
     async fn answer(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> Next;
 
     /// The answers given since the last call were written `took` after
     /// their input was read: the protocol records its latency.
     fn answered(&mut self, took: Duration);
+
+    /// Whether the client has authenticated, or needs not (no token).
+    fn authenticated(&self) -> bool;
 }
 
-/// Runs a connection until it ends (see the module documentation).
+/// Why the loop closed a connection at one of its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Input,
+    Output,
+    WriteTimeout,
+    AuthTimeout,
+}
+
+/// Runs a connection until it ends (see the module documentation);
+/// `accepted` is when its socket was accepted, from which the deadline to
+/// authenticate runs.
 pub(crate) async fn drive<S, A>(
     mut stream: S,
     protocol: &mut A,
     shared: &Shared,
     mut shutdown: watch::Receiver<bool>,
+    accepted: Instant,
 ) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     A: Answer,
 {
-    let idle = shared.config.idle_timeout;
+    let config = &shared.config;
+    let idle = config.idle_timeout;
     let durability = shared.durability.as_ref();
-    let mut input = BytesMut::with_capacity(16 * 1024);
-    let mut output = BytesMut::with_capacity(16 * 1024);
-    // One timer per connection, re-armed only when it fires: arming a timer
-    // on every read would cost a timer-wheel insert and removal per request.
+    let mut input = BytesMut::new();
+    let mut output = BytesMut::new();
+    let mut held = Held::new(&shared.stats.connection_buffer_bytes);
     let mut last_active = Instant::now();
-    let idle_timer = sleep(idle);
-    tokio::pin!(idle_timer);
-    let result = async {
+    let mut auth_deadline =
+        (!protocol.authenticated()).then(|| accepted + config.handshake_timeout);
+    // When waiting answers last had a byte taken (`None`: none wait).
+    let mut write_since: Option<Instant> = None;
+    // The client has finished sending (it may still read its answers).
+    let mut eof = false;
+    // One timer per connection, re-armed only when it fires (or when a
+    // nearer deadline appears, which is rare): arming a timer on every
+    // read would cost a timer-wheel insert and removal per request.
+    let timer =
+        sleep_until(auth_deadline.map_or(last_active + idle, |d| d.min(last_active + idle)));
+    tokio::pin!(timer);
+    let result: io::Result<Option<Bound>> = async {
         loop {
             let logged = durability.map(Durability::position);
             let next = protocol.answer(&mut input, &mut output).await;
@@ -101,42 +178,221 @@ where
                     return Err(io::Error::other(e));
                 }
             }
-            if !output.is_empty() {
-                stream.write_all(&output).await?;
-                output.clear();
-                // The batch's one clock read beyond the read's own.
+            if next == Next::Close {
+                match timeout(config.write_timeout, stream.write_all(&output)).await {
+                    Ok(result) => result?,
+                    Err(_) => return Ok(Some(Bound::WriteTimeout)),
+                }
                 protocol.answered(last_active.elapsed());
+                linger(&mut stream).await;
+                return Ok(None);
+            }
+            if !output.is_empty() {
+                let waiting = output.len();
+                write_now(&mut stream, &mut output)?;
+                if output.len() < waiting {
+                    // The batch's one clock read beyond the read's own.
+                    protocol.answered(last_active.elapsed());
+                    write_since = (!output.is_empty()).then(Instant::now);
+                } else if write_since.is_none() {
+                    write_since = Some(Instant::now());
+                }
+            }
+            let authenticated = protocol.authenticated();
+            match (authenticated, auth_deadline) {
+                (true, Some(_)) => auth_deadline = None,
+                (false, None) => auth_deadline = Some(Instant::now() + config.handshake_timeout),
+                _ => {}
+            }
+            let (max_input, max_output) = match authenticated {
+                true => (config.max_input_buffer, config.max_output_buffer),
+                false => (
+                    config.max_input_buffer.min(PRE_AUTH_BUFFER),
+                    config.max_output_buffer.min(PRE_AUTH_BUFFER),
+                ),
+            };
+            if output.len() > max_output {
+                return Ok(Some(Bound::Output));
             }
             match next {
                 Next::More => continue,
-                Next::Close => {
-                    linger(&mut stream).await;
-                    return Ok(());
-                }
-                Next::Read => {}
+                Next::Drain if output.len() < FLUSH_AT => continue,
+                _ => {}
+            }
+            if input.len() > max_input {
+                return Ok(Some(Bound::Input));
+            }
+            if eof && output.is_empty() {
+                return Ok(None);
+            }
+            shrink(&mut input);
+            shrink(&mut output);
+            held.set(input.capacity() + output.capacity());
+            let soonest = nearest(last_active + idle, write_since, config.write_timeout, auth_deadline);
+            if soonest < timer.deadline() {
+                timer.as_mut().reset(soonest);
             }
             tokio::select! {
-                // Everything received has been answered: a clean close.
-                _ = shutdown.changed() => return Ok(()),
-                () = &mut idle_timer => {
-                    let deadline = last_active + idle;
-                    if Instant::now() >= deadline {
-                        debug!("closing idle connection");
-                        return Ok(());
+                // Everything received has been answered and written: a
+                // clean close. (A change seen later still counts.)
+                _ = shutdown.changed(), if output.is_empty() => return Ok(None),
+                () = &mut timer => {
+                    let now = Instant::now();
+                    if auth_deadline.is_some_and(|d| now >= d) {
+                        return Ok(Some(Bound::AuthTimeout));
                     }
-                    idle_timer.as_mut().reset(deadline);
+                    if write_since.is_some_and(|since| now >= since + config.write_timeout) {
+                        return Ok(Some(Bound::WriteTimeout));
+                    }
+                    if write_since.is_none() && now >= last_active + idle {
+                        debug!("closing idle connection");
+                        return Ok(None);
+                    }
+                    let soonest = nearest(last_active + idle, write_since, config.write_timeout, auth_deadline);
+                    timer.as_mut().reset(soonest);
                 }
-                read = stream.read_buf(&mut input) => match read {
-                    Ok(0) => return Ok(()),
-                    Ok(_) => last_active = Instant::now(),
-                    Err(e) => return Err(e),
+                event = io(&mut stream, &mut input, &mut output, !eof) => match event? {
+                    Io::Read(0) => eof = true,
+                    Io::Read(_) => last_active = Instant::now(),
+                    Io::Wrote => {
+                        protocol.answered(last_active.elapsed());
+                        write_since = (!output.is_empty()).then(Instant::now);
+                    }
                 },
             }
         }
     }
     .await;
-    let _ = stream.shutdown().await;
-    result
+    drop(held);
+    match result {
+        Ok(Some(bound)) => {
+            // Closed without ceremony: a client that does not read would
+            // hold up a TLS close_notify as it holds up its answers.
+            debug!(?bound, "closing a connection at its bound");
+            ServerStats::bump(match bound {
+                Bound::Input => &shared.stats.closed_input_limit,
+                Bound::Output => &shared.stats.closed_output_limit,
+                Bound::WriteTimeout => &shared.stats.closed_write_timeout,
+                Bound::AuthTimeout => &shared.stats.closed_auth_timeout,
+            });
+            Ok(())
+        }
+        result => {
+            let _ = timeout(config.write_timeout, stream.shutdown()).await;
+            result.map(|_| ())
+        }
+    }
+}
+
+/// The nearest of the deadlines in force: idleness (only while nothing
+/// waits to be written), the write timeout (while something does), and
+/// authentication.
+fn nearest(
+    idle: Instant,
+    write_since: Option<Instant>,
+    write_timeout: Duration,
+    auth: Option<Instant>,
+) -> Instant {
+    let io = write_since.map_or(idle, |since| since + write_timeout);
+    auth.map_or(io, |auth| auth.min(io))
+}
+
+/// What the socket did.
+enum Io {
+    Read(usize),
+    /// Some waiting answers were taken.
+    Wrote,
+}
+
+/// Waits until the socket takes some of `output` (if any waits) or brings
+/// input, whichever comes first: both on one socket, in one future.
+async fn io<S>(
+    stream: &mut S,
+    input: &mut BytesMut,
+    output: &mut BytesMut,
+    read: bool,
+) -> io::Result<Io>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if read && input.capacity() - input.len() < READ_AT_LEAST {
+        input.reserve(READ_AT_LEAST);
+    }
+    poll_fn(|cx| {
+        if !output.is_empty()
+            && let Poll::Ready(wrote) = Pin::new(&mut *stream).poll_write(cx, output)
+        {
+            match wrote? {
+                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                n => output.advance(n),
+            }
+            return Poll::Ready(Ok(Io::Wrote));
+        }
+        if !read {
+            return Poll::Pending;
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut *stream), cx, input).map_ok(Io::Read)
+    })
+    .await
+}
+
+/// Writes as much of `output` as the socket takes without waiting.
+fn write_now<S>(stream: &mut S, output: &mut BytesMut) -> io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    while !output.is_empty() {
+        match Pin::new(&mut *stream).poll_write(&mut cx, output) {
+            Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(n)) => output.advance(n),
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => break,
+        }
+    }
+    Ok(())
+}
+
+/// Gives an empty buffer's memory back if it has grown well past a read.
+fn shrink(buffer: &mut BytesMut) {
+    if buffer.is_empty() && buffer.capacity() > SHRINK_ABOVE {
+        *buffer = BytesMut::new();
+    }
+}
+
+/// This connection's share of `connection_buffer_bytes`: what its buffers
+/// hold, in steps of 4 KiB, so the shared counter is touched only when
+/// that changes, not at every request.
+struct Held<'a> {
+    total: &'a AtomicU64,
+    reported: u64,
+}
+
+impl<'a> Held<'a> {
+    fn new(total: &'a AtomicU64) -> Held<'a> {
+        Held { total, reported: 0 }
+    }
+
+    fn set(&mut self, bytes: usize) {
+        let rounded = (bytes as u64).div_ceil(4096) * 4096;
+        if rounded != self.reported {
+            if rounded > self.reported {
+                self.total
+                    .fetch_add(rounded - self.reported, Ordering::Relaxed);
+            } else {
+                self.total
+                    .fetch_sub(self.reported - rounded, Ordering::Relaxed);
+            }
+            self.reported = rounded;
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.set(0);
+    }
 }
 
 /// Closes our side and discards what the peer still sends, briefly.
@@ -149,11 +405,11 @@ pub(crate) async fn linger<S>(stream: &mut S)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if stream.shutdown().await.is_err() {
-        return;
-    }
-    let mut scratch = [0u8; 4096];
     let drain = async {
+        if stream.shutdown().await.is_err() {
+            return;
+        }
+        let mut scratch = [0u8; 4096];
         let mut left: usize = 64 * 1024;
         while left > 0 {
             match stream.read(&mut scratch).await {

@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 
-use crate::resp::Parser;
+use crate::resp::{Bounds, Parser};
 
 /// What the RESP face made of a connection's input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,12 +27,13 @@ pub struct RespRead {
 pub fn resp_read(reads: &[&[u8]], max_bulk: usize) -> RespRead {
     let mut input = BytesMut::new();
     let mut requests = Vec::new();
+    // One parser for the whole input, as a connection has: it goes on
+    // where the last read left it.
+    let mut parser = Parser::default();
     for read in reads {
         input.extend_from_slice(read);
-        // A parser per read, as `Client::answer` has.
-        let mut parser = Parser::default();
         loop {
-            match parser.next(&mut input, max_bulk) {
+            match parser.next(&mut input, Bounds::open(max_bulk)) {
                 Ok(None) => break,
                 Ok(Some(args)) => requests.push(args.iter().map(|a| a.to_vec()).collect()),
                 Err(e) => {

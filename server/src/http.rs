@@ -267,19 +267,25 @@ mod tests {
 
     #[test]
     fn with_a_token_only_the_right_bearer_passes() {
-        let secret = Secret::new("s3cret-token").unwrap();
+        let secret = Secret::new("s3cret-token-padded-to-the-32-byte-minimum").unwrap();
         let with = |auth: &str| {
             let text = format!("GET /metrics HTTP/1.1\nHost: x\n{auth}\n\n");
             check(&head(&text), Some(&secret))
         };
-        assert_eq!(with("Authorization: Bearer s3cret-token"), Ok(()));
-        assert_eq!(with("authorization:  bearer  s3cret-token "), Ok(()));
+        assert_eq!(
+            with("Authorization: Bearer s3cret-token-padded-to-the-32-byte-minimum"),
+            Ok(())
+        );
+        assert_eq!(
+            with("authorization:  bearer  s3cret-token-padded-to-the-32-byte-minimum "),
+            Ok(())
+        );
         assert_eq!(
             with("Authorization: Bearer wrong"),
             Err(Refusal::WrongToken)
         );
         assert_eq!(
-            with("Authorization: Basic s3cret-token"),
+            with("Authorization: Basic s3cret-token-padded-to-the-32-byte-minimum"),
             Err(Refusal::Unauthorized)
         );
         assert_eq!(with("X-Other: 1"), Err(Refusal::Unauthorized));

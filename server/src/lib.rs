@@ -95,6 +95,15 @@ pub enum ServeError {
     Replication(anyhow::Error),
 }
 
+/// When and from where a client connection came.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Arrival {
+    /// When it was accepted: the deadline to authenticate runs from here.
+    pub at: tokio::time::Instant,
+    /// The peer's address, under which wrong tokens are remembered.
+    pub peer: SocketAddr,
+}
+
 /// What every connection shares.
 pub(crate) struct Shared {
     pub store: Store,
@@ -113,6 +122,8 @@ pub(crate) struct Shared {
     /// This node's member of its replication group, if it has one (set
     /// once, right after the server binds).
     pub replication: std::sync::OnceLock<replication::Replication>,
+    /// Wrong tokens remembered across connections (`auth.rs`).
+    pub guesses: auth::Guesses,
 }
 
 /// Where this node's client listeners are bound.
@@ -188,7 +199,17 @@ impl Server {
         if let Some(addr) = config.unprotected_metrics() {
             return Err(ServeError::UnprotectedMetrics(addr));
         }
-        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        let client_ca = config.tls_client_ca.as_deref();
+        let tls = (config.tls.as_ref())
+            .map(|files| tls::acceptor(files, client_ca))
+            .transpose()?;
+        for addr in config.cleartext_remote() {
+            warn!(
+                %addr,
+                "listening beyond loopback without TLS: tokens and sessions cross the network \
+                 in the clear; set --tls-cert and --tls-key"
+            );
+        }
         let credentials = Arc::new(Live::new(Credentials {
             tls,
             token: config.auth_token.clone(),
@@ -226,6 +247,7 @@ impl Server {
             stats: ServerStats::new(resp::command_names()),
             next_client_id: AtomicU64::new(1),
             credentials,
+            guesses: auth::Guesses::default(),
         });
         if let Some(group) = shared.config.replication.clone() {
             let member = replication::Replication::start(shared.clone(), group)
@@ -354,6 +376,10 @@ impl Server {
                     continue;
                 }
             };
+            let arrival = Arrival {
+                at: tokio::time::Instant::now(),
+                peer,
+            };
             // The acceptor in force now: a reload from here on applies to
             // the next connection, not this one.
             let tls = shared.credentials.current().tls.clone();
@@ -362,7 +388,9 @@ impl Server {
                 ServerStats::bump(&shared.stats.connections);
                 ServerStats::bump(&shared.stats.connections_total);
                 let outcome = match TcpStream::from_std(socket) {
-                    Ok(socket) => serve_socket(socket, face, tls, shared.clone(), stopping).await,
+                    Ok(socket) => {
+                        serve_socket(socket, face, tls, shared.clone(), stopping, arrival).await
+                    }
                     Err(e) => Err(e),
                 };
                 if let Err(e) = outcome {
@@ -407,14 +435,15 @@ async fn serve_socket(
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     stopping: watch::Receiver<bool>,
+    arrival: Arrival,
 ) -> io::Result<()> {
     socket.set_nodelay(true)?;
     match tls {
-        None => speak(socket, face, shared, stopping).await,
+        None => speak(socket, face, shared, stopping, arrival).await,
         Some(acceptor) => {
             let handshake = acceptor.accept(socket);
             match tokio::time::timeout(shared.config.handshake_timeout, handshake).await {
-                Ok(Ok(stream)) => speak(stream, face, shared, stopping).await,
+                Ok(Ok(stream)) => speak(stream, face, shared, stopping, arrival).await,
                 Ok(Err(e)) => {
                     debug!(error = %e, "TLS handshake failed");
                     Ok(())
@@ -461,15 +490,16 @@ async fn speak<S>(
     face: Face,
     shared: Arc<Shared>,
     stopping: watch::Receiver<bool>,
+    arrival: Arrival,
 ) -> io::Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     match face {
-        Face::Native => connection::serve(stream, shared, stopping).await,
+        Face::Native => connection::serve(stream, shared, stopping, arrival).await,
         Face::Resp => {
             let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-            resp::serve(stream, shared, stopping, id).await
+            resp::serve(stream, shared, stopping, id, arrival).await
         }
     }
 }

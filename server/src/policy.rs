@@ -10,9 +10,12 @@
 //! - without a configured token every client is authenticated from the
 //!   start; with one, only a matching token (compared in constant time by
 //!   [`Secret::matches`](crate::auth::Secret::matches)) opens the gate;
-//! - each wrong token is answered only after [`failure_delay`], which
-//!   grows with the connection's failures, and after [`MAX_FAILURES`] in a
-//!   row the connection is closed;
+//! - each wrong token is answered only after a delay
+//!   ([`failure_delay`](crate::auth::failure_delay)) that grows with the
+//!   wrong tokens of the connection, of its peer address within the last
+//!   minute, and of everyone within the last minute (`Guesses` in
+//!   `auth.rs`), so reconnecting does not reset it; after [`MAX_FAILURES`]
+//!   in a row the connection is closed;
 //! - every request is counted once in the connection's [`Tally`], admitted
 //!   or not (STATS counts traffic, not successes), with how it ended, and
 //!   the tally is reported once per batch; so is the batch's latency.
@@ -21,12 +24,13 @@
 //! so that command handlers stay synchronous: the face awaits
 //! [`Policy::pause`] after each request, before it writes the answer.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use tracing::debug;
 
 use crate::Shared;
-use crate::auth::{MAX_FAILURES, failure_delay};
+use crate::auth::MAX_FAILURES;
 use crate::outcome::Outcome;
 use crate::stats::{Counters, ServerStats, Tally};
 
@@ -41,6 +45,10 @@ pub(crate) struct Policy<'a> {
     failures: u32,
     /// Delay owed to a wrong token, served by [`Policy::pause`].
     owed: Duration,
+    /// Where the client connects from, under which its wrong guesses are
+    /// remembered beyond this connection (`None`: a connection of the
+    /// server's own, as the replicated log's).
+    peer: Option<IpAddr>,
 }
 
 /// What a token offered by a client did.
@@ -64,6 +72,15 @@ impl<'a> Policy<'a> {
             authenticated: shared.credentials.current().token.is_none(),
             failures: 0,
             owed: Duration::ZERO,
+            peer: None,
+        }
+    }
+
+    /// This standing for a client connecting from `peer`.
+    pub(crate) fn of_peer(self, peer: IpAddr) -> Policy<'a> {
+        Policy {
+            peer: Some(peer),
+            ..self
         }
     }
 
@@ -90,12 +107,13 @@ impl<'a> Policy<'a> {
         if secret.matches(given) {
             self.authenticated = true;
             self.failures = 0;
+            self.shared.guesses.succeeded(self.peer);
             return Attempt::Accepted;
         }
         self.failures += 1;
         ServerStats::bump(&self.shared.stats.auth_failures);
         debug!(failures = self.failures, "failed auth");
-        self.owed = failure_delay(self.failures);
+        self.owed = self.shared.guesses.failed(self.peer, self.failures);
         Attempt::Refused
     }
 

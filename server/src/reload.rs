@@ -101,6 +101,7 @@ impl Live {
 pub struct Reloader {
     live: Arc<Live>,
     tls: Option<TlsFiles>,
+    client_ca: Option<PathBuf>,
     token_file: Option<PathBuf>,
 }
 
@@ -131,6 +132,7 @@ impl Reloader {
         Reloader {
             live,
             tls: config.tls.clone(),
+            client_ca: config.tls_client_ca.clone(),
             token_file: config.auth_token_file.clone(),
         }
     }
@@ -160,7 +162,7 @@ impl Reloader {
         let current = self.live.current();
         // Everything is read and checked before anything is replaced.
         let tls = match &self.tls {
-            Some(files) => Some(tls::acceptor(files)?),
+            Some(files) => Some(tls::acceptor(files, self.client_ca.as_deref())?),
             None => current.tls.clone(),
         };
         let token = match &self.token_file {
@@ -230,7 +232,7 @@ mod tests {
     #[test]
     fn a_token_from_code_is_kept_by_a_reload() {
         let config = ServerConfig {
-            auth_token: Some(Secret::new("in-code").unwrap()),
+            auth_token: Some(Secret::new("in-code-padded-to-the-32-byte-minimum").unwrap()),
             ..ServerConfig::default()
         };
         let live = Arc::new(Live::new(Credentials {
@@ -241,7 +243,13 @@ mod tests {
         let reloaded = reloader.reload().unwrap();
         assert_eq!(reloaded.token_file, None);
         let current = live.current();
-        assert!(current.token.as_ref().unwrap().matches(b"in-code"));
+        assert!(
+            current
+                .token
+                .as_ref()
+                .unwrap()
+                .matches(b"in-code-padded-to-the-32-byte-minimum")
+        );
         assert!(current.tls.is_none());
     }
 }

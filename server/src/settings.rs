@@ -134,6 +134,9 @@ settings! {
         /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1)
         #[arg(long, env = "SESSIOND_TLS_KEY", value_name = "FILE")]
         tls_key: PathBuf,
+        /// CA certificates (PEM) that must have issued every client's certificate, on every listener; needs TLS
+        #[arg(long, env = "SESSIOND_TLS_CLIENT_CA", value_name = "FILE")]
+        tls_client_ca: PathBuf,
         /// File holding the auth token; without it, SESSIOND_AUTH_TOKEN (never a flag: `ps` would show it)
         #[arg(long, env = "SESSIOND_AUTH_TOKEN_FILE", value_name = "FILE")]
         auth_token_file: PathBuf,
@@ -147,9 +150,18 @@ settings! {
         /// Seconds before a connection without requests is closed
         #[arg(long, env = "SESSIOND_IDLE_TIMEOUT", value_name = "SECS")]
         idle_timeout: u64,
-        /// Seconds a client has for its handshake (TLS included)
+        /// Seconds a client has, from connecting, for its handshake (TLS included) and, with a token, to authenticate
         #[arg(long, env = "SESSIOND_HANDSHAKE_TIMEOUT", value_name = "SECS")]
         handshake_timeout: u64,
+        /// Most bytes of requests a connection may hold unanswered; more closes it (1 MiB at most before auth)
+        #[arg(long, env = "SESSIOND_MAX_INPUT_BUFFER", value_name = "BYTES")]
+        max_input_buffer: usize,
+        /// Most bytes of answers a connection may hold unread by its client; more closes it (1 MiB at most before auth)
+        #[arg(long, env = "SESSIOND_MAX_OUTPUT_BUFFER", value_name = "BYTES")]
+        max_output_buffer: usize,
+        /// Seconds answers may wait for the client to read any of them before the connection is closed
+        #[arg(long, env = "SESSIOND_WRITE_TIMEOUT", value_name = "SECS")]
+        write_timeout: u64,
         /// Largest request frame, in bytes
         #[arg(long, env = "SESSIOND_MAX_FRAME", value_name = "BYTES")]
         max_frame: u32,
@@ -254,6 +266,11 @@ impl Settings {
             listen: self.listen.unwrap_or(server.listen),
             resp_listen: self.resp_listen.or(server.resp_listen),
             metrics_listen: self.metrics_listen.or(server.metrics_listen),
+            tls_client_ca: match (&tls, self.tls_client_ca) {
+                (_, None) => server.tls_client_ca,
+                (Some(_), Some(ca)) => Some(ca),
+                (None, Some(_)) => bail!("--tls-client-ca needs TLS: --tls-cert and --tls-key"),
+            },
             tls: tls.or(server.tls),
             auth_token: auth_token(self.auth_token_file.as_deref(), env_token)?
                 .or(server.auth_token),
@@ -266,6 +283,9 @@ impl Settings {
             handshake_timeout: self
                 .handshake_timeout
                 .map_or(server.handshake_timeout, secs),
+            max_input_buffer: self.max_input_buffer.unwrap_or(server.max_input_buffer),
+            max_output_buffer: self.max_output_buffer.unwrap_or(server.max_output_buffer),
+            write_timeout: self.write_timeout.map_or(server.write_timeout, secs),
             max_frame: self.max_frame.unwrap_or(server.max_frame),
             shutdown_grace: self.shutdown_grace.map_or(server.shutdown_grace, secs),
             threads: self.threads.unwrap_or(server.threads),
@@ -373,11 +393,15 @@ impl Settings {
             metrics_listen: server.metrics_listen,
             tls_cert: tls.map(|tls| tls.cert.clone()),
             tls_key: tls.map(|tls| tls.key.clone()),
+            tls_client_ca: server.tls_client_ca.clone(),
             auth_token_file: None,
             allow_unauthenticated_remote: Some(server.allow_unauthenticated_remote),
             max_connections: Some(server.max_connections),
             idle_timeout: Some(server.idle_timeout.as_secs()),
             handshake_timeout: Some(server.handshake_timeout.as_secs()),
+            max_input_buffer: Some(server.max_input_buffer),
+            max_output_buffer: Some(server.max_output_buffer),
+            write_timeout: Some(server.write_timeout.as_secs()),
             max_frame: Some(server.max_frame),
             shutdown_grace: Some(server.shutdown_grace.as_secs()),
             threads: Some(server.threads),

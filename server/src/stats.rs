@@ -64,6 +64,14 @@ pub(crate) struct ServerStats {
     pub connections_total: AtomicU64,
     pub connections_refused: AtomicU64,
     pub auth_failures: AtomicU64,
+    /// Connections closed at a bound (`driver.rs`): too much input, too
+    /// many unread answers, answers not read in time, no auth in time.
+    pub closed_input_limit: AtomicU64,
+    pub closed_output_limit: AtomicU64,
+    pub closed_write_timeout: AtomicU64,
+    pub closed_auth_timeout: AtomicU64,
+    /// What the connections' buffers hold now, in bytes.
+    pub connection_buffer_bytes: AtomicU64,
     /// The native protocol's requests, by [`op_index`].
     pub native: Counters,
     /// The Redis face's commands, by their place in its command table.
@@ -206,6 +214,11 @@ impl ServerStats {
             connections_total: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             auth_failures: AtomicU64::new(0),
+            closed_input_limit: AtomicU64::new(0),
+            closed_output_limit: AtomicU64::new(0),
+            closed_write_timeout: AtomicU64::new(0),
+            closed_auth_timeout: AtomicU64::new(0),
+            connection_buffer_bytes: AtomicU64::new(0),
             native: Counters::new("ops", OPS),
             resp: Counters::new("resp", resp_commands),
         }
@@ -237,6 +250,14 @@ impl ServerStats {
             ("connections_total", read(&self.connections_total)),
             ("connections_refused", read(&self.connections_refused)),
             ("auth_failures", read(&self.auth_failures)),
+            (
+                "connection_buffer_bytes",
+                read(&self.connection_buffer_bytes),
+            ),
+            ("closed_input_limit", read(&self.closed_input_limit)),
+            ("closed_output_limit", read(&self.closed_output_limit)),
+            ("closed_write_timeout", read(&self.closed_write_timeout)),
+            ("closed_auth_timeout", read(&self.closed_auth_timeout)),
             ("rss_bytes", resident_bytes().unwrap_or(0)),
             ("cpu_us", cpu_micros().unwrap_or(0)),
         ]

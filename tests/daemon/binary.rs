@@ -110,7 +110,11 @@ async fn serves_with_a_token_from_its_config_file_and_stops_on_sigterm() {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("sessiond-test-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("token"), "from-a-file\n").unwrap();
+    std::fs::write(
+        dir.join("token"),
+        "from-a-file-padded-to-the-32-byte-minimum\n",
+    )
+    .unwrap();
     let config = dir.join("sessiond.toml");
     std::fs::write(
         &config,
@@ -125,7 +129,7 @@ async fn serves_with_a_token_from_its_config_file_and_stops_on_sigterm() {
     let mut raw = Raw::connect(([127, 0, 0, 1], port).into()).await;
     assert!(raw.hello.auth_required);
     let auth = Request::Auth {
-        token: b"from-a-file".to_vec(),
+        token: b"from-a-file-padded-to-the-32-byte-minimum".to_vec(),
     };
     assert_eq!(raw.call(&auth).await, Ok(Reply::Done));
     let create = Request::Create(sessiond_protocol::NewSession::new("u"));
@@ -172,8 +176,8 @@ async fn flags_override_environment_which_overrides_the_file() {
 fn one_line_of_failure(args: &[&str], env: &[(&str, &str)]) -> (String, Option<i32>) {
     let output = Command::new(BIN)
         .args(args)
-        .envs(env.iter().copied())
         .env_remove("SESSIOND_AUTH_TOKEN")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(!output.status.success(), "{args:?} should fail");
@@ -195,6 +199,15 @@ fn reports_bad_settings_in_one_line() {
         missing
             .starts_with("sessiond: error: cannot read the auth token file /nonexistent/token: "),
         "{missing}"
+    );
+    assert_eq!(code, Some(1));
+
+    // A token too short to be safe is refused, with how to make one.
+    let (short, code) = one_line_of_failure(&[], &[("SESSIOND_AUTH_TOKEN", "s3cret")]);
+    assert_eq!(
+        short,
+        "sessiond: error: SESSIOND_AUTH_TOKEN: the auth token is shorter than 32 bytes; \
+         make one with `openssl rand -base64 32`"
     );
     assert_eq!(code, Some(1));
 

@@ -43,13 +43,15 @@ async fn every_operation_through_the_client_matches_the_embedded_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_authenticates_and_a_wrong_token_is_refused() {
     let daemon = Daemon::start(ServerConfig {
-        auth_token: Some(Secret::new("s3cret").unwrap()),
+        auth_token: Some(Secret::new("s3cret-padded-to-the-32-byte-minimum").unwrap()),
         ..ServerConfig::default()
     })
     .await;
-    let client = Client::connect(config(&daemon).auth_token(b"s3cret".to_vec()))
-        .await
-        .unwrap();
+    let client = Client::connect(
+        config(&daemon).auth_token(b"s3cret-padded-to-the-32-byte-minimum".to_vec()),
+    )
+    .await
+    .unwrap();
     let id = client.create(NewSession::new("u")).await.unwrap();
     assert_eq!(client.get(&id).await.unwrap().owner, b"u");
 

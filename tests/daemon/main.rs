@@ -3,6 +3,7 @@
 //! and the `sessiond` binary itself. One binary, so tests link once.
 
 mod binary;
+mod bounds;
 mod client;
 mod differential;
 mod durability;

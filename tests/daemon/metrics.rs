@@ -294,7 +294,7 @@ async fn a_slow_client_is_answered_408_when_the_handshake_timeout_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_token_a_scrape_needs_it_as_a_bearer_token() {
-    let daemon = daemon(Some("metrics-token")).await;
+    let daemon = daemon(Some("metrics-token-padded-to-the-32-byte-minimum")).await;
     let metrics = daemon.metrics_addr.unwrap();
 
     let bare = http(metrics, "GET /metrics HTTP/1.1\r\n\r\n").await;
@@ -307,7 +307,7 @@ async fn with_a_token_a_scrape_needs_it_as_a_bearer_token() {
     let wrong = "GET /metrics HTTP/1.1\r\nAuthorization: Bearer guess\r\n\r\n";
     assert_eq!(http(metrics, wrong).await.status, 401);
 
-    let right = "GET /metrics HTTP/1.1\r\nAuthorization: Bearer metrics-token\r\n\r\n";
+    let right = "GET /metrics HTTP/1.1\r\nAuthorization: Bearer metrics-token-padded-to-the-32-byte-minimum\r\n\r\n";
     let scrape = parse(http(metrics, right).await);
     // The wrong guess counts as an auth failure; the missing header not.
     assert_eq!(value(&scrape, "sessiond_auth_failures_total", &[]), 1.0);
@@ -318,7 +318,7 @@ async fn with_a_token_a_scrape_needs_it_as_a_bearer_token() {
 async fn a_reloaded_token_is_the_bearer_token_of_the_next_scrape() {
     let dir = TempDir::new("metrics-reload");
     let path = dir.path().join("token");
-    std::fs::write(&path, "first-token").unwrap();
+    std::fs::write(&path, "first-token-padded-to-the-32-byte-minimum").unwrap();
     let daemon = Daemon::start(ServerConfig {
         auth_token: Some(Secret::from_file(&path).unwrap()),
         auth_token_file: Some(path.clone()),
@@ -329,12 +329,27 @@ async fn a_reloaded_token_is_the_bearer_token_of_the_next_scrape() {
     let metrics = daemon.metrics_addr.unwrap();
     let with =
         |token: &str| format!("GET /metrics HTTP/1.1\r\nAuthorization: Bearer {token}\r\n\r\n");
-    assert_eq!(http(metrics, &with("first-token")).await.status, 200);
+    assert_eq!(
+        http(metrics, &with("first-token-padded-to-the-32-byte-minimum"))
+            .await
+            .status,
+        200
+    );
 
-    std::fs::write(&path, "second-token").unwrap();
+    std::fs::write(&path, "second-token-padded-to-the-32-byte-minimum").unwrap();
     daemon.reloader.reload().unwrap();
-    assert_eq!(http(metrics, &with("first-token")).await.status, 401);
-    assert_eq!(http(metrics, &with("second-token")).await.status, 200);
+    assert_eq!(
+        http(metrics, &with("first-token-padded-to-the-32-byte-minimum"))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        http(metrics, &with("second-token-padded-to-the-32-byte-minimum"))
+            .await
+            .status,
+        200
+    );
     daemon.stop().await;
 }
 
@@ -357,7 +372,7 @@ async fn metrics_beyond_loopback_need_a_token_or_permission() {
     };
     assert!(Server::bind(allowed, store()).await.is_ok());
     let token = ServerConfig {
-        auth_token: Some(Secret::new("t").unwrap()),
+        auth_token: Some(Secret::new("a-token-padded-to-the-32-byte-minimum").unwrap()),
         ..open
     };
     assert!(Server::bind(token, store()).await.is_ok());

@@ -109,7 +109,7 @@ async fn resp_commands_are_counted_in_stats_by_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_faces_gate_slow_down_and_close_alike() {
-    let daemon = daemon(Some("s3cret")).await;
+    let daemon = daemon(Some("s3cret-padded-to-the-32-byte-minimum")).await;
     let resp_addr = daemon.resp_addr.unwrap();
 
     // Before AUTH: refused on both, and nothing runs.
@@ -142,16 +142,28 @@ async fn both_faces_gate_slow_down_and_close_alike() {
 
     // The right one opens both.
     let right = Request::Auth {
-        token: b"s3cret".to_vec(),
+        token: b"s3cret-padded-to-the-32-byte-minimum".to_vec(),
     };
     assert_eq!(native.call(&right).await, Ok(Reply::Done));
     assert_eq!(native.call(&get).await, Ok(Reply::Value(None)));
-    say(&mut resp, "AUTH s3cret\r\nGET k\r\n", "+OK\r\n$-1\r\n").await;
+    say(
+        &mut resp,
+        "AUTH s3cret-padded-to-the-32-byte-minimum\r\nGET k\r\n",
+        "+OK\r\n$-1\r\n",
+    )
+    .await;
 
     // Ten wrong ones in a row close either connection, and the delays
     // grow alike (pipelined, so they run back to back: 5.5 s on each).
+    // Each from an address of its own, as wrong tokens are also counted
+    // per address (see the next test).
+    let from = |ip: &str, to: std::net::SocketAddr| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+        socket.connect(to)
+    };
     let native_guesses = async {
-        let mut raw = Raw::connect(daemon.addr).await;
+        let mut raw = Raw::over(from("127.0.0.2", daemon.addr).await.unwrap()).await;
         for _ in 0..10 {
             raw.send(&wrong).await;
         }
@@ -161,7 +173,7 @@ async fn both_faces_gate_slow_down_and_close_alike() {
         assert_eq!(raw.receive().await, None, "native: closed after the tenth");
     };
     let resp_guesses = async {
-        let mut s = TcpStream::connect(resp_addr).await.unwrap();
+        let mut s = from("127.0.0.3", resp_addr).await.unwrap();
         say(&mut s, &"AUTH guess\r\n".repeat(10), &wrongpass.repeat(10)).await;
         assert!(closed(&mut s).await, "RESP: closed after the tenth");
     };
@@ -175,5 +187,41 @@ async fn both_faces_gate_slow_down_and_close_alike() {
         22,
         "one count for both faces"
     );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnecting_does_not_reset_the_delay_of_wrong_tokens() {
+    let daemon = daemon(Some("s3cret-padded-to-the-32-byte-minimum")).await;
+    let resp_addr = daemon.resp_addr.unwrap();
+    let wrong = Request::Auth {
+        token: b"guess".to_vec(),
+    };
+    // Five wrong tokens, each on a fresh connection, alternating faces.
+    for _ in 0..2 {
+        let mut native = Raw::connect(daemon.addr).await;
+        assert_eq!(native.call(&wrong).await, Err(ServerError::AuthFailed));
+        let mut resp = TcpStream::connect(resp_addr).await.unwrap();
+        let wrongpass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+        say(&mut resp, "AUTH guess\r\n", wrongpass).await;
+    }
+    // The fifth, on its own first try, waits as a fifth: 500 ms, not 100.
+    let mut native = Raw::connect(daemon.addr).await;
+    let started = Instant::now();
+    assert_eq!(native.call(&wrong).await, Err(ServerError::AuthFailed));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    // The right token is not delayed, and forgives the address.
+    let right = Request::Auth {
+        token: b"s3cret-padded-to-the-32-byte-minimum".to_vec(),
+    };
+    let started = Instant::now();
+    assert_eq!(native.call(&right).await, Ok(Reply::Done));
+    assert!(started.elapsed() < Duration::from_millis(100));
+    let mut fresh = Raw::connect(daemon.addr).await;
+    let started = Instant::now();
+    assert_eq!(fresh.call(&wrong).await, Err(ServerError::AuthFailed));
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(300), "{took:?}");
     daemon.stop().await;
 }

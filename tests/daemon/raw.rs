@@ -259,7 +259,7 @@ fn with_token(token: &str) -> ServerConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_token_nothing_but_ping_and_auth_is_answered_before_auth() {
-    let daemon = Daemon::start(with_token("correct horse")).await;
+    let daemon = Daemon::start(with_token("correct horse-padded-to-the-32-byte-minimum")).await;
     let mut raw = Raw::connect(daemon.addr).await;
     assert!(raw.hello.auth_required);
     assert_eq!(raw.call(&Request::Ping).await, Ok(Reply::Done));
@@ -287,7 +287,7 @@ async fn with_a_token_nothing_but_ping_and_auth_is_answered_before_auth() {
     assert_eq!(raw.call(&get).await, Err(ServerError::AuthRequired));
 
     let right = Request::Auth {
-        token: b"correct horse".to_vec(),
+        token: b"correct horse-padded-to-the-32-byte-minimum".to_vec(),
     };
     assert_eq!(raw.call(&right).await, Ok(Reply::Done));
     assert_eq!(raw.call(&get).await, Ok(Reply::Value(None)));
@@ -296,7 +296,7 @@ async fn with_a_token_nothing_but_ping_and_auth_is_answered_before_auth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_wrong_tokens_close_the_connection() {
-    let daemon = Daemon::start(with_token("t0ken")).await;
+    let daemon = Daemon::start(with_token("t0ken-padded-to-the-32-byte-minimum")).await;
     let mut raw = Raw::connect(daemon.addr).await;
     let wrong = Request::Auth {
         token: b"guess".to_vec(),
@@ -397,7 +397,7 @@ async fn an_unauthenticated_store_is_not_exposed_beyond_loopback() {
             .is_ok()
     );
     let with_token = ServerConfig {
-        auth_token: Some(Secret::new("t").unwrap()),
+        auth_token: Some(Secret::new("a-token-padded-to-the-32-byte-minimum").unwrap()),
         ..config
     };
     assert!(

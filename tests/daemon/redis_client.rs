@@ -12,7 +12,7 @@ use crate::Daemon;
 
 async fn connect(daemon: &Daemon, query: &str) -> redis::aio::MultiplexedConnection {
     let addr = daemon.resp_addr.expect("a RESP listener");
-    let url = format!("redis://:pw@{addr}/0{query}");
+    let url = format!("redis://:pw-padded-to-the-32-byte-minimum@{addr}/0{query}");
     redis::Client::open(url)
         .unwrap()
         .get_multiplexed_async_connection()
@@ -23,7 +23,7 @@ async fn connect(daemon: &Daemon, query: &str) -> redis::aio::MultiplexedConnect
 async fn daemon() -> Daemon {
     Daemon::start(ServerConfig {
         resp_listen: Some("127.0.0.1:0".parse().unwrap()),
-        auth_token: Some(Secret::new("pw").unwrap()),
+        auth_token: Some(Secret::new("pw-padded-to-the-32-byte-minimum").unwrap()),
         ..ServerConfig::default()
     })
     .await
@@ -181,7 +181,7 @@ async fn counter_incr_counts_with_a_window_over_resp_and_key_incr_ttl_natively()
     let mut raw = crate::Raw::connect(daemon.addr).await;
     let authed = raw
         .call(&Request::Auth {
-            token: b"pw".to_vec(),
+            token: b"pw-padded-to-the-32-byte-minimum".to_vec(),
         })
         .await;
     assert_eq!(authed, Ok(Reply::Done));

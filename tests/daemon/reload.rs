@@ -70,41 +70,73 @@ async fn assert_authenticated<S: AsyncRead + AsyncWrite + Unpin>(raw: &mut Raw<S
 async fn a_rotated_token_is_required_of_new_connections_while_old_ones_keep_working() {
     let dir = TempDir::new("reload-token");
     let path = dir.path().join("token");
-    std::fs::write(&path, "old-token-1\n").unwrap();
+    std::fs::write(&path, "old-token-1-padded-to-the-32-byte-minimum\n").unwrap();
     let daemon = token_daemon(&path, None).await;
     let resp = daemon.resp_addr.unwrap();
 
     let mut native = Raw::connect(daemon.addr).await;
-    assert_eq!(native.call(&auth("old-token-1")).await, Ok(Reply::Done));
+    assert_eq!(
+        native
+            .call(&auth("old-token-1-padded-to-the-32-byte-minimum"))
+            .await,
+        Ok(Reply::Done)
+    );
     let mut redis = TcpStream::connect(resp).await.unwrap();
-    say(&mut redis, "AUTH old-token-1\r\n", "+OK\r\n").await;
+    say(
+        &mut redis,
+        "AUTH old-token-1-padded-to-the-32-byte-minimum\r\n",
+        "+OK\r\n",
+    )
+    .await;
     // Connected, not yet authenticated: its AUTH comes after the reload.
     let mut waiting = Raw::connect(daemon.addr).await;
 
-    std::fs::write(&path, "new-token-2\n").unwrap();
+    std::fs::write(&path, "new-token-2-padded-to-the-32-byte-minimum\n").unwrap();
     let reloaded = daemon.reloader.reload().expect("the new token is valid");
     assert_eq!(reloaded.token_file.as_deref(), Some(path.as_path()));
     assert!(reloaded.tls.is_none());
 
     assert_eq!(
-        native_auth(daemon.addr, "old-token-1").await,
+        native_auth(daemon.addr, "old-token-1-padded-to-the-32-byte-minimum").await,
         Err(ServerError::AuthFailed),
         "the old token no longer opens a new connection"
     );
     let mut fresh = Raw::connect(daemon.addr).await;
     assert!(fresh.hello.auth_required);
-    assert_eq!(fresh.call(&auth("new-token-2")).await, Ok(Reply::Done));
+    assert_eq!(
+        fresh
+            .call(&auth("new-token-2-padded-to-the-32-byte-minimum"))
+            .await,
+        Ok(Reply::Done)
+    );
     assert_authenticated(&mut fresh, "fresh").await;
     let mut fresh_redis = TcpStream::connect(resp).await.unwrap();
-    say(&mut fresh_redis, "AUTH old-token-1\r\n", WRONGPASS).await;
-    say(&mut fresh_redis, "AUTH new-token-2\r\n", "+OK\r\n").await;
+    say(
+        &mut fresh_redis,
+        "AUTH old-token-1-padded-to-the-32-byte-minimum\r\n",
+        WRONGPASS,
+    )
+    .await;
+    say(
+        &mut fresh_redis,
+        "AUTH new-token-2-padded-to-the-32-byte-minimum\r\n",
+        "+OK\r\n",
+    )
+    .await;
 
     assert_eq!(
-        waiting.call(&auth("old-token-1")).await,
+        waiting
+            .call(&auth("old-token-1-padded-to-the-32-byte-minimum"))
+            .await,
         Err(ServerError::AuthFailed),
         "a connection's next AUTH is checked against the token in force"
     );
-    assert_eq!(waiting.call(&auth("new-token-2")).await, Ok(Reply::Done));
+    assert_eq!(
+        waiting
+            .call(&auth("new-token-2-padded-to-the-32-byte-minimum"))
+            .await,
+        Ok(Reply::Done)
+    );
 
     // Authenticated before the reload, and still.
     assert_authenticated(&mut native, "native").await;
@@ -121,7 +153,7 @@ async fn a_rotated_token_is_required_of_new_connections_while_old_ones_keep_work
 async fn a_failed_reload_keeps_the_old_token_and_changes_nothing_else() {
     let dir = TempDir::new("reload-fail");
     let path = dir.path().join("token");
-    std::fs::write(&path, "kept-token").unwrap();
+    std::fs::write(&path, "kept-token-padded-to-the-32-byte-minimum").unwrap();
     let daemon = token_daemon(&path, None).await;
 
     std::fs::write(&path, " \n").unwrap();
@@ -152,13 +184,13 @@ async fn a_failed_reload_keeps_the_old_token_and_changes_nothing_else() {
     );
 
     assert_eq!(
-        native_auth(daemon.addr, "kept-token").await,
+        native_auth(daemon.addr, "kept-token-padded-to-the-32-byte-minimum").await,
         Ok(Reply::Done)
     );
-    std::fs::write(&path, "next-token").unwrap();
+    std::fs::write(&path, "next-token-padded-to-the-32-byte-minimum").unwrap();
     daemon.reloader.reload().expect("valid again");
     assert_eq!(
-        native_auth(daemon.addr, "next-token").await,
+        native_auth(daemon.addr, "next-token-padded-to-the-32-byte-minimum").await,
         Ok(Reply::Done)
     );
     daemon.stop().await;
@@ -168,12 +200,12 @@ async fn a_failed_reload_keeps_the_old_token_and_changes_nothing_else() {
 async fn a_reload_with_a_bad_certificate_keeps_the_old_token_too() {
     let dir = TempDir::new("reload-all-or-nothing");
     let path = dir.path().join("token");
-    std::fs::write(&path, "first-token").unwrap();
+    std::fs::write(&path, "first-token-padded-to-the-32-byte-minimum").unwrap();
     let cert = certificate("reload-all-or-nothing");
     let daemon = token_daemon(&path, Some(cert.files.clone())).await;
 
     // A valid new token, but a certificate file that is not PEM.
-    std::fs::write(&path, "second-token").unwrap();
+    std::fs::write(&path, "second-token-padded-to-the-32-byte-minimum").unwrap();
     std::fs::write(&cert.files.cert, "not a certificate\n").unwrap();
     let error = daemon.reloader.reload().unwrap_err();
     assert!(matches!(error, ReloadError::Tls(_)), "{error}");
@@ -189,11 +221,16 @@ async fn a_reload_with_a_bad_certificate_keeps_the_old_token_too() {
     let tls = connector(&cert).connect(name, tcp).await.unwrap();
     let mut raw = Raw::over(tls).await;
     assert_eq!(
-        raw.call(&auth("second-token")).await,
+        raw.call(&auth("second-token-padded-to-the-32-byte-minimum"))
+            .await,
         Err(ServerError::AuthFailed),
         "nothing of a failed reload is in force"
     );
-    assert_eq!(raw.call(&auth("first-token")).await, Ok(Reply::Done));
+    assert_eq!(
+        raw.call(&auth("first-token-padded-to-the-32-byte-minimum"))
+            .await,
+        Ok(Reply::Done)
+    );
     daemon.stop().await;
 }
 
@@ -280,7 +317,7 @@ impl Log {
 async fn the_binary_reloads_its_token_file_on_sighup() {
     let dir = TempDir::new("reload-sighup");
     let token = dir.path().join("token");
-    std::fs::write(&token, "before-hup\n").unwrap();
+    std::fs::write(&token, "before-hup-padded-to-the-32-byte-minimum\n").unwrap();
     let port = free_port();
     let mut command = Command::new(BIN);
     command
@@ -291,18 +328,25 @@ async fn the_binary_reloads_its_token_file_on_sighup() {
     let log = Log::follow(&mut child);
     let addr = ([127, 0, 0, 1], port).into();
     let mut old = Raw::connect(addr).await;
-    assert_eq!(old.call(&auth("before-hup")).await, Ok(Reply::Done));
+    assert_eq!(
+        old.call(&auth("before-hup-padded-to-the-32-byte-minimum"))
+            .await,
+        Ok(Reply::Done)
+    );
 
-    std::fs::write(&token, "after-hup\n").unwrap();
+    std::fs::write(&token, "after-hup-padded-to-the-32-byte-minimum\n").unwrap();
     send_signal(&child, "HUP");
     let line = log.wait_for("reloaded");
     assert!(
         line.contains(&format!("reloaded the auth token ({})", token.display())),
         "{line}"
     );
-    assert_eq!(native_auth(addr, "after-hup").await, Ok(Reply::Done));
     assert_eq!(
-        native_auth(addr, "before-hup").await,
+        native_auth(addr, "after-hup-padded-to-the-32-byte-minimum").await,
+        Ok(Reply::Done)
+    );
+    assert_eq!(
+        native_auth(addr, "before-hup-padded-to-the-32-byte-minimum").await,
         Err(ServerError::AuthFailed)
     );
 
@@ -314,7 +358,10 @@ async fn the_binary_reloads_its_token_file_on_sighup() {
         line.contains(&format!("{}: the auth token is empty", token.display())),
         "{line}"
     );
-    assert_eq!(native_auth(addr, "after-hup").await, Ok(Reply::Done));
+    assert_eq!(
+        native_auth(addr, "after-hup-padded-to-the-32-byte-minimum").await,
+        Ok(Reply::Done)
+    );
 
     assert_authenticated(&mut old, "through two reloads").await;
     assert!(terminate(&mut child).success(), "SIGHUP did not end it");

@@ -210,12 +210,15 @@ async fn sentinel_answers_for_the_master_sessiond() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redis_crate_reads_role_and_sentinel_replies() {
     let (daemon, addr) = resp_daemon(ServerConfig {
-        auth_token: Some(Secret::new("pw").unwrap()),
+        auth_token: Some(Secret::new("pw-padded-to-the-32-byte-minimum").unwrap()),
         ..ServerConfig::default()
     })
     .await;
     for query in ["", "?protocol=resp3"] {
-        let client = redis::Client::open(format!("redis://:pw@{addr}/0{query}")).unwrap();
+        let client = redis::Client::open(format!(
+            "redis://:pw-padded-to-the-32-byte-minimum@{addr}/0{query}"
+        ))
+        .unwrap();
         let mut con = client.get_multiplexed_async_connection().await.unwrap();
         let role: redis::Role = redis::cmd("ROLE").query_async(&mut con).await.unwrap();
         assert!(

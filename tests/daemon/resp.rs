@@ -127,7 +127,7 @@ async fn a_malformed_bulk_length_is_a_protocol_error_that_closes_only_that_clien
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_and_hello_three() {
     let (daemon, addr) = resp_daemon(ServerConfig {
-        auth_token: Some(Secret::new("pw").unwrap()),
+        auth_token: Some(Secret::new("pw-padded-to-the-32-byte-minimum").unwrap()),
         ..ServerConfig::default()
     })
     .await;
@@ -139,7 +139,12 @@ async fn auth_and_hello_three() {
         "-WRONGPASS invalid username-password pair or user is disabled.\r\n",
     )
     .await;
-    say(&mut s, "AUTH default pw\r\n", "+OK\r\n").await;
+    say(
+        &mut s,
+        "AUTH default pw-padded-to-the-32-byte-minimum\r\n",
+        "+OK\r\n",
+    )
+    .await;
     say(&mut s, "GET k\r\n", "$-1\r\n").await;
     let hello = exchange(&mut s, b"HELLO 3\r\n", 20).await;
     assert!(
@@ -153,7 +158,12 @@ async fn auth_and_hello_three() {
     say(&mut s, "GET k\r\n", "_\r\n").await;
 
     let mut other = TcpStream::connect(addr).await.unwrap();
-    let hello = exchange(&mut other, b"HELLO 3 AUTH default pw\r\n", 4).await;
+    let hello = exchange(
+        &mut other,
+        b"HELLO 3 AUTH default pw-padded-to-the-32-byte-minimum\r\n",
+        4,
+    )
+    .await;
     assert!(hello.starts_with(b"%7\r\n"));
     daemon.stop().await;
 }
@@ -674,12 +684,17 @@ async fn session_commands_map_to_the_native_operations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_command_and_reset() {
     let (daemon, addr) = resp_daemon(ServerConfig {
-        auth_token: Some(Secret::new("pw").unwrap()),
+        auth_token: Some(Secret::new("pw-padded-to-the-32-byte-minimum").unwrap()),
         ..ServerConfig::default()
     })
     .await;
     let mut s = TcpStream::connect(addr).await.unwrap();
-    say(&mut s, "AUTH pw\r\nSET k v EX 100\r\n", "+OK\r\n+OK\r\n").await;
+    say(
+        &mut s,
+        "AUTH pw-padded-to-the-32-byte-minimum\r\nSET k v EX 100\r\n",
+        "+OK\r\n+OK\r\n",
+    )
+    .await;
     let info = bulk(&reply(&mut s, "INFO\r\n").await);
     for line in [
         "# Server\r\nredis_version:",
@@ -724,7 +739,12 @@ async fn info_command_and_reset() {
     let _ = reply(&mut s, "HELLO 3\r\n").await;
     say(&mut s, "RESET\r\n", "+RESET\r\n").await;
     say(&mut s, "GET k\r\n", "-NOAUTH Authentication required.\r\n").await;
-    say(&mut s, "RESET\r\nAUTH pw\r\n", "+RESET\r\n+OK\r\n").await;
+    say(
+        &mut s,
+        "RESET\r\nAUTH pw-padded-to-the-32-byte-minimum\r\n",
+        "+RESET\r\n+OK\r\n",
+    )
+    .await;
     say(&mut s, "CLIENT GETNAME\r\nGET nope\r\n", "$-1\r\n$-1\r\n").await;
     daemon.stop().await;
 }

@@ -147,3 +147,103 @@ async fn the_redis_protocol_listener_serves_tls_too() {
     );
     daemon.stop().await;
 }
+
+/// A client that trusts `trusted` and presents `mine` as its certificate.
+fn connector_with_certificate(trusted: &Certificate, mine: &Certificate) -> TlsConnector {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = RootCertStore::empty();
+    roots.add(trusted.der.clone()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&mine.files.key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(vec![mine.der.clone()], key)
+        .unwrap();
+    TlsConnector::from(Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_client_ca_only_clients_with_its_certificates_are_served_on_every_listener() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server_cert = certificate("mtls-server");
+    let client_cert = certificate("mtls-client");
+    let stranger = certificate("mtls-stranger");
+    let config = ServerConfig {
+        tls: Some(server_cert.files.clone()),
+        tls_client_ca: Some(client_cert.files.cert.clone()),
+        resp_listen: Some("127.0.0.1:0".parse().unwrap()),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..ServerConfig::default()
+    };
+    let daemon = Daemon::start(config).await;
+    let name = ServerName::try_from("localhost").unwrap();
+    // The native listener: served with the certificate.
+    let tcp = TcpStream::connect(daemon.addr).await.unwrap();
+    let tls = connector_with_certificate(&server_cert, &client_cert)
+        .connect(name.clone(), tcp)
+        .await
+        .unwrap();
+    let mut raw = Raw::over(tls).await;
+    assert_eq!(raw.call(&Request::Ping).await, Ok(Reply::Done));
+    // Every listener refuses a client without one, or with another's.
+    let listeners = [
+        daemon.addr,
+        daemon.resp_addr.unwrap(),
+        daemon.metrics_addr.unwrap(),
+    ];
+    for addr in listeners {
+        for connector in [
+            connector(&server_cert),
+            connector_with_certificate(&server_cert, &stranger),
+        ] {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            // Under TLS 1.3 the client finishes its side first; the
+            // server's refusal comes with the first read.
+            let refused = match connector.connect(name.clone(), tcp).await {
+                Err(_) => true,
+                Ok(mut tls) => {
+                    let _ = tls.write_all(b"PING\r\n").await;
+                    let mut buf = [0u8; 16];
+                    matches!(tls.read(&mut buf).await, Ok(0) | Err(_))
+                }
+            };
+            assert!(refused, "{addr}: refused without the CA's certificate");
+        }
+    }
+    // The RESP listener serves a client with the certificate.
+    let tcp = TcpStream::connect(daemon.resp_addr.unwrap()).await.unwrap();
+    let mut tls = connector_with_certificate(&server_cert, &client_cert)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    tls.write_all(b"PING\r\n").await.unwrap();
+    let mut pong = [0u8; 7];
+    tls.read_exact(&mut pong).await.unwrap();
+    assert_eq!(&pong, b"+PONG\r\n");
+    daemon.stop().await;
+}
+
+#[test]
+fn listeners_beyond_loopback_without_tls_are_named_for_the_warning() {
+    let config = ServerConfig {
+        listen: "0.0.0.0:7878".parse().unwrap(),
+        resp_listen: Some("127.0.0.1:6379".parse().unwrap()),
+        metrics_listen: Some("10.0.0.1:9187".parse().unwrap()),
+        ..ServerConfig::default()
+    };
+    assert_eq!(
+        config.cleartext_remote(),
+        [
+            "0.0.0.0:7878".parse().unwrap(),
+            "10.0.0.1:9187".parse().unwrap()
+        ]
+    );
+    let with_tls = ServerConfig {
+        tls: Some(certificate("warn").files),
+        ..config
+    };
+    assert!(with_tls.cleartext_remote().is_empty());
+    assert!(ServerConfig::default().cleartext_remote().is_empty());
+}

@@ -91,14 +91,14 @@ fn the_session_mix_runs_against_a_daemon_and_reports_server_figures() {
 #[test]
 fn a_token_is_sent_from_the_url_and_required_without_it() {
     let addr = start(ServerConfig {
-        auth_token: Some(Secret::new("bench-token").unwrap()),
+        auth_token: Some(Secret::new("bench-token-padded-to-the-32-byte-minimum").unwrap()),
         ..ServerConfig::default()
     });
     let missing = bench(&format!("sessiond://{addr}"), &["--workload", "get"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("requires a token"));
     let run = report(&bench(
-        &format!("sessiond://:bench-token@{addr}"),
+        &format!("sessiond://:bench-token-padded-to-the-32-byte-minimum@{addr}"),
         &["--workload", "get"],
     ));
     assert_eq!(run["per_op"]["get"]["misses"], 0);

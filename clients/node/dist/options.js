@@ -23,11 +23,16 @@ function readTokenFile(path) {
     catch (e) {
         throw new errors_1.ClientError(`reading token file ${path}: ${e.message}`, { cause: e });
     }
-    if (token.at(-1) === 0x0a) {
-        token = token.subarray(0, -1);
-        if (token.at(-1) === 0x0d)
-            token = token.subarray(0, -1);
-    }
+    // As the server reads its token file: surrounding ASCII whitespace
+    // (space, tab, line feed, form feed, carriage return) is not the token.
+    const space = (b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0c || b === 0x0d;
+    let start = 0;
+    let end = token.length;
+    while (start < end && space(token[start]))
+        start++;
+    while (end > start && space(token[end - 1]))
+        end--;
+    token = token.subarray(start, end);
     if (token.length === 0)
         throw new errors_1.ClientError(`token file ${path} is empty`);
     return token;

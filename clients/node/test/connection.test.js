@@ -56,18 +56,19 @@ async function using(client, fn) {
 
 test("auth: the right token from an option, a file or the URL; none; a wrong one", async () => {
   const tokenFile = path.join(tmp, "token");
-  fs.writeFileSync(tokenFile, "s3cret-token\n");
+  fs.writeFileSync(tokenFile, "s3cret-token-padded-to-the-32-byte-minimum\n");
   await withDaemon(["--auth-token-file", tokenFile], async (d) => {
-    await using(new Client(d.url, { token: "s3cret-token" }), async (c) => {
+    await using(new Client(d.url, { token: "s3cret-token-padded-to-the-32-byte-minimum" }), async (c) => {
       assert.ok(await c.create(owner(), { data: "x" }));
     });
-    // A token file loses one trailing line ending, as the other clients read it.
+    // A token file loses its surrounding whitespace, as the server and the
+    // other clients read it.
     const clientFile = path.join(tmp, "client-token");
-    fs.writeFileSync(clientFile, "s3cret-token\r\n");
+    fs.writeFileSync(clientFile, " \ts3cret-token-padded-to-the-32-byte-minimum\r\n\n");
     await using(new Client(d.url, { tokenFile: clientFile }), async (c) => {
       assert.equal(typeof (await c.stats()).sessions, "number");
     });
-    await using(new Client(`sessiond://:s3cret-token@127.0.0.1:${d.port}`), async (c) => {
+    await using(new Client(`sessiond://:s3cret-token-padded-to-the-32-byte-minimum@127.0.0.1:${d.port}`), async (c) => {
       await c.stats();
     });
     await using(new Client(d.url), async (c) => {
@@ -84,7 +85,7 @@ test("auth: the right token from an option, a file or the URL; none; a wrong one
   fs.writeFileSync(empty, "\n");
   assert.throws(() => new Client({ tokenFile: empty }), /empty/);
   assert.throws(() => new Client({ tokenFile: path.join(tmp, "missing") }), sessiond.ClientError);
-  assert.deepEqual(sessiond.readTokenFile(path.join(tmp, "client-token")), Buffer.from("s3cret-token"));
+  assert.deepEqual(sessiond.readTokenFile(path.join(tmp, "client-token")), Buffer.from("s3cret-token-padded-to-the-32-byte-minimum"));
 });
 
 test("TLS: verified against a CA file; refused without it or under another name", async () => {

@@ -56,11 +56,11 @@ def test_async_operations_and_concurrency(daemon: Daemon) -> None:
 
 def test_async_auth_tls_like_errors_and_reconnect(make_daemon: Any, tmp_path: Any) -> None:
     tok = tmp_path / "t"
-    tok.write_text("tok")
+    tok.write_text("tok-padded-to-the-32-byte-minimum")
     d = make_daemon(["--auth-token-file", str(tok)])
 
     async def main() -> None:
-        async with sessiond.AsyncClient(d.url, token="tok") as c:
+        async with sessiond.AsyncClient(d.url, token="tok-padded-to-the-32-byte-minimum") as c:
             await c.stats()
             d.kill()
             with pytest.raises(sessiond.ConnectionError):

@@ -294,9 +294,9 @@ def test_pool_is_thread_safe(daemon: Daemon) -> None:
 
 def test_auth(make_daemon: Any, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
-    token_file.write_text("s3cret-token")
+    token_file.write_text("s3cret-token-padded-to-the-32-byte-minimum")
     d = make_daemon(["--auth-token-file", str(token_file)])
-    with sessiond.Client(d.url, token="s3cret-token") as good:
+    with sessiond.Client(d.url, token="s3cret-token-padded-to-the-32-byte-minimum") as good:
         good.ping()
         assert good.create(owner(), b"x")
     with sessiond.Client(d.url) as missing:
@@ -308,7 +308,7 @@ def test_auth(make_daemon: Any, tmp_path: Path) -> None:
     with sessiond.Client(d.url, token="wrong") as bad:
         with pytest.raises(sessiond.AuthFailed):
             bad.ping()
-    with sessiond.Client(f"sessiond://:s3cret-token@127.0.0.1:{d.port}") as via_url:
+    with sessiond.Client(f"sessiond://:s3cret-token-padded-to-the-32-byte-minimum@127.0.0.1:{d.port}") as via_url:
         via_url.stats()
 
 

@@ -218,14 +218,15 @@ impl ClientConfig {
     }
 
     /// Authenticates with the token in an environment variable (by
-    /// convention `SESSIOND_AUTH_TOKEN`), taken byte for byte.
+    /// convention `SESSIOND_AUTH_TOKEN`), read as the server reads it:
+    /// surrounding ASCII whitespace is not part of the token.
     ///
     /// # Errors
     /// [`ClientError::Config`] when the variable is unset or empty.
     pub fn auth_token_from_env(self, var: &str) -> Result<Self, ClientError> {
         let value = std::env::var_os(var)
             .ok_or_else(|| ClientError::Config(format!("environment variable {var} is not set")))?;
-        let token = value.into_encoded_bytes();
+        let token = value.as_encoded_bytes().trim_ascii().to_vec();
         if token.is_empty() {
             return Err(ClientError::Config(format!(
                 "environment variable {var} is empty"
@@ -234,24 +235,20 @@ impl ClientConfig {
         Ok(self.auth_token(token))
     }
 
-    /// Authenticates with the token in a file (a mounted secret). One
-    /// trailing line ending (`\n` or `\r\n`) is removed, since editors and
-    /// `echo` add one.
+    /// Authenticates with the token in a file (a mounted secret), read as
+    /// the server reads its `--auth-token-file`: surrounding ASCII
+    /// whitespace (the line ending editors and `echo` add, spaces, tabs)
+    /// is not part of the token, so one file serves both.
     ///
     /// # Errors
     /// [`ClientError::Config`] when the file cannot be read or holds no
     /// token.
     pub fn auth_token_from_file(self, path: impl AsRef<Path>) -> Result<Self, ClientError> {
         let path = path.as_ref();
-        let mut token = std::fs::read(path).map_err(|e| {
+        let bytes = std::fs::read(path).map_err(|e| {
             ClientError::Config(format!("reading token file {}: {e}", path.display()))
         })?;
-        if token.last() == Some(&b'\n') {
-            token.pop();
-            if token.last() == Some(&b'\r') {
-                token.pop();
-            }
-        }
+        let token = bytes.trim_ascii().to_vec();
         if token.is_empty() {
             return Err(ClientError::Config(format!(
                 "token file {} is empty",
@@ -703,7 +700,7 @@ mod tests {
     }
 
     #[test]
-    fn token_file_loses_one_line_ending() {
+    fn token_file_is_read_as_the_server_reads_it() {
         let dir = std::env::temp_dir().join(format!("sessiond-client-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("token");
@@ -712,6 +709,12 @@ mod tests {
             .auth_token_from_file(&path)
             .unwrap();
         assert_eq!(c.auth_token.as_deref(), Some(&b"abc"[..]));
+        // All surrounding whitespace goes, as the server trims it.
+        std::fs::write(&path, b" \ta b\t \n\n").unwrap();
+        let c = ClientConfig::new("h:1")
+            .auth_token_from_file(&path)
+            .unwrap();
+        assert_eq!(c.auth_token.as_deref(), Some(&b"a b"[..]));
         std::fs::write(&path, b"\n").unwrap();
         assert!(
             ClientConfig::new("h:1")

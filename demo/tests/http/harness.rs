@@ -69,7 +69,7 @@ impl Stores for Daemon {
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
         std::fs::write(&cert, made.cert.pem()).unwrap();
         std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
-        let token = "a-token-for-the-demo-tests";
+        let token = "a-token-for-the-demo-tests-padded-to-the-32-byte-minimum";
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             tls: Some(TlsFiles {

@@ -27,4 +27,10 @@ pub(crate) struct Client<'a> {
     /// copy (which may lag the leader) instead of refused, as on a Redis
     /// Cluster replica.
     pub stale_reads: bool,
+    /// Where reading the requests stopped, kept between reads so that a
+    /// request arriving in pieces is parsed once (`parse.rs`).
+    pub parser: super::Parser,
+    /// The rest of a large reply being written in pieces
+    /// (`reply::Streaming`), sent before the next request is read.
+    pub streaming: Option<super::reply::Streaming>,
 }

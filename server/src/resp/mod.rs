@@ -48,8 +48,10 @@ use crate::policy::Policy;
 use args::Args;
 use client::Client;
 pub(crate) use errors::RespError;
+#[cfg(feature = "fuzzing")]
+pub(crate) use parse::Bounds;
 pub(crate) use parse::Parser;
-use reply::{Protocol, Value};
+use reply::{Protocol, Streaming, Value};
 pub(crate) use spec::Reply;
 pub(crate) use spec::Reply as RespReply;
 use table::COMMANDS;
@@ -73,6 +75,7 @@ pub(crate) async fn serve<S>(
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
     id: u64,
+    arrival: crate::Arrival,
 ) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -80,32 +83,50 @@ where
     let mut client = Client {
         shared: &shared,
         store: &shared.store,
-        policy: Policy::new(&shared, &shared.stats.resp),
+        policy: Policy::new(&shared, &shared.stats.resp).of_peer(arrival.peer.ip()),
         protocol: Protocol::Resp2,
         name: None,
         id,
         quit: false,
         stale_reads: false,
+        parser: Parser::default(),
+        streaming: None,
     };
-    driver::drive(stream, &mut client, &shared, shutdown).await
+    driver::drive(stream, &mut client, &shared, shutdown, arrival.at).await
 }
 
 impl Answer for Client<'_> {
     /// Answers every complete request in `input`; a request that breaks
     /// the framing gets Redis's protocol error and closes the connection.
     async fn answer(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> driver::Next {
+        let start = output.len();
         let max_bulk = max_bulk(self.shared);
-        // One parser per batch read: its buffers serve every command in it.
-        let mut parser = Parser::default();
+        // The connection's parser, which remembers where it stopped in an
+        // incomplete request; taken out while commands borrow the client.
+        let mut parser = std::mem::take(&mut self.parser);
         // In a replication group, consecutive writes go to the log as one
         // entry (`replicated.rs`); anything else waits for them first.
         let mut pending = replicated::Pending::default();
         let next = loop {
-            if output.len() >= FLUSH_AT {
+            // A large reply goes on before the next request is read.
+            if let Some(streaming) = &mut self.streaming {
+                if output.len() >= FLUSH_AT || !streaming.write(output, start + FLUSH_AT) {
+                    break driver::Next::Drain;
+                }
+                self.streaming = None;
+                if self.quit || self.policy.must_close() {
+                    break driver::Next::Close;
+                }
+            }
+            if output.len() - start >= FLUSH_AT {
                 replicated::flush(self, &mut pending, output).await;
                 break driver::Next::More;
             }
-            match parser.next(input, max_bulk) {
+            let bounds = parse::Bounds {
+                max_bulk,
+                authenticated: self.policy.authenticated(),
+            };
+            match parser.next(input, bounds) {
                 Ok(None) => {
                     replicated::flush(self, &mut pending, output).await;
                     break driver::Next::Read;
@@ -122,9 +143,11 @@ impl Answer for Client<'_> {
                     let reply = execute(self, name, args).await;
                     // A wrong password's delay, before its answer.
                     self.policy.pause().await;
-                    reply
-                        .unwrap_or_else(Value::from)
-                        .encode(self.protocol, output);
+                    let reply = reply.unwrap_or_else(Value::from);
+                    self.streaming = Streaming::start(reply, self.protocol, output);
+                    if self.streaming.is_some() {
+                        continue;
+                    }
                     if self.quit || self.policy.must_close() {
                         break driver::Next::Close;
                     }
@@ -137,12 +160,17 @@ impl Answer for Client<'_> {
                 }
             }
         };
+        self.parser = parser;
         self.policy.report();
         next
     }
 
     fn answered(&mut self, took: Duration) {
         self.policy.answered(took);
+    }
+
+    fn authenticated(&self) -> bool {
+        self.policy.authenticated()
     }
 }
 
@@ -197,6 +225,8 @@ pub(crate) fn apply_write(shared: &Shared, args: &[Bytes]) -> Reply {
         id: 0,
         quit: false,
         stale_reads: false,
+        parser: Parser::default(),
+        streaming: None,
     };
     (spec.run)(&mut client, Args::new(spec.name, args))
 }

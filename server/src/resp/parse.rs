@@ -6,7 +6,17 @@
 //! compare them: an array longer than 1,048,576 elements, a bulk string
 //! longer than the configured maximum, or a malformed length is a protocol
 //! error after which Redis (and we) reply and close the connection, since
-//! the framing cannot be trusted any more.
+//! the framing cannot be trusted any more. Before a client authenticates
+//! (when a token is set), Redis's stricter rule for unauthenticated
+//! clients applies: an array of at most [`PRE_AUTH_MAX_ARGS`] elements,
+//! each at most [`PRE_AUTH_MAX_BULK`] bytes, so that a client without the
+//! token cannot make the server hold a large request.
+//!
+//! Parsing is incremental: a [`Parser`] lives as long as its connection
+//! and remembers how far into an incomplete request it has got (the
+//! arguments already framed, how far the current line has been searched
+//! for its end), so a request that arrives in many reads is parsed once,
+//! not again from its first argument at every read.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -14,6 +24,13 @@ use bytes::{Buf, Bytes, BytesMut};
 pub(crate) const MAX_ARGS: usize = 1024 * 1024;
 /// Longest inline command line (Redis: PROTO_INLINE_MAX_SIZE, 64 KiB).
 pub(crate) const MAX_INLINE: usize = 64 * 1024;
+/// Most elements in a request before authentication (Redis 7's rule for
+/// unauthenticated clients in `processMultibulkBuffer`): AUTH and HELLO
+/// need no more.
+pub(crate) const PRE_AUTH_MAX_ARGS: usize = 10;
+/// Longest argument before authentication (Redis 7: 16 KiB), well above
+/// the longest token (1024 bytes).
+pub(crate) const PRE_AUTH_MAX_BULK: usize = 16 * 1024;
 
 /// A request that breaks the framing; the connection answers
 /// `-ERR Protocol error: …` and closes.
@@ -21,31 +38,70 @@ pub(crate) const MAX_INLINE: usize = 64 * 1024;
 #[error("Protocol error: {0}")]
 pub(crate) struct ProtocolError(pub &'static str);
 
+/// What the next request may be: its arguments' bound and whether the
+/// client has authenticated (if not, the pre-auth bounds apply instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    /// Longest argument (Redis's `proto-max-bulk-len`).
+    pub max_bulk: usize,
+    /// Whether the client has authenticated, or needs not.
+    pub authenticated: bool,
+}
+
+impl Bounds {
+    /// Bounds for an authenticated client.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn open(max_bulk: usize) -> Bounds {
+        Bounds {
+            max_bulk,
+            authenticated: true,
+        }
+    }
+}
+
 /// Reads requests off the front of a connection's input, reusing its
-/// buffers: a pipelined batch of small commands then costs no allocation
-/// per command for the argument list.
+/// buffers (a pipelined batch of small commands then costs no allocation
+/// per command for the argument list) and remembering where it stopped in
+/// an incomplete request (see the module documentation).
+///
+/// The caller appends to the buffer between calls and never takes bytes
+/// off its front: the parser does, once a request is complete.
 #[derive(Default)]
 pub(crate) struct Parser {
     spans: Vec<(usize, usize)>,
     args: Vec<Bytes>,
+    /// The array being read, if one is incomplete.
+    array: Option<Partial>,
+    /// How many bytes of the line being read (a length line of the array,
+    /// or an inline command) have been searched for its end in vain.
+    searched: usize,
+}
+
+/// An array request read in part: its elements framed so far are in
+/// `Parser::spans`.
+#[derive(Debug, Clone, Copy)]
+struct Partial {
+    /// Elements still to come.
+    left: usize,
+    /// Where the next element's `$` line starts.
+    at: usize,
 }
 
 impl Parser {
     /// Parses one request off the front of `buf`: `Ok(None)` if it is not
     /// all there yet. An empty request (`*0`, `*-1` or a blank inline line)
     /// yields no arguments, which the caller ignores as Redis does.
-    ///
-    /// `max_bulk` bounds each argument (Redis's `proto-max-bulk-len`).
     pub(crate) fn next(
         &mut self,
         buf: &mut BytesMut,
-        max_bulk: usize,
+        bounds: Bounds,
     ) -> Result<Option<&[Bytes]>, ProtocolError> {
         self.args.clear();
-        let complete = match buf.first() {
-            None => false,
-            Some(b'*') => self.array(buf, max_bulk)?,
-            Some(_) => match parse_inline(buf)? {
+        let complete = match (self.array, buf.first()) {
+            (Some(partial), _) => self.elements(buf, partial, bounds)?,
+            (None, None) => false,
+            (None, Some(b'*')) => self.array(buf, bounds)?,
+            (None, Some(_)) => match self.inline(buf)? {
                 Some(args) => {
                     self.args.extend(args);
                     true
@@ -60,84 +116,156 @@ impl Parser {
     /// until the whole request is there, so a partial request costs no
     /// copying; nothing is allocated for the declared sizes before their
     /// bytes arrive.
-    fn array(&mut self, buf: &mut BytesMut, max_bulk: usize) -> Result<bool, ProtocolError> {
-        let Some((count, mut at)) = line_number(buf, 1, ProtocolError("invalid multibulk length"))?
+    fn array(&mut self, buf: &mut BytesMut, bounds: Bounds) -> Result<bool, ProtocolError> {
+        let Some((count, at)) = self.line_number(buf, ProtocolError("invalid multibulk length"))?
         else {
             return Ok(false);
         };
         if count > MAX_ARGS as i64 {
             return Err(ProtocolError("invalid multibulk length"));
         }
+        if !bounds.authenticated && count > PRE_AUTH_MAX_ARGS as i64 {
+            return Err(ProtocolError("unauthenticated multibulk length"));
+        }
         if count <= 0 {
             buf.advance(at);
             return Ok(true);
         }
         self.spans.clear();
-        for _ in 0..count {
+        let partial = Partial {
+            left: count as usize,
+            at,
+        };
+        self.elements(buf, partial, bounds)
+    }
+
+    /// Frames the elements of an array from `partial` on; remembers where
+    /// it stopped if the input ends first.
+    fn elements(
+        &mut self,
+        buf: &mut BytesMut,
+        mut partial: Partial,
+        bounds: Bounds,
+    ) -> Result<bool, ProtocolError> {
+        self.array = None;
+        while partial.left > 0 {
+            let at = partial.at;
             match buf.get(at) {
-                None => return Ok(false),
+                None => {
+                    self.array = Some(partial);
+                    return Ok(false);
+                }
                 Some(b'$') => {}
                 Some(_) => return Err(ProtocolError("expected '$'")),
             }
             let Some((len, data)) =
-                line_number(&buf[at..], 1, ProtocolError("invalid bulk length"))?
+                self.line_number(&buf[at..], ProtocolError("invalid bulk length"))?
             else {
+                self.array = Some(partial);
                 return Ok(false);
             };
-            if len < 0 || len as u64 > max_bulk as u64 {
+            if len < 0 || len as u64 > bounds.max_bulk as u64 {
                 return Err(ProtocolError("invalid bulk length"));
+            }
+            if !bounds.authenticated && len as u64 > PRE_AUTH_MAX_BULK as u64 {
+                return Err(ProtocolError("unauthenticated bulk length"));
             }
             let start = at + data;
             let end = start + len as usize;
             if buf.len() < end + 2 {
+                // The length line is read again when the data is here:
+                // a few bytes, where the data is skipped, not read.
+                self.array = Some(partial);
                 return Ok(false);
             }
             if &buf[end..end + 2] != b"\r\n" {
                 return Err(ProtocolError("expected CRLF after bulk string"));
             }
             self.spans.push((start, end));
-            at = end + 2;
+            partial = Partial {
+                left: partial.left - 1,
+                at: end + 2,
+            };
         }
-        let request = buf.split_to(at).freeze();
+        let request = buf.split_to(partial.at).freeze();
         let slices = self.spans.iter().map(|&(s, e)| request.slice(s..e));
         self.args.extend(slices);
         Ok(true)
     }
-}
 
-/// Reads `PREFIX NUMBER \r\n` at the start of `bytes` (the prefix byte is
-/// skipped): the number and the length of the line, or `None` if the line
-/// is incomplete.
-fn line_number(
-    bytes: &[u8],
-    skip: usize,
-    error: ProtocolError,
-) -> Result<Option<(i64, usize)>, ProtocolError> {
-    // Redis refuses a length line that does not end within the inline
-    // limit rather than buffering forever. Looking no further than the
-    // limit refuses it however the bytes arrive: in pieces, the limit is
-    // passed before the `\r` comes; at once, the `\r` is past the limit.
-    let Some(end) = within_limit(bytes).iter().position(|&b| b == b'\r') else {
-        return if bytes.len() > MAX_INLINE {
-            Err(error)
-        } else {
-            Ok(None)
+    /// Reads `PREFIX NUMBER \r\n` at the start of `bytes` (the prefix byte
+    /// is skipped): the number and the length of the line, or `None` if
+    /// the line is incomplete (then how far it was searched is kept, so
+    /// the next call goes on from there).
+    fn line_number(
+        &mut self,
+        bytes: &[u8],
+        error: ProtocolError,
+    ) -> Result<Option<(i64, usize)>, ProtocolError> {
+        let Some(end) = self.line_end(bytes, b'\r') else {
+            return if bytes.len() > MAX_INLINE {
+                Err(error)
+            } else {
+                Ok(None)
+            };
         };
-    };
-    if bytes.len() < end + 2 {
-        return Ok(None);
+        if bytes.len() < end + 2 {
+            return Ok(None);
+        }
+        self.searched = 0;
+        if bytes[end + 1] != b'\n' {
+            return Err(error);
+        }
+        let number = decimal(&bytes[1..end]).ok_or(error)?;
+        Ok(Some((number, end + 2)))
     }
-    if bytes[end + 1] != b'\n' {
-        return Err(error);
-    }
-    let number = decimal(&bytes[skip..end]).ok_or(error)?;
-    Ok(Some((number, end + 2)))
-}
 
-/// The bytes in which a line must end: a line of up to [`MAX_INLINE`]
-/// bytes and its terminator's first byte.
-fn within_limit(bytes: &[u8]) -> &[u8] {
-    &bytes[..bytes.len().min(MAX_INLINE + 1)]
+    /// Where `terminator` first is in the line at the start of `bytes`,
+    /// searching on from where the last call stopped.
+    ///
+    /// Redis refuses a line that does not end within the inline limit
+    /// rather than buffering forever. Looking no further than the limit
+    /// refuses it however the bytes arrive: in pieces, the limit is passed
+    /// before the terminator comes; at once, it is past the limit.
+    fn line_end(&mut self, bytes: &[u8], terminator: u8) -> Option<usize> {
+        let limit = bytes.len().min(MAX_INLINE + 1);
+        let from = self.searched.min(limit);
+        match bytes[from..limit].iter().position(|&b| b == terminator) {
+            Some(found) => {
+                // Kept until the line is taken, as the rest of the line
+                // (`\n` after `\r`) may still be due.
+                self.searched = from + found;
+                Some(from + found)
+            }
+            None => {
+                self.searched = limit;
+                None
+            }
+        }
+    }
+
+    /// One line of space-separated arguments, with Redis's quoting:
+    /// "double quotes" with \n \r \t \b \a \\ \" and \xHH escapes, and
+    /// 'single quotes' with \' only.
+    fn inline(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        // Past the limit, refused whether or not the newline has arrived
+        // (see `line_end`).
+        let Some(newline) = self.line_end(buf, b'\n') else {
+            return if buf.len() > MAX_INLINE {
+                Err(ProtocolError("too big inline request"))
+            } else {
+                Ok(None)
+            };
+        };
+        self.searched = 0;
+        let line = buf.split_to(newline + 1);
+        let line = line[..newline]
+            .strip_suffix(b"\r")
+            .unwrap_or(&line[..newline]);
+        split_args(line)
+            .map(|args| Some(args.into_iter().map(Bytes::from).collect()))
+            .ok_or(ProtocolError("unbalanced quotes in request"))
+    }
 }
 
 /// A length as `str::parse::<i64>` reads it (an optional sign, then
@@ -164,28 +292,6 @@ fn decimal(digits: &[u8]) -> Option<i64> {
         };
     }
     Some(value)
-}
-
-/// One line of space-separated arguments, with Redis's quoting: "double
-/// quotes" with \n \r \t \b \a \\ \" and \xHH escapes, and 'single quotes'
-/// with \' only.
-fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-    // Past the limit, refused whether or not the newline has arrived (see
-    // `line_number`).
-    let Some(newline) = within_limit(buf).iter().position(|&b| b == b'\n') else {
-        return if buf.len() > MAX_INLINE {
-            Err(ProtocolError("too big inline request"))
-        } else {
-            Ok(None)
-        };
-    };
-    let line = buf.split_to(newline + 1);
-    let line = line[..newline]
-        .strip_suffix(b"\r")
-        .unwrap_or(&line[..newline]);
-    split_args(line)
-        .map(|args| Some(args.into_iter().map(Bytes::from).collect()))
-        .ok_or(ProtocolError("unbalanced quotes in request"))
 }
 
 /// Splits an inline line as Redis's `sdssplitargs` does; `None` on
@@ -273,15 +379,18 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const MAX_BULK: usize = 512 * 1024 * 1024;
+    const MAX_BULK: Bounds = Bounds {
+        max_bulk: 512 * 1024 * 1024,
+        authenticated: true,
+    };
 
     /// One request, its arguments owned.
     fn parse_request(
         buf: &mut BytesMut,
-        max_bulk: usize,
+        bounds: Bounds,
     ) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         Parser::default()
-            .next(buf, max_bulk)
+            .next(buf, bounds)
             .map(|args| args.map(<[Bytes]>::to_vec))
     }
 
@@ -447,6 +556,78 @@ mod tests {
         assert_eq!(parser.next(&mut buf, MAX_BULK), Ok(None));
     }
 
+    #[test]
+    fn a_request_in_pieces_is_read_once() {
+        // What was framed is not read again: corrupting the first
+        // element's length line after it was framed goes unnoticed, where
+        // a parser that starts over at every read would refuse it. That is
+        // what keeps a large request arriving slowly linear, not quadratic.
+        let mut parser = Parser::default();
+        let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$1\r"[..]);
+        assert_eq!(parser.next(&mut buf, MAX_BULK), Ok(None));
+        buf[5] = b'x';
+        buf.extend_from_slice(b"\nk\r\n");
+        let request = parser.next(&mut buf, MAX_BULK).unwrap().unwrap();
+        assert_eq!(request, [Bytes::from("GET"), Bytes::from("k")]);
+        assert!(buf.is_empty());
+        // A line is searched for its end once, whatever the reads.
+        let mut buf = BytesMut::from(&b"PIN"[..]);
+        assert_eq!(parser.next(&mut buf, MAX_BULK), Ok(None));
+        buf[0] = b'\n';
+        buf.extend_from_slice(b"G\r\n");
+        assert_eq!(parser.next(&mut buf, MAX_BULK).unwrap().unwrap().len(), 1);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn many_small_reads_give_what_one_read_gives() {
+        let mut wire = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\nPING\r\n".to_vec();
+        wire.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+        let mut parser = Parser::default();
+        let mut buf = BytesMut::new();
+        let mut requests = Vec::new();
+        for &byte in &wire {
+            buf.extend_from_slice(&[byte]);
+            while let Some(args) = parser.next(&mut buf, MAX_BULK).unwrap() {
+                requests.push(args.to_vec());
+            }
+        }
+        assert_eq!(requests.len(), 3);
+        assert_eq!(requests[0][2], Bytes::from("value"));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn before_auth_only_small_requests() {
+        let closed = Bounds {
+            max_bulk: MAX_BULK.max_bulk,
+            authenticated: false,
+        };
+        let read = |wire: &[u8], bounds| parse_request(&mut BytesMut::from(wire), bounds);
+        assert_eq!(
+            read(b"*11\r\n", closed),
+            Err(ProtocolError("unauthenticated multibulk length"))
+        );
+        assert_eq!(
+            read(b"*1\r\n$16385\r\n", closed),
+            Err(ProtocolError("unauthenticated bulk length"))
+        );
+        assert_eq!(
+            read(b"*1\r\n$536870913\r\n", closed),
+            Err(ProtocolError("invalid bulk length"))
+        );
+        let mut largest = b"*10\r\n".to_vec();
+        for _ in 0..10 {
+            largest.extend_from_slice(b"$16384\r\n");
+            largest.extend_from_slice(&[b'a'; 16384]);
+            largest.extend_from_slice(b"\r\n");
+        }
+        assert_eq!(read(&largest, closed).unwrap().unwrap().len(), 10);
+        // Once authenticated, the usual bounds.
+        assert_eq!(read(b"*11\r\n", MAX_BULK), Ok(None));
+        assert_eq!(read(b"*1\r\n$16385\r\n", MAX_BULK), Ok(None));
+    }
+
     proptest! {
         #[test]
         fn decimal_agrees_with_str_parse(text in "[-+]?[0-9]{0,20}") {
@@ -456,7 +637,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
             let mut buf = BytesMut::from(&bytes[..]);
-            while let Ok(Some(_)) = parse_request(&mut buf, 1024) {
+            while let Ok(Some(_)) = parse_request(&mut buf, Bounds::open(1024)) {
                 if buf.is_empty() { break; }
             }
         }

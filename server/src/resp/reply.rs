@@ -99,6 +99,56 @@ impl Value {
     }
 }
 
+/// An aggregate reply written in pieces: its header first, then as many
+/// items as fit a piece each time the connection asks, so that a reply of
+/// a million keys (KEYS, SMEMBERS, SESSION.LIST) is never encoded whole;
+/// a client that stops reading is closed at its output cap before the
+/// rest is encoded at all. The items themselves are held as the store
+/// returned them.
+pub(crate) struct Streaming {
+    items: std::vec::IntoIter<Value>,
+    protocol: Protocol,
+}
+
+/// Items above which an aggregate is written in pieces.
+const STREAM_ABOVE: usize = 1024;
+
+impl Streaming {
+    /// Starts writing `value` to `out`: the whole of it if it is small or
+    /// not an array or set (`None`), else its header and the stream of
+    /// its items, which [`Streaming::write`] goes on with.
+    pub(crate) fn start(value: Value, protocol: Protocol, out: &mut BytesMut) -> Option<Streaming> {
+        let (kind, items) = match value {
+            Value::Array(items) if items.len() > STREAM_ABOVE => (b'*', items),
+            Value::Set(items) if items.len() > STREAM_ABOVE => match protocol {
+                Protocol::Resp3 => (b'~', items),
+                Protocol::Resp2 => (b'*', items),
+            },
+            other => {
+                other.encode(protocol, out);
+                return None;
+            }
+        };
+        header(out, kind, items.len() as i64);
+        Some(Streaming {
+            items: items.into_iter(),
+            protocol,
+        })
+    }
+
+    /// Writes items until `out` holds `until` bytes or none are left;
+    /// whether the reply is done.
+    pub(crate) fn write(&mut self, out: &mut BytesMut, until: usize) -> bool {
+        while out.len() < until {
+            match self.items.next() {
+                Some(item) => item.encode(self.protocol, out),
+                None => return true,
+            }
+        }
+        self.items.len() == 0
+    }
+}
+
 /// An aggregate's header and its items.
 fn items_of(out: &mut BytesMut, kind: u8, items: &[Value], protocol: Protocol) {
     header(out, kind, items.len() as i64);
@@ -167,6 +217,27 @@ mod tests {
         let p = Protocol::Resp2;
         for n in [0, 7, -1, 10, 1234567890, i64::MAX, i64::MIN] {
             assert_eq!(wire(Value::Integer(n), p), format!(":{n}\r\n").into_bytes());
+        }
+    }
+
+    #[test]
+    fn a_large_aggregate_is_written_in_pieces_as_it_would_be_whole() {
+        for protocol in [Protocol::Resp2, Protocol::Resp3] {
+            let items: Vec<Value> = (0..5000).map(|i| Value::text(format!("key:{i}"))).collect();
+            let whole = wire(Value::Set(items.clone()), protocol);
+            let mut out = BytesMut::new();
+            let mut stream = Streaming::start(Value::Set(items), protocol, &mut out)
+                .expect("5000 items are streamed");
+            let mut pieces = 1;
+            while !stream.write(&mut out, pieces * 1000) {
+                assert!(out.len() < pieces * 1000 + 64, "a piece stops at its size");
+                pieces += 1;
+            }
+            assert!(pieces > 10);
+            assert_eq!(out.to_vec(), whole);
+            let mut small = BytesMut::new();
+            assert!(Streaming::start(Value::Array(vec![]), protocol, &mut small).is_none());
+            assert_eq!(&small[..], b"*0\r\n");
         }
     }
 

@@ -259,9 +259,15 @@ fn each_setting_has_one_name_as_flag_variable_and_key() {
 #[test]
 fn the_token_comes_from_its_file_else_the_environment() {
     let token = Settings::default()
-        .into_configs(Some("from-env".into()))
+        .into_configs(Some("from-env-padded-to-the-32-byte-minimum".into()))
         .unwrap();
-    assert!(token.server.auth_token.unwrap().matches(b"from-env"));
+    assert!(
+        token
+            .server
+            .auth_token
+            .unwrap()
+            .matches(b"from-env-padded-to-the-32-byte-minimum")
+    );
     assert!(configs(Settings::default()).server.auth_token.is_none());
 
     let missing = flags(&["--auth-token-file=/nonexistent/token"]);
@@ -289,6 +295,33 @@ fn tls_needs_both_files() {
     let both = configs(flags(&["--tls-key=key.pem", "--tls-cert=cert.pem"]));
     let tls = both.server.tls.unwrap();
     assert_eq!((tls.cert, tls.key), ("cert.pem".into(), "key.pem".into()));
+    let ca_alone = flags(&["--tls-client-ca=ca.pem"])
+        .into_configs(None)
+        .unwrap_err();
+    assert_eq!(
+        ca_alone.to_string(),
+        "--tls-client-ca needs TLS: --tls-cert and --tls-key"
+    );
+    let with_ca = configs(flags(&[
+        "--tls-key=key.pem",
+        "--tls-cert=cert.pem",
+        "--tls-client-ca=ca.pem",
+    ]));
+    assert_eq!(with_ca.server.tls_client_ca, Some("ca.pem".into()));
+}
+
+#[test]
+fn connection_bounds_are_settings() {
+    let set = configs(flags(&[
+        "--max-input-buffer=1000",
+        "--max-output-buffer=2000",
+        "--write-timeout=3",
+    ]));
+    assert_eq!(set.server.max_input_buffer, 1000);
+    assert_eq!(set.server.max_output_buffer, 2000);
+    assert_eq!(set.server.write_timeout, Duration::from_secs(3));
+    let file = file_settings(Path::new("f.toml"), "max_output_buffer = 5\n").unwrap();
+    assert_eq!(configs(file).server.max_output_buffer, 5);
 }
 
 #[test]

@@ -143,8 +143,14 @@ pub(crate) fn keys(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
     Ok(Value::Array(keys.into_iter().map(Value::Bulk).collect()))
 }
 
+/// Most keys one SCAN looks at, whatever its COUNT (which Redis too
+/// treats as a hint): a reply of at most 10,000 keys (40 MB at the longest
+/// keys) rather than the whole key space for `COUNT 1000000000`.
+const MAX_SCAN_COUNT: usize = 10_000;
+
 /// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]`; a repeated option
-/// takes its last value, as in Redis.
+/// takes its last value, as in Redis; COUNT above [`MAX_SCAN_COUNT`] is
+/// taken as that.
 pub(crate) fn scan(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
     let cursor = scan_cursor(args.bytes()?)?;
     let (mut pattern, mut count, mut kind) = (None, 10, None);
@@ -174,7 +180,7 @@ pub(crate) fn scan(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
         Some(None) => (0, Vec::new()),
         kind => client.store.scan_keys(
             cursor,
-            usize::try_from(count).unwrap_or(usize::MAX),
+            usize::try_from(count).map_or(MAX_SCAN_COUNT, |n| n.min(MAX_SCAN_COUNT)),
             pattern.map(|p| &p[..]),
             kind.flatten(),
         ),

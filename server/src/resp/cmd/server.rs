@@ -87,6 +87,13 @@ pub(crate) fn info(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
                 add("used_memory_rss_human", human(rss));
                 add("maxmemory", max.to_string());
                 add("maxmemory_human", human(max));
+                // Redis's name for what its normal clients' buffers hold:
+                // here every connection's, both faces (STATS'
+                // `connection_buffer_bytes`).
+                add(
+                    "mem_clients_normal",
+                    stat("connection_buffer_bytes").to_string(),
+                );
             }
             "persistence" => {
                 text.push_str("# Persistence\r\n");
