@@ -94,6 +94,12 @@ impl Drop for Handles {
         if let Some(journal) = self.0.journal.get() {
             journal.shut_down();
         }
+        // The directory is free as soon as the last handle goes, not when
+        // a background thread that briefly holds the state lets go of it:
+        // a caller that drops a store and opens the directory again must
+        // not find it locked. Nothing reaches the disk after the journal
+        // has shut down.
+        drop(self.0.dir_lock.lock().take());
     }
 }
 
@@ -113,10 +119,10 @@ pub(crate) struct Inner {
     /// The append-only log, when the store has a data directory; set once,
     /// after recovery has replayed the directory (replay is not logged).
     journal: OnceLock<Arc<Journal>>,
-    /// Touches kept for a replication layer (`replica.rs`), once asked.
+    /// Touches deferred for a replication layer (`replica.rs`), once asked.
     touches: OnceLock<TouchLog>,
-    /// The data directory's lock, held as long as the store lives.
-    _dir_lock: Option<std::fs::File>,
+    /// The data directory's lock, held until the last handle drops.
+    dir_lock: Mutex<Option<std::fs::File>>,
 }
 
 impl Store {
@@ -160,7 +166,7 @@ impl Store {
             high_water: AtomicU64::new(started),
             journal: OnceLock::new(),
             touches: OnceLock::new(),
-            _dir_lock: dir_lock,
+            dir_lock: Mutex::new(dir_lock),
             config,
         });
         if inner.config.background_expiry {

@@ -100,7 +100,20 @@ async fn connect(port: u16) -> Client {
         .request_timeout(Duration::from_secs(10))
         .pool_size(WRITERS)
         .retry(Retry::never());
-    Client::connect(config).await.expect("connects")
+    // A daemon that has just started on a loaded machine may take a moment
+    // to answer every handshake of the pool: connecting is retried, within
+    // a bound (writes are not).
+    let started = std::time::Instant::now();
+    loop {
+        match Client::connect(config.clone()).await {
+            Ok(client) => return client,
+            Err(e) if started.elapsed() < Duration::from_secs(10) => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("connects: {e}"),
+        }
+    }
 }
 
 /// Writes until the daemon goes away.
