@@ -233,29 +233,7 @@ impl Client<'_> {
         }
         let ops = std::mem::take(&mut pending.ops);
         let kinds = std::mem::take(&mut pending.kinds);
-        let count = ops.len();
-        let responses: Vec<Response> = match replication.propose(self.shared, ops).await {
-            Ok(replies) if replies.len() == count => replies
-                .into_iter()
-                .map(|reply| match reply {
-                    OpReply::Native(response) => response,
-                    OpReply::Resp(_) => Err(ServerError::Unavailable(
-                        "a RESP answer to a native write".into(),
-                    )),
-                })
-                .collect(),
-            Ok(_) => (0..count)
-                .map(|_| {
-                    Err(ServerError::Unavailable(
-                        "the log applied the writes but returned no answers".into(),
-                    ))
-                })
-                .collect(),
-            Err(refusal) => {
-                let error = refused(refusal);
-                (0..count).map(|_| Err(error.clone())).collect()
-            }
-        };
+        let responses = propose(self.shared, replication, ops).await;
         for (kind, response) in kinds.into_iter().zip(responses) {
             self.policy.count(Some(kind), Outcome::of_native(&response));
             codec::encode_response(&response, output);
@@ -322,6 +300,32 @@ fn write_op(request: &Request, body: Bytes) -> Op {
     Op::Native { body, ids }
 }
 
+/// Proposes `ops` as one entry: one response per op, in order (the same
+/// refusal for each if the group did not take them).
+async fn propose(shared: &crate::Shared, replication: &Replication, ops: Vec<Op>) -> Vec<Response> {
+    let count = ops.len();
+    match replication.propose(shared, ops).await {
+        Ok(replies) if replies.len() == count => replies
+            .into_iter()
+            .map(|reply| match reply {
+                OpReply::Native(response) => response,
+                OpReply::Resp(_) => Err(ServerError::Unavailable(
+                    "a RESP answer to a native write".into(),
+                )),
+            })
+            .collect(),
+        outcome => {
+            let error = match outcome {
+                Err(refusal) => refused(refusal),
+                Ok(_) => ServerError::Unavailable(
+                    "the log applied the writes but returned no answers".into(),
+                ),
+            };
+            (0..count).map(|_| Err(error.clone())).collect()
+        }
+    }
+}
+
 /// A refusal in the native protocol's words.
 fn refused(refusal: Refusal) -> ServerError {
     match refusal {
@@ -364,15 +368,8 @@ async fn replicated(
         }
         write if is_write(write) => {
             let op = write_op(write, body);
-            match replication.propose(shared, vec![op]).await {
-                Ok(mut replies) => match replies.pop() {
-                    Some(OpReply::Native(response)) => response,
-                    _ => Err(ServerError::Unavailable(
-                        "the log applied the write but returned no answer".into(),
-                    )),
-                },
-                Err(refusal) => Err(refused(refusal)),
-            }
+            let mut responses = propose(shared, replication, vec![op]).await;
+            responses.pop().expect("one answer per op")
         }
         _ => commands::execute(&shared.store, &shared.stats, request),
     }

@@ -19,6 +19,7 @@ use super::errors::{RespError, follower_refusal};
 use super::reply::Value;
 use super::spec::{Flag, Reply, Spec};
 use super::table::COMMANDS;
+use crate::Shared;
 use crate::outcome::Outcome;
 use crate::replication::{Op, OpReply, Refusal, Replication};
 
@@ -100,8 +101,20 @@ pub(super) async fn flush(client: &mut Client<'_>, pending: &mut Pending, output
     };
     let ops = std::mem::take(&mut pending.ops);
     let kinds = std::mem::take(&mut pending.kinds);
+    let replies = propose(client.shared, replication, ops).await;
+    for (kind, reply) in kinds.into_iter().zip(replies) {
+        client.policy.count(Some(kind), Outcome::of_resp(&reply));
+        reply
+            .unwrap_or_else(Value::from)
+            .encode(client.protocol, output);
+    }
+}
+
+/// Proposes `ops` as one entry: one reply per op, in order (the same
+/// refusal for each if the group did not take them).
+async fn propose(shared: &Shared, replication: &Replication, ops: Vec<Op>) -> Vec<Reply> {
     let count = ops.len();
-    let replies: Vec<Reply> = match replication.propose(client.shared, ops).await {
+    match replication.propose(shared, ops).await {
         Ok(replies) if replies.len() == count => replies
             .into_iter()
             .map(|reply| match reply {
@@ -111,26 +124,24 @@ pub(super) async fn flush(client: &mut Client<'_>, pending: &mut Pending, output
                 }
             })
             .collect(),
-        Ok(_) => (0..count)
-            .map(|_| {
-                Err(RespError::Other(
-                    "the log applied the writes but returned no answers".into(),
-                ))
-            })
-            .collect(),
-        Err(refusal) => {
-            let error = match refusal {
-                Refusal::NotLeader { .. } => follower_refusal(true, &client.shared.group_view()),
-                Refusal::Unavailable(why) => RespError::Coded(format!("UNAVAILABLE {why}").into()),
+        outcome => {
+            let error = match outcome {
+                Err(refusal) => refusal_error(shared, refusal, true),
+                Ok(_) => {
+                    RespError::Other("the log applied the writes but returned no answers".into())
+                }
             };
             (0..count).map(|_| Err(error.clone())).collect()
         }
-    };
-    for (kind, reply) in kinds.into_iter().zip(replies) {
-        client.policy.count(Some(kind), Outcome::of_resp(&reply));
-        reply
-            .unwrap_or_else(Value::from)
-            .encode(client.protocol, output);
+    }
+}
+
+/// A refusal in Redis's words: READONLY on a follower (for a write or a
+/// read), UNAVAILABLE when the group could not confirm in time.
+fn refusal_error(shared: &Shared, refusal: Refusal, write: bool) -> RespError {
+    match refusal {
+        Refusal::NotLeader { .. } => follower_refusal(write, &shared.group_view()),
+        Refusal::Unavailable(why) => RespError::Coded(format!("UNAVAILABLE {why}").into()),
     }
 }
 
@@ -157,10 +168,7 @@ pub(super) async fn run(
 ) -> Reply {
     let kind = kind(spec);
     let shared = client.shared;
-    let refused = |refusal| match refusal {
-        Refusal::NotLeader { .. } => follower_refusal(kind == Kind::Write, &shared.group_view()),
-        Refusal::Unavailable(why) => RespError::Coded(format!("UNAVAILABLE {why}").into()),
-    };
+    let refused = |refusal| refusal_error(shared, refusal, kind == Kind::Write);
     match kind {
         Kind::Local => (spec.run)(client, Args::new(spec.name, args)),
         Kind::Read => {
@@ -187,15 +195,8 @@ pub(super) async fn run(
         }
         Kind::Write => {
             let op = write_op(spec, name, args);
-            match replication.propose(client.shared, vec![op]).await {
-                Ok(mut replies) => match replies.pop() {
-                    Some(OpReply::Resp(reply)) => reply,
-                    _ => Err(RespError::Other(
-                        "the log applied the write but returned no answer".into(),
-                    )),
-                },
-                Err(refusal) => Err(refused(refusal)),
-            }
+            let mut replies = propose(client.shared, replication, vec![op]).await;
+            replies.pop().expect("one answer per op")
         }
     }
 }
