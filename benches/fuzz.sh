@@ -2,6 +2,8 @@
 # Runs one fuzz target under libFuzzer for a while.
 #
 #   benches/fuzz.sh TARGET SECONDS      (benches/fuzz.sh list: the targets)
+#   RUNS=10000000 benches/fuzz.sh TARGET SECONDS   (also stop after RUNS
+#                                                    executions)
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz
 # --locked`, installed here if missing). The targets' bodies are in
@@ -31,4 +33,4 @@ mkdir -p "$work"
 # before the bytes arrive, is a bug worth a crash report.
 CARGO_TARGET_DIR="$target/fuzz" cargo +nightly fuzz run --fuzz-dir fuzz/libfuzzer "$name" \
     "$work" "fuzz/corpus/$name" -- \
-    -max_total_time="$seconds" -rss_limit_mb=512 -timeout=5 -print_final_stats=1
+    -max_total_time="$seconds" ${RUNS:+-runs="$RUNS"} -rss_limit_mb=512 -timeout=5 -print_final_stats=1

@@ -26,14 +26,15 @@
 //! back (`incr` by −1); a successful sign-in gives back its account
 //! reservation and forgets the client's delays.
 //!
-//! **A crash between `incr` and `expire_key`.** The store has no atomic
-//! "increment with a time to live" yet, so a counter could be left without
-//! one. Every counter's key names its window (`…:{n}`, n = now / window),
-//! so such a counter is read for the rest of its own window at most (as it
-//! would have been anyway) and never again; the TTL is set on every
-//! increment, not only the first, so the next attempt also repairs it.
-//! The one key that stores a time (the window's first attempt) is written
-//! with `set_key`, which sets value and TTL in one operation.
+//! **One change per count.** Every counter is moved with `incr_with_ttl`,
+//! which gives a new key the window as its TTL in the same change (one
+//! journal record), so a crash never leaves a counter that outlives its
+//! window, and a give-back (−1) that lands after the key expired makes a
+//! key that expires too rather than one that stays forever. Each
+//! counter's key also names its window (`…:{n}`, n = now / window), so a
+//! counter is never read past its own window. The one key that stores a
+//! time (the window's first attempt) is written with `set_key`, which sets
+//! value and TTL in one operation.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,6 +147,8 @@ fn parse(value: Option<Vec<u8>>) -> u64 {
 pub(crate) struct Reserved {
     keys: Keys,
     counted_for_account: bool,
+    /// The TTL a give-back gives a counter that expired meanwhile.
+    window: Duration,
 }
 
 /// Reserves an attempt of `client` at `account`, or says why not.
@@ -174,9 +177,8 @@ pub(crate) async fn reserve<S: Backend>(
         return Err(slowed(seen + 1, first));
     }
 
-    let n = store.incr(&keys.attempts, 1).await.checked()?;
-    store
-        .expire_key(&keys.attempts, Some(limits.window))
+    let n = store
+        .incr_with_ttl(&keys.attempts, 1, limits.window)
         .await
         .checked()?;
     let n = u64::try_from(n).unwrap_or(0);
@@ -196,20 +198,28 @@ pub(crate) async fn reserve<S: Backend>(
         }
     };
     if due(n, first) > now {
-        store.incr(&keys.attempts, -1).await.checked()?;
+        store
+            .incr_with_ttl(&keys.attempts, -1, limits.window)
+            .await
+            .checked()?;
         return Err(slowed(n, first));
     }
 
     let counted_for_account = matches!(client, Client::Address(_));
     if counted_for_account {
-        let failures = store.incr(&keys.account, 1).await.checked()?;
-        store
-            .expire_key(&keys.account, Some(limits.window))
+        let failures = store
+            .incr_with_ttl(&keys.account, 1, limits.window)
             .await
             .checked()?;
         if failures > i64::from(limits.account_soft_limit) {
-            store.incr(&keys.account, -1).await.checked()?;
-            store.incr(&keys.attempts, -1).await.checked()?;
+            store
+                .incr_with_ttl(&keys.account, -1, limits.window)
+                .await
+                .checked()?;
+            store
+                .incr_with_ttl(&keys.attempts, -1, limits.window)
+                .await
+                .checked()?;
             return Err(AppError::TooManyAttempts(Refusal::NewDevicesPaused {
                 retry_after: window_ends,
             }));
@@ -218,6 +228,7 @@ pub(crate) async fn reserve<S: Backend>(
     Ok(Reserved {
         keys,
         counted_for_account,
+        window: limits.window,
     })
 }
 
@@ -227,7 +238,10 @@ impl Reserved {
     pub(crate) async fn succeeded<S: Backend>(self, state: &AppState<S>) -> Result<(), AppError> {
         let store = &state.store;
         if self.counted_for_account {
-            store.incr(&self.keys.account, -1).await.checked()?;
+            store
+                .incr_with_ttl(&self.keys.account, -1, self.window)
+                .await
+                .checked()?;
         }
         store.delete_key(&self.keys.attempts).await.checked()?;
         store.delete_key(&self.keys.first).await.checked()?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use sessiond_demo::{AttemptLimits, Settings};
-use sessiond_protocol::{LimitPolicy, OwnerLimit};
+use sessiond_protocol::{KeyTtl, LimitPolicy, OwnerLimit, SessionStore};
 
 use crate::harness::{ALICE, ANDROID, BOB, Browser, FIREFOX, Stores};
 use crate::on_both_stores;
@@ -16,6 +16,7 @@ on_both_stores!(
     wrong_passwords_bring_growing_delays_not_a_lockout,
     guesses_from_elsewhere_never_lock_out_a_known_device,
     parallel_guesses_get_no_more_tries_than_sequential_ones,
+    every_attempt_counter_expires_with_its_window,
 );
 
 fn limited(policy: LimitPolicy) -> Settings {
@@ -253,4 +254,38 @@ async fn parallel_guesses_get_no_more_tries_than_sequential_ones<T: Stores>() {
         checked, 3,
         "only the free attempts had their password checked"
     );
+}
+
+/// The counters a failed attempt leaves all carry the window as their TTL
+/// (they are moved with `incr_with_ttl`, value and TTL in one change), and
+/// a give-back that lands after its counter expired makes a counter that
+/// expires too, not one that stays forever.
+async fn every_attempt_counter_expires_with_its_window<T: Stores>() {
+    let h = T::start(attempts(1, 100)).await;
+    let mut browser = Browser::new(FIREFOX);
+    browser.ip = [198, 51, 100, 7];
+    let window = 600; // attempts()'s
+    let n = h.state.now() / window;
+    assert_eq!(
+        h.login(&mut browser, ("alice", "guess")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The second attempt is refused: too early.
+    assert_eq!(
+        h.login(&mut browser, ("alice", "guess")).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let keys = [
+        format!("login:attempts:alice:ip:198.51.100.7:{n}"),
+        format!("login:first:alice:ip:198.51.100.7:{n}"),
+        format!("login:new-device-failures:alice:{n}"),
+    ];
+    for key in &keys {
+        match h.state.store.ttl(key.as_bytes()).await {
+            Ok(KeyTtl::ExpiresIn(ttl)) => {
+                assert!(ttl <= Duration::from_secs(window), "{key}: {ttl:?}")
+            }
+            other => panic!("{key}: {other:?}"),
+        }
+    }
 }
