@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use sessiond_protocol::wire::codec::{self, FrameError};
+use sessiond_protocol::wire::codec::{self, FrameError, Pieces};
 use sessiond_protocol::wire::handshake::{self, ClientHello, ServerHello};
 use sessiond_protocol::wire::{Reply, Request, Response, ServerError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -37,6 +37,9 @@ use crate::stats::op_index;
 struct Client<'a> {
     shared: &'a Shared,
     policy: Policy<'a>,
+    /// The rest of a long LIST or KEY_SCAN reply being written in pieces
+    /// (`codec::Pieces`), sent before the next request is read.
+    pieces: Option<Pieces>,
 }
 
 /// Serves one connection until the client leaves, errs or idles out, or
@@ -56,6 +59,7 @@ where
     let mut client = Client {
         shared: &shared,
         policy: Policy::new(&shared, &shared.stats.native).of_peer(arrival.peer.ip()),
+        pieces: None,
     };
     driver::drive(stream, &mut client, &shared, shutdown, arrival.at).await
 }
@@ -134,6 +138,13 @@ impl Answer for Client<'_> {
         // entry; anything else waits for them first.
         let mut pending = Pending::default();
         let next = loop {
+            // A long reply goes on before the next request is read.
+            if let Some(pieces) = &mut self.pieces {
+                if output.len() >= FLUSH_AT || !pieces.write(output, start + FLUSH_AT) {
+                    break Next::Drain;
+                }
+                self.pieces = None;
+            }
             if output.len() - start >= FLUSH_AT {
                 self.flush(&mut pending, output).await;
                 break Next::More;
@@ -176,10 +187,11 @@ impl Answer for Client<'_> {
                 }
             };
             self.policy.count(kind, Outcome::of_native(&response));
-            codec::encode_response(&response, output);
             if close {
+                codec::encode_response(&response, output);
                 break Next::Close;
             }
+            self.pieces = Pieces::start(response, output);
         };
         self.policy.report();
         next

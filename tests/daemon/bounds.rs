@@ -368,3 +368,51 @@ async fn large_replies_are_written_in_pieces_and_bounded() {
     assert!(keys.len() <= 10_000 && !keys.is_empty(), "{}", keys.len());
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_native_list_is_written_in_pieces_and_bounded() {
+    let daemon = Daemon::start(ServerConfig {
+        write_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    })
+    .await;
+    let owner = b"user:many-devices".to_vec();
+    let mut labels = sessiond_protocol::Labels::new();
+    labels.insert("device", "d".repeat(200));
+    for _ in 0..20_000 {
+        let mut new = sessiond_protocol::NewSession::new(owner.clone());
+        new.labels = labels.clone();
+        new.limit = Some(None);
+        daemon.store.create(new).unwrap();
+    }
+    // About 5 MB of LIST to a client that does not read: the server holds
+    // a piece of it, not all of it, until the write timeout closes it.
+    let before = stat(&stats(daemon.addr).await, "connection_buffer_bytes");
+    let mut greedy = Raw::connect(daemon.addr).await;
+    greedy
+        .send(&Request::List {
+            owner: owner.clone(),
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = stat(&stats(daemon.addr).await, "connection_buffer_bytes");
+    assert!(during < before + 512 * 1024, "{before} then {during}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stat(&stats(daemon.addr).await, "closed_write_timeout") == 0 {
+        assert!(Instant::now() < deadline, "closed at the write timeout");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A client that reads gets all of it, then the answer to what follows.
+    let mut reader = Raw::connect(daemon.addr).await;
+    reader.send(&Request::List { owner }).await;
+    reader.send(&Request::Ping).await;
+    match reader.receive().await {
+        Some(Ok(Reply::List(infos))) => {
+            assert_eq!(infos.len(), 20_000);
+            assert!(infos.iter().all(|info| info.labels == labels));
+        }
+        other => panic!("not a list: {other:?}"),
+    }
+    assert_eq!(reader.receive().await, Some(Ok(Reply::Done)));
+    daemon.stop().await;
+}

@@ -7,6 +7,8 @@
 //!
 //! - [`encode_request`] and [`encode_response`] append one complete frame
 //!   to an output buffer.
+//! - [`Pieces`] writes a long LIST or KEY_SCAN reply a piece at a time,
+//!   the same bytes as [`encode_response`].
 //! - [`next_frame`] splits one frame body off the front of a read buffer.
 //! - [`decode_request`] turns a body into a [`Request`], or into the
 //!   [`ServerError`] the server answers with (`UNKNOWN_OP` or `MALFORMED`).
@@ -30,6 +32,7 @@
 //!
 //! [`Duration`]: std::time::Duration
 
+mod pieces;
 mod reader;
 mod request;
 mod response;
@@ -39,6 +42,7 @@ mod writer;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+pub use self::pieces::Pieces;
 use self::reader::Reader;
 use super::message::{Request, Response, ServerError};
 

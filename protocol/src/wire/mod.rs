@@ -16,8 +16,8 @@ pub mod handshake;
 pub mod message;
 
 pub use codec::{
-    DEFAULT_MAX_FRAME, DecodeError, FrameError, decode_request, decode_response, encode_request,
-    encode_response, next_frame,
+    DEFAULT_MAX_FRAME, DecodeError, FrameError, Pieces, decode_request, decode_response,
+    encode_request, encode_response, next_frame,
 };
 pub use handshake::{
     ClientHello, HTTP_REPLY, HandshakeError, LOWEST_VERSION, MAGIC, ServerHello, VERSION,
