@@ -121,6 +121,13 @@ pub(crate) trait Answer {
 
     /// Whether the client has authenticated, or needs not (no token).
     fn authenticated(&self) -> bool;
+
+    /// Resolves when something waits to be sent unasked (a pub/sub
+    /// message), which the next [`Answer::answer`] writes first. Never,
+    /// for a protocol without pushes.
+    async fn pushed(&self) {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Why the loop closed a connection at one of its bounds.
@@ -236,6 +243,8 @@ where
                 // Everything received has been answered and written: a
                 // clean close. (A change seen later still counts.)
                 _ = shutdown.changed(), if output.is_empty() => return Ok(None),
+                // A message for a subscriber: answer (which writes it) again.
+                () = protocol.pushed() => {}
                 () = &mut timer => {
                     let now = Instant::now();
                     if auth_deadline.is_some_and(|d| now >= d) {

@@ -24,6 +24,7 @@ mod latency;
 mod metrics;
 mod outcome;
 mod policy;
+mod pubsub;
 mod reload;
 mod replication;
 mod resp;
@@ -124,6 +125,8 @@ pub(crate) struct Shared {
     pub replication: std::sync::OnceLock<replication::Replication>,
     /// Wrong tokens remembered across connections (`auth.rs`).
     pub guesses: auth::Guesses,
+    /// Every pub/sub subscription on this node (`pubsub.rs`).
+    pub pubsub: pubsub::Hub,
 }
 
 /// Where this node's client listeners are bound.
@@ -248,6 +251,7 @@ impl Server {
             next_client_id: AtomicU64::new(1),
             credentials,
             guesses: auth::Guesses::default(),
+            pubsub: pubsub::Hub::default(),
         });
         if let Some(group) = shared.config.replication.clone() {
             let member = replication::Replication::start(shared.clone(), group)

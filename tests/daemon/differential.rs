@@ -8,6 +8,7 @@
 //!   its hash table's);
 //! - `? ` compares only the reply's type (values that depend on timing);
 //! - `sleep <ms>` waits on both sides;
+//! - `xN ` marks a command answered N times (SUBSCRIBE a b: twice);
 //! - `scanall <options>` runs SCAN from cursor 0 to completion with those
 //!   options and compares the set of keys returned.
 //!
@@ -257,6 +258,47 @@ const SCRIPTS: &[&[&str]] = &[
         "ROLE",
         "? HELLO 2",
     ],
+    // Pub/sub on one connection: subscriber mode in RESP2 (what it
+    // refuses, PING's other answer), counts, leaving it; then RESP3, where
+    // confirmations are pushes and any command is allowed.
+    &[
+        "x2 SUBSCRIBE a b",
+        "x1 SUBSCRIBE a",
+        "PING",
+        "PING hi",
+        "GET k",
+        "x1 PSUBSCRIBE x*",
+        "x1 UNSUBSCRIBE b",
+        "x1 UNSUBSCRIBE nosuch",
+        "x1 UNSUBSCRIBE a",
+        "x1 PUNSUBSCRIBE",
+        "x1 UNSUBSCRIBE",
+        "x1 PUNSUBSCRIBE",
+        "x2 PUNSUBSCRIBE p q",
+        "GET k",
+        "PING",
+        "PUBLISH a m",
+        "PUBLISH",
+        "PUBSUB NUMSUB a b",
+        "PUBSUB NUMSUB",
+        "PUBSUB NUMPAT",
+        "PUBSUB CHANNELS",
+        "PUBSUB CHANNELS *",
+        "PUBSUB",
+        "SUBSCRIBE",
+        "x1 SUBSCRIBE c",
+        "RESET",
+        "GET k",
+        "? HELLO 3",
+        "x2 SUBSCRIBE a b",
+        "SET k v",
+        "GET k",
+        "PING",
+        "x1 UNSUBSCRIBE a",
+        "x1 UNSUBSCRIBE b",
+        "x1 UNSUBSCRIBE",
+        "? HELLO 2",
+    ],
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,6 +408,14 @@ async fn run_line(line: &str, theirs: &mut Conn, ours: &mut Conn) -> (Vec<u8>, V
             ours.scan_all(&options).await,
         );
     }
+    // `xN ` marks a command with N replies (SUBSCRIBE answers once per
+    // channel).
+    if let Some(rest) = line.strip_prefix('x') {
+        let (n, command) = rest.split_once(' ').expect("xN then a command");
+        let n: usize = n.parse().expect("a reply count");
+        let args: Vec<&str> = command.split(' ').collect();
+        return (theirs.call_n(&args, n).await, ours.call_n(&args, n).await);
+    }
     let (mode, command) = match line.split_at_checked(2) {
         Some(("~ ", rest)) => (Mode::Unordered, rest),
         Some(("? ", rest)) => (Mode::TypeOnly, rest),
@@ -424,12 +474,26 @@ impl Conn {
         }
     }
 
+    /// Sends one command and reads `n` replies, concatenated.
+    async fn call_n(&mut self, args: &[&str], n: usize) -> Vec<u8> {
+        let mut replies = self.call(args).await;
+        for _ in 1..n {
+            replies.extend(self.reply(args).await);
+        }
+        replies
+    }
+
     async fn call(&mut self, args: &[&str]) -> Vec<u8> {
         let mut request = format!("*{}\r\n", args.len());
         for arg in args {
             request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
         }
         self.stream.write_all(request.as_bytes()).await.unwrap();
+        self.reply(args).await
+    }
+
+    /// Reads one whole reply (to `args`, for the failure message).
+    async fn reply(&mut self, args: &[&str]) -> Vec<u8> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if let Some(len) = reply_len(&self.buffer, 0) {
@@ -492,7 +556,7 @@ fn reply_len(buf: &[u8], at: usize) -> Option<usize> {
             let total = after + if n < 0 { 0 } else { n as usize + 2 };
             (buf.len() - at >= total).then_some(total)
         }
-        b'*' | b'~' | b'%' => {
+        b'*' | b'~' | b'%' | b'>' => {
             let n: i64 = line.parse().ok()?;
             // A map's count is of pairs.
             let n = if buf[at] == b'%' { 2 * n } else { n };

@@ -10,6 +10,7 @@ mod durability;
 mod group;
 mod metrics;
 mod policy;
+mod pubsub;
 mod raw;
 mod redis_client;
 mod reload;

@@ -33,4 +33,7 @@ pub(crate) struct Client<'a> {
     /// The rest of a large reply being written in pieces
     /// (`reply::Streaming`), sent before the next request is read.
     pub streaming: Option<super::reply::Streaming>,
+    /// Its subscriptions and mailbox, once it has subscribed
+    /// (`cmd/pubsub.rs`); in RESP2 it is then in subscriber mode.
+    pub subscriber: Option<crate::pubsub::Subscriber<'a>>,
 }

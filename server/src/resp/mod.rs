@@ -45,6 +45,7 @@ use crate::Shared;
 use crate::driver::{self, Answer, FLUSH_AT};
 use crate::outcome::Outcome;
 use crate::policy::Policy;
+use crate::stats::ServerStats;
 use args::Args;
 use client::Client;
 pub(crate) use errors::RespError;
@@ -91,6 +92,7 @@ where
         stale_reads: false,
         parser: Parser::default(),
         streaming: None,
+        subscriber: None,
     };
     driver::drive(stream, &mut client, &shared, shutdown, arrival.at).await
 }
@@ -107,6 +109,24 @@ impl Answer for Client<'_> {
         // In a replication group, consecutive writes go to the log as one
         // entry (`replicated.rs`); anything else waits for them first.
         let mut pending = replicated::Pending::default();
+        // Messages for a subscriber go out first, as they arrived.
+        if let Some(subscriber) = &self.subscriber {
+            let written = cmd::pubsub::write_messages(subscriber, self.protocol, output, FLUSH_AT);
+            if written.is_err() {
+                // Closed without ceremony, as at the output cap: nothing
+                // more is written to a client that does not read.
+                debug!("closing a subscriber that does not read its messages");
+                ServerStats::bump(&self.shared.stats.closed_output_limit);
+                output.clear();
+                return driver::Next::Close;
+            }
+            // More waits: once the socket has taken these, as a large
+            // reply's pieces are paced (the rest waits in the mailbox,
+            // within its cap).
+            if !subscriber.mailbox().is_empty() {
+                return driver::Next::Drain;
+            }
+        }
         let next = loop {
             // A large reply goes on before the next request is read.
             if let Some(streaming) = &mut self.streaming {
@@ -172,6 +192,13 @@ impl Answer for Client<'_> {
     fn authenticated(&self) -> bool {
         self.policy.authenticated()
     }
+
+    async fn pushed(&self) {
+        match &self.subscriber {
+            Some(subscriber) => subscriber.mailbox().arrived().await,
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// Runs one command and counts it with its outcome.
@@ -200,6 +227,12 @@ async fn dispatch(
     if !spec.accepts(args.len() + 1) {
         return Err(RespError::Arity(spec.name));
     }
+    if client.subscriber.is_some()
+        && client.protocol == Protocol::Resp2
+        && !cmd::pubsub::allowed_while_subscribed(spec.name)
+    {
+        return Err(cmd::pubsub::subscriber_mode_refusal(spec.name));
+    }
     if let Some(replication) = client.shared.replication() {
         return replicated::run(client, replication, spec, name, args).await;
     }
@@ -227,6 +260,7 @@ pub(crate) fn apply_write(shared: &Shared, args: &[Bytes]) -> Reply {
         stale_reads: false,
         parser: Parser::default(),
         streaming: None,
+        subscriber: None,
     };
     (spec.run)(&mut client, Args::new(spec.name, args))
 }

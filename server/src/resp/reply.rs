@@ -38,6 +38,12 @@ pub(crate) enum Value {
     Set(Vec<Value>),
     /// A map (RESP2: a flat array of keys and values).
     Map(Vec<(Value, Value)>),
+    /// Out-of-band data (RESP3 `>`; RESP2: an array): pub/sub messages and
+    /// (un)subscribe confirmations.
+    Push(Vec<Value>),
+    /// Several replies to one command, one after the other (SUBSCRIBE
+    /// answers once per channel).
+    Replies(Vec<Value>),
 }
 
 impl Value {
@@ -93,6 +99,18 @@ impl Value {
                 for (key, value) in pairs {
                     key.encode(protocol, out);
                     value.encode(protocol, out);
+                }
+            }
+            Value::Push(items) => {
+                let kind = match protocol {
+                    Protocol::Resp3 => b'>',
+                    Protocol::Resp2 => b'*',
+                };
+                items_of(out, kind, items, protocol);
+            }
+            Value::Replies(replies) => {
+                for reply in replies {
+                    reply.encode(protocol, out);
                 }
             }
         }

@@ -57,6 +57,8 @@ pub(crate) enum Flag {
     NoAuth,
     /// Allowed while a script runs too long.
     AllowBusy,
+    /// Publish/subscribe.
+    Pubsub,
 }
 
 impl Flag {
@@ -72,6 +74,7 @@ impl Flag {
             Flag::Fast => "fast",
             Flag::NoAuth => "no_auth",
             Flag::AllowBusy => "allow_busy",
+            Flag::Pubsub => "pubsub",
         }
     }
 }

@@ -13,11 +13,11 @@
 
 use super::args::Args;
 use super::client::Client;
-use super::cmd::{connection, group, keys, replication, server, sessions, sets, strings};
+use super::cmd::{connection, group, keys, pubsub, replication, server, sessions, sets, strings};
 use super::errors::RespError;
 use super::reply::Value;
 use super::spec::Flag::{
-    AllowBusy, Denyoom, Fast, Loading, NoAuth, Noscript, Readonly, Stale, Write,
+    AllowBusy, Denyoom, Fast, Loading, NoAuth, Noscript, Pubsub, Readonly, Stale, Write,
 };
 use super::spec::{Flag, Handler, Keys, Reply, Spec, Table};
 
@@ -57,7 +57,11 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("pexpireat", -3, &[Write, Fast], Keys::ONE, "generic", keys::pexpireat),
     cmd("ping", -1, &[Fast], Keys::NONE, "connection", connection::ping),
     cmd("psetex", 4, &[Write, Denyoom], Keys::ONE, "string", strings::psetex),
+    cmd("psubscribe", -2, PUBSUB, Keys::NONE, "pubsub", pubsub::psubscribe),
     cmd("pttl", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::pttl),
+    cmd("publish", 3, &[Pubsub, Loading, Stale, Fast], Keys::NONE, "pubsub", pubsub::publish),
+    cmd("pubsub", -2, &[], Keys::NONE, "pubsub", pubsub::pubsub),
+    cmd("punsubscribe", -1, PUBSUB, Keys::NONE, "pubsub", pubsub::punsubscribe),
     cmd("quit", -1, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::quit),
     cmd("readonly", 1, &[Loading, Stale, Fast], Keys::NONE, "cluster", connection::readonly),
     cmd("readwrite", 1, &[Loading, Stale, Fast], Keys::NONE, "cluster", connection::readwrite),
@@ -85,10 +89,12 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("sismember", 3, &[Readonly, Fast], Keys::ONE, "set", sets::sismember),
     cmd("smembers", 2, &[Readonly], Keys::ONE, "set", sets::smembers),
     cmd("srem", -3, &[Write, Fast], Keys::ONE, "set", sets::srem),
+    cmd("subscribe", -2, PUBSUB, Keys::NONE, "pubsub", pubsub::subscribe),
     cmd("time", 1, &[Loading, Stale, Fast], Keys::NONE, "server", server::time),
     cmd("ttl", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::ttl),
     cmd("type", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::kind),
     cmd("unlink", -2, &[Write, Fast], Keys::ALL, "generic", keys::del),
+    cmd("unsubscribe", -1, PUBSUB, Keys::NONE, "pubsub", pubsub::unsubscribe),
 ]);
 
 const _: () = assert!(
@@ -105,6 +111,9 @@ const WRITE_FAST: &[Flag] = &[Write, Denyoom, Fast];
 /// view that every node answers, stale or loading (neither `write` nor
 /// `readonly`, so a follower never refuses it).
 const EVERY_NODE: &[Flag] = &[Noscript, Loading, Stale, Fast];
+
+/// (Un)subscribing: Redis's flags for SUBSCRIBE and its kin.
+const PUBSUB: &[Flag] = &[Pubsub, Noscript, Loading, Stale];
 
 /// The connection commands a client may send before it authenticates.
 const CONNECTION_NO_AUTH: &[Flag] = &[Noscript, Loading, Stale, Fast, NoAuth, AllowBusy];

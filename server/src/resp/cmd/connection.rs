@@ -15,7 +15,12 @@ use crate::resp::spec::Reply;
 pub(crate) const REDIS_VERSION: &str = "7.0.15";
 
 /// `PING [message]`.
-pub(crate) fn ping(_: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+pub(crate) fn ping(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    if client.protocol == Protocol::Resp2 && client.subscriber.is_some() {
+        let message = args.next();
+        args.finish()?;
+        return Ok(super::pubsub::subscribed_pong(message));
+    }
     let Some(message) = args.next() else {
         return Ok(Value::Simple("PONG"));
     };
@@ -59,6 +64,7 @@ pub(crate) fn quit(client: &mut Client<'_>, _: Args<'_>) -> Reply {
 /// `RESET`: back to a fresh connection's state (RESP2, no name, and
 /// unauthenticated if a token is set).
 pub(crate) fn reset(client: &mut Client<'_>, _: Args<'_>) -> Reply {
+    super::pubsub::reset(client);
     client.protocol = Protocol::Resp2;
     client.name = None;
     client.policy.reset();

@@ -1,6 +1,6 @@
 //! The Redis face's command handlers, one file per group, as Redis groups
 //! them: `connection.rs`, `strings.rs`, `keys.rs` (Redis's "generic"),
-//! `sets.rs`, `server.rs`, `replication.rs` (ROLE, SENTINEL and INFO's
+//! `sets.rs`, `pubsub.rs`, `server.rs`, `replication.rs` (ROLE, SENTINEL and INFO's
 //! replication section, from the group view), and `sessions.rs` for our
 //! SESSION.* commands; `expiry.rs` holds the TTL arguments strings and
 //! keys share.
@@ -18,6 +18,7 @@ pub(crate) mod connection;
 mod expiry;
 pub(crate) mod group;
 pub(crate) mod keys;
+pub(crate) mod pubsub;
 pub(crate) mod replication;
 pub(crate) mod server;
 pub(crate) mod sessions;
