@@ -144,6 +144,18 @@ impl<'a> Policy<'a> {
         self.tally.count(kind, outcome);
     }
 
+    /// Adds a command's time to its kind's (RESP's commandstats).
+    pub(crate) fn time(&mut self, kind: usize, took: Duration) {
+        self.tally.time(kind, took);
+    }
+
+    /// Counts key reads that found their key and that did not.
+    pub(crate) fn lookups(&mut self, hits: u64, misses: u64) {
+        if hits + misses > 0 {
+            self.tally.lookups(hits, misses);
+        }
+    }
+
     /// Adds this connection's counts to the server's, once per batch.
     pub(crate) fn report(&mut self) {
         self.counters.absorb(&mut self.tally);

@@ -51,7 +51,7 @@ pub(crate) use errors::RespError;
 #[cfg(feature = "fuzzing")]
 pub(crate) use parse::Bounds;
 pub(crate) use parse::Parser;
-use reply::{Protocol, Streaming, Value};
+use reply::{Streaming, Value};
 pub(crate) use spec::Reply;
 pub(crate) use spec::Reply as RespReply;
 use table::COMMANDS;
@@ -64,7 +64,7 @@ pub(crate) fn command_names() -> impl Iterator<Item = &'static str> {
 
 /// Largest argument accepted, as Redis's default `proto-max-bulk-len`
 /// (512 MiB) but bounded by what the store could hold anyway.
-fn max_bulk(shared: &Shared) -> usize {
+pub(crate) fn max_bulk(shared: &Shared) -> usize {
     shared.store.config().max_data_bytes.max(64 * 1024)
 }
 
@@ -80,19 +80,17 @@ pub(crate) async fn serve<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let registered = shared
+        .clients
+        .register(id, arrival.peer, arrival.local, arrival.fd);
     let mut client = Client {
-        shared: &shared,
-        store: &shared.store,
         policy: Policy::new(&shared, &shared.stats.resp).of_peer(arrival.peer.ip()),
-        protocol: Protocol::Resp2,
-        name: None,
         id,
-        quit: false,
-        stale_reads: false,
-        parser: Parser::default(),
-        streaming: None,
+        entry: Some(registered.entry.clone()),
+        ..Client::internal(&shared)
     };
-    driver::drive(stream, &mut client, &shared, shutdown, arrival.at).await
+    let entry = Some(&*registered.entry);
+    driver::drive(stream, &mut client, &shared, shutdown, arrival.at, entry).await
 }
 
 impl Answer for Client<'_> {
@@ -140,15 +138,20 @@ impl Answer for Client<'_> {
                         continue;
                     }
                     replicated::flush(self, &mut pending, output).await;
+                    // Armed by the command before (CLIENT REPLY SKIP).
+                    let skipping = std::mem::take(&mut self.skip_next);
                     let reply = execute(self, name, args).await;
                     // A wrong password's delay, before its answer.
                     self.policy.pause().await;
                     let reply = reply.unwrap_or_else(Value::from);
-                    self.streaming = Streaming::start(reply, self.protocol, output);
-                    if self.streaming.is_some() {
-                        continue;
+                    // CLIENT REPLY OFF or SKIP: the answer is dropped.
+                    if !(self.reply_off || skipping) {
+                        self.streaming = Streaming::start(reply, self.protocol, output);
+                        if self.streaming.is_some() {
+                            continue;
+                        }
                     }
-                    if self.quit || self.policy.must_close() {
+                    if self.quit || self.policy.must_close() || self.killed() {
                         break driver::Next::Close;
                     }
                 }
@@ -174,13 +177,110 @@ impl Answer for Client<'_> {
     }
 }
 
-/// Runs one command and counts it with its outcome.
+impl Client<'_> {
+    /// Whether CLIENT KILL named this connection.
+    fn killed(&self) -> bool {
+        self.entry.as_ref().is_some_and(|e| e.killed())
+    }
+}
+
+/// Runs one command and counts it with its outcome and its time.
+///
+/// A command is timed by two clock reads around its handler (some 20 ns
+/// each through the vDSO, against the microsecond or more a command costs
+/// with its parsing and reply): INFO commandstats' `usec`, the slow log
+/// and the latency monitor all read that one measure. Only a command over
+/// a threshold takes a lock (`slowlog.rs`).
 async fn execute(client: &mut Client<'_>, name: &Bytes, args: &[Bytes]) -> Reply {
     let found = COMMANDS.lookup(name);
+    if let Some((_, spec)) = found
+        && client.policy.authenticated()
+    {
+        // CLIENT PAUSE holds the command here, before its time runs.
+        client.shared.clients.pause.wait(spec.writes()).await;
+    }
+    let start = std::time::Instant::now();
+    if let (Some(entry), Some((index, _))) = (&client.entry, found) {
+        entry.started(index, start);
+    }
     let reply = dispatch(client, found, name, args).await;
+    let took = start.elapsed();
     let kind = found.map(|(index, _)| index);
     client.policy.count(kind, Outcome::of_resp(&reply));
+    if let Some((index, spec)) = found {
+        client.policy.time(index, took);
+        if let Ok(value) = &reply {
+            let (hits, misses) = lookups(index, value);
+            client.policy.lookups(hits, misses);
+        }
+        monitor(client, spec, name, args, took);
+    }
     reply
+}
+
+/// Key reads that found their key and that did not, for INFO's
+/// `keyspace_hits` / `keyspace_misses`: the reads of a single value
+/// (GET, GETDEL, GETEX, SESSION.GET: null is a miss) and MGET's items.
+fn lookups(index: usize, value: &Value) -> (u64, u64) {
+    static READS: std::sync::LazyLock<[Option<usize>; 5]> = std::sync::LazyLock::new(|| {
+        ["get", "getdel", "getex", "session.get", "mget"]
+            .map(|name| COMMANDS.lookup(name.as_bytes()).map(|(i, _)| i))
+    });
+    let Some(at) = READS.iter().position(|r| *r == Some(index)) else {
+        return (0, 0);
+    };
+    match (at, value) {
+        (4, Value::Array(items)) => {
+            let misses = items.iter().filter(|v| **v == Value::Null).count() as u64;
+            (items.len() as u64 - misses, misses)
+        }
+        (4, _) => (0, 0),
+        (_, Value::Null) => (0, 1),
+        _ => (1, 0),
+    }
+}
+
+/// The slow log and the latency monitor, for a command that took `took`.
+/// Commands that carry passwords (AUTH, HELLO: those allowed before
+/// authentication) are never logged.
+fn monitor(client: &Client<'_>, spec: &spec::Spec, name: &Bytes, args: &[Bytes], took: Duration) {
+    let shared = client.shared;
+    if let Some(threshold) = shared.live.slowlog_threshold()
+        && took >= threshold
+        && !spec.before_auth()
+    {
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        argv.push(name.clone());
+        argv.extend(args.iter().take(64).cloned());
+        if args.len() > 64 {
+            // Only the count of the rest matters (`slowlog.rs` cuts at 32).
+            argv.extend(std::iter::repeat_n(Bytes::new(), args.len() - 64));
+        }
+        let peer = client
+            .entry
+            .as_ref()
+            .map_or(String::new(), |e| e.addr.to_string());
+        shared.slowlog.record(
+            shared.live.slowlog_max_len(),
+            client.store.now_ms() / 1000,
+            took,
+            &argv,
+            peer,
+            client.name.clone().unwrap_or_default(),
+        );
+    }
+    if let Some(threshold) = shared.live.latency_threshold()
+        && took >= threshold
+    {
+        let event = match spec.fast() {
+            true => "fast-command",
+            false => "command",
+        };
+        let ms = took.as_millis() as u64;
+        shared
+            .latency_events
+            .record(event, client.store.now_ms() / 1000, ms);
+    }
 }
 
 /// The policy's gate, the arity check, the handler.
@@ -216,17 +316,6 @@ pub(crate) fn apply_write(shared: &Shared, args: &[Bytes]) -> Reply {
     let Some((_, spec)) = COMMANDS.lookup(name) else {
         return Err(RespError::unknown_command(name, args));
     };
-    let mut client = Client {
-        shared,
-        store: &shared.store,
-        policy: Policy::new(shared, &shared.stats.resp),
-        protocol: Protocol::Resp2,
-        name: None,
-        id: 0,
-        quit: false,
-        stale_reads: false,
-        parser: Parser::default(),
-        streaming: None,
-    };
+    let mut client = Client::internal(shared);
     (spec.run)(&mut client, Args::new(spec.name, args))
 }
