@@ -222,12 +222,18 @@ impl Pause {
         self.unpaused.notify_waiters();
     }
 
-    /// Waits while a pause holds back a command that `writes` or not.
+    /// Waits while a pause holds back a command that `writes` or not;
+    /// whether a pause was in force (the wait may have been none).
     /// Costs one relaxed load when nothing is paused.
-    pub(crate) async fn wait(&self, writes: bool) {
+    pub(crate) async fn wait(&self, writes: bool) -> bool {
         if self.mode.load(Ordering::Relaxed) == 0 {
-            return;
+            return false;
         }
+        self.wait_paused(writes).await;
+        true
+    }
+
+    async fn wait_paused(&self, writes: bool) {
         loop {
             let unpaused = self.unpaused.notified();
             tokio::pin!(unpaused);

@@ -125,10 +125,13 @@ impl<'a> Policy<'a> {
 
     /// Serves the delay a wrong token owes, if any; the face awaits this
     /// after every request, before answering.
-    pub(crate) async fn pause(&mut self) {
-        if !self.owed.is_zero() {
-            tokio::time::sleep(std::mem::take(&mut self.owed)).await;
+    /// Whether there was one to serve.
+    pub(crate) async fn pause(&mut self) -> bool {
+        if self.owed.is_zero() {
+            return false;
         }
+        tokio::time::sleep(std::mem::take(&mut self.owed)).await;
+        true
     }
 
     /// Whether the connection must close after this answer: too many wrong
