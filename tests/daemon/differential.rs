@@ -323,6 +323,14 @@ const SCRIPTS: &[&[&str]] = &[
         "LATENCY LATEST",
         "LATENCY HISTORY command",
         "LATENCY RESET",
+        "SLOWLOG GET 0",
+        // Text for people is a verbatim string in RESP3.
+        "? HELLO 3",
+        "INFO cluster",
+        "CLIENT LIST TYPE pubsub",
+        "CONFIG GET nosuch",
+        "SLOWLOG GET 0",
+        "? HELLO 2",
     ],
     // A node alone is a master without replicas.
     &[
@@ -556,14 +564,14 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 /// The length of the complete reply at `at`, if it has all arrived: the
-/// RESP2 types, and RESP3's null, set and map.
+/// RESP2 types, and RESP3's null, verbatim string, set and map.
 fn reply_len(buf: &[u8], at: usize) -> Option<usize> {
     let end = find_crlf(buf, at)?;
     let line = std::str::from_utf8(&buf[at + 1..end]).ok()?;
     let after = end + 2 - at;
     match buf.get(at)? {
         b'+' | b'-' | b':' | b'_' => Some(after),
-        b'$' => {
+        b'$' | b'=' => {
             let n: i64 = line.parse().ok()?;
             let total = after + if n < 0 { 0 } else { n as usize + 2 };
             (buf.len() - at >= total).then_some(total)
