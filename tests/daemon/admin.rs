@@ -483,3 +483,76 @@ async fn redis_benchmark_fetches_the_config() {
     assert!(!text.contains("Could not fetch server CONFIG"), "{text}");
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_no_touch_reads_sessions_without_sliding_them() {
+    use crate::resp::field;
+    let (daemon, addr) = resp_daemon(ServerConfig::default()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let id = bulk(&reply(&mut s, "SESSION.CREATE alice IDLE 600\r\n").await);
+    let last_seen = |got: &redis::Value| match field(got, "last_seen") {
+        redis::Value::Int(n) => n,
+        other => panic!("last_seen is an integer: {other:?}"),
+    };
+    let created = last_seen(&reply(&mut s, &format!("SESSION.GET {id} NOTOUCH\r\n")).await);
+    // Session times are whole seconds: let one pass.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    say(&mut s, "CLIENT NO-TOUCH ON\r\n", "+OK\r\n").await;
+    let info = bulk(&reply(&mut s, "CLIENT INFO\r\n").await);
+    assert!(info.contains(" flags=T "), "{info}");
+    let _ = reply(&mut s, &format!("SESSION.GET {id}\r\n")).await;
+    let after = last_seen(&reply(&mut s, &format!("SESSION.GET {id} NOTOUCH\r\n")).await);
+    assert_eq!(after, created, "NO-TOUCH: the read left it");
+    say(&mut s, "CLIENT NO-TOUCH OFF\r\n", "+OK\r\n").await;
+    let _ = reply(&mut s, &format!("SESSION.GET {id}\r\n")).await;
+    let touched = last_seen(&reply(&mut s, &format!("SESSION.GET {id} NOTOUCH\r\n")).await);
+    assert!(touched > created, "{touched} > {created}");
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_latency_monitor_records_slow_commands_as_events() {
+    let (daemon, addr) = resp_daemon(ServerConfig::default()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    say(
+        &mut s,
+        "CONFIG SET latency-monitor-threshold 1\r\n",
+        "+OK\r\n",
+    )
+    .await;
+    // One MSET of 20 000 keys takes well over a millisecond.
+    let mut mset = String::from("*40001\r\n$4\r\nMSET\r\n");
+    for i in 0..20_000 {
+        let key = format!("key:{i:05}");
+        mset.push_str(&format!("${}\r\n{key}\r\n$1\r\nv\r\n", key.len()));
+    }
+    say(&mut s, &mset, "+OK\r\n").await;
+    let redis::Value::Array(latest) = reply(&mut s, "LATENCY LATEST\r\n").await else {
+        panic!("LATENCY LATEST is an array")
+    };
+    let events: Vec<String> = latest
+        .iter()
+        .map(|e| match e {
+            redis::Value::Array(fields) => bulk(&fields[0]),
+            other => panic!("an event is an array: {other:?}"),
+        })
+        .collect();
+    assert!(events.contains(&"command".to_owned()), "{events:?}");
+    let redis::Value::Array(history) = reply(&mut s, "LATENCY HISTORY command\r\n").await else {
+        panic!("LATENCY HISTORY is an array")
+    };
+    assert!(!history.is_empty());
+    let doctor = bulk(&reply(&mut s, "LATENCY DOCTOR\r\n").await);
+    assert!(doctor.contains("command:"), "{doctor}");
+    let redis::Value::Int(reset) = reply(&mut s, "LATENCY RESET\r\n").await else {
+        panic!("LATENCY RESET is an integer")
+    };
+    assert!(reset >= 1);
+    say(
+        &mut s,
+        "CONFIG SET latency-monitor-threshold 0\r\n",
+        "+OK\r\n",
+    )
+    .await;
+    daemon.stop().await;
+}
