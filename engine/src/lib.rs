@@ -71,6 +71,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{MemoryPolicy, StoreConfig};
 pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
 pub use glob::glob_match;
+pub use key_scan::KeyTtlSummary;
 pub use keyspace::{
     Deadline, ExpireCondition, KeyExpiry, KeyType, SetCondition, SetOptions, SetOutcome,
 };

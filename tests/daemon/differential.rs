@@ -249,6 +249,90 @@ const SCRIPTS: &[&[&str]] = &[
         "? HELLO 2",
         "GET nope",
     ],
+    // CONFIG's errors, and GET of parameters both answer alike.
+    &[
+        "CONFIG SET nosuch 1",
+        "CONFIG SET maxmemory abc",
+        "CONFIG SET maxmemory-policy foo",
+        "CONFIG SET hz 1 hz 2",
+        "CONFIG SET timeout -1",
+        "CONFIG SET timeout x nosuch 1",
+        "CONFIG SET maxclients 5 timeout x",
+        "CONFIG SET notify-keyspace-events Q",
+        "CONFIG SET maxclients 0",
+        "CONFIG SET appendonly maybe",
+        "CONFIG SET appendfsync maybe",
+        "CONFIG SET slowlog-log-slower-than x",
+        "CONFIG SET slowlog-max-len -5",
+        "CONFIG SET lfu-log-factor -1",
+        "CONFIG SET databases 3",
+        "CONFIG SET save 1",
+        "CONFIG SET hz",
+        "CONFIG SET",
+        "CONFIG GET",
+        "CONFIG FOO",
+        "CONFIG SET maxmemory 0",
+        "CONFIG GET maxmemory",
+        "CONFIG GET MAXMEMORY-POLICY",
+        "CONFIG GET maxmemory-pol*",
+        "CONFIG GET nosuch",
+        "CONFIG GET slowlog-max-len slowlog-max-len",
+        "CONFIG GET slowlog-log-slower-than",
+        "CONFIG GET latency-monitor-threshold",
+        "CONFIG GET lfu-log-factor",
+        "CONFIG GET appendonly",
+        "CONFIG SET notify-keyspace-events KEA",
+        "CONFIG GET notify-keyspace-events",
+        "CONFIG SET notify-keyspace-events Kx",
+        "CONFIG GET notify-keyspace-events",
+        "CONFIG SET notify-keyspace-events x",
+        "CONFIG GET notify-keyspace-events",
+        "CONFIG SET hz 5",
+        "? HELLO 3",
+        "CONFIG GET hz",
+        "? HELLO 2",
+        "CONFIG SET hz 10",
+        "CONFIG GET hz",
+    ],
+    // CLIENT, SLOWLOG and LATENCY's errors and fixed answers.
+    &[
+        "CLIENT KILL 1.2.3.4:5",
+        "CLIENT KILL ID 999999",
+        "CLIENT KILL ID 0",
+        "CLIENT KILL foo bar",
+        "CLIENT KILL ID",
+        "CLIENT KILL TYPE nosuch",
+        "CLIENT REPLY foo",
+        "CLIENT PAUSE",
+        "CLIENT PAUSE abc",
+        "CLIENT PAUSE -1",
+        "CLIENT PAUSE 10 foo",
+        "CLIENT NO-EVICT maybe",
+        "CLIENT NO-EVICT on",
+        "CLIENT NO-EVICT off",
+        "CLIENT LIST TYPE foo",
+        "CLIENT LIST ID abc",
+        "CLIENT LIST TYPE pubsub",
+        "CLIENT FOO",
+        "CLIENT SETNAME",
+        "CLIENT UNPAUSE",
+        "SLOWLOG FOO",
+        "SLOWLOG GET x",
+        "SLOWLOG GET -2",
+        "SLOWLOG LEN x",
+        "LATENCY FOO",
+        "LATENCY LATEST",
+        "LATENCY HISTORY command",
+        "LATENCY RESET",
+        "SLOWLOG GET 0",
+        // Text for people is a verbatim string in RESP3.
+        "? HELLO 3",
+        "INFO cluster",
+        "CLIENT LIST TYPE pubsub",
+        "CONFIG GET nosuch",
+        "SLOWLOG GET 0",
+        "? HELLO 2",
+    ],
     // A node alone is a master without replicas.
     &[
         "ROLE",
@@ -544,14 +628,14 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 /// The length of the complete reply at `at`, if it has all arrived: the
-/// RESP2 types, and RESP3's null, set and map.
+/// RESP2 types, and RESP3's null, verbatim string, set and map.
 fn reply_len(buf: &[u8], at: usize) -> Option<usize> {
     let end = find_crlf(buf, at)?;
     let line = std::str::from_utf8(&buf[at + 1..end]).ok()?;
     let after = end + 2 - at;
     match buf.get(at)? {
         b'+' | b'-' | b':' | b'_' => Some(after),
-        b'$' => {
+        b'$' | b'=' => {
             let n: i64 = line.parse().ok()?;
             let total = after + if n < 0 { 0 } else { n as usize + 2 };
             (buf.len() - at >= total).then_some(total)

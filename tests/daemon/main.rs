@@ -2,6 +2,7 @@
 //! with an ephemeral port, driven by raw protocol frames, the Rust client,
 //! and the `sessiond` binary itself. One binary, so tests link once.
 
+mod admin;
 mod binary;
 mod bounds;
 mod client;

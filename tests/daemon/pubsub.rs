@@ -171,3 +171,33 @@ async fn subscriber_mode_refuses_other_commands_until_it_ends() {
     say(&mut s, "RESET\r\nGET k\r\n", "+RESET\r\n$-1\r\n").await;
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_is_exempt_from_the_idle_timeout() {
+    let (daemon, addr) = resp_daemon(ServerConfig {
+        idle_timeout: Duration::from_millis(500),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut sub = TcpStream::connect(addr).await.unwrap();
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    say(
+        &mut sub,
+        "SUBSCRIBE c\r\n",
+        "*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n",
+    )
+    .await;
+    say(&mut idle, "PING\r\n", "+PONG\r\n").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "an idle client is closed");
+    let mut publisher = TcpStream::connect(addr).await.unwrap();
+    say(&mut publisher, "PUBLISH c still-here\r\n", ":1\r\n").await;
+    let push = "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$10\r\nstill-here\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&read_exactly(&mut sub, push.len()).await),
+        push
+    );
+    daemon.stop().await;
+}

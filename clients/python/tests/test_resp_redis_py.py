@@ -82,3 +82,73 @@ def test_info_reports_memory_and_clients(client: "redis.Redis[bytes]") -> None:
     assert info["used_memory"] >= 0 and info["used_memory_rss"] > 0
     assert info["connected_clients"] >= 1
     assert "used_memory" in client.info("memory")
+
+
+def text(value: Any) -> Any:
+    """Bytes as text, in dicts and lists too (redis-py decodes some replies and not others)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, dict):
+        return {text(k): text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [text(v) for v in value]
+    return value
+
+
+def test_config_get_and_set(client: "redis.Redis[bytes]") -> None:
+    assert text(client.config_get("maxmemory")) == {"maxmemory": "0"}
+    assert client.config_set("maxmemory", "100mb") is True
+    try:
+        assert text(client.config_get("maxmemory")) == {"maxmemory": str(100 << 20)}
+        assert client.info("memory")["maxmemory"] == 100 << 20
+    finally:
+        client.config_set("maxmemory", 0)
+    got = text(client.config_get("slowlog-*"))
+    assert got == {"slowlog-log-slower-than": "10000", "slowlog-max-len": "128"}
+    with pytest.raises(redis.ResponseError, match="Unknown option or number of arguments for CONFIG SET - 'nosuch'"):
+        client.config_set("nosuch", 1)
+    with pytest.raises(redis.ResponseError, match="argument must be a memory value"):
+        client.config_set("maxmemory", "lots")
+
+
+def test_info_all_has_every_section(client: "redis.Redis[bytes]") -> None:
+    client.set("py:info", "1", ex=100)
+    assert client.get("py:info") == b"1"
+    with pytest.raises(redis.ResponseError):
+        client.sadd("py:info", "m")
+    info = client.info("all")
+    for key in ["redis_version", "run_id", "tcp_port", "uptime_in_seconds", "connected_clients", "maxclients",
+                "used_memory", "maxmemory_policy", "total_commands_processed", "keyspace_hits",
+                "used_cpu_sys", "used_cpu_user", "cluster_enabled", "role"]:
+        assert key in info, key
+    assert info["cmdstat_get"]["calls"] >= 1 and "usec_per_call" in info["cmdstat_get"]
+    assert info["errorstat_WRONGTYPE"]["count"] >= 1
+    assert info["db0"]["keys"] >= 1 and info["db0"]["expires"] >= 1
+    client.delete("py:info")
+
+
+def test_client_list_kill_and_slowlog(client: "redis.Redis[bytes]", resp_daemon: RespDaemon) -> None:
+    protocol = client.connection_pool.connection_kwargs.get("protocol", 2)
+    other: "redis.Redis[bytes]" = redis.Redis(host="127.0.0.1", port=resp_daemon.resp_port, protocol=protocol)
+    try:
+        client.client_setname("py-me")
+        other.client_setname("py-other")
+        listed = {text(c["name"]): text(c["id"]) for c in client.client_list()}
+        assert listed.get("py-me") == str(client.client_id())
+        other_id = other.client_id()
+        assert listed.get("py-other") == str(other_id)
+        assert client.client_kill_filter(_id=other_id) == 1
+        assert str(other_id) not in [text(c["id"]) for c in client.client_list()]
+    finally:
+        other.close()
+    assert client.config_set("slowlog-log-slower-than", 0) is True
+    try:
+        client.set("py:slow", "1")
+        entries = client.slowlog_get(10)
+        commands = [text(e["command"]) for e in entries]
+        assert "SET py:slow 1" in commands, commands
+        assert text(entries[0]["client_name"]) == "py-me"
+    finally:
+        client.config_set("slowlog-log-slower-than", 10000)
+        client.slowlog_reset()
+        client.delete("py:slow")

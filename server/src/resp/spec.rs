@@ -120,6 +120,17 @@ impl Spec {
     pub(crate) fn before_auth(&self) -> bool {
         self.flags.contains(&Flag::NoAuth)
     }
+
+    /// Whether it may change the data (what CLIENT PAUSE WRITE holds).
+    pub(crate) fn writes(&self) -> bool {
+        self.flags.contains(&Flag::Write)
+    }
+
+    /// Whether Redis calls it fast (the latency monitor's `fast-command`
+    /// event rather than `command`).
+    pub(crate) fn fast(&self) -> bool {
+        self.flags.contains(&Flag::Fast)
+    }
 }
 
 /// Longest command name looked up; a longer one is unknown without

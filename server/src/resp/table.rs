@@ -13,7 +13,10 @@
 
 use super::args::Args;
 use super::client::Client;
-use super::cmd::{connection, group, keys, pubsub, replication, server, sessions, sets, strings};
+use super::cmd::{
+    clients, config, connection, group, info, keys, pubsub, replication, server, sessions, sets,
+    slowlog, strings,
+};
 use super::errors::RespError;
 use super::reply::Value;
 use super::spec::Flag::{
@@ -26,8 +29,9 @@ use super::spec::{Flag, Handler, Keys, Reply, Spec, Table};
 #[rustfmt::skip]
 pub(crate) static COMMANDS: Table = Table(&[
     cmd("auth", -2, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::auth),
-    cmd("client", -2, &[], Keys::NONE, "connection", connection::client),
+    cmd("client", -2, &[], Keys::NONE, "connection", clients::client),
     cmd("command", -1, &[Loading, Stale], Keys::NONE, "server", command),
+    cmd("config", -2, &[], Keys::NONE, "server", config::config),
     cmd("counter.incr", 5, WRITE_FAST, Keys::ONE, "string", strings::counter_incr),
     cmd("dbsize", 1, &[Readonly, Fast], Keys::NONE, "server", keys::dbsize),
     cmd("decr", 2, WRITE_FAST, Keys::ONE, "string", strings::decr),
@@ -46,8 +50,9 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("hello", -1, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::hello),
     cmd("incr", 2, WRITE_FAST, Keys::ONE, "string", strings::incr),
     cmd("incrby", 3, WRITE_FAST, Keys::ONE, "string", strings::incrby),
-    cmd("info", -1, &[Loading, Stale], Keys::NONE, "server", server::info),
+    cmd("info", -1, &[Loading, Stale], Keys::NONE, "server", info::info),
     cmd("keys", 2, &[Readonly], Keys::NONE, "generic", keys::keys),
+    cmd("latency", -2, &[], Keys::NONE, "server", slowlog::latency),
     cmd("mget", -2, &[Readonly, Fast], Keys::ALL, "string", strings::mget),
     cmd("mset", -3, &[Write, Denyoom], Keys::new(1, -1, 2), "string", strings::mset),
     cmd("node.add", 3, &[Noscript], Keys::NONE, "server", group::standalone),
@@ -87,6 +92,7 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("setex", 4, &[Write, Denyoom], Keys::ONE, "string", strings::setex),
     cmd("setnx", 3, WRITE_FAST, Keys::ONE, "string", strings::setnx),
     cmd("sismember", 3, &[Readonly, Fast], Keys::ONE, "set", sets::sismember),
+    cmd("slowlog", -2, &[], Keys::NONE, "server", slowlog::slowlog),
     cmd("smembers", 2, &[Readonly], Keys::ONE, "set", sets::smembers),
     cmd("srem", -3, &[Write, Fast], Keys::ONE, "set", sets::srem),
     cmd("subscribe", -2, PUBSUB, Keys::NONE, "pubsub", pubsub::subscribe),
