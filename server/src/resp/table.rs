@@ -13,7 +13,9 @@
 
 use super::args::Args;
 use super::client::Client;
-use super::cmd::{connection, group, keys, replication, server, sessions, sets, strings};
+use super::cmd::{
+    connection, group, hash_ttl, hashes, keys, replication, server, sessions, sets, strings,
+};
 use super::errors::RespError;
 use super::reply::Value;
 use super::spec::Flag::{
@@ -43,7 +45,35 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("getdel", 2, &[Write, Fast], Keys::ONE, "string", strings::getdel),
     cmd("getex", -2, &[Write, Fast], Keys::ONE, "string", strings::getex),
     cmd("getset", 3, WRITE_FAST, Keys::ONE, "string", strings::getset),
+    cmd("hdel", -3, &[Write, Fast], Keys::ONE, "hash", hashes::hdel),
     cmd("hello", -1, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::hello),
+    cmd("hexists", 3, &[Readonly, Fast], Keys::ONE, "hash", hashes::hexists),
+    cmd("hexpire", -6, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hexpire),
+    cmd("hexpireat", -6, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hexpireat),
+    cmd("hexpiretime", -5, &[Readonly, Fast], Keys::ONE, "hash", hash_ttl::hexpiretime),
+    cmd("hget", 3, &[Readonly, Fast], Keys::ONE, "hash", hashes::hget),
+    cmd("hgetall", 2, &[Readonly], Keys::ONE, "hash", hashes::hgetall),
+    cmd("hgetdel", -5, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hgetdel),
+    cmd("hgetex", -5, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hgetex),
+    cmd("hincrby", 4, WRITE_FAST, Keys::ONE, "hash", hashes::hincrby),
+    cmd("hincrbyfloat", 4, WRITE_FAST, Keys::ONE, "hash", hashes::hincrbyfloat),
+    cmd("hkeys", 2, &[Readonly], Keys::ONE, "hash", hashes::hkeys),
+    cmd("hlen", 2, &[Readonly, Fast], Keys::ONE, "hash", hashes::hlen),
+    cmd("hmget", -3, &[Readonly, Fast], Keys::ONE, "hash", hashes::hmget),
+    cmd("hmset", -4, WRITE_FAST, Keys::ONE, "hash", hashes::hmset),
+    cmd("hpersist", -5, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hpersist),
+    cmd("hpexpire", -6, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hpexpire),
+    cmd("hpexpireat", -6, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hpexpireat),
+    cmd("hpexpiretime", -5, &[Readonly, Fast], Keys::ONE, "hash", hash_ttl::hpexpiretime),
+    cmd("hpttl", -5, &[Readonly, Fast], Keys::ONE, "hash", hash_ttl::hpttl),
+    cmd("hrandfield", -2, &[Readonly], Keys::ONE, "hash", hashes::hrandfield),
+    cmd("hscan", -3, &[Readonly], Keys::ONE, "hash", hashes::hscan),
+    cmd("hset", -4, WRITE_FAST, Keys::ONE, "hash", hashes::hset),
+    cmd("hsetex", -6, WRITE_FAST, Keys::ONE, "hash", hash_ttl::hsetex),
+    cmd("hsetnx", 4, WRITE_FAST, Keys::ONE, "hash", hashes::hsetnx),
+    cmd("hstrlen", 3, &[Readonly, Fast], Keys::ONE, "hash", hashes::hstrlen),
+    cmd("httl", -5, &[Readonly, Fast], Keys::ONE, "hash", hash_ttl::httl),
+    cmd("hvals", 2, &[Readonly], Keys::ONE, "hash", hashes::hvals),
     cmd("incr", 2, WRITE_FAST, Keys::ONE, "string", strings::incr),
     cmd("incrby", 3, WRITE_FAST, Keys::ONE, "string", strings::incrby),
     cmd("info", -1, &[Loading, Stale], Keys::NONE, "server", server::info),
