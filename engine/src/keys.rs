@@ -119,7 +119,8 @@ impl SetValue {
 ///     22     …  key, then a string value's bytes
 /// ```
 ///
-/// A set is a boxed [`SetValue`] beside it, so the table slot is two
+/// A set or a hash is boxed beside it ([`SetValue`], [`HashValue`]), so
+/// the table slot is two
 /// pointers: 16 bytes, against some 90 for a struct of boxed
 /// key, value enum and times.
 pub(crate) struct KeyEntry {
