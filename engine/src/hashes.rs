@@ -15,11 +15,12 @@
 //! time ([`Store::now_ms`]), which a replication layer pins to the
 //! leader's stamp while it replays: a write replays identically anywhere.
 
+use sessiond_protocol::StoreError;
 use sessiond_protocol::decimal::Decimal;
 use sessiond_protocol::limits::check_key;
-use sessiond_protocol::{SessionId, StoreError};
 
 use crate::glob::glob_match;
+use crate::hash_numbers::{Rng, float_text, parse_float};
 use crate::hash_value::{self, HashValue};
 use crate::keys::{self, KeyEntry, KeyShard, Value};
 use crate::keyspace::{Deadline, ExpireCondition, KeyExpiry, SetCondition};
@@ -104,7 +105,7 @@ impl Default for HashSetOptions {
 
 /// Most bytes of fields and values one HRANDFIELD copies out: repeats
 /// would otherwise let a small hash make a reply of any size.
-pub const RANDOM_REPLY_MAX: usize = 64 << 20;
+pub(crate) const RANDOM_REPLY_MAX: usize = 64 << 20;
 
 /// A field and its value, as hash reads return them.
 pub type FieldValue = (Vec<u8>, Vec<u8>);
@@ -333,7 +334,7 @@ impl Store {
     /// ones for a positive count, exactly `-count` drawn with repeats for
     /// a negative one. The caller bounds a negative count: the reply is
     /// that long whatever the hash holds; and a draw whose copies would
-    /// pass [`RANDOM_REPLY_MAX`] bytes is refused as `TooLarge` before
+    /// pass 64 MiB is refused as `TooLarge` before
     /// anything is copied.
     pub fn hash_random(&self, key: &[u8], count: i64) -> Result<Vec<FieldValue>, StoreError> {
         self.read_hash(key, Ok(Vec::new()), |hash, _| {
@@ -567,107 +568,4 @@ fn hash_of(entry: &KeyEntry) -> Result<&HashValue, StoreError> {
 
 fn hash_of_mut(entry: &mut KeyEntry) -> Result<&mut HashValue, StoreError> {
     entry.as_hash_mut().ok_or(StoreError::WrongType)
-}
-
-/// Reads a number as Redis's `string2ld` does: no leading space, nothing
-/// after it, not NaN, at most 5119 bytes. HINCRBYFLOAT's increment and
-/// the value it adds to are read by this one rule.
-pub fn parse_float(text: &[u8]) -> Option<f64> {
-    if text.is_empty() || text.len() >= 5 * 1024 || text[0].is_ascii_whitespace() {
-        return None;
-    }
-    let value: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
-    (!value.is_nan()).then_some(value)
-}
-
-/// A float as Redis's HINCRBYFLOAT writes it (`%.17Lf` without trailing
-/// zeros): the shortest decimal that reads back as the same `f64`, in
-/// fixed notation, cut to 17 digits after the point.
-fn float_text(value: f64) -> String {
-    let mut text = format!("{value}");
-    if text.find('.').is_some_and(|dot| text.len() - dot - 1 > 17) {
-        text = format!("{value:.17}");
-        let trimmed = text.trim_end_matches('0').trim_end_matches('.').len();
-        text.truncate(trimmed);
-    }
-    if text == "-0" {
-        text = "0".into();
-    }
-    text
-}
-
-/// HRANDFIELD's draws: splitmix64 seeded from the OS CSPRNG per call.
-/// Not for secrets; it only has to be unpredictable enough that clients
-/// cannot rely on an order.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        Rng(SessionId::random().prefix())
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) % n as u64) as usize
-    }
-
-    /// `k` distinct numbers in `0..n` (`k` < `n`), in random order.
-    fn distinct(&mut self, k: usize, n: usize) -> Vec<usize> {
-        if k.saturating_mul(3) > n {
-            // Most of them: a partial shuffle of all.
-            let mut all: Vec<usize> = (0..n).collect();
-            for i in 0..k {
-                let j = i + self.below(n - i);
-                all.swap(i, j);
-            }
-            all.truncate(k);
-            return all;
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        let mut out = Vec::with_capacity(k);
-        while out.len() < k {
-            let i = self.below(n);
-            if seen.insert(i) {
-                out.push(i);
-            }
-        }
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn floats_read_and_write_as_redis_does() {
-        assert_eq!(parse_float(b"10.5"), Some(10.5));
-        assert_eq!(parse_float(b"1e3"), Some(1000.0));
-        assert_eq!(parse_float(b" 1"), None);
-        assert_eq!(parse_float(b"1 "), None);
-        assert_eq!(parse_float(b"nan"), None);
-        assert_eq!(parse_float(b""), None);
-        assert_eq!(float_text(10.6), "10.6");
-        assert_eq!(float_text(3.0), "3");
-        assert_eq!(float_text(-0.0), "0");
-        assert_eq!(float_text(1e20), "100000000000000000000");
-        assert_eq!(float_text(1e-20), "0");
-        assert_eq!(float_text(-2.5), "-2.5");
-    }
-
-    #[test]
-    fn distinct_draws_are_distinct() {
-        let mut rng = Rng::new();
-        for (k, n) in [(9, 10), (3, 100), (1, 2)] {
-            let mut drawn = rng.distinct(k, n);
-            assert!(drawn.iter().all(|i| *i < n));
-            drawn.sort_unstable();
-            drawn.dedup();
-            assert_eq!(drawn.len(), k);
-        }
-    }
 }

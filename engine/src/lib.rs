@@ -48,6 +48,7 @@ mod clock;
 mod config;
 mod expiry;
 mod glob;
+mod hash_numbers;
 mod hash_value;
 mod hashes;
 mod hashing;
@@ -73,9 +74,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{MemoryPolicy, StoreConfig};
 pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
 pub use glob::glob_match;
-pub use hashes::{
-    FieldExpire, FieldPersist, FieldTtl, FieldValue, HashError, HashSetOptions, parse_float,
-};
+pub use hash_numbers::parse_float;
+pub use hashes::{FieldExpire, FieldPersist, FieldTtl, FieldValue, HashError, HashSetOptions};
 pub use keyspace::{
     Deadline, ExpireCondition, KeyExpiry, KeyType, SetCondition, SetOptions, SetOutcome,
 };
