@@ -468,3 +468,44 @@ fn renaming_a_hash_keeps_its_field_deadlines() {
     store.delete_key(b"b").unwrap();
     assert_eq!(store.stats().bytes_used, 0);
 }
+
+#[test]
+fn hashes_count_against_the_memory_limit() {
+    let config = StoreConfig {
+        memory_limit: Some(20_000),
+        memory_policy: sessiond::MemoryPolicy::Reject,
+        ..StoreConfig::default()
+    };
+    let (store, _) = manual_store(config);
+    let value = vec![b'v'; 1000];
+    let mut written = 0;
+    let refused = loop {
+        let field = written.to_string();
+        match store.hash_set(b"h", &[(field.as_bytes(), &value[..])]) {
+            Ok(_) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(written < 100, "a 20 kB limit holds no 100 kB of fields");
+    };
+    assert!(
+        matches!(refused, StoreError::OutOfMemory { .. }),
+        "{refused:?}"
+    );
+    assert!(written >= 10, "{written}");
+    assert!(store.stats().bytes_used <= 20_000);
+    assert_eq!(
+        store.hash_len(b"h"),
+        Ok(written),
+        "the refused write left nothing"
+    );
+    // A field TTL's bytes are counted too, and given back when it goes.
+    let used = store.stats().bytes_used;
+    store
+        .hash_expire(b"h", &[b"0"], at(1_000), ExpireCondition::Always)
+        .unwrap();
+    assert!(store.stats().bytes_used > used);
+    store.hash_persist(b"h", &[b"0"]).unwrap();
+    assert_eq!(store.stats().bytes_used, used);
+    store.delete_key(b"h").unwrap();
+    assert_eq!(store.stats().bytes_used, 0);
+}
