@@ -9,6 +9,7 @@ mod client;
 mod differential;
 mod durability;
 mod group;
+mod hashes;
 mod metrics;
 mod policy;
 mod pubsub;

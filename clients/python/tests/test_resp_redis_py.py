@@ -7,6 +7,7 @@ cycle with the first-class SESSION.* commands, over RESP2 and RESP3.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Dict, Iterator
 
 import pytest
@@ -152,3 +153,49 @@ def test_client_list_kill_and_slowlog(client: "redis.Redis[bytes]", resp_daemon:
         client.config_set("slowlog-log-slower-than", 10000)
         client.slowlog_reset()
         client.delete("py:slow")
+def test_hashes_spring_session_shape(client: "redis.Redis[bytes]") -> None:
+    """A hash per session, as Spring Session keeps it: HSET with a mapping,
+    HGETALL, HINCRBYFLOAT, HSCAN to the end, HRANDFIELD."""
+    key = "spring:session:py1"
+    client.delete(key)
+    assert client.hset(key, mapping={"creationTime": 1, "maxInactiveInterval": 1800}) == 2
+    assert client.hset(key, "sessionAttr:cart", "[]") == 1
+    assert as_dict(client.hgetall(key)) == {
+        b"creationTime": b"1",
+        b"maxInactiveInterval": b"1800",
+        b"sessionAttr:cart": b"[]",
+    }
+    assert client.hincrby(key, "hits", 3) == 3
+    assert client.hincrbyfloat(key, "score", 10.5) == 10.5
+    assert client.hincrbyfloat(key, "score", 0.1) == 10.6
+    assert dict(client.hscan_iter(key, match="sessionAttr:*")) == {b"sessionAttr:cart": b"[]"}
+    assert len(dict(client.hscan_iter(key, count=2))) == 5
+    assert client.hrandfield(key) in as_dict(client.hgetall(key))
+    assert len(client.hrandfield(key, -7)) == 7
+    assert client.hdel(key, "hits", "nope") == 1
+    assert client.hlen(key) == 4
+    assert client.type(key) == b"hash"
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        client.get(key)
+
+
+def test_hash_field_ttls_redis_8_shape(client: "redis.Redis[bytes]") -> None:
+    """One hash per user, a field per device with its own TTL: HSETEX,
+    HEXPIRE, HTTL, HGETEX, HPERSIST, HGETDEL; HLEN exact after expiry."""
+    key = "user:py:devices"
+    client.delete(key)
+    assert client.hsetex(key, mapping={"laptop": "s1", "phone": "s2"}, px=300) == 1
+    assert client.hset(key, "tv", "s3") == 1
+    assert client.hexpire(key, 100, "tv", "nope", nx=True) == [1, -2]
+    assert client.hexpire(key, 100, "tv", gt=True) == [0]
+    assert client.httl(key, "tv", "nope") == [100, -2]
+    assert client.hpersist(key, "tv") == [1]
+    assert client.httl(key, "tv") == [-1]
+    assert client.hgetex(key, "phone", "nope") == [b"s2", None]
+    assert client.hlen(key) == 3
+    time.sleep(0.45)
+    # Nothing read the hash since the two fields' deadline.
+    assert client.hlen(key) == 1
+    assert as_dict(client.hgetall(key)) == {b"tv": b"s3"}
+    assert client.hgetdel(key, "tv") == [b"s3"]
+    assert client.exists(key) == 0

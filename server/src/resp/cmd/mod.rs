@@ -1,6 +1,6 @@
 //! The Redis face's command handlers, one file per group, as Redis groups
 //! them: `connection.rs`, `strings.rs`, `keys.rs` (Redis's "generic"),
-//! `sets.rs`, `pubsub.rs`, `server.rs`, `replication.rs` (ROLE, SENTINEL and INFO's
+//! `sets.rs`, `hashes.rs` and `hash_ttl.rs` (field TTLs), `pubsub.rs`, `server.rs`, `replication.rs` (ROLE, SENTINEL and INFO's
 //! replication section, from the group view), and `sessions.rs` for our
 //! SESSION.* commands; `expiry.rs` holds the TTL arguments strings and
 //! keys share.
@@ -19,6 +19,8 @@ pub(crate) mod config;
 pub(crate) mod connection;
 mod expiry;
 pub(crate) mod group;
+pub(crate) mod hash_ttl;
+pub(crate) mod hashes;
 pub(crate) mod info;
 pub(crate) mod keys;
 pub(crate) mod pubsub;
