@@ -49,10 +49,13 @@ mod config;
 mod expiry;
 mod glob;
 mod hashing;
+mod key_ops;
 mod key_scan;
 mod keys;
 mod keyspace;
+mod long_double;
 mod memory;
+mod multi_key;
 mod on_disk;
 mod owner_ops;
 mod owners;
@@ -61,9 +64,11 @@ mod record;
 mod replica;
 mod session_ops;
 mod sessions;
+mod set_ops;
 mod sets;
 mod stats;
 mod store;
+mod string_ops;
 mod thin;
 mod wheel;
 
@@ -71,6 +76,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{MemoryPolicy, StoreConfig};
 pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
 pub use glob::glob_match;
+pub use key_ops::{KeyDeadline, ObjectInfo};
 pub use keyspace::{
     Deadline, ExpireCondition, KeyExpiry, KeyType, SetCondition, SetOptions, SetOutcome,
 };
@@ -88,8 +94,10 @@ pub use sessiond_protocol::{
     SessionStore, StoreError,
 };
 pub use sessiond_protocol::{MAX_KEY_LEN, MAX_OWNER_LEN};
+pub use set_ops::{MAX_RANDOM_MEMBERS, SetOp};
 pub use stats::Stats;
 pub use store::Store;
+pub use string_ops::FloatError;
 
 /// The README's examples, compiled and run as doc tests so they stay true.
 #[cfg(doctest)]

@@ -322,7 +322,13 @@ impl Inner {
 
     /// The key's shard.
     pub(crate) fn key_shard(&self, key: &[u8]) -> &Mutex<KeyShard> {
-        &self.keys[shard_of(self.hasher.bytes(key), self.keys.len())]
+        &self.keys[self.key_shard_index(key)]
+    }
+
+    /// The index of the key's shard in [`Inner::key_shards`]: the order in
+    /// which commands on several keys lock their shards (`multi_key.rs`).
+    pub(crate) fn key_shard_index(&self, key: &[u8]) -> usize {
+        shard_of(self.hasher.bytes(key), self.keys.len())
     }
 
     /// The memory meter: for freeing what was removed, and for charging
@@ -406,6 +412,28 @@ impl Inner {
     pub(crate) fn log_all<'a, const N: usize>(&self, entries: impl FnOnce() -> [Entry<'a>; N]) {
         if let Some(journal) = self.journal.get() {
             journal.append_all(&entries());
+        }
+    }
+
+    /// Whether the store has a log (so that a write may skip building
+    /// records nobody reads).
+    pub(crate) fn has_journal(&self) -> bool {
+        self.journal.get().is_some()
+    }
+
+    /// Logs encoded key records as one: a record alone as itself, several
+    /// as one BATCH record, which a crash keeps whole or not at all.
+    pub(crate) fn log_encoded(&self, bodies: &[Vec<u8>]) {
+        let Some(journal) = self.journal.get() else {
+            return;
+        };
+        match bodies {
+            [] => {}
+            [body] => match Entry::decode(body) {
+                Ok(entry) => drop(journal.append(&entry)),
+                Err(_) => unreachable!("a body this build encoded decodes"),
+            },
+            bodies => drop(journal.append(&Entry::Batch(&persist::pack_bodies(bodies)))),
         }
     }
 

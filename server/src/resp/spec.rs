@@ -57,6 +57,9 @@ pub(crate) enum Flag {
     NoAuth,
     /// Allowed while a script runs too long.
     AllowBusy,
+    /// Its keys are found by reading its arguments (SINTERCARD's
+    /// `numkeys`), not from fixed positions.
+    Movablekeys,
 }
 
 impl Flag {
@@ -72,6 +75,7 @@ impl Flag {
             Flag::Fast => "fast",
             Flag::NoAuth => "no_auth",
             Flag::AllowBusy => "allow_busy",
+            Flag::Movablekeys => "movablekeys",
         }
     }
 }
