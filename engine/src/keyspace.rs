@@ -4,7 +4,8 @@
 //! `expire_key`) are the general ones (`set_key_with`, `expire_with`) with
 //! fixed options, so each rule is written once.
 //!
-//! Each holds at most one key-shard lock at a time; memory is reserved
+//! Each holds at most one key-shard lock at a time (RENAME goes through
+//! `multi_key.rs`, which locks both names' shards); memory is reserved
 //! before the lock (reserving may evict, which locks session shards) and
 //! settled to the exact footprint after it, and what a write replaced or
 //! found expired is freed once the lock is let go (`with_key_shard`).

@@ -8,8 +8,10 @@
 //! `session_ops.rs` (one session by id: create, read, update, delete,
 //! rotate), `owner_ops.rs` (an owner's sessions: list, count, delete, the
 //! owner limit), `keyspace.rs` (plain keys and their TTLs), `sets.rs`
-//! (set-valued keys), `key_scan.rs` (the whole key space: KEYS, SCAN,
-//! DBSIZE, FLUSHALL) and `on_disk.rs` (opening a data directory, and the
+//! (set-valued keys), `string_ops.rs`, `key_ops.rs`, `set_ops.rs` and
+//! `multi_key.rs` (the rest of Redis's string, key and set commands, and
+//! the commands on several keys), `key_scan.rs` (the whole key space:
+//! KEYS, SCAN, DBSIZE, FLUSHALL) and `on_disk.rs` (opening a data directory, and the
 //! store's side of recovery and compaction). Those modules use this one,
 //! never the reverse. Below this file sit the tables (`sessions.rs`,
 //! `owners.rs`, `keys.rs`), the meter (`memory.rs`), the expiry cycle's
@@ -29,10 +31,11 @@
 //!
 //! The order that keeps this deadlock-free: an owner-shard lock may be
 //! taken first and a session-shard lock inside it, never the reverse, and
-//! no code holds two locks of the same kind at once. A key-shard lock is
-//! never held with another shard lock. Operations that start from an id
-//! (delete, rotate, expiry, eviction) therefore read what they need, let
-//! go, and then take the owner lock. See `owners.rs` for how the owner
+//! no code holds two locks of the same kind at once, except key shards in
+//! `multi_key.rs`, which a command on several keys locks in ascending
+//! index. A key-shard lock is never held with a lock of another table.
+//! Operations that start from an id (delete, rotate, expiry, eviction)
+//! therefore read what they need, let go, and then take the owner lock. See `owners.rs` for how the owner
 //! index stays exact in spite of that gap.
 //!
 //! The log's own lock (`persist/journal.rs`) is taken last, inside a shard

@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod expiry;
+mod key_ops;
 mod keys;
 mod limits;
 mod model;
