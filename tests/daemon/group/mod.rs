@@ -9,6 +9,7 @@
 
 mod harness;
 mod link;
+mod set_writes;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
