@@ -15,6 +15,7 @@
 //! seed and the same set (members are kept in byte order, the same on
 //! every node), they do.
 
+use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
@@ -310,13 +311,8 @@ impl Store {
 
 /// Each key once, in first-seen order.
 fn distinct<'k>(keys: &[&'k [u8]]) -> Vec<&'k [u8]> {
-    let mut out: Vec<&[u8]> = Vec::with_capacity(keys.len());
-    for key in keys {
-        if !out.contains(key) {
-            out.push(key);
-        }
-    }
-    out
+    let mut seen = HashSet::with_capacity(keys.len());
+    keys.iter().copied().filter(|k| seen.insert(*k)).collect()
 }
 
 /// The sets in `keys`, in order, `None` for a missing key; `WrongType` at
@@ -342,13 +338,13 @@ fn gather<'l>(
 
 /// The members of `op` over `sets`, in byte order, at most `limit`.
 fn combine<'s>(op: SetOp, sets: &[Option<&'s SetValue>], limit: usize) -> Vec<&'s [u8]> {
-    // A set named twice counts once.
-    let mut unique: Vec<Option<&SetValue>> = Vec::with_capacity(sets.len());
-    for set in sets {
-        if !unique.iter().any(|u| same(*u, *set)) {
-            unique.push(*set);
-        }
-    }
+    // A set named twice counts once (by address: the same key).
+    let mut seen = HashSet::with_capacity(sets.len());
+    let unique: Vec<Option<&SetValue>> = sets
+        .iter()
+        .copied()
+        .filter(|set| seen.insert(set.map(|s| s as *const SetValue)))
+        .collect();
     match op {
         SetOp::Inter => {
             if unique.iter().any(Option::is_none) {
@@ -376,26 +372,20 @@ fn combine<'s>(op: SetOp, sets: &[Option<&'s SetValue>], limit: usize) -> Vec<&'
             let Some(Some(first)) = sets.first() else {
                 return Vec::new();
             };
-            let others: Vec<&SetValue> = unique[1..].iter().flatten().copied().collect();
-            if sets[1..].iter().any(|s| same(*s, Some(first))) {
+            // The first key named again: nothing is left.
+            if sets[1..]
+                .iter()
+                .any(|s| s.is_some_and(|s| std::ptr::eq(s, *first)))
+            {
                 return Vec::new();
             }
+            let others: Vec<&SetValue> = unique[1..].iter().flatten().copied().collect();
             first
                 .members()
                 .filter(|m| !others.iter().any(|s| s.contains(m)))
                 .take(limit)
                 .collect()
         }
-    }
-}
-
-/// Whether two entries of a gathered list are the same set (the same key
-/// named twice).
-fn same(a: Option<&SetValue>, b: Option<&SetValue>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => std::ptr::eq(a, b),
-        (None, None) => true,
-        _ => false,
     }
 }
 

@@ -4,6 +4,8 @@
 //! its keys live in, `multi_key.rs`), logs the key as it left it under
 //! that lock, and frees what it replaced after.
 
+use std::collections::HashMap;
+
 use sessiond_protocol::StoreError;
 use sessiond_protocol::limits::check_key;
 
@@ -124,12 +126,17 @@ impl Store {
             check_key(key)?;
             inner.check_value(value.len())?;
         }
-        // The last value of each key, in the order keys first appear.
+        // The last value of each key, in the order keys first appear (a
+        // map, so that many pairs cost linear time).
         let mut last: Vec<(&[u8], &[u8])> = Vec::with_capacity(pairs.len());
+        let mut at: HashMap<&[u8], usize> = HashMap::with_capacity(pairs.len());
         for &(key, value) in pairs {
-            match last.iter_mut().find(|(k, _)| *k == key) {
-                Some(pair) => pair.1 = value,
-                None => last.push((key, value)),
+            match at.get(key) {
+                Some(&i) => last[i].1 = value,
+                None => {
+                    at.insert(key, last.len());
+                    last.push((key, value));
+                }
             }
         }
         let most = last.iter().map(|(k, v)| keys::footprint(k, v)).sum();

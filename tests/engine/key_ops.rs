@@ -248,3 +248,33 @@ fn random_key_finds_the_one_live_key_among_expired_ones() {
         assert_eq!(store.random_key().as_deref(), Some(&b"live"[..]));
     }
 }
+
+#[test]
+fn many_pairs_and_repeated_keys_cost_linear_time() {
+    let (store, _clock) = manual_store(StoreConfig::default());
+    let names: Vec<String> = (0..50_000).map(|i| format!("k{i}")).collect();
+    let pairs: Vec<(&[u8], &[u8])> = names.iter().map(|n| (n.as_bytes(), &b"v"[..])).collect();
+    let started = std::time::Instant::now();
+    assert!(store.set_many_if_absent(&pairs).unwrap());
+    let members: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+    store.set_add(b"big", &members).unwrap();
+    let repeated: Vec<&[u8]> = std::iter::repeat_n(&b"big"[..], 50_000).collect();
+    assert_eq!(
+        store.set_combine(SetOp::Union, &repeated).unwrap().len(),
+        50_000
+    );
+    assert_eq!(store.set_inter_card(&repeated, 0).unwrap(), 50_000);
+    assert!(
+        store
+            .set_combine(SetOp::Diff, &repeated)
+            .unwrap()
+            .is_empty()
+    );
+    // Quadratic work here would take minutes; linear takes well under one
+    // second, even unoptimised.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
