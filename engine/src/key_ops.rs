@@ -149,7 +149,7 @@ impl Store {
     pub fn random_key(&self) -> Option<Vec<u8>> {
         let inner = &*self.inner;
         let shards = inner.key_shards();
-        let mut random = crate::set_ops::Random::fresh(b"randomkey", inner.now_ms());
+        let mut random = crate::set_ops::Random::for_read();
         let start = random.below(shards.len());
         let now = inner.now_ms();
         (0..shards.len()).find_map(|i| {

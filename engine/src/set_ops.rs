@@ -10,8 +10,8 @@
 //!
 //! Random choices (SPOP, SRANDMEMBER, RANDOMKEY) come from [`Random`],
 //! seeded with a fresh session id: 128 bits from the OS, or, while a
-//! replication group replays a write, the id the leader drew for it. SPOP
-//! is a write, and every node must pop the same members: with the same
+//! replication group replays SPOP, the id the leader drew for it (reads
+//! never take a replay's ids: they belong to the writes). SPOP is a write, and every node must pop the same members: with the same
 //! seed and the same set (members are kept in byte order, the same on
 //! every node), they do.
 
@@ -65,7 +65,7 @@ impl Store {
         let inner = &*self.inner;
         inner.writable()?;
         let want = count.unwrap_or(1);
-        let mut random = Random::fresh(key, inner.now_ms());
+        let mut random = Random::for_write(key, inner.now_ms());
         let popped = inner.with_key_shard(key, |shard, now, freed| {
             let Some(entry) = shard.live(key, now, freed) else {
                 return Ok(Vec::new());
@@ -102,7 +102,7 @@ impl Store {
         key: &[u8],
         count: Option<i64>,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut random = Random::fresh(key, self.inner.now_ms());
+        let mut random = Random::for_read();
         self.read_set(key, |set| {
             let Some(set) = set.filter(|s| s.len() > 0) else {
                 return Vec::new();
@@ -428,26 +428,35 @@ fn position(member: &[u8]) -> u64 {
     state.hash_one(member) >> 1
 }
 
+/// 64 bits of an id's 128.
+fn seed_of(id: &SessionId) -> u64 {
+    let (a, b) = id.as_bytes().split_at(8);
+    u64::from_le_bytes(a.try_into().expect("8 bytes"))
+        ^ u64::from_le_bytes(b.try_into().expect("8 bytes")).rotate_left(17)
+}
+
 /// A small generator (SplitMix64) for random picks.
 pub(crate) struct Random(u64);
 
 impl Random {
-    /// Seeded from a fresh id: the OS's, or in a replay the leader's. A
-    /// replay whose entry carries no id (a log from before SPOP drew one)
-    /// seeds from the leader's time and `salt`, the same on every node.
-    pub(crate) fn fresh(salt: &[u8], now_ms: u64) -> Random {
+    /// For a write (SPOP): seeded from a fresh id, the OS's, or in a
+    /// replay the one the leader drew for it. A replay whose entry carries
+    /// no id (a log from before SPOP drew one) seeds from the leader's
+    /// time and `salt`, the same on every node.
+    pub(crate) fn for_write(salt: &[u8], now_ms: u64) -> Random {
         let seed = match replica::fresh_id() {
-            Some(id) => {
-                let bytes = id.as_bytes();
-                let (a, b) = bytes.split_at(8);
-                u64::from_le_bytes(a.try_into().expect("8 bytes"))
-                    ^ u64::from_le_bytes(b.try_into().expect("8 bytes")).rotate_left(17)
-            }
+            Some(id) => seed_of(&id),
             None => salt.iter().fold(now_ms, |h, &b| {
                 (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
             }),
         };
         Random(seed)
+    }
+
+    /// For a read (SRANDMEMBER, RANDOMKEY): from the OS, never from the
+    /// ids a replay carries, which belong to the writes that drew them.
+    pub(crate) fn for_read() -> Random {
+        Random(seed_of(&SessionId::random()))
     }
 
     fn next(&mut self) -> u64 {

@@ -278,3 +278,17 @@ fn many_pairs_and_repeated_keys_cost_linear_time() {
         started.elapsed()
     );
 }
+
+#[test]
+fn random_reads_in_a_replay_leave_its_drawn_ids_to_the_writes() {
+    let (store, _clock) = manual_store(StoreConfig::default());
+    store.set_add(b"s", &[b"a", b"b", b"c"]).unwrap();
+    store.set_key(b"k", b"v", None).unwrap();
+    let drawn = SessionId::random();
+    let created = store.replay(T0_MS, &[drawn], || {
+        assert_eq!(store.set_random_members(b"s", Some(-5)).unwrap().len(), 5);
+        assert!(store.random_key().is_some());
+        store.create(sessiond::NewSession::new(b"owner".to_vec()))
+    });
+    assert_eq!(created.unwrap(), drawn);
+}
