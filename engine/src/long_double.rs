@@ -238,7 +238,7 @@ fn parse_decimal(body: &[u8]) -> Option<Kind> {
         }
         // A quotient of 66 bits or more: enough for 64 and the rounding.
         let shift = (divisor.bit_len() + 66).saturating_sub(digits.bit_len());
-        let (quotient, exact) = digits.shl(shift).div_small_quotient(&divisor, 68);
+        let (quotient, exact) = digits.shl(shift).div(&divisor);
         round(quotient, -(shift as i64), !exact)
     };
     finite_or_none(value)
@@ -505,19 +505,20 @@ impl Big {
         Big(out).trim()
     }
 
-    /// `self / divisor` when the quotient is below `2^bits`, by shift and
-    /// subtract; and whether the division was exact.
-    fn div_small_quotient(&self, divisor: &Big, bits: usize) -> (Big, bool) {
+    /// `self / divisor` by shift and subtract (the quotient has at most
+    /// `self`'s bits less `divisor`'s, plus one), and whether it was exact.
+    fn div(&self, divisor: &Big) -> (Big, bool) {
+        let bits = (self.bit_len() + 1).saturating_sub(divisor.bit_len());
         let mut rest = self.clone();
-        let mut quotient = 0u128;
+        let mut quotient = vec![0u32; bits.div_ceil(32)];
         for i in (0..bits).rev() {
             let step = divisor.shl(i);
             if rest.cmp(&step) != Ordering::Less {
                 rest = rest.sub(&step);
-                quotient |= 1 << i;
+                quotient[i / 32] |= 1 << (i % 32);
             }
         }
-        (Big::from_u128(quotient), rest.is_zero())
+        (Big(quotient).trim(), rest.is_zero())
     }
 
     fn to_decimal(&self) -> String {

@@ -638,6 +638,82 @@ async fn replies_match_redis_server_byte_for_byte() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
+/// INCRBYFLOAT on many generated values (integers, decimals of every
+/// length, exponents up to the long double's range, hexadecimal floats),
+/// against redis-server: the 80-bit arithmetic and its printing must
+/// match to the last digit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incrbyfloat_matches_redis_server_on_generated_values() {
+    let redis = RedisServer::start();
+    let daemon = Daemon::start(ServerConfig {
+        resp_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut theirs = Conn::connect(&format!("127.0.0.1:{}", redis.port)).await;
+    let mut ours = Conn::connect(&daemon.resp_addr.unwrap().to_string()).await;
+    let mut state = 0x5eed_u64;
+    let mut next = move |n: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n
+    };
+    let mut mismatches = Vec::new();
+    for _ in 0..400 {
+        let (a, b) = (float_text(&mut next), float_text(&mut next));
+        let mut replies = Vec::new();
+        for conn in [&mut theirs, &mut ours] {
+            conn.call(&["SET", "f", &a]).await;
+            replies.push(conn.call(&["INCRBYFLOAT", "f", &b]).await);
+        }
+        if replies[0] != replies[1] {
+            mismatches.push(format!(
+                "{a} + {b}: redis {:?}, sessiond {:?}",
+                String::from_utf8_lossy(&replies[0]),
+                String::from_utf8_lossy(&replies[1])
+            ));
+        }
+    }
+    daemon.stop().await;
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// A float's text of one of several shapes, from `next(n)` (a number
+/// below `n`).
+fn float_text(next: &mut impl FnMut(u64) -> u64) -> String {
+    let sign = if next(2) == 0 { "" } else { "-" };
+    match next(7) {
+        0 => format!("{sign}{}", next(2_000_000)),
+        1 => format!(
+            "{sign}{}.{:0width$}",
+            next(1_000_000),
+            next(1_000_000),
+            width = 6
+        ),
+        2 => format!(
+            "{sign}{}.{}e{}",
+            next(10),
+            next(1 << 40),
+            next(9_800) as i64 - 4_900
+        ),
+        3 => format!(
+            "{sign}{}{:015}.{:015}",
+            next(1 << 30),
+            next(1 << 40),
+            next(1 << 40)
+        ),
+        4 => format!("{sign}0.{:020}{}", next(1 << 50), next(1 << 30)),
+        5 => format!(
+            "{sign}0x{:x}.{:x}p{}",
+            next(1 << 40),
+            next(1 << 20),
+            next(200) as i64 - 100
+        ),
+        _ => format!("{sign}{}e{}", next(1 << 60), next(80) as i64 - 40),
+    }
+}
+
 /// The command table's facts against Redis's own: for every command the
 /// daemon lists that Redis has too, COMMAND INFO's name, arity, flags and
 /// key positions (its first six fields) are the same; commands Redis has
