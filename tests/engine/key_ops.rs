@@ -76,8 +76,16 @@ fn every_new_write_comes_back_after_a_restart() {
         store.set_add(b"p", &[b"x", b"y", b"z"]).unwrap();
         popped = store.set_pop(b"p", Some(2)).unwrap();
         assert_eq!(popped.len(), 2);
+        // A snapshot in the middle: what came before is in it, what comes
+        // after in the new log.
+        assert!(store.compact().unwrap().is_some());
         store.set_add(b"gone", &[b"only"]).unwrap();
         assert!(store.set_move(b"gone", b"b", b"only").unwrap());
+        assert!(
+            store
+                .set_many_if_absent(&[(b"late1", b"x"), (b"late2", b"y")])
+                .unwrap()
+        );
     }
     let store = open(&dir, &clock);
     assert_eq!(store.get_key(b"s").unwrap(), b"Jello world");
@@ -93,6 +101,7 @@ fn every_new_write_comes_back_after_a_restart() {
     assert_eq!(members(&store, b"b"), bytes(&["1", "2", "3", "4", "only"]));
     assert_eq!(members(&store, b"i"), bytes(&["2", "3"]));
     assert!(!store.exists(b"gone"), "an emptied source stays deleted");
+    assert_eq!(store.get_key(b"late2").unwrap(), b"y");
     let left = members(&store, b"p");
     assert_eq!(left.len(), 1);
     assert!(!popped.contains(&left[0]));
