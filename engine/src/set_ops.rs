@@ -395,6 +395,10 @@ fn pick_distinct<'s>(set: &'s SetValue, want: usize, random: &mut Random) -> Vec
     if want >= n {
         return set.members().collect();
     }
+    if want == 1 {
+        // One member: walk only up to it.
+        return set.members().nth(random.below(n)).into_iter().collect();
+    }
     // Choose which indices to take (or, for most of the set, to leave),
     // then walk the set once.
     let (choose, keep_chosen) = if want <= n / 2 {
