@@ -32,6 +32,7 @@ pub(crate) const DEADLINE_OVERHEAD: usize = 40;
 pub(crate) const SMALL_HASH: usize = 128;
 
 /// One field's value and deadline (Unix ms, 0 = none).
+#[derive(Clone)]
 struct Field {
     value: Box<[u8]>,
     deadline: u64,
@@ -39,7 +40,7 @@ struct Field {
 
 /// A hash value with its accounted bytes kept alongside, so that charging
 /// it never walks the fields.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct HashValue {
     fields: BTreeMap<Box<[u8]>, Field>,
     /// `(deadline, field)` for every field that has a deadline.

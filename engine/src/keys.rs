@@ -66,7 +66,7 @@ pub(crate) enum ValueRef<'a> {
 /// it never walks the members. A B-tree rather than a hash set: members
 /// come back in a stable, sorted order, and no second seeded hasher is
 /// needed to keep clients from aiming members at one bucket.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct SetValue {
     members: BTreeSet<Box<[u8]>>,
     bytes: usize,

@@ -4,7 +4,8 @@
 //! `expire_key`) are the general ones (`set_key_with`, `expire_with`) with
 //! fixed options, so each rule is written once.
 //!
-//! Each holds at most one key-shard lock at a time; memory is reserved
+//! Each holds at most one key-shard lock at a time (RENAME goes through
+//! `multi_key.rs`, which locks both names' shards); memory is reserved
 //! before the lock (reserving may evict, which locks session shards) and
 //! settled to the exact footprint after it, and what a write replaced or
 //! found expired is freed once the lock is let go (`with_key_shard`).
@@ -438,35 +439,10 @@ impl Store {
     }
 
     /// Renames a key, keeping its value and TTL and replacing whatever
-    /// `to` held (RENAME). `NotFound` if `from` does not exist.
-    ///
-    /// The key is taken out of its shard and then put into its new one, so
-    /// that no two key-shard locks are ever held at once; in between, a
-    /// reader of either name sees neither. Redis's RENAME is atomic; the
-    /// session libraries that use it rename keys only they know.
+    /// `to` held (RENAME). `NotFound` if `from` does not exist. Atomic:
+    /// see [`Store::rename_with`].
     pub fn rename(&self, from: &[u8], to: &[u8]) -> Result<(), StoreError> {
-        let inner = &*self.inner;
-        inner.writable()?;
-        check_key(to)?;
-        if from == to {
-            return match self.exists(from) {
-                true => Ok(()),
-                false => Err(StoreError::NotFound),
-            };
-        }
-        let moved = inner.with_key_shard_logged(from, |shard, now, freed| {
-            shard.live(from, now, freed)?;
-            shard.remove(from)
-        });
-        let mut entry = moved.ok_or(StoreError::NotFound)?;
-        let deadline = entry.deadline();
-        let value = entry.take_value();
-        let replaced =
-            inner.with_key_shard_logged(to, |shard, _, _| shard.set(to, value, deadline));
-        // Same value, new name: only the key's length changes the charge.
-        inner.memory().charge(to.len());
-        inner.memory().free(from.len() + replaced);
-        inner.acknowledge(Ok(()))
+        self.rename_with(from, to, false).map(drop)
     }
 }
 

@@ -52,10 +52,13 @@ mod hash_numbers;
 mod hash_value;
 mod hashes;
 mod hashing;
+mod key_ops;
 mod key_scan;
 mod keys;
 mod keyspace;
+mod long_double;
 mod memory;
+mod multi_key;
 mod on_disk;
 mod owner_ops;
 mod owners;
@@ -64,9 +67,11 @@ mod record;
 mod replica;
 mod session_ops;
 mod sessions;
+mod set_ops;
 mod sets;
 mod stats;
 mod store;
+mod string_ops;
 mod thin;
 mod wheel;
 
@@ -76,6 +81,7 @@ pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
 pub use glob::glob_match;
 pub use hash_numbers::parse_float;
 pub use hashes::{FieldExpire, FieldPersist, FieldTtl, FieldValue, HashError, HashSetOptions};
+pub use key_ops::{KeyDeadline, ObjectInfo};
 pub use key_scan::KeyTtlSummary;
 pub use keyspace::{
     Deadline, ExpireCondition, KeyExpiry, KeyType, SetCondition, SetOptions, SetOutcome,
@@ -94,8 +100,10 @@ pub use sessiond_protocol::{
     SessionStore, StoreError,
 };
 pub use sessiond_protocol::{MAX_KEY_LEN, MAX_OWNER_LEN};
+pub use set_ops::{MAX_RANDOM_MEMBERS, SetOp};
 pub use stats::Stats;
 pub use store::Store;
+pub use string_ops::FloatError;
 
 /// The README's examples, compiled and run as doc tests so they stay true.
 #[cfg(doctest)]

@@ -8,8 +8,10 @@
 //! `session_ops.rs` (one session by id: create, read, update, delete,
 //! rotate), `owner_ops.rs` (an owner's sessions: list, count, delete, the
 //! owner limit), `keyspace.rs` (plain keys and their TTLs), `sets.rs`
-//! (set-valued keys), `key_scan.rs` (the whole key space: KEYS, SCAN,
-//! DBSIZE, FLUSHALL) and `on_disk.rs` (opening a data directory, and the
+//! (set-valued keys), `string_ops.rs`, `key_ops.rs`, `set_ops.rs` and
+//! `multi_key.rs` (the rest of Redis's string, key and set commands, and
+//! the commands on several keys), `key_scan.rs` (the whole key space:
+//! KEYS, SCAN, DBSIZE, FLUSHALL) and `on_disk.rs` (opening a data directory, and the
 //! store's side of recovery and compaction). Those modules use this one,
 //! never the reverse. Below this file sit the tables (`sessions.rs`,
 //! `owners.rs`, `keys.rs`), the meter (`memory.rs`), the expiry cycle's
@@ -29,10 +31,11 @@
 //!
 //! The order that keeps this deadlock-free: an owner-shard lock may be
 //! taken first and a session-shard lock inside it, never the reverse, and
-//! no code holds two locks of the same kind at once. A key-shard lock is
-//! never held with another shard lock. Operations that start from an id
-//! (delete, rotate, expiry, eviction) therefore read what they need, let
-//! go, and then take the owner lock. See `owners.rs` for how the owner
+//! no code holds two locks of the same kind at once, except key shards in
+//! `multi_key.rs`, which a command on several keys locks in ascending
+//! index. A key-shard lock is never held with a lock of another table.
+//! Operations that start from an id (delete, rotate, expiry, eviction)
+//! therefore read what they need, let go, and then take the owner lock. See `owners.rs` for how the owner
 //! index stays exact in spite of that gap.
 //!
 //! The log's own lock (`persist/journal.rs`) is taken last, inside a shard
@@ -341,7 +344,13 @@ impl Inner {
 
     /// The key's shard.
     pub(crate) fn key_shard(&self, key: &[u8]) -> &Mutex<KeyShard> {
-        &self.keys[shard_of(self.hasher.bytes(key), self.keys.len())]
+        &self.keys[self.key_shard_index(key)]
+    }
+
+    /// The index of the key's shard in [`Inner::key_shards`]: the order in
+    /// which commands on several keys lock their shards (`multi_key.rs`).
+    pub(crate) fn key_shard_index(&self, key: &[u8]) -> usize {
+        shard_of(self.hasher.bytes(key), self.keys.len())
     }
 
     /// The memory meter: for freeing what was removed, and for charging
@@ -424,6 +433,28 @@ impl Inner {
     pub(crate) fn log_all<'a, const N: usize>(&self, entries: impl FnOnce() -> [Entry<'a>; N]) {
         if let Some(journal) = self.journal.get() {
             journal.append_all(&entries());
+        }
+    }
+
+    /// Whether the store has a log (so that a write may skip building
+    /// records nobody reads).
+    pub(crate) fn has_journal(&self) -> bool {
+        self.journal.get().is_some()
+    }
+
+    /// Logs encoded key records as one: a record alone as itself, several
+    /// as one BATCH record, which a crash keeps whole or not at all.
+    pub(crate) fn log_encoded(&self, bodies: &[Vec<u8>]) {
+        let Some(journal) = self.journal.get() else {
+            return;
+        };
+        match bodies {
+            [] => {}
+            [body] => match Entry::decode(body) {
+                Ok(entry) => drop(journal.append(&entry)),
+                Err(_) => unreachable!("a body this build encoded decodes"),
+            },
+            bodies => drop(journal.append(&Entry::Batch(&persist::pack_bodies(bodies)))),
         }
     }
 

@@ -7,10 +7,13 @@
 //! - `~ ` compares an array reply as a multiset (KEYS: Redis's order is
 //!   its hash table's);
 //! - `? ` compares only the reply's type (values that depend on timing);
+//! - `# ` compares only an array's or set's header, its type and length
+//!   (random picks: SPOP, SRANDMEMBER);
 //! - `sleep <ms>` waits on both sides;
 //! - `xN ` marks a command answered N times (SUBSCRIBE a b: twice);
 //! - `scanall <options>` runs SCAN from cursor 0 to completion with those
-//!   options and compares the set of keys returned;
+//!   options and compares the set of keys returned; `sscanall <key>
+//!   <options>` does the same with SSCAN;
 //! - `% ` compares an array or map of field-value pairs as a multiset of
 //!   pairs (HGETALL: Redis's order is its listpack's or hash table's);
 //! - `hfill <key> <n>` sends one HSET of fields `f0`..`f<n-1>` to both;
@@ -31,6 +34,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::Daemon;
+
+/// The scripts and tests of the rest of strings, keys and sets.
+#[path = "differential_strs.rs"]
+mod strs;
 
 const SCRIPTS: &[&[&str]] = &[
     // SET and its options.
@@ -577,7 +584,7 @@ async fn replies_match_redis_server_byte_for_byte() {
     let mut theirs = Conn::connect(&format!("127.0.0.1:{}", redis.port)).await;
     let mut ours = Conn::connect(&ours.to_string()).await;
     let mut mismatches = Vec::new();
-    for (n, script) in SCRIPTS.iter().enumerate() {
+    for (n, script) in SCRIPTS.iter().chain(strs::SCRIPTS).enumerate() {
         for conn in [&mut theirs, &mut ours] {
             assert_eq!(conn.call(&["FLUSHALL"]).await, b"+OK\r\n");
         }
@@ -701,11 +708,18 @@ async fn run_line(line: &str, theirs: &mut Conn, ours: &mut Conn) -> (Vec<u8>, V
             ours.hscan_all(&options).await,
         );
     }
+    if let Some(options) = line.strip_prefix("sscanall ") {
+        let options: Vec<&str> = options.split_whitespace().collect();
+        return (
+            theirs.scan_all("SSCAN", &options).await,
+            ours.scan_all("SSCAN", &options).await,
+        );
+    }
     if let Some(options) = line.strip_prefix("scanall") {
         let options: Vec<&str> = options.split_whitespace().collect();
         return (
-            theirs.scan_all(&options).await,
-            ours.scan_all(&options).await,
+            theirs.scan_all("SCAN", &options).await,
+            ours.scan_all("SCAN", &options).await,
         );
     }
     // `xN ` marks a command with N replies (SUBSCRIBE answers once per
@@ -720,6 +734,7 @@ async fn run_line(line: &str, theirs: &mut Conn, ours: &mut Conn) -> (Vec<u8>, V
         Some(("~ ", rest)) => (Mode::Unordered, rest),
         Some(("? ", rest)) => (Mode::TypeOnly, rest),
         Some(("% ", rest)) => (Mode::Pairs, rest),
+        Some(("# ", rest)) => (Mode::Header, rest),
         _ => (Mode::Exact, line),
     };
     let args: Vec<&str> = command.split(' ').collect();
@@ -733,6 +748,7 @@ enum Mode {
     Unordered,
     TypeOnly,
     Pairs,
+    Header,
 }
 
 impl Mode {
@@ -740,6 +756,7 @@ impl Mode {
         match self {
             Mode::Exact => reply.to_vec(),
             Mode::TypeOnly => reply[..1].to_vec(),
+            Mode::Header => split_array(reply).0,
             Mode::Unordered => {
                 let (header, items) = split_array(reply);
                 let mut items: Vec<Vec<u8>> = items;
@@ -842,13 +859,18 @@ impl Conn {
         panic!("HSCAN {key} {options:?} did not finish");
     }
 
-    /// SCAN from 0 until the cursor is 0 again; the sorted set of keys, as
-    /// text, or the first error reply.
-    async fn scan_all(&mut self, options: &[&str]) -> Vec<u8> {
+    /// SCAN (or SSCAN, whose first option is the key) from 0 until the
+    /// cursor is 0 again; the sorted set of keys, as text, or the first
+    /// error reply.
+    async fn scan_all(&mut self, command: &str, options: &[&str]) -> Vec<u8> {
         let mut cursor = "0".to_string();
         let mut keys = BTreeSet::new();
+        let (key, options) = match command {
+            "SSCAN" => (&options[..1], &options[1..]),
+            _ => (&[][..], options),
+        };
         for _ in 0..10_000 {
-            let args: Vec<&str> = [&["SCAN", cursor.as_str()], options].concat();
+            let args: Vec<&str> = [&[command], key, &[cursor.as_str()], options].concat();
             let reply = self.call(&args).await;
             if reply[0] == b'-' {
                 return reply;

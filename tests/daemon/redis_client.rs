@@ -282,3 +282,64 @@ async fn hashes_and_field_ttls_through_the_crate_commands() {
     }
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_crate_reads_the_string_key_and_set_replies() {
+    let daemon = daemon().await;
+    for query in ["", "?protocol=resp3"] {
+        let mut con = connect(&daemon, query).await;
+        let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await.unwrap();
+        let len: usize = con.append("s", "hello").await.unwrap();
+        assert_eq!(len, 5);
+        let part: String = con.getrange("s", 1, -2).await.unwrap();
+        assert_eq!(part, "ell");
+        let len: usize = con.setrange("s", 5, "!").await.unwrap();
+        assert_eq!(len, 6);
+        let sum: f64 = con.incr("f", 2.5f64).await.unwrap();
+        assert_eq!(sum, 2.5);
+        let text: String = con.get("f").await.unwrap();
+        assert_eq!(text, "2.5");
+        let set: bool = con.mset_nx(&[("a", "1"), ("b", "2")]).await.unwrap();
+        assert!(set);
+        let renamed: bool = con.rename_nx("a", "b").await.unwrap();
+        assert!(!renamed);
+        let at: i64 = redis::cmd("EXPIRETIME")
+            .arg("b")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(at, -1);
+        let _: usize = con.sadd("x", &["1", "2", "3"]).await.unwrap();
+        let _: usize = con.sadd("y", &["2", "3", "4"]).await.unwrap();
+        let mut both: Vec<String> = con.sinter(&["x", "y"]).await.unwrap();
+        both.sort();
+        assert_eq!(both, ["2", "3"]);
+        let stored: usize = con.sunionstore("u", &["x", "y"]).await.unwrap();
+        assert_eq!(stored, 4);
+        let moved: bool = con.smove("x", "y", "1").await.unwrap();
+        assert!(moved);
+        let found: Vec<bool> = redis::cmd("SMISMEMBER")
+            .arg("y")
+            .arg("1")
+            .arg("9")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(found, [true, false]);
+        let popped: Vec<String> = redis::cmd("SPOP")
+            .arg("u")
+            .arg(3)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(popped.len(), 3);
+        let encoding: String = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg("y")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(encoding, "intset");
+    }
+    daemon.stop().await;
+}

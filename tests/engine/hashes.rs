@@ -509,3 +509,45 @@ fn hashes_count_against_the_memory_limit() {
     store.delete_key(b"h").unwrap();
     assert_eq!(store.stats().bytes_used, 0);
 }
+
+/// RENAME and COPY of hashes are logged as one BATCH record (several
+/// keys, one change): a restart replays them with the hash's fields and
+/// field deadlines, where a batch once could hold strings and sets only.
+#[test]
+fn renamed_and_copied_hashes_survive_a_restart() {
+    let dir = TempDir::new("hash-batch-restart");
+    let clock = ManualClock::new(T0_MS);
+    let config = StoreConfig {
+        background_expiry: false,
+        ..StoreConfig::default()
+    };
+    let open = || {
+        let (store, _) = Store::open_with_clock(
+            config.clone(),
+            PersistConfig::new(dir.path()),
+            clock.clone(),
+        )
+        .unwrap();
+        store
+    };
+    {
+        let store = open();
+        store.hash_set(b"a", &[(b"f", b"1"), (b"g", b"2")]).unwrap();
+        store
+            .hash_expire(b"a", &[b"f"], at(60_000), ExpireCondition::Always)
+            .unwrap();
+        store.rename(b"a", b"b").unwrap();
+        assert_eq!(store.copy_key(b"b", b"c", false), Ok(true));
+    }
+    let store = open();
+    assert!(!store.exists(b"a"));
+    for key in [&b"b"[..], b"c"] {
+        assert_eq!(store.hash_len(key), Ok(2), "{key:?}");
+        let (ttls, _) = store.hash_ttl(key, &[b"f", b"g"]).unwrap();
+        assert_eq!(ttls, [FieldTtl::At(T0_MS + 60_000), FieldTtl::Persistent]);
+    }
+    assert_eq!(
+        store.object_info(b"c").map(|i| i.encoding),
+        Some("listpack")
+    );
+}

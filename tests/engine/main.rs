@@ -4,6 +4,7 @@
 mod concurrency;
 mod expiry;
 mod hashes;
+mod key_ops;
 mod keys;
 mod limits;
 mod model;

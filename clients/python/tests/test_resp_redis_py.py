@@ -187,7 +187,7 @@ def test_hash_field_ttls_redis_8_shape(client: "redis.Redis[bytes]") -> None:
     assert client.hsetex(key, mapping={"laptop": "s1", "phone": "s2"}, px=300) == 1
     assert client.hset(key, "tv", "s3") == 1
     assert client.hexpire(key, 100, "tv", "nope", nx=True) == [1, -2]
-    assert client.hexpire(key, 100, "tv", gt=True) == [0]
+    assert client.hexpire(key, 50, "tv", gt=True) == [0]  # sooner is not greater
     assert client.httl(key, "tv", "nope") == [100, -2]
     assert client.hpersist(key, "tv") == [1]
     assert client.httl(key, "tv") == [-1]
@@ -199,3 +199,64 @@ def test_hash_field_ttls_redis_8_shape(client: "redis.Redis[bytes]") -> None:
     assert as_dict(client.hgetall(key)) == {b"tv": b"s3"}
     assert client.hgetdel(key, "tv") == [b"s3"]
     assert client.exists(key) == 0
+
+
+def test_strings_keys_and_sets_as_redis_py_sends_them(client: "redis.Redis[bytes]") -> None:
+    names = ["s", "f", "m1", "m2", "m3", "r", "c", "a", "b", "u", "p"]
+    keys = [f"strs:{name}" for name in names]
+    client.delete(*keys)
+    s, f, m1, m2, m3, r, c, a, b, u, p = keys
+    # Strings.
+    assert client.append(s, "hello") == 5
+    assert client.append(s, " world") == 11
+    assert client.strlen(s) == 11
+    assert client.getrange(s, 0, 4) == b"hello"
+    assert client.getrange(s, -5, -1) == b"world"
+    assert client.setrange(s, 0, "J") == 11
+    assert client.get(s) == b"Jello world"
+    assert client.incrbyfloat(f, 10.5) == 10.5
+    assert client.incrbyfloat(f, 0.1) == pytest.approx(10.6)
+    assert client.get(f) == b"10.6"
+    with pytest.raises(redis.ResponseError, match="not a valid float"):
+        client.incrbyfloat(s, 1)
+    assert client.msetnx({m1: "1", m2: "2"}) is True
+    assert client.msetnx({m2: "x", m3: "3"}) is False
+    assert client.exists(m3) == 0
+    # Keys.
+    assert client.renamenx(m1, r) is True
+    assert client.renamenx(m2, r) is False
+    assert client.copy(r, c) is True
+    assert client.copy(r, c) is False
+    assert client.copy(s, c, replace=True) is True
+    assert client.get(c) == b"Jello world"
+    assert client.touch(r, c, "strs:nope") == 2
+    assert client.expiretime(r) == -1
+    assert client.expireat(r, 4_000_000_000) is True
+    assert client.expiretime(r) == 4_000_000_000
+    assert client.pexpiretime(r) == 4_000_000_000_000
+    assert client.randomkey() is not None
+    assert client.object("encoding", r) == b"int"
+    assert client.object("encoding", s) == b"raw" or client.object("encoding", s) == b"embstr"
+    usage = client.memory_usage(s)
+    assert isinstance(usage, int) and usage > 11
+    # Sets.
+    assert client.sadd(a, "1", "2", "3", "x") == 4
+    assert client.sadd(b, "2", "3", "y") == 3
+    assert client.smismember(a, ["1", "z"]) == [True, False]
+    assert client.sinter(a, b) == {b"2", b"3"}
+    assert client.sunion(a, b) == {b"1", b"2", b"3", b"x", b"y"}
+    assert client.sdiff(a, b) == {b"1", b"x"}
+    assert client.sunionstore(u, [a, b]) == 5
+    assert client.sintercard(2, [a, b]) == 2
+    assert client.sintercard(2, [a, b], limit=1) == 1
+    assert client.smove(a, b, "x") is True
+    assert client.sismember(b, "x") == 1
+    assert set(client.sscan_iter(u, count=2)) == {b"1", b"2", b"3", b"x", b"y"}
+    assert set(client.sscan_iter(u, match="[xy]")) == {b"x", b"y"}
+    assert len(client.srandmember(u, -8)) == 8
+    assert len(set(client.srandmember(u, 3))) == 3
+    assert client.sadd(p, "a", "b", "c") == 3
+    popped = client.spop(p, 2)
+    assert len(popped) == 2 and set(popped) <= {b"a", b"b", b"c"}
+    assert client.spop(p) is not None
+    assert client.exists(p) == 0

@@ -19,8 +19,8 @@ use crate::keys::{KeyEntry, ValueRef};
 /// The first 8 bytes of every file.
 pub(crate) const MAGIC: [u8; 8] = *b"SESSIOND";
 /// The format version this build writes. It reads every version up to it.
-/// Version 2 added the HASH record; a version-1 reader refuses it by the
-/// header rather than as damage.
+/// Version 2 added the HASH and BATCH records; a version-1 reader
+/// refuses them by the header rather than as damage.
 pub(crate) const FORMAT_VERSION: u16 = 2;
 /// Bytes of the file header.
 pub(crate) const FILE_HEADER: usize = 24;
@@ -179,6 +179,11 @@ pub(crate) enum Entry<'a> {
     EndKey { key: &'a [u8] },
     /// The last record of a snapshot, with the number before it.
     End { records: u64 },
+    /// Several keys' records (STRING, SET, END_KEY bodies, each `u32`
+    /// length + body) that one command changed together (MSETNX, SMOVE,
+    /// RENAMENX): one record, so a crash keeps all of them or none.
+    /// Format version 2.
+    Batch(&'a [u8]),
 }
 
 const SESSION: u8 = 1;
@@ -189,6 +194,9 @@ const SET: u8 = 5;
 const END_KEY: u8 = 6;
 const END: u8 = 7;
 const HASH: u8 = 8;
+/// Taken well above the others so that record kinds added on other
+/// branches keep their numbers.
+const BATCH: u8 = 16;
 
 impl Entry<'_> {
     /// Writes the record body (tag and fields).
@@ -229,6 +237,10 @@ impl Entry<'_> {
             Entry::End { records } => {
                 out.push(END);
                 out.extend_from_slice(&records.to_le_bytes());
+            }
+            Entry::Batch(packed) => {
+                out.push(BATCH);
+                out.extend_from_slice(packed);
             }
         }
     }
@@ -282,6 +294,7 @@ impl Entry<'_> {
             END if rest.len() == 8 => Entry::End {
                 records: le64(rest),
             },
+            BATCH => Entry::Batch(rest),
             TOUCH | END_SESSION | END => return Err("a record of the wrong length"),
             _ => return Err("an unknown record type"),
         })
@@ -342,6 +355,12 @@ pub(crate) fn unpack_fields(mut bytes: &[u8]) -> Result<HashValue, &'static str>
         bytes = &rest[12 + value_len..];
     }
     Ok(hash)
+}
+
+/// Packs record bodies as an [`Entry::Batch`] carries them (the same
+/// framing as a set's members).
+pub(crate) fn pack_bodies(bodies: &[Vec<u8>]) -> Vec<u8> {
+    pack_members(bodies.iter().map(Vec::as_slice))
 }
 
 /// Packs set members as a [`Entry::Set`] record carries them.
@@ -459,12 +478,52 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_carries_key_records_whole() {
+        let bodies: Vec<Vec<u8>> = [
+            Entry::Str {
+                key: b"a",
+                deadline_ms: 0,
+                value: b"1",
+            },
+            Entry::EndKey { key: b"b" },
+        ]
+        .iter()
+        .map(|e| {
+            let mut body = Vec::new();
+            e.encode(&mut body);
+            body
+        })
+        .collect();
+        let packed = pack_bodies(&bodies);
+        let file = framed(&[Entry::Batch(&packed)]);
+        let Framed::Record(body, _) = next_frame(&file, 0) else {
+            panic!("a record");
+        };
+        assert_eq!(body[0], BATCH);
+        let Ok(Entry::Batch(inner)) = Entry::decode(body) else {
+            panic!("a batch");
+        };
+        let inner = unpack_members(inner).unwrap();
+        assert_eq!(inner, [&bodies[0][..], &bodies[1][..]]);
+        assert!(matches!(
+            Entry::decode(inner[1]),
+            Ok(Entry::EndKey { key: b"b" })
+        ));
+    }
+
+    #[test]
     fn headers_check_magic_version_and_kind() {
         let header = file_header(FileKind::Log, 7);
         assert_eq!(
             read_file_header(&header, FileKind::Log),
             Ok((FORMAT_VERSION, 7))
         );
+        // Version 1 (before HASH and BATCH) is still read.
+        let mut old = header;
+        old[8] = 1;
+        let crc = crc32fast::hash(&old[..20]);
+        old[20..24].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(read_file_header(&old, FileKind::Log), Ok((1, 7)));
         assert!(read_file_header(&header, FileKind::Snapshot).is_err());
         let mut future = header;
         future[8] = 9;

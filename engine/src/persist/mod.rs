@@ -38,7 +38,7 @@ pub use durability::{Durability, Synced};
 pub use reports::{CompactionReport, PersistError, PersistStats, RecoveryReport};
 
 pub(crate) use files::lock as lock_dir;
-pub(crate) use format::{Entry, with_key_entry};
+pub(crate) use format::{Entry, pack_bodies, with_key_entry};
 pub(crate) use journal::{Journal, start as start_journal};
 pub(crate) use recovery::{Restore, load_snapshot_bytes, recover};
 pub(crate) use snapshot::{Source, write_to as write_snapshot_to};

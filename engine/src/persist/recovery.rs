@@ -370,6 +370,17 @@ pub(super) fn restore(store: &impl Restore, entry: Entry<'_>) -> Result<(), &'st
         }
         Entry::EndKey { key } => store.restore_key_end(key),
         Entry::End { .. } => return Err("a snapshot's end marker inside a log"),
+        Entry::Batch(packed) => {
+            for body in unpack_members(packed)? {
+                match Entry::decode(body)? {
+                    key @ (Entry::Str { .. }
+                    | Entry::Set { .. }
+                    | Entry::Hash { .. }
+                    | Entry::EndKey { .. }) => restore(store, key)?,
+                    _ => return Err("a batch holds a record other than a key's"),
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -45,9 +45,11 @@ fn kind(spec: &Spec) -> Kind {
 }
 
 /// Whether the command may draw a fresh session id (fixed by the leader
-/// before it proposes, so every node draws the same).
+/// before it proposes, so every node draws the same). SPOP takes its
+/// random choice from one (`engine/src/set_ops.rs`), so every node pops
+/// the same members.
 fn draws_id(spec: &Spec) -> bool {
-    matches!(spec.name, "session.create" | "session.rotate")
+    matches!(spec.name, "session.create" | "session.rotate" | "spop")
 }
 
 /// Most writes proposed as one entry.

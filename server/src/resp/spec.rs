@@ -59,6 +59,9 @@ pub(crate) enum Flag {
     AllowBusy,
     /// Publish/subscribe.
     Pubsub,
+    /// Its keys are found by reading its arguments (SINTERCARD's
+    /// `numkeys`), not from fixed positions.
+    Movablekeys,
 }
 
 impl Flag {
@@ -75,6 +78,7 @@ impl Flag {
             Flag::NoAuth => "no_auth",
             Flag::AllowBusy => "allow_busy",
             Flag::Pubsub => "pubsub",
+            Flag::Movablekeys => "movablekeys",
         }
     }
 }

@@ -9,6 +9,7 @@
 
 mod harness;
 mod link;
+mod set_writes;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

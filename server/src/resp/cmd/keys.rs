@@ -1,5 +1,6 @@
 //! The commands on keys of any type (Redis's "generic" group): DEL,
 //! UNLINK, EXISTS, TYPE, the EXPIRE family, PERSIST, TTL, PTTL, RENAME,
+//! RENAMENX, COPY,
 //! and the keyspace as a whole: KEYS, SCAN, DBSIZE, FLUSHDB, FLUSHALL.
 
 use bytes::Bytes;
@@ -137,6 +138,41 @@ pub(crate) fn rename(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
     ok()
 }
 
+/// `RENAMENX key newkey`: 1 if renamed, 0 if `newkey` exists (or is
+/// `key`).
+pub(crate) fn renamenx(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let (from, to) = (args.bytes()?, args.bytes()?);
+    Ok(flag(client.store.rename_with(from, to, true)?))
+}
+
+/// `COPY source destination [DB db] [REPLACE]`: 1 if copied. The store
+/// has one database: `DB 0` is accepted, any other is Redis's error for
+/// a database that does not exist.
+pub(crate) fn copy(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    let (from, to) = (args.bytes()?, args.bytes()?);
+    let mut replace = false;
+    let mut options = args.rest().iter();
+    while let Some(option) = options.next() {
+        if option.eq_ignore_ascii_case(b"REPLACE") {
+            replace = true;
+        } else if option.eq_ignore_ascii_case(b"DB") && options.len() > 0 {
+            let db = integer(options.next().expect("checked above"))?;
+            let db = i32::try_from(db).map_err(|_| RespError::other("value is out of range"))?;
+            if db != 0 {
+                return Err(RespError::other("DB index is out of range"));
+            }
+        } else {
+            return Err(RespError::Syntax);
+        }
+    }
+    if from == to {
+        return Err(RespError::other(
+            "source and destination objects are the same",
+        ));
+    }
+    Ok(flag(client.store.copy_key(from, to, replace)?))
+}
+
 /// `KEYS pattern`.
 pub(crate) fn keys(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
     let keys = client.store.keys_matching(args.bytes()?);
@@ -146,7 +182,7 @@ pub(crate) fn keys(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
 /// Most keys one SCAN looks at, whatever its COUNT (which Redis too
 /// treats as a hint): a reply of at most 10,000 keys (40 MB at the longest
 /// keys) rather than the whole key space for `COUNT 1000000000`.
-const MAX_SCAN_COUNT: usize = 10_000;
+pub(crate) const MAX_SCAN_COUNT: usize = 10_000;
 
 /// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]`; a repeated option
 /// takes its last value, as in Redis; COUNT above [`MAX_SCAN_COUNT`] is
@@ -194,7 +230,7 @@ pub(crate) fn scan(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
 
 /// A SCAN cursor: an unsigned 64-bit decimal, as Redis's `strtoull`
 /// reads it (so `-1` wraps).
-pub(super) fn scan_cursor(arg: &[u8]) -> Result<u64, RespError> {
+pub(crate) fn scan_cursor(arg: &[u8]) -> Result<u64, RespError> {
     let text = std::str::from_utf8(arg).map_err(|_| RespError::InvalidCursor)?;
     text.parse::<u64>()
         .or_else(|_| text.parse::<i64>().map(|n| n as u64))

@@ -1,6 +1,7 @@
 //! The Redis face's command handlers, one file per group, as Redis groups
-//! them: `connection.rs`, `strings.rs`, `keys.rs` (Redis's "generic"),
-//! `sets.rs`, `hashes.rs` and `hash_ttl.rs` (field TTLs), `pubsub.rs`, `server.rs`, `replication.rs` (ROLE, SENTINEL and INFO's
+//! them: `connection.rs`, `strings.rs` and `string_edits.rs`, `keys.rs`
+//! and `key_info.rs` (Redis's "generic"), `sets.rs` and `set_algebra.rs`,
+//! `hashes.rs` and `hash_ttl.rs` (field TTLs), `pubsub.rs`, `server.rs`, `replication.rs` (ROLE, SENTINEL and INFO's
 //! replication section, from the group view), and `sessions.rs` for our
 //! SESSION.* commands; `expiry.rs` holds the TTL arguments strings and
 //! keys share.
@@ -22,13 +23,16 @@ pub(crate) mod group;
 pub(crate) mod hash_ttl;
 pub(crate) mod hashes;
 pub(crate) mod info;
+pub(crate) mod key_info;
 pub(crate) mod keys;
 pub(crate) mod pubsub;
 pub(crate) mod replication;
 pub(crate) mod server;
 pub(crate) mod sessions;
+pub(crate) mod set_algebra;
 pub(crate) mod sets;
 pub(crate) mod slowlog;
+pub(crate) mod string_edits;
 pub(crate) mod strings;
 
 use super::args::Args;
