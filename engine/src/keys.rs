@@ -8,10 +8,12 @@
 use hashbrown::HashTable;
 
 use crate::hashing::Hasher;
+use crate::key_events::{KeyEvent, KeyEvents};
 use crate::thin::ThinBytes;
 use crate::wheel::Wheel;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Bytes a key adds beyond its key and value: its packed header (26
 /// bytes), the allocation's header and rounding (~16), its share of the
@@ -309,14 +311,17 @@ pub(crate) struct KeyShard {
     hasher: Hasher,
     table: HashTable<KeyEntry>,
     wheel: Wheel,
+    /// Told of keys removed at their deadline here (`key_events.rs`).
+    events: Arc<KeyEvents>,
 }
 
 impl KeyShard {
-    pub(crate) fn new(hasher: Hasher) -> Self {
+    pub(crate) fn new(hasher: Hasher, events: Arc<KeyEvents>) -> Self {
         KeyShard {
             hasher,
             table: HashTable::new(),
             wheel: Wheel::default(),
+            events,
         }
     }
 
@@ -336,6 +341,7 @@ impl KeyShard {
         let entry = self.table.find_entry(hash, |e| e.key() == key).ok()?;
         if entry.get().is_expired(now_ms) {
             *freed += entry.remove().0.footprint();
+            self.events.emit(key, KeyEvent::Expired);
             return None;
         }
         Some(entry.into_mut())
@@ -483,7 +489,9 @@ impl KeyShard {
                 let key = entry.get();
                 if key.is_expired(now_ms) {
                     out.removed += 1;
-                    out.bytes += entry.remove().0.footprint();
+                    let removed = entry.remove().0;
+                    self.events.emit(removed.key(), KeyEvent::Expired);
+                    out.bytes += removed.footprint();
                 } else {
                     let key = entry.into_mut();
                     match key.deadline().map(bucket_of) {
@@ -514,7 +522,7 @@ mod tests {
     use super::*;
 
     fn shard() -> KeyShard {
-        KeyShard::new(Hasher::random())
+        KeyShard::new(Hasher::random(), Arc::default())
     }
 
     #[test]

@@ -49,6 +49,7 @@ mod config;
 mod expiry;
 mod glob;
 mod hashing;
+mod key_events;
 mod key_scan;
 mod keys;
 mod keyspace;
@@ -71,6 +72,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{MemoryPolicy, StoreConfig};
 pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
 pub use glob::glob_match;
+pub use key_events::{KeyEvent, KeyObserver};
 pub use keyspace::{
     Deadline, ExpireCondition, KeyExpiry, KeyType, SetCondition, SetOptions, SetOutcome,
 };

@@ -272,7 +272,11 @@ impl Client<'_> {
                 let shared = self.shared;
                 let response = match shared.replication() {
                     Some(replication) => replicated(shared, replication, request, body).await,
-                    None => commands::execute(&shared.store, &shared.stats, request),
+                    None => {
+                        // The store-wide gate, as on the Redis face (`gate.rs`).
+                        let _pass = shared.gate.command();
+                        commands::execute(&shared.store, &shared.stats, request)
+                    }
                 };
                 (response, false)
             }

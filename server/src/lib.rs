@@ -19,6 +19,7 @@ mod driver;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod gate;
 mod http;
 mod latency;
 mod metrics;
@@ -124,6 +125,12 @@ pub(crate) struct Shared {
     pub replication: std::sync::OnceLock<replication::Replication>,
     /// Wrong tokens remembered across connections (`auth.rs`).
     pub guesses: auth::Guesses,
+    /// The store-wide gate: every command passes it shared, EXEC (and
+    /// later EVAL) exclusively (`gate.rs`).
+    pub gate: gate::Gate,
+    /// Which RESP connections watch which keys (`resp/watches.rs`), the
+    /// store's key observer.
+    pub watches: Arc<resp::Watches>,
 }
 
 /// Where this node's client listeners are bound.
@@ -238,6 +245,7 @@ impl Server {
                 .transpose()
                 .map_err(ServeError::Accept)?,
         };
+        let watches = resp::Watches::install(&store);
         let shared = Arc::new(Shared {
             addresses,
             replication: std::sync::OnceLock::new(),
@@ -248,6 +256,8 @@ impl Server {
             next_client_id: AtomicU64::new(1),
             credentials,
             guesses: auth::Guesses::default(),
+            gate: gate::Gate::default(),
+            watches,
         });
         if let Some(group) = shared.config.replication.clone() {
             let member = replication::Replication::start(shared.clone(), group)

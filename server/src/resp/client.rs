@@ -33,4 +33,6 @@ pub(crate) struct Client<'a> {
     /// The rest of a large reply being written in pieces
     /// (`reply::Streaming`), sent before the next request is read.
     pub streaming: Option<super::reply::Streaming>,
+    /// MULTI's queue and WATCH's keys.
+    pub tx: super::transaction::Transaction,
 }

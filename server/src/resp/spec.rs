@@ -57,6 +57,8 @@ pub(crate) enum Flag {
     NoAuth,
     /// Allowed while a script runs too long.
     AllowBusy,
+    /// Not logged by SLOWLOG (EXEC: its commands are, one by one).
+    SkipSlowlog,
 }
 
 impl Flag {
@@ -72,6 +74,7 @@ impl Flag {
             Flag::Fast => "fast",
             Flag::NoAuth => "no_auth",
             Flag::AllowBusy => "allow_busy",
+            Flag::SkipSlowlog => "skip_slowlog",
         }
     }
 }

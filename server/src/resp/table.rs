@@ -13,11 +13,13 @@
 
 use super::args::Args;
 use super::client::Client;
-use super::cmd::{connection, group, keys, replication, server, sessions, sets, strings};
+use super::cmd::{
+    connection, group, keys, replication, server, sessions, sets, strings, transactions,
+};
 use super::errors::RespError;
 use super::reply::Value;
 use super::spec::Flag::{
-    AllowBusy, Denyoom, Fast, Loading, NoAuth, Noscript, Readonly, Stale, Write,
+    AllowBusy, Denyoom, Fast, Loading, NoAuth, Noscript, Readonly, SkipSlowlog, Stale, Write,
 };
 use super::spec::{Flag, Handler, Keys, Reply, Spec, Table};
 
@@ -33,7 +35,9 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("decr", 2, WRITE_FAST, Keys::ONE, "string", strings::decr),
     cmd("decrby", 3, WRITE_FAST, Keys::ONE, "string", strings::decrby),
     cmd("del", -2, &[Write], Keys::ALL, "generic", keys::del),
+    cmd("discard", 1, TRANSACTION, Keys::NONE, "transactions", transactions::discard),
     cmd("echo", 2, &[Loading, Stale, Fast], Keys::NONE, "connection", connection::echo),
+    cmd("exec", 1, &[Noscript, Loading, Stale, SkipSlowlog], Keys::NONE, "transactions", transactions::exec),
     cmd("exists", -2, &[Readonly, Fast], Keys::ALL, "generic", keys::exists),
     cmd("expire", -3, &[Write, Fast], Keys::ONE, "generic", keys::expire),
     cmd("expireat", -3, &[Write, Fast], Keys::ONE, "generic", keys::expireat),
@@ -50,6 +54,7 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("keys", 2, &[Readonly], Keys::NONE, "generic", keys::keys),
     cmd("mget", -2, &[Readonly, Fast], Keys::ALL, "string", strings::mget),
     cmd("mset", -3, &[Write, Denyoom], Keys::new(1, -1, 2), "string", strings::mset),
+    cmd("multi", 1, TRANSACTION, Keys::NONE, "transactions", transactions::multi),
     cmd("node.add", 3, &[Noscript], Keys::NONE, "server", group::standalone),
     cmd("node.remove", 2, &[Noscript], Keys::NONE, "server", group::standalone),
     cmd("persist", 2, &[Write, Fast], Keys::ONE, "generic", keys::persist),
@@ -89,6 +94,8 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("ttl", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::ttl),
     cmd("type", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::kind),
     cmd("unlink", -2, &[Write, Fast], Keys::ALL, "generic", keys::del),
+    cmd("unwatch", 1, TRANSACTION, Keys::NONE, "transactions", transactions::unwatch),
+    cmd("watch", -2, TRANSACTION, Keys::ALL, "transactions", transactions::watch),
 ]);
 
 const _: () = assert!(
@@ -105,6 +112,9 @@ const WRITE_FAST: &[Flag] = &[Write, Denyoom, Fast];
 /// view that every node answers, stale or loading (neither `write` nor
 /// `readonly`, so a follower never refuses it).
 const EVERY_NODE: &[Flag] = &[Noscript, Loading, Stale, Fast];
+
+/// MULTI's, DISCARD's, WATCH's and UNWATCH's (Redis's).
+const TRANSACTION: &[Flag] = &[Noscript, Loading, Stale, Fast, AllowBusy];
 
 /// The connection commands a client may send before it authenticates.
 const CONNECTION_NO_AUTH: &[Flag] = &[Noscript, Loading, Stale, Fast, NoAuth, AllowBusy];

@@ -1,6 +1,6 @@
 //! The Redis face's command handlers, one file per group, as Redis groups
 //! them: `connection.rs`, `strings.rs`, `keys.rs` (Redis's "generic"),
-//! `sets.rs`, `server.rs`, `replication.rs` (ROLE, SENTINEL and INFO's
+//! `sets.rs`, `transactions.rs` (MULTI, EXEC, WATCH…), `server.rs`, `replication.rs` (ROLE, SENTINEL and INFO's
 //! replication section, from the group view), and `sessions.rs` for our
 //! SESSION.* commands; `expiry.rs` holds the TTL arguments strings and
 //! keys share.
@@ -23,6 +23,7 @@ pub(crate) mod server;
 pub(crate) mod sessions;
 pub(crate) mod sets;
 pub(crate) mod strings;
+pub(crate) mod transactions;
 
 use super::reply::Value;
 use super::spec::Reply;

@@ -1,0 +1,109 @@
+//! The transaction commands: MULTI, EXEC, DISCARD, WATCH, UNWATCH, with
+//! Redis 7's replies. The queue and the watched keys are the connection's
+//! (`resp/transaction.rs`, `resp/watches.rs`); EXEC runs the queue through
+//! the store-wide gate's exclusive side (`gate.rs`), so no other client's
+//! command runs in between.
+//!
+//! In a replication group MULTI and WATCH are refused: the queued writes
+//! would have to be one entry of the replicated log, applied under the
+//! gate on every node, and they are not yet (docs/replication.md).
+
+use super::ok;
+use crate::outcome::Outcome;
+use crate::resp::args::Args;
+use crate::resp::client::Client;
+use crate::resp::errors::RespError;
+use crate::resp::reply::Value;
+use crate::resp::spec::Reply;
+use crate::resp::transaction::{MAX_QUEUED, Queue};
+
+/// What a group answers MULTI and WATCH.
+const IN_A_GROUP: &str = "MULTI and WATCH are refused in a replication group: a transaction's \
+                          writes are not applied as one entry of the replicated log";
+
+/// `MULTI`.
+pub(crate) fn multi(client: &mut Client<'_>, _: Args<'_>) -> Reply {
+    if client.tx.in_multi() {
+        return Err(RespError::other("MULTI calls can not be nested"));
+    }
+    if client.shared.replication().is_some() {
+        return Err(RespError::other(IN_A_GROUP));
+    }
+    client.tx.queue = Some(Queue::default());
+    ok()
+}
+
+/// `DISCARD`.
+pub(crate) fn discard(client: &mut Client<'_>, _: Args<'_>) -> Reply {
+    if !client.tx.in_multi() {
+        return Err(RespError::other("DISCARD without MULTI"));
+    }
+    client.tx.discard();
+    ok()
+}
+
+/// `EXEC`: the queue's replies in one array; EXECABORT if a command was
+/// refused while queueing; the null array if a watched key changed.
+pub(crate) fn exec(client: &mut Client<'_>, _: Args<'_>) -> Reply {
+    let Some(queue) = client.tx.queue.take() else {
+        return Err(RespError::other("EXEC without MULTI"));
+    };
+    if queue.aborted {
+        client.tx.discard();
+        return Err(RespError::Coded(
+            "EXECABORT Transaction discarded because of previous errors.".into(),
+        ));
+    }
+    let shared = client.shared;
+    let _alone = shared.gate.exclusive();
+    let changed = client
+        .tx
+        .watched()
+        .is_some_and(|watching| watching.changed(client.store));
+    client.tx.unwatch();
+    if changed {
+        return Ok(Value::NullArray);
+    }
+    let mut replies = Vec::with_capacity(queue.commands.len());
+    for queued in queue.commands {
+        let reply = (queued.spec.run)(client, Args::new(queued.spec.name, &queued.args));
+        client
+            .policy
+            .count(Some(queued.index), Outcome::of_resp(&reply));
+        replies.push(reply.unwrap_or_else(Value::from));
+    }
+    Ok(Value::Array(replies))
+}
+
+/// `WATCH key [key ...]`.
+pub(crate) fn watch(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    if client.tx.in_multi() {
+        return Err(RespError::other("WATCH inside MULTI is not allowed"));
+    }
+    if client.shared.replication().is_some() {
+        return Err(RespError::other(IN_A_GROUP));
+    }
+    let max_bytes = client.shared.config.max_input_buffer;
+    let store = client.store;
+    let watching = client.tx.watching();
+    // No point in watching more once a watched key has changed.
+    if watching.is_dirty() {
+        return ok();
+    }
+    for key in args.rest() {
+        let (count, bytes) = watching.size();
+        if count >= MAX_QUEUED || bytes + key.len() > max_bytes {
+            return Err(RespError::other(format!(
+                "too many watched keys (at most {MAX_QUEUED} keys and {max_bytes} bytes of them)"
+            )));
+        }
+        watching.watch(store, key);
+    }
+    ok()
+}
+
+/// `UNWATCH`.
+pub(crate) fn unwatch(client: &mut Client<'_>, _: Args<'_>) -> Reply {
+    client.tx.unwatch();
+    ok()
+}
