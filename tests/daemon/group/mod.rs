@@ -576,3 +576,36 @@ async fn the_rust_client_given_every_node_rides_out_a_leader_kill() {
         ));
     }
 }
+
+/// MULTI and WATCH are refused in a group with a clear error (a
+/// transaction's writes are not one entry of the log), so a client's
+/// transaction fails at once rather than running piecemeal; a pipeline
+/// without MULTI still writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_refuses_transactions_clearly() {
+    let group = Group::start(1, &[]);
+    let leader = group.leader(ELECTION).await.expect("a leader");
+    let mut con = redis_at(group.nodes[leader].resp).await;
+    for command in ["MULTI", "WATCH"] {
+        let mut cmd = redis::cmd(command);
+        if command == "WATCH" {
+            cmd.arg("k");
+        }
+        let refused = cmd.query_async::<()>(&mut con).await.unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("MULTI and WATCH are refused in a replication group"),
+            "{command}: {refused}"
+        );
+    }
+    let exec = redis::cmd("EXEC").query_async::<()>(&mut con).await;
+    assert!(exec.unwrap_err().to_string().contains("EXEC without MULTI"));
+    let (set, got): (String, i64) = redis::pipe()
+        .set("k", 1)
+        .incr("k", 1)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!((set.as_str(), got), ("OK", 2));
+}
