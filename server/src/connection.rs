@@ -325,7 +325,7 @@ async fn propose(shared: &crate::Shared, replication: &Replication, ops: Vec<Op>
             .into_iter()
             .map(|reply| match reply {
                 OpReply::Native(response) => response,
-                OpReply::Resp(_) => Err(ServerError::Unavailable(
+                OpReply::Resp(_) | OpReply::Transaction(_) => Err(ServerError::Unavailable(
                     "a RESP answer to a native write".into(),
                 )),
             })
@@ -380,6 +380,8 @@ async fn replicated(
         | Request::KeyTtl { .. }
         | Request::KeyScan { .. } => {
             replication.readable().await.map_err(refused)?;
+            // A transaction applied from the log holds this off (`gate.rs`).
+            let _pass = shared.gate.command();
             commands::execute(&shared.store, &shared.stats, request)
         }
         write if is_write(write) => {

@@ -6,10 +6,13 @@
 //! EXEC passes it *exclusively* while it runs its queue. So no other
 //! client's command, on any connection thread and touching any shard,
 //! runs between two commands of a transaction, and a command that started
-//! before the EXEC has finished when the queue starts. The expiry cycle
-//! and the replicated log's state machine do not pass it: expiry removes
-//! only keys whose deadline has passed, which a transaction may see go at
-//! any moment in Redis too, and transactions are refused in a group.
+//! before the EXEC has finished when the queue starts. In a replication
+//! group the state machine passes it exclusively to apply a transaction's
+//! log entry (the same on every node), and other log entries not at all:
+//! the state machine is the only writer there, and the reads served
+//! beside it pass shared. The expiry cycle does not pass it: expiry
+//! removes only keys whose deadline has passed, which a transaction may
+//! see go at any moment in Redis too.
 //!
 //! The shared side is on every command's path, so it must not be one lock
 //! word that all the connection threads write: that cache line would

@@ -219,6 +219,14 @@ async fn dispatch(
         return refused(client, found, RespError::Arity(spec.name));
     }
     if client.tx.queues(spec) {
+        if client.shared.replication().is_some() && !replicated::queueable(spec) {
+            let error = RespError::other(format!(
+                "'{}' cannot be queued in a transaction in a replication group: only data \
+                 commands, PING and ECHO are",
+                spec.name
+            ));
+            return refused(client, found, error);
+        }
         let max = client.shared.config.max_input_buffer;
         return Dispatched::Queued(client.tx.queue(index, spec, args, max));
     }

@@ -31,6 +31,9 @@ pub(crate) const MAX_QUEUED: usize = 100_000;
 const COMMAND_OVERHEAD: usize = 64;
 const ARG_OVERHEAD: usize = 32;
 
+/// EXEC's answer when a command was refused while queueing.
+pub(crate) const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+
 /// Redis's answer to a queued command.
 pub(crate) const QUEUED: &str = "QUEUED";
 

@@ -4,9 +4,9 @@
 //! the store-wide gate's exclusive side (`gate.rs`), so no other client's
 //! command runs in between.
 //!
-//! In a replication group MULTI and WATCH are refused: the queued writes
-//! would have to be one entry of the replicated log, applied under the
-//! gate on every node, and they are not yet (docs/replication.md).
+//! In a replication group EXEC proposes its queue as one entry of the log,
+//! which every node applies under the gate (`resp/replicated.rs`); WATCH
+//! is refused there (docs/replication.md).
 
 use super::ok;
 use crate::outcome::Outcome;
@@ -15,19 +15,16 @@ use crate::resp::client::Client;
 use crate::resp::errors::RespError;
 use crate::resp::reply::Value;
 use crate::resp::spec::Reply;
-use crate::resp::transaction::{MAX_QUEUED, Queue};
+use crate::resp::transaction::{EXECABORT, MAX_QUEUED, Queue};
 
-/// What a group answers MULTI and WATCH.
-const IN_A_GROUP: &str = "MULTI and WATCH are refused in a replication group: a transaction's \
-                          writes are not applied as one entry of the replicated log";
+/// What a group answers WATCH.
+const IN_A_GROUP: &str = "WATCH is refused in a replication group: whether a watched key \
+                          changed is not decided by the replicated log, the same on every node";
 
 /// `MULTI`.
 pub(crate) fn multi(client: &mut Client<'_>, _: Args<'_>) -> Reply {
     if client.tx.in_multi() {
         return Err(RespError::other("MULTI calls can not be nested"));
-    }
-    if client.shared.replication().is_some() {
-        return Err(RespError::other(IN_A_GROUP));
     }
     client.tx.queue = Some(Queue::default());
     ok()
@@ -50,9 +47,7 @@ pub(crate) fn exec(client: &mut Client<'_>, _: Args<'_>) -> Reply {
     };
     if queue.aborted {
         client.tx.discard();
-        return Err(RespError::Coded(
-            "EXECABORT Transaction discarded because of previous errors.".into(),
-        ));
+        return Err(RespError::Coded(EXECABORT.into()));
     }
     let shared = client.shared;
     let _alone = shared.gate.exclusive();
