@@ -434,6 +434,14 @@ const SCRIPTS: &[&[&str]] = &[
         "MULTI",
         "GET z",
         "EXEC",
+        "MULTI",
+        "AUTH x",
+        "SELECT 0",
+        "CLIENT SETNAME tx",
+        "CLIENT GETNAME",
+        "ECHO hi",
+        "EXEC",
+        "CLIENT GETNAME",
     ],
     // A node alone is a master without replicas.
     &[
