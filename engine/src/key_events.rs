@@ -7,9 +7,12 @@
 //! keyspace notifications (`notify-keyspace-events`: a message per change,
 //! named by its cause). Both are served by this hook: a server installs
 //! one [`KeyObserver`] with [`Store::observe_keys`] and turns delivery on
-//! with [`Store::set_key_events`] while it has a use for it (a client
-//! watches a key, or notifications are configured); it fans the events
-//! out itself. The cause is a [`KeyEvent`], whose [`KeyEvent::name`] is
+//! with the [`KeyEventSwitch`] it gets back while it has a use for it (a
+//! client watches a key, or notifications are configured); it fans the
+//! events out itself. The store holds the observer weakly, and the switch
+//! does not hold the store, so an observer that keeps its switch makes no
+//! cycle with the store: dropping the store's last handle still shuts it
+//! down (journal flushed) as it would without one. The cause is a [`KeyEvent`], whose [`KeyEvent::name`] is
 //! Redis's keyspace event name, so notifications can publish it as is.
 //!
 //! What it costs: while delivery is off, one relaxed atomic load per
@@ -32,7 +35,9 @@
 //! observes a store that is still opening.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Weak};
+
+use parking_lot::RwLock;
 
 use crate::store::Store;
 
@@ -100,10 +105,39 @@ pub trait KeyObserver: Send + Sync + 'static {
 
 /// The store's side of the hook: the observer, if one is installed, and
 /// whether events are delivered now.
-#[derive(Default)]
 pub(crate) struct KeyEvents {
     on: AtomicBool,
-    observer: OnceLock<Arc<dyn KeyObserver>>,
+    observer: RwLock<Weak<dyn KeyObserver>>,
+}
+
+/// An observer that hears nothing, for a store without one.
+struct Nobody;
+
+impl KeyObserver for Nobody {
+    fn key_changed(&self, _: &[u8], _: KeyEvent) {}
+}
+
+impl Default for KeyEvents {
+    fn default() -> Self {
+        KeyEvents {
+            on: AtomicBool::new(false),
+            observer: RwLock::new(Weak::<Nobody>::new()),
+        }
+    }
+}
+
+/// Turns the delivery of key events on and off (see
+/// [`Store::observe_keys`]).
+pub struct KeyEventSwitch(Arc<KeyEvents>);
+
+impl KeyEventSwitch {
+    /// Delivers events (`true`) or not. A change made by a thread that
+    /// took the changed key's shard lock after this returned is delivered
+    /// (the lock orders the two), so a server that turns events on and
+    /// then reads a key hears of every later change to it.
+    pub fn set(&self, on: bool) {
+        self.0.on.store(on, Ordering::SeqCst);
+    }
 }
 
 impl KeyEvents {
@@ -119,26 +153,22 @@ impl KeyEvents {
 
     #[cold]
     fn deliver(&self, key: &[u8], event: KeyEvent) {
-        if let Some(observer) = self.observer.get() {
+        let observer = self.observer.read().upgrade();
+        if let Some(observer) = observer {
             observer.key_changed(key, event);
         }
     }
 }
 
 impl Store {
-    /// Installs the observer of key changes; false if one is installed
-    /// already (there is one per store: a server fans out itself).
-    /// Nothing is delivered until [`Store::set_key_events`] turns it on.
-    pub fn observe_keys(&self, observer: Arc<dyn KeyObserver>) -> bool {
-        self.inner.key_events().observer.set(observer).is_ok()
-    }
-
-    /// Turns delivery of key events on or off. A change made by a thread
-    /// that took the changed key's shard lock after this call returned is
-    /// delivered (the lock orders the two), so a server that turns events
-    /// on and then reads a key hears of every later change to it.
-    pub fn set_key_events(&self, on: bool) {
-        self.inner.key_events().on.store(on, Ordering::SeqCst);
+    /// Installs the observer of key changes, held weakly, in place of any
+    /// before it (one per store: a server fans out itself; a server
+    /// started anew over the same store replaces its predecessor's).
+    /// Nothing is delivered until the returned switch turns it on.
+    pub fn observe_keys(&self, observer: Weak<dyn KeyObserver>) -> KeyEventSwitch {
+        let events = self.inner.key_events_arc();
+        *events.observer.write() = observer;
+        KeyEventSwitch(events)
     }
 }
 
@@ -170,7 +200,7 @@ mod tests {
         }
     }
 
-    fn observed() -> (Store, ManualClock, Arc<Seen>) {
+    fn observed() -> (Store, ManualClock, Arc<Seen>, super::KeyEventSwitch) {
         let clock = ManualClock::new(1_000_000);
         let config = StoreConfig {
             background_expiry: false,
@@ -178,10 +208,10 @@ mod tests {
         };
         let store = Store::with_clock(config, clock.clone());
         let seen = Arc::new(Seen::default());
-        assert!(store.observe_keys(seen.clone()));
-        assert!(!store.observe_keys(seen.clone()), "one observer per store");
-        store.set_key_events(true);
-        (store, clock, seen)
+        let weak: std::sync::Weak<Seen> = Arc::downgrade(&seen);
+        let switch = store.observe_keys(weak);
+        switch.set(true);
+        (store, clock, seen, switch)
     }
 
     fn ev(key: &str, event: KeyEvent) -> (String, KeyEvent) {
@@ -191,7 +221,7 @@ mod tests {
     #[test]
     fn every_write_of_the_key_space_is_announced_with_its_cause() {
         use KeyEvent::*;
-        let (store, _, seen) = observed();
+        let (store, _, seen, _switch) = observed();
         store.set_key(b"a", b"1", None).unwrap();
         store.incr(b"a", 2).unwrap();
         store
@@ -231,7 +261,7 @@ mod tests {
 
     #[test]
     fn expiry_flush_and_the_off_switch() {
-        let (store, clock, seen) = observed();
+        let (store, clock, seen, switch) = observed();
         store
             .set_key(b"swept", b"v", Some(Duration::from_secs(1)))
             .unwrap();
@@ -248,9 +278,15 @@ mod tests {
         seen.take();
         store.flush_all().unwrap();
         assert_eq!(seen.take(), [ev("f", KeyEvent::Flushed)]);
-        store.set_key_events(false);
+        switch.set(false);
         store.set_key(b"quiet", b"v", None).unwrap();
         assert_eq!(seen.take(), []);
+        // The store holds its observer weakly: one dropped hears nothing.
+        switch.set(true);
+        let weak = Arc::downgrade(&seen);
+        drop(seen);
+        store.set_key(b"unheard", b"v", None).unwrap();
+        assert!(weak.upgrade().is_none());
         assert_eq!(KeyEvent::RenameFrom.name(), Some("rename_from"));
         assert_eq!(KeyEvent::Flushed.name(), None);
     }

@@ -72,7 +72,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{MemoryPolicy, StoreConfig};
 pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
 pub use glob::glob_match;
-pub use key_events::{KeyEvent, KeyObserver};
+pub use key_events::{KeyEvent, KeyEventSwitch, KeyObserver};
 pub use keyspace::{
     Deadline, ExpireCondition, KeyExpiry, KeyType, SetCondition, SetOptions, SetOutcome,
 };

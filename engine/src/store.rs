@@ -335,6 +335,11 @@ impl Inner {
         &self.key_events
     }
 
+    /// The hook, shared, for the switch a server keeps.
+    pub(crate) fn key_events_arc(&self) -> Arc<KeyEvents> {
+        Arc::clone(&self.key_events)
+    }
+
     /// The memory meter: for freeing what was removed, and for charging
     /// what exists whatever the limit. A write reserves with
     /// [`Inner::reserve`] instead.

@@ -130,3 +130,36 @@ async fn a_queue_is_bounded_and_its_overflow_discards_the_transaction() {
     say(&mut stream, "EXISTS k after\r\n", ":0\r\n").await;
     daemon.stop().await;
 }
+
+/// The WATCH registry is the store's key observer, and makes no cycle
+/// with the store: once the server has stopped and the last handle is
+/// dropped, the store shuts down (its directory's lock goes with it), and
+/// what it wrote is there on reopening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_lets_its_store_go() {
+    let dir = crate::tempdir::TempDir::new("watch-cycle");
+    let open = || {
+        let persist = sessiond::PersistConfig::new(dir.path());
+        sessiond::Store::open_with(sessiond::StoreConfig::default(), persist)
+            .expect("the directory opens")
+            .0
+    };
+    let store = open();
+    let daemon = Daemon::over(
+        store,
+        ServerConfig {
+            resp_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(daemon.resp_addr.unwrap())
+        .await
+        .unwrap();
+    say(&mut stream, "WATCH w\r\n", "+OK\r\n").await;
+    say(&mut stream, "SET w 1\r\n", "+OK\r\n").await;
+    drop(stream);
+    daemon.stop().await;
+    let reopened = open();
+    assert_eq!(reopened.get_key(b"w"), Some(b"1".to_vec()));
+}

@@ -222,7 +222,7 @@ async fn dispatch(
         if client.shared.replication().is_some() && !replicated::queueable(spec) {
             let error = RespError::other(format!(
                 "'{}' cannot be queued in a transaction in a replication group: only data \
-                 commands, PING and ECHO are",
+                 commands, PING, ECHO and UNWATCH are",
                 spec.name
             ));
             return refused(client, found, error);

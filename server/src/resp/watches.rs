@@ -26,14 +26,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use sessiond::{KeyEvent, KeyObserver, Store};
+use sessiond::{KeyEvent, KeyEventSwitch, KeyObserver, Store};
 
 /// Every watched key and its watchers.
 pub(crate) struct Watches {
     keys: Mutex<HashMap<Box<[u8]>, Vec<Watcher>>>,
-    /// To switch the store's events on and off with the first and last
-    /// watched key.
-    store: Store,
+    /// Switches the store's events on and off with the first and last
+    /// watched key (the store holds this registry weakly; `Shared` holds
+    /// it, so a server that ends leaves no cycle with its store).
+    events: KeyEventSwitch,
 }
 
 struct Watcher {
@@ -48,19 +49,16 @@ struct Watcher {
 impl Watches {
     /// The registry of `store`, installed as its key observer.
     pub(crate) fn install(store: &Store) -> Arc<Watches> {
-        let watches = Arc::new(Watches {
+        Arc::new_cyclic(|me: &std::sync::Weak<Watches>| Watches {
             keys: Mutex::default(),
-            store: store.clone(),
-        });
-        // A store has one observer; a server has one store.
-        let _ = store.observe_keys(watches.clone());
-        watches
+            events: store.observe_keys(me.clone()),
+        })
     }
 
     fn add(&self, key: &[u8], client: u64, dirty: &Arc<AtomicBool>) {
         let mut keys = self.keys.lock();
         if keys.is_empty() {
-            self.store.set_key_events(true);
+            self.events.set(true);
         }
         keys.entry(key.into()).or_default().push(Watcher {
             client,
@@ -86,7 +84,7 @@ impl Watches {
             }
         }
         if keys.is_empty() {
-            self.store.set_key_events(false);
+            self.events.set(false);
         }
     }
 }
