@@ -163,3 +163,30 @@ async fn a_stopped_server_lets_its_store_go() {
     let reopened = open();
     assert_eq!(reopened.get_key(b"w"), Some(b"1".to_vec()));
 }
+
+/// A HELLO queued in a transaction switches the protocol where Redis
+/// does: the replies before it stay in the old protocol, HELLO's own and
+/// the ones after it are in the new one (and so is everything after EXEC).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_hello_switches_the_protocol_mid_exec_as_redis_does() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (daemon, addr) = resp_daemon(ServerConfig::default()).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    say(&mut stream, "MULTI\r\n", "+OK\r\n").await;
+    say(&mut stream, "GET nope\r\n", "+QUEUED\r\n").await;
+    say(&mut stream, "HELLO 3\r\n", "+QUEUED\r\n").await;
+    say(&mut stream, "GET nope\r\n", "+QUEUED\r\n").await;
+    stream.write_all(b"EXEC\r\nGET nope\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let started = Instant::now();
+    while !got.ends_with(b"_\r\n_\r\n") {
+        assert!(started.elapsed() < Duration::from_secs(5), "{got:?}");
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("*3\r\n$-1\r\n%7\r\n"), "{text:?}");
+    daemon.stop().await;
+}

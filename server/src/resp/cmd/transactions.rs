@@ -60,12 +60,26 @@ pub(crate) fn exec(client: &mut Client<'_>, _: Args<'_>) -> Reply {
         return Ok(Value::NullArray);
     }
     let mut replies = Vec::with_capacity(queue.commands.len());
+    let mut protocol = client.protocol;
     for queued in queue.commands {
         let reply = (queued.spec.run)(client, Args::new(queued.spec.name, &queued.args));
         client
             .policy
             .count(Some(queued.index), Outcome::of_resp(&reply));
         replies.push(reply.unwrap_or_else(Value::from));
+        if client.protocol != protocol {
+            // A queued HELLO switched the protocol: Redis wrote the
+            // replies before it in the old one (and HELLO's own in the new).
+            let before = replies.len() - 1;
+            for earlier in &mut replies[..before] {
+                if !matches!(earlier, Value::Encoded(_)) {
+                    let mut bytes = bytes::BytesMut::new();
+                    earlier.encode(protocol, &mut bytes);
+                    *earlier = Value::Encoded(bytes.to_vec());
+                }
+            }
+            protocol = client.protocol;
+        }
     }
     Ok(Value::Array(replies))
 }
