@@ -4,6 +4,10 @@
 #   benches/fuzz.sh TARGET SECONDS      (benches/fuzz.sh list: the targets)
 #   RUNS=10000000 benches/fuzz.sh TARGET SECONDS   (also stop after RUNS
 #                                                    executions)
+#   SANITIZER=none benches/fuzz.sh TARGET SECONDS  (cargo-fuzz's -s; the
+#       default is AddressSanitizer, which matters where a target reaches
+#       the engine's one unsafe file, thin.rs; a target over safe code only,
+#       such as resp_pipeline, runs several times faster without it)
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz
 # --locked`, installed here if missing). The targets' bodies are in
@@ -31,6 +35,6 @@ work="$target/fuzz-corpus/$name"
 mkdir -p "$work"
 # -rss_limit_mb: a decoder that allocates what a length prefix claims,
 # before the bytes arrive, is a bug worth a crash report.
-CARGO_TARGET_DIR="$target/fuzz" cargo +nightly fuzz run --fuzz-dir fuzz/libfuzzer "$name" \
+CARGO_TARGET_DIR="$target/fuzz" cargo +nightly fuzz run --sanitizer "${SANITIZER:-address}" --fuzz-dir fuzz/libfuzzer "$name" \
     "$work" "fuzz/corpus/$name" -- \
     -max_total_time="$seconds" ${RUNS:+-runs="$RUNS"} -rss_limit_mb=512 -timeout=5 -print_final_stats=1

@@ -22,6 +22,7 @@
 //! locks (ARCHITECTURE.md, lock order), never a shard lock.
 //!
 //! Where it is called: every write site of `keyspace.rs` and `sets.rs`,
+//! every hash write (`hashes.rs`' `write_hash`, one call for all),
 //! FLUSHALL (`key_scan.rs`, one [`KeyEvent::Flushed`] per key removed),
 //! and expiry, both the cycle's sweep and a read that finds a key past
 //! its deadline (`keys.rs`, [`KeyEvent::Expired`]). Eviction removes only
@@ -68,6 +69,8 @@ pub enum KeyEvent {
     Sadd,
     /// Members were removed from a set.
     Srem,
+    /// A hash was written (every hash write, for now: see `hashes.rs`).
+    Hset,
     /// The key was removed by FLUSHALL or FLUSHDB. Redis sends no keyspace
     /// event per key for a flush; notifications skip this one, while WATCH
     /// needs it (a flush changes a watched key that existed).
@@ -90,6 +93,7 @@ impl KeyEvent {
             KeyEvent::Incrby => "incrby",
             KeyEvent::Sadd => "sadd",
             KeyEvent::Srem => "srem",
+            KeyEvent::Hset => "hset",
             KeyEvent::Flushed => return None,
         })
     }

@@ -10,11 +10,46 @@ use crate::keyspace::KeyType;
 use crate::persist::Entry;
 use crate::store::Store;
 
+/// What [`Store::key_ttl_summary`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyTtlSummary {
+    /// Keys with a deadline still ahead.
+    pub with_ttl: u64,
+    /// The mean time left to those deadlines, in milliseconds.
+    pub avg_ttl_ms: u64,
+}
+
 impl Store {
     /// How many keys the store holds (DBSIZE); like Redis's, the count
     /// includes keys past their deadline that nothing has reclaimed yet.
     pub fn key_count(&self) -> usize {
         self.inner.key_shards().iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// How many keys have a deadline still ahead, and the mean time left
+    /// to them in milliseconds (0 when none), as Redis's `INFO keyspace`
+    /// reports `expires` and `avg_ttl`. A walk of every key, one shard
+    /// lock at a time: for INFO, not for a request's path.
+    pub fn key_ttl_summary(&self) -> KeyTtlSummary {
+        let now = self.now_ms();
+        let (mut with_ttl, mut total_left) = (0u64, 0u128);
+        for shard in self.inner.key_shards() {
+            let shard = shard.lock();
+            for deadline in shard.entries().filter_map(|e| e.deadline()) {
+                if deadline > now {
+                    with_ttl += 1;
+                    total_left += u128::from(deadline - now);
+                }
+            }
+        }
+        let avg_ttl_ms = match with_ttl {
+            0 => 0,
+            n => u64::try_from(total_left / u128::from(n)).unwrap_or(u64::MAX),
+        };
+        KeyTtlSummary {
+            with_ttl,
+            avg_ttl_ms,
+        }
     }
 
     /// Deletes every plain key and every session (FLUSHDB, FLUSHALL): a

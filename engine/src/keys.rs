@@ -7,6 +7,7 @@
 
 use hashbrown::HashTable;
 
+use crate::hash_value::HashValue;
 use crate::hashing::Hasher;
 use crate::key_events::{KeyEvent, KeyEvents};
 use crate::thin::ThinBytes;
@@ -41,6 +42,8 @@ pub(crate) enum Value<'a> {
     /// A set of byte strings (SADD, SMEMBERS): the owner-index pattern of
     /// Redis session libraries.
     Set(SetValue),
+    /// A hash of fields, each with an optional deadline (HSET, HEXPIRE).
+    Hash(HashValue),
 }
 
 impl Value<'_> {
@@ -49,6 +52,7 @@ impl Value<'_> {
         match self {
             Value::Str(bytes) => bytes.len(),
             Value::Set(set) => set.bytes,
+            Value::Hash(hash) => hash.bytes(),
         }
     }
 }
@@ -57,6 +61,7 @@ impl Value<'_> {
 pub(crate) enum ValueRef<'a> {
     Str(&'a [u8]),
     Set(&'a SetValue),
+    Hash(&'a HashValue),
 }
 
 /// A set value, with its accounted bytes kept alongside so that charging
@@ -116,12 +121,19 @@ impl SetValue {
 ///     22     …  key, then a string value's bytes
 /// ```
 ///
-/// A set is a boxed [`SetValue`] beside it, so the table slot is two
+/// A set or a hash is boxed beside it ([`SetValue`], [`HashValue`]), so
+/// the table slot is two
 /// pointers: 16 bytes, against some 90 for a struct of boxed
 /// key, value enum and times.
 pub(crate) struct KeyEntry {
     packed: ThinBytes,
-    set: Option<Box<SetValue>>,
+    set: Option<Box<Boxed>>,
+}
+
+/// A value kept beside the packed record: a set or a hash.
+enum Boxed {
+    Set(SetValue),
+    Hash(HashValue),
 }
 
 const HASH: usize = 0;
@@ -135,7 +147,8 @@ impl KeyEntry {
     fn new(key: &[u8], hash: u64, value: Value<'_>) -> Self {
         let (string, set) = match value {
             Value::Str(bytes) => (bytes, None),
-            Value::Set(set) => (&[][..], Some(Box::new(set))),
+            Value::Set(set) => (&[][..], Some(Box::new(Boxed::Set(set)))),
+            Value::Hash(hash) => (&[][..], Some(Box::new(Boxed::Hash(hash)))),
         };
         KeyEntry {
             packed: pack(hash, 0, key, string),
@@ -152,6 +165,7 @@ impl KeyEntry {
         match self.value() {
             ValueRef::Str(bytes) => bytes.len(),
             ValueRef::Set(set) => set.bytes,
+            ValueRef::Hash(hash) => hash.bytes(),
         }
     }
 
@@ -185,8 +199,9 @@ impl KeyEntry {
 
     /// The value, borrowed.
     pub(crate) fn value(&self) -> ValueRef<'_> {
-        match &self.set {
-            Some(set) => ValueRef::Set(set),
+        match self.set.as_deref() {
+            Some(Boxed::Set(set)) => ValueRef::Set(set),
+            Some(Boxed::Hash(hash)) => ValueRef::Hash(hash),
             None => ValueRef::Str(self.string()),
         }
     }
@@ -196,14 +211,53 @@ impl KeyEntry {
         self.set.is_none().then(|| self.string())
     }
 
-    /// The set, or `None` for a string.
+    /// The set, or `None` for another type.
     pub(crate) fn as_set(&self) -> Option<&SetValue> {
-        self.set.as_deref()
+        match self.set.as_deref() {
+            Some(Boxed::Set(set)) => Some(set),
+            _ => None,
+        }
     }
 
-    /// The set, mutably, or `None` for a string.
+    /// The set, mutably, or `None` for another type.
     pub(crate) fn as_set_mut(&mut self) -> Option<&mut SetValue> {
-        self.set.as_deref_mut()
+        match self.set.as_deref_mut() {
+            Some(Boxed::Set(set)) => Some(set),
+            _ => None,
+        }
+    }
+
+    /// The hash, or `None` for another type.
+    pub(crate) fn as_hash(&self) -> Option<&HashValue> {
+        match self.set.as_deref() {
+            Some(Boxed::Hash(hash)) => Some(hash),
+            _ => None,
+        }
+    }
+
+    /// The hash, mutably, or `None` for another type. A caller that
+    /// changes field deadlines reschedules the key (`KeyShard::reschedule`).
+    pub(crate) fn as_hash_mut(&mut self) -> Option<&mut HashValue> {
+        match self.set.as_deref_mut() {
+            Some(Boxed::Hash(hash)) => Some(hash),
+            _ => None,
+        }
+    }
+
+    /// Reaps a hash's expired fields; returns the bytes freed (0 for
+    /// other types).
+    fn reap(&mut self, now_ms: u64) -> usize {
+        self.as_hash_mut().map_or(0, |hash| hash.reap(now_ms))
+    }
+
+    /// When the wheel must next look at the key: its deadline or its
+    /// hash's earliest field deadline, whichever comes first.
+    fn next_due(&self) -> Option<u64> {
+        let field = self.as_hash().and_then(HashValue::next_deadline);
+        match (self.deadline(), field) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Replaces a string value (INCR); the key, deadline and wheel entry
@@ -226,8 +280,9 @@ impl KeyEntry {
     /// Moves the value out for RENAME: a string borrowed from the entry, a
     /// set taken whole.
     pub(crate) fn take_value(&mut self) -> Value<'_> {
-        match self.set.take() {
-            Some(set) => Value::Set(*set),
+        match self.set.take().map(|boxed| *boxed) {
+            Some(Boxed::Set(set)) => Value::Set(set),
+            Some(Boxed::Hash(hash)) => Value::Hash(hash),
             None => Value::Str(self.string()),
         }
     }
@@ -251,8 +306,11 @@ impl KeyEntry {
         self.packed.as_mut_slice()[WHEEL_AT..KEY_LEN].copy_from_slice(&second.to_le_bytes());
     }
 
+    /// Whether the key is dead: past its deadline, or a hash none of
+    /// whose fields is alive.
     pub(crate) fn is_expired(&self, now_ms: u64) -> bool {
         self.deadline().is_some_and(|d| now_ms >= d)
+            || self.as_hash().is_some_and(|h| h.all_expired(now_ms))
     }
 
     /// The key's position in SCAN order within its shard: fixed for the
@@ -267,11 +325,11 @@ impl KeyEntry {
 /// only an earlier one needs a new entry.
 fn schedule(wheel: &mut Wheel, entry: &mut KeyEntry, hash: u64, deadline: Option<u64>) {
     entry.set_deadline(deadline);
-    let Some(deadline) = entry.deadline() else {
+    let Some(due) = entry.next_due() else {
         return;
     };
     // Bucket 0 would read as "no wheel entry": the clamped deadline is 1.
-    let due = bucket_of(deadline);
+    let due = bucket_of(due);
     if entry.wheel_at() == 0 || due < entry.wheel_at() {
         entry.set_wheel_at(due);
         wheel.schedule(due, hash);
@@ -344,7 +402,9 @@ impl KeyShard {
             self.events.emit(key, KeyEvent::Expired);
             return None;
         }
-        Some(entry.into_mut())
+        let entry = entry.into_mut();
+        *freed += entry.reap(now_ms);
+        Some(entry)
     }
 
     /// The entry for `key`, expired or not, without side effects.
@@ -394,7 +454,12 @@ impl KeyShard {
         if self.live(key, now_ms, freed).is_none() {
             self.set(key, make(), None);
         }
-        self.live(key, now_ms, freed).expect("inserted above")
+        // Not `live` again: a new empty hash reads as expired until the
+        // caller gives it a field.
+        let hash = self.hasher.bytes(key);
+        self.table
+            .find_mut(hash, |e| e.key() == key)
+            .expect("inserted above")
     }
 
     /// Removes every key and empties the wheel; returns the bytes freed.
@@ -460,6 +525,18 @@ impl KeyShard {
         schedule(&mut self.wheel, entry, hash, deadline);
     }
 
+    /// Gives a key whose hash's field deadlines changed the wheel entry
+    /// its earliest one needs. The key must exist.
+    pub(crate) fn reschedule(&mut self, key: &[u8]) {
+        let deadline = self.get(key).and_then(KeyEntry::deadline);
+        self.set_deadline(key, deadline);
+    }
+
+    /// The shard's seeded hasher (HSCAN's field positions).
+    pub(crate) fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
     /// Removes a key whatever its deadline, returning it.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<KeyEntry> {
         let hash = self.hasher.bytes(key);
@@ -494,7 +571,8 @@ impl KeyShard {
                     out.bytes += removed.footprint();
                 } else {
                     let key = entry.into_mut();
-                    match key.deadline().map(bucket_of) {
+                    out.bytes += key.reap(now_ms);
+                    match key.next_due().map(bucket_of) {
                         Some(due) => {
                             key.set_wheel_at(due);
                             self.wheel.schedule(due, hash);
@@ -599,7 +677,7 @@ mod tests {
         assert_eq!(entry.deadline(), None);
         match entry.take_value() {
             Value::Set(set) => assert!(set.contains(b"a")),
-            Value::Str(_) => panic!("a set came back as a string"),
+            _ => panic!("a set came back as another type"),
         }
     }
 

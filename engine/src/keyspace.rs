@@ -124,7 +124,7 @@ pub enum ExpireCondition {
 impl ExpireCondition {
     /// Whether a key whose deadline is `current` may take `new` (`None`
     /// for either: no TTL, which counts as an infinite one).
-    fn allows(self, current: Option<u64>, new: Option<u64>) -> bool {
+    pub(crate) fn allows(self, current: Option<u64>, new: Option<u64>) -> bool {
         match (self, current, new) {
             (ExpireCondition::Always, _, _) => true,
             (ExpireCondition::IfNoTtl, current, _) => current.is_none(),
@@ -146,6 +146,8 @@ pub enum KeyType {
     String,
     /// A set of byte strings.
     Set,
+    /// A hash of fields with values (and optional field TTLs).
+    Hash,
 }
 
 impl KeyType {
@@ -154,6 +156,7 @@ impl KeyType {
         match self {
             KeyType::String => "string",
             KeyType::Set => "set",
+            KeyType::Hash => "hash",
         }
     }
 
@@ -162,6 +165,7 @@ impl KeyType {
         match entry.value() {
             ValueRef::Str(_) => KeyType::String,
             ValueRef::Set(_) => KeyType::Set,
+            ValueRef::Hash(_) => KeyType::Hash,
         }
     }
 }
@@ -576,7 +580,7 @@ impl Inner {
     }
 
     /// A deadline in Unix milliseconds.
-    fn deadline(&self, when: Deadline) -> Result<u64, StoreError> {
+    pub(crate) fn deadline(&self, when: Deadline) -> Result<u64, StoreError> {
         match when {
             Deadline::In(ttl) => self.deadline_after(ttl),
             Deadline::AtMs(ms) => Ok(ms),

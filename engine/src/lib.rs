@@ -48,6 +48,9 @@ mod clock;
 mod config;
 mod expiry;
 mod glob;
+mod hash_numbers;
+mod hash_value;
+mod hashes;
 mod hashing;
 mod key_events;
 mod key_scan;
@@ -72,7 +75,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{MemoryPolicy, StoreConfig};
 pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
 pub use glob::glob_match;
+pub use hash_numbers::parse_float;
+pub use hashes::{FieldExpire, FieldPersist, FieldTtl, FieldValue, HashError, HashSetOptions};
 pub use key_events::{KeyEvent, KeyEventSwitch, KeyObserver};
+pub use key_scan::KeyTtlSummary;
 pub use keyspace::{
     Deadline, ExpireCondition, KeyExpiry, KeyType, SetCondition, SetOptions, SetOutcome,
 };

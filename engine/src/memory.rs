@@ -16,7 +16,7 @@
 //! - an entry that is gone (removed, replaced, expired, evicted) is
 //!   [`MemoryMeter::free`]d, once, by whoever took it out of its table.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use sessiond_protocol::StoreError;
 
@@ -26,18 +26,57 @@ use crate::config::MemoryPolicy;
 /// rounding, hash-table slot, wheel entry and owner-index handle.
 pub(crate) const SESSION_OVERHEAD: usize = 56;
 
+/// `limit`'s value for "no limit".
+const NO_LIMIT: u64 = u64::MAX;
+
 /// The accounted bytes, and the limit they must stay under.
+///
+/// The limit and the policy are atomics, not fixed settings, because an
+/// operator may change them while the store runs (RESP's `CONFIG SET
+/// maxmemory`); a write reads them once, relaxed, as it reserves.
 pub(crate) struct MemoryMeter {
     used: AtomicU64,
-    limit: Option<u64>,
+    /// [`NO_LIMIT`] for none.
+    limit: AtomicU64,
+    /// A [`MemoryPolicy`] as `policy_code` spells it.
+    policy: AtomicU8,
+}
+
+fn policy_code(policy: MemoryPolicy) -> u8 {
+    match policy {
+        MemoryPolicy::Reject => 0,
+        MemoryPolicy::EvictNearestDeadline => 1,
+    }
 }
 
 impl MemoryMeter {
     /// An empty meter; `None` for no limit.
-    pub(crate) fn new(limit: Option<u64>) -> Self {
+    pub(crate) fn new(limit: Option<u64>, policy: MemoryPolicy) -> Self {
         MemoryMeter {
             used: AtomicU64::new(0),
-            limit,
+            limit: AtomicU64::new(limit.unwrap_or(NO_LIMIT)),
+            policy: AtomicU8::new(policy_code(policy)),
+        }
+    }
+
+    /// Changes the limit from the next reservation on. Lowering it below
+    /// what is held evicts nothing at once: the next writes that need
+    /// memory evict (or are refused) by policy.
+    pub(crate) fn set_limit(&self, limit: Option<u64>) {
+        self.limit
+            .store(limit.unwrap_or(NO_LIMIT), Ordering::Relaxed);
+    }
+
+    /// What happens at the limit, from the next reservation on.
+    pub(crate) fn set_policy(&self, policy: MemoryPolicy) {
+        self.policy.store(policy_code(policy), Ordering::Relaxed);
+    }
+
+    /// The policy in force.
+    pub(crate) fn policy(&self) -> MemoryPolicy {
+        match self.policy.load(Ordering::Relaxed) {
+            0 => MemoryPolicy::Reject,
+            _ => MemoryPolicy::EvictNearestDeadline,
         }
     }
 
@@ -48,7 +87,10 @@ impl MemoryMeter {
 
     /// The limit, if there is one.
     pub(crate) fn limit(&self) -> Option<u64> {
-        self.limit
+        match self.limit.load(Ordering::Relaxed) {
+            NO_LIMIT => None,
+            limit => Some(limit),
+        }
     }
 
     /// Reserves `bytes` for a write about to be made. If they do not fit
@@ -61,14 +103,14 @@ impl MemoryMeter {
     pub(crate) fn reserve(
         &self,
         bytes: usize,
-        policy: MemoryPolicy,
         mut evict: impl FnMut() -> bool,
     ) -> Result<Reservation<'_>, StoreError> {
+        let policy = self.policy();
         let mut refused = match self.try_take(bytes) {
             Ok(()) => return Ok(Reservation { meter: self, bytes }),
             Err(refused) => refused,
         };
-        let hopeless = self.limit.is_some_and(|limit| bytes as u64 > limit);
+        let hopeless = self.limit().is_some_and(|limit| bytes as u64 > limit);
         if policy == MemoryPolicy::Reject || hopeless {
             return Err(refused);
         }
@@ -100,7 +142,7 @@ impl MemoryMeter {
     /// Takes `bytes` if they fit under the limit.
     fn try_take(&self, bytes: usize) -> Result<(), StoreError> {
         let bytes = bytes as u64;
-        let Some(limit) = self.limit else {
+        let Some(limit) = self.limit() else {
             self.used.fetch_add(bytes, Ordering::Relaxed);
             return Ok(());
         };

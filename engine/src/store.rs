@@ -49,7 +49,7 @@ use sessiond_protocol::StoreError;
 use sessiond_protocol::limits::{check_data_len, timeout_secs};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::StoreConfig;
+use crate::config::{MemoryPolicy, StoreConfig};
 use crate::expiry::{self, BATCH, Cursor, ExpiryReport, Sweep};
 use crate::hashing::{Hasher, shard_of};
 use crate::key_events::KeyEvents;
@@ -164,7 +164,7 @@ impl Store {
                 .collect(),
             key_events,
             hasher,
-            memory: MemoryMeter::new(config.memory_limit),
+            memory: MemoryMeter::new(config.memory_limit, config.memory_policy),
             counters: Counters::default(),
             expiry_cursor: Cursor::default(),
             evict_cursor: AtomicUsize::new(0),
@@ -181,6 +181,25 @@ impl Store {
             _handles: Arc::new(Handles(Arc::clone(&inner))),
             inner,
         }
+    }
+
+    /// Changes the memory limit while the store runs (`None`: none), as
+    /// an operator's `CONFIG SET maxmemory` does; [`Store::config`] keeps
+    /// the value it started with, [`Store::stats`] shows the one in force.
+    /// Lowering it evicts nothing by itself: the next writes that need
+    /// memory evict or are refused, by the policy in force.
+    pub fn set_memory_limit(&self, limit: Option<u64>) {
+        self.inner.memory.set_limit(limit);
+    }
+
+    /// Changes what happens at the memory limit while the store runs.
+    pub fn set_memory_policy(&self, policy: MemoryPolicy) {
+        self.inner.memory.set_policy(policy);
+    }
+
+    /// The memory policy in force (the configured one until changed).
+    pub fn memory_policy(&self) -> MemoryPolicy {
+        self.inner.memory.policy()
     }
 
     /// The settings this store runs with.
@@ -371,8 +390,7 @@ impl Inner {
     /// memory policy if needed (see [`MemoryMeter::reserve`]). Call before
     /// taking any shard lock.
     pub(crate) fn reserve(&self, bytes: usize) -> Result<Reservation<'_>, StoreError> {
-        self.memory
-            .reserve(bytes, self.config.memory_policy, || self.evict_one())
+        self.memory.reserve(bytes, || self.evict_one())
     }
 
     /// Evicts one session near its deadline: of a few shards sampled, the

@@ -61,7 +61,7 @@ where
         policy: Policy::new(&shared, &shared.stats.native).of_peer(arrival.peer.ip()),
         pieces: None,
     };
-    driver::drive(stream, &mut client, &shared, shutdown, arrival.at).await
+    driver::drive(stream, &mut client, &shared, shutdown, arrival.at, None).await
 }
 
 /// Reads the client's hello and answers it. Returns false (after telling

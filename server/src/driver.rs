@@ -72,8 +72,13 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tracing::debug;
 
 use crate::Shared;
+use crate::clients::ClientEntry;
 use crate::stats::ServerStats;
 use sessiond::Durability;
+
+/// The idle timeout of `timeout 0` (never): far enough, and safe to add
+/// to an `Instant`.
+const NEVER_IDLE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Bytes of answers after which a protocol stops to let them be written.
 pub(crate) const FLUSH_AT: usize = 64 * 1024;
@@ -121,6 +126,20 @@ pub(crate) trait Answer {
 
     /// Whether the client has authenticated, or needs not (no token).
     fn authenticated(&self) -> bool;
+
+    /// Resolves when something waits to be sent unasked (a pub/sub
+    /// message), which the next [`Answer::answer`] writes first. Never,
+    /// for a protocol without pushes.
+    async fn pushed(&self) {
+        std::future::pending::<()>().await;
+    }
+
+    /// Whether the connection waits for pushes, not requests (a RESP
+    /// subscriber), and so never idles out (Redis exempts pub/sub clients
+    /// from its `timeout` too).
+    fn waits_for_pushes(&self) -> bool {
+        false
+    }
 }
 
 /// Why the loop closed a connection at one of its bounds.
@@ -141,13 +160,17 @@ pub(crate) async fn drive<S, A>(
     shared: &Shared,
     mut shutdown: watch::Receiver<bool>,
     accepted: Instant,
+    entry: Option<&ClientEntry>,
 ) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     A: Answer,
 {
     let config = &shared.config;
-    let idle = config.idle_timeout;
+    // The idle timeout in force (CONFIG SET timeout), read once per
+    // batch; none is as good as a year.
+    let idle_now = || shared.live.idle_timeout().unwrap_or(NEVER_IDLE);
+    let mut idle = idle_now();
     let durability = shared.durability.as_ref();
     let mut input = BytesMut::new();
     let mut output = BytesMut::new();
@@ -167,6 +190,7 @@ where
     tokio::pin!(timer);
     let result: io::Result<Option<Bound>> = async {
         loop {
+            idle = idle_now();
             let logged = durability.map(Durability::position);
             let next = protocol.answer(&mut input, &mut output).await;
             if let (Some(durability), Some(before)) = (durability, logged) {
@@ -179,6 +203,8 @@ where
                 }
             }
             if next == Next::Close {
+                let n = output.len() as u64;
+                shared.stats.net_output_bytes.fetch_add(n, Ordering::Relaxed);
                 match timeout(config.write_timeout, stream.write_all(&output)).await {
                     Ok(result) => result?,
                     Err(_) => return Ok(Some(Bound::WriteTimeout)),
@@ -191,6 +217,8 @@ where
                 let waiting = output.len();
                 write_now(&mut stream, &mut output)?;
                 if output.len() < waiting {
+                    let n = (waiting - output.len()) as u64;
+                    shared.stats.net_output_bytes.fetch_add(n, Ordering::Relaxed);
                     // The batch's one clock read beyond the read's own.
                     protocol.answered(last_active.elapsed());
                     write_since = (!output.is_empty()).then(Instant::now);
@@ -236,6 +264,8 @@ where
                 // Everything received has been answered and written: a
                 // clean close. (A change seen later still counts.)
                 _ = shutdown.changed(), if output.is_empty() => return Ok(None),
+                // A message for a subscriber: answer (which writes it) again.
+                () = protocol.pushed() => {}
                 () = &mut timer => {
                     let now = Instant::now();
                     if auth_deadline.is_some_and(|d| now >= d) {
@@ -244,6 +274,9 @@ where
                     if write_since.is_some_and(|since| now >= since + config.write_timeout) {
                         return Ok(Some(Bound::WriteTimeout));
                     }
+                    if protocol.waits_for_pushes() {
+                        last_active = now;
+                    }
                     if write_since.is_none() && now >= last_active + idle {
                         debug!("closing idle connection");
                         return Ok(None);
@@ -251,10 +284,20 @@ where
                     let soonest = nearest(last_active + idle, write_since, config.write_timeout, auth_deadline);
                     timer.as_mut().reset(soonest);
                 }
+                () = woken(entry) => {
+                    if entry.is_some_and(ClientEntry::killed) {
+                        debug!("closing a connection CLIENT KILL named");
+                        return Ok(None);
+                    }
+                }
                 event = io(&mut stream, &mut input, &mut output, !eof) => match event? {
                     Io::Read(0) => eof = true,
-                    Io::Read(_) => last_active = Instant::now(),
-                    Io::Wrote => {
+                    Io::Read(n) => {
+                        last_active = Instant::now();
+                        shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Io::Wrote(n) => {
+                        shared.stats.net_output_bytes.fetch_add(n as u64, Ordering::Relaxed);
                         protocol.answered(last_active.elapsed());
                         write_since = (!output.is_empty()).then(Instant::now);
                     }
@@ -284,6 +327,15 @@ where
     }
 }
 
+/// Completes when CLIENT KILL or a changed setting wakes the connection;
+/// never for a connection without an entry (the native face's).
+async fn woken(entry: Option<&ClientEntry>) {
+    match entry {
+        Some(entry) => entry.woken().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The nearest of the deadlines in force: idleness (only while nothing
 /// waits to be written), the write timeout (while something does), and
 /// authentication.
@@ -300,8 +352,8 @@ fn nearest(
 /// What the socket did.
 enum Io {
     Read(usize),
-    /// Some waiting answers were taken.
-    Wrote,
+    /// Some waiting answers were taken: this many bytes.
+    Wrote(usize),
 }
 
 /// Waits until the socket takes some of `output` (if any waits) or brings
@@ -324,9 +376,11 @@ where
         {
             match wrote? {
                 0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                n => output.advance(n),
+                n => {
+                    output.advance(n);
+                    return Poll::Ready(Ok(Io::Wrote(n)));
+                }
             }
-            return Poll::Ready(Ok(Io::Wrote));
         }
         if !read {
             return Poll::Pending;

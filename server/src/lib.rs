@@ -12,6 +12,7 @@
 //! directly from that task, since no engine operation waits.
 
 mod auth;
+mod clients;
 mod commands;
 mod config;
 mod connection;
@@ -22,12 +23,15 @@ pub mod fuzzing;
 mod gate;
 mod http;
 mod latency;
+mod live;
 mod metrics;
 mod outcome;
 mod policy;
+mod pubsub;
 mod reload;
 mod replication;
 mod resp;
+mod slowlog;
 mod stats;
 mod tls;
 mod workers;
@@ -36,7 +40,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use reload::{Credentials, Live};
 use sessiond_protocol::wire::ServerError;
@@ -103,6 +107,10 @@ pub(crate) struct Arrival {
     pub at: tokio::time::Instant,
     /// The peer's address, under which wrong tokens are remembered.
     pub peer: SocketAddr,
+    /// The listener's address it came in on (CLIENT LIST's `laddr`).
+    pub local: SocketAddr,
+    /// Its socket's descriptor (CLIENT LIST's `fd`; -1 unknown).
+    pub fd: i32,
 }
 
 /// What every connection shares.
@@ -131,6 +139,27 @@ pub(crate) struct Shared {
     /// Which RESP connections watch which keys (`resp/watches.rs`), the
     /// store's key observer.
     pub watches: Arc<resp::Watches>,
+    /// Every pub/sub subscription on this node (`pubsub.rs`).
+    pub pubsub: pubsub::Hub,
+    /// The settings CONFIG SET changes while the server runs (`live.rs`).
+    pub live: live::LiveConfig,
+    /// Client connections open now, both faces, against `live`'s limit;
+    /// only the accept loop adds to it.
+    pub open_connections: AtomicUsize,
+    /// The RESP face's live connections and CLIENT PAUSE (`clients.rs`).
+    pub clients: clients::Registry,
+    /// SLOWLOG and LATENCY (`slowlog.rs`).
+    pub slowlog: slowlog::SlowLog,
+    pub latency_events: slowlog::LatencyMonitor,
+    /// When the server started, and its run id (INFO server).
+    pub started: std::time::Instant,
+    pub run_id: String,
+    /// The counters as CONFIG RESETSTAT last saw them: INFO shows what
+    /// came since, while STATS and the metrics, whose counters only grow,
+    /// are left alone.
+    pub info_baseline: parking_lot::Mutex<std::collections::HashMap<String, u64>>,
+    /// INFO's last look at the command count: when, how many, the rate.
+    pub ops_sample: parking_lot::Mutex<Option<(std::time::Instant, u64, u64)>>,
 }
 
 /// Where this node's client listeners are bound.
@@ -246,6 +275,7 @@ impl Server {
                 .map_err(ServeError::Accept)?,
         };
         let watches = resp::Watches::install(&store);
+        let config_for_live = config.clone();
         let shared = Arc::new(Shared {
             addresses,
             replication: std::sync::OnceLock::new(),
@@ -254,10 +284,20 @@ impl Server {
             config,
             stats: ServerStats::new(resp::command_names()),
             next_client_id: AtomicU64::new(1),
+            live: live::LiveConfig::new(&config_for_live),
+            open_connections: AtomicUsize::new(0),
+            clients: clients::Registry::default(),
+            slowlog: slowlog::SlowLog::default(),
+            latency_events: slowlog::LatencyMonitor::default(),
+            started: std::time::Instant::now(),
+            run_id: run_id(),
+            info_baseline: parking_lot::Mutex::default(),
+            ops_sample: parking_lot::Mutex::default(),
             credentials,
             guesses: auth::Guesses::default(),
             gate: gate::Gate::default(),
             watches,
+            pubsub: pubsub::Hub::default(),
         });
         if let Some(group) = shared.config.replication.clone() {
             let member = replication::Replication::start(shared.clone(), group)
@@ -330,7 +370,6 @@ impl Server {
         if let Some(metrics) = &metrics {
             info!(addr = %metrics.listener.local_addr().map_err(ServeError::Accept)?, "serving metrics (GET /metrics)");
         }
-        let slots = Arc::new(Semaphore::new(shared.config.max_connections));
         let scrapes = Arc::new(Semaphore::new(http::MAX_SCRAPES));
         let (stop, stopping) = watch::channel(false);
         let mut connections = JoinSet::new();
@@ -373,11 +412,15 @@ impl Server {
                     continue;
                 }
             };
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // The limit in force now (CONFIG SET maxclients): only this
+            // loop adds to the count, so it is never passed.
+            if shared.open_connections.load(Ordering::Relaxed) >= shared.live.max_clients() {
                 ServerStats::bump(&shared.stats.connections_refused);
                 connections.spawn(refuse_busy(socket, face));
                 continue;
-            };
+            }
+            let slot = Slot::take(shared.clone());
+            let local = socket.local_addr().unwrap_or(peer);
             // Handed over unregistered, to join its thread's epoll there.
             let socket = match socket.into_std() {
                 Ok(socket) => socket,
@@ -389,6 +432,8 @@ impl Server {
             let arrival = Arrival {
                 at: tokio::time::Instant::now(),
                 peer,
+                local,
+                fd: std::os::fd::AsRawFd::as_raw_fd(&socket),
             };
             // The acceptor in force now: a reload from here on applies to
             // the next connection, not this one.
@@ -435,6 +480,38 @@ impl Server {
         info!("stopped");
         Ok(())
     }
+}
+
+/// One connection's place under the connection limit, given back when it
+/// closes.
+struct Slot(Arc<Shared>);
+
+impl Slot {
+    fn take(shared: Arc<Shared>) -> Slot {
+        shared.open_connections.fetch_add(1, Ordering::Relaxed);
+        Slot(shared)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A run id as Redis's: 40 hex digits, drawn at start.
+fn run_id() -> String {
+    let (a, b) = (
+        sessiond_protocol::SessionId::random(),
+        sessiond_protocol::SessionId::random(),
+    );
+    let hex: String = a
+        .as_bytes()
+        .iter()
+        .chain(b.as_bytes())
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    hex[..40].to_owned()
 }
 
 /// Runs TLS (if configured) and then the listener's protocol on one

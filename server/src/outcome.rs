@@ -53,6 +53,12 @@ impl Outcome {
         Outcome((1 + ErrorCode::ALL.len() + index) as u8)
     }
 
+    /// The arity failure, which INFO counts as rejected rather than
+    /// failed.
+    pub(crate) const fn resp_only_arity() -> Outcome {
+        Outcome::resp_only(1)
+    }
+
     /// How a native request ended.
     pub(crate) fn of_native(response: &Response) -> Outcome {
         match response {
@@ -85,6 +91,27 @@ impl Outcome {
     pub(crate) fn index(self) -> usize {
         usize::from(self.0)
     }
+}
+
+/// The code word a Redis client saw for each outcome, by index, for
+/// INFO errorstats (`ERR` for the generic failures). Errors with codes of
+/// their own that have no outcome of their own (`NOPROTO`) count as `ERR`.
+pub(crate) fn redis_codes() -> Vec<&'static str> {
+    names()
+        .iter()
+        .map(|name| match name.as_str() {
+            "ok" => "",
+            "out_of_memory" => "OOM",
+            "wrong_type" => "WRONGTYPE",
+            "persistence" => "MISCONF",
+            "session_limit" => "SESSIONLIMIT",
+            "version_mismatch" => "VERSIONMISMATCH",
+            "auth_required" => "NOAUTH",
+            "auth_failed" => "WRONGPASS",
+            "readonly" => "READONLY",
+            _ => "ERR",
+        })
+        .collect()
 }
 
 /// The label of every outcome, by index: `ok`, the error codes' names in

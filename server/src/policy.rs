@@ -125,10 +125,13 @@ impl<'a> Policy<'a> {
 
     /// Serves the delay a wrong token owes, if any; the face awaits this
     /// after every request, before answering.
-    pub(crate) async fn pause(&mut self) {
-        if !self.owed.is_zero() {
-            tokio::time::sleep(std::mem::take(&mut self.owed)).await;
+    /// Whether there was one to serve.
+    pub(crate) async fn pause(&mut self) -> bool {
+        if self.owed.is_zero() {
+            return false;
         }
+        tokio::time::sleep(std::mem::take(&mut self.owed)).await;
+        true
     }
 
     /// Whether the connection must close after this answer: too many wrong
@@ -142,6 +145,18 @@ impl<'a> Policy<'a> {
     pub(crate) fn count(&mut self, kind: Option<usize>, outcome: Outcome) {
         let kind = kind.unwrap_or_else(|| self.counters.unknown());
         self.tally.count(kind, outcome);
+    }
+
+    /// Adds a command's time to its kind's (RESP's commandstats).
+    pub(crate) fn time(&mut self, kind: usize, took: Duration) {
+        self.tally.time(kind, took);
+    }
+
+    /// Counts key reads that found their key and that did not.
+    pub(crate) fn lookups(&mut self, hits: u64, misses: u64) {
+        if hits + misses > 0 {
+            self.tally.lookups(hits, misses);
+        }
     }
 
     /// Adds this connection's counts to the server's, once per batch.

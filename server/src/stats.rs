@@ -72,6 +72,10 @@ pub(crate) struct ServerStats {
     pub closed_auth_timeout: AtomicU64,
     /// What the connections' buffers hold now, in bytes.
     pub connection_buffer_bytes: AtomicU64,
+    /// Bytes read from and written to clients, both faces (added once per
+    /// read and per write, not per request).
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
     /// The native protocol's requests, by [`op_index`].
     pub native: Counters,
     /// The Redis face's commands, by their place in its command table.
@@ -91,8 +95,26 @@ pub(crate) struct Counters {
     kinds: Box<[&'static str]>,
     /// By `kind * outcome::COUNT + outcome`.
     cells: Box<[AtomicU64]>,
+    /// Nanoseconds spent in each kind's handler (the Redis face times
+    /// each command for INFO commandstats; the native face does not).
+    nanos: Box<[AtomicU64]>,
+    /// Reads that found their key, and that did not (INFO's
+    /// `keyspace_hits` and `keyspace_misses`).
+    hits: AtomicU64,
+    misses: AtomicU64,
     /// How long this face's requests took.
     pub latency: Latency,
+}
+
+/// One kind's figures for INFO commandstats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KindFigures {
+    pub calls: u64,
+    pub nanos: u64,
+    /// Refused before the handler ran (arity, authentication).
+    pub rejected: u64,
+    /// Ran and failed.
+    pub failed: u64,
 }
 
 /// One connection's request counts since it last reported them, and which
@@ -109,6 +131,11 @@ pub(crate) struct Tally {
     failed: Vec<(usize, u64)>,
     /// Requests since the latency was last recorded.
     unrecorded: u64,
+    /// Nanoseconds by kind, and the kinds with some.
+    nanos: Box<[u64]>,
+    timed: Vec<usize>,
+    hits: u64,
+    misses: u64,
 }
 
 impl Counters {
@@ -125,10 +152,14 @@ impl Counters {
         let cells = (0..kinds.len() * outcome::COUNT)
             .map(|_| AtomicU64::new(0))
             .collect();
+        let nanos = kinds.iter().map(|_| AtomicU64::new(0)).collect();
         Counters {
             names,
             kinds,
             cells,
+            nanos,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
             latency: Latency::default(),
         }
     }
@@ -145,6 +176,10 @@ impl Counters {
             seen: Vec::new(),
             failed: Vec::new(),
             unrecorded: 0,
+            nanos: vec![0; self.kinds.len()].into_boxed_slice(),
+            timed: Vec::new(),
+            hits: 0,
+            misses: 0,
         }
     }
 
@@ -158,6 +193,58 @@ impl Counters {
         for (cell, count) in tally.failed.drain(..) {
             self.cells[cell].fetch_add(count, Ordering::Relaxed);
         }
+        for kind in tally.timed.drain(..) {
+            let nanos = std::mem::take(&mut tally.nanos[kind]);
+            self.nanos[kind].fetch_add(nanos, Ordering::Relaxed);
+        }
+        if tally.hits > 0 {
+            self.hits
+                .fetch_add(std::mem::take(&mut tally.hits), Ordering::Relaxed);
+        }
+        if tally.misses > 0 {
+            self.misses
+                .fetch_add(std::mem::take(&mut tally.misses), Ordering::Relaxed);
+        }
+    }
+
+    /// Key lookups that found their key, and that did not.
+    pub(crate) fn hits_and_misses(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Each known kind's figures, by its label (`get`, `session.get`).
+    pub(crate) fn figures(&self) -> impl Iterator<Item = (&'static str, KindFigures)> + '_ {
+        let rejected = [
+            Outcome::resp_only_arity().index(),
+            Outcome::code(sessiond_protocol::wire::ErrorCode::AuthRequired).index(),
+        ];
+        let rows = self.cells.chunks(outcome::COUNT);
+        rows.zip(self.kinds.iter())
+            .zip(self.nanos.iter())
+            .map(move |((row, kind), nanos)| {
+                let mut figures = KindFigures {
+                    calls: 0,
+                    nanos: nanos.load(Ordering::Relaxed),
+                    rejected: 0,
+                    failed: 0,
+                };
+                for (outcome, count) in row.iter().enumerate() {
+                    let count = count.load(Ordering::Relaxed);
+                    if outcome == Outcome::OK.index() {
+                        figures.calls += count;
+                    } else if rejected.contains(&outcome) {
+                        figures.rejected += count;
+                    } else {
+                        figures.calls += count;
+                        figures.failed += count;
+                    }
+                }
+                (*kind, figures)
+            })
+            .take(self.names.len())
     }
 
     /// Records the latency of the requests counted since it was last
@@ -185,6 +272,21 @@ impl Counters {
 }
 
 impl Tally {
+    /// Adds `took` to the time spent in the kind at `kind`.
+    pub(crate) fn time(&mut self, kind: usize, took: Duration) {
+        let nanos = &mut self.nanos[kind];
+        if *nanos == 0 {
+            self.timed.push(kind);
+        }
+        *nanos = nanos.saturating_add(took.as_nanos() as u64).max(1);
+    }
+
+    /// Counts key lookups that found their key (`hits`) or not.
+    pub(crate) fn lookups(&mut self, hits: u64, misses: u64) {
+        self.hits += hits;
+        self.misses += misses;
+    }
+
     /// Counts one request of the kind at `kind` (its face's index, or
     /// [`Counters::unknown`]) that ended with `outcome`.
     pub(crate) fn count(&mut self, kind: usize, outcome: Outcome) {
@@ -219,6 +321,8 @@ impl ServerStats {
             closed_write_timeout: AtomicU64::new(0),
             closed_auth_timeout: AtomicU64::new(0),
             connection_buffer_bytes: AtomicU64::new(0),
+            net_input_bytes: AtomicU64::new(0),
+            net_output_bytes: AtomicU64::new(0),
             native: Counters::new("ops", OPS),
             resp: Counters::new("resp", resp_commands),
         }
@@ -304,6 +408,17 @@ pub(crate) fn resident_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// CPU time the process has used in user and in system mode, in seconds
+/// (INFO cpu's `used_cpu_user` and `used_cpu_sys`), from `/proc/self/stat`.
+pub(crate) fn cpu_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let (user, system): (u64, u64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+    // USER_HZ is 100, as for `cpu_micros`.
+    Some((user as f64 / 100.0, system as f64 / 100.0))
 }
 
 /// CPU time the process has used, user and system, in microseconds, from

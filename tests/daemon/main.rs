@@ -2,14 +2,17 @@
 //! with an ephemeral port, driven by raw protocol frames, the Rust client,
 //! and the `sessiond` binary itself. One binary, so tests link once.
 
+mod admin;
 mod binary;
 mod bounds;
 mod client;
 mod differential;
 mod durability;
 mod group;
+mod hashes;
 mod metrics;
 mod policy;
+mod pubsub;
 mod raw;
 mod redis_client;
 mod reload;

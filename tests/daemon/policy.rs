@@ -98,8 +98,13 @@ async fn resp_commands_are_counted_in_stats_by_name() {
     }
     let text = String::from_utf8_lossy(&got);
     assert!(text.contains("# Commandstats\r\n"), "{text}");
-    assert!(text.contains("cmdstat_get:calls=4\r\n"), "{text}");
-    assert!(text.contains("cmdstat_set:calls=2\r\n"), "{text}");
+    // As in Redis, a GET refused for its arity is rejected, not called.
+    assert!(text.contains("cmdstat_get:calls=3,usec="), "{text}");
+    assert!(
+        text.contains(",rejected_calls=1,failed_calls=0\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("cmdstat_set:calls=2,"), "{text}");
     assert!(
         !text.contains("cmdstat_del"),
         "uncalled commands are left out"

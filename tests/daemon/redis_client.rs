@@ -197,6 +197,92 @@ async fn counter_incr_counts_with_a_window_over_resp_and_key_incr_ttl_natively()
     assert!(ttl > 800, "the native op keeps a running window too: {ttl}");
 }
 
+/// A hash per session (Spring Session's shape) and one hash per user with
+/// a field per device and a TTL on each field (Redis 8's), through the
+/// crate's own hash commands, over RESP2 and RESP3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashes_and_field_ttls_through_the_crate_commands() {
+    use redis::{ExpireOption, Expiry, FieldExistenceCheck, HashFieldExpirationOptions, SetExpiry};
+    let daemon = daemon().await;
+    for query in ["", "?protocol=resp3"] {
+        let mut con = connect(&daemon, query).await;
+        let _: () = con.del(&["spring:s1", "user:42"]).await.unwrap();
+        let _: () = con
+            .hset_multiple(
+                "spring:s1",
+                &[("creationTime", "1"), ("maxInactiveInterval", "1800")],
+            )
+            .await
+            .unwrap();
+        let added: usize = con
+            .hset("spring:s1", "sessionAttr:cart", "[]")
+            .await
+            .unwrap();
+        assert_eq!(added, 1);
+        let all: HashMap<String, String> = con.hgetall("spring:s1").await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all["maxInactiveInterval"], "1800");
+        let hits: i64 = con.hincr("spring:s1", "hits", 2).await.unwrap();
+        assert_eq!(hits, 2);
+        let score: f64 = con.hincr("spring:s1", "score", 1.5).await.unwrap();
+        assert_eq!(score, 1.5);
+        let mut fields: Vec<String> = Vec::new();
+        let mut iter: redis::AsyncIter<(String, String)> = con.hscan("spring:s1").await.unwrap();
+        while let Some(item) = iter.next_item().await {
+            fields.push(item.unwrap().0);
+        }
+        drop(iter);
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "creationTime",
+                "hits",
+                "maxInactiveInterval",
+                "score",
+                "sessionAttr:cart"
+            ]
+        );
+
+        // Redis 8's shape: a field per device, each with its TTL.
+        let options = HashFieldExpirationOptions::default()
+            .set_existence_check(FieldExistenceCheck::FNX)
+            .set_expiration(SetExpiry::EX(600));
+        let set: bool = con
+            .hset_ex("user:42", &options, &[("laptop", "s1"), ("phone", "s2")])
+            .await
+            .unwrap();
+        assert!(set);
+        let again: bool = con
+            .hset_ex("user:42", &options, &[("phone", "s3")])
+            .await
+            .unwrap();
+        assert!(!again, "FNX with the field present");
+        let ttls: Vec<i64> = con.httl("user:42", &["laptop", "nope"]).await.unwrap();
+        assert_eq!(ttls, [600, -2]);
+        let codes: Vec<i64> = con
+            .hexpire("user:42", 900, ExpireOption::GT, &["laptop", "nope"])
+            .await
+            .unwrap();
+        assert_eq!(codes, [1, -2]);
+        let values: Vec<Option<String>> = con
+            .hget_ex("user:42", &["phone", "nope"], Expiry::PERSIST)
+            .await
+            .unwrap();
+        assert_eq!(values, [Some("s2".to_string()), None]);
+        let persisted: Vec<i64> = con.hpersist("user:42", &["phone"]).await.unwrap();
+        assert_eq!(persisted, [-1], "HGETEX PERSIST already removed it");
+        let devices: usize = con.hlen("user:42").await.unwrap();
+        assert_eq!(devices, 2);
+        let gone: Vec<Option<String>> =
+            con.hget_del("user:42", &["laptop", "phone"]).await.unwrap();
+        assert_eq!(gone, [Some("s1".to_string()), Some("s2".to_string())]);
+        let exists: bool = con.exists("user:42").await.unwrap();
+        assert!(!exists, "the last field took the hash along");
+    }
+    daemon.stop().await;
+}
+
 /// The `redis` crate's atomic pipeline, and a WATCH retry loop that loses
 /// its first round to another client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

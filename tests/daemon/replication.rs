@@ -69,7 +69,10 @@ async fn role_and_info_say_master_of_a_group_of_one() {
             "# Clients",
             "# Memory",
             "# Persistence",
+            "# Stats",
             "# Replication",
+            "# CPU",
+            "# Errorstats",
             "# Cluster",
             "# Keyspace"
         ]
@@ -83,8 +86,11 @@ async fn role_and_info_say_master_of_a_group_of_one() {
                 "# Clients",
                 "# Memory",
                 "# Persistence",
+                "# Stats",
                 "# Replication",
+                "# CPU",
                 "# Commandstats",
+                "# Errorstats",
                 "# Cluster",
                 "# Keyspace"
             ],

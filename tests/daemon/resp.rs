@@ -701,8 +701,10 @@ async fn info_command_and_reset() {
         "# Clients\r\nconnected_clients:1\r\n",
         "# Memory\r\nused_memory:",
         "used_memory_rss:",
-        "# Persistence\r\nloading:0\r\naof_enabled:0\r\naof_last_write_status:ok\r\n",
-        "# Keyspace\r\ndb0:keys=1\r\n",
+        "# Persistence\r\nloading:0\r\n",
+        "aof_enabled:0\r\n",
+        "aof_last_write_status:ok\r\n",
+        "# Keyspace\r\ndb0:keys=1,expires=1,avg_ttl=",
     ] {
         assert!(info.contains(line), "{line:?} in {info}");
     }

@@ -246,3 +246,44 @@ fn an_owner_emptied_by_a_limit_that_still_refuses_gives_back_its_entry() {
     );
     assert_eq!(stats.bytes_used, 0);
 }
+
+#[test]
+fn the_memory_limit_and_policy_change_while_the_store_runs() {
+    let (store, _) = manual_store(StoreConfig::default());
+    let id = store
+        .create(NewSession::new("u").data(vec![1; 100]))
+        .unwrap();
+    store.set_memory_limit(Some(10));
+    assert_eq!(store.stats().memory_limit, Some(10));
+    let refused = store.create(NewSession::new("v"));
+    assert!(matches!(
+        refused,
+        Err(StoreError::OutOfMemory { limit: 10, .. })
+    ));
+    assert!(store.peek(&id).is_ok(), "lowering evicts nothing");
+    assert_eq!(store.memory_policy(), MemoryPolicy::Reject);
+    store.set_memory_policy(MemoryPolicy::EvictNearestDeadline);
+    assert_eq!(store.memory_policy(), MemoryPolicy::EvictNearestDeadline);
+    store.set_memory_limit(None);
+    assert_eq!(store.stats().memory_limit, None);
+    store.create(NewSession::new("v")).unwrap();
+}
+
+#[test]
+fn the_ttl_summary_counts_keys_with_deadlines_ahead() {
+    let (store, clock) = manual_store(StoreConfig::default());
+    assert_eq!(store.key_ttl_summary().with_ttl, 0);
+    store.set_key(b"a", "1", Some(secs(100))).unwrap();
+    store.set_key(b"b", "1", Some(secs(300))).unwrap();
+    store.set_key(b"c", "1", None).unwrap();
+    let summary = store.key_ttl_summary();
+    assert_eq!(summary.with_ttl, 2);
+    assert_eq!(summary.avg_ttl_ms, 200_000);
+    clock.advance(secs(150));
+    let summary = store.key_ttl_summary();
+    assert_eq!(
+        (summary.with_ttl, summary.avg_ttl_ms),
+        (1, 150_000),
+        "a is past due"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod concurrency;
 mod expiry;
+mod hashes;
 mod keys;
 mod limits;
 mod model;

@@ -262,12 +262,12 @@ fn a_file_that_is_not_ours_or_from_a_future_version_refuses() {
     drop(open(dir.path(), &clock));
     let log = newest_log(dir.path());
     let mut bytes = fs::read(&log).unwrap();
-    bytes[8] = 2; // format version 2, header checksum fixed up
+    bytes[8] = 9; // format version 9, header checksum fixed up
     let crc = crc32(&bytes[..20]);
     bytes[20..24].copy_from_slice(&crc.to_le_bytes());
     fs::write(&log, &bytes).unwrap();
     let err = try_open(PersistConfig::new(dir.path()), &clock).unwrap_err();
-    assert!(err.to_string().contains("format version 2"), "{err}");
+    assert!(err.to_string().contains("format version 9"), "{err}");
 }
 
 #[test]

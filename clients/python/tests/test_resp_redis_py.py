@@ -7,6 +7,7 @@ cycle with the first-class SESSION.* commands, over RESP2 and RESP3.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Dict, Iterator
 
 import pytest
@@ -124,3 +125,117 @@ def test_transaction_retries_when_a_watched_key_changes(
     assert calls == [10, 15]
     assert client.get("tx:balance") == b"12"
     other.close()
+def text(value: Any) -> Any:
+    """Bytes as text, in dicts and lists too (redis-py decodes some replies and not others)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, dict):
+        return {text(k): text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [text(v) for v in value]
+    return value
+
+
+def test_config_get_and_set(client: "redis.Redis[bytes]") -> None:
+    assert text(client.config_get("maxmemory")) == {"maxmemory": "0"}
+    assert client.config_set("maxmemory", "100mb") is True
+    try:
+        assert text(client.config_get("maxmemory")) == {"maxmemory": str(100 << 20)}
+        assert client.info("memory")["maxmemory"] == 100 << 20
+    finally:
+        client.config_set("maxmemory", 0)
+    got = text(client.config_get("slowlog-*"))
+    assert got == {"slowlog-log-slower-than": "10000", "slowlog-max-len": "128"}
+    with pytest.raises(redis.ResponseError, match="Unknown option or number of arguments for CONFIG SET - 'nosuch'"):
+        client.config_set("nosuch", 1)
+    with pytest.raises(redis.ResponseError, match="argument must be a memory value"):
+        client.config_set("maxmemory", "lots")
+
+
+def test_info_all_has_every_section(client: "redis.Redis[bytes]") -> None:
+    client.set("py:info", "1", ex=100)
+    assert client.get("py:info") == b"1"
+    with pytest.raises(redis.ResponseError):
+        client.sadd("py:info", "m")
+    info = client.info("all")
+    for key in ["redis_version", "run_id", "tcp_port", "uptime_in_seconds", "connected_clients", "maxclients",
+                "used_memory", "maxmemory_policy", "total_commands_processed", "keyspace_hits",
+                "used_cpu_sys", "used_cpu_user", "cluster_enabled", "role"]:
+        assert key in info, key
+    assert info["cmdstat_get"]["calls"] >= 1 and "usec_per_call" in info["cmdstat_get"]
+    assert info["errorstat_WRONGTYPE"]["count"] >= 1
+    assert info["db0"]["keys"] >= 1 and info["db0"]["expires"] >= 1
+    client.delete("py:info")
+
+
+def test_client_list_kill_and_slowlog(client: "redis.Redis[bytes]", resp_daemon: RespDaemon) -> None:
+    protocol = client.connection_pool.connection_kwargs.get("protocol", 2)
+    other: "redis.Redis[bytes]" = redis.Redis(host="127.0.0.1", port=resp_daemon.resp_port, protocol=protocol)
+    try:
+        client.client_setname("py-me")
+        other.client_setname("py-other")
+        listed = {text(c["name"]): text(c["id"]) for c in client.client_list()}
+        assert listed.get("py-me") == str(client.client_id())
+        other_id = other.client_id()
+        assert listed.get("py-other") == str(other_id)
+        assert client.client_kill_filter(_id=other_id) == 1
+        assert str(other_id) not in [text(c["id"]) for c in client.client_list()]
+    finally:
+        other.close()
+    assert client.config_set("slowlog-log-slower-than", 0) is True
+    try:
+        client.set("py:slow", "1")
+        entries = client.slowlog_get(10)
+        commands = [text(e["command"]) for e in entries]
+        assert "SET py:slow 1" in commands, commands
+        assert text(entries[0]["client_name"]) == "py-me"
+    finally:
+        client.config_set("slowlog-log-slower-than", 10000)
+        client.slowlog_reset()
+        client.delete("py:slow")
+def test_hashes_spring_session_shape(client: "redis.Redis[bytes]") -> None:
+    """A hash per session, as Spring Session keeps it: HSET with a mapping,
+    HGETALL, HINCRBYFLOAT, HSCAN to the end, HRANDFIELD."""
+    key = "spring:session:py1"
+    client.delete(key)
+    assert client.hset(key, mapping={"creationTime": 1, "maxInactiveInterval": 1800}) == 2
+    assert client.hset(key, "sessionAttr:cart", "[]") == 1
+    assert as_dict(client.hgetall(key)) == {
+        b"creationTime": b"1",
+        b"maxInactiveInterval": b"1800",
+        b"sessionAttr:cart": b"[]",
+    }
+    assert client.hincrby(key, "hits", 3) == 3
+    assert client.hincrbyfloat(key, "score", 10.5) == 10.5
+    assert client.hincrbyfloat(key, "score", 0.1) == 10.6
+    assert dict(client.hscan_iter(key, match="sessionAttr:*")) == {b"sessionAttr:cart": b"[]"}
+    assert len(dict(client.hscan_iter(key, count=2))) == 5
+    assert client.hrandfield(key) in as_dict(client.hgetall(key))
+    assert len(client.hrandfield(key, -7)) == 7
+    assert client.hdel(key, "hits", "nope") == 1
+    assert client.hlen(key) == 4
+    assert client.type(key) == b"hash"
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        client.get(key)
+
+
+def test_hash_field_ttls_redis_8_shape(client: "redis.Redis[bytes]") -> None:
+    """One hash per user, a field per device with its own TTL: HSETEX,
+    HEXPIRE, HTTL, HGETEX, HPERSIST, HGETDEL; HLEN exact after expiry."""
+    key = "user:py:devices"
+    client.delete(key)
+    assert client.hsetex(key, mapping={"laptop": "s1", "phone": "s2"}, px=300) == 1
+    assert client.hset(key, "tv", "s3") == 1
+    assert client.hexpire(key, 100, "tv", "nope", nx=True) == [1, -2]
+    assert client.hexpire(key, 100, "tv", gt=True) == [0]
+    assert client.httl(key, "tv", "nope") == [100, -2]
+    assert client.hpersist(key, "tv") == [1]
+    assert client.httl(key, "tv") == [-1]
+    assert client.hgetex(key, "phone", "nope") == [b"s2", None]
+    assert client.hlen(key) == 3
+    time.sleep(0.45)
+    # Nothing read the hash since the two fields' deadline.
+    assert client.hlen(key) == 1
+    assert as_dict(client.hgetall(key)) == {b"tv": b"s3"}
+    assert client.hgetdel(key, "tv") == [b"s3"]
+    assert client.exists(key) == 0

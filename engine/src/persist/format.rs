@@ -13,12 +13,15 @@
 //! record in the middle look like one that runs past the end, and recovery
 //! would cut everything after it as if it were a torn tail).
 
+use crate::hash_value::HashValue;
 use crate::keys::{KeyEntry, ValueRef};
 
 /// The first 8 bytes of every file.
 pub(crate) const MAGIC: [u8; 8] = *b"SESSIOND";
 /// The format version this build writes. It reads every version up to it.
-pub(crate) const FORMAT_VERSION: u16 = 1;
+/// Version 2 added the HASH record; a version-1 reader refuses it by the
+/// header rather than as damage.
+pub(crate) const FORMAT_VERSION: u16 = 2;
 /// Bytes of the file header.
 pub(crate) const FILE_HEADER: usize = 24;
 /// Bytes of a record's frame before its body.
@@ -165,6 +168,13 @@ pub(crate) enum Entry<'a> {
         deadline_ms: u64,
         members: &'a [u8],
     },
+    /// A hash key as it now is: its fields, each `u32` length + name,
+    /// `u64` deadline (0: none), `u32` length + value.
+    Hash {
+        key: &'a [u8],
+        deadline_ms: u64,
+        fields: &'a [u8],
+    },
     /// A key is gone.
     EndKey { key: &'a [u8] },
     /// The last record of a snapshot, with the number before it.
@@ -178,6 +188,7 @@ const STR: u8 = 4;
 const SET: u8 = 5;
 const END_KEY: u8 = 6;
 const END: u8 = 7;
+const HASH: u8 = 8;
 
 impl Entry<'_> {
     /// Writes the record body (tag and fields).
@@ -206,6 +217,11 @@ impl Entry<'_> {
                 deadline_ms,
                 members,
             } => key_body(out, SET, key, *deadline_ms, members),
+            Entry::Hash {
+                key,
+                deadline_ms,
+                fields,
+            } => key_body(out, HASH, key, *deadline_ms, fields),
             Entry::EndKey { key } => {
                 out.push(END_KEY);
                 out.extend_from_slice(key);
@@ -234,7 +250,7 @@ impl Entry<'_> {
                 last_seen: le32(&rest[16..20]),
             },
             END_SESSION if rest.len() == 16 => Entry::EndSession { id: id(rest)? },
-            STR | SET => {
+            STR | SET | HASH => {
                 if rest.len() < 10 {
                     return Err("a key record too short");
                 }
@@ -250,10 +266,15 @@ impl Entry<'_> {
                         deadline_ms,
                         value,
                     },
-                    _ => Entry::Set {
+                    SET => Entry::Set {
                         key,
                         deadline_ms,
                         members: value,
+                    },
+                    _ => Entry::Hash {
+                        key,
+                        deadline_ms,
+                        fields: value,
                     },
                 }
             }
@@ -282,7 +303,45 @@ pub(crate) fn with_key_entry<R>(entry: &KeyEntry, f: impl FnOnce(&Entry<'_>) -> 
             deadline_ms,
             members: &pack_members(set.members()),
         }),
+        ValueRef::Hash(hash) => f(&Entry::Hash {
+            key,
+            deadline_ms,
+            fields: &pack_fields(hash),
+        }),
     }
+}
+
+/// Packs a hash's fields as a [`Entry::Hash`] record carries them.
+fn pack_fields(hash: &HashValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hash.bytes());
+    for (field, value, deadline) in hash.iter() {
+        out.extend_from_slice(&(field.len() as u32).to_le_bytes());
+        out.extend_from_slice(field);
+        out.extend_from_slice(&deadline.unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+/// Unpacks what [`pack_fields`] packed into a hash value.
+pub(crate) fn unpack_fields(mut bytes: &[u8]) -> Result<HashValue, &'static str> {
+    const CUT: &str = "a hash field cut short";
+    let mut hash = HashValue::default();
+    while !bytes.is_empty() {
+        let len = le32(bytes.get(..4).ok_or(CUT)?) as usize;
+        let field = bytes.get(4..4 + len).ok_or(CUT)?;
+        let rest = &bytes[4 + len..];
+        let deadline = le64(rest.get(..8).ok_or(CUT)?);
+        let value_len = le32(rest.get(8..12).ok_or(CUT)?) as usize;
+        let value = rest.get(12..12 + value_len).ok_or(CUT)?;
+        hash.set(field, value, false);
+        if deadline != 0 {
+            hash.set_deadline(field, Some(deadline));
+        }
+        bytes = &rest[12 + value_len..];
+    }
+    Ok(hash)
 }
 
 /// Packs set members as a [`Entry::Set`] record carries them.
@@ -402,7 +461,10 @@ mod tests {
     #[test]
     fn headers_check_magic_version_and_kind() {
         let header = file_header(FileKind::Log, 7);
-        assert_eq!(read_file_header(&header, FileKind::Log), Ok((1, 7)));
+        assert_eq!(
+            read_file_header(&header, FileKind::Log),
+            Ok((FORMAT_VERSION, 7))
+        );
         assert!(read_file_header(&header, FileKind::Snapshot).is_err());
         let mut future = header;
         future[8] = 9;

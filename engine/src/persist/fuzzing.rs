@@ -23,8 +23,8 @@ use std::sync::Arc;
 use sessiond_protocol::SessionId;
 
 use super::format::{
-    Entry, FILE_HEADER, FileKind, Framed, next_frame, read_file_header, unpack_members,
-    with_key_entry,
+    Entry, FILE_HEADER, FileKind, Framed, next_frame, read_file_header, unpack_fields,
+    unpack_members, with_key_entry,
 };
 use super::recovery::{self, LogRead, Restore};
 use crate::clock::ManualClock;
@@ -198,6 +198,13 @@ fn check_applied(inner: &Inner, entry: &Entry<'_>, body: &[u8], owners: &mut Has
                 }
                 _ => assert_eq!(again, body, "a string key is written back otherwise"),
             }
+        }
+        Entry::Hash { key, fields, .. } => {
+            let shard = inner.key_shard(key).lock();
+            let held = shard.get(key).expect("a restored hash is there");
+            let hash = held.as_hash().expect("a hash key is restored as a hash");
+            let expected = unpack_fields(fields).expect("packed fields");
+            assert_eq!(hash.len(), expected.len(), "a hash's fields changed");
         }
         Entry::EndKey { key } => {
             assert!(

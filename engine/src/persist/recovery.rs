@@ -26,7 +26,8 @@ use sessiond_protocol::SessionId;
 use super::config::{LoadProgress, PersistConfig};
 use super::files::{self, Listing, LogFile};
 use super::format::{
-    Entry, FILE_HEADER, FileKind, Framed, next_frame, read_file_header, unpack_members,
+    Entry, FILE_HEADER, FileKind, Framed, next_frame, read_file_header, unpack_fields,
+    unpack_members,
 };
 use super::reports::{PersistError, RecoveryReport};
 use crate::keys::{SetValue, Value};
@@ -358,6 +359,14 @@ pub(super) fn restore(store: &impl Restore, entry: Entry<'_>) -> Result<(), &'st
                 set.insert(member);
             }
             store.restore_key(key, Value::Set(set), deadline(deadline_ms));
+        }
+        Entry::Hash {
+            key,
+            deadline_ms,
+            fields,
+        } => {
+            let hash = unpack_fields(fields)?;
+            store.restore_key(key, Value::Hash(hash), deadline(deadline_ms));
         }
         Entry::EndKey { key } => store.restore_key_end(key),
         Entry::End { .. } => return Err("a snapshot's end marker inside a log"),

@@ -53,6 +53,11 @@ impl<'r> Args<'r> {
         rest
     }
 
+    /// How many are left.
+    pub(crate) fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
     /// Whether none are left.
     pub(crate) fn is_empty(&self) -> bool {
         self.rest.len() == 0

@@ -1,10 +1,13 @@
 //! What a RESP connection knows about its client, as handlers see it.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use sessiond::Store;
 
 use super::reply::Protocol;
 use crate::Shared;
+use crate::clients::ClientEntry;
 use crate::policy::Policy;
 
 /// One RESP connection's state.
@@ -35,4 +38,57 @@ pub(crate) struct Client<'a> {
     pub streaming: Option<super::reply::Streaming>,
     /// MULTI's queue and WATCH's keys.
     pub tx: super::transaction::Transaction,
+    /// Its subscriptions and mailbox, once it has subscribed
+    /// (`cmd/pubsub.rs`); in RESP2 it is then in subscriber mode.
+    pub subscriber: Option<crate::pubsub::Subscriber<'a>>,
+    /// Its place in the registry of connections (CLIENT LIST, KILL);
+    /// `None` for the replicated log's connection of its own.
+    pub entry: Option<Arc<ClientEntry>>,
+    /// CLIENT REPLY OFF: no answers until CLIENT REPLY ON.
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP: the next command's answer is dropped.
+    pub skip_next: bool,
+}
+
+impl Client<'_> {
+    /// A connection of the server's own (the replicated log's), which no
+    /// client sees.
+    pub(crate) fn internal(shared: &Shared) -> Client<'_> {
+        Client {
+            shared,
+            store: &shared.store,
+            policy: Policy::new(shared, &shared.stats.resp),
+            protocol: Protocol::Resp2,
+            name: None,
+            id: 0,
+            quit: false,
+            stale_reads: false,
+            parser: super::Parser::default(),
+            streaming: None,
+            entry: None,
+            subscriber: None,
+            reply_off: false,
+            skip_next: false,
+            tx: super::transaction::Transaction::new(shared.watches.clone(), 0),
+        }
+    }
+
+    /// Names the connection (CLIENT SETNAME, HELLO SETNAME, RESET).
+    pub(crate) fn set_name(&mut self, name: Option<Bytes>) {
+        if let Some(entry) = &self.entry {
+            entry.set_name(name.clone());
+        }
+        self.name = name;
+    }
+
+    /// Switches the protocol (HELLO, RESET).
+    pub(crate) fn set_protocol(&mut self, protocol: Protocol) {
+        if let Some(entry) = &self.entry {
+            entry.set_resp(match protocol {
+                Protocol::Resp2 => 2,
+                Protocol::Resp3 => 3,
+            });
+        }
+        self.protocol = protocol;
+    }
 }

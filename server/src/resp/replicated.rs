@@ -68,6 +68,10 @@ impl Pending {
     pub(super) fn is_full(&self) -> bool {
         self.ops.len() >= MAX_BATCH
     }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
 }
 
 /// Queues the command if it is a write this node will propose: in a

@@ -42,6 +42,17 @@ pub(crate) enum Value {
     /// a queued HELLO changed the protocol, which Redis wrote in the old
     /// one.
     Encoded(Vec<u8>),
+    /// Out-of-band data (RESP3 `>`; RESP2: an array): pub/sub messages and
+    /// (un)subscribe confirmations.
+    Push(Vec<Value>),
+    /// Several replies to one command, one after the other (SUBSCRIBE
+    /// answers once per channel).
+    Replies(Vec<Value>),
+    /// Text for people (RESP3 `=` with the `txt` format; RESP2: a bulk
+    /// string), as Redis answers INFO and CLIENT LIST.
+    Verbatim(Vec<u8>),
+    /// No answer at all (CLIENT REPLY OFF and SKIP themselves).
+    Silent,
 }
 
 impl Value {
@@ -73,6 +84,16 @@ impl Value {
                 out.put_slice(bytes);
                 out.put_slice(b"\r\n");
             }
+            Value::Verbatim(text) => match protocol {
+                Protocol::Resp2 => Value::Bulk(text.clone()).encode(protocol, out),
+                Protocol::Resp3 => {
+                    header(out, b'=', text.len() as i64 + 4);
+                    out.put_slice(b"txt:");
+                    out.put_slice(text);
+                    out.put_slice(b"\r\n");
+                }
+            },
+            Value::Silent => {}
             Value::Null => match protocol {
                 Protocol::Resp2 => out.put_slice(b"$-1\r\n"),
                 Protocol::Resp3 => out.put_slice(b"_\r\n"),
@@ -98,6 +119,18 @@ impl Value {
                 for (key, value) in pairs {
                     key.encode(protocol, out);
                     value.encode(protocol, out);
+                }
+            }
+            Value::Push(items) => {
+                let kind = match protocol {
+                    Protocol::Resp3 => b'>',
+                    Protocol::Resp2 => b'*',
+                };
+                items_of(out, kind, items, protocol);
+            }
+            Value::Replies(replies) => {
+                for reply in replies {
+                    reply.encode(protocol, out);
                 }
             }
         }
@@ -215,6 +248,10 @@ mod tests {
         let set = Value::Set(vec![Value::text("a")]);
         assert_eq!(wire(set.clone(), p), b"~1\r\n$1\r\na\r\n");
         assert_eq!(wire(set, Protocol::Resp2), b"*1\r\n$1\r\na\r\n");
+        let text = Value::Verbatim(b"a:1\r\n".to_vec());
+        assert_eq!(wire(text.clone(), p), b"=9\r\ntxt:a:1\r\n\r\n");
+        assert_eq!(wire(text, Protocol::Resp2), b"$5\r\na:1\r\n\r\n");
+        assert_eq!(wire(Value::Silent, p), b"");
     }
 
     #[test]

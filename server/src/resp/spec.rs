@@ -59,6 +59,8 @@ pub(crate) enum Flag {
     AllowBusy,
     /// Not logged by SLOWLOG (EXEC: its commands are, one by one).
     SkipSlowlog,
+    /// Publish/subscribe.
+    Pubsub,
 }
 
 impl Flag {
@@ -75,6 +77,7 @@ impl Flag {
             Flag::NoAuth => "no_auth",
             Flag::AllowBusy => "allow_busy",
             Flag::SkipSlowlog => "skip_slowlog",
+            Flag::Pubsub => "pubsub",
         }
     }
 }
@@ -119,6 +122,17 @@ impl Spec {
     /// Whether the connection policy lets it run before authentication.
     pub(crate) fn before_auth(&self) -> bool {
         self.flags.contains(&Flag::NoAuth)
+    }
+
+    /// Whether it may change the data (what CLIENT PAUSE WRITE holds).
+    pub(crate) fn writes(&self) -> bool {
+        self.flags.contains(&Flag::Write)
+    }
+
+    /// Whether Redis calls it fast (the latency monitor's `fast-command`
+    /// event rather than `command`).
+    pub(crate) fn fast(&self) -> bool {
+        self.flags.contains(&Flag::Fast)
     }
 }
 

@@ -14,12 +14,14 @@
 use super::args::Args;
 use super::client::Client;
 use super::cmd::{
-    connection, group, keys, replication, server, sessions, sets, strings, transactions,
+    clients, config, connection, group, hash_ttl, hashes, info, keys, pubsub, replication, server,
+    sessions, sets, slowlog, strings, transactions,
 };
 use super::errors::RespError;
 use super::reply::Value;
 use super::spec::Flag::{
-    AllowBusy, Denyoom, Fast, Loading, NoAuth, Noscript, Readonly, SkipSlowlog, Stale, Write,
+    AllowBusy, Denyoom, Fast, Loading, NoAuth, Noscript, Pubsub, Readonly, SkipSlowlog, Stale,
+    Write,
 };
 use super::spec::{Flag, Handler, Keys, Reply, Spec, Table};
 
@@ -28,8 +30,9 @@ use super::spec::{Flag, Handler, Keys, Reply, Spec, Table};
 #[rustfmt::skip]
 pub(crate) static COMMANDS: Table = Table(&[
     cmd("auth", -2, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::auth),
-    cmd("client", -2, &[], Keys::NONE, "connection", connection::client),
+    cmd("client", -2, &[], Keys::NONE, "connection", clients::client),
     cmd("command", -1, &[Loading, Stale], Keys::NONE, "server", command),
+    cmd("config", -2, &[], Keys::NONE, "server", config::config),
     cmd("counter.incr", 5, WRITE_FAST, Keys::ONE, "string", strings::counter_incr),
     cmd("dbsize", 1, &[Readonly, Fast], Keys::NONE, "server", keys::dbsize),
     cmd("decr", 2, WRITE_FAST, Keys::ONE, "string", strings::decr),
@@ -47,11 +50,40 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("getdel", 2, &[Write, Fast], Keys::ONE, "string", strings::getdel),
     cmd("getex", -2, &[Write, Fast], Keys::ONE, "string", strings::getex),
     cmd("getset", 3, WRITE_FAST, Keys::ONE, "string", strings::getset),
+    cmd("hdel", -3, &[Write, Fast], Keys::ONE, "hash", hashes::hdel),
     cmd("hello", -1, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::hello),
+    cmd("hexists", 3, &[Readonly, Fast], Keys::ONE, "hash", hashes::hexists),
+    cmd("hexpire", -6, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hexpire),
+    cmd("hexpireat", -6, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hexpireat),
+    cmd("hexpiretime", -5, &[Readonly, Fast], Keys::ONE, "hash", hash_ttl::hexpiretime),
+    cmd("hget", 3, &[Readonly, Fast], Keys::ONE, "hash", hashes::hget),
+    cmd("hgetall", 2, &[Readonly], Keys::ONE, "hash", hashes::hgetall),
+    cmd("hgetdel", -5, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hgetdel),
+    cmd("hgetex", -5, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hgetex),
+    cmd("hincrby", 4, WRITE_FAST, Keys::ONE, "hash", hashes::hincrby),
+    cmd("hincrbyfloat", 4, WRITE_FAST, Keys::ONE, "hash", hashes::hincrbyfloat),
+    cmd("hkeys", 2, &[Readonly], Keys::ONE, "hash", hashes::hkeys),
+    cmd("hlen", 2, &[Readonly, Fast], Keys::ONE, "hash", hashes::hlen),
+    cmd("hmget", -3, &[Readonly, Fast], Keys::ONE, "hash", hashes::hmget),
+    cmd("hmset", -4, WRITE_FAST, Keys::ONE, "hash", hashes::hmset),
+    cmd("hpersist", -5, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hpersist),
+    cmd("hpexpire", -6, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hpexpire),
+    cmd("hpexpireat", -6, &[Write, Fast], Keys::ONE, "hash", hash_ttl::hpexpireat),
+    cmd("hpexpiretime", -5, &[Readonly, Fast], Keys::ONE, "hash", hash_ttl::hpexpiretime),
+    cmd("hpttl", -5, &[Readonly, Fast], Keys::ONE, "hash", hash_ttl::hpttl),
+    cmd("hrandfield", -2, &[Readonly], Keys::ONE, "hash", hashes::hrandfield),
+    cmd("hscan", -3, &[Readonly], Keys::ONE, "hash", hashes::hscan),
+    cmd("hset", -4, WRITE_FAST, Keys::ONE, "hash", hashes::hset),
+    cmd("hsetex", -6, WRITE_FAST, Keys::ONE, "hash", hash_ttl::hsetex),
+    cmd("hsetnx", 4, WRITE_FAST, Keys::ONE, "hash", hashes::hsetnx),
+    cmd("hstrlen", 3, &[Readonly, Fast], Keys::ONE, "hash", hashes::hstrlen),
+    cmd("httl", -5, &[Readonly, Fast], Keys::ONE, "hash", hash_ttl::httl),
+    cmd("hvals", 2, &[Readonly], Keys::ONE, "hash", hashes::hvals),
     cmd("incr", 2, WRITE_FAST, Keys::ONE, "string", strings::incr),
     cmd("incrby", 3, WRITE_FAST, Keys::ONE, "string", strings::incrby),
-    cmd("info", -1, &[Loading, Stale], Keys::NONE, "server", server::info),
+    cmd("info", -1, &[Loading, Stale], Keys::NONE, "server", info::info),
     cmd("keys", 2, &[Readonly], Keys::NONE, "generic", keys::keys),
+    cmd("latency", -2, &[], Keys::NONE, "server", slowlog::latency),
     cmd("mget", -2, &[Readonly, Fast], Keys::ALL, "string", strings::mget),
     cmd("mset", -3, &[Write, Denyoom], Keys::new(1, -1, 2), "string", strings::mset),
     cmd("multi", 1, TRANSACTION, Keys::NONE, "transactions", transactions::multi),
@@ -62,7 +94,11 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("pexpireat", -3, &[Write, Fast], Keys::ONE, "generic", keys::pexpireat),
     cmd("ping", -1, &[Fast], Keys::NONE, "connection", connection::ping),
     cmd("psetex", 4, &[Write, Denyoom], Keys::ONE, "string", strings::psetex),
+    cmd("psubscribe", -2, PUBSUB, Keys::NONE, "pubsub", pubsub::psubscribe),
     cmd("pttl", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::pttl),
+    cmd("publish", 3, &[Pubsub, Loading, Stale, Fast], Keys::NONE, "pubsub", pubsub::publish),
+    cmd("pubsub", -2, &[], Keys::NONE, "pubsub", pubsub::pubsub),
+    cmd("punsubscribe", -1, PUBSUB, Keys::NONE, "pubsub", pubsub::punsubscribe),
     cmd("quit", -1, CONNECTION_NO_AUTH, Keys::NONE, "connection", connection::quit),
     cmd("readonly", 1, &[Loading, Stale, Fast], Keys::NONE, "cluster", connection::readonly),
     cmd("readwrite", 1, &[Loading, Stale, Fast], Keys::NONE, "cluster", connection::readwrite),
@@ -88,12 +124,15 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("setex", 4, &[Write, Denyoom], Keys::ONE, "string", strings::setex),
     cmd("setnx", 3, WRITE_FAST, Keys::ONE, "string", strings::setnx),
     cmd("sismember", 3, &[Readonly, Fast], Keys::ONE, "set", sets::sismember),
+    cmd("slowlog", -2, &[], Keys::NONE, "server", slowlog::slowlog),
     cmd("smembers", 2, &[Readonly], Keys::ONE, "set", sets::smembers),
     cmd("srem", -3, &[Write, Fast], Keys::ONE, "set", sets::srem),
+    cmd("subscribe", -2, PUBSUB, Keys::NONE, "pubsub", pubsub::subscribe),
     cmd("time", 1, &[Loading, Stale, Fast], Keys::NONE, "server", server::time),
     cmd("ttl", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::ttl),
     cmd("type", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::kind),
     cmd("unlink", -2, &[Write, Fast], Keys::ALL, "generic", keys::del),
+    cmd("unsubscribe", -1, PUBSUB, Keys::NONE, "pubsub", pubsub::unsubscribe),
     cmd("unwatch", 1, TRANSACTION, Keys::NONE, "transactions", transactions::unwatch),
     cmd("watch", -2, TRANSACTION, Keys::ALL, "transactions", transactions::watch),
 ]);
@@ -115,6 +154,8 @@ const EVERY_NODE: &[Flag] = &[Noscript, Loading, Stale, Fast];
 
 /// MULTI's, DISCARD's, WATCH's and UNWATCH's (Redis's).
 const TRANSACTION: &[Flag] = &[Noscript, Loading, Stale, Fast, AllowBusy];
+/// (Un)subscribing: Redis's flags for SUBSCRIBE and its kin.
+const PUBSUB: &[Flag] = &[Pubsub, Noscript, Loading, Stale];
 
 /// The connection commands a client may send before it authenticates.
 const CONNECTION_NO_AUTH: &[Flag] = &[Noscript, Loading, Stale, Fast, NoAuth, AllowBusy];

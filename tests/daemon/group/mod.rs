@@ -10,7 +10,7 @@
 mod harness;
 mod link;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -574,6 +574,83 @@ async fn the_rust_client_given_every_node_rides_out_a_leader_kill() {
             client.peek(id).await,
             Err(sessiond_client::ClientError::Store(StoreError::NotFound))
         ));
+    }
+}
+
+/// Hash writes replay identically on every node: a relative field TTL is
+/// turned into a deadline from the leader's stamped time, so a follower's
+/// copy has the very same millisecond, and HINCRBYFLOAT the same text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_writes_and_field_deadlines_replay_identically_on_followers() {
+    let group = Group::start(3, &[]);
+    let leader = group.leader(ELECTION).await.expect("a leader");
+    let mut on_leader = redis_at(group.nodes[leader].resp).await;
+    let cmd = |args: &[&str]| {
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        cmd
+    };
+    let _: i64 = cmd(&["HSET", "user:1", "tv", "s0"])
+        .query_async(&mut on_leader)
+        .await
+        .unwrap();
+    let _: i64 = cmd(&[
+        "HSETEX", "user:1", "PX", "600000", "FIELDS", "2", "laptop", "s1", "phone", "s2",
+    ])
+    .query_async(&mut on_leader)
+    .await
+    .unwrap();
+    let _: Vec<i64> = cmd(&["HEXPIRE", "user:1", "900", "FIELDS", "1", "tv"])
+        .query_async(&mut on_leader)
+        .await
+        .unwrap();
+    let _: String = cmd(&["HINCRBYFLOAT", "user:1", "score", "10.1"])
+        .query_async(&mut on_leader)
+        .await
+        .unwrap();
+    let _: Vec<Option<String>> = cmd(&["HGETDEL", "user:1", "FIELDS", "1", "phone"])
+        .query_async(&mut on_leader)
+        .await
+        .unwrap();
+    let times = cmd(&[
+        "HPEXPIRETIME",
+        "user:1",
+        "FIELDS",
+        "4",
+        "laptop",
+        "tv",
+        "score",
+        "phone",
+    ]);
+    let expected: Vec<i64> = times.query_async(&mut on_leader).await.unwrap();
+    assert!(expected[0] > 0 && expected[1] > expected[0], "{expected:?}");
+    assert_eq!(&expected[2..], [-1, -2]);
+    let all: HashMap<String, String> = on_leader.hgetall("user:1").await.unwrap();
+    for (i, node) in group.nodes.iter().enumerate() {
+        if i == leader {
+            continue;
+        }
+        let mut follower = redis_at(node.resp).await;
+        let _: () = redis::cmd("READONLY")
+            .query_async(&mut follower)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        loop {
+            let got: HashMap<String, String> = follower.hgetall("user:1").await.unwrap();
+            if got == all {
+                break;
+            }
+            assert!(
+                started.elapsed() < ELECTION,
+                "node {i} never caught up: {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let theirs: Vec<i64> = times.query_async(&mut follower).await.unwrap();
+        assert_eq!(theirs, expected, "node {i}'s field deadlines");
     }
 }
 

@@ -1,5 +1,5 @@
-//! The connection commands: PING, ECHO, SELECT, AUTH, HELLO, QUIT, RESET
-//! and CLIENT. They change the connection, not the data; AUTH and HELLO
+//! The connection commands: PING, ECHO, SELECT, AUTH, HELLO, QUIT and
+//! RESET (CLIENT is `clients.rs`). They change the connection, not the data; AUTH and HELLO
 //! put tokens to the connection policy, which decides and keeps count.
 
 use super::ok;
@@ -15,7 +15,12 @@ use crate::resp::spec::Reply;
 pub(crate) const REDIS_VERSION: &str = "7.0.15";
 
 /// `PING [message]`.
-pub(crate) fn ping(_: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+pub(crate) fn ping(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
+    if client.protocol == Protocol::Resp2 && client.subscriber.is_some() {
+        let message = args.next();
+        args.finish()?;
+        return Ok(super::pubsub::subscribed_pong(message));
+    }
     let Some(message) = args.next() else {
         return Ok(Value::Simple("PONG"));
     };
@@ -59,11 +64,22 @@ pub(crate) fn quit(client: &mut Client<'_>, _: Args<'_>) -> Reply {
 /// `RESET`: back to a fresh connection's state (RESP2, no name, no
 /// transaction or watched keys, and unauthenticated if a token is set).
 pub(crate) fn reset(client: &mut Client<'_>, _: Args<'_>) -> Reply {
-    client.protocol = Protocol::Resp2;
-    client.name = None;
+    super::pubsub::reset(client);
+    client.set_protocol(Protocol::Resp2);
+    client.set_name(None);
     client.policy.reset();
     client.stale_reads = false;
     client.tx.discard();
+    client.reply_off = false;
+    client.skip_next = false;
+    if let Some(entry) = &client.entry {
+        entry
+            .no_evict
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        entry
+            .no_touch
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     Ok(Value::Simple("RESET"))
 }
 
@@ -118,7 +134,7 @@ pub(crate) fn hello(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
                 authenticate(client, password)?;
             }
             "setname" => match args.next() {
-                Some(name) => client.name = Some(name.clone()),
+                Some(name) => client.set_name(Some(name.clone())),
                 None => return Err(syntax_in("HELLO", &option)),
             },
             _ => return Err(syntax_in("HELLO", &option.to_lowercase())),
@@ -132,7 +148,7 @@ pub(crate) fn hello(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
                 .into(),
         ));
     }
-    client.protocol = protocol;
+    client.set_protocol(protocol);
     let version = match protocol {
         Protocol::Resp3 => 3,
         Protocol::Resp2 => 2,
@@ -161,29 +177,7 @@ fn syntax_in(command: &str, option: &str) -> RespError {
     RespError::other(format!("Syntax error in {command} option '{option}'"))
 }
 
-/// `CLIENT SETNAME | GETNAME | ID | SETINFO`.
-pub(crate) fn client(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
-    let sub = String::from_utf8_lossy(args.bytes()?).to_ascii_lowercase();
-    match (sub.as_str(), args.rest()) {
-        ("setname", [name]) => {
-            if name.iter().any(|b| *b <= b' ' || *b > b'~') {
-                return Err(RespError::other(
-                    "Client names cannot contain spaces, newlines or special characters.",
-                ));
-            }
-            client.name = (!name.is_empty()).then(|| name.clone());
-            ok()
-        }
-        ("getname", []) => Ok(client
-            .name
-            .as_ref()
-            .map_or(Value::Null, |n| Value::Bulk(n.to_vec()))),
-        ("id", []) => Ok(client_id(client)),
-        ("setinfo", [_, _]) => ok(),
-        _ => Err(RespError::unknown_subcommand(&sub, "CLIENT")),
-    }
-}
-
-fn client_id(client: &Client<'_>) -> Value {
+/// The connection's id as an integer reply (CLIENT ID, HELLO).
+pub(crate) fn client_id(client: &Client<'_>) -> Value {
     Value::Integer(i64::try_from(client.id).unwrap_or(i64::MAX))
 }

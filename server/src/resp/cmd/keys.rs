@@ -170,6 +170,7 @@ pub(crate) fn scan(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
                 kind = Some(match value.to_ascii_lowercase().as_slice() {
                     b"string" => Some(KeyType::String),
                     b"set" => Some(KeyType::Set),
+                    b"hash" => Some(KeyType::Hash),
                     _ => None,
                 })
             }
@@ -193,7 +194,7 @@ pub(crate) fn scan(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
 
 /// A SCAN cursor: an unsigned 64-bit decimal, as Redis's `strtoull`
 /// reads it (so `-1` wraps).
-fn scan_cursor(arg: &[u8]) -> Result<u64, RespError> {
+pub(super) fn scan_cursor(arg: &[u8]) -> Result<u64, RespError> {
     let text = std::str::from_utf8(arg).map_err(|_| RespError::InvalidCursor)?;
     text.parse::<u64>()
         .or_else(|_| text.parse::<i64>().map(|n| n as u64))

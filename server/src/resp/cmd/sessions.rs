@@ -25,10 +25,12 @@ pub(crate) fn create(client: &mut Client<'_>, args: Args<'_>) -> Reply {
 }
 
 /// `SESSION.GET id [NOTOUCH]`: the session as a map, null if missing.
+/// A connection under CLIENT NO-TOUCH ON reads as with NOTOUCH (outside
+/// a replication group, where the log's replay has no connection flags).
 pub(crate) fn get(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
     let id = args.bytes()?;
     let touch = match args.rest() {
-        [] => true,
+        [] => !super::clients::no_touch(client),
         [flag] if flag.eq_ignore_ascii_case(b"NOTOUCH") => false,
         [_] => return Err(RespError::Syntax),
         _ => return Err(RespError::Arity(args.name())),
