@@ -22,6 +22,7 @@ use sessiond_protocol::limits::check_key;
 use crate::glob::glob_match;
 use crate::hash_numbers::{Rng, float_text, parse_float};
 use crate::hash_value::{self, HashValue};
+use crate::key_events::KeyEvent;
 use crate::keys::{self, KeyEntry, KeyShard, Value};
 use crate::keyspace::{Deadline, ExpireCondition, KeyExpiry, SetCondition};
 use crate::store::Store;
@@ -533,6 +534,15 @@ impl Store {
             hash.reap(now);
             let kept = (hash.len() > 0).then(|| entry.footprint());
             settle_key(shard, key, kept);
+            // Every hash write is reported as `hset` (or `del` for one
+            // that emptied the key) for now, a no-op one too (HDEL of a
+            // missing field): WATCH then aborts where Redis would not,
+            // never the reverse. Keyspace notifications will want the
+            // finer names (hdel, hincrby, hexpire, hpersist).
+            if out.is_ok() && (before > 0 || kept.is_some()) {
+                let event = kept.map_or(KeyEvent::Del, |_| KeyEvent::Hset);
+                inner.key_events().emit(key, event);
+            }
             let after = kept.unwrap_or(0);
             // A hash key this write made comes back empty too (a refused
             // condition, a failed increment, a past deadline).

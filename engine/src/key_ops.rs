@@ -6,6 +6,7 @@ use sessiond_protocol::StoreError;
 use sessiond_protocol::decimal::Decimal;
 use sessiond_protocol::limits::check_key;
 
+use crate::key_events::KeyEvent;
 use crate::keys::{KeyEntry, SetValue, Value, ValueRef};
 use crate::store::Store;
 
@@ -79,7 +80,9 @@ impl Store {
             // Same value, new name: only the key's length changes.
             inner.memory().charge(to.len());
             *freed += from.len();
-            locked.log(&[from, to]);
+            inner.key_events().emit(from, KeyEvent::RenameFrom);
+            inner.key_events().emit(to, KeyEvent::RenameTo);
+            locked.log_quietly(&[from, to]);
             Ok(true)
         });
         inner.acknowledge(renamed)
@@ -129,6 +132,7 @@ impl Store {
                 }
             };
             inner.log_key(shard, to);
+            inner.key_events().emit_changed(to, shard.get(to));
             (true, used)
         });
         reserved.settle(copied.1);

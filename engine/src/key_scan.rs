@@ -4,6 +4,7 @@
 use sessiond_protocol::StoreError;
 
 use crate::glob::glob_match;
+use crate::key_events::KeyEvent;
 use crate::keys::POSITION_BITS;
 use crate::keyspace::KeyType;
 use crate::persist::Entry;
@@ -66,6 +67,7 @@ impl Store {
             // memory.
             for entry in shard.entries() {
                 inner.log(|| Entry::EndKey { key: entry.key() });
+                inner.key_events().emit(entry.key(), KeyEvent::Flushed);
             }
             let freed = shard.clear();
             drop(shard);

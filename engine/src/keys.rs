@@ -9,10 +9,12 @@ use hashbrown::HashTable;
 
 use crate::hash_value::HashValue;
 use crate::hashing::Hasher;
+use crate::key_events::{KeyEvent, KeyEvents};
 use crate::thin::ThinBytes;
 use crate::wheel::Wheel;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Bytes a key adds beyond its key and value: its packed header (26
 /// bytes), the allocation's header and rounding (~16), its share of the
@@ -367,14 +369,17 @@ pub(crate) struct KeyShard {
     hasher: Hasher,
     table: HashTable<KeyEntry>,
     wheel: Wheel,
+    /// Told of keys removed at their deadline here (`key_events.rs`).
+    events: Arc<KeyEvents>,
 }
 
 impl KeyShard {
-    pub(crate) fn new(hasher: Hasher) -> Self {
+    pub(crate) fn new(hasher: Hasher, events: Arc<KeyEvents>) -> Self {
         KeyShard {
             hasher,
             table: HashTable::new(),
             wheel: Wheel::default(),
+            events,
         }
     }
 
@@ -394,6 +399,7 @@ impl KeyShard {
         let entry = self.table.find_entry(hash, |e| e.key() == key).ok()?;
         if entry.get().is_expired(now_ms) {
             *freed += entry.remove().0.footprint();
+            self.events.emit(key, KeyEvent::Expired);
             return None;
         }
         let entry = entry.into_mut();
@@ -560,7 +566,9 @@ impl KeyShard {
                 let key = entry.get();
                 if key.is_expired(now_ms) {
                     out.removed += 1;
-                    out.bytes += entry.remove().0.footprint();
+                    let removed = entry.remove().0;
+                    self.events.emit(removed.key(), KeyEvent::Expired);
+                    out.bytes += removed.footprint();
                 } else {
                     let key = entry.into_mut();
                     out.bytes += key.reap(now_ms);
@@ -592,7 +600,7 @@ mod tests {
     use super::*;
 
     fn shard() -> KeyShard {
-        KeyShard::new(Hasher::random())
+        KeyShard::new(Hasher::random(), Arc::default())
     }
 
     #[test]

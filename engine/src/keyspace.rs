@@ -18,6 +18,7 @@ use sessiond_protocol::KeyTtl;
 use sessiond_protocol::decimal::Decimal;
 use sessiond_protocol::limits::check_key;
 
+use crate::key_events::KeyEvent;
 use crate::keys::{self, KeyEntry, KeyShard, Value, ValueRef};
 use crate::persist::Entry;
 use crate::store::{Inner, Store};
@@ -217,9 +218,16 @@ impl Store {
             let deadline = expiry.unwrap_or(old_deadline);
             if deadline.is_some_and(|d| d <= now) {
                 *freed += shard.remove(key).map_or(0, |e| e.footprint());
+                if exists {
+                    inner.key_events().emit(key, KeyEvent::Del);
+                }
                 return Ok((SetOutcome { written: true, old }, 0));
             }
             *freed += shard.set(key, Value::Str(value), deadline);
+            inner.key_events().emit(key, KeyEvent::Set);
+            if matches!(expiry, Some(Some(_))) {
+                inner.key_events().emit(key, KeyEvent::Expire);
+            }
             Ok((SetOutcome { written: true, old }, bytes))
         });
         let outcome = outcome.map(|(outcome, used)| {
@@ -281,12 +289,23 @@ impl Store {
                 return Ok(None);
             };
             let value = string_of(entry)?.to_vec();
-            match expiry {
-                None => {}
+            let had_ttl = entry.deadline().is_some();
+            let event = match expiry {
+                None => None,
                 Some(Some(deadline)) if deadline <= now => {
                     *freed += shard.remove(key).map_or(0, |e| e.footprint());
+                    Some(KeyEvent::Del)
                 }
-                Some(deadline) => shard.set_deadline(key, deadline),
+                Some(deadline) => {
+                    shard.set_deadline(key, deadline);
+                    match deadline {
+                        Some(_) => Some(KeyEvent::Expire),
+                        None => had_ttl.then_some(KeyEvent::Persist),
+                    }
+                }
+            };
+            if let Some(event) = event {
+                inner.key_events().emit(key, event);
             }
             Ok(Some(value))
         });
@@ -302,7 +321,14 @@ impl Store {
             let entry = shard.remove(key)?;
             inner.log(|| Entry::EndKey { key });
             *freed += entry.footprint();
-            Some(!entry.is_expired(now))
+            let live = !entry.is_expired(now);
+            let event = if live {
+                KeyEvent::Del
+            } else {
+                KeyEvent::Expired
+            };
+            inner.key_events().emit(key, event);
+            Some(live)
         });
         match live {
             Some(live) => inner.acknowledge(Ok(live)),
@@ -428,6 +454,7 @@ impl Store {
             // Logged only if it changed: a refused INCR writes nothing.
             if outcome.is_ok() {
                 inner.log_key(shard, key);
+                inner.key_events().emit(key, KeyEvent::Incrby);
             }
             outcome
         });
@@ -499,12 +526,25 @@ impl Inner {
             let Some(entry) = shard.live(key, now, freed) else {
                 return false;
             };
+            let had_ttl = entry.deadline().is_some();
             if !condition.allows(entry.deadline(), deadline) {
                 return false;
             }
-            match deadline {
-                Some(d) if d <= now => *freed += shard.remove(key).map_or(0, |e| e.footprint()),
-                _ => shard.set_deadline(key, deadline),
+            let event = match deadline {
+                Some(d) if d <= now => {
+                    *freed += shard.remove(key).map_or(0, |e| e.footprint());
+                    Some(KeyEvent::Del)
+                }
+                _ => {
+                    shard.set_deadline(key, deadline);
+                    match deadline {
+                        Some(_) => Some(KeyEvent::Expire),
+                        None => had_ttl.then_some(KeyEvent::Persist),
+                    }
+                }
+            };
+            if let Some(event) = event {
+                self.key_events().emit(key, event);
             }
             true
         })

@@ -52,6 +52,7 @@ mod hash_numbers;
 mod hash_value;
 mod hashes;
 mod hashing;
+mod key_events;
 mod key_ops;
 mod key_scan;
 mod keys;
@@ -81,6 +82,7 @@ pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
 pub use glob::glob_match;
 pub use hash_numbers::parse_float;
 pub use hashes::{FieldExpire, FieldPersist, FieldTtl, FieldValue, HashError, HashSetOptions};
+pub use key_events::{KeyEvent, KeyEventSwitch, KeyObserver};
 pub use key_ops::{KeyDeadline, ObjectInfo};
 pub use key_scan::KeyTtlSummary;
 pub use keyspace::{

@@ -88,6 +88,7 @@ impl Store {
                 *freed += shard.remove(key).map_or(0, |e| e.footprint());
             }
             inner.log_key(shard, key);
+            inner.key_events().emit_changed(key, shard.get(key));
             Ok(picked)
         });
         inner.acknowledge(popped)
@@ -281,6 +282,7 @@ impl Store {
                 used
             };
             inner.log_key(shard, to);
+            inner.key_events().emit_changed(to, shard.get(to));
             Ok((len, used))
         });
         let stored = stored.map(|(len, used)| {

@@ -6,6 +6,7 @@
 use sessiond_protocol::StoreError;
 use sessiond_protocol::limits::check_key;
 
+use crate::key_events::KeyEvent;
 use crate::keys::{self, KeyEntry, SetValue, Value};
 use crate::store::Store;
 
@@ -34,6 +35,9 @@ impl Store {
             let entry = shard.live_or_insert(key, now, freed, || Value::Set(SetValue::default()));
             let set = set_of_mut(entry)?;
             let added = members.iter().filter(|m| set.insert(m)).count();
+            if added > 0 {
+                inner.key_events().emit(key, KeyEvent::Sadd);
+            }
             Ok((added, entry.footprint() - before))
         });
         let added = outcome.map(|(added, used)| {
@@ -57,8 +61,12 @@ impl Store {
             let removed = members.iter().filter(|m| set.remove(m)).count();
             let empty = set.len() == 0;
             *freed += before - entry.footprint();
+            if removed > 0 {
+                inner.key_events().emit(key, KeyEvent::Srem);
+            }
             if empty {
                 *freed += shard.remove(key).map_or(0, |e| e.footprint());
+                inner.key_events().emit(key, KeyEvent::Del);
             }
             Ok(removed)
         });

@@ -55,6 +55,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{MemoryPolicy, StoreConfig};
 use crate::expiry::{self, BATCH, Cursor, ExpiryReport, Sweep};
 use crate::hashing::{Hasher, shard_of};
+use crate::key_events::KeyEvents;
 use crate::keys::KeyShard;
 use crate::memory::{MemoryMeter, Reservation, SESSION_OVERHEAD};
 use crate::owners::{OWNER_OVERHEAD, OwnerShard};
@@ -114,6 +115,8 @@ pub(crate) struct Inner {
     sessions: Box<[Mutex<SessionShard>]>,
     owners: Box<[Mutex<OwnerShard>]>,
     keys: Box<[Mutex<KeyShard>]>,
+    /// The hook that tells a server of key changes (`key_events.rs`).
+    key_events: Arc<KeyEvents>,
     memory: MemoryMeter,
     counters: Counters,
     expiry_cursor: Cursor,
@@ -150,6 +153,7 @@ impl Store {
         let shards = config.shards.clamp(1, 4096).next_power_of_two();
         let hasher = Hasher::random();
         let started = clock.now_ms();
+        let key_events = Arc::new(KeyEvents::default());
         let inner = Arc::new(Inner {
             clock,
             sessions: (0..shards)
@@ -159,8 +163,9 @@ impl Store {
                 .map(|_| Mutex::new(OwnerShard::new(hasher.clone())))
                 .collect(),
             keys: (0..shards)
-                .map(|_| Mutex::new(KeyShard::new(hasher.clone())))
+                .map(|_| Mutex::new(KeyShard::new(hasher.clone(), Arc::clone(&key_events))))
                 .collect(),
+            key_events,
             hasher,
             memory: MemoryMeter::new(config.memory_limit, config.memory_policy),
             counters: Counters::default(),
@@ -351,6 +356,16 @@ impl Inner {
     /// which commands on several keys lock their shards (`multi_key.rs`).
     pub(crate) fn key_shard_index(&self, key: &[u8]) -> usize {
         shard_of(self.hasher.bytes(key), self.keys.len())
+    }
+
+    /// The hook every write of the key space calls (`key_events.rs`).
+    pub(crate) fn key_events(&self) -> &KeyEvents {
+        &self.key_events
+    }
+
+    /// The hook, shared, for the switch a server keeps.
+    pub(crate) fn key_events_arc(&self) -> Arc<KeyEvents> {
+        Arc::clone(&self.key_events)
     }
 
     /// The memory meter: for freeing what was removed, and for charging

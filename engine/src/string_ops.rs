@@ -195,6 +195,7 @@ impl Store {
                 }
             };
             inner.log_key(shard, key);
+            inner.key_events().emit_changed(key, shard.get(key));
             Ok((answer, used))
         });
         let answer = outcome.map(|(answer, used)| {

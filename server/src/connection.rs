@@ -272,7 +272,11 @@ impl Client<'_> {
                 let shared = self.shared;
                 let response = match shared.replication() {
                     Some(replication) => replicated(shared, replication, request, body).await,
-                    None => commands::execute(&shared.store, &shared.stats, request),
+                    None => {
+                        // The store-wide gate, as on the Redis face (`gate.rs`).
+                        let _pass = shared.gate.command();
+                        commands::execute(&shared.store, &shared.stats, request)
+                    }
                 };
                 (response, false)
             }
@@ -321,7 +325,7 @@ async fn propose(shared: &crate::Shared, replication: &Replication, ops: Vec<Op>
             .into_iter()
             .map(|reply| match reply {
                 OpReply::Native(response) => response,
-                OpReply::Resp(_) => Err(ServerError::Unavailable(
+                OpReply::Resp(_) | OpReply::Transaction(_) => Err(ServerError::Unavailable(
                     "a RESP answer to a native write".into(),
                 )),
             })
@@ -376,6 +380,8 @@ async fn replicated(
         | Request::KeyTtl { .. }
         | Request::KeyScan { .. } => {
             replication.readable().await.map_err(refused)?;
+            // A transaction applied from the log holds this off (`gate.rs`).
+            let _pass = shared.gate.command();
             commands::execute(&shared.store, &shared.stats, request)
         }
         write if is_write(write) => {

@@ -20,6 +20,7 @@ mod driver;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod gate;
 mod http;
 mod latency;
 mod live;
@@ -132,6 +133,12 @@ pub(crate) struct Shared {
     pub replication: std::sync::OnceLock<replication::Replication>,
     /// Wrong tokens remembered across connections (`auth.rs`).
     pub guesses: auth::Guesses,
+    /// The store-wide gate: every command passes it shared, EXEC (and
+    /// later EVAL) exclusively (`gate.rs`).
+    pub gate: gate::Gate,
+    /// Which RESP connections watch which keys (`resp/watches.rs`), the
+    /// store's key observer.
+    pub watches: Arc<resp::Watches>,
     /// Every pub/sub subscription on this node (`pubsub.rs`).
     pub pubsub: pubsub::Hub,
     /// The settings CONFIG SET changes while the server runs (`live.rs`).
@@ -267,6 +274,7 @@ impl Server {
                 .transpose()
                 .map_err(ServeError::Accept)?,
         };
+        let watches = resp::Watches::install(&store);
         let config_for_live = config.clone();
         let shared = Arc::new(Shared {
             addresses,
@@ -287,6 +295,8 @@ impl Server {
             ops_sample: parking_lot::Mutex::default(),
             credentials,
             guesses: auth::Guesses::default(),
+            gate: gate::Gate::default(),
+            watches,
             pubsub: pubsub::Hub::default(),
         });
         if let Some(group) = shared.config.replication.clone() {

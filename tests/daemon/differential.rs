@@ -14,6 +14,8 @@
 //! - `scanall <options>` runs SCAN from cursor 0 to completion with those
 //!   options and compares the set of keys returned; `sscanall <key>
 //!   <options>` does the same with SSCAN;
+//! - `& ` sends the command on a second connection (another client: a
+//!   write that a WATCH of the first must see).
 //! - `% ` compares an array or map of field-value pairs as a multiset of
 //!   pairs (HGETALL: Redis's order is its listpack's or hash table's);
 //! - `hfill <key> <n>` sends one HSET of fields `f0`..`f<n-1>` to both;
@@ -40,6 +42,47 @@ use crate::Daemon;
 mod strs;
 
 const SCRIPTS: &[&[&str]] = &[
+    // WATCH sees the writes of the multi-key and string-editing commands
+    // of another client (they change keys through other engine paths).
+    &[
+        "SET w 1",
+        "WATCH w",
+        "& APPEND w x",
+        "MULTI",
+        "GET w",
+        "EXEC",
+        "WATCH w",
+        "& MSETNX fresh 1 w2 2",
+        "MULTI",
+        "GET w",
+        "EXEC",
+        "WATCH w2",
+        "& RENAME w w2",
+        "MULTI",
+        "GET w2",
+        "EXEC",
+        "SADD s a",
+        "WATCH t",
+        "& SMOVE s t a",
+        "MULTI",
+        "SMEMBERS t",
+        "EXEC",
+        "WATCH c",
+        "& COPY t c",
+        "MULTI",
+        "SMEMBERS c",
+        "EXEC",
+        "WATCH t",
+        "& SPOP t",
+        "MULTI",
+        "EXISTS t",
+        "EXEC",
+        "WATCH f",
+        "& INCRBYFLOAT f 1.5",
+        "MULTI",
+        "GET f",
+        "EXEC",
+    ],
     // SET and its options.
     &[
         "SET k v1 NX",
@@ -260,6 +303,216 @@ const SCRIPTS: &[&[&str]] = &[
         "GET s",
         "? HELLO 2",
         "GET nope",
+    ],
+    // MULTI and EXEC: queued replies, run-time errors in the array, and
+    // the errors of misplaced transaction commands.
+    &[
+        "MULTI",
+        "SET k 1",
+        "INCR k",
+        "SADD k m",
+        "GET k",
+        "INCRBY k notanumber",
+        "PING",
+        "UNWATCH",
+        "EXEC",
+        "EXEC",
+        "DISCARD",
+        "MULTI",
+        "MULTI",
+        "WATCH k",
+        "GET k",
+        "EXEC",
+        "EXEC x",
+        "MULTI",
+        "EXEC x",
+        "EXEC",
+        "MULTI",
+        "EXEC",
+        "MULTI x",
+        "DISCARD x",
+        "WATCH",
+        "UNWATCH x",
+        "MULTI",
+        "DEL k",
+        "DISCARD",
+        "GET k",
+    ],
+    // EXECABORT: a command refused while queueing dooms the transaction;
+    // the rest are still queued, and nothing runs.
+    &[
+        "MULTI",
+        "SET a 1",
+        "NOSUCHCOMMAND x y",
+        "GET",
+        "SET b 2",
+        "EXEC",
+        "EXISTS a b",
+        "MULTI",
+        "SET a 1",
+        "GET a b",
+        "DISCARD",
+        "EXISTS a",
+        "MULTI",
+        "EXEC",
+    ],
+    // WATCH: a change by this client or another aborts EXEC with the null
+    // array; an unchanged key, UNWATCH, DISCARD and a missing key do not.
+    &[
+        "SET w 1",
+        "WATCH w",
+        "SET w 2",
+        "MULTI",
+        "GET w",
+        "EXEC",
+        "WATCH w",
+        "MULTI",
+        "GET w",
+        "EXEC",
+        "WATCH w nope",
+        "& INCR w",
+        "MULTI",
+        "GET w",
+        "EXEC",
+        "WATCH w",
+        "& SET other x",
+        "& GET w",
+        "MULTI",
+        "SET w 10",
+        "EXEC",
+        "WATCH w",
+        "& DEL w",
+        "UNWATCH",
+        "MULTI",
+        "GET w",
+        "EXEC",
+        "WATCH nope",
+        "& SET nope now",
+        "MULTI",
+        "EXEC",
+        "WATCH nope2",
+        "& DEL nope2",
+        "MULTI",
+        "PING",
+        "EXEC",
+        "WATCH w",
+        "& SADD w m",
+        "MULTI",
+        "DISCARD",
+        "MULTI",
+        "PING",
+        "EXEC",
+        "WATCH s",
+        "& SADD s a",
+        "WATCH s",
+        "MULTI",
+        "EXEC",
+        "WATCH k1 k2",
+        "& RENAME s k2",
+        "MULTI",
+        "EXEC",
+        "SET e v",
+        "WATCH e",
+        "& EXPIRE e 100",
+        "MULTI",
+        "EXEC",
+        "WATCH e",
+        "& PERSIST e",
+        "MULTI",
+        "EXEC",
+        "WATCH e",
+        "& FLUSHALL",
+        "MULTI",
+        "EXEC",
+        "WATCH gone",
+        "& FLUSHALL",
+        "MULTI",
+        "PING",
+        "EXEC",
+        "WATCH h",
+        "& HSET h f v",
+        "MULTI",
+        "HGET h f",
+        "EXEC",
+        "WATCH h",
+        "& HDEL h f",
+        "MULTI",
+        "EXISTS h",
+        "EXEC",
+        "MULTI",
+        "HSET h a 1 b 2",
+        "HINCRBY h a 5",
+        "HGET h a",
+        "HLEN h",
+        "HINCRBY h b x",
+        "EXEC",
+    ],
+    // WATCH and expiry: a watched key whose deadline passes counts as
+    // changed; one already past its deadline when watched does not.
+    &[
+        "SET t v PX 200",
+        "WATCH t",
+        "sleep 350",
+        "MULTI",
+        "PING",
+        "EXEC",
+        "SET t v PX 200",
+        "WATCH t",
+        "sleep 350",
+        "GET t",
+        "MULTI",
+        "PING",
+        "EXEC",
+        "SET t v PX 100",
+        "sleep 200",
+        "WATCH t",
+        "MULTI",
+        "PING",
+        "EXEC",
+    ],
+    // RESP3: the null array of an aborted EXEC is a null, and the replies
+    // inside EXEC are RESP3's.
+    &[
+        "? HELLO 3",
+        "SET r 1",
+        "WATCH r",
+        "SET r 2",
+        "MULTI",
+        "GET r",
+        "EXEC",
+        "MULTI",
+        "GET nope",
+        "SADD s x",
+        "SMEMBERS s",
+        "EXEC",
+        "MULTI",
+        "NOSUCH",
+        "EXEC",
+        "? HELLO 2",
+    ],
+    // RESET leaves MULTI and forgets WATCH; QUIT is not queued.
+    &[
+        "SET z 1",
+        "WATCH z",
+        "MULTI",
+        "SET z 2",
+        "RESET",
+        "EXEC",
+        "GET z",
+        "WATCH z",
+        "RESET",
+        "& SET z 3",
+        "MULTI",
+        "GET z",
+        "EXEC",
+        "MULTI",
+        "AUTH x",
+        "SELECT 0",
+        "CLIENT SETNAME tx",
+        "CLIENT GETNAME",
+        "ECHO hi",
+        "EXEC",
+        "CLIENT GETNAME",
     ],
     // CONFIG's errors, and GET of parameters both answer alike.
     &[
@@ -582,6 +835,10 @@ async fn replies_match_redis_server_byte_for_byte() {
     .await;
     let ours = daemon.resp_addr.expect("a RESP listener");
     let mut theirs = Conn::connect(&format!("127.0.0.1:{}", redis.port)).await;
+    let mut second = [
+        Conn::connect(&format!("127.0.0.1:{}", redis.port)).await,
+        Conn::connect(&ours.to_string()).await,
+    ];
     let mut ours = Conn::connect(&ours.to_string()).await;
     let mut mismatches = Vec::new();
     for (n, script) in SCRIPTS.iter().chain(strs::SCRIPTS).enumerate() {
@@ -589,7 +846,13 @@ async fn replies_match_redis_server_byte_for_byte() {
             assert_eq!(conn.call(&["FLUSHALL"]).await, b"+OK\r\n");
         }
         for line in *script {
-            let (expected, got) = run_line(line, &mut theirs, &mut ours).await;
+            let (expected, got) = match line.strip_prefix("& ") {
+                Some(line) => {
+                    let [theirs, ours] = &mut second;
+                    run_line(line, theirs, ours).await
+                }
+                None => run_line(line, &mut theirs, &mut ours).await,
+            };
             if expected != got {
                 mismatches.push(format!(
                     "script {n}, {line:?}:\n  redis:    {:?}\n  sessiond: {:?}",

@@ -21,6 +21,7 @@ mod resp;
 #[path = "../shared/tempdir.rs"]
 mod tempdir;
 mod tls;
+mod transactions;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -343,3 +343,52 @@ async fn the_redis_crate_reads_the_string_key_and_set_replies() {
     }
     daemon.stop().await;
 }
+
+/// The `redis` crate's atomic pipeline, and a WATCH retry loop that loses
+/// its first round to another client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_crates_atomic_pipeline_and_a_watch_retry() {
+    let daemon = daemon().await;
+    for query in ["", "?protocol=resp3"] {
+        let mut con = connect(&daemon, query).await;
+        let mut other = connect(&daemon, query).await;
+        let _: () = con.del(&["p:a", "p:b"]).await.unwrap();
+        let (a, b): (i64, i64) = redis::pipe()
+            .atomic()
+            .set("p:a", 1)
+            .ignore()
+            .incr("p:a", 5)
+            .incr("p:b", 1)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!((a, b), (6, 1));
+        let mut rounds = 0;
+        let total: i64 = loop {
+            rounds += 1;
+            assert!(rounds <= 5, "the retry loop never got through");
+            let () = redis::cmd("WATCH")
+                .arg("p:a")
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            let seen: i64 = con.get("p:a").await.unwrap();
+            if rounds == 1 {
+                let () = other.set("p:a", 100).await.unwrap();
+            }
+            let done: Option<(i64,)> = redis::pipe()
+                .atomic()
+                .set("p:a", seen * 2)
+                .ignore()
+                .get("p:a")
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            if let Some((total,)) = done {
+                break total;
+            }
+        };
+        assert_eq!((rounds, total), (2, 200));
+    }
+    daemon.stop().await;
+}

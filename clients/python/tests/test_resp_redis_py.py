@@ -85,6 +85,46 @@ def test_info_reports_memory_and_clients(client: "redis.Redis[bytes]") -> None:
     assert "used_memory" in client.info("memory")
 
 
+def test_default_pipeline_is_a_transaction(client: "redis.Redis[bytes]") -> None:
+    client.delete("tx:n", "tx:s")
+    # redis-py's default pipeline: MULTI, the commands, EXEC.
+    with client.pipeline() as pipe:
+        pipe.set("tx:n", 1).incr("tx:n").sadd("tx:s", "a").get("tx:n")
+        assert pipe.execute() == [True, 2, 1, b"2"]
+    # A run-time error is that command's answer; the others run.
+    with client.pipeline() as pipe:
+        pipe.incr("tx:n").sadd("tx:n", "x").incr("tx:n")
+        replies = pipe.execute(raise_on_error=False)
+    assert replies[0] == 3 and replies[2] == 4
+    assert isinstance(replies[1], redis.ResponseError) and "WRONGTYPE" in str(replies[1])
+    # A queue-time error aborts the whole transaction.
+    with client.pipeline() as pipe:
+        pipe.incr("tx:n").execute_command("NOSUCHCOMMAND")
+        with pytest.raises(redis.ResponseError):
+            pipe.execute()
+    assert client.get("tx:n") == b"4"
+
+
+def test_transaction_retries_when_a_watched_key_changes(
+    client: "redis.Redis[bytes]", resp_daemon: RespDaemon
+) -> None:
+    other = redis.Redis(host="127.0.0.1", port=resp_daemon.resp_port)
+    client.set("tx:balance", 10)
+    calls = []
+
+    def spend(pipe: "redis.client.Pipeline[bytes]") -> None:
+        balance = int(pipe.get("tx:balance") or 0)
+        calls.append(balance)
+        if len(calls) == 1:
+            other.incrby("tx:balance", 5)  # another client changes the watched key
+        pipe.multi()
+        pipe.set("tx:balance", balance - 3)
+
+    client.transaction(spend, "tx:balance")
+    # The first EXEC found the key changed (WatchError) and redis-py retried.
+    assert calls == [10, 15]
+    assert client.get("tx:balance") == b"12"
+    other.close()
 def text(value: Any) -> Any:
     """Bytes as text, in dicts and lists too (redis-py decodes some replies and not others)."""
     if isinstance(value, bytes):

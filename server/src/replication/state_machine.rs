@@ -152,13 +152,34 @@ impl StateMachine {
                         })
                     }))
                 }
-                Op::Resp { args, ids } => {
-                    let ids = to_ids(&ids);
-                    OpReply::Resp(store.replay(at, &ids, || resp::apply_write(&self.shared, &args)))
+                Op::Resp { args, ids } => OpReply::Resp(self.resp(at, &args, &ids)),
+                Op::Transaction { commands } => {
+                    // No other client's command runs on this node until
+                    // the whole queue has (`gate.rs`).
+                    let _alone = self.shared.gate.exclusive();
+                    OpReply::Transaction(
+                        commands
+                            .into_iter()
+                            .map(|op| match op {
+                                Op::Resp { args, ids } => self.resp(at, &args, &ids),
+                                _ => Err(resp::RespError::other(
+                                    "only Redis commands are queued in a transaction",
+                                )),
+                            })
+                            .collect(),
+                    )
                 }
             })
             .collect();
         Applied(replies)
+    }
+
+    /// Runs one Redis command of the log as of `at`.
+    fn resp(&self, at: u64, args: &[bytes::Bytes], ids: &[[u8; 16]]) -> resp::RespReply {
+        let ids = to_ids(ids);
+        self.shared
+            .store
+            .replay(at, &ids, || resp::apply_write(&self.shared, args))
     }
 
     /// Writes the snapshot's files, replacing the previous ones. The

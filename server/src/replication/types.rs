@@ -84,6 +84,14 @@ pub(crate) enum Op {
         /// As for [`Op::Native`].
         ids: Vec<[u8; 16]>,
     },
+    /// A Redis transaction's queue (EXEC): its commands, each an
+    /// [`Op::Resp`], applied one after another under the store-wide gate's
+    /// exclusive side on every node, so that no other client's command
+    /// runs in between.
+    Transaction {
+        /// The queued commands, in order.
+        commands: Vec<Op>,
+    },
 }
 
 /// What one write answered, in its face's terms.
@@ -93,6 +101,8 @@ pub(crate) enum OpReply {
     Native(Response),
     /// A RESP reply.
     Resp(RespReply),
+    /// A transaction's replies, one per queued command.
+    Transaction(Vec<RespReply>),
 }
 
 /// The answers to a batch's writes, one per op, in order.

@@ -36,6 +36,8 @@ pub(crate) struct Client<'a> {
     /// The rest of a large reply being written in pieces
     /// (`reply::Streaming`), sent before the next request is read.
     pub streaming: Option<super::reply::Streaming>,
+    /// MULTI's queue and WATCH's keys.
+    pub tx: super::transaction::Transaction,
     /// Its subscriptions and mailbox, once it has subscribed
     /// (`cmd/pubsub.rs`); in RESP2 it is then in subscriber mode.
     pub subscriber: Option<crate::pubsub::Subscriber<'a>>,
@@ -67,6 +69,7 @@ impl Client<'_> {
             subscriber: None,
             reply_off: false,
             skip_next: false,
+            tx: super::transaction::Transaction::new(shared.watches.clone(), 0),
         }
     }
 

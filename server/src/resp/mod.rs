@@ -31,6 +31,8 @@ mod replicated;
 mod reply;
 mod spec;
 mod table;
+mod transaction;
+mod watches;
 
 use std::io;
 use std::sync::Arc;
@@ -56,6 +58,7 @@ use reply::{Protocol, Streaming, Value};
 pub(crate) use spec::Reply;
 pub(crate) use spec::Reply as RespReply;
 use table::COMMANDS;
+pub(crate) use watches::Watches;
 
 /// The face's command names in table order, which is the order of their
 /// STATS counters (`resp_get`, …).
@@ -87,6 +90,7 @@ where
     let mut client = Client {
         policy: Policy::new(&shared, &shared.stats.resp).of_peer(arrival.peer.ip()),
         id,
+        tx: transaction::Transaction::new(shared.watches.clone(), id),
         entry: Some(registered.entry.clone()),
         ..Client::internal(&shared)
     };
@@ -268,12 +272,18 @@ async fn execute(
     if let (Some(entry), Some((index, _))) = (&client.entry, found) {
         entry.started(index, *mark);
     }
-    let reply = dispatch(client, found, name, args).await;
+    let (reply, queued) = match dispatch(client, found, name, args).await {
+        Dispatched::Ran(reply) => (reply, false),
+        Dispatched::Queued(reply) => (reply, true),
+    };
     let end = Instant::now();
     let took = end.saturating_duration_since(*mark);
     *mark = end;
-    let kind = found.map(|(index, _)| index);
-    client.policy.count(kind, Outcome::of_resp(&reply));
+    // A command queued by MULTI is counted when EXEC runs it.
+    if !queued || reply.is_err() {
+        let kind = found.map(|(index, _)| index);
+        client.policy.count(kind, Outcome::of_resp(&reply));
+    }
     if let Some((index, spec)) = found {
         client.policy.time(index, took);
         if let Ok(value) = &reply {
@@ -350,33 +360,81 @@ fn monitor(client: &Client<'_>, spec: &spec::Spec, name: &Bytes, args: &[Bytes],
     }
 }
 
-/// The policy's gate, the arity check, the handler.
+/// What became of a command.
+enum Dispatched {
+    Ran(Reply),
+    /// Queued by MULTI (QUEUED, or the queue's bound).
+    Queued(Reply),
+}
+
+/// The policy's gate, the arity check, subscriber mode, MULTI's queue,
+/// the handler (in the store-wide gate, `gate.rs`).
 async fn dispatch(
     client: &mut Client<'_>,
     found: Option<(usize, &'static spec::Spec)>,
     name: &Bytes,
     args: &[Bytes],
-) -> Reply {
+) -> Dispatched {
     let before_auth = || found.is_some_and(|(_, spec)| spec.before_auth());
     if !client.policy.admits(before_auth) {
-        return Err(RespError::NoAuth);
+        return refused(client, found, RespError::NoAuth);
     }
-    let Some((_, spec)) = found else {
-        return Err(RespError::unknown_command(name, args));
+    let Some((index, spec)) = found else {
+        return refused(client, found, RespError::unknown_command(name, args));
     };
     if !spec.accepts(args.len() + 1) {
-        return Err(RespError::Arity(spec.name));
+        return refused(client, found, RespError::Arity(spec.name));
     }
     if client.subscriber.is_some()
         && client.protocol == Protocol::Resp2
         && !cmd::pubsub::allowed_while_subscribed(spec.name)
     {
-        return Err(cmd::pubsub::subscriber_mode_refusal(spec.name));
+        return refused(
+            client,
+            found,
+            cmd::pubsub::subscriber_mode_refusal(spec.name),
+        );
+    }
+    if client.tx.queues(spec) {
+        if client.shared.replication().is_some() && !replicated::queueable(spec) {
+            let error = RespError::other(format!(
+                "'{}' cannot be queued in a transaction in a replication group: only data \
+                 commands, PING, ECHO and UNWATCH are",
+                spec.name
+            ));
+            return refused(client, found, error);
+        }
+        let max = client.shared.config.max_input_buffer;
+        return Dispatched::Queued(client.tx.queue(index, spec, args, max));
     }
     if let Some(replication) = client.shared.replication() {
-        return replicated::run(client, replication, spec, name, args).await;
+        return Dispatched::Ran(replicated::run(client, replication, spec, name, args).await);
     }
-    (spec.run)(client, Args::new(spec.name, args))
+    // EXEC passes the gate exclusively itself.
+    let _pass = (spec.name != "exec").then(|| client.shared.gate.command());
+    Dispatched::Ran((spec.run)(client, Args::new(spec.name, args)))
+}
+
+/// A command refused before it ran: inside MULTI this dooms the
+/// transaction, and a refused EXEC discards it at once (Redis's
+/// `rejectCommand`, EXECABORT with the reason).
+fn refused(
+    client: &mut Client<'_>,
+    found: Option<(usize, &'static spec::Spec)>,
+    error: RespError,
+) -> Dispatched {
+    client.tx.flag();
+    if found.is_some_and(|(_, spec)| spec.name == "exec") {
+        client.tx.discard();
+        // Redis quotes the reason without its generic code.
+        let text = error.to_string();
+        let reason = text.strip_prefix("ERR ").unwrap_or(&text);
+        let error = RespError::Coded(
+            format!("EXECABORT Transaction discarded because of: {reason}").into(),
+        );
+        return Dispatched::Ran(Err(error));
+    }
+    Dispatched::Ran(Err(error))
 }
 
 /// Runs a write that the replicated log delivers, on any node: the

@@ -27,6 +27,7 @@ use crate::replication::{Op, OpReply, Refusal, Replication};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Write,
+    Exec,
     Read,
     Local,
     AddNode,
@@ -38,6 +39,7 @@ fn kind(spec: &Spec) -> Kind {
         "session.get" => Kind::Read,
         "node.add" => Kind::AddNode,
         "node.remove" => Kind::RemoveNode,
+        "exec" => Kind::Exec,
         _ if spec.flags.contains(&Flag::Write) => Kind::Write,
         _ if spec.flags.contains(&Flag::Readonly) => Kind::Read,
         _ => Kind::Local,
@@ -83,7 +85,11 @@ pub(super) fn queue(
     name: &Bytes,
     args: &[Bytes],
 ) -> bool {
-    if client.shared.replication().is_none() || !client.policy.authenticated() {
+    // Inside MULTI a write is queued, for EXEC to propose with the rest.
+    if client.shared.replication().is_none()
+        || !client.policy.authenticated()
+        || client.tx.in_multi()
+    {
         return false;
     }
     let Some((index, spec)) = COMMANDS.lookup(name) else {
@@ -125,7 +131,7 @@ async fn propose(shared: &Shared, replication: &Replication, ops: Vec<Op>) -> Ve
             .into_iter()
             .map(|reply| match reply {
                 OpReply::Resp(reply) => reply,
-                OpReply::Native(_) => {
+                OpReply::Native(_) | OpReply::Transaction(_) => {
                     Err(RespError::Other("a native answer to a RESP write".into()))
                 }
             })
@@ -176,7 +182,11 @@ pub(super) async fn run(
     let shared = client.shared;
     let refused = |refusal| refusal_error(shared, refusal, kind == Kind::Write);
     match kind {
-        Kind::Local => (spec.run)(client, Args::new(spec.name, args)),
+        Kind::Local => {
+            let _pass = client.shared.gate.command();
+            (spec.run)(client, Args::new(spec.name, args))
+        }
+        Kind::Exec => exec(client, replication).await,
         Kind::Read => {
             match replication.readable().await {
                 Ok(()) => {}
@@ -184,6 +194,8 @@ pub(super) async fn run(
                 Err(Refusal::NotLeader { .. }) if client.stale_reads => {}
                 Err(refusal) => return Err(refused(refusal)),
             }
+            // A transaction applied from the log holds this off (`gate.rs`).
+            let _pass = client.shared.gate.command();
             (spec.run)(client, Args::new(spec.name, args))
         }
         Kind::AddNode => {
@@ -205,6 +217,63 @@ pub(super) async fn run(
             replies.pop().expect("one answer per op")
         }
     }
+}
+
+/// Whether a command may be queued by MULTI in a group: what the log can
+/// run on every node alike (the data commands, and PING, ECHO and UNWATCH,
+/// which touch nothing); not the commands that change or describe this
+/// connection or this node.
+pub(super) fn queueable(spec: &Spec) -> bool {
+    matches!(kind(spec), Kind::Write | Kind::Read)
+        || matches!(spec.name, "ping" | "echo" | "unwatch")
+}
+
+/// EXEC in a group: the queue proposed as one entry of the log, which
+/// every node applies under the store-wide gate's exclusive side; the
+/// replies are the leader's.
+async fn exec(client: &mut Client<'_>, replication: &Replication) -> Reply {
+    let Some(queue) = client.tx.queue.take() else {
+        return Err(RespError::other("EXEC without MULTI"));
+    };
+    client.tx.discard();
+    if queue.aborted {
+        return Err(RespError::Coded(super::transaction::EXECABORT.into()));
+    }
+    if queue.commands.is_empty() {
+        return Ok(Value::Array(Vec::new()));
+    }
+    let commands = queue
+        .commands
+        .iter()
+        .map(|queued| {
+            let name = Bytes::from_static(queued.spec.name.as_bytes());
+            write_op(queued.spec, &name, &queued.args)
+        })
+        .collect();
+    let shared = client.shared;
+    let proposed = replication
+        .propose(shared, vec![Op::Transaction { commands }])
+        .await
+        .map_err(|refusal| refusal_error(shared, refusal, true))?;
+    let replies = match proposed.into_iter().next() {
+        Some(OpReply::Transaction(replies)) if replies.len() == queue.commands.len() => replies,
+        _ => {
+            return Err(RespError::other(
+                "the log applied the transaction but returned no answers",
+            ));
+        }
+    };
+    for (queued, reply) in queue.commands.iter().zip(&replies) {
+        client
+            .policy
+            .count(Some(queued.index), Outcome::of_resp(reply));
+    }
+    Ok(Value::Array(
+        replies
+            .into_iter()
+            .map(|reply| reply.unwrap_or_else(Value::from))
+            .collect(),
+    ))
 }
 
 /// A node id argument: a positive integer.

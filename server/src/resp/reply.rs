@@ -38,6 +38,10 @@ pub(crate) enum Value {
     Set(Vec<Value>),
     /// A map (RESP2: a flat array of keys and values).
     Map(Vec<(Value, Value)>),
+    /// A reply already encoded, written as is: EXEC's replies made before
+    /// a queued HELLO changed the protocol, which Redis wrote in the old
+    /// one.
+    Encoded(Vec<u8>),
     /// Out-of-band data (RESP3 `>`; RESP2: an array): pub/sub messages and
     /// (un)subscribe confirmations.
     Push(Vec<Value>),
@@ -99,6 +103,7 @@ impl Value {
                 Protocol::Resp3 => out.put_slice(b"_\r\n"),
             },
             Value::Array(items) => items_of(out, b'*', items, protocol),
+            Value::Encoded(bytes) => out.put_slice(bytes),
             Value::Set(items) => {
                 let kind = match protocol {
                     Protocol::Resp3 => b'~',

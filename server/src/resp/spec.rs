@@ -57,6 +57,8 @@ pub(crate) enum Flag {
     NoAuth,
     /// Allowed while a script runs too long.
     AllowBusy,
+    /// Not logged by SLOWLOG (EXEC: its commands are, one by one).
+    SkipSlowlog,
     /// Publish/subscribe.
     Pubsub,
     /// Its keys are found by reading its arguments (SINTERCARD's
@@ -77,6 +79,7 @@ impl Flag {
             Flag::Fast => "fast",
             Flag::NoAuth => "no_auth",
             Flag::AllowBusy => "allow_busy",
+            Flag::SkipSlowlog => "skip_slowlog",
             Flag::Pubsub => "pubsub",
             Flag::Movablekeys => "movablekeys",
         }

@@ -15,13 +15,13 @@ use super::args::Args;
 use super::client::Client;
 use super::cmd::{
     clients, config, connection, group, hash_ttl, hashes, info, key_info, keys, pubsub,
-    replication, server, sessions, set_algebra, sets, slowlog, string_edits, strings,
+    replication, server, sessions, set_algebra, sets, slowlog, string_edits, strings, transactions,
 };
 use super::errors::RespError;
 use super::reply::Value;
 use super::spec::Flag::{
-    AllowBusy, Denyoom, Fast, Loading, Movablekeys, NoAuth, Noscript, Pubsub, Readonly, Stale,
-    Write,
+    AllowBusy, Denyoom, Fast, Loading, Movablekeys, NoAuth, Noscript, Pubsub, Readonly,
+    SkipSlowlog, Stale, Write,
 };
 use super::spec::{Flag, Handler, Keys, Reply, Spec, Table};
 
@@ -40,7 +40,9 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("decr", 2, WRITE_FAST, Keys::ONE, "string", strings::decr),
     cmd("decrby", 3, WRITE_FAST, Keys::ONE, "string", strings::decrby),
     cmd("del", -2, &[Write], Keys::ALL, "generic", keys::del),
+    cmd("discard", 1, TRANSACTION, Keys::NONE, "transactions", transactions::discard),
     cmd("echo", 2, &[Loading, Stale, Fast], Keys::NONE, "connection", connection::echo),
+    cmd("exec", 1, &[Noscript, Loading, Stale, SkipSlowlog], Keys::NONE, "transactions", transactions::exec),
     cmd("exists", -2, &[Readonly, Fast], Keys::ALL, "generic", keys::exists),
     cmd("expire", -3, &[Write, Fast], Keys::ONE, "generic", keys::expire),
     cmd("expireat", -3, &[Write, Fast], Keys::ONE, "generic", keys::expireat),
@@ -91,6 +93,7 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("mget", -2, &[Readonly, Fast], Keys::ALL, "string", strings::mget),
     cmd("mset", -3, &[Write, Denyoom], Keys::new(1, -1, 2), "string", strings::mset),
     cmd("msetnx", -3, &[Write, Denyoom], Keys::new(1, -1, 2), "string", string_edits::msetnx),
+    cmd("multi", 1, TRANSACTION, Keys::NONE, "transactions", transactions::multi),
     cmd("node.add", 3, &[Noscript], Keys::NONE, "server", group::standalone),
     cmd("node.remove", 2, &[Noscript], Keys::NONE, "server", group::standalone),
     cmd("object", -2, &[], Keys::NONE, "generic", key_info::object),
@@ -157,6 +160,8 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("type", 2, &[Readonly, Fast], Keys::ONE, "generic", keys::kind),
     cmd("unlink", -2, &[Write, Fast], Keys::ALL, "generic", keys::del),
     cmd("unsubscribe", -1, PUBSUB, Keys::NONE, "pubsub", pubsub::unsubscribe),
+    cmd("unwatch", 1, TRANSACTION, Keys::NONE, "transactions", transactions::unwatch),
+    cmd("watch", -2, TRANSACTION, Keys::ALL, "transactions", transactions::watch),
 ]);
 
 const _: () = assert!(
@@ -174,6 +179,8 @@ const WRITE_FAST: &[Flag] = &[Write, Denyoom, Fast];
 /// `readonly`, so a follower never refuses it).
 const EVERY_NODE: &[Flag] = &[Noscript, Loading, Stale, Fast];
 
+/// MULTI's, DISCARD's, WATCH's and UNWATCH's (Redis's).
+const TRANSACTION: &[Flag] = &[Noscript, Loading, Stale, Fast, AllowBusy];
 /// (Un)subscribing: Redis's flags for SUBSCRIBE and its kin.
 const PUBSUB: &[Flag] = &[Pubsub, Noscript, Loading, Stale];
 

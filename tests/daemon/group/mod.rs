@@ -654,3 +654,82 @@ async fn hash_writes_and_field_deadlines_replay_identically_on_followers() {
         assert_eq!(theirs, expected, "node {i}'s field deadlines");
     }
 }
+
+/// In a group EXEC's queue is one entry of the log: redis-py's default
+/// pipeline shape (MULTI, commands, EXEC) works, with reads and run-time
+/// errors in the array; WATCH is refused with a clear error, and so is
+/// queueing a command the log cannot run alike on every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_runs_exec_as_one_log_entry_and_refuses_watch() {
+    let group = Group::start(3, &[]);
+    let leader = group.leader(ELECTION).await.expect("a leader");
+    let mut con = redis_at(group.nodes[leader].resp).await;
+    let (set, incr, got, added): (String, i64, i64, i64) = redis::pipe()
+        .atomic()
+        .set("k", 1)
+        .incr("k", 1)
+        .get("k")
+        .sadd("s", "m")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!((set.as_str(), incr, got, added), ("OK", 2, 2, 1));
+    let wrong = redis::pipe()
+        .atomic()
+        .sadd("k", "x")
+        .incr("k", 1)
+        .query_async::<(i64, i64)>(&mut con)
+        .await;
+    assert!(wrong.is_err(), "SADD on a string is WRONGTYPE inside EXEC");
+    let now: i64 = con.get("k").await.unwrap();
+    assert_eq!(now, 3, "the command after the error ran");
+    let refused = redis::cmd("WATCH")
+        .arg("k")
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("WATCH is refused in a replication group"),
+        "{refused}"
+    );
+    let client = redis::pipe()
+        .atomic()
+        .cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("x")
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(
+        client
+            .to_string()
+            .contains("'client' cannot be queued in a transaction in a replication group"),
+        "a connection command is refused while queueing: {client}"
+    );
+    let exec = redis::cmd("EXEC").query_async::<()>(&mut con).await;
+    assert!(exec.unwrap_err().to_string().contains("EXEC without MULTI"));
+    // Every node applied the transactions from the log.
+    for (i, node) in group.nodes.iter().enumerate().filter(|(i, _)| *i != leader) {
+        let mut follower = redis_at(node.resp).await;
+        let () = redis::cmd("READONLY")
+            .query_async(&mut follower)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        loop {
+            let (k, s): (Option<i64>, i64) = redis::pipe()
+                .get("k")
+                .scard("s")
+                .query_async(&mut follower)
+                .await
+                .unwrap();
+            if (k, s) == (Some(3), 1) {
+                break;
+            }
+            assert!(started.elapsed() < ELECTION, "node {i} has {k:?} and {s}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

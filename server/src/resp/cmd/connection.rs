@@ -61,14 +61,15 @@ pub(crate) fn quit(client: &mut Client<'_>, _: Args<'_>) -> Reply {
     ok()
 }
 
-/// `RESET`: back to a fresh connection's state (RESP2, no name, and
-/// unauthenticated if a token is set).
+/// `RESET`: back to a fresh connection's state (RESP2, no name, no
+/// transaction or watched keys, and unauthenticated if a token is set).
 pub(crate) fn reset(client: &mut Client<'_>, _: Args<'_>) -> Reply {
     super::pubsub::reset(client);
     client.set_protocol(Protocol::Resp2);
     client.set_name(None);
     client.policy.reset();
     client.stale_reads = false;
+    client.tx.discard();
     client.reply_off = false;
     client.skip_next = false;
     if let Some(entry) = &client.entry {

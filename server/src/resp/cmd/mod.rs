@@ -1,7 +1,7 @@
 //! The Redis face's command handlers, one file per group, as Redis groups
 //! them: `connection.rs`, `strings.rs` and `string_edits.rs`, `keys.rs`
 //! and `key_info.rs` (Redis's "generic"), `sets.rs` and `set_algebra.rs`,
-//! `hashes.rs` and `hash_ttl.rs` (field TTLs), `pubsub.rs`, `server.rs`, `replication.rs` (ROLE, SENTINEL and INFO's
+//! `hashes.rs` and `hash_ttl.rs` (field TTLs), `pubsub.rs`, `transactions.rs` (MULTI, EXEC, WATCH…), `server.rs`, `replication.rs` (ROLE, SENTINEL and INFO's
 //! replication section, from the group view), and `sessions.rs` for our
 //! SESSION.* commands; `expiry.rs` holds the TTL arguments strings and
 //! keys share.
@@ -34,6 +34,7 @@ pub(crate) mod sets;
 pub(crate) mod slowlog;
 pub(crate) mod string_edits;
 pub(crate) mod strings;
+pub(crate) mod transactions;
 
 use super::args::Args;
 use super::errors::RespError;
