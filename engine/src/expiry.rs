@@ -127,16 +127,31 @@ pub(crate) fn cycle(store: &impl Sweep, budget: Duration) -> ExpiryReport {
     report
 }
 
+/// How long to sleep until the next tick of the clock's 100 ms grid.
+///
+/// An entry falls due at the first whole second at or after its
+/// deadline (`wheel.rs`), so a deadline just past a second waits almost
+/// a second for its bucket; ticks on the grid start a cycle within a
+/// thread wake-up of each whole second, instead of up to a tick after
+/// it, which keeps the wait from deadline to removal (and to the
+/// `expired` notification) within a second.
+fn until_next_tick(now_ms: u64) -> Duration {
+    let tick = TICK.as_millis() as u64;
+    Duration::from_millis(tick - now_ms % tick)
+}
+
 /// Starts the background expiry thread. It holds only a weak reference,
 /// so it ends by itself within a tick of the last `Store` handle's drop.
 pub(crate) fn spawn_background<S: Sweep + Send + Sync + 'static>(store: Weak<S>) {
     std::thread::Builder::new()
         .name("sessiond-expiry".into())
         .spawn(move || {
+            let mut wait = TICK;
             loop {
-                std::thread::sleep(TICK);
+                std::thread::sleep(wait);
                 let Some(store) = store.upgrade() else { return };
                 cycle(&*store, CYCLE_BUDGET);
+                wait = until_next_tick(store.now().0);
             }
         })
         .expect("spawning the expiry thread");

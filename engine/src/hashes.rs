@@ -206,8 +206,10 @@ impl Store {
     /// Removes fields (HDEL); an emptied hash is deleted. Returns how
     /// many were there.
     pub fn hash_remove(&self, key: &[u8], fields: &[&[u8]]) -> Result<usize, StoreError> {
-        self.write_hash(key, 0, false, 0, |hash, _| {
-            Ok(fields.iter().filter(|f| hash.remove(f).is_some()).count())
+        self.write_hash(key, 0, false, 0, |hash, _, said| {
+            let removed = fields.iter().filter(|f| hash.remove(f).is_some()).count();
+            said.say_if(removed > 0, KeyEvent::Hdel);
+            Ok(removed)
         })
     }
 
@@ -217,11 +219,13 @@ impl Store {
         key: &[u8],
         fields: &[&[u8]],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        self.write_hash(key, 0, false, vec![None; fields.len()], |hash, _| {
-            Ok(fields
+        self.write_hash(key, 0, false, vec![None; fields.len()], |hash, _, said| {
+            let values: Vec<_> = fields
                 .iter()
                 .map(|f| hash.remove(f).map(Vec::from))
-                .collect())
+                .collect();
+            said.say_if(values.iter().any(Option::is_some), KeyEvent::Hdel);
+            Ok(values)
         })
     }
 
@@ -242,30 +246,49 @@ impl Store {
             .iter()
             .map(|f| hash_value::deadline_footprint(f))
             .sum();
-        self.write_hash(key, most, false, vec![None; fields.len()], |hash, now| {
-            let values = fields.iter().map(|field| {
-                let value = hash.get(field).map(<[u8]>::to_vec)?;
-                match deadline {
-                    Some(d) if d <= now => drop(hash.remove(field)),
-                    _ => drop(hash.set_deadline(field, deadline)),
-                }
-                Some(value)
-            });
-            Ok(values.collect())
-        })
+        self.write_hash(
+            key,
+            most,
+            false,
+            vec![None; fields.len()],
+            |hash, now, said| {
+                let mut changed = false;
+                let values = fields.iter().map(|field| {
+                    let value = hash.get(field).map(<[u8]>::to_vec)?;
+                    match deadline {
+                        Some(d) if d <= now => changed |= hash.remove(field).is_some(),
+                        Some(_) => changed |= hash.set_deadline(field, deadline),
+                        None => {
+                            changed |= matches!(hash.deadline_of(field), Some(Some(_)));
+                            hash.set_deadline(field, None);
+                        }
+                    }
+                    Some(value)
+                });
+                let values = values.collect();
+                let event = match deadline {
+                    Some(d) if d <= now => KeyEvent::Hdel,
+                    Some(_) => KeyEvent::Hexpire,
+                    None => KeyEvent::Hpersist,
+                };
+                said.say_if(changed, event);
+                Ok(values)
+            },
+        )
     }
 
     /// Adds `delta` to the integer in a field (HINCRBY); a missing field
     /// counts as 0, an existing one keeps its TTL.
     pub fn hash_incr(&self, key: &[u8], field: &[u8], delta: i64) -> Result<i64, HashError> {
         let most = hash_value::field_footprint(field, &[0; 20]);
-        self.write_hash(key, most, true, 0, |hash, _| {
+        self.write_hash(key, most, true, 0, |hash, _, said| {
             let old = match hash.get(field) {
                 Some(text) => Decimal::parse(text).ok_or(HashError::NotAnInteger)?,
                 None => 0,
             };
             let new = old.checked_add(delta).ok_or(HashError::Overflow)?;
             hash.set(field, Decimal::of(new).as_bytes(), true);
+            said.say(KeyEvent::Hincrby);
             Ok(new)
         })
     }
@@ -282,7 +305,7 @@ impl Store {
         delta: f64,
     ) -> Result<Vec<u8>, HashError> {
         let most = hash_value::field_footprint(field, &[0; 400]);
-        self.write_hash(key, most, true, Vec::new(), |hash, _| {
+        self.write_hash(key, most, true, Vec::new(), |hash, _, said| {
             let old = match hash.get(field) {
                 Some(text) => parse_float(text).ok_or(HashError::NotAFloat)?,
                 None => 0.0,
@@ -293,6 +316,7 @@ impl Store {
             }
             let text = float_text(new).into_bytes();
             hash.set(field, &text, true);
+            said.say(KeyEvent::Hincrbyfloat);
             Ok(text)
         })
     }
@@ -380,7 +404,7 @@ impl Store {
             .map(|f| hash_value::deadline_footprint(f))
             .sum();
         let missing = vec![FieldExpire::NoField; fields.len()];
-        self.write_hash(key, most, false, missing, |hash, now| {
+        self.write_hash(key, most, false, missing, |hash, now, said| {
             let outcomes = fields.iter().map(|field| match hash.deadline_of(field) {
                 None => FieldExpire::NoField,
                 Some(current) if !condition.allows(current, Some(deadline)) => FieldExpire::NotMet,
@@ -393,7 +417,14 @@ impl Store {
                     FieldExpire::Set
                 }
             });
-            Ok(outcomes.collect())
+            let outcomes: Vec<FieldExpire> = outcomes.collect();
+            // One event, as Redis sends: `hdel` if any field went.
+            if outcomes.contains(&FieldExpire::Deleted) {
+                said.say(KeyEvent::Hdel);
+            } else {
+                said.say_if(outcomes.contains(&FieldExpire::Set), KeyEvent::Hexpire);
+            }
+            Ok(outcomes)
         })
     }
 
@@ -404,7 +435,7 @@ impl Store {
         fields: &[&[u8]],
     ) -> Result<Vec<FieldPersist>, StoreError> {
         let missing = vec![FieldPersist::NoField; fields.len()];
-        self.write_hash(key, 0, false, missing, |hash, _| {
+        self.write_hash(key, 0, false, missing, |hash, _, said| {
             let outcomes = fields.iter().map(|field| match hash.deadline_of(field) {
                 None => FieldPersist::NoField,
                 Some(None) => FieldPersist::NoTtl,
@@ -413,7 +444,12 @@ impl Store {
                     FieldPersist::Persisted
                 }
             });
-            Ok(outcomes.collect())
+            let outcomes: Vec<FieldPersist> = outcomes.collect();
+            said.say_if(
+                outcomes.contains(&FieldPersist::Persisted),
+                KeyEvent::Hpersist,
+            );
+            Ok(outcomes)
         })
     }
 
@@ -464,7 +500,7 @@ impl Store {
             })
             .sum();
         let create = options.condition != SetCondition::IfPresent;
-        self.write_hash(key, most, create, None, |hash, now| {
+        self.write_hash(key, most, create, None, |hash, now, said| {
             let present = |(f, _): &&(&[u8], &[u8])| hash.get(f).is_some();
             let allowed = match options.condition {
                 SetCondition::Always => true,
@@ -473,6 +509,14 @@ impl Store {
             };
             if !allowed {
                 return Ok(None);
+            }
+            said.say(KeyEvent::Hset);
+            if let Some(d) = deadline {
+                said.say(if d <= now {
+                    KeyEvent::Hdel
+                } else {
+                    KeyEvent::Hexpire
+                });
             }
             let mut created = 0;
             for (field, value) in pairs {
@@ -516,7 +560,7 @@ impl Store {
         most: usize,
         create: bool,
         missing: T,
-        f: impl FnOnce(&mut HashValue, u64) -> Result<T, E>,
+        f: impl FnOnce(&mut HashValue, u64, &mut Said) -> Result<T, E>,
     ) -> Result<T, E> {
         let inner = &*self.inner;
         inner.writable()?;
@@ -530,18 +574,22 @@ impl Store {
             };
             let entry = shard.live_or_insert(key, now, freed, || Value::Hash(HashValue::default()));
             let hash = hash_of_mut(entry)?;
-            let out = f(hash, now);
+            let mut said = Said::default();
+            let out = f(hash, now, &mut said);
             hash.reap(now);
             let kept = (hash.len() > 0).then(|| entry.footprint());
             settle_key(shard, key, kept);
-            // Every hash write is reported as `hset` (or `del` for one
-            // that emptied the key) for now, a no-op one too (HDEL of a
-            // missing field): WATCH then aborts where Redis would not,
-            // never the reverse. Keyspace notifications will want the
-            // finer names (hdel, hincrby, hexpire, hpersist).
-            if out.is_ok() && (before > 0 || kept.is_some()) {
-                let event = kept.map_or(KeyEvent::Del, |_| KeyEvent::Hset);
-                inner.key_events().emit(key, event);
+            // What the command announced, then `del` for a hash it
+            // emptied, as Redis sends them; a write that changed nothing
+            // (HDEL of a missing field) announces nothing.
+            if out.is_ok() {
+                let events = inner.key_events();
+                for event in said.0.into_iter().flatten() {
+                    events.emit(key, event);
+                }
+                if before > 0 && kept.is_none() {
+                    events.emit(key, KeyEvent::Del);
+                }
             }
             let after = kept.unwrap_or(0);
             // A hash key this write made comes back empty too (a refused
@@ -560,11 +608,29 @@ impl Store {
     }
 }
 
+/// What a hash write announces to the key-change hook (`key_events.rs`),
+/// in order: at most two events (HSETEX: `hset`, then `hexpire`), to
+/// which [`Store::write_hash`] adds `del` for a hash it emptied.
+#[derive(Default)]
+struct Said([Option<KeyEvent>; 2]);
+
+impl Said {
+    fn say(&mut self, event: KeyEvent) {
+        if let Some(free) = self.0.iter_mut().find(|slot| slot.is_none()) {
+            *free = Some(event);
+        }
+    }
+
+    fn say_if(&mut self, changed: bool, event: KeyEvent) {
+        if changed {
+            self.say(event);
+        }
+    }
+}
+
 /// Ends a write on a hash key: removes it if it is empty now (`kept`
 /// `None`), else gives it the wheel entry its earliest deadline needs.
 fn settle_key(shard: &mut KeyShard, key: &[u8], kept: Option<usize>) {
-    // The key's change is where a keyspace event ("hset", "hdel",
-    // "hexpire", "del") would be reported.
     match kept {
         Some(_) => shard.reschedule(key),
         None => drop(shard.remove(key)),

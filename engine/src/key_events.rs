@@ -21,11 +21,14 @@
 //! in the order of its changes); it must be quick and take only leaf
 //! locks (ARCHITECTURE.md, lock order), never a shard lock.
 //!
-//! Where it is called: every write site of `keyspace.rs` and `sets.rs`,
-//! every hash write (`hashes.rs`' `write_hash`, one call for all),
-//! FLUSHALL (`key_scan.rs`, one [`KeyEvent::Flushed`] per key removed),
-//! and expiry, both the cycle's sweep and a read that finds a key past
-//! its deadline (`keys.rs`, [`KeyEvent::Expired`]). Eviction removes only
+//! Where it is called: every write site of `keyspace.rs`, `sets.rs`,
+//! `string_ops.rs`, `set_ops.rs`, `key_ops.rs` and `multi_key.rs`'
+//! callers; every hash write (`hashes.rs`' `write_hash`, with the events
+//! its command names); FLUSHALL (`key_scan.rs`, one [`KeyEvent::Flushed`]
+//! per key removed); and expiry, both the cycle's sweep and a read that
+//! finds a key or hash fields past their deadline (`keys.rs`,
+//! [`KeyEvent::Expired`], [`KeyEvent::Hexpired`],
+//! [`KeyEvent::HexpiredAll`]). Eviction removes only
 //! sessions, which are not keys of the key space; [`KeyEvent::Evicted`] is
 //! for the day keys are evicted too. A new write of the key space (a new
 //! value type, a new command) must call [`KeyEvents::emit`] once per key it
@@ -42,13 +45,18 @@ use parking_lot::RwLock;
 
 use crate::store::Store;
 
-/// Why a key changed. The names are Redis's keyspace event names.
+/// Why a key changed. The names are Redis's keyspace event names
+/// ([`KeyEvent::name`]); each write reports what Redis's command would
+/// announce, in the same order (SET with EX: `set`, then `expire`; HDEL
+/// that empties the hash: `hdel`, then `del`), and a write that changed
+/// nothing reports nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyEvent {
-    /// A string was written (SET and its forms, GETSET, MSET).
+    /// A string was written (SET and its forms, GETSET, MSET, MSETNX).
     Set,
     /// The key was deleted by a command (DEL, UNLINK, GETDEL, a deadline
-    /// already past given by SET, GETEX or EXPIRE, SREM emptying a set).
+    /// already past given by SET, GETEX or EXPIRE, a set or hash emptied
+    /// by a command, a STORE form with an empty result).
     Del,
     /// The key was given a deadline (EXPIRE and its forms, SET EX, GETEX).
     Expire,
@@ -63,14 +71,47 @@ pub enum KeyEvent {
     RenameFrom,
     /// The key was renamed onto (RENAME's destination).
     RenameTo,
+    /// The key was written by COPY (its destination).
+    CopyTo,
     /// An integer was added to (INCR, DECR, INCRBY, DECRBY).
     Incrby,
-    /// Members were added to a set.
+    /// A number was added to (INCRBYFLOAT).
+    Incrbyfloat,
+    /// Bytes were appended (APPEND).
+    Append,
+    /// Bytes were overwritten at an offset (SETRANGE).
+    Setrange,
+    /// Members were added to a set (SADD, SMOVE's destination).
     Sadd,
-    /// Members were removed from a set.
+    /// Members were removed from a set (SREM, SMOVE's source).
     Srem,
-    /// A hash was written (every hash write, for now: see `hashes.rs`).
+    /// Members were popped from a set (SPOP).
+    Spop,
+    /// A set was stored by SINTERSTORE.
+    Sinterstore,
+    /// A set was stored by SUNIONSTORE.
+    Sunionstore,
+    /// A set was stored by SDIFFSTORE.
+    Sdiffstore,
+    /// Hash fields were written (HSET, HMSET, HSETNX, HSETEX).
     Hset,
+    /// Hash fields were removed (HDEL, HGETDEL, a past field deadline).
+    Hdel,
+    /// An integer in a hash field was added to (HINCRBY).
+    Hincrby,
+    /// A number in a hash field was added to (HINCRBYFLOAT).
+    Hincrbyfloat,
+    /// Hash fields were given a deadline (HEXPIRE and its forms, HGETEX,
+    /// HSETEX).
+    Hexpire,
+    /// Hash fields lost their deadline (HPERSIST, HGETEX PERSIST).
+    Hpersist,
+    /// Hash fields passed their deadline and were removed; the hash has
+    /// live fields left.
+    Hexpired,
+    /// Every field of the hash passed its deadline and the key was
+    /// removed: Redis announces `hexpired` and then `del`.
+    HexpiredAll,
     /// The key was removed by FLUSHALL or FLUSHDB. Redis sends no keyspace
     /// event per key for a flush; notifications skip this one, while WATCH
     /// needs it (a flush changes a watched key that existed).
@@ -80,6 +121,7 @@ pub enum KeyEvent {
 impl KeyEvent {
     /// Redis's keyspace event name (`__keyevent@0__:<name>`); `None` for
     /// [`KeyEvent::Flushed`], which Redis does not announce per key.
+    /// [`KeyEvent::HexpiredAll`] is named `hexpired`, its first.
     pub fn name(self) -> Option<&'static str> {
         Some(match self {
             KeyEvent::Set => "set",
@@ -90,12 +132,37 @@ impl KeyEvent {
             KeyEvent::Evicted => "evicted",
             KeyEvent::RenameFrom => "rename_from",
             KeyEvent::RenameTo => "rename_to",
+            KeyEvent::CopyTo => "copy_to",
             KeyEvent::Incrby => "incrby",
+            KeyEvent::Incrbyfloat => "incrbyfloat",
+            KeyEvent::Append => "append",
+            KeyEvent::Setrange => "setrange",
             KeyEvent::Sadd => "sadd",
             KeyEvent::Srem => "srem",
+            KeyEvent::Spop => "spop",
+            KeyEvent::Sinterstore => "sinterstore",
+            KeyEvent::Sunionstore => "sunionstore",
+            KeyEvent::Sdiffstore => "sdiffstore",
             KeyEvent::Hset => "hset",
+            KeyEvent::Hdel => "hdel",
+            KeyEvent::Hincrby => "hincrby",
+            KeyEvent::Hincrbyfloat => "hincrbyfloat",
+            KeyEvent::Hexpire => "hexpire",
+            KeyEvent::Hpersist => "hpersist",
+            KeyEvent::Hexpired | KeyEvent::HexpiredAll => "hexpired",
             KeyEvent::Flushed => return None,
         })
+    }
+
+    /// Whether the event is a removal for time's sake (the key's or its
+    /// fields' deadline passed) or a flush, rather than a command's
+    /// change of what the key holds: WATCH counts such a removal of a
+    /// key that was already past its deadline when watched as no change.
+    pub fn is_timed_removal(self) -> bool {
+        matches!(
+            self,
+            KeyEvent::Expired | KeyEvent::Hexpired | KeyEvent::HexpiredAll | KeyEvent::Flushed
+        )
     }
 }
 
@@ -151,24 +218,6 @@ impl KeyEvents {
     #[inline]
     pub(crate) fn emit(&self, key: &[u8], event: KeyEvent) {
         if self.on.load(Ordering::Relaxed) {
-            self.deliver(key, event);
-        }
-    }
-
-    /// Tells the observer that `key` changed, naming the change by what
-    /// the key holds now: written (`set`, `sadd`, `hset` by its type) or
-    /// gone (`del`). For the commands that report no finer event yet (the
-    /// multi-key ones, APPEND, SETRANGE, INCRBYFLOAT, SPOP, COPY, the set
-    /// STORE forms): WATCH needs only that the key changed.
-    #[inline]
-    pub(crate) fn emit_changed(&self, key: &[u8], now: Option<&crate::keys::KeyEntry>) {
-        if self.on.load(Ordering::Relaxed) {
-            let event = match now.map(crate::keys::KeyEntry::value) {
-                None => KeyEvent::Del,
-                Some(crate::keys::ValueRef::Str(_)) => KeyEvent::Set,
-                Some(crate::keys::ValueRef::Set(_)) => KeyEvent::Sadd,
-                Some(crate::keys::ValueRef::Hash(_)) => KeyEvent::Hset,
-            };
             self.deliver(key, event);
         }
     }

@@ -82,7 +82,7 @@ impl Store {
             *freed += from.len();
             inner.key_events().emit(from, KeyEvent::RenameFrom);
             inner.key_events().emit(to, KeyEvent::RenameTo);
-            locked.log_quietly(&[from, to]);
+            locked.log(&[from, to]);
             Ok(true)
         });
         inner.acknowledge(renamed)
@@ -132,7 +132,7 @@ impl Store {
                 }
             };
             inner.log_key(shard, to);
-            inner.key_events().emit_changed(to, shard.get(to));
+            inner.key_events().emit(to, KeyEvent::CopyTo);
             (true, used)
         });
         reserved.settle(copied.1);

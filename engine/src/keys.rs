@@ -313,6 +313,16 @@ impl KeyEntry {
             || self.as_hash().is_some_and(|h| h.all_expired(now_ms))
     }
 
+    /// How the removal of an entry that [`KeyEntry::is_expired`] is
+    /// announced: `expired` if the key's own deadline passed, else (every
+    /// field of its hash passed theirs) `hexpired` and `del`.
+    fn expiry_event(&self, now_ms: u64) -> KeyEvent {
+        match self.deadline().is_some_and(|d| now_ms >= d) {
+            true => KeyEvent::Expired,
+            false => KeyEvent::HexpiredAll,
+        }
+    }
+
     /// The key's position in SCAN order within its shard: fixed for the
     /// key's life, whatever the table does.
     fn position(&self) -> u64 {
@@ -398,12 +408,17 @@ impl KeyShard {
         let hash = self.hasher.bytes(key);
         let entry = self.table.find_entry(hash, |e| e.key() == key).ok()?;
         if entry.get().is_expired(now_ms) {
+            let event = entry.get().expiry_event(now_ms);
             *freed += entry.remove().0.footprint();
-            self.events.emit(key, KeyEvent::Expired);
+            self.events.emit(key, event);
             return None;
         }
         let entry = entry.into_mut();
-        *freed += entry.reap(now_ms);
+        let reaped = entry.reap(now_ms);
+        if reaped > 0 {
+            *freed += reaped;
+            self.events.emit(key, KeyEvent::Hexpired);
+        }
         Some(entry)
     }
 
@@ -566,12 +581,17 @@ impl KeyShard {
                 let key = entry.get();
                 if key.is_expired(now_ms) {
                     out.removed += 1;
+                    let event = key.expiry_event(now_ms);
                     let removed = entry.remove().0;
-                    self.events.emit(removed.key(), KeyEvent::Expired);
+                    self.events.emit(removed.key(), event);
                     out.bytes += removed.footprint();
                 } else {
                     let key = entry.into_mut();
-                    out.bytes += key.reap(now_ms);
+                    let reaped = key.reap(now_ms);
+                    if reaped > 0 {
+                        out.bytes += reaped;
+                        self.events.emit(key.key(), KeyEvent::Hexpired);
+                    }
                     match key.next_due().map(bucket_of) {
                         Some(due) => {
                             key.set_wheel_at(due);

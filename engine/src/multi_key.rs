@@ -43,21 +43,9 @@ impl Locked<'_> {
 
     /// Logs each of `keys` as it now is (or that it is gone), together:
     /// nothing else comes between the records, and they are written in
-    /// one go (see `Journal::append_all`).
-    /// Also tells the key-change observer (WATCH) of each, naming the
-    /// change by what the key holds now.
+    /// one go (see `Journal::append_all`). The caller tells the
+    /// key-change observer itself, with the events its command names.
     pub(crate) fn log(&mut self, keys: &[&[u8]]) {
-        for key in keys {
-            self.inner
-                .key_events()
-                .emit_changed(key, self.shard(key).get(key));
-        }
-        self.log_quietly(keys);
-    }
-
-    /// [`Locked::log`] for a caller that has told the observer itself
-    /// (RENAME's `rename_from` and `rename_to`).
-    pub(crate) fn log_quietly(&mut self, keys: &[&[u8]]) {
         if !self.inner.has_journal() {
             return;
         }

@@ -24,6 +24,7 @@ use sessiond_protocol::limits::check_key;
 use sessiond_protocol::{SessionId, StoreError};
 
 use crate::glob::glob_match;
+use crate::key_events::KeyEvent;
 use crate::keys::{self, KeyEntry, SetValue, Value};
 use crate::replica;
 use crate::store::Store;
@@ -88,7 +89,10 @@ impl Store {
                 *freed += shard.remove(key).map_or(0, |e| e.footprint());
             }
             inner.log_key(shard, key);
-            inner.key_events().emit_changed(key, shard.get(key));
+            inner.key_events().emit(key, KeyEvent::Spop);
+            if empty {
+                inner.key_events().emit(key, KeyEvent::Del);
+            }
             Ok(picked)
         });
         inner.acknowledge(popped)
@@ -158,7 +162,8 @@ impl Store {
                 return Ok((false, 0));
             }
             *freed += keys::member_footprint(member);
-            if set.len() == 0 {
+            let emptied = set.len() == 0;
+            if emptied {
                 *freed += locked.shard(from).remove(from).map_or(0, |e| e.footprint());
             }
             let shard = locked.shard(to);
@@ -167,6 +172,12 @@ impl Store {
             target.as_set_mut().expect("a set above").insert(member);
             let used =
                 keys::member_footprint(member) + if existed { 0 } else { keys::footprint(to, &[]) };
+            let events = inner.key_events();
+            events.emit(from, KeyEvent::Srem);
+            if emptied {
+                events.emit(from, KeyEvent::Del);
+            }
+            events.emit(to, KeyEvent::Sadd);
             locked.log(&[from, to]);
             Ok((true, used))
         });
@@ -272,8 +283,18 @@ impl Store {
             };
             let len = result.len();
             let shard = locked.shard(to);
+            // Redis announces the stored set by the command's name, or `del`
+            // for an empty result that removed a key (none if there was none).
+            let stored = match op {
+                SetOp::Inter => KeyEvent::Sinterstore,
+                SetOp::Union => KeyEvent::Sunionstore,
+                SetOp::Diff => KeyEvent::Sdiffstore,
+            };
             let used = if len == 0 {
-                *freed += shard.remove(to).map_or(0, |e| e.footprint());
+                if let Some(removed) = shard.remove(to) {
+                    *freed += removed.footprint();
+                    inner.key_events().emit(to, KeyEvent::Del);
+                }
                 0
             } else {
                 let value = Value::Set(result);
@@ -282,7 +303,9 @@ impl Store {
                 used
             };
             inner.log_key(shard, to);
-            inner.key_events().emit_changed(to, shard.get(to));
+            if len > 0 {
+                inner.key_events().emit(to, stored);
+            }
             Ok((len, used))
         });
         let stored = stored.map(|(len, used)| {

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use sessiond_protocol::StoreError;
 use sessiond_protocol::limits::check_key;
 
+use crate::key_events::KeyEvent;
 use crate::keys::{self, Value};
 use crate::long_double::LongDouble;
 use crate::store::Store;
@@ -34,7 +35,7 @@ impl Store {
     /// Appends `suffix` to the string in `key`, creating it (without a
     /// TTL) if missing (APPEND); the new length. The TTL is kept.
     pub fn append(&self, key: &[u8], suffix: &[u8]) -> Result<usize, StoreError> {
-        self.rewrite_string(key, suffix.len(), |old| {
+        self.rewrite_string(key, suffix.len(), KeyEvent::Append, |old| {
             let old = old.unwrap_or_default();
             let mut value = Vec::with_capacity(old.len() + suffix.len());
             value.extend_from_slice(old);
@@ -80,7 +81,7 @@ impl Store {
             self.inner.check_value(end)?;
         }
         let grow = if bytes.is_empty() { 0 } else { end };
-        self.rewrite_string(key, grow, |old| {
+        self.rewrite_string(key, grow, KeyEvent::Setrange, |old| {
             if bytes.is_empty() {
                 return Ok((None, old.map_or(0, <[u8]>::len)));
             }
@@ -100,7 +101,7 @@ impl Store {
     /// stores and returns the sum as Redis prints it (`long_double.rs`).
     /// The TTL is kept.
     pub fn incr_by_float(&self, key: &[u8], increment: &[u8]) -> Result<Vec<u8>, FloatError> {
-        self.rewrite_string(key, FLOAT_TEXT, |old| {
+        self.rewrite_string(key, FLOAT_TEXT, KeyEvent::Incrbyfloat, |old| {
             let value = match old {
                 Some(text) => LongDouble::parse(text).ok_or(FloatError::NotAFloat)?,
                 None => LongDouble::parse(b"0").expect("0 is a float"),
@@ -152,6 +153,9 @@ impl Store {
             for (key, value) in &last {
                 *freed += locked.shard(key).set(key, Value::Str(value), None);
             }
+            for key in &keys {
+                inner.key_events().emit(key, KeyEvent::Set);
+            }
             locked.log(&keys);
             true
         });
@@ -159,14 +163,15 @@ impl Store {
         inner.acknowledge(Ok(written))
     }
 
-    /// Rewrites a string key by `f`, which sees its value (`None` if
-    /// missing) and returns the new value (`None`: leave the key as it
-    /// is) and the answer. `grow` bytes (and a new key's overhead) are
+    /// Rewrites a string key by `f`, announced as `event`, which sees its
+    /// value (`None` if missing) and returns the new value (`None`: leave
+    /// the key as it is) and the answer. `grow` bytes (and a new key's overhead) are
     /// reserved first; a key holding a set is `WrongType`.
     fn rewrite_string<T, E: From<StoreError>>(
         &self,
         key: &[u8],
         grow: usize,
+        event: KeyEvent,
         f: impl FnOnce(Option<&[u8]>) -> Result<(Option<Vec<u8>>, T), E>,
     ) -> Result<T, E> {
         let inner = &*self.inner;
@@ -195,7 +200,7 @@ impl Store {
                 }
             };
             inner.log_key(shard, key);
-            inner.key_events().emit_changed(key, shard.get(key));
+            inner.key_events().emit(key, event);
             Ok((answer, used))
         });
         let answer = outcome.map(|(answer, used)| {

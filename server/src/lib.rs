@@ -22,9 +22,11 @@ mod driver;
 pub mod fuzzing;
 mod gate;
 mod http;
+mod key_hook;
 mod latency;
 mod live;
 mod metrics;
+mod notifications;
 mod outcome;
 mod policy;
 mod pubsub;
@@ -140,7 +142,10 @@ pub(crate) struct Shared {
     /// store's key observer.
     pub watches: Arc<resp::Watches>,
     /// Every pub/sub subscription on this node (`pubsub.rs`).
-    pub pubsub: pubsub::Hub,
+    pub pubsub: Arc<pubsub::Hub>,
+    /// The store's key observer: WATCH and keyspace notifications
+    /// (`key_hook.rs`).
+    pub key_hook: Arc<key_hook::KeyHook>,
     /// The settings CONFIG SET changes while the server runs (`live.rs`).
     pub live: live::LiveConfig,
     /// Client connections open now, both faces, against `live`'s limit;
@@ -274,7 +279,8 @@ impl Server {
                 .transpose()
                 .map_err(ServeError::Accept)?,
         };
-        let watches = resp::Watches::install(&store);
+        let pubsub = Arc::new(pubsub::Hub::default());
+        let key_hook = key_hook::KeyHook::install(&store, Arc::clone(&pubsub));
         let config_for_live = config.clone();
         let shared = Arc::new(Shared {
             addresses,
@@ -296,8 +302,9 @@ impl Server {
             credentials,
             guesses: auth::Guesses::default(),
             gate: gate::Gate::default(),
-            watches,
-            pubsub: pubsub::Hub::default(),
+            watches: Arc::clone(&key_hook.watches),
+            key_hook,
+            pubsub,
         });
         if let Some(group) = shared.config.replication.clone() {
             let member = replication::Replication::start(shared.clone(), group)

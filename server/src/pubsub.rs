@@ -184,12 +184,18 @@ impl Hub {
         }
     }
 
+    /// Whether nobody subscribes to anything: publishing is then a no-op
+    /// (keyspace notifications skip building their channel names).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.subscriptions.load(Ordering::Relaxed) == 0
+    }
+
     /// Delivers `payload` to every subscriber of `channel` and of every
     /// pattern it matches; how many received it (Redis counts a client
     /// once per matching subscription; a subscriber being disconnected
     /// for not reading receives nothing and is not counted).
     pub(crate) fn publish(&self, channel: &[u8], payload: &[u8]) -> usize {
-        if self.subscriptions.load(Ordering::Relaxed) == 0 {
+        if self.is_empty() {
             return 0;
         }
         let channel = Bytes::copy_from_slice(channel);

@@ -41,6 +41,10 @@ use crate::Daemon;
 #[path = "differential_strs.rs"]
 mod strs;
 
+/// Keyspace notifications against redis-server's.
+#[path = "differential_notify.rs"]
+mod notify;
+
 const SCRIPTS: &[&[&str]] = &[
     // WATCH sees the writes of the multi-key and string-editing commands
     // of another client (they change keys through other engine paths).

@@ -1,13 +1,14 @@
 //! WATCH: which connections watch which keys, and marking them when a key
 //! changes, whoever changed it and however.
 //!
-//! The registry is the store's key observer (`engine/src/key_events.rs`):
-//! every write of the key space, the expiry of a key (by the cycle or by a
+//! The registry hears of key changes from the server's key hook
+//! (`key_hook.rs`, over `engine/src/key_events.rs`): every write of the
+//! key space, the expiry of a key (by the cycle or by a
 //! read that finds it past its deadline) and FLUSHALL call it with the
 //! key. A connection watching that key is marked dirty, and its EXEC
-//! answers the null array. Delivery is on only while some connection
-//! watches a key, so a server nobody uses WATCH on pays one relaxed load
-//! per write.
+//! answers the null array. The registry wants the store's events only
+//! while some connection watches a key, so a server nobody uses WATCH (or
+//! notifications) on pays one relaxed load per write.
 //!
 //! Redis 7's rules, kept here: a key that was already past its deadline
 //! when it was watched does not count as changed when it is then removed
@@ -18,7 +19,7 @@
 //!
 //! The registry's lock is a leaf: it is taken inside a key shard's lock
 //! (the observer is called there) and nothing is locked inside it, apart
-//! from the store's delivery switch, an atomic.
+//! from the key hook's demand lock (`key_hook.rs`), a leaf.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,15 +27,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use sessiond::{KeyEvent, KeyEventSwitch, KeyObserver, Store};
+use sessiond::{KeyEvent, Store};
+
+use crate::key_hook::{Demand, Want};
 
 /// Every watched key and its watchers.
 pub(crate) struct Watches {
     keys: Mutex<HashMap<Box<[u8]>, Vec<Watcher>>>,
-    /// Switches the store's events on and off with the first and last
-    /// watched key (the store holds this registry weakly; `Shared` holds
-    /// it, so a server that ends leaves no cycle with its store).
-    events: KeyEventSwitch,
+    /// Asks for the store's events with the first watched key and lets
+    /// them go with the last (`key_hook.rs`).
+    demand: Arc<Demand>,
 }
 
 struct Watcher {
@@ -47,18 +49,18 @@ struct Watcher {
 }
 
 impl Watches {
-    /// The registry of `store`, installed as its key observer.
-    pub(crate) fn install(store: &Store) -> Arc<Watches> {
-        Arc::new_cyclic(|me: &std::sync::Weak<Watches>| Watches {
+    /// An empty registry, told of key changes by the server's key hook.
+    pub(crate) fn new(demand: Arc<Demand>) -> Arc<Watches> {
+        Arc::new(Watches {
             keys: Mutex::default(),
-            events: store.observe_keys(me.clone()),
+            demand,
         })
     }
 
     fn add(&self, key: &[u8], client: u64, dirty: &Arc<AtomicBool>) {
         let mut keys = self.keys.lock();
         if keys.is_empty() {
-            self.events.set(true);
+            self.demand.want(Want::Watches, true);
         }
         keys.entry(key.into()).or_default().push(Watcher {
             client,
@@ -84,18 +86,20 @@ impl Watches {
             }
         }
         if keys.is_empty() {
-            self.events.set(false);
+            self.demand.want(Want::Watches, false);
         }
     }
 }
 
-impl KeyObserver for Watches {
-    fn key_changed(&self, key: &[u8], event: KeyEvent) {
+impl Watches {
+    /// Marks the connections watching `key` (the key hook calls this
+    /// for every change).
+    pub(crate) fn key_changed(&self, key: &[u8], event: KeyEvent) {
         let keys = self.keys.lock();
         let Some(watchers) = keys.get(key) else {
             return;
         };
-        let removal = matches!(event, KeyEvent::Expired | KeyEvent::Flushed);
+        let removal = event.is_timed_removal();
         for watcher in watchers {
             if !(removal && watcher.reading) {
                 watcher.dirty.store(true, Ordering::SeqCst);

@@ -3,11 +3,10 @@
 //!
 //! A parameter is live (SET changes the server now: `maxmemory`,
 //! `maxmemory-policy`, `maxclients`, `timeout`, the slow log's and the
-//! latency monitor's thresholds), stored (SET validates and keeps the
+//! latency monitor's thresholds, `notify-keyspace-events`), stored (SET validates and keeps the
 //! value, which GET shows, for parameters that have no meaning here:
 //! `hz`, `lfu-log-factor`…), fixed (set at start: `port`, `bind`,
-//! `databases`…; SET says so), or `notify-keyspace-events`, stored and
-//! validated for the notifications to read (`live.rs`).
+//! `databases`…; SET says so).
 //!
 //! CONFIG SET is all or nothing, as in Redis: every name is looked up
 //! first (an unknown one, a fixed one or one given twice fails the whole
@@ -21,7 +20,7 @@ use bytes::Bytes;
 use super::slowlog::help;
 use super::{ok, subcommand};
 use crate::Shared;
-use crate::live::KeyspaceEvents;
+use crate::notifications::KeyspaceEvents;
 use crate::resp::args::Args;
 use crate::resp::client::Client;
 use crate::resp::errors::RespError;
@@ -77,7 +76,7 @@ const PARAMS: &[Param] = &[
     p("maxmemory", maxmemory, Set::Checked(set_maxmemory)),
     p("maxmemory-policy", maxmemory_policy, Set::Checked(set_maxmemory_policy)),
     p("maxmemory-samples", |s| stored(s, "maxmemory-samples", "5"), STORED),
-    p("notify-keyspace-events", |s| s.live.keyspace_events().to_string(), Set::Checked(set_keyspace_events)),
+    p("notify-keyspace-events", |s| s.key_hook.notifications.classes().to_string(), Set::Checked(set_keyspace_events)),
     p("port", port, Set::Fixed),
     p("protected-mode", protected_mode, Set::Fixed),
     p("proto-max-bulk-len", |s| crate::resp::max_bulk(s).to_string(), Set::Fixed),
@@ -475,7 +474,7 @@ fn set_keyspace_events(_: &Shared, value: &str) -> Result<Change, String> {
     let events = KeyspaceEvents::parse(value.as_bytes())
         .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
     Ok(Box::new(move |shared| {
-        shared.live.set_keyspace_events(events)
+        shared.key_hook.set_notifications(events)
     }))
 }
 
