@@ -11,6 +11,7 @@ mod durability;
 mod group;
 mod hashes;
 mod metrics;
+mod notifications;
 mod policy;
 mod pubsub;
 mod raw;
