@@ -4,18 +4,21 @@
 #
 #   benches/resp-benchmark.sh [OUT_DIR]     (default $CARGO_TARGET_DIR/resp-benchmark)
 #
-# Throughput: `-t set,get,incr -c 50 -d 200 -n $REQUESTS -q` with -P 1 and
-# -P 16, servers alternated, $ROUNDS rounds. Memory: fresh servers, then
+# Throughput: `-t $TESTS -c 50 -d 200 -n $REQUESTS -q` with -P 1 and -P 16
+# (TESTS defaults to set,get,incr; TESTS=hset,sadd,spop,mset for issue 14's
+# table), servers alternated, $ROUNDS rounds. Memory: fresh servers, then
 # `-t set -n 1000000 -r 1000000 -d 200` into each, and used_memory_rss from
 # INFO memory (sessiond answers it from the same /proc reading as STATS'
 # rss_bytes). Prints a markdown table; raw output in OUT_DIR. SESSIOND_ARGS
-# adds flags to the daemon (e.g. SESSIOND_ARGS="--threads 1").
+# adds flags to the daemon (e.g. SESSIOND_ARGS="--threads 1"); MEMORY=0
+# leaves the memory table out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
 out=${1:-$target/resp-benchmark}
 requests=${REQUESTS:-500000}
 rounds=${ROUNDS:-2}
+tests=${TESTS:-set,get,incr}
 mkdir -p "$out"
 
 cargo build --release -q --bin sessiond
@@ -51,7 +54,7 @@ for round in $(seq "$rounds"); do
         for server in redis sessiond; do
             port=$([ "$server" = redis ] && echo "$redis_port" || echo "$sessiond_port")
             echo "== round $round, -P $pipeline, $server" >&2
-            redis-benchmark -h 127.0.0.1 -p "$port" -t set,get,incr -c 50 -d 200 \
+            redis-benchmark -h 127.0.0.1 -p "$port" -t "$tests" -c 50 -d 200 \
                 -n "$requests" -P "$pipeline" -q 2> "$out/stderr-$server.txt" \
                 | rates | sed "s/^/$round $pipeline $server /" | tee -a "$out/throughput.txt" >&2
         done
@@ -67,6 +70,8 @@ awk '{ rate[$1" "$2" "$4" "$3] = $5; key[$1" "$2" "$4] = 1 }
              printf "| %s | %s | %s | %\047d | %\047d | %.2fx |\n", f[1], f[2], f[3], r, s, s / r } }' \
     "$out/throughput.txt" | sort -t'|' -k2,2n -k3,3n -k4,4
 
+# MEMORY=0 skips the memory table (a throughput run of other tests).
+[ "${MEMORY:-1}" = 0 ] && exit 0
 echo "== memory: -t set -n 1000000 -r 1000000 -d 200" >&2
 start_servers
 for port in "$redis_port" "$sessiond_port"; do
