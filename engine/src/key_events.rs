@@ -331,6 +331,56 @@ mod tests {
     }
 
     #[test]
+    fn hash_fields_expiring_say_hexpired_and_the_last_takes_the_key() {
+        use KeyEvent::*;
+        let (store, clock, seen, _switch) = observed();
+        let in_secs = |s| crate::Deadline::In(Duration::from_secs(s));
+        let always = crate::ExpireCondition::Always;
+        store.hash_set(b"h", &[(b"a", b"1"), (b"b", b"2")]).unwrap();
+        store
+            .hash_expire(b"h", &[b"a"], in_secs(1), always)
+            .unwrap();
+        store.hash_remove(b"h", &[b"nosuch"]).unwrap();
+        assert_eq!(seen.take(), [ev("h", Hset), ev("h", Hexpire)]);
+        clock.advance(Duration::from_secs(2));
+        // A read finds the field past its deadline, as the sweep would.
+        assert_eq!(store.hash_len(b"h").unwrap(), 1);
+        assert_eq!(seen.take(), [ev("h", Hexpired)]);
+        store
+            .hash_expire(b"h", &[b"b"], in_secs(1), always)
+            .unwrap();
+        seen.take();
+        clock.advance(Duration::from_secs(2));
+        store.run_expiry_cycle(Duration::from_secs(1));
+        assert_eq!(seen.take(), [ev("h", HexpiredAll)]);
+        assert!(HexpiredAll.is_timed_removal() && !Hdel.is_timed_removal());
+    }
+
+    #[test]
+    fn multi_key_and_editing_writes_name_their_commands() {
+        use KeyEvent::*;
+        let (store, _, seen, _switch) = observed();
+        store.append(b"s", b"x").unwrap();
+        store.copy_key(b"s", b"t", false).unwrap();
+        store.set_add(b"a", &[b"m"]).unwrap();
+        store.set_move(b"a", b"b", b"m").unwrap();
+        store.set_pop(b"b", None).unwrap();
+        assert_eq!(
+            seen.take(),
+            [
+                ev("s", Append),
+                ev("t", CopyTo),
+                ev("a", Sadd),
+                ev("a", Srem),
+                ev("a", Del),
+                ev("b", Sadd),
+                ev("b", Spop),
+                ev("b", Del),
+            ]
+        );
+    }
+
+    #[test]
     fn expiry_flush_and_the_off_switch() {
         let (store, clock, seen, switch) = observed();
         store
