@@ -9,7 +9,8 @@
 # table), servers alternated, $ROUNDS rounds. Memory: fresh servers, then
 # `-t set -n 1000000 -r 1000000 -d 200` into each, and used_memory_rss from
 # INFO memory (sessiond answers it from the same /proc reading as STATS'
-# rss_bytes). Prints a markdown table; raw output in OUT_DIR. SESSIOND_ARGS
+# rss_bytes). Prints markdown tables (medians of the rounds, with each
+# server's CPU per request); raw output in OUT_DIR. SESSIOND_ARGS
 # adds flags to the daemon (e.g. SESSIOND_ARGS="--threads 1"); MEMORY=0
 # leaves the memory table out.
 set -euo pipefail
@@ -48,28 +49,53 @@ stop_servers() { kill "$redis_pid" "$sessiond_pid"; wait "$redis_pid" "$sessiond
 # (and `MSET (10 keys): 9000.00 requests…` -> `MSET 9000.00`)
 rates() { tr '\r' '\n' | sed -nE 's/^([A-Z_]+)[^:]*: ([0-9.]+) requests per second.*/\1 \2/p'; }
 
+# A server's user+system CPU time so far, in clock ticks (/proc/PID/stat
+# fields 14 and 15): divided by the requests of one redis-benchmark run,
+# the server's CPU per request, a cost that holds when the load generator
+# shares the machine.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 start_servers
 : > "$out/throughput.txt"
 for round in $(seq "$rounds"); do
     for pipeline in 1 16; do
-        for server in redis sessiond; do
-            port=$([ "$server" = redis ] && echo "$redis_port" || echo "$sessiond_port")
-            echo "== round $round, -P $pipeline, $server" >&2
-            redis-benchmark -h 127.0.0.1 -p "$port" -t "$tests" -c 50 -d 200 \
-                -n "$requests" -P "$pipeline" -q 2> "$out/stderr-$server.txt" \
-                | rates | sed "s/^/$round $pipeline $server /" | tee -a "$out/throughput.txt" >&2
+        for test in ${tests//,/ }; do
+            for server in redis sessiond; do
+                port=$([ "$server" = redis ] && echo "$redis_port" || echo "$sessiond_port")
+                pid=$([ "$server" = redis ] && echo "$redis_pid" || echo "$sessiond_pid")
+                echo "== round $round, -P $pipeline, $test, $server" >&2
+                before=$(cpu_ticks "$pid")
+                rate=$(redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -c 50 -d 200 \
+                    -n "$requests" -P "$pipeline" -q 2>> "$out/stderr-$server.txt" | rates)
+                after=$(cpu_ticks "$pid")
+                # MSET's requests carry 10 keys each; CPU is per request.
+                echo "$round $pipeline $server $rate $before $after $requests" | tee -a "$out/throughput.txt" >&2
+            done
         done
     done
 done
 stop_servers
 
-echo "| round | pipeline | test | redis-server req/s | sessiond req/s | ratio |"
-echo "|---|---|---|---|---|---|"
-awk '{ rate[$1" "$2" "$4" "$3] = $5; key[$1" "$2" "$4] = 1 }
-     END { for (k in key) { split(k, f, " ");
-             r = rate[k" redis"]; s = rate[k" sessiond"];
-             printf "| %s | %s | %s | %\047d | %\047d | %.2fx |\n", f[1], f[2], f[3], r, s, s / r } }' \
-    "$out/throughput.txt" | sort -t'|' -k2,2n -k3,3n -k4,4
+# Medians over the rounds: throughput, its ratio, and each server's CPU
+# per request.
+python3 - "$out/throughput.txt" <<'PY'
+import os, statistics, sys
+tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+runs = {}
+for line in open(sys.argv[1]):
+    _, pipeline, server, test, rate, before, after, requests = line.split()
+    entry = runs.setdefault((int(pipeline), test), {}).setdefault(server, {"rate": [], "cpu": []})
+    entry["rate"].append(float(rate))
+    entry["cpu"].append((int(after) - int(before)) * tick_us / int(requests))
+med = statistics.median
+print("| pipeline | test | redis-server req/s | sessiond req/s | ratio | redis CPU µs/req | sessiond CPU µs/req | CPU ratio |")
+print("|---|---|---|---|---|---|---|---|")
+for (pipeline, test), sides in sorted(runs.items()):
+    r, s = sides["redis"], sides["sessiond"]
+    print(f"| {pipeline} | {test} | {med(r['rate']):,.0f} | {med(s['rate']):,.0f} | "
+          f"{med(s['rate']) / med(r['rate']):.2f}x | {med(r['cpu']):.2f} | {med(s['cpu']):.2f} | "
+          f"{med(s['cpu']) / med(r['cpu']):.2f}x |")
+PY
 
 # MEMORY=0 skips the memory table (a throughput run of other tests).
 [ "${MEMORY:-1}" = 0 ] && exit 0
