@@ -141,6 +141,9 @@ pub(crate) struct Shared {
     pub watches: Arc<resp::Watches>,
     /// Every pub/sub subscription on this node (`pubsub.rs`).
     pub pubsub: pubsub::Hub,
+    /// Lua scripting: the running script's state and the scripting
+    /// thread (`resp/scripting/`).
+    pub scripts: resp::scripting::Scripts,
     /// The settings CONFIG SET changes while the server runs (`live.rs`).
     pub live: live::LiveConfig,
     /// Client connections open now, both faces, against `live`'s limit;
@@ -298,7 +301,9 @@ impl Server {
             gate: gate::Gate::default(),
             watches,
             pubsub: pubsub::Hub::default(),
+            scripts: resp::scripting::Scripts::default(),
         });
+        shared.scripts.attach(Arc::downgrade(&shared));
         if let Some(group) = shared.config.replication.clone() {
             let member = replication::Replication::start(shared.clone(), group)
                 .await

@@ -1,7 +1,7 @@
 //! The server's settings that an operator may change while it runs, by
 //! RESP's `CONFIG SET`: the connection limit, the idle timeout, the slow
-//! log's and the latency monitor's thresholds, and the keyspace
-//! notification classes.
+//! log's and the latency monitor's thresholds, a script's busy
+//! threshold, and the keyspace notification classes.
 //!
 //! Each is an atomic that the code using it reads where it decides (the
 //! accept loop per connection, the driver per batch, the RESP face per
@@ -21,6 +21,9 @@ use crate::ServerConfig;
 /// Redis's default `slowlog-log-slower-than`, in microseconds.
 const SLOWLOG_DEFAULT_US: i64 = 10_000;
 
+/// Redis's default `busy-reply-threshold`, in milliseconds.
+const BUSY_REPLY_DEFAULT_MS: u64 = 5000;
+
 /// Redis's default `slowlog-max-len`.
 const SLOWLOG_DEFAULT_LEN: u64 = 128;
 
@@ -36,6 +39,9 @@ pub(crate) struct LiveConfig {
     latency_threshold_ms: AtomicU64,
     /// [`KeyspaceEvents`]' bits.
     keyspace_events: AtomicU32,
+    /// `busy-reply-threshold` (alias `lua-time-limit`) in milliseconds:
+    /// a script running longer makes other clients hear BUSY; 0: never.
+    busy_reply_threshold_ms: AtomicU64,
     /// Redis's `hz`, stored for CONFIG GET: the engine's cycles have
     /// their own pacing.
     hz: AtomicU32,
@@ -54,6 +60,7 @@ impl LiveConfig {
             slowlog_max_len: AtomicU64::new(SLOWLOG_DEFAULT_LEN),
             latency_threshold_ms: AtomicU64::new(0),
             keyspace_events: AtomicU32::new(0),
+            busy_reply_threshold_ms: AtomicU64::new(BUSY_REPLY_DEFAULT_MS),
             hz: AtomicU32::new(10),
             stored: parking_lot::Mutex::default(),
         }
@@ -150,6 +157,16 @@ impl LiveConfig {
             Some((_, v)) => *v = value,
             None => stored.push((name, value)),
         }
+    }
+
+    /// How long a script runs before other clients hear BUSY (read by
+    /// each script when it starts); 0: scripts never time out.
+    pub(crate) fn busy_reply_threshold_ms(&self) -> u64 {
+        self.busy_reply_threshold_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_busy_reply_threshold_ms(&self, ms: u64) {
+        self.busy_reply_threshold_ms.store(ms, Ordering::Relaxed);
     }
 
     pub(crate) fn hz(&self) -> u32 {
