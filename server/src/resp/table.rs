@@ -21,8 +21,8 @@ use super::cmd::{
 use super::errors::RespError;
 use super::reply::Value;
 use super::spec::Flag::{
-    AllowBusy, Denyoom, Fast, Loading, Movablekeys, NoAuth, Noscript, Pubsub, Readonly,
-    SkipSlowlog, Stale, Write,
+    AllowBusy, Denyoom, Fast, Loading, Movablekeys, NoAuth, NoMandatoryKeys, Noscript, Pubsub,
+    Readonly, SkipMonitor, SkipSlowlog, Stale, Write,
 };
 use super::spec::{Flag, Handler, Keys, Reply, Spec, Table};
 
@@ -185,11 +185,17 @@ const WRITE_FAST: &[Flag] = &[Write, Denyoom, Fast];
 /// `readonly`, so a follower never refuses it).
 const EVERY_NODE: &[Flag] = &[Noscript, Loading, Stale, Fast];
 
-/// EVAL's and EVALSHA's (Redis's, less `skip_monitor` and
-/// `no_mandatory_keys`, which this face does not list).
-const SCRIPT: &[Flag] = &[Noscript, Stale, Movablekeys];
+/// EVAL's and EVALSHA's (Redis's).
+const SCRIPT: &[Flag] = &[Noscript, Stale, SkipMonitor, NoMandatoryKeys, Movablekeys];
 /// EVAL_RO's and EVALSHA_RO's.
-const SCRIPT_RO: &[Flag] = &[Readonly, Noscript, Stale, Movablekeys];
+const SCRIPT_RO: &[Flag] = &[
+    Readonly,
+    Noscript,
+    Stale,
+    SkipMonitor,
+    NoMandatoryKeys,
+    Movablekeys,
+];
 
 /// MULTI's, DISCARD's, WATCH's and UNWATCH's (Redis's).
 const TRANSACTION: &[Flag] = &[Noscript, Loading, Stale, Fast, AllowBusy];
