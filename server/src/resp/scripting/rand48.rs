@@ -1,7 +1,9 @@
 //! Redis's `math.random`: the 48-bit linear congruential generator of
 //! POSIX `lrand48` (multiplier 0x5DEECE66D, increment 11), so that a
 //! script draws the same numbers here as in Redis, from the same seed and
-//! on every node of a group.
+//! on every node of a group (where every script starts from the
+//! generator's initial state, so that a node that joined later, or ran
+//! other scripts of its own, draws the same).
 
 /// The generator's state (48 bits).
 #[derive(Debug, Clone, Copy)]

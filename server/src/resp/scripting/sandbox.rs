@@ -35,6 +35,8 @@ pub(super) struct Sandbox {
     pub real: Table,
     pub globals: Table,
     pub redis: Table,
+    /// `math.random`'s generator.
+    pub rand: Rc<RefCell<Rand48>>,
 }
 
 pub(super) fn build() -> mlua::Result<Sandbox> {
@@ -46,6 +48,7 @@ pub(super) fn build() -> mlua::Result<Sandbox> {
     let imp = lua.create_table()?;
     let rand = Rc::new(RefCell::new(Rand48::default()));
     let draw = rand.clone();
+    let seeded = rand.clone();
     imp.raw_set(
         "random",
         lua.create_function(move |lua, args: MultiValue| random(lua, &draw, args))?,
@@ -54,7 +57,7 @@ pub(super) fn build() -> mlua::Result<Sandbox> {
         "randomseed",
         lua.create_function(move |lua, args: MultiValue| {
             let seed = int_arg(lua, &args, 0, "randomseed")?;
-            rand.borrow_mut().seed(seed);
+            seeded.borrow_mut().seed(seed);
             Ok(())
         })?,
     )?;
@@ -97,6 +100,7 @@ pub(super) fn build() -> mlua::Result<Sandbox> {
         real,
         globals,
         redis,
+        rand,
     })
 }
 

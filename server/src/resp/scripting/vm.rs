@@ -195,6 +195,10 @@ impl Vm {
             .map_err(lua_err)?;
         lua.set_globals(self.sandbox.globals.clone())
             .map_err(lua_err)?;
+        if shared.replication().is_some() {
+            // The same draws on every node, whatever it ran before.
+            *self.sandbox.rand.borrow_mut() = super::rand48::Rand48::default();
+        }
         let threshold = shared.live.busy_reply_threshold_ms();
         let started = Instant::now();
         run.start();
