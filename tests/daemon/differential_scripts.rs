@@ -359,7 +359,7 @@ async fn no_command_runs_inside_a_script() {
 async fn a_script_that_eats_memory_is_stopped_and_the_server_goes_on() {
     let (daemon, addr) = resp_daemon().await;
     let mut conn = Conn::connect(&addr).await;
-    let body = "local t = {} for i = 1, 100000000 do t[i] = string.rep('x', 100) .. i end";
+    let body = "local t = {} for i = 1, 100000000 do t[i] = string.rep('x', 100000) .. i end";
     let reply = conn.call(&["EVAL", body, "0"]).await;
     let text = String::from_utf8_lossy(&reply);
     assert!(
@@ -368,4 +368,35 @@ async fn a_script_that_eats_memory_is_stopped_and_the_server_goes_on() {
     );
     assert_eq!(conn.call(&["EVAL", "return #'abc'", "0"]).await, b":3\r\n");
     daemon.stop().await;
+}
+
+/// An EVAL queued in MULTI runs while EXEC holds the gate; another
+/// client's EVAL, waiting for that gate on the scripting thread, must not
+/// hold it up (the queued one runs on EXEC's own thread).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_in_exec_and_another_clients_script_both_finish() {
+    let (daemon, addr) = resp_daemon().await;
+    let mut tx = Conn::connect(&addr).await;
+    let mut other = Conn::connect(&addr).await;
+    let spin = "local t = redis.call('time') local start = t[1] * 1000000 + t[2] \
+                while true do local n = redis.call('time') \
+                if n[1] * 1000000 + n[2] - start > 300000 then break end end \
+                return redis.call('incr', 'order')";
+    assert_eq!(tx.call(&["MULTI"]).await, b"+OK\r\n");
+    assert_eq!(tx.call(&["EVAL", spin, "0"]).await, b"+QUEUED\r\n");
+    assert_eq!(
+        tx.call(&["EVALSHA", &sha1(spin), "0"]).await,
+        b"+QUEUED\r\n"
+    );
+    tx.send_raw(b"*1\r\n$4\r\nEXEC\r\n").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let body = "return redis.call('incr', 'order')";
+    assert_eq!(other.call(&["EVAL", body, "0"]).await, b":3\r\n");
+    assert_eq!(tx.reply(&["EXEC"]).await, b"*2\r\n:1\r\n:2\r\n");
+    daemon.stop().await;
+}
+
+/// A script's SHA1 in hex, through the daemon-free `redis` crate.
+fn sha1(body: &str) -> String {
+    redis::Script::new(body).get_hash().to_owned()
 }

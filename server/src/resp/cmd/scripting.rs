@@ -6,7 +6,7 @@
 //! awaits the answer without blocking its connection thread. The table's
 //! handlers below are the path of a caller that already holds the gate
 //! exclusively: EXEC running a queued EVAL, and the replicated log
-//! applying one; they block until the script is done.
+//! applying one; the script runs there, on the caller's thread.
 
 use bytes::Bytes;
 
@@ -70,7 +70,8 @@ pub(crate) fn eval(client: &mut Client<'_>, args: Args<'_>) -> Reply {
     let call = call_of(args.name()).ok_or(RespError::Syntax)?;
     let mut args = args;
     let request = request(client, call, args.rest(), true);
-    client.shared.scripts.eval_blocking(request)
+    let shared = client.shared;
+    shared.scripts.eval_here(shared, request)
 }
 
 /// `SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP` (DEBUG is refused).

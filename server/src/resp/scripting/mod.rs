@@ -2,10 +2,12 @@
 //! SCRIPT): Lua 5.1 through mlua, with Redis 7.0's API, sandbox and reply
 //! conversions.
 //!
-//! One Lua state serves the whole server, as in Redis, and it lives on a
+//! One Lua state serves the connections, as in Redis, and it lives on a
 //! thread of its own (`worker.rs`): a connection sends its script there
 //! and awaits the answer, so its connection thread goes on serving the
-//! other connections it carries. That is what lets a client on any thread
+//! other connections it carries. (A caller that already holds the gate,
+//! EXEC or the replicated log, runs its script in a Lua state of its own
+//! thread instead, sharing the cache of bodies.) That is what lets a client on any thread
 //! hear BUSY, and send SCRIPT KILL, while a script runs too long. The
 //! worker passes the store-wide gate (`gate.rs`) exclusively for the whole
 //! script, once, and `redis.call` runs the command table's handlers
@@ -126,10 +128,10 @@ impl Scripts {
         self.worker.eval_async(request).await
     }
 
-    /// Runs a script from a caller that holds the gate (EXEC, the
-    /// replicated log), blocking its thread until it is done.
-    pub(crate) fn eval_blocking(&self, request: Request) -> Reply {
-        self.worker.eval_blocking(request)
+    /// Runs a script for a caller that holds the gate (EXEC, the
+    /// replicated log), on the caller's thread in a Lua state of its own.
+    pub(crate) fn eval_here(&self, shared: &Shared, request: Request) -> Reply {
+        self.worker.eval_here(shared, request)
     }
 
     /// SCRIPT LOAD: compiles and caches the body; its SHA1.

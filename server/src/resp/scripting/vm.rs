@@ -105,6 +105,11 @@ impl Vm {
         for old in forgotten {
             self.functions.remove(&old);
         }
+        // A caller's own state never hears of the scripts another forgot:
+        // it starts over rather than grow past the cache's bound.
+        if self.functions.len() >= super::cache::MAX_SCRIPTS {
+            self.functions.clear();
+        }
         self.functions.insert(sha.clone(), function);
         Ok(sha)
     }
@@ -133,12 +138,14 @@ impl Vm {
             false => super::sha1_hex(&args[0]),
         };
         if !self.functions.contains_key(&sha) {
-            match by_sha {
-                true => return Err(RespError::Coded(NOSCRIPT.into())),
-                false => {
-                    self.load(cache, args[0].clone(), false)?;
-                }
-            }
+            // A body this state has not compiled: EVAL's own, or one the
+            // cache has (loaded through another Lua state).
+            let body = match by_sha {
+                true => cache.lock().get(&sha).map(|e| e.body.clone()),
+                false => Some(args[0].clone()),
+            };
+            let body = body.ok_or_else(|| RespError::Coded(NOSCRIPT.into()))?;
+            self.load(cache, body, false)?;
         }
         let body = cache.lock().get(&sha).map(|e| e.body.clone());
         let (no_writes, _) = shebang(body.as_deref().unwrap_or_default())?;

@@ -4,9 +4,12 @@
 //! The thread starts on the first job and holds its server weakly; it
 //! ends when the server (and so the sending side of its queue) is
 //! dropped. The cache of bodies is shared under a mutex so that SCRIPT
-//! EXISTS and a leader's EVALSHA lookup need no trip to the thread; that
-//! mutex is a leaf, never held while anything else is locked.
+//! EXISTS, a leader's EVALSHA lookup and the callers' own Lua states
+//! (`eval_here`) need no trip to the thread; that mutex is a leaf, never
+//! held while anything else is locked.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -55,6 +58,14 @@ pub(super) struct Handle {
     server: OnceLock<(Weak<Shared>, Arc<RunState>)>,
     queue: Mutex<Option<mpsc::Sender<Job>>>,
     cache: Arc<Mutex<Cache>>,
+    /// Bumped by SCRIPT FLUSH: the callers' own Lua states start afresh.
+    generation: Arc<AtomicU64>,
+}
+
+thread_local! {
+    /// This thread's Lua state for scripts run under a held gate, and the
+    /// flush generation it was made in.
+    static HERE: RefCell<Option<(u64, Vm)>> = const { RefCell::new(None) };
 }
 
 fn gone() -> RespError {
@@ -72,9 +83,10 @@ impl Handle {
             let (shared, run) = self.server.get().ok_or_else(gone)?.clone();
             let (tx, rx) = mpsc::channel();
             let cache = self.cache.clone();
+            let generation = self.generation.clone();
             std::thread::Builder::new()
                 .name("sessiond-lua".into())
-                .spawn(move || serve(rx, shared, run, cache))
+                .spawn(move || serve(rx, shared, run, cache, generation))
                 .map_err(|e| RespError::other(format!("cannot start the scripting thread: {e}")))?;
             *queue = Some(tx);
         }
@@ -88,10 +100,23 @@ impl Handle {
         rx.await.map_err(|_| gone())?
     }
 
-    pub(super) fn eval_blocking(&self, request: Request) -> Reply {
-        let (tx, rx) = mpsc::channel();
-        self.send(Job::Eval(request, Answer::Blocking(tx)))?;
-        rx.recv().map_err(|_| gone())?
+    /// A script whose caller holds the gate (EXEC, the replicated log)
+    /// runs on the caller's thread, in a Lua state of that thread's: sent
+    /// to the scripting thread, it could wait there behind a script that
+    /// waits for the very gate this caller holds.
+    pub(super) fn eval_here(&self, shared: &Shared, request: Request) -> Reply {
+        let (_, run) = self.server.get().ok_or_else(gone)?;
+        let generation = self.generation.load(Ordering::SeqCst);
+        HERE.with(|here| {
+            let mut here = here.borrow_mut();
+            if here.as_ref().map(|(g, _)| *g) != Some(generation) {
+                let vm = Vm::new(run.clone())
+                    .map_err(|e| RespError::other(format!("cannot create a Lua state: {e}")))?;
+                *here = Some((generation, vm));
+            }
+            let (_, vm) = here.as_mut().ok_or_else(gone)?;
+            vm.eval(shared, &self.cache, request)
+        })
     }
 
     pub(super) fn ask(&self, ask: Ask) -> Reply {
@@ -124,6 +149,7 @@ fn serve(
     shared: Weak<Shared>,
     run: Arc<RunState>,
     cache: Arc<Mutex<Cache>>,
+    generation: Arc<AtomicU64>,
 ) {
     let mut vm: Option<Vm> = None;
     while let Ok(job) = jobs.recv() {
@@ -150,6 +176,7 @@ fn serve(
             }
             Job::Ask(Ask::Flush, answer) => {
                 cache.lock().clear();
+                generation.fetch_add(1, Ordering::SeqCst);
                 vm = None;
                 answer.send(Ok(Value::Simple("OK")));
             }
