@@ -51,6 +51,9 @@ pub(crate) struct RunState {
     kill: AtomicBool,
     /// It has run a write command (SCRIPT KILL then refuses: UNKILLABLE).
     wrote: AtomicBool,
+    /// It is applied from the replicated log: every node runs it, so no
+    /// node may stop it alone (UNKILLABLE, as Redis says of a master's).
+    replicated: AtomicBool,
 }
 
 impl RunState {
@@ -61,7 +64,8 @@ impl RunState {
         self.timed_out.load(Ordering::Relaxed)
     }
 
-    fn start(&self) {
+    fn start(&self, replicated: bool) {
+        self.replicated.store(replicated, Ordering::SeqCst);
         self.kill.store(false, Ordering::SeqCst);
         self.wrote.store(false, Ordering::SeqCst);
         self.timed_out.store(false, Ordering::SeqCst);
@@ -161,6 +165,13 @@ impl Scripts {
         if !run.running.load(Ordering::SeqCst) {
             return Err(RespError::Coded(
                 "NOTBUSY No scripts in execution right now.".into(),
+            ));
+        }
+        if run.replicated.load(Ordering::SeqCst) {
+            return Err(RespError::Coded(
+                "UNKILLABLE The busy script was sent by a master instance in the context of \
+                 replication and cannot be killed."
+                    .into(),
             ));
         }
         if run.wrote.load(Ordering::SeqCst) {

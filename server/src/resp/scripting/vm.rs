@@ -49,6 +49,17 @@ const DENIED: &[&str] = &[
     "script",
 ];
 
+/// How one run may go.
+#[derive(Clone, Copy)]
+struct Mode {
+    /// EVAL_RO, EVALSHA_RO, or a `no-writes` script.
+    read_only: bool,
+    /// Applied from the replicated log (SCRIPT KILL refuses it).
+    replicated: bool,
+    /// The caller's protocol.
+    protocol: Protocol,
+}
+
 /// The Lua state and the compiled scripts.
 pub(super) struct Vm {
     sandbox: Sandbox,
@@ -160,15 +171,12 @@ impl Vm {
         let (keys, argv) = (&args[2..split], &args[split..]);
         let run = |vm: &mut Vm| {
             let _alone = (!req.gate_held).then(|| shared.gate.exclusive());
-            vm.run(
-                shared,
-                &sha,
-                function,
-                keys,
-                argv,
-                read_only || no_writes,
-                req.protocol,
-            )
+            let mode = Mode {
+                read_only: read_only || no_writes,
+                replicated: req.replay_at.is_some(),
+                protocol: req.protocol,
+            };
+            vm.run(shared, &sha, function, keys, argv, mode)
         };
         match req.replay_at {
             Some(at) => shared.store.replay(at, &[], || run(self)),
@@ -178,7 +186,6 @@ impl Vm {
 
     /// Runs the script's function: KEYS and ARGV, the hook, the memory
     /// limit, `redis.call` for this run, the reply.
-    #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
         shared: &Shared,
@@ -186,9 +193,13 @@ impl Vm {
         function: Function,
         keys: &[Bytes],
         argv: &[Bytes],
-        read_only: bool,
-        protocol: Protocol,
+        mode: Mode,
     ) -> Reply {
+        let Mode {
+            read_only,
+            replicated,
+            protocol,
+        } = mode;
         let lua = &self.sandbox.lua;
         let run = self.run.clone();
         let lua_err = |e: mlua::Error| RespError::other(format!("Error running script: {e}"));
@@ -208,7 +219,7 @@ impl Vm {
         }
         let threshold = shared.live.busy_reply_threshold_ms();
         let started = Instant::now();
-        run.start();
+        run.start(replicated);
         set_hook(lua, run.clone(), started, threshold, false);
         let base = lua.used_memory();
         let _ = lua.set_memory_limit(base + SCRIPT_MEMORY);
