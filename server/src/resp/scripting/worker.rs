@@ -4,9 +4,11 @@
 //! The thread starts on the first job and holds its server weakly; it
 //! ends when the server (and so the sending side of its queue) is
 //! dropped. The cache of bodies is shared under a mutex so that SCRIPT
-//! EXISTS, a leader's EVALSHA lookup and the callers' own Lua states
-//! (`eval_here`) need no trip to the thread; that mutex is a leaf, never
-//! held while anything else is locked.
+//! LOAD, EXISTS and FLUSH, a leader's EVALSHA lookup and the callers' own
+//! Lua states (`eval_here`) need no trip to the thread, which may be
+//! waiting for a gate their caller holds; that mutex is a leaf, never
+//! held while anything else is locked. A flush bumps a generation that
+//! retires every Lua state, the thread's and the callers'.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,32 +27,24 @@ use crate::resp::errors::RespError;
 use crate::resp::reply::Value;
 use crate::resp::spec::Reply;
 
-/// A question for the thread other than a script.
+/// The SCRIPT subcommands that reach the cache.
 pub(super) enum Ask {
     Load(Bytes),
     Exists(Vec<Bytes>),
     Flush,
 }
 
-/// Where an answer goes.
-enum Answer {
-    Async(tokio::sync::oneshot::Sender<Reply>),
-    Blocking(mpsc::Sender<Reply>),
-}
+/// Where a reply goes: the awaiting connection.
+struct Answer(tokio::sync::oneshot::Sender<Reply>);
 
 impl Answer {
     fn send(self, reply: Reply) {
-        let _ = match self {
-            Answer::Async(tx) => tx.send(reply).map_err(drop),
-            Answer::Blocking(tx) => tx.send(reply).map_err(drop),
-        };
+        let _ = self.0.send(reply);
     }
 }
 
-enum Job {
-    Eval(Request, Answer),
-    Ask(Ask, Answer),
-}
+/// A script for the scripting thread, and where its reply goes.
+struct Job(Request, Answer);
 
 /// The thread's handle, in [`super::Scripts`].
 #[derive(Default)]
@@ -96,7 +90,7 @@ impl Handle {
 
     pub(super) async fn eval_async(&self, request: Request) -> Reply {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.send(Job::Eval(request, Answer::Async(tx)))?;
+        self.send(Job(request, Answer(tx)))?;
         rx.await.map_err(|_| gone())?
     }
 
@@ -105,6 +99,12 @@ impl Handle {
     /// to the scripting thread, it could wait there behind a script that
     /// waits for the very gate this caller holds.
     pub(super) fn eval_here(&self, shared: &Shared, request: Request) -> Reply {
+        self.here(|vm| vm.eval(shared, &self.cache, request))
+    }
+
+    /// Runs `f` on this thread's own Lua state, made afresh after a
+    /// flush.
+    fn here(&self, f: impl FnOnce(&mut Vm) -> Reply) -> Reply {
         let (_, run) = self.server.get().ok_or_else(gone)?;
         let generation = self.generation.load(Ordering::SeqCst);
         HERE.with(|here| {
@@ -115,26 +115,35 @@ impl Handle {
                 *here = Some((generation, vm));
             }
             let (_, vm) = here.as_mut().ok_or_else(gone)?;
-            vm.eval(shared, &self.cache, request)
+            f(vm)
         })
     }
 
+    /// SCRIPT LOAD, EXISTS and FLUSH, on the caller's thread: none waits
+    /// for the scripting thread (which may be waiting for the gate the
+    /// caller holds). LOAD compiles in the caller's own Lua state, and the
+    /// scripting thread compiles the body from the cache when it first
+    /// runs it; FLUSH empties the cache and retires every Lua state.
     pub(super) fn ask(&self, ask: Ask) -> Reply {
-        if let Ask::Exists(shas) = &ask {
-            // No trip to the thread: the cache answers.
-            let cache = self.cache.lock();
-            let found = shas
-                .iter()
-                .map(|sha| {
-                    let sha = String::from_utf8_lossy(sha);
-                    Value::Integer(i64::from(cache.contains(&sha)))
-                })
-                .collect();
-            return Ok(Value::Array(found));
+        match ask {
+            Ask::Exists(shas) => {
+                let cache = self.cache.lock();
+                let found = shas
+                    .iter()
+                    .map(|sha| {
+                        let sha = String::from_utf8_lossy(sha);
+                        Value::Integer(i64::from(cache.contains(&sha)))
+                    })
+                    .collect();
+                Ok(Value::Array(found))
+            }
+            Ask::Flush => {
+                self.cache.lock().clear();
+                self.generation.fetch_add(1, Ordering::SeqCst);
+                Ok(Value::Simple("OK"))
+            }
+            Ask::Load(body) => self.here(|vm| vm.load(&self.cache, body, true).map(Value::text)),
         }
-        let (tx, rx) = mpsc::channel();
-        self.send(Job::Ask(ask, Answer::Blocking(tx)))?;
-        rx.recv().map_err(|_| gone())?
     }
 
     pub(super) fn body_of(&self, sha: &[u8]) -> Option<Bytes> {
@@ -151,36 +160,25 @@ fn serve(
     cache: Arc<Mutex<Cache>>,
     generation: Arc<AtomicU64>,
 ) {
-    let mut vm: Option<Vm> = None;
-    while let Ok(job) = jobs.recv() {
+    let mut vm: Option<(u64, Vm)> = None;
+    while let Ok(Job(request, answer)) = jobs.recv() {
         let Some(shared) = shared.upgrade() else {
             break;
         };
-        if vm.is_none() {
+        let now = generation.load(Ordering::SeqCst);
+        if vm.as_ref().map(|(g, _)| *g) != Some(now) {
             match Vm::new(run.clone()) {
-                Ok(fresh) => vm = Some(fresh),
-                Err(e) => warn!(error = %e, "cannot create the Lua state"),
+                Ok(fresh) => vm = Some((now, fresh)),
+                Err(e) => {
+                    warn!(error = %e, "cannot create the Lua state");
+                    vm = None;
+                }
             }
         }
-        let Some(state) = vm.as_mut() else {
-            let (Job::Eval(_, answer) | Job::Ask(_, answer)) = job;
-            answer.send(Err(RespError::other("the Lua state could not be created")));
-            continue;
+        let reply = match vm.as_mut() {
+            Some((_, state)) => state.eval(&shared, &cache, request),
+            None => Err(RespError::other("the Lua state could not be created")),
         };
-        match job {
-            Job::Eval(request, answer) => {
-                answer.send(state.eval(&shared, &cache, request));
-            }
-            Job::Ask(Ask::Load(body), answer) => {
-                answer.send(state.load(&cache, body, true).map(Value::text));
-            }
-            Job::Ask(Ask::Flush, answer) => {
-                cache.lock().clear();
-                generation.fetch_add(1, Ordering::SeqCst);
-                vm = None;
-                answer.send(Ok(Value::Simple("OK")));
-            }
-            Job::Ask(Ask::Exists(_), answer) => answer.send(Ok(Value::Array(Vec::new()))),
-        }
+        answer.send(reply);
     }
 }
