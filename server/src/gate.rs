@@ -142,6 +142,44 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn a_waiting_command_gives_up_once_busy() {
+        let gate = Arc::new(Gate::default());
+        assert!(
+            gate.command_unless(|| true).is_some(),
+            "uncontended: passes"
+        );
+        let busy = Arc::new(AtomicBool::new(false));
+        let held = Arc::new(AtomicBool::new(false));
+        let holder = {
+            let (gate, busy, held) = (gate.clone(), busy.clone(), held.clone());
+            std::thread::spawn(move || {
+                let _all = gate.exclusive();
+                held.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(50));
+                busy.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(200));
+            })
+        };
+        while !held.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        let started = std::time::Instant::now();
+        assert!(
+            gate.command_unless(|| busy.load(Ordering::SeqCst))
+                .is_none()
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "gave up before the end"
+        );
+        holder.join().unwrap();
+        assert!(
+            gate.command_unless(|| busy.load(Ordering::SeqCst))
+                .is_some()
+        );
+    }
+
+    #[test]
     fn the_exclusive_pass_waits_for_commands_and_holds_them_off() {
         let gate = Arc::new(Gate::default());
         let running = gate.command();
