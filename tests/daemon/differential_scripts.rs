@@ -247,6 +247,15 @@ async fn resp_daemon() -> (Daemon, String) {
 const BUSY: &[u8] =
     b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
 
+/// Sends `EVAL body 0` without waiting for its reply.
+async fn send_eval(conn: &mut Conn, body: &str) {
+    let request = format!(
+        "*3\r\n$4\r\nEVAL\r\n${}\r\n{body}\r\n$1\r\n0\r\n",
+        body.len()
+    );
+    conn.send_raw(request.as_bytes()).await;
+}
+
 /// Waits until `conn` hears BUSY for GET (bounded: 5 s).
 async fn until_busy(conn: &mut Conn) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -280,11 +289,7 @@ async fn a_looping_script_makes_others_busy_until_script_kill() {
         "local i = 0 while true do i = i + 1 end",
         "while true do pcall(function() while true do end end) end",
     ] {
-        let request = format!(
-            "*3\r\n$4\r\nEVAL\r\n${}\r\n{body}\r\n$1\r\n0\r\n",
-            body.len()
-        );
-        caller.send_raw(request.as_bytes()).await;
+        send_eval(&mut caller, body).await;
         until_busy(&mut other).await;
         // Connections opened now hear it too, and may still say PING...
         let mut third = Conn::connect(&addr).await;
@@ -313,11 +318,7 @@ async fn a_script_that_wrote_is_unkillable_and_finishes() {
                 local start = t[1] * 1000000 + t[2] \
                 while true do local n = redis.call('time') \
                 if n[1] * 1000000 + n[2] - start > 600000 then break end end return 'done'";
-    let request = format!(
-        "*3\r\n$4\r\nEVAL\r\n${}\r\n{body}\r\n$1\r\n0\r\n",
-        body.len()
-    );
-    caller.send_raw(request.as_bytes()).await;
+    send_eval(&mut caller, body).await;
     until_busy(&mut other).await;
     let reply = other.call(&["SCRIPT", "KILL"]).await;
     assert!(reply.starts_with(b"-UNKILLABLE Sorry the script already executed write commands"));

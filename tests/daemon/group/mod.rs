@@ -40,6 +40,14 @@ fn random_below(n: u64) -> u64 {
     SessionId::random().prefix() % n
 }
 
+/// A connection to a follower that has said READONLY (it answers reads
+/// from its own copy).
+async fn reading_at(addr: SocketAddr) -> redis::aio::MultiplexedConnection {
+    let mut conn = redis_at(addr).await;
+    let () = redis::cmd("READONLY").query_async(&mut conn).await.unwrap();
+    conn
+}
+
 async fn redis_at(addr: SocketAddr) -> redis::aio::MultiplexedConnection {
     redis::Client::open(format!("redis://{addr}"))
         .unwrap()
@@ -712,11 +720,7 @@ async fn a_group_runs_exec_as_one_log_entry_and_refuses_watch() {
     assert!(exec.unwrap_err().to_string().contains("EXEC without MULTI"));
     // Every node applied the transactions from the log.
     for (i, node) in group.nodes.iter().enumerate().filter(|(i, _)| *i != leader) {
-        let mut follower = redis_at(node.resp).await;
-        let () = redis::cmd("READONLY")
-            .query_async(&mut follower)
-            .await
-            .unwrap();
+        let mut follower = reading_at(node.resp).await;
         let started = Instant::now();
         loop {
             let (k, s): (Option<i64>, i64) = redis::pipe()
@@ -796,11 +800,7 @@ async fn a_group_replays_scripts_alike_on_every_node() {
     let expected = deadline(&mut con).await;
     assert!(expected > 0);
     for (i, node) in group.nodes.iter().enumerate().filter(|(i, _)| *i != leader) {
-        let mut follower = redis_at(node.resp).await;
-        let () = redis::cmd("READONLY")
-            .query_async(&mut follower)
-            .await
-            .unwrap();
+        let mut follower = reading_at(node.resp).await;
         let started = Instant::now();
         loop {
             let got: (Option<String>, Option<String>) = redis::pipe()
