@@ -1,5 +1,6 @@
 //! The store-wide gate that makes a group of commands atomic: a
-//! transaction's EXEC now, and a script's EVAL once scripting comes.
+//! transaction's EXEC, and a script's EVAL (the scripting thread passes
+//! it exclusively for the whole script, `resp/scripting/`).
 //!
 //! Every command of both faces passes the gate *shared* for as long as its
 //! handler runs (never across an `.await`: handlers are synchronous), and
@@ -35,8 +36,15 @@
 //! parking_lot's lock lets a waiting exclusive passer in before new shared
 //! ones, so a stream of commands cannot starve an EXEC. A thread that
 //! holds the gate never asks for it again (EXEC runs its queue's handlers
-//! directly, not through the dispatch that passes the gate), as
-//! parking_lot's locks are not reentrant.
+//! directly, not through the dispatch that passes the gate; a script's
+//! `redis.call` runs its handler directly too), as parking_lot's locks
+//! are not reentrant.
+//!
+//! A script that runs past `busy-reply-threshold` must not make every
+//! other command wait on the gate for as long as it loops: the dispatch
+//! passes with [`Gate::command_unless`], which gives up for Redis's BUSY
+//! once the script is marked timed out, so that SCRIPT KILL (which never
+//! passes the gate) can reach it.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -82,15 +90,41 @@ impl Gate {
     /// Passes shared, for one command; hold it while the handler runs.
     #[inline]
     pub(crate) fn command(&self) -> Shared<'_> {
-        let slot = SLOT.with(|slot| match slot.get() {
+        Shared(self.slots[self.slot()].0.read())
+    }
+
+    /// Passes shared as [`Gate::command`] does, unless `busy` turns true
+    /// while it waits (a script that runs too long holds the gate
+    /// exclusively): `None` then, and the command hears BUSY instead of
+    /// waiting for the script. Uncontended, this is the same one
+    /// compare-and-swap; a waiting command looks at `busy` every 10 ms.
+    #[inline]
+    pub(crate) fn command_unless(&self, busy: impl Fn() -> bool) -> Option<Shared<'_>> {
+        let lock = &self.slots[self.slot()].0;
+        if let Some(pass) = lock.try_read() {
+            return Some(Shared(pass));
+        }
+        loop {
+            if busy() {
+                return None;
+            }
+            if let Some(pass) = lock.try_read_for(std::time::Duration::from_millis(10)) {
+                return Some(Shared(pass));
+            }
+        }
+    }
+
+    /// This thread's slot.
+    #[inline]
+    fn slot(&self) -> usize {
+        SLOT.with(|slot| match slot.get() {
             0 => {
                 let given = self.next.fetch_add(1, Ordering::Relaxed) % SLOTS;
                 slot.set(given + 1);
                 given
             }
             n => n - 1,
-        });
-        Shared(self.slots[slot].0.read())
+        })
     }
 
     /// Passes exclusively, for a transaction (or a script): waits for the
@@ -106,6 +140,44 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
     use std::time::Duration;
+
+    #[test]
+    fn a_waiting_command_gives_up_once_busy() {
+        let gate = Arc::new(Gate::default());
+        assert!(
+            gate.command_unless(|| true).is_some(),
+            "uncontended: passes"
+        );
+        let busy = Arc::new(AtomicBool::new(false));
+        let held = Arc::new(AtomicBool::new(false));
+        let holder = {
+            let (gate, busy, held) = (gate.clone(), busy.clone(), held.clone());
+            std::thread::spawn(move || {
+                let _all = gate.exclusive();
+                held.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(50));
+                busy.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(200));
+            })
+        };
+        while !held.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        let started = std::time::Instant::now();
+        assert!(
+            gate.command_unless(|| busy.load(Ordering::SeqCst))
+                .is_none()
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "gave up before the end"
+        );
+        holder.join().unwrap();
+        assert!(
+            gate.command_unless(|| busy.load(Ordering::SeqCst))
+                .is_some()
+        );
+    }
 
     #[test]
     fn the_exclusive_pass_waits_for_commands_and_holds_them_off() {

@@ -146,6 +146,9 @@ pub(crate) struct Shared {
     /// The store's key observer: WATCH and keyspace notifications
     /// (`key_hook.rs`).
     pub key_hook: Arc<key_hook::KeyHook>,
+    /// Lua scripting: the running script's state and the scripting
+    /// thread (`resp/scripting/`).
+    pub scripts: resp::scripting::Scripts,
     /// The settings CONFIG SET changes while the server runs (`live.rs`).
     pub live: live::LiveConfig,
     /// Client connections open now, both faces, against `live`'s limit;
@@ -305,7 +308,9 @@ impl Server {
             watches: Arc::clone(&key_hook.watches),
             key_hook,
             pubsub,
+            scripts: resp::scripting::Scripts::default(),
         });
+        shared.scripts.attach(Arc::downgrade(&shared));
         if let Some(group) = shared.config.replication.clone() {
             let member = replication::Replication::start(shared.clone(), group)
                 .await

@@ -1,7 +1,8 @@
 //! The server's settings that an operator may change while it runs, by
 //! RESP's `CONFIG SET`: the connection limit, the idle timeout, the slow
-//! log's and the latency monitor's thresholds. (The keyspace
-//! notification classes live with the notifications, `notifications.rs`.)
+//! log's and the latency monitor's thresholds, a script's busy
+//! threshold. (The keyspace notification classes live with the
+//! notifications, `notifications.rs`.)
 //!
 //! Each is an atomic that the code using it reads where it decides (the
 //! accept loop per connection, the driver per batch, the RESP face per
@@ -17,6 +18,9 @@ use crate::ServerConfig;
 /// Redis's default `slowlog-log-slower-than`, in microseconds.
 const SLOWLOG_DEFAULT_US: i64 = 10_000;
 
+/// Redis's default `busy-reply-threshold`, in milliseconds.
+const BUSY_REPLY_DEFAULT_MS: u64 = 5000;
+
 /// Redis's default `slowlog-max-len`.
 const SLOWLOG_DEFAULT_LEN: u64 = 128;
 
@@ -30,6 +34,9 @@ pub(crate) struct LiveConfig {
     slowlog_max_len: AtomicU64,
     /// Milliseconds; 0: the latency monitor is off.
     latency_threshold_ms: AtomicU64,
+    /// `busy-reply-threshold` (alias `lua-time-limit`) in milliseconds:
+    /// a script running longer makes other clients hear BUSY; 0: never.
+    busy_reply_threshold_ms: AtomicU64,
     /// Redis's `hz`, stored for CONFIG GET: the engine's cycles have
     /// their own pacing.
     hz: AtomicU32,
@@ -47,6 +54,7 @@ impl LiveConfig {
             slowlog_slower_than_us: AtomicI64::new(SLOWLOG_DEFAULT_US),
             slowlog_max_len: AtomicU64::new(SLOWLOG_DEFAULT_LEN),
             latency_threshold_ms: AtomicU64::new(0),
+            busy_reply_threshold_ms: AtomicU64::new(BUSY_REPLY_DEFAULT_MS),
             hz: AtomicU32::new(10),
             stored: parking_lot::Mutex::default(),
         }
@@ -133,6 +141,16 @@ impl LiveConfig {
             Some((_, v)) => *v = value,
             None => stored.push((name, value)),
         }
+    }
+
+    /// How long a script runs before other clients hear BUSY (read by
+    /// each script when it starts); 0: scripts never time out.
+    pub(crate) fn busy_reply_threshold_ms(&self) -> u64 {
+        self.busy_reply_threshold_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_busy_reply_threshold_ms(&self, ms: u64) {
+        self.busy_reply_threshold_ms.store(ms, Ordering::Relaxed);
     }
 
     pub(crate) fn hz(&self) -> u32 {

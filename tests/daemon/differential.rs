@@ -45,6 +45,11 @@ mod strs;
 #[path = "differential_notify.rs"]
 mod notify;
 
+/// Scripting (EVAL, SCRIPT) against redis-server, and BUSY and SCRIPT
+/// KILL against the daemon.
+#[path = "differential_scripts.rs"]
+mod scripts;
+
 const SCRIPTS: &[&[&str]] = &[
     // WATCH sees the writes of the multi-key and string-editing commands
     // of another client (they change keys through other engine paths).
@@ -1084,6 +1089,11 @@ impl Conn {
         self.reply(args).await
     }
 
+    /// Sends bytes as they are (a request whose reply comes later).
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
     /// Reads one whole reply (to `args`, for the failure message).
     async fn reply(&mut self, args: &[&str]) -> Vec<u8> {
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -1167,13 +1177,14 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 /// The length of the complete reply at `at`, if it has all arrived: the
-/// RESP2 types, and RESP3's null, verbatim string, set and map.
+/// RESP2 types, and RESP3's null, boolean, double, big number, verbatim
+/// string, set and map.
 fn reply_len(buf: &[u8], at: usize) -> Option<usize> {
     let end = find_crlf(buf, at)?;
     let line = std::str::from_utf8(&buf[at + 1..end]).ok()?;
     let after = end + 2 - at;
     match buf.get(at)? {
-        b'+' | b'-' | b':' | b'_' => Some(after),
+        b'+' | b'-' | b':' | b'_' | b'#' | b',' | b'(' => Some(after),
         b'$' | b'=' => {
             let n: i64 = line.parse().ok()?;
             let total = after + if n < 0 { 0 } else { n as usize + 2 };

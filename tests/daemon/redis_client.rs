@@ -392,3 +392,54 @@ async fn the_redis_crates_atomic_pipeline_and_a_watch_retry() {
     }
     daemon.stop().await;
 }
+
+/// The crate's `Script`: EVALSHA first, and on NOSCRIPT the body by EVAL;
+/// a script's error reply keeps its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_through_the_crate_script_type() {
+    let daemon = daemon().await;
+    for query in ["", "?protocol=resp3"] {
+        let mut con = connect(&daemon, query).await;
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let _: () = con.del("hits").await.unwrap();
+        let script = redis::Script::new("return redis.call('incrby', KEYS[1], ARGV[1])");
+        let n: i64 = script
+            .key("hits")
+            .arg(5)
+            .invoke_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(n, 5);
+        let n: i64 = script
+            .key("hits")
+            .arg(2)
+            .invoke_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(n, 7);
+        let exists: Vec<bool> = redis::cmd("SCRIPT")
+            .arg("EXISTS")
+            .arg(script.get_hash())
+            .arg("0000000000000000000000000000000000000000")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(exists, [true, false]);
+        let failing = redis::Script::new("return redis.error_reply('MYCODE it failed')");
+        let failed: redis::RedisResult<()> = failing.invoke_async(&mut con).await;
+        let err = failed.unwrap_err();
+        assert_eq!(err.code(), Some("MYCODE"), "{err}");
+        let table: Vec<String> = redis::Script::new("return {KEYS[1], ARGV[1], 'x'}")
+            .key("k")
+            .arg("a")
+            .invoke_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(table, ["k", "a", "x"]);
+    }
+    daemon.stop().await;
+}

@@ -300,3 +300,23 @@ def test_strings_keys_and_sets_as_redis_py_sends_them(client: "redis.Redis[bytes
     assert len(popped) == 2 and set(popped) <= {b"a", b"b", b"c"}
     assert client.spop(p) is not None
     assert client.exists(p) == 0
+
+
+def test_scripts_with_register_script_and_eval(client: "redis.Redis[bytes]") -> None:
+    """redis-py's Script (EVALSHA, falling back to EVAL on NOSCRIPT) and
+    plain EVAL, EVAL_RO and SCRIPT as redis-py sends them."""
+    client.script_flush()
+    bump = client.register_script("return redis.call('incrby', KEYS[1], ARGV[1])")
+    first = bump(keys=["py:hits"], args=[3])
+    assert bump(keys=["py:hits"], args=[4]) == first + 4
+    assert client.script_exists(bump.sha) == [True]
+    sha = client.script_load("return ARGV[1] .. '!'")
+    assert client.evalsha(sha, 0, "hi") == b"hi!"
+    assert client.eval("return {1, 'two', {ok='fine'}}", 0) == [1, b"two", b"fine"]
+    assert client.eval_ro("return redis.call('get', KEYS[1])", 1, "py:hits") == str(first + 4).encode()
+    with pytest.raises(redis.exceptions.ResponseError, match="Write commands are not allowed"):
+        client.eval_ro("return redis.call('set', 'x', 'y')", 0)
+    with pytest.raises(redis.exceptions.NoScriptError):
+        client.evalsha("0" * 40, 0)
+    client.script_flush()
+    assert client.script_exists(sha) == [False]

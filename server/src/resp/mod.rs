@@ -29,6 +29,7 @@ mod errors;
 mod parse;
 mod replicated;
 mod reply;
+pub(crate) mod scripting;
 mod spec;
 mod table;
 mod transaction;
@@ -395,6 +396,12 @@ async fn dispatch(
             cmd::pubsub::subscriber_mode_refusal(spec.name),
         );
     }
+    // A script running too long holds the gate: Redis's BUSY, except for
+    // the commands allowed then (`cmd/scripting.rs`).
+    let scripts = &client.shared.scripts;
+    if scripts.run_state().busy() && !cmd::scripting::allowed_while_busy(spec, args) {
+        return refused(client, found, RespError::Coded(scripting::BUSY.into()));
+    }
     if client.tx.queues(spec) {
         if client.shared.replication().is_some() && !replicated::queueable(spec) {
             let error = RespError::other(format!(
@@ -410,8 +417,28 @@ async fn dispatch(
     if let Some(replication) = client.shared.replication() {
         return Dispatched::Ran(replicated::run(client, replication, spec, name, args).await);
     }
-    // EXEC passes the gate exclusively itself.
-    let _pass = (spec.name != "exec").then(|| client.shared.gate.command());
+    if cmd::scripting::is_kill(spec, args) {
+        return Dispatched::Ran(scripts.kill());
+    }
+    if cmd::scripting::is_script(spec) {
+        // The scripting thread passes the gate exclusively itself.
+        return Dispatched::Ran(cmd::scripting::run_async(client, spec, args).await);
+    }
+    // EXEC passes the gate exclusively itself. A command waiting for the
+    // gate while a script runs too long hears BUSY, or runs beside it if
+    // it is allowed to.
+    let _pass = match spec.name {
+        "exec" => None,
+        _ => match client
+            .shared
+            .gate
+            .command_unless(|| scripts.run_state().busy())
+        {
+            Some(pass) => Some(pass),
+            None if cmd::scripting::allowed_while_busy(spec, args) => None,
+            None => return refused(client, found, RespError::Coded(scripting::BUSY.into())),
+        },
+    };
     Dispatched::Ran((spec.run)(client, Args::new(spec.name, args)))
 }
 

@@ -28,6 +28,10 @@ use crate::replication::{Op, OpReply, Refusal, Replication};
 enum Kind {
     Write,
     Exec,
+    /// EVAL / EVALSHA: one entry of the log, re-run on every node.
+    Script,
+    /// EVAL_RO / EVALSHA_RO: a read, on the scripting thread.
+    ScriptRead,
     Read,
     Local,
     AddNode,
@@ -40,6 +44,8 @@ fn kind(spec: &Spec) -> Kind {
         "node.add" => Kind::AddNode,
         "node.remove" => Kind::RemoveNode,
         "exec" => Kind::Exec,
+        "eval" | "evalsha" => Kind::Script,
+        "eval_ro" | "evalsha_ro" => Kind::ScriptRead,
         _ if spec.flags.contains(&Flag::Write) => Kind::Write,
         _ if spec.flags.contains(&Flag::Readonly) => Kind::Read,
         _ => Kind::Local,
@@ -187,6 +193,15 @@ pub(super) async fn run(
             (spec.run)(client, Args::new(spec.name, args))
         }
         Kind::Exec => exec(client, replication).await,
+        Kind::Script => script(client, replication, spec, args).await,
+        Kind::ScriptRead => {
+            match replication.readable().await {
+                Ok(()) => {}
+                Err(Refusal::NotLeader { .. }) if client.stale_reads => {}
+                Err(refusal) => return Err(refused(refusal)),
+            }
+            super::cmd::scripting::run_async(client, spec, args).await
+        }
         Kind::Read => {
             match replication.readable().await {
                 Ok(()) => {}
@@ -274,6 +289,36 @@ async fn exec(client: &mut Client<'_>, replication: &Replication) -> Reply {
             .map(|reply| reply.unwrap_or_else(Value::from))
             .collect(),
     ))
+}
+
+/// EVAL or EVALSHA in a group: proposed as a transaction of one EVAL
+/// (EVALSHA with the body this node has cached, as followers may not),
+/// which every node applies under the gate's exclusive side, as of the
+/// leader's time; the reply is the leader's.
+async fn script(
+    client: &mut Client<'_>,
+    replication: &Replication,
+    spec: &Spec,
+    args: &[Bytes],
+) -> Reply {
+    let all = super::cmd::scripting::as_eval(client, spec, args)?;
+    let op = Op::Resp {
+        args: all,
+        ids: Vec::new(),
+    };
+    let shared = client.shared;
+    let proposed = replication
+        .propose(shared, vec![Op::Transaction { commands: vec![op] }])
+        .await
+        .map_err(|refusal| refusal_error(shared, refusal, true))?;
+    match proposed.into_iter().next() {
+        Some(OpReply::Transaction(mut replies)) if replies.len() == 1 => {
+            replies.pop().expect("one reply")
+        }
+        _ => Err(RespError::other(
+            "the log applied the script but returned no answer",
+        )),
+    }
 }
 
 /// A node id argument: a positive integer.

@@ -61,6 +61,11 @@ pub(crate) enum Flag {
     SkipSlowlog,
     /// Publish/subscribe.
     Pubsub,
+    /// Not shown by MONITOR as itself (EVAL: Redis feeds it there before
+    /// its script's commands).
+    SkipMonitor,
+    /// May be called without keys though it takes some (EVAL's numkeys 0).
+    NoMandatoryKeys,
     /// Its keys are found by reading its arguments (SINTERCARD's
     /// `numkeys`), not from fixed positions.
     Movablekeys,
@@ -81,6 +86,8 @@ impl Flag {
             Flag::AllowBusy => "allow_busy",
             Flag::SkipSlowlog => "skip_slowlog",
             Flag::Pubsub => "pubsub",
+            Flag::SkipMonitor => "skip_monitor",
+            Flag::NoMandatoryKeys => "no_mandatory_keys",
             Flag::Movablekeys => "movablekeys",
         }
     }

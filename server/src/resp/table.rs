@@ -15,13 +15,14 @@ use super::args::Args;
 use super::client::Client;
 use super::cmd::{
     clients, config, connection, group, hash_ttl, hashes, info, key_info, keys, pubsub,
-    replication, server, sessions, set_algebra, sets, slowlog, string_edits, strings, transactions,
+    replication, scripting, server, sessions, set_algebra, sets, slowlog, string_edits, strings,
+    transactions,
 };
 use super::errors::RespError;
 use super::reply::Value;
 use super::spec::Flag::{
-    AllowBusy, Denyoom, Fast, Loading, Movablekeys, NoAuth, Noscript, Pubsub, Readonly,
-    SkipSlowlog, Stale, Write,
+    AllowBusy, Denyoom, Fast, Loading, Movablekeys, NoAuth, NoMandatoryKeys, Noscript, Pubsub,
+    Readonly, SkipMonitor, SkipSlowlog, Stale, Write,
 };
 use super::spec::{Flag, Handler, Keys, Reply, Spec, Table};
 
@@ -42,6 +43,10 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("del", -2, &[Write], Keys::ALL, "generic", keys::del),
     cmd("discard", 1, TRANSACTION, Keys::NONE, "transactions", transactions::discard),
     cmd("echo", 2, &[Loading, Stale, Fast], Keys::NONE, "connection", connection::echo),
+    cmd("eval", -3, SCRIPT, Keys::NONE, "scripting", scripting::eval),
+    cmd("eval_ro", -3, SCRIPT_RO, Keys::NONE, "scripting", scripting::eval),
+    cmd("evalsha", -3, SCRIPT, Keys::NONE, "scripting", scripting::eval),
+    cmd("evalsha_ro", -3, SCRIPT_RO, Keys::NONE, "scripting", scripting::eval),
     cmd("exec", 1, &[Noscript, Loading, Stale, SkipSlowlog], Keys::NONE, "transactions", transactions::exec),
     cmd("exists", -2, &[Readonly, Fast], Keys::ALL, "generic", keys::exists),
     cmd("expire", -3, &[Write, Fast], Keys::ONE, "generic", keys::expire),
@@ -119,6 +124,7 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("sadd", -3, WRITE_FAST, Keys::ONE, "set", sets::sadd),
     cmd("scan", -2, &[Readonly], Keys::NONE, "generic", keys::scan),
     cmd("scard", 2, &[Readonly, Fast], Keys::ONE, "set", sets::scard),
+    cmd("script", -2, &[], Keys::NONE, "scripting", scripting::script),
     cmd("sdiff", -2, &[Readonly], Keys::ALL, "set", set_algebra::sdiff),
     cmd("sdiffstore", -3, &[Write, Denyoom], Keys::ALL, "set", set_algebra::sdiffstore),
     cmd("select", 2, &[Loading, Stale, Fast], Keys::NONE, "connection", connection::select),
@@ -178,6 +184,18 @@ const WRITE_FAST: &[Flag] = &[Write, Denyoom, Fast];
 /// view that every node answers, stale or loading (neither `write` nor
 /// `readonly`, so a follower never refuses it).
 const EVERY_NODE: &[Flag] = &[Noscript, Loading, Stale, Fast];
+
+/// EVAL's and EVALSHA's (Redis's).
+const SCRIPT: &[Flag] = &[Noscript, Stale, SkipMonitor, NoMandatoryKeys, Movablekeys];
+/// EVAL_RO's and EVALSHA_RO's.
+const SCRIPT_RO: &[Flag] = &[
+    Readonly,
+    Noscript,
+    Stale,
+    SkipMonitor,
+    NoMandatoryKeys,
+    Movablekeys,
+];
 
 /// MULTI's, DISCARD's, WATCH's and UNWATCH's (Redis's).
 const TRANSACTION: &[Flag] = &[Noscript, Loading, Stale, Fast, AllowBusy];

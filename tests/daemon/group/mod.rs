@@ -40,6 +40,14 @@ fn random_below(n: u64) -> u64 {
     SessionId::random().prefix() % n
 }
 
+/// A connection to a follower that has said READONLY (it answers reads
+/// from its own copy).
+async fn reading_at(addr: SocketAddr) -> redis::aio::MultiplexedConnection {
+    let mut conn = redis_at(addr).await;
+    let () = redis::cmd("READONLY").query_async(&mut conn).await.unwrap();
+    conn
+}
+
 async fn redis_at(addr: SocketAddr) -> redis::aio::MultiplexedConnection {
     redis::Client::open(format!("redis://{addr}"))
         .unwrap()
@@ -712,11 +720,7 @@ async fn a_group_runs_exec_as_one_log_entry_and_refuses_watch() {
     assert!(exec.unwrap_err().to_string().contains("EXEC without MULTI"));
     // Every node applied the transactions from the log.
     for (i, node) in group.nodes.iter().enumerate().filter(|(i, _)| *i != leader) {
-        let mut follower = redis_at(node.resp).await;
-        let () = redis::cmd("READONLY")
-            .query_async(&mut follower)
-            .await
-            .unwrap();
+        let mut follower = reading_at(node.resp).await;
         let started = Instant::now();
         loop {
             let (k, s): (Option<i64>, i64) = redis::pipe()
@@ -731,5 +735,86 @@ async fn a_group_runs_exec_as_one_log_entry_and_refuses_watch() {
             assert!(started.elapsed() < ELECTION, "node {i} has {k:?} and {s}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// In a group EVAL is one entry of the log, re-run on every node: the
+/// same random draws (Redis's generator), the same deadlines from the
+/// leader's time (each script starting from the generator's initial
+/// state); EVALSHA of a script only the leader has cached is sent
+/// as EVAL; commands that draw at random are refused inside scripts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_replays_scripts_alike_on_every_node() {
+    let group = Group::start(3, &[]);
+    let leader = group.leader(ELECTION).await.expect("a leader");
+    let mut con = redis_at(group.nodes[leader].resp).await;
+    let body = "redis.call('set', KEYS[1], math.random(1000000000)) \
+                redis.call('pexpire', KEYS[1], 600000) \
+                return redis.call('get', KEYS[1])";
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(body)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let first: String = redis::cmd("EVALSHA")
+        .arg(&sha)
+        .arg(1)
+        .arg("r1")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let second: String = redis::cmd("EVAL")
+        .arg(body)
+        .arg(1)
+        .arg("r2")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    // Each script in a group starts from the generator's initial state.
+    assert_eq!(first, second);
+    let ro: String = redis::cmd("EVAL_RO")
+        .arg("return redis.call('get', KEYS[1])")
+        .arg(1)
+        .arg("r1")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(ro, first);
+    let refused = redis::cmd("EVAL")
+        .arg("return redis.call('spop', 'x')")
+        .arg(0)
+        .query_async::<()>(&mut con)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("draws at random"), "{refused}");
+    let deadline = |con: &mut redis::aio::MultiplexedConnection| {
+        let mut cmd = redis::cmd("PEXPIRETIME");
+        cmd.arg("r1");
+        let con = con.clone();
+        async move {
+            let mut con = con;
+            cmd.query_async::<i64>(&mut con).await.unwrap()
+        }
+    };
+    let expected = deadline(&mut con).await;
+    assert!(expected > 0);
+    for (i, node) in group.nodes.iter().enumerate().filter(|(i, _)| *i != leader) {
+        let mut follower = reading_at(node.resp).await;
+        let started = Instant::now();
+        loop {
+            let got: (Option<String>, Option<String>) = redis::pipe()
+                .get("r1")
+                .get("r2")
+                .query_async(&mut follower)
+                .await
+                .unwrap();
+            if got == (Some(first.clone()), Some(second.clone())) {
+                break;
+            }
+            assert!(started.elapsed() < ELECTION, "node {i}: {got:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(deadline(&mut follower).await, expected, "node {i}");
     }
 }

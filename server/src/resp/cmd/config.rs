@@ -65,6 +65,7 @@ const PARAMS: &[Param] = &[
     p("appendfsync", appendfsync, Set::Checked(set_appendfsync)),
     p("appendonly", appendonly, Set::Checked(set_appendonly)),
     p("bind", bind, Set::Fixed),
+    p("busy-reply-threshold", |s| s.live.busy_reply_threshold_ms().to_string(), Set::Checked(set_busy_reply_threshold)),
     p("client-output-buffer-limit", output_limit, Set::Fixed),
     p("databases", |_| "1".into(), Set::Fixed),
     p("dir", dir, Set::Fixed),
@@ -72,6 +73,7 @@ const PARAMS: &[Param] = &[
     p("latency-monitor-threshold", |s| s.live.latency_threshold_ms().to_string(), Set::Checked(set_latency_threshold)),
     p("lfu-decay-time", |s| stored(s, "lfu-decay-time", "1"), STORED),
     p("lfu-log-factor", |s| stored(s, "lfu-log-factor", "10"), STORED),
+    p("lua-time-limit", |s| s.live.busy_reply_threshold_ms().to_string(), Set::Checked(set_busy_reply_threshold)),
     p("maxclients", |s| s.live.max_clients().to_string(), Set::Checked(set_maxclients)),
     p("maxmemory", maxmemory, Set::Checked(set_maxmemory)),
     p("maxmemory-policy", maxmemory_policy, Set::Checked(set_maxmemory_policy)),
@@ -475,6 +477,14 @@ fn set_keyspace_events(_: &Shared, value: &str) -> Result<Change, String> {
         .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
     Ok(Box::new(move |shared| {
         shared.key_hook.set_notifications(events)
+    }))
+}
+
+/// `busy-reply-threshold` / `lua-time-limit`, in milliseconds.
+fn set_busy_reply_threshold(_: &Shared, value: &str) -> Result<Change, String> {
+    let ms = int_in(value, 0, i64::MAX)? as u64;
+    Ok(Box::new(move |shared| {
+        shared.live.set_busy_reply_threshold_ms(ms)
     }))
 }
 

@@ -27,6 +27,7 @@ pub(crate) mod key_info;
 pub(crate) mod keys;
 pub(crate) mod pubsub;
 pub(crate) mod replication;
+pub(crate) mod scripting;
 pub(crate) mod server;
 pub(crate) mod sessions;
 pub(crate) mod set_algebra;
