@@ -523,6 +523,19 @@ const SCRIPTS: &[&[&str]] = &[
         "EXEC",
         "CLIENT GETNAME",
     ],
+    // AUTH with no password configured: the one-argument form is an error,
+    // the `default` user with any password is let in, another user is
+    // refused (HELLO's AUTH too), and four arguments are a syntax error.
+    // (HELLO's success is not compared: its reply holds the client id.)
+    &[
+        "AUTH x",
+        "AUTH default anything",
+        "AUTH bob x",
+        "AUTH a b c",
+        "AUTH",
+        "HELLO 2 AUTH bob x",
+        "PING",
+    ],
     // CONFIG's errors, and GET of parameters both answer alike.
     &[
         "CONFIG SET nosuch 1",

@@ -168,6 +168,31 @@ async fn auth_and_hello_three() {
     daemon.stop().await;
 }
 
+/// With no token, Redis 7's password-less `default` user takes any
+/// password when named (AUTH's two-argument form and HELLO's AUTH), while
+/// the bare `AUTH password` is still an error (compared byte for byte with
+/// redis-server in differential.rs, except HELLO's reply, which has an id).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_user_takes_any_password_when_there_is_no_token() {
+    let (daemon, addr) = resp_daemon(ServerConfig::default()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    say(&mut s, "AUTH default anything\r\n", "+OK\r\n").await;
+    let hello = exchange(&mut s, b"HELLO 3 AUTH default anything\r\n", 4).await;
+    assert!(
+        hello.starts_with(b"%7\r\n"),
+        "{}",
+        String::from_utf8_lossy(&hello)
+    );
+    let mut other = TcpStream::connect(addr).await.unwrap();
+    say(
+        &mut other,
+        "HELLO 3 AUTH bob x\r\n",
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    )
+    .await;
+    daemon.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cli_works_against_the_listener() {
     let (daemon, addr) = resp_daemon(ServerConfig::default()).await;

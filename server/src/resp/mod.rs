@@ -27,6 +27,8 @@ mod client;
 mod cmd;
 mod errors;
 mod parse;
+#[cfg(test)]
+mod readme;
 mod replicated;
 mod reply;
 pub(crate) mod scripting;

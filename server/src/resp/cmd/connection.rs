@@ -84,22 +84,31 @@ pub(crate) fn reset(client: &mut Client<'_>, _: Args<'_>) -> Reply {
 }
 
 /// `AUTH password` or `AUTH default password`.
+///
+/// As Redis 7 with no `requirepass`: the one-argument form is an error
+/// (the client probably expected a password to be needed), while the
+/// two-argument form names the `default` user, which then has no password,
+/// so any password is accepted; more arguments are a syntax error.
 pub(crate) fn auth(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
-    let password = match args.rest() {
-        [password] => password,
-        [user, password] if &user[..] == b"default" => password,
+    let (password, named) = match args.rest() {
+        [password] => (password, false),
+        [user, password] if &user[..] == b"default" => (password, true),
         [_, _] => return Err(RespError::WrongPass),
-        _ => return Err(RespError::Arity(args.name())),
+        [] => return Err(RespError::Arity(args.name())),
+        _ => return Err(RespError::Syntax),
     };
-    authenticate(client, password)?;
+    authenticate(client, password, named)?;
     ok()
 }
 
-/// Puts a password to the connection policy.
-fn authenticate(client: &mut Client<'_>, password: &[u8]) -> Result<(), RespError> {
+/// Puts a password to the connection policy. `named` is whether the client
+/// named the `default` user: then a server without a token lets it in, as
+/// Redis's password-less default user does.
+fn authenticate(client: &mut Client<'_>, password: &[u8], named: bool) -> Result<(), RespError> {
     match client.policy.authenticate(password) {
         Attempt::Accepted => Ok(()),
         Attempt::Refused => Err(RespError::WrongPass),
+        Attempt::NoToken if named => Ok(()),
         Attempt::NoToken => Err(RespError::other(
             "AUTH <password> called without any password configured for the default user. \
              Are you sure your configuration is correct?",
@@ -131,7 +140,7 @@ pub(crate) fn hello(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
                 if &user[..] != b"default" {
                     return Err(RespError::WrongPass);
                 }
-                authenticate(client, password)?;
+                authenticate(client, password, true)?;
             }
             "setname" => match args.next() {
                 Some(name) => client.set_name(Some(name.clone())),
