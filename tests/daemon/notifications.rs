@@ -49,8 +49,8 @@ fn ev(event: &str, key: &str) -> (String, String) {
     (event.into(), key.into())
 }
 
-fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> impl Future<Output = T> {
-    async { tokio::task::spawn_blocking(f).await.unwrap() }
+async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
