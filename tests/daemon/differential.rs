@@ -849,19 +849,11 @@ const SCRIPTS: &[&[&str]] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_match_redis_server_byte_for_byte() {
-    let redis = RedisServer::start();
-    let daemon = Daemon::start(ServerConfig {
-        resp_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..ServerConfig::default()
-    })
-    .await;
-    let ours = daemon.resp_addr.expect("a RESP listener");
-    let mut theirs = Conn::connect(&format!("127.0.0.1:{}", redis.port)).await;
-    let mut second = [
-        Conn::connect(&format!("127.0.0.1:{}", redis.port)).await,
-        Conn::connect(&ours.to_string()).await,
-    ];
-    let mut ours = Conn::connect(&ours.to_string()).await;
+    let servers = Servers::start().await;
+    let (mut theirs, mut ours) = servers.connect().await;
+    // A second client on each side (`& ` lines).
+    let (second_theirs, second_ours) = servers.connect().await;
+    let mut second = [second_theirs, second_ours];
     let mut mismatches = Vec::new();
     for (n, script) in SCRIPTS.iter().chain(strs::SCRIPTS).enumerate() {
         for conn in [&mut theirs, &mut ours] {
@@ -884,7 +876,7 @@ async fn replies_match_redis_server_byte_for_byte() {
             }
         }
     }
-    daemon.stop().await;
+    servers.stop().await;
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
@@ -894,14 +886,8 @@ async fn replies_match_redis_server_byte_for_byte() {
 /// only in sentinel mode must be unknown to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_info_matches_redis_server() {
-    let redis = RedisServer::start();
-    let daemon = Daemon::start(ServerConfig {
-        resp_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..ServerConfig::default()
-    })
-    .await;
-    let mut theirs = Conn::connect(&format!("127.0.0.1:{}", redis.port)).await;
-    let mut ours = Conn::connect(&daemon.resp_addr.unwrap().to_string()).await;
+    let servers = Servers::start().await;
+    let (mut theirs, mut ours) = servers.connect().await;
     let parse = |reply: Vec<u8>| redis::parse_redis_value(&reply).expect("a valid reply");
     let redis::Value::Array(names) = parse(ours.call(&["COMMAND", "LIST"]).await) else {
         panic!("COMMAND LIST is an array")
@@ -944,7 +930,7 @@ async fn command_info_matches_redis_server() {
         compared += 1;
     }
     assert!(compared > 40, "only {compared} commands compared");
-    daemon.stop().await;
+    servers.stop().await;
 }
 
 /// Commands a plain redis-server lacks (it has them in sentinel mode
@@ -1214,6 +1200,42 @@ fn reply_len(buf: &[u8], at: usize) -> Option<usize> {
             Some(total)
         }
         other => panic!("unexpected reply type {:?}", *other as char),
+    }
+}
+
+/// A redis-server and a daemon with a RESP listener, side by side: what
+/// every differential test starts from.
+struct Servers {
+    redis: RedisServer,
+    daemon: Daemon,
+}
+
+impl Servers {
+    async fn start() -> Servers {
+        let redis = RedisServer::start();
+        let daemon = Daemon::start(ServerConfig {
+            resp_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..ServerConfig::default()
+        })
+        .await;
+        Servers { redis, daemon }
+    }
+
+    /// redis-server's address and the daemon's RESP listener's.
+    fn addrs(&self) -> (String, String) {
+        let ours = self.daemon.resp_addr.expect("a RESP listener");
+        (format!("127.0.0.1:{}", self.redis.port), ours.to_string())
+    }
+
+    /// A new connection to each: (redis-server's, ours).
+    async fn connect(&self) -> (Conn, Conn) {
+        let (theirs, ours) = self.addrs();
+        (Conn::connect(&theirs).await, Conn::connect(&ours).await)
+    }
+
+    /// Stops the daemon (redis-server is killed when this drops).
+    async fn stop(self) {
+        self.daemon.stop().await;
     }
 }
 

@@ -15,10 +15,7 @@
 
 use std::time::Duration;
 
-use sessiond_server::ServerConfig;
-
-use super::{Conn, RedisServer};
-use crate::Daemon;
+use super::{Conn, Servers};
 
 const SCRIPT: &[&str] = &[
     // Strings.
@@ -147,15 +144,11 @@ async fn notifications(addr: &str) -> Vec<Vec<Vec<u8>>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyspace_notifications_match_redis_server() {
-    let redis = RedisServer::start();
-    let daemon = Daemon::start(ServerConfig {
-        resp_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..ServerConfig::default()
-    })
-    .await;
-    let theirs = notifications(&format!("127.0.0.1:{}", redis.port)).await;
-    let ours = notifications(&daemon.resp_addr.unwrap().to_string()).await;
-    daemon.stop().await;
+    let servers = Servers::start().await;
+    let (their_addr, our_addr) = servers.addrs();
+    let theirs = notifications(&their_addr).await;
+    let ours = notifications(&our_addr).await;
+    servers.stop().await;
     let text = |messages: &Vec<Vec<u8>>| -> Vec<String> {
         messages
             .iter()

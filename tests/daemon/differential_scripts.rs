@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sessiond_server::ServerConfig;
 
-use super::{Conn, RedisServer};
+use super::{Conn, Servers};
 use crate::Daemon;
 
 const COMMANDS: &[&[&str]] = &[
@@ -206,14 +206,8 @@ fn type_only(args: &[&str]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn script_replies_match_redis_server_byte_for_byte() {
-    let redis = RedisServer::start();
-    let daemon = Daemon::start(ServerConfig {
-        resp_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..ServerConfig::default()
-    })
-    .await;
-    let mut theirs = Conn::connect(&format!("127.0.0.1:{}", redis.port)).await;
-    let mut ours = Conn::connect(&daemon.resp_addr.unwrap().to_string()).await;
+    let servers = Servers::start().await;
+    let (mut theirs, mut ours) = servers.connect().await;
     let mut mismatches = Vec::new();
     for args in COMMANDS {
         let expected = theirs.call(args).await;
@@ -230,7 +224,7 @@ async fn script_replies_match_redis_server_byte_for_byte() {
             ));
         }
     }
-    daemon.stop().await;
+    servers.stop().await;
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 

@@ -2,10 +2,7 @@
 //! set commands (APPEND to SINTERCARD), which the main test runs after its
 //! own, and INCRBYFLOAT on many generated values.
 
-use sessiond_server::ServerConfig;
-
-use super::{Conn, RedisServer};
-use crate::Daemon;
+use super::Servers;
 
 pub(super) const SCRIPTS: &[&[&str]] = &[
     // APPEND, STRLEN, GETRANGE, SUBSTR, SETRANGE.
@@ -361,14 +358,8 @@ pub(super) const SCRIPTS: &[&[&str]] = &[
 /// match to the last digit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incrbyfloat_matches_redis_server_on_generated_values() {
-    let redis = RedisServer::start();
-    let daemon = Daemon::start(ServerConfig {
-        resp_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..ServerConfig::default()
-    })
-    .await;
-    let mut theirs = Conn::connect(&format!("127.0.0.1:{}", redis.port)).await;
-    let mut ours = Conn::connect(&daemon.resp_addr.unwrap().to_string()).await;
+    let servers = Servers::start().await;
+    let (mut theirs, mut ours) = servers.connect().await;
     let mut state = 0x5eed_u64;
     let mut next = move |n: u64| {
         state = state
@@ -392,7 +383,7 @@ async fn incrbyfloat_matches_redis_server_on_generated_values() {
             ));
         }
     }
-    daemon.stop().await;
+    servers.stop().await;
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
