@@ -43,6 +43,8 @@ pub(crate) struct ClientEntry {
     resp: AtomicU8,
     pub no_evict: AtomicBool,
     pub no_touch: AtomicBool,
+    /// In MONITOR mode (CLIENT LIST's flag `O`).
+    monitoring: AtomicBool,
     killed: AtomicBool,
     wake: Notify,
 }
@@ -81,6 +83,16 @@ impl ClientEntry {
 
     pub(crate) fn set_resp(&self, version: u8) {
         self.resp.store(version, Ordering::Relaxed);
+    }
+
+    /// Notes MONITOR mode starting or ending.
+    pub(crate) fn set_monitoring(&self, on: bool) {
+        self.monitoring.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the connection is in MONITOR mode.
+    pub(crate) fn monitoring(&self) -> bool {
+        self.monitoring.load(Ordering::Relaxed)
     }
 
     /// Asks the connection to close (CLIENT KILL).
@@ -148,6 +160,7 @@ impl Registry {
             resp: AtomicU8::new(2),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
+            monitoring: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             wake: Notify::new(),
         });

@@ -26,6 +26,7 @@ mod key_hook;
 mod latency;
 mod live;
 mod metrics;
+mod monitor;
 mod notifications;
 mod outcome;
 mod policy;
@@ -143,6 +144,8 @@ pub(crate) struct Shared {
     pub watches: Arc<resp::Watches>,
     /// Every pub/sub subscription on this node (`pubsub.rs`).
     pub pubsub: Arc<pubsub::Hub>,
+    /// The connections in MONITOR mode (`monitor.rs`).
+    pub monitors: monitor::Monitors,
     /// The store's key observer: WATCH and keyspace notifications
     /// (`key_hook.rs`).
     pub key_hook: Arc<key_hook::KeyHook>,
@@ -308,6 +311,7 @@ impl Server {
             watches: Arc::clone(&key_hook.watches),
             key_hook,
             pubsub,
+            monitors: monitor::Monitors::default(),
             scripts: resp::scripting::Scripts::default(),
         });
         shared.scripts.attach(Arc::downgrade(&shared));

@@ -40,7 +40,13 @@ pub(crate) struct Message {
     pub payload: Bytes,
 }
 
-impl Message {
+/// What waits in a [`Mailbox`]: anything that knows the bytes it holds.
+pub(crate) trait MailItem {
+    /// Bytes charged against the mailbox's cap while it waits.
+    fn cost(&self) -> usize;
+}
+
+impl MailItem for Message {
     fn cost(&self) -> usize {
         MESSAGE_OVERHEAD
             + self.channel.len()
@@ -49,27 +55,32 @@ impl Message {
     }
 }
 
-/// A subscriber's queue of messages not yet written.
+/// A subscriber's queue of messages not yet written (a MONITOR's queue of
+/// lines too: `monitor.rs`).
 #[derive(Debug)]
-pub(crate) struct Mailbox {
-    queue: Mutex<Queue>,
+pub(crate) struct Mailbox<T = Message> {
+    queue: Mutex<Queue<T>>,
     notify: Notify,
     cap: usize,
 }
 
-#[derive(Debug, Default)]
-struct Queue {
-    messages: VecDeque<Message>,
+#[derive(Debug)]
+struct Queue<T> {
+    messages: VecDeque<T>,
     bytes: usize,
     /// Set when a message did not fit: the connection closes.
     overflowed: bool,
 }
 
-impl Mailbox {
+impl<T: MailItem> Mailbox<T> {
     /// A mailbox that holds at most `cap` bytes of messages.
-    pub(crate) fn new(cap: usize) -> Arc<Mailbox> {
+    pub(crate) fn new(cap: usize) -> Arc<Mailbox<T>> {
         Arc::new(Mailbox {
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(Queue {
+                messages: VecDeque::new(),
+                bytes: 0,
+                overflowed: false,
+            }),
             notify: Notify::new(),
             cap,
         })
@@ -77,7 +88,7 @@ impl Mailbox {
 
     /// Queues a message and wakes the subscriber; false (and the message
     /// dropped, the mailbox marked overflowed) if it would pass the cap.
-    fn deliver(&self, message: Message) -> bool {
+    pub(crate) fn deliver(&self, message: T) -> bool {
         let cost = message.cost();
         let mut queue = self.queue.lock();
         if queue.overflowed || queue.bytes + cost > self.cap {
@@ -95,7 +106,7 @@ impl Mailbox {
 
     /// Takes messages off the front while `take` wants more; `Err` once
     /// the mailbox has overflowed (the subscriber must be disconnected).
-    pub(crate) fn drain(&self, mut take: impl FnMut(Message) -> bool) -> Result<(), Overflowed> {
+    pub(crate) fn drain(&self, mut take: impl FnMut(T) -> bool) -> Result<(), Overflowed> {
         let mut queue = self.queue.lock();
         if queue.overflowed {
             return Err(Overflowed);

@@ -50,6 +50,10 @@ mod notify;
 #[path = "differential_scripts.rs"]
 mod scripts;
 
+/// MONITOR's lines against redis-server's.
+#[path = "differential_monitor.rs"]
+mod monitor;
+
 const SCRIPTS: &[&[&str]] = &[
     // WATCH sees the writes of the multi-key and string-editing commands
     // of another client (they change keys through other engine paths).

@@ -113,3 +113,30 @@ def test_asyncio_pipeline_watch_retry_field_ttls_and_expired(resp_daemon: RespDa
         await other.aclose()
 
     asyncio.run(main())
+
+
+def test_monitor_as_redis_py_reads_it(resp_daemon: RespDaemon) -> None:
+    """redis-py's `Monitor` parses each line with its own pattern: the
+    time, the client's address, the command and its quoted arguments."""
+    r: "redis.Redis[bytes]" = redis.Redis(host="127.0.0.1", port=resp_daemon.resp_port)
+    other: "redis.Redis[bytes]" = redis.Redis(host="127.0.0.1", port=resp_daemon.resp_port)
+    other.ping()  # connected (its HELLO and CLIENT SETINFO) before the monitor starts
+    with r.monitor() as m:
+        other.set("greeting", 'say "hi"\n')
+        other.config_get("maxmemory")  # an administrator's command: not shown
+        other.eval("return redis.call('get', KEYS[1])", 1, "greeting")
+        other.auth("secret", username="default")  # shown redacted
+        seen = [m.next_command() for _ in range(4)]
+    started = time.time()
+    assert [s["command"] for s in seen] == [
+        'SET greeting say "hi"\\n',
+        "EVAL return redis.call('get', KEYS[1]) 1 greeting",
+        "get greeting",
+        "AUTH (redacted) (redacted)",
+    ]
+    assert [s["client_type"] for s in seen] == ["tcp", "tcp", "lua", "tcp"]
+    assert seen[0]["client_address"] == "127.0.0.1"
+    assert int(seen[0]["client_port"]) > 0
+    assert all(abs(started - s["time"]) < 60 for s in seen)
+    other.close()
+    r.close()

@@ -41,6 +41,12 @@ pub(crate) struct Client<'a> {
     /// Its subscriptions and mailbox, once it has subscribed
     /// (`cmd/pubsub.rs`); in RESP2 it is then in subscriber mode.
     pub subscriber: Option<crate::pubsub::Subscriber<'a>>,
+    /// Its place among the monitors, once it has sent MONITOR
+    /// (`cmd/monitor.rs`).
+    pub monitor: Option<crate::monitor::Tap<'a>>,
+    /// Set while EXEC runs its queue, whose commands must each answer
+    /// (MONITOR is refused there, as Redis's deny-blocking clients).
+    pub in_exec: bool,
     /// Its place in the registry of connections (CLIENT LIST, KILL);
     /// `None` for the replicated log's connection of its own.
     pub entry: Option<Arc<ClientEntry>>,
@@ -67,6 +73,8 @@ impl Client<'_> {
             streaming: None,
             entry: None,
             subscriber: None,
+            monitor: None,
+            in_exec: false,
             reply_off: false,
             skip_next: false,
             tx: super::transaction::Transaction::new(shared.watches.clone(), 0),

@@ -107,6 +107,18 @@ impl Answer for Client<'_> {
     async fn answer(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> driver::Next {
         let start = output.len();
         let max_bulk = max_bulk(self.shared);
+        // A monitor's lines go out first, as they arrived.
+        if let Some(tap) = &self.monitor {
+            if cmd::monitor::write_lines(tap, output, FLUSH_AT).is_err() {
+                debug!("closing a monitor that does not read its lines");
+                ServerStats::bump(&self.shared.stats.closed_output_limit);
+                output.clear();
+                return driver::Next::Close;
+            }
+            if !tap.mailbox().is_empty() {
+                return driver::Next::Drain;
+            }
+        }
         // Messages for a subscriber go out first, as they arrived (and
         // before the parser is taken out below).
         if let Some(subscriber) = &self.subscriber {
@@ -224,13 +236,25 @@ impl Answer for Client<'_> {
     }
 
     fn waits_for_pushes(&self) -> bool {
-        self.subscriber.is_some()
+        self.subscriber.is_some() || self.monitor.is_some()
     }
 
     async fn pushed(&self) {
-        match &self.subscriber {
-            Some(subscriber) => subscriber.mailbox().arrived().await,
-            None => std::future::pending().await,
+        let messages = async {
+            match &self.subscriber {
+                Some(subscriber) => subscriber.mailbox().arrived().await,
+                None => std::future::pending().await,
+            }
+        };
+        let lines = async {
+            match &self.monitor {
+                Some(tap) => tap.mailbox().arrived().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = messages => {}
+            () = lines => {}
         }
     }
 }
@@ -275,9 +299,10 @@ async fn execute(
     if let (Some(entry), Some((index, _))) = (&client.entry, found) {
         entry.started(index, *mark);
     }
-    let (reply, queued) = match dispatch(client, found, name, args).await {
-        Dispatched::Ran(reply) => (reply, false),
-        Dispatched::Queued(reply) => (reply, true),
+    let (reply, queued, ran) = match dispatch(client, found, name, args).await {
+        Dispatched::Ran(reply) => (reply, false, true),
+        Dispatched::Queued(reply) => (reply, true, false),
+        Dispatched::Refused(reply) => (reply, false, false),
     };
     let end = Instant::now();
     let took = end.saturating_duration_since(*mark);
@@ -293,7 +318,10 @@ async fn execute(
             let (hits, misses) = lookups(index, value);
             client.policy.lookups(hits, misses);
         }
-        monitor(client, spec, name, args, took);
+        record_slow(client, spec, name, args, took);
+        if ran {
+            cmd::monitor::feed(client, spec, name, args);
+        }
     }
     reply
 }
@@ -323,7 +351,13 @@ fn lookups(index: usize, value: &Value) -> (u64, u64) {
 /// The slow log and the latency monitor, for a command that took `took`.
 /// Commands that carry passwords (AUTH, HELLO: those allowed before
 /// authentication) are never logged.
-fn monitor(client: &Client<'_>, spec: &spec::Spec, name: &Bytes, args: &[Bytes], took: Duration) {
+fn record_slow(
+    client: &Client<'_>,
+    spec: &spec::Spec,
+    name: &Bytes,
+    args: &[Bytes],
+    took: Duration,
+) {
     let shared = client.shared;
     if let Some(threshold) = shared.live.slowlog_threshold()
         && took >= threshold
@@ -368,6 +402,8 @@ enum Dispatched {
     Ran(Reply),
     /// Queued by MULTI (QUEUED, or the queue's bound).
     Queued(Reply),
+    /// Refused before it ran (MONITOR does not show it).
+    Refused(Reply),
 }
 
 /// The policy's gate, the arity check, subscriber mode, MULTI's queue,
@@ -414,8 +450,10 @@ async fn dispatch(
             return refused(client, found, error);
         }
         let max = client.shared.config.max_input_buffer;
-        return Dispatched::Queued(client.tx.queue(index, spec, args, max));
+        return Dispatched::Queued(client.tx.queue(index, spec, name, args, max));
     }
+    // A script's command is shown to monitors as it starts.
+    cmd::monitor::feed_start(client, spec, name, args);
     if let Some(replication) = client.shared.replication() {
         return Dispatched::Ran(replicated::run(client, replication, spec, name, args).await);
     }
@@ -461,9 +499,9 @@ fn refused(
         let error = RespError::Coded(
             format!("EXECABORT Transaction discarded because of: {reason}").into(),
         );
-        return Dispatched::Ran(Err(error));
+        return Dispatched::Refused(Err(error));
     }
-    Dispatched::Ran(Err(error))
+    Dispatched::Refused(Err(error))
 }
 
 /// Runs a write that the replicated log delivers, on any node: the

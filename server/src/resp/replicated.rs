@@ -104,6 +104,9 @@ pub(super) fn queue(
     if kind(spec) != Kind::Write || !spec.accepts(args.len() + 1) {
         return false;
     }
+    // Shown to monitors as it is proposed: its answer comes with the
+    // entry's, and nothing of this connection runs in between.
+    super::cmd::monitor::feed(client, spec, name, args);
     pending.ops.push(write_op(spec, name, args));
     pending.kinds.push(index);
     true

@@ -45,6 +45,8 @@ pub(crate) enum Flag {
     Readonly,
     /// May use more memory (refused under an out-of-memory policy).
     Denyoom,
+    /// An administrator's command, which MONITOR does not show.
+    Admin,
     /// Not allowed in scripts.
     Noscript,
     /// Allowed while the data is loading.
@@ -78,6 +80,7 @@ impl Flag {
             Flag::Write => "write",
             Flag::Readonly => "readonly",
             Flag::Denyoom => "denyoom",
+            Flag::Admin => "admin",
             Flag::Noscript => "noscript",
             Flag::Loading => "loading",
             Flag::Stale => "stale",

@@ -14,15 +14,15 @@
 use super::args::Args;
 use super::client::Client;
 use super::cmd::{
-    clients, config, connection, group, hash_ttl, hashes, info, key_info, keys, pubsub,
+    clients, config, connection, group, hash_ttl, hashes, info, key_info, keys, monitor, pubsub,
     replication, scripting, server, sessions, set_algebra, sets, slowlog, string_edits, strings,
     transactions,
 };
 use super::errors::RespError;
 use super::reply::Value;
 use super::spec::Flag::{
-    AllowBusy, Denyoom, Fast, Loading, Movablekeys, NoAuth, NoMandatoryKeys, Noscript, Pubsub,
-    Readonly, SkipMonitor, SkipSlowlog, Stale, Write,
+    Admin, AllowBusy, Denyoom, Fast, Loading, Movablekeys, NoAuth, NoMandatoryKeys, Noscript,
+    Pubsub, Readonly, SkipMonitor, SkipSlowlog, Stale, Write,
 };
 use super::spec::{Flag, Handler, Keys, Reply, Spec, Table};
 
@@ -96,6 +96,7 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("latency", -2, &[], Keys::NONE, "server", slowlog::latency),
     cmd("memory", -2, &[], Keys::NONE, "server", key_info::memory),
     cmd("mget", -2, &[Readonly, Fast], Keys::ALL, "string", strings::mget),
+    cmd("monitor", 1, &[Admin, Noscript, Loading, Stale], Keys::NONE, "server", monitor::monitor),
     cmd("mset", -3, &[Write, Denyoom], Keys::new(1, -1, 2), "string", strings::mset),
     cmd("msetnx", -3, &[Write, Denyoom], Keys::new(1, -1, 2), "string", string_edits::msetnx),
     cmd("multi", 1, TRANSACTION, Keys::NONE, "transactions", transactions::multi),

@@ -42,6 +42,8 @@ pub(crate) struct Queued {
     /// Its index in the table (its STATS counter).
     pub index: usize,
     pub spec: &'static Spec,
+    /// The name as the client spelled it (MONITOR shows it so).
+    pub name: Bytes,
     /// The arguments after the name.
     pub args: Vec<Bytes>,
 }
@@ -105,6 +107,7 @@ impl Transaction {
         &mut self,
         index: usize,
         spec: &'static Spec,
+        name: &Bytes,
         args: &[Bytes],
         max_bytes: usize,
     ) -> Reply {
@@ -130,6 +133,7 @@ impl Transaction {
         queue.commands.push(Queued {
             index,
             spec,
+            name: Bytes::copy_from_slice(name),
             args: args.iter().map(|a| Bytes::copy_from_slice(a)).collect(),
         });
         Ok(Value::Simple(QUEUED))

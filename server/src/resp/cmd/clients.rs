@@ -285,6 +285,9 @@ fn line(entry: &ClientEntry, now: Instant, own_command: Option<&str>) -> String 
         .name()
         .map(|n| String::from_utf8_lossy(&n).into_owned());
     let mut flags = String::new();
+    if entry.monitoring() {
+        flags.push('O');
+    }
     if entry.no_evict.load(Ordering::Relaxed) {
         flags.push('e');
     }

@@ -65,6 +65,7 @@ pub(crate) fn quit(client: &mut Client<'_>, _: Args<'_>) -> Reply {
 /// transaction or watched keys, and unauthenticated if a token is set).
 pub(crate) fn reset(client: &mut Client<'_>, _: Args<'_>) -> Reply {
     super::pubsub::reset(client);
+    super::monitor::reset(client);
     client.set_protocol(Protocol::Resp2);
     client.set_name(None);
     client.policy.reset();

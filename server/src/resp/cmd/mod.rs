@@ -25,6 +25,7 @@ pub(crate) mod hashes;
 pub(crate) mod info;
 pub(crate) mod key_info;
 pub(crate) mod keys;
+pub(crate) mod monitor;
 pub(crate) mod pubsub;
 pub(crate) mod replication;
 pub(crate) mod scripting;

@@ -8,7 +8,7 @@
 //! which every node applies under the gate (`resp/replicated.rs`); WATCH
 //! is refused there (docs/replication.md).
 
-use super::ok;
+use super::{monitor, ok};
 use crate::outcome::Outcome;
 use crate::resp::args::Args;
 use crate::resp::client::Client;
@@ -61,8 +61,11 @@ pub(crate) fn exec(client: &mut Client<'_>, _: Args<'_>) -> Reply {
     }
     let mut replies = Vec::with_capacity(queue.commands.len());
     let mut protocol = client.protocol;
+    client.in_exec = true;
     for queued in queue.commands {
+        monitor::feed_start(client, queued.spec, &queued.name, &queued.args);
         let reply = (queued.spec.run)(client, Args::new(queued.spec.name, &queued.args));
+        monitor::feed(client, queued.spec, &queued.name, &queued.args);
         client
             .policy
             .count(Some(queued.index), Outcome::of_resp(&reply));
@@ -81,6 +84,7 @@ pub(crate) fn exec(client: &mut Client<'_>, _: Args<'_>) -> Reply {
             protocol = client.protocol;
         }
     }
+    client.in_exec = false;
     Ok(Value::Array(replies))
 }
 

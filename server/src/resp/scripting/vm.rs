@@ -408,6 +408,7 @@ fn command(
         false => Protocol::Resp2,
     };
     let reply = (spec.run)(client, Args::new(spec.name, &argv[1..]));
+    crate::resp::cmd::monitor::feed_script(client, spec, &argv);
     client.policy.count(Some(index), Outcome::of_resp(&reply));
     Ok(match reply {
         Ok(value) => to_lua(lua, &value, resp3)?,
