@@ -51,6 +51,19 @@ pub struct StoreConfig {
     /// Run the expiry cycle on a background thread. Default `true`; tests
     /// that drive [`crate::Store::run_expiry_cycle`] themselves turn it off.
     pub background_expiry: bool,
+    /// Most session events the event log keeps (docs/events.md); older
+    /// ones are dropped, and a reader that falls behind them is told of
+    /// the gap. 0 turns the log off: a lifecycle change then costs one
+    /// branch more. Default 100,000.
+    pub events_max: usize,
+    /// Events older than this are dropped (`None`: kept whatever their
+    /// age). Default 24 hours.
+    pub events_max_age: Option<Duration>,
+    /// Most bytes the kept events may take (see
+    /// [`crate::EventsInfo::bytes`]); the oldest go first. A bound on the
+    /// log's memory whatever the sessions' labels, which events repeat.
+    /// Default 64 MiB.
+    pub events_max_bytes: usize,
 }
 
 impl Default for StoreConfig {
@@ -64,6 +77,9 @@ impl Default for StoreConfig {
             memory_policy: MemoryPolicy::Reject,
             shards: 64,
             background_expiry: true,
+            events_max: 100_000,
+            events_max_age: Some(Duration::from_secs(24 * 3600)),
+            events_max_bytes: 64 << 20,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Operations on the whole key space: DBSIZE, FLUSHALL, KEYS and SCAN.
 //! Each holds one shard's lock at a time while it walks them all.
 
-use sessiond_protocol::StoreError;
+use sessiond_protocol::{EndReason, StoreError};
 
 use crate::glob::glob_match;
 use crate::key_events::KeyEvent;
@@ -60,6 +60,7 @@ impl Store {
     pub fn flush_all(&self) -> Result<(), StoreError> {
         let inner = &*self.inner;
         inner.writable()?;
+        let now = inner.now_s();
         for shard in inner.key_shards() {
             let mut shard = shard.lock();
             // One end record per key, under the shard's lock: a write that
@@ -78,7 +79,7 @@ impl Store {
                 let mut shard = shard.lock();
                 let records = shard.take_all();
                 for record in &records {
-                    inner.log_end(record);
+                    inner.log_end(record, EndReason::Deleted, None, now);
                 }
                 records
             };

@@ -46,6 +46,8 @@
 mod api;
 mod clock;
 mod config;
+mod event_ops;
+mod events;
 mod expiry;
 mod glob;
 mod hash_numbers;
@@ -78,6 +80,7 @@ mod wheel;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{MemoryPolicy, StoreConfig};
+pub use events::{EventsGap, EventsInfo};
 pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
 pub use glob::glob_match;
 pub use hash_numbers::parse_float;
@@ -98,8 +101,8 @@ pub use persist::{
     PersistError, PersistStats, RecoveryReport, Synced,
 };
 pub use sessiond_protocol::{
-    KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionId, SessionInfo,
-    SessionStore, StoreError,
+    EndReason, Event, EventKind, KeyTtl, Labels, LimitPolicy, MAX_EVENT_NOTE, NewSession,
+    OwnerLimit, Session, SessionId, SessionInfo, SessionStore, StoreError,
 };
 pub use sessiond_protocol::{MAX_KEY_LEN, MAX_OWNER_LEN};
 pub use set_ops::{MAX_RANDOM_MEMBERS, SetOp};

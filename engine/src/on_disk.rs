@@ -11,6 +11,7 @@ use sessiond_protocol::SessionId;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::StoreConfig;
+use crate::events::EventImage;
 use crate::expiry;
 use crate::keys::{self, KeyShard, Value};
 use crate::memory::SESSION_OVERHEAD;
@@ -132,16 +133,30 @@ impl Restore for Inner {
         }
     }
 
-    /// Runs expiry until nothing due is left.
+    fn restore_event(&self, image: &[u8]) -> Result<(), &'static str> {
+        self.events().restore(EventImage::from_bytes(image)?);
+        Ok(())
+    }
+
+    fn restore_events_next(&self, next_seq: u64) {
+        self.events().restore_next(next_seq);
+    }
+
+    /// Runs expiry until nothing due is left (logging the ends of what
+    /// expired while the store was down), after applying the event log's
+    /// age limit as of now.
     fn drop_expired(&self) {
+        self.events().settle(self.now_ms());
         while !expiry::cycle(self, std::time::Duration::from_secs(3600)).complete {}
     }
 }
 
 /// What compaction reads: the store's size and its shards.
 impl Source for Inner {
+    /// The accounted bytes and the event log's: both are what a snapshot
+    /// holds.
     fn bytes_used(&self) -> u64 {
-        self.memory().used()
+        self.memory().used() + self.events().bytes()
     }
 
     fn now(&self) -> (u32, u64) {
@@ -154,5 +169,14 @@ impl Source for Inner {
 
     fn key_shards(&self) -> &[Mutex<KeyShard>] {
         Inner::key_shards(self)
+    }
+
+    fn events_next(&self) -> u64 {
+        self.events().next_seq()
+    }
+
+    fn events_after(&self, after: u64, max: usize, each: &mut dyn FnMut(&[u8])) -> u64 {
+        self.events()
+            .for_each_after(after, max, &mut |image| each(image.bytes()))
     }
 }

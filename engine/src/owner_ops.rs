@@ -9,8 +9,9 @@
 //! whoever removed its session, never because its session is gone
 //! (`owners.rs`).
 
-use sessiond_protocol::{LimitPolicy, OwnerLimit, SessionId, SessionInfo, StoreError};
+use sessiond_protocol::{EndReason, LimitPolicy, OwnerLimit, SessionId, SessionInfo, StoreError};
 
+use crate::events::Change;
 use crate::memory::{Reservation, SESSION_OVERHEAD};
 use crate::owners::{OWNER_OVERHEAD, OwnerEntry};
 use crate::persist::Entry;
@@ -49,6 +50,17 @@ impl Store {
         owner: &[u8],
         keep: Option<&SessionId>,
     ) -> Result<usize, StoreError> {
+        self.delete_owner_noted(owner, keep, None)
+    }
+
+    /// [`Store::delete_owner`] with the `ended` events' note (checked by
+    /// the caller).
+    pub(crate) fn delete_owner_noted(
+        &self,
+        owner: &[u8],
+        keep: Option<&SessionId>,
+        note: Option<&[u8]>,
+    ) -> Result<usize, StoreError> {
         let inner = &*self.inner;
         inner.writable()?;
         let now = inner.now_s();
@@ -68,7 +80,7 @@ impl Store {
                 // handle is theirs to take (`owners.rs`).
                 return true;
             };
-            inner.log_end(&record);
+            inner.log_end(&record, EndReason::OwnerDeleted, note, now);
             ended += usize::from(!record.is_expired(now));
             freed += record.len() + SESSION_OVERHEAD;
             false
@@ -125,7 +137,7 @@ impl Inner {
                 let id = record.id();
                 let mut shard = self.session_shard(id.prefix()).lock();
                 if shard.by_prefix(id.prefix()).is_none() {
-                    self.log(|| Entry::Session(record.image()));
+                    self.log_change(&record, Change::Created, &[Entry::Session(record.image())]);
                     shard.insert(record);
                     entry.link(id.prefix());
                     break Ok(id);
@@ -192,7 +204,7 @@ impl Inner {
                 let mut shard = self.session_shard(prefix).lock();
                 let removed = shard.remove_prefix_if(prefix, |r| r.owner() == owner);
                 if let Some(record) = &removed {
-                    self.log_end(record);
+                    self.log_end(record, EndReason::LimitEvicted, None, now);
                 }
                 removed
             };

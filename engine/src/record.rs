@@ -235,6 +235,26 @@ impl SessionRecord {
         }
     }
 
+    /// The labels as [`encode_labels`] packed them (events repeat them).
+    pub(crate) fn labels_bytes(&self) -> &[u8] {
+        let start = HEADER + self.owner_len();
+        &self.bytes()[start..start + self.labels_len()]
+    }
+
+    /// Why the session ends if it ends now, past its deadline: the
+    /// earlier of its two deadlines.
+    pub(crate) fn expiry_reason(&self) -> sessiond_protocol::EndReason {
+        let idle_deadline = match self.idle() {
+            0 => u32::MAX,
+            idle => self.last_seen().saturating_add(idle),
+        };
+        match self.absolute() {
+            0 => sessiond_protocol::EndReason::IdleExpired,
+            absolute if absolute <= idle_deadline => sessiond_protocol::EndReason::AbsoluteExpired,
+            _ => sessiond_protocol::EndReason::IdleExpired,
+        }
+    }
+
     fn owner_len(&self) -> usize {
         u16::from_le_bytes([self.bytes()[OWNER_LEN], self.bytes()[OWNER_LEN + 1]]).into()
     }
@@ -283,7 +303,7 @@ fn label_pairs(mut bytes: &[u8]) -> impl Iterator<Item = Option<(&[u8], &[u8])>>
 }
 
 /// Whether `bytes` is a sequence of labels as [`encode_labels`] packs them.
-fn labels_well_formed(bytes: &[u8]) -> bool {
+pub(crate) fn labels_well_formed(bytes: &[u8]) -> bool {
     label_pairs(bytes).all(|pair| {
         pair.is_some_and(|(key, value)| {
             std::str::from_utf8(key).is_ok() && std::str::from_utf8(value).is_ok()
@@ -292,7 +312,7 @@ fn labels_well_formed(bytes: &[u8]) -> bool {
 }
 
 /// Unpacks what [`encode_labels`] packed.
-fn decode_labels(bytes: &[u8]) -> Labels {
+pub(crate) fn decode_labels(bytes: &[u8]) -> Labels {
     let mut labels = Labels::new();
     for (key, value) in label_pairs(bytes).map_while(|pair| pair) {
         // Both halves were &str when encoded, so they are valid UTF-8.

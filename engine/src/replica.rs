@@ -168,8 +168,10 @@ impl Inner {
         }
     }
 
-    /// Empties every table, unlogged (the store is about to be replaced).
+    /// Empties every table and the event log, unlogged (the store is
+    /// about to be replaced).
     fn clear(&self) {
+        self.events().clear();
         for shard in self.key_shards() {
             let freed = shard.lock().clear();
             self.memory().free(freed);

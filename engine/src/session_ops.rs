@@ -7,8 +7,9 @@
 //! inside it). Memory is reserved before any lock and settled after.
 
 use sessiond_protocol::limits::{check_labels, check_owner, timeout_secs};
-use sessiond_protocol::{NewSession, Session, SessionId, StoreError};
+use sessiond_protocol::{EndReason, NewSession, Session, SessionId, StoreError};
 
+use crate::events::Change;
 use crate::memory::SESSION_OVERHEAD;
 use crate::persist::Entry;
 use crate::record::{SessionRecord, Times, encode_labels};
@@ -100,7 +101,7 @@ impl Store {
                 }
                 Some(r) => {
                     let fresh = r.with_data(data, now);
-                    inner.log(|| Entry::Session(fresh.image()));
+                    inner.log_change(&fresh, Change::Updated, &[Entry::Session(fresh.image())]);
                     let (version, new_len) = (fresh.version(), fresh.len());
                     let old = shard.replace(fresh).expect("found above");
                     (version, new_len, old.len())
@@ -132,21 +133,23 @@ impl Store {
     /// Deletes a session; says whether a live one was there. Refused
     /// while the data directory refuses writes, like every write.
     pub fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.delete_then(id, || ())
+        self.delete_noted(id, None, || ())
     }
 
-    /// [`Store::delete`], calling `between` after the session is removed
-    /// from its shard and before it is unlinked from its owner: the seam
-    /// through which tests put other operations in that gap.
-    pub(crate) fn delete_then(
+    /// [`Store::delete`] with the `ended` event's note (checked by the
+    /// caller), calling `between` after the session is removed from its
+    /// shard and before it is unlinked from its owner: the seam through
+    /// which tests put other operations in that gap.
+    pub(crate) fn delete_noted(
         &self,
         id: &SessionId,
+        note: Option<&[u8]>,
         between: impl FnOnce(),
     ) -> Result<bool, StoreError> {
         let inner = &*self.inner;
         inner.writable()?;
         let now = inner.now_s();
-        let Some(record) = inner.remove_session(id) else {
+        let Some(record) = inner.remove_session(id, note, now) else {
             return Ok(false);
         };
         let live = !record.is_expired(now);
@@ -173,9 +176,12 @@ impl Store {
         // unlinks it, as the comment on lock order describes.
         let mut record = removed.ok_or(StoreError::NotFound)?;
         if record.is_expired(now) {
+            // Expired but not yet swept: it ends here, as the cycle would
+            // have ended it.
+            inner.log_end(&record, record.expiry_reason(), None, now);
             drop(owners);
             inner.unlink(&record);
-            return Err(StoreError::NotFound);
+            return inner.acknowledge(Err(StoreError::NotFound));
         }
         record.touch(now);
         let new_id = loop {
@@ -192,12 +198,14 @@ impl Store {
                 // tears the write between the two leaves neither id (the
                 // session is lost: its user logs in again), never the old
                 // one alive, which may be an attacker's fixated id.
-                inner.log_all(|| {
-                    [
+                inner.log_change(
+                    &record,
+                    Change::Rotated { old: *id },
+                    &[
                         Entry::EndSession { id: *id.as_bytes() },
                         Entry::Session(record.image()),
-                    ]
-                });
+                    ],
+                );
                 shard.insert(record);
                 break candidate;
             }
@@ -228,12 +236,17 @@ impl Inner {
         })
     }
 
-    /// Removes a session by id, logging it.
-    fn remove_session(&self, id: &SessionId) -> Option<SessionRecord> {
+    /// Removes a session by id, logging its end with `note`.
+    fn remove_session(
+        &self,
+        id: &SessionId,
+        note: Option<&[u8]>,
+        now: u32,
+    ) -> Option<SessionRecord> {
         let mut shard = self.session_shard(id.prefix()).lock();
         let removed = shard.remove(id);
         if let Some(record) = &removed {
-            self.log_end(record);
+            self.log_end(record, EndReason::Deleted, note, now);
         }
         removed
     }
@@ -260,7 +273,7 @@ mod tests {
     fn late_unlink_keeps_the_newer_session(old: SessionId, new: SessionId) {
         let store = Store::new(StoreConfig::default());
         store.create(NewSession::new("alice").with_id(old)).unwrap();
-        let deleted = store.delete_then(&old, || {
+        let deleted = store.delete_noted(&old, None, || {
             assert_eq!(store.delete_owner(b"alice", None).unwrap(), 0);
             store.create(NewSession::new("alice").with_id(new)).unwrap();
         });

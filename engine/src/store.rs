@@ -48,11 +48,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use sessiond_protocol::StoreError;
 use sessiond_protocol::limits::{check_data_len, timeout_secs};
+use sessiond_protocol::{EndReason, StoreError};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{MemoryPolicy, StoreConfig};
+use crate::events::{EventLog, Retention};
 use crate::expiry::{self, BATCH, Cursor, ExpiryReport, Sweep};
 use crate::hashing::{Hasher, shard_of};
 use crate::key_events::KeyEvents;
@@ -117,6 +118,8 @@ pub(crate) struct Inner {
     keys: Box<[Mutex<KeyShard>]>,
     /// The hook that tells a server of key changes (`key_events.rs`).
     key_events: Arc<KeyEvents>,
+    /// The session event log (`events.rs`), behind its own lock.
+    events: EventLog,
     memory: MemoryMeter,
     counters: Counters,
     expiry_cursor: Cursor,
@@ -166,6 +169,11 @@ impl Store {
                 .map(|_| Mutex::new(KeyShard::new(hasher.clone(), Arc::clone(&key_events))))
                 .collect(),
             key_events,
+            events: EventLog::new(Retention {
+                max: config.events_max,
+                max_age: config.events_max_age,
+                max_bytes: config.events_max_bytes,
+            }),
             hasher,
             memory: MemoryMeter::new(config.memory_limit, config.memory_policy),
             counters: Counters::default(),
@@ -421,13 +429,14 @@ impl Inner {
                 let mut shard = self.sessions[i].lock();
                 let evicted = shard.evict_nearest(64);
                 if let Some(record) = &evicted {
-                    self.log_end(record);
+                    self.log_end(record, EndReason::MemoryEvicted, None, self.now_s());
                 }
                 evicted
             };
             if let Some(record) = evicted {
                 self.unlink(&record);
                 Counters::bump(&self.counters.evicted_sessions, 1);
+                self.events.wake();
                 return true;
             }
         }
@@ -440,14 +449,6 @@ impl Inner {
     pub(crate) fn log<'a>(&self, entry: impl FnOnce() -> Entry<'a>) {
         if let Some(journal) = self.journal.get() {
             journal.append(&entry());
-        }
-    }
-
-    /// Appends records together, in order (see `Journal::append_all`),
-    /// if the store has a log; called like [`Inner::log`].
-    pub(crate) fn log_all<'a, const N: usize>(&self, entries: impl FnOnce() -> [Entry<'a>; N]) {
-        if let Some(journal) = self.journal.get() {
-            journal.append_all(&entries());
         }
     }
 
@@ -473,11 +474,15 @@ impl Inner {
         }
     }
 
-    /// Logs that a session ended.
-    pub(crate) fn log_end(&self, record: &SessionRecord) {
-        self.log(|| Entry::EndSession {
-            id: *record.id().as_bytes(),
-        });
+    /// The log, if the store has one (for appends that build their
+    /// records themselves, as events do).
+    pub(crate) fn journal(&self) -> Option<&Journal> {
+        self.journal.get().map(|j| &**j)
+    }
+
+    /// The session event log.
+    pub(crate) fn events(&self) -> &EventLog {
+        &self.events
     }
 
     /// Logs a plain key as it now is in `shard` (or that it is gone).
@@ -535,7 +540,10 @@ impl Inner {
 
     /// Under `fsync always` in embedded use, waits until the write just
     /// made is on disk before it is acknowledged.
+    /// Every write ends here, after letting its locks go, so this is also
+    /// where the event listeners hear of what it logged.
     pub(crate) fn acknowledge<T>(&self, out: Result<T, StoreError>) -> Result<T, StoreError> {
+        self.events.wake();
         match (out, self.journal.get()) {
             (Ok(value), Some(journal)) => journal.acknowledge().map(|()| value),
             (out, _) => out,
@@ -564,8 +572,12 @@ impl Inner {
 
     /// Starts logging to `journal` (once recovery has replayed the
     /// directory).
+    /// The events logged while opening (sessions found expired) are
+    /// journaled first, before any later change can be.
     pub(crate) fn attach_journal(&self, journal: Arc<Journal>) {
-        let _ = self.journal.set(journal);
+        self.journal_recovered_events(|| {
+            let _ = self.journal.set(journal);
+        });
     }
 }
 
@@ -594,6 +606,9 @@ impl Sweep for Inner {
             let mut shard = self.sessions[i].lock();
             let held = Instant::now();
             let out = shard.expire(now_s, BATCH, &mut removed);
+            for record in &removed {
+                self.log_expired(record);
+            }
             report.record_hold(held.elapsed());
             out
         };
@@ -613,6 +628,9 @@ impl Sweep for Inner {
         // Unlinking and freeing happen here, outside the shard lock.
         for record in &removed {
             self.unlink(record);
+        }
+        if !removed.is_empty() {
+            self.events.wake();
         }
         more_sessions || keys.more
     }

@@ -23,6 +23,7 @@
 mod api;
 pub mod decimal;
 mod error;
+mod events;
 mod id;
 pub mod limits;
 mod model;
@@ -31,6 +32,7 @@ pub mod wire;
 
 pub use api::{AsStoreError, SessionStore};
 pub use error::StoreError;
+pub use events::{EndReason, Event, EventKind, MAX_EVENT_NOTE};
 pub use id::{ParseSessionIdError, ROUTING_SLOTS, SessionId};
 pub use limits::{MAX_KEY_LEN, MAX_OWNER_LEN};
 pub use model::{KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionInfo};

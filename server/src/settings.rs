@@ -195,6 +195,12 @@ settings! {
         /// Lock shards of each table (rounded up to a power of two): fewer contend more
         #[arg(long, env = "SESSIOND_SHARDS", value_name = "N")]
         shards: usize,
+        /// Most session events kept for readers to resume from (docs/events.md); 0 turns the event log off
+        #[arg(long, env = "SESSIOND_EVENTS_MAX", value_name = "N")]
+        events_max: usize,
+        /// Session events older than this are dropped, in seconds; 0 for no age limit
+        #[arg(long, env = "SESSIOND_EVENTS_MAX_AGE", value_name = "SECS")]
+        events_max_age: u64,
         /// Keep the store on disk in this directory; without it, in memory only
         #[arg(long, env = "SESSIOND_DATA_DIR", value_name = "DIR")]
         data_dir: PathBuf,
@@ -322,6 +328,13 @@ impl Settings {
             memory_policy: self.memory_policy.map_or(store.memory_policy, Into::into),
             shards: self.shards.unwrap_or(store.shards),
             background_expiry: store.background_expiry,
+            events_max: self.events_max.unwrap_or(store.events_max),
+            events_max_age: match self.events_max_age {
+                None => store.events_max_age,
+                Some(0) => None,
+                Some(age) => Some(secs(age)),
+            },
+            events_max_bytes: store.events_max_bytes,
         };
 
         let replication = match (self.raft_listen, self.node_id) {
@@ -418,6 +431,8 @@ impl Settings {
             session_idle_timeout: Some(store.default_idle_timeout.as_secs()),
             session_lifetime: Some(store.default_absolute_lifetime.map_or(0, |d| d.as_secs())),
             shards: Some(store.shards),
+            events_max: Some(store.events_max),
+            events_max_age: Some(store.events_max_age.map_or(0, |d| d.as_secs())),
             data_dir: None,
             fsync: Some(persist.fsync.into()),
             repair: Some(persist.repair),

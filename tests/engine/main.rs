@@ -2,6 +2,7 @@
 //! workspace links its tests once.
 
 mod concurrency;
+mod events;
 mod expiry;
 mod hashes;
 mod key_ops;

@@ -181,8 +181,8 @@ fn a_torn_last_record_is_cut_with_a_warning() {
     let whole = fs::metadata(&log).unwrap().len();
     // Half of a record: what a crash in the middle of a write leaves.
     let mut bytes = fs::read(&log).unwrap();
-    let record_len = bytes.len() - 24;
-    bytes.extend_from_within(24..24 + record_len / 2);
+    let first = record_len(&bytes, 24);
+    bytes.extend_from_within(24..24 + first / 2);
     fs::write(&log, &bytes).unwrap();
 
     let (store, report) =
@@ -632,10 +632,11 @@ fn a_crash_in_the_middle_of_a_rotation_never_leaves_the_old_id_alive() {
     };
     let bytes = fs::read(&log).unwrap();
     let first = before + record_len(&bytes, before);
+    let second = first + record_len(&bytes, first);
     assert_eq!(
-        first + record_len(&bytes, first),
+        second + record_len(&bytes, second),
         bytes.len(),
-        "a rotation logs two records"
+        "a rotation logs two records, and its event after them"
     );
     // A crash that leaves the first record whole ends the log on the
     // boundary between the two (the flusher took the buffer between

@@ -101,11 +101,19 @@ fn a_snapshot_loads_into_another_store_as_the_same_state() {
     source.delete(&ids[3]).unwrap();
     let mut bytes = Vec::new();
     let written = source.write_snapshot(&mut bytes).unwrap();
-    assert_eq!(written, 100, "99 sessions and one key");
+    assert_eq!(
+        written, 202,
+        "99 sessions, one key, the event log's next seq and its 101 events"
+    );
     let (copy, _) = manual_store(StoreConfig::default());
     copy.create(new_session("stranger")).unwrap();
-    assert_eq!(copy.load_snapshot(&bytes).unwrap(), 100);
+    assert_eq!(copy.load_snapshot(&bytes).unwrap(), 202);
     assert_eq!(copy.stats().sessions, 99, "what was there before is gone");
+    assert_eq!(
+        copy.read_events(0, 200).unwrap(),
+        source.read_events(0, 200).unwrap(),
+        "the events are the source's, the stranger's gone with it"
+    );
     for (i, id) in ids.iter().enumerate() {
         assert_eq!(copy.peek(id).is_ok(), i != 3, "session {i}");
     }

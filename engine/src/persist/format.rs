@@ -19,9 +19,10 @@ use crate::keys::{KeyEntry, ValueRef};
 /// The first 8 bytes of every file.
 pub(crate) const MAGIC: [u8; 8] = *b"SESSIOND";
 /// The format version this build writes. It reads every version up to it.
-/// Version 2 added the HASH and BATCH records; a version-1 reader
-/// refuses them by the header rather than as damage.
-pub(crate) const FORMAT_VERSION: u16 = 2;
+/// Version 2 added the HASH and BATCH records, version 3 the EVENT and
+/// EVENTS_NEXT records of the session event log; an older reader refuses
+/// them by the header rather than as damage.
+pub(crate) const FORMAT_VERSION: u16 = 3;
 /// Bytes of the file header.
 pub(crate) const FILE_HEADER: usize = 24;
 /// Bytes of a record's frame before its body.
@@ -184,6 +185,14 @@ pub(crate) enum Entry<'a> {
     /// RENAMENX): one record, so a crash keeps all of them or none.
     /// Format version 2.
     Batch(&'a [u8]),
+    /// A session event, packed as the event log keeps it (`events.rs`).
+    /// In a log, it follows the change's own records in the same append;
+    /// in a snapshot, the window of kept events. Format version 3.
+    Event(&'a [u8]),
+    /// A snapshot's record of the seq the next event gets, which the
+    /// events kept may not tell (retention may have dropped them all).
+    /// Format version 3.
+    EventsNext { next_seq: u64 },
 }
 
 const SESSION: u8 = 1;
@@ -197,6 +206,9 @@ const HASH: u8 = 8;
 /// Taken well above the others so that record kinds added on other
 /// branches keep their numbers.
 const BATCH: u8 = 16;
+/// Taken well above BATCH, for the same reason.
+const EVENT: u8 = 32;
+const EVENTS_NEXT: u8 = 33;
 
 impl Entry<'_> {
     /// Writes the record body (tag and fields).
@@ -241,6 +253,14 @@ impl Entry<'_> {
             Entry::Batch(packed) => {
                 out.push(BATCH);
                 out.extend_from_slice(packed);
+            }
+            Entry::Event(image) => {
+                out.push(EVENT);
+                out.extend_from_slice(image);
+            }
+            Entry::EventsNext { next_seq } => {
+                out.push(EVENTS_NEXT);
+                out.extend_from_slice(&next_seq.to_le_bytes());
             }
         }
     }
@@ -295,7 +315,13 @@ impl Entry<'_> {
                 records: le64(rest),
             },
             BATCH => Entry::Batch(rest),
-            TOUCH | END_SESSION | END => return Err("a record of the wrong length"),
+            EVENT => Entry::Event(rest),
+            EVENTS_NEXT if rest.len() == 8 => Entry::EventsNext {
+                next_seq: le64(rest),
+            },
+            TOUCH | END_SESSION | END | EVENTS_NEXT => {
+                return Err("a record of the wrong length");
+            }
             _ => return Err("an unknown record type"),
         })
     }

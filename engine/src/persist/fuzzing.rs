@@ -212,6 +212,21 @@ fn check_applied(inner: &Inner, entry: &Entry<'_>, body: &[u8], owners: &mut Has
                 "an ended key is still there"
             );
         }
+        // An event restored is the log's newest, with its bytes (unless
+        // it repeated a seq already restored: then the log is unchanged).
+        Entry::Event(image) => {
+            let seq = u64::from_le_bytes(image[..8].try_into().expect("a checked event"));
+            assert!(
+                inner.events().next_seq() > seq,
+                "a restored event's seq is not behind the log's next"
+            );
+        }
+        Entry::EventsNext { next_seq } => {
+            assert!(
+                inner.events().next_seq() >= next_seq,
+                "the next seq moved back"
+            );
+        }
         // A batch's keys were each checked by the same code when the
         // writer's tests ran; a fuzzed batch may name one key twice.
         Entry::End { .. } | Entry::Batch(_) => {}

@@ -51,6 +51,11 @@ pub(crate) trait Restore {
     fn restore_key(&self, key: &[u8], value: Value<'_>, deadline: Option<u64>);
     /// Ends a key, if it is there.
     fn restore_key_end(&self, key: &[u8]);
+    /// A session event as its record packs it, into the event log; one
+    /// at or below a seq already restored is skipped.
+    fn restore_event(&self, image: &[u8]) -> Result<(), &'static str>;
+    /// The seq the next event gets, at least.
+    fn restore_events_next(&self, next_seq: u64);
     /// Drops what expired, once everything is applied.
     fn drop_expired(&self);
 }
@@ -370,6 +375,8 @@ pub(super) fn restore(store: &impl Restore, entry: Entry<'_>) -> Result<(), &'st
         }
         Entry::EndKey { key } => store.restore_key_end(key),
         Entry::End { .. } => return Err("a snapshot's end marker inside a log"),
+        Entry::Event(image) => store.restore_event(image)?,
+        Entry::EventsNext { next_seq } => store.restore_events_next(next_seq),
         Entry::Batch(packed) => {
             for body in unpack_members(packed)? {
                 match Entry::decode(body)? {

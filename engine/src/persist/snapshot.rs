@@ -53,6 +53,12 @@ pub(crate) trait Source: Send + Sync {
     fn session_shards(&self) -> &[Mutex<SessionShard>];
     /// The key shards.
     fn key_shards(&self) -> &[Mutex<KeyShard>];
+    /// The seq the store's next session event gets.
+    fn events_next(&self) -> u64;
+    /// Calls `each` on the packed kept events after seq `after`, at most
+    /// `max`, under the event log's lock; returns the last seq visited
+    /// (`after` if none).
+    fn events_after(&self, after: u64, max: usize, each: &mut dyn FnMut(&[u8])) -> u64;
 }
 
 /// Writes the snapshot of generation `generation` and removes what it
@@ -167,6 +173,28 @@ pub(crate) fn write_to(
             buffer.clear();
         }
     }
+    // The event window, after the switch like the rest: an event logged
+    // since is in the new log too, and recovery skips the seqs it has.
+    // The next seq is read first and written last: recovery restores it
+    // after the events (it skips events below it), and it is at most one
+    // past the newest event copied, or the seq after every event when
+    // retention has dropped them all.
+    let next_seq = store.events_next();
+    let mut after = 0;
+    loop {
+        let last = store.events_after(after, CHUNK, &mut |image| {
+            frame(&mut buffer, |b| Entry::Event(image).encode(b));
+            records += 1;
+        });
+        out.write_all(&buffer)?;
+        buffer.clear();
+        if last == after {
+            break;
+        }
+        after = last;
+    }
+    frame(&mut buffer, |b| Entry::EventsNext { next_seq }.encode(b));
+    records += 1;
     frame(&mut buffer, |b| Entry::End { records }.encode(b));
     out.write_all(&buffer)?;
     Ok((records, longest_lock_hold))
