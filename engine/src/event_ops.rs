@@ -77,6 +77,15 @@ impl Store {
         images.iter().map(EventImage::decode).collect()
     }
 
+    /// The seq of the oldest kept event that comes after the stream id
+    /// `<ms>-<seq>` (an event's id is `<at_ms>-<seq>`), or the next seq to
+    /// be logged if none does: where a range or a read from an arbitrary
+    /// id starts (XREAD, XRANGE with a time for an id).
+    pub fn events_first_after(&self, ms: u64, seq: u64) -> u64 {
+        let inner = &*self.inner;
+        inner.events().first_after(inner.now_ms(), ms, seq)
+    }
+
     /// What the log holds: its length, first and last seqs and times, its
     /// bytes and how many events retention dropped.
     pub fn events_info(&self) -> EventsInfo {

@@ -450,6 +450,22 @@ impl EventLog {
         Ok(window.events.iter().skip(skip).take(max).cloned().collect())
     }
 
+    /// The seq of the oldest kept event whose `(at_ms, seq)` comes after
+    /// `(ms, seq)`, or the next seq to be logged if none does. Times never
+    /// go down as seqs go up, so the window is sorted by the pair and this
+    /// is a binary search.
+    pub(crate) fn first_after(&self, now_ms: u64, ms: u64, seq: u64) -> u64 {
+        let mut window = self.window.lock();
+        self.trim(&mut window, now_ms);
+        let at = window
+            .events
+            .partition_point(|e| (e.at_ms(), e.seq()) <= (ms, seq));
+        window
+            .events
+            .get(at)
+            .map_or(window.next_seq, EventImage::seq)
+    }
+
     /// The kept events with seqs in `from..=to`, oldest first (or newest
     /// first with `reverse`), at most `max`.
     pub(crate) fn range(
@@ -608,5 +624,21 @@ mod tests {
         assert!(log.read(20_000, 5, 10).unwrap().is_empty());
         assert!(log.read(20_000, 4, 10).is_err());
         assert_eq!(log.info(20_000).dropped, 5);
+    }
+
+    #[test]
+    fn first_after_finds_a_stream_id_by_time_and_seq() {
+        let log = log(10);
+        // Seqs 1..=4 at 1000, 1000, 2000, 3000 ms.
+        for ms in [1000, 1000, 2000, 3000] {
+            log.push(ms, Change::Created, &subject(b"o"), |_| {});
+        }
+        let after = |ms, seq| log.first_after(3000, ms, seq);
+        assert_eq!(after(0, 0), 1);
+        assert_eq!(after(1000, 1), 2, "an event's own id: the one after it");
+        assert_eq!(after(1000, u64::MAX), 3, "a time: the first event after it");
+        assert_eq!(after(1999, 0), 3);
+        assert_eq!(after(3000, 4), 5, "after the newest: the next to be logged");
+        assert_eq!(after(u64::MAX, u64::MAX), 5);
     }
 }

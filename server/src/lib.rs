@@ -146,6 +146,9 @@ pub(crate) struct Shared {
     pub pubsub: Arc<pubsub::Hub>,
     /// The connections in MONITOR mode (`monitor.rs`).
     pub monitors: monitor::Monitors,
+    /// Notified when the store logs session events: wakes the XREAD
+    /// BLOCKs waiting for them (`resp/blocking.rs`).
+    pub events_arrived: Arc<tokio::sync::Notify>,
     /// The store's key observer: WATCH and keyspace notifications
     /// (`key_hook.rs`).
     pub key_hook: Arc<key_hook::KeyHook>,
@@ -286,6 +289,9 @@ impl Server {
                 .map_err(ServeError::Accept)?,
         };
         let pubsub = Arc::new(pubsub::Hub::default());
+        let events_arrived = Arc::new(tokio::sync::Notify::new());
+        let wake = Arc::clone(&events_arrived);
+        store.on_events(Arc::new(move |_| wake.notify_waiters()));
         let key_hook = key_hook::KeyHook::install(&store, Arc::clone(&pubsub));
         let config_for_live = config.clone();
         let shared = Arc::new(Shared {
@@ -312,6 +318,7 @@ impl Server {
             key_hook,
             pubsub,
             monitors: monitor::Monitors::default(),
+            events_arrived,
             scripts: resp::scripting::Scripts::default(),
         });
         shared.scripts.attach(Arc::downgrade(&shared));

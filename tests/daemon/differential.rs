@@ -50,6 +50,10 @@ mod notify;
 #[path = "differential_scripts.rs"]
 mod scripts;
 
+/// The session event stream against a Redis stream of the same entries.
+#[path = "differential_streams.rs"]
+mod streams;
+
 /// MONITOR's lines against redis-server's.
 #[path = "differential_monitor.rs"]
 mod monitor;

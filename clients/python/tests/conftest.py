@@ -98,9 +98,9 @@ def daemon() -> Iterator[Daemon]:
 class RespDaemon(Daemon):
     """A daemon with its Redis-protocol listener on a port of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, args: Optional[List[str]] = None) -> None:
         self.resp_port = free_port()
-        super().__init__(args=["--resp-listen", f"127.0.0.1:{self.resp_port}"])
+        super().__init__(args=["--resp-listen", f"127.0.0.1:{self.resp_port}", *(args or [])])
         socket.create_connection(("127.0.0.1", self.resp_port), timeout=5).close()
 
 

@@ -47,6 +47,9 @@ pub(crate) struct Client<'a> {
     /// Set while EXEC runs its queue, whose commands must each answer
     /// (MONITOR is refused there, as Redis's deny-blocking clients).
     pub in_exec: bool,
+    /// An XREAD BLOCK waiting for events (`blocking.rs`): while it is
+    /// parked the connection reads no more requests.
+    pub blocked: Option<super::blocking::Blocked>,
     /// Its place in the registry of connections (CLIENT LIST, KILL);
     /// `None` for the replicated log's connection of its own.
     pub entry: Option<Arc<ClientEntry>>,
@@ -75,6 +78,7 @@ impl Client<'_> {
             subscriber: None,
             monitor: None,
             in_exec: false,
+            blocked: None,
             reply_off: false,
             skip_next: false,
             tx: super::transaction::Transaction::new(shared.watches.clone(), 0),

@@ -23,6 +23,7 @@
 //! error, then a wrong argument count its arity error.
 
 mod args;
+mod blocking;
 mod client;
 mod cmd;
 mod errors;
@@ -138,6 +139,13 @@ impl Answer for Client<'_> {
                 return driver::Next::Drain;
             }
         }
+        // A parked XREAD BLOCK answers before anything else is read.
+        if self.blocked.is_some() {
+            match blocking::retry(self) {
+                Some(reply) => reply.encode(self.protocol, output),
+                None => return driver::Next::Read,
+            }
+        }
         // The connection's parser, which remembers where it stopped in an
         // incomplete request; taken out while commands borrow the client.
         let mut parser = std::mem::take(&mut self.parser);
@@ -213,6 +221,10 @@ impl Answer for Client<'_> {
                     if self.quit || self.policy.must_close() || self.killed() {
                         break driver::Next::Close;
                     }
+                    // A parked read: nothing more is read until it answers.
+                    if self.blocked.is_some() {
+                        break driver::Next::Read;
+                    }
                 }
                 Err(e) => {
                     replicated::flush(self, &mut pending, output).await;
@@ -236,7 +248,7 @@ impl Answer for Client<'_> {
     }
 
     fn waits_for_pushes(&self) -> bool {
-        self.subscriber.is_some() || self.monitor.is_some()
+        self.subscriber.is_some() || self.monitor.is_some() || self.blocked.is_some()
     }
 
     async fn pushed(&self) {
@@ -255,6 +267,7 @@ impl Answer for Client<'_> {
         tokio::select! {
             () = messages => {}
             () = lines => {}
+            () = blocking::woken(self) => {}
         }
     }
 }
@@ -454,6 +467,12 @@ async fn dispatch(
     }
     // A script's command is shown to monitors as it starts.
     cmd::monitor::feed_start(client, spec, name, args);
+    // XREAD reads this node's own event log, in a group too, and may park
+    // the connection until events come (`blocking.rs`).
+    if spec.name == "xread" {
+        let read = cmd::streams::read_request(client, Args::new(spec.name, args));
+        return Dispatched::Ran(read.map(|request| blocking::xread(client, request)));
+    }
     if let Some(replication) = client.shared.replication() {
         return Dispatched::Ran(replicated::run(client, replication, spec, name, args).await);
     }

@@ -49,6 +49,8 @@ pub(crate) enum Flag {
     Admin,
     /// Not allowed in scripts.
     Noscript,
+    /// May wait (XREAD BLOCK; in a transaction or script it does not).
+    Blocking,
     /// Allowed while the data is loading.
     Loading,
     /// Allowed on a stale replica.
@@ -82,6 +84,7 @@ impl Flag {
             Flag::Denyoom => "denyoom",
             Flag::Admin => "admin",
             Flag::Noscript => "noscript",
+            Flag::Blocking => "blocking",
             Flag::Loading => "loading",
             Flag::Stale => "stale",
             Flag::Fast => "fast",

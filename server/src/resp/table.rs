@@ -15,14 +15,14 @@ use super::args::Args;
 use super::client::Client;
 use super::cmd::{
     clients, config, connection, group, hash_ttl, hashes, info, key_info, keys, monitor, pubsub,
-    replication, scripting, server, sessions, set_algebra, sets, slowlog, string_edits, strings,
-    transactions,
+    replication, scripting, server, sessions, set_algebra, sets, slowlog, streams, string_edits,
+    strings, transactions,
 };
 use super::errors::RespError;
 use super::reply::Value;
 use super::spec::Flag::{
-    Admin, AllowBusy, Denyoom, Fast, Loading, Movablekeys, NoAuth, NoMandatoryKeys, Noscript,
-    Pubsub, Readonly, SkipMonitor, SkipSlowlog, Stale, Write,
+    Admin, AllowBusy, Blocking, Denyoom, Fast, Loading, Movablekeys, NoAuth, NoMandatoryKeys,
+    Noscript, Pubsub, Readonly, SkipMonitor, SkipSlowlog, Stale, Write,
 };
 use super::spec::{Flag, Handler, Keys, Reply, Spec, Table};
 
@@ -169,6 +169,11 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("unsubscribe", -1, PUBSUB, Keys::NONE, "pubsub", pubsub::unsubscribe),
     cmd("unwatch", 1, TRANSACTION, Keys::NONE, "transactions", transactions::unwatch),
     cmd("watch", -2, TRANSACTION, Keys::ALL, "transactions", transactions::watch),
+    cmd("xinfo", -2, &[], Keys::NONE, "stream", streams::xinfo),
+    cmd("xlen", 2, &[Readonly, Fast], Keys::ONE, "stream", streams::xlen),
+    cmd("xrange", -4, &[Readonly], Keys::ONE, "stream", streams::xrange),
+    cmd("xread", -4, &[Readonly, Blocking, Movablekeys], Keys::NONE, "stream", streams::xread),
+    cmd("xrevrange", -4, &[Readonly], Keys::ONE, "stream", streams::xrevrange),
 ]);
 
 const _: () = assert!(

@@ -1,0 +1,99 @@
+//! XREAD BLOCK: a connection waiting for session events without holding
+//! its thread.
+//!
+//! A read that finds nothing is parked on its connection (`Client::
+//! blocked`) and the command answers nothing yet; the connection stops
+//! reading requests (what the client pipelines behind waits in its input
+//! buffer, within its cap, as on Redis), and the driver waits for a push
+//! (`Answer::pushed`: here, new events or the deadline), for the client
+//! to close, for CLIENT KILL or for shutdown, serving the thread's other
+//! connections meanwhile. On each wake-up the read is retried; its answer
+//! is the entries, or the null array once its time is up.
+//!
+//! The log's listener (`Shared::events_arrived`, a `Notify` installed as
+//! the store's `on_events`) wakes every parked read when events are
+//! appended; a read checks the log's newest sequence after arming its
+//! wake-up, so an event appended in between is never missed.
+
+use std::time::{Duration, Instant};
+
+use super::client::Client;
+use super::cmd::streams::{self, ReadRequest};
+use super::reply::Value;
+
+/// A parked read.
+pub(crate) struct Blocked {
+    request: ReadRequest,
+    /// When it answers null; `None` for `BLOCK 0`.
+    deadline: Option<Instant>,
+    /// The newest sequence it has looked past.
+    seen: u64,
+}
+
+/// Runs an XREAD from the connection: the entries there are now; else,
+/// with BLOCK, parks it (answering `Value::Silent` for now) or, without,
+/// the null array.
+pub(crate) fn xread(client: &mut Client<'_>, request: ReadRequest) -> Value {
+    if let Some(found) = streams::read_now(client, &request) {
+        return found;
+    }
+    let Some(block) = request.block() else {
+        return Value::NullArray;
+    };
+    let seen = streams::newest(client);
+    client.blocked = Some(Blocked {
+        deadline: block.map(|wait: Duration| Instant::now() + wait),
+        request,
+        seen,
+    });
+    Value::Silent
+}
+
+/// Retries the parked read: its answer once it has one (entries, or the
+/// null array at its deadline), `None` while it still waits.
+pub(crate) fn retry(client: &mut Client<'_>) -> Option<Value> {
+    let blocked = client.blocked.as_ref()?;
+    let newest = streams::newest(client);
+    if newest > blocked.seen
+        && let Some(found) = streams::read_now(client, &blocked.request)
+    {
+        client.blocked = None;
+        return Some(found);
+    }
+    let expired = blocked.deadline.is_some_and(|d| Instant::now() >= d);
+    match (expired, client.blocked.as_mut()) {
+        (true, _) => {
+            client.blocked = None;
+            Some(Value::NullArray)
+        }
+        (false, Some(blocked)) => {
+            blocked.seen = newest;
+            None
+        }
+        (false, None) => None,
+    }
+}
+
+/// Resolves when the parked read should be retried: events appended past
+/// what it has seen, or its deadline. Never, with nothing parked.
+pub(crate) async fn woken(client: &Client<'_>) {
+    let Some(blocked) = &client.blocked else {
+        return std::future::pending().await;
+    };
+    let notified = client.shared.events_arrived.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    if streams::newest(client) > blocked.seen {
+        return;
+    }
+    match blocked.deadline {
+        Some(deadline) => {
+            let deadline = tokio::time::Instant::from_std(deadline);
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+        None => notified.await,
+    }
+}
