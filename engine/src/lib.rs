@@ -46,10 +46,12 @@
 mod api;
 mod clock;
 mod config;
+mod event_groups;
 mod event_ops;
 mod events;
 mod expiry;
 mod glob;
+mod group_ops;
 mod hash_numbers;
 mod hash_value;
 mod hashes;
@@ -80,9 +82,11 @@ mod wheel;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{MemoryPolicy, StoreConfig};
+pub use event_groups::{ConsumerInfo, EventPos, GroupError, GroupInfo, PendingEntry};
 pub use events::{EventsGap, EventsInfo};
 pub use expiry::{BATCH, CYCLE_BUDGET, ExpiryReport, TICK};
 pub use glob::glob_match;
+pub use group_ops::{ClaimOptions, Delivery, GroupStart};
 pub use hash_numbers::parse_float;
 pub use hashes::{FieldExpire, FieldPersist, FieldTtl, FieldValue, HashError, HashSetOptions};
 pub use key_events::{KeyEvent, KeyEventSwitch, KeyObserver};

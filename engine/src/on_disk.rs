@@ -11,6 +11,7 @@ use sessiond_protocol::SessionId;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::StoreConfig;
+use crate::event_groups::GroupChange;
 use crate::events::EventImage;
 use crate::expiry;
 use crate::keys::{self, KeyShard, Value};
@@ -142,6 +143,12 @@ impl Restore for Inner {
         self.events().restore_next(next_seq);
     }
 
+    fn restore_group(&self, change: &[u8]) -> Result<(), &'static str> {
+        let change = GroupChange::decode(change)?;
+        self.groups().lock().apply(&change);
+        Ok(())
+    }
+
     /// Runs expiry until nothing due is left (logging the ends of what
     /// expired while the store was down), after applying the event log's
     /// age limit as of now.
@@ -173,6 +180,20 @@ impl Source for Inner {
 
     fn events_next(&self) -> u64 {
         self.events().next_seq()
+    }
+
+    fn groups_rebuilt(&self) -> Vec<Vec<u8>> {
+        let groups = self.groups().lock();
+        let changes = groups.rebuild();
+        drop(groups);
+        changes
+            .iter()
+            .map(|change| {
+                let mut packed = Vec::new();
+                change.encode(&mut packed);
+                packed
+            })
+            .collect()
     }
 
     fn events_after(&self, after: u64, max: usize, each: &mut dyn FnMut(&[u8])) -> u64 {

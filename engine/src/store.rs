@@ -53,6 +53,7 @@ use sessiond_protocol::{EndReason, StoreError};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{MemoryPolicy, StoreConfig};
+use crate::event_groups::Groups;
 use crate::events::{EventLog, Retention};
 use crate::expiry::{self, BATCH, Cursor, ExpiryReport, Sweep};
 use crate::hashing::{Hasher, shard_of};
@@ -120,6 +121,9 @@ pub(crate) struct Inner {
     key_events: Arc<KeyEvents>,
     /// The session event log (`events.rs`), behind its own lock.
     events: EventLog,
+    /// The event log's consumer groups (`event_groups.rs`), taken before
+    /// the event log's lock and never inside a shard lock.
+    groups: Mutex<Groups>,
     memory: MemoryMeter,
     counters: Counters,
     expiry_cursor: Cursor,
@@ -174,6 +178,7 @@ impl Store {
                 max_age: config.events_max_age,
                 max_bytes: config.events_max_bytes,
             }),
+            groups: Mutex::new(Groups::default()),
             hasher,
             memory: MemoryMeter::new(config.memory_limit, config.memory_policy),
             counters: Counters::default(),
@@ -483,6 +488,11 @@ impl Inner {
     /// The session event log.
     pub(crate) fn events(&self) -> &EventLog {
         &self.events
+    }
+
+    /// The event log's consumer groups.
+    pub(crate) fn groups(&self) -> &Mutex<Groups> {
+        &self.groups
     }
 
     /// Logs a plain key as it now is in `shard` (or that it is gone).

@@ -6,7 +6,7 @@
 //! entries (XINFO STREAM's radix-tree figures, which describe Redis's
 //! memory layout, aside).
 
-use super::Servers;
+use super::{Conn, Servers};
 
 /// Reads compared, `$first`, `$second` and `$last` standing for the ids
 /// of the first, second and last entries.
@@ -71,8 +71,10 @@ const SCRIPT: &[&str] = &[
     "HELLO 2",
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_event_stream_reads_as_a_redis_stream() {
+/// Both servers with the same six entries in `__sessiond:events` (made by
+/// the daemon's sessions, XADDed to redis-server's), a string key
+/// `astring` on both, and the stand-ins for the entries' ids.
+async fn servers_with_entries() -> (Servers, Conn, Conn, Vec<(&'static str, String)>) {
     let servers = Servers::start().await;
     let (mut theirs, mut ours) = servers.connect().await;
     for conn in [&mut theirs, &mut ours] {
@@ -128,21 +130,129 @@ async fn the_event_stream_reads_as_a_redis_stream() {
     assert_eq!(entries[4].1[3], "deleted");
     assert_eq!(entries[5].1[3], "owner_deleted");
     assert_eq!(entries[0].1[9], r#"{"ua":"Fire\"fox"}"#);
-
-    let stand_ins = [
+    let stand_ins = vec![
         ("$first", entries[0].0.clone()),
         ("$second", entries[1].0.clone()),
+        ("$third", entries[2].0.clone()),
         ("$last", entries[5].0.clone()),
     ];
+    (servers, theirs, ours, stand_ins)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_reads_as_a_redis_stream() {
+    let (servers, mut theirs, mut ours, stand_ins) = servers_with_entries().await;
+    let mismatches = compare(SCRIPT, &stand_ins, &mut theirs, &mut ours).await;
+    servers.stop().await;
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Consumer groups over the same entries, command by command.
+const GROUPS: &[&str] = &[
+    "XGROUP CREATE __sessiond:events g 0",
+    "XGROUP CREATE __sessiond:events g 0",
+    "XGROUP CREATE __sessiond:events g2 $ MKSTREAM",
+    "XGROUP CREATE __sessiond:events g3 $second ENTRIESREAD 1",
+    "XGROUP CREATE nosuch g 0",
+    "XGROUP CREATE astring g 0",
+    "XGROUP CREATE __sessiond:events g4 x",
+    "XINFO GROUPS __sessiond:events",
+    "XPENDING __sessiond:events g",
+    "XREADGROUP GROUP g alice COUNT 2 STREAMS __sessiond:events >",
+    "XREADGROUP GROUP g bob COUNT 1 STREAMS __sessiond:events >",
+    "XREADGROUP GROUP g alice STREAMS __sessiond:events 0",
+    "XREADGROUP GROUP g alice COUNT 1 STREAMS __sessiond:events $first",
+    "XREADGROUP GROUP g nobody STREAMS __sessiond:events 0",
+    "XPENDING __sessiond:events g",
+    "idle XPENDING __sessiond:events g - + 10",
+    "idle XPENDING __sessiond:events g - + 10 alice",
+    "idle XPENDING __sessiond:events g ($first + 1",
+    "XPENDING __sessiond:events g IDLE 3600000 - + 10",
+    "XPENDING __sessiond:events nog",
+    "idle XPENDING __sessiond:events g - + 10 alice extra",
+    "XPENDING __sessiond:events g IDLE x - + 10",
+    "XACK __sessiond:events g $first 9-9",
+    "XACK __sessiond:events g $first",
+    "XACK __sessiond:events nog $first",
+    "XACK __sessiond:events g x",
+    "XCLAIM __sessiond:events g bob 0 $second",
+    "XCLAIM __sessiond:events g bob 0 $second JUSTID",
+    "XCLAIM __sessiond:events g bob 3600000 $second",
+    "XCLAIM __sessiond:events g carol 0 $last",
+    "XCLAIM __sessiond:events g carol 0 $last FORCE",
+    "XCLAIM __sessiond:events g carol 0 $last RETRYCOUNT 7 IDLE 5",
+    "XCLAIM __sessiond:events nog carol 0 $last",
+    "XCLAIM __sessiond:events g carol x $last",
+    "XCLAIM __sessiond:events g carol 0 $last FOO",
+    "XAUTOCLAIM __sessiond:events g dave 0 0 COUNT 1",
+    "XAUTOCLAIM __sessiond:events g dave 0 0 COUNT 10 JUSTID",
+    "XAUTOCLAIM __sessiond:events g dave 0 0 COUNT 0",
+    "XAUTOCLAIM __sessiond:events nog dave 0 0",
+    "idle XINFO CONSUMERS __sessiond:events g",
+    "XINFO CONSUMERS __sessiond:events nog",
+    "XINFO GROUPS __sessiond:events",
+    "XREADGROUP GROUP g alice COUNT 10 STREAMS __sessiond:events >",
+    "XINFO GROUPS __sessiond:events",
+    "XREADGROUP GROUP g alice BLOCK 10 STREAMS __sessiond:events >",
+    "XREADGROUP GROUP g2 erin NOACK STREAMS __sessiond:events >",
+    "XGROUP SETID __sessiond:events g2 0",
+    "XREADGROUP GROUP g2 erin NOACK COUNT 2 STREAMS __sessiond:events >",
+    "XPENDING __sessiond:events g2",
+    "XGROUP SETID __sessiond:events g2 $first ENTRIESREAD 1",
+    "XGROUP SETID __sessiond:events nog 0",
+    "XINFO GROUPS __sessiond:events",
+    "XGROUP CREATECONSUMER __sessiond:events g frank",
+    "XGROUP CREATECONSUMER __sessiond:events g frank",
+    "XGROUP CREATECONSUMER __sessiond:events nog frank",
+    "XGROUP DELCONSUMER __sessiond:events g dave",
+    "XGROUP DELCONSUMER __sessiond:events g nobody",
+    "XGROUP DESTROY __sessiond:events g3",
+    "XGROUP DESTROY __sessiond:events g3",
+    "XREADGROUP GROUP g alice STREAMS __sessiond:events $",
+    "XREADGROUP GROUP nog alice STREAMS __sessiond:events >",
+    "XREADGROUP GROUP g alice STREAMS nosuch >",
+    "XREADGROUP STREAMS __sessiond:events >",
+    "XREADGROUP GROUP g alice STREAMS __sessiond:events",
+    "XGROUP HELP",
+    "XGROUP NOSUCH",
+    "HELLO 3",
+    "XGROUP SETID __sessiond:events g 0",
+    "XREADGROUP GROUP g zoe COUNT 2 STREAMS __sessiond:events >",
+    "XINFO GROUPS __sessiond:events",
+    "HELLO 2",
+    "XINFO STREAM __sessiond:events",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_groups_answer_as_redis_does() {
+    let (servers, mut theirs, mut ours, stand_ins) = servers_with_entries().await;
+    let mismatches = compare(GROUPS, &stand_ins, &mut theirs, &mut ours).await;
+    servers.stop().await;
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Runs each line on both sides; the mismatches. `$name`s are replaced
+/// by their ids; a line `idle …` has its idle times set aside.
+async fn compare(
+    script: &[&str],
+    stand_ins: &[(&str, String)],
+    theirs: &mut Conn,
+    ours: &mut Conn,
+) -> Vec<String> {
     let mut mismatches = Vec::new();
-    for line in SCRIPT {
+    for line in script {
+        let (idle, line) = match line.strip_prefix("idle ") {
+            Some(line) => (true, line),
+            None => (false, *line),
+        };
         let mut command = line.to_string();
-        for (name, id) in &stand_ins {
+        for (name, id) in stand_ins {
             command = command.replace(name, id);
         }
         let args: Vec<&str> = command.split(' ').collect();
         let (expected, got) = (theirs.call(&args).await, ours.call(&args).await);
         let (expected, got) = match args[..] {
+            _ if idle => (without_idle(&expected), without_idle(&got)),
             ["XINFO", "STREAM", ..] => (without_radix(&expected), without_radix(&got)),
             // The connection ids differ.
             ["HELLO", ..] => (expected[..1].to_vec(), got[..1].to_vec()),
@@ -156,8 +266,35 @@ async fn the_event_stream_reads_as_a_redis_stream() {
             ));
         }
     }
-    servers.stop().await;
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    mismatches
+}
+
+/// A reply with its idle times zeroed: the value after an `idle` field
+/// (XINFO CONSUMERS) and the third of each `[id, consumer, idle, count]`
+/// (XPENDING's entries), which depend on when each side ran.
+fn without_idle(reply: &[u8]) -> Vec<u8> {
+    fn zero(value: &mut redis::Value) {
+        if let redis::Value::Array(items) = value {
+            if let [
+                _,
+                redis::Value::BulkString(_),
+                idle @ redis::Value::Int(_),
+                redis::Value::Int(_),
+            ] = &mut items[..]
+            {
+                *idle = redis::Value::Int(0);
+            }
+            for at in 1..items.len() {
+                if items[at - 1] == redis::Value::BulkString(b"idle".to_vec()) {
+                    items[at] = redis::Value::Int(0);
+                }
+            }
+            items.iter_mut().for_each(zero);
+        }
+    }
+    let mut value = redis::parse_redis_value(reply).expect("a reply");
+    zero(&mut value);
+    format!("{value:?}").into_bytes()
 }
 
 /// An XRANGE reply's entries: each id and its fields and values.

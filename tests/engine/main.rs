@@ -2,6 +2,7 @@
 //! workspace links its tests once.
 
 mod concurrency;
+mod event_groups;
 mod events;
 mod expiry;
 mod hashes;

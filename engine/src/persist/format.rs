@@ -193,6 +193,10 @@ pub(crate) enum Entry<'a> {
     /// events kept may not tell (retention may have dropped them all).
     /// Format version 3.
     EventsNext { next_seq: u64 },
+    /// A change to the event log's consumer groups (`event_groups.rs`
+    /// encodes its body); in a snapshot, the changes that rebuild them.
+    /// Format version 3.
+    Group(&'a [u8]),
 }
 
 const SESSION: u8 = 1;
@@ -209,6 +213,7 @@ const BATCH: u8 = 16;
 /// Taken well above BATCH, for the same reason.
 const EVENT: u8 = 32;
 const EVENTS_NEXT: u8 = 33;
+const GROUP: u8 = 34;
 
 impl Entry<'_> {
     /// Writes the record body (tag and fields).
@@ -261,6 +266,10 @@ impl Entry<'_> {
             Entry::EventsNext { next_seq } => {
                 out.push(EVENTS_NEXT);
                 out.extend_from_slice(&next_seq.to_le_bytes());
+            }
+            Entry::Group(change) => {
+                out.push(GROUP);
+                out.extend_from_slice(change);
             }
         }
     }
@@ -316,6 +325,7 @@ impl Entry<'_> {
             },
             BATCH => Entry::Batch(rest),
             EVENT => Entry::Event(rest),
+            GROUP => Entry::Group(rest),
             EVENTS_NEXT if rest.len() == 8 => Entry::EventsNext {
                 next_seq: le64(rest),
             },

@@ -56,6 +56,8 @@ pub(crate) trait Restore {
     fn restore_event(&self, image: &[u8]) -> Result<(), &'static str>;
     /// The seq the next event gets, at least.
     fn restore_events_next(&self, next_seq: u64);
+    /// A change to the event log's consumer groups, as its record packs it.
+    fn restore_group(&self, change: &[u8]) -> Result<(), &'static str>;
     /// Drops what expired, once everything is applied.
     fn drop_expired(&self);
 }
@@ -377,14 +379,18 @@ pub(super) fn restore(store: &impl Restore, entry: Entry<'_>) -> Result<(), &'st
         Entry::End { .. } => return Err("a snapshot's end marker inside a log"),
         Entry::Event(image) => store.restore_event(image)?,
         Entry::EventsNext { next_seq } => store.restore_events_next(next_seq),
+        Entry::Group(change) => store.restore_group(change)?,
         Entry::Batch(packed) => {
             for body in unpack_members(packed)? {
                 match Entry::decode(body)? {
-                    key @ (Entry::Str { .. }
+                    member @ (Entry::Str { .. }
                     | Entry::Set { .. }
                     | Entry::Hash { .. }
-                    | Entry::EndKey { .. }) => restore(store, key)?,
-                    _ => return Err("a batch holds a record other than a key's"),
+                    | Entry::EndKey { .. }
+                    | Entry::Group(_)) => restore(store, member)?,
+                    _ => {
+                        return Err("a batch holds a record other than a key's or a group's");
+                    }
                 }
             }
         }

@@ -59,6 +59,8 @@ pub(crate) trait Source: Send + Sync {
     /// `max`, under the event log's lock; returns the last seq visited
     /// (`after` if none).
     fn events_after(&self, after: u64, max: usize, each: &mut dyn FnMut(&[u8])) -> u64;
+    /// The consumer groups, as the packed changes that rebuild them.
+    fn groups_rebuilt(&self) -> Vec<Vec<u8>>;
 }
 
 /// Writes the snapshot of generation `generation` and removes what it
@@ -195,6 +197,11 @@ pub(crate) fn write_to(
     }
     frame(&mut buffer, |b| Entry::EventsNext { next_seq }.encode(b));
     records += 1;
+    // The groups after the events they point into.
+    for change in store.groups_rebuilt() {
+        frame(&mut buffer, |b| Entry::Group(&change).encode(b));
+        records += 1;
+    }
     frame(&mut buffer, |b| Entry::End { records }.encode(b));
     out.write_all(&buffer)?;
     Ok((records, longest_lock_hold))

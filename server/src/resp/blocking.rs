@@ -18,27 +18,54 @@
 use std::time::{Duration, Instant};
 
 use super::client::Client;
+use super::cmd::stream_groups::{self, GroupRead};
 use super::cmd::streams::{self, ReadRequest};
 use super::reply::Value;
+use super::spec::Reply;
+
+/// What a parked read reads.
+pub(crate) enum Parked {
+    /// XREAD.
+    Read(ReadRequest),
+    /// XREADGROUP of new events.
+    Group(GroupRead),
+}
+
+impl Parked {
+    /// Its answer now, if it has one.
+    fn now(&self, client: &Client<'_>) -> Option<Reply> {
+        match self {
+            Parked::Read(request) => streams::read_now(client, request).map(Ok),
+            Parked::Group(read) => stream_groups::group_read_now(client, read),
+        }
+    }
+
+    fn block(&self) -> Option<Option<Duration>> {
+        match self {
+            Parked::Read(request) => request.block(),
+            Parked::Group(read) => read.block(),
+        }
+    }
+}
 
 /// A parked read.
 pub(crate) struct Blocked {
-    request: ReadRequest,
+    request: Parked,
     /// When it answers null; `None` for `BLOCK 0`.
     deadline: Option<Instant>,
     /// The newest sequence it has looked past.
     seen: u64,
 }
 
-/// Runs an XREAD from the connection: the entries there are now; else,
-/// with BLOCK, parks it (answering `Value::Silent` for now) or, without,
-/// the null array.
-pub(crate) fn xread(client: &mut Client<'_>, request: ReadRequest) -> Value {
-    if let Some(found) = streams::read_now(client, &request) {
+/// Runs an XREAD or XREADGROUP from the connection: the entries there
+/// are now; else, with BLOCK, parks it (answering `Value::Silent` for
+/// now) or, without, the null array.
+pub(crate) fn read(client: &mut Client<'_>, request: Parked) -> Reply {
+    if let Some(found) = request.now(client) {
         return found;
     }
     let Some(block) = request.block() else {
-        return Value::NullArray;
+        return Ok(Value::NullArray);
     };
     let seen = streams::newest(client);
     client.blocked = Some(Blocked {
@@ -46,7 +73,7 @@ pub(crate) fn xread(client: &mut Client<'_>, request: ReadRequest) -> Value {
         request,
         seen,
     });
-    Value::Silent
+    Ok(Value::Silent)
 }
 
 /// Retries the parked read: its answer once it has one (entries, or the
@@ -55,10 +82,10 @@ pub(crate) fn retry(client: &mut Client<'_>) -> Option<Value> {
     let blocked = client.blocked.as_ref()?;
     let newest = streams::newest(client);
     if newest > blocked.seen
-        && let Some(found) = streams::read_now(client, &blocked.request)
+        && let Some(found) = blocked.request.now(client)
     {
         client.blocked = None;
-        return Some(found);
+        return Some(found.unwrap_or_else(Value::from));
     }
     let expired = blocked.deadline.is_some_and(|d| Instant::now() >= d);
     match (expired, client.blocked.as_mut()) {

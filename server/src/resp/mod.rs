@@ -469,9 +469,18 @@ async fn dispatch(
     cmd::monitor::feed_start(client, spec, name, args);
     // XREAD reads this node's own event log, in a group too, and may park
     // the connection until events come (`blocking.rs`).
-    if spec.name == "xread" {
-        let read = cmd::streams::read_request(client, Args::new(spec.name, args));
-        return Dispatched::Ran(read.map(|request| blocking::xread(client, request)));
+    match spec.name {
+        "xread" => {
+            let read = cmd::streams::read_request(client, Args::new(spec.name, args));
+            let read = read.map(blocking::Parked::Read);
+            return Dispatched::Ran(read.and_then(|read| blocking::read(client, read)));
+        }
+        "xreadgroup" => {
+            let read = cmd::stream_groups::group_read(client, Args::new(spec.name, args));
+            let read = read.map(blocking::Parked::Group);
+            return Dispatched::Ran(read.and_then(|read| blocking::read(client, read)));
+        }
+        _ => {}
     }
     if let Some(replication) = client.shared.replication() {
         return Dispatched::Ran(replicated::run(client, replication, spec, name, args).await);

@@ -15,8 +15,8 @@ use super::args::Args;
 use super::client::Client;
 use super::cmd::{
     clients, config, connection, group, hash_ttl, hashes, info, key_info, keys, monitor, pubsub,
-    replication, scripting, server, sessions, set_algebra, sets, slowlog, streams, string_edits,
-    strings, transactions,
+    replication, scripting, server, sessions, set_algebra, sets, slowlog, stream_groups, streams,
+    string_edits, strings, transactions,
 };
 use super::errors::RespError;
 use super::reply::Value;
@@ -169,10 +169,16 @@ pub(crate) static COMMANDS: Table = Table(&[
     cmd("unsubscribe", -1, PUBSUB, Keys::NONE, "pubsub", pubsub::unsubscribe),
     cmd("unwatch", 1, TRANSACTION, Keys::NONE, "transactions", transactions::unwatch),
     cmd("watch", -2, TRANSACTION, Keys::ALL, "transactions", transactions::watch),
+    cmd("xack", -4, &[Write, Fast], Keys::ONE, "stream", stream_groups::xack),
+    cmd("xautoclaim", -6, &[Write, Fast], Keys::ONE, "stream", stream_groups::xautoclaim),
+    cmd("xclaim", -6, &[Write, Fast], Keys::ONE, "stream", stream_groups::xclaim),
+    cmd("xgroup", -2, &[], Keys::NONE, "stream", stream_groups::xgroup),
     cmd("xinfo", -2, &[], Keys::NONE, "stream", streams::xinfo),
     cmd("xlen", 2, &[Readonly, Fast], Keys::ONE, "stream", streams::xlen),
+    cmd("xpending", -3, &[Readonly], Keys::ONE, "stream", stream_groups::xpending),
     cmd("xrange", -4, &[Readonly], Keys::ONE, "stream", streams::xrange),
     cmd("xread", -4, &[Readonly, Blocking, Movablekeys], Keys::NONE, "stream", streams::xread),
+    cmd("xreadgroup", -7, &[Write, Blocking, Movablekeys], Keys::NONE, "stream", stream_groups::xreadgroup),
     cmd("xrevrange", -4, &[Readonly], Keys::ONE, "stream", streams::xrevrange),
 ]);
 

@@ -34,6 +34,7 @@ pub(crate) mod sessions;
 pub(crate) mod set_algebra;
 pub(crate) mod sets;
 pub(crate) mod slowlog;
+pub(crate) mod stream_groups;
 pub(crate) mod stream_ids;
 pub(crate) mod streams;
 pub(crate) mod string_edits;

@@ -38,7 +38,7 @@ pub(crate) const EVENTS_KEY: &[u8] = b"__sessiond:events";
 /// Most entries one read returns when it names no COUNT (bounding the
 /// reply a client can ask for with one command; COUNT can ask for more,
 /// up to the log's retention).
-const DEFAULT_COUNT: usize = 10_000;
+pub(crate) const DEFAULT_COUNT: usize = 10_000;
 
 /// The id of an event's entry.
 fn id_of(event: &Event) -> StreamId {
@@ -49,7 +49,7 @@ fn id_of(event: &Event) -> StreamId {
 }
 
 /// An entry as Redis replies it: `[id, [field, value, ...]]`.
-fn entry(event: &Event) -> Value {
+pub(crate) fn entry(event: &Event) -> Value {
     let text = |s: &str| Value::Bulk(s.as_bytes().to_vec());
     let (reason, extra) = match &event.kind {
         EventKind::Ended { reason, note } => (
@@ -117,7 +117,7 @@ fn json_string(text: &str, out: &mut String) {
 
 /// Whether `key` names a stream: ours; `Ok(false)` for a missing key (an
 /// empty stream); WRONGTYPE for a key of another type.
-fn is_events(client: &Client<'_>, key: &[u8]) -> Result<bool, RespError> {
+pub(crate) fn is_events(client: &Client<'_>, key: &[u8]) -> Result<bool, RespError> {
     if key == EVENTS_KEY {
         return Ok(true);
     }
@@ -219,12 +219,7 @@ pub(crate) fn read_request(
         };
         let more = !args.is_empty();
         if option.eq_ignore_ascii_case(b"block") && more {
-            let ms = integer(args.bytes()?)
-                .map_err(|_| RespError::other("timeout is not an integer or out of range"))?;
-            if ms < 0 {
-                return Err(RespError::other("timeout is negative"));
-            }
-            block = Some((ms > 0).then(|| Duration::from_millis(ms as u64)));
+            block = Some(block_timeout(args.bytes()?)?);
         } else if option.eq_ignore_ascii_case(b"count") && more {
             count = match integer(args.bytes()?)? {
                 n if n <= 0 => DEFAULT_COUNT,
@@ -279,6 +274,30 @@ pub(crate) fn read_request(
     })
 }
 
+/// BLOCK's milliseconds: `None` for 0, which waits for ever.
+pub(crate) fn block_timeout(arg: &[u8]) -> Result<Option<Duration>, RespError> {
+    let ms =
+        integer(arg).map_err(|_| RespError::other("timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(RespError::other("timeout is negative"));
+    }
+    Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
+}
+
+/// A read's answer: each stream's key and entries, a map in RESP3, an
+/// array of pairs in RESP2.
+pub(crate) fn per_stream(protocol: Protocol, found: Vec<(Value, Value)>) -> Value {
+    match protocol {
+        Protocol::Resp3 => Value::Map(found),
+        Protocol::Resp2 => Value::Array(
+            found
+                .into_iter()
+                .map(|(key, entries)| Value::Array(vec![key, entries]))
+                .collect(),
+        ),
+    }
+}
+
 /// The sequence to read after for an XREAD id, or `-GAP` if events after
 /// it were dropped by retention.
 fn after_id(client: &Client<'_>, id: StreamId) -> Result<u64, RespError> {
@@ -327,15 +346,7 @@ pub(crate) fn read_now(client: &Client<'_>, request: &ReadRequest) -> Option<Val
     if found.is_empty() {
         return None;
     }
-    Some(match client.protocol {
-        Protocol::Resp3 => Value::Map(found),
-        Protocol::Resp2 => Value::Array(
-            found
-                .into_iter()
-                .map(|(key, entries)| Value::Array(vec![key, entries]))
-                .collect(),
-        ),
-    })
+    Some(per_stream(client.protocol, found))
 }
 
 /// The highest sequence a blocked read has already looked past: it wakes
@@ -391,12 +402,15 @@ pub(crate) fn xinfo(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
             }
             Ok(stream_info(client, full))
         }
-        _ => {
+        sub => {
             let key = args.bytes()?;
             if !is_events(client, key)? {
                 return Err(RespError::other("no such key"));
             }
-            Ok(Value::Array(Vec::new()))
+            match sub {
+                "groups" => Ok(super::stream_groups::info_groups(client)),
+                _ => super::stream_groups::info_consumers(client, key, args.bytes()?),
+            }
         }
     }
 }
@@ -443,7 +457,8 @@ fn stream_info(client: &Client<'_>, full: Option<usize>) -> Value {
     match full {
         None => {
             let edge = |e: &[Event]| e.first().map_or(Value::Null, entry);
-            fields.push((text("groups"), Value::Integer(0)));
+            let groups = store.groups_info().len() as i64;
+            fields.push((text("groups"), Value::Integer(groups)));
             fields.push((text("first-entry"), edge(&first)));
             fields.push((text("last-entry"), edge(&last)));
         }
