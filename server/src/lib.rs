@@ -17,6 +17,7 @@ mod commands;
 mod config;
 mod connection;
 mod driver;
+mod event_wake;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -151,6 +152,8 @@ pub(crate) struct Shared {
     pub scripts: resp::scripting::Scripts,
     /// The settings CONFIG SET changes while the server runs (`live.rs`).
     pub live: live::LiveConfig,
+    /// Wakes the readers waiting for session events (`event_wake.rs`).
+    pub event_wake: Arc<event_wake::EventWake>,
     /// Client connections open now, both faces, against `live`'s limit;
     /// only the accept loop adds to it.
     pub open_connections: AtomicUsize,
@@ -284,6 +287,7 @@ impl Server {
         };
         let pubsub = Arc::new(pubsub::Hub::default());
         let key_hook = key_hook::KeyHook::install(&store, Arc::clone(&pubsub));
+        let event_wake = event_wake::EventWake::install(&store);
         let config_for_live = config.clone();
         let shared = Arc::new(Shared {
             addresses,
@@ -294,6 +298,7 @@ impl Server {
             stats: ServerStats::new(resp::command_names()),
             next_client_id: AtomicU64::new(1),
             live: live::LiveConfig::new(&config_for_live),
+            event_wake,
             open_connections: AtomicUsize::new(0),
             clients: clients::Registry::default(),
             slowlog: slowlog::SlowLog::default(),
