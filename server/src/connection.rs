@@ -454,7 +454,8 @@ async fn replicated(
         | Request::Count { .. }
         | Request::KeyGet { .. }
         | Request::KeyTtl { .. }
-        | Request::KeyScan { .. } => {
+        | Request::KeyScan { .. }
+        | Request::EventsRead { .. } => {
             replication.readable().await.map_err(refused)?;
             // A transaction applied from the log holds this off (`gate.rs`).
             let _pass = shared.gate.command();

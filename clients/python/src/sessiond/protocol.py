@@ -44,10 +44,12 @@ OP_KEY_SET, OP_KEY_GET, OP_KEY_DELETE, OP_KEY_EXPIRE, OP_KEY_TTL, OP_KEY_INCR = 
 OP_KEY_SCAN = 0x26
 OP_NODE_ADD, OP_NODE_REMOVE = 0x27, 0x28
 OP_KEY_INCR_TTL = 0x29
+OP_EVENTS_READ, OP_DELETE_NOTED, OP_DELETE_OWNER_NOTED = 0x2A, 0x2B, 0x2C
 
 TAG_DONE, TAG_ID, TAG_SESSION, TAG_VERSION, TAG_TIME, TAG_BOOL = 0, 1, 2, 3, 4, 5
 TAG_LIST, TAG_COUNT, TAG_VALUE, TAG_TTL, TAG_INTEGER, TAG_STATS = 6, 7, 8, 9, 10, 11
 TAG_SCAN = 12
+TAG_EVENTS = 13
 
 #: Keys KEY_SCAN looks at per step unless told otherwise (Redis's SCAN: 10).
 DEFAULT_SCAN_COUNT = 10
@@ -327,6 +329,9 @@ class Call(Generic[T_co]):
     frame: bytes
     tag: int
     read: Callable[[Reader], T_co]
+    #: Seconds the server may hold the request before it answers (an
+    #: EVENTS_READ's wait), beyond the client's reply timeout.
+    wait: float = 0.0
 
     def parse(self, body: bytes) -> T_co:
         """The reply's value, or raise the server's error for this request."""
@@ -663,6 +668,14 @@ def decode_request(body: bytes) -> Tuple[str, Dict[str, Any]]:
     elif op == OP_KEY_INCR_TTL:
         name, f["key"], f["delta"] = "key_incr_ttl", r.bytes16("key"), r.i64()
         f["ttl_ms"] = r.u64()
+    elif op == OP_EVENTS_READ:
+        name, f["after"], f["max"], f["timeout_ms"] = "events_read", r.u64("after"), r.u32("max"), r.u32("timeout")
+    elif op == OP_DELETE_NOTED:
+        name, f["id"], f["note"] = "delete_noted", r.id(), r.bytes16("note")
+    elif op == OP_DELETE_OWNER_NOTED:
+        name, f["owner"] = "delete_owner_noted", r.bytes16("owner")
+        f["keep"] = r.id() if r.present() else None
+        f["note"] = r.bytes16("note")
     else:
         raise UnknownOpcode(op)
     r.end()
