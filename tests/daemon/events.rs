@@ -4,7 +4,6 @@
 //! retention, and events that survive a restart and a SIGKILL.
 
 use std::path::Path;
-use std::process::{Child, Command};
 use std::time::Duration;
 
 use sessiond::{EndReason, Event, EventKind, SessionId, Store, StoreConfig};
@@ -13,7 +12,7 @@ use sessiond_protocol::NewSession;
 use sessiond_protocol::wire::{Reply, Request, ServerError};
 use sessiond_server::ServerConfig;
 
-use crate::binary::{BIN, free_port, spawn_command, terminate};
+use crate::binary::{Running, connect_patiently, start_on, terminate};
 use crate::tempdir::TempDir;
 use crate::{Daemon, Raw};
 
@@ -21,19 +20,7 @@ async fn client_at(addr: String) -> Client {
     let config = ClientConfig::new(addr)
         .request_timeout(Duration::from_secs(10))
         .retry(Retry::never());
-    // A daemon just started on a loaded machine may take a moment to
-    // answer every handshake of the pool: connecting is retried, bounded.
-    let started = std::time::Instant::now();
-    loop {
-        match Client::connect(config.clone()).await {
-            Ok(client) => return client,
-            Err(e) if started.elapsed() < Duration::from_secs(10) => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("connects: {e}"),
-        }
-    }
+    connect_patiently(config).await
 }
 
 /// Every event after `after`, read in batches of `batch` without waiting.
@@ -216,33 +203,9 @@ async fn a_reader_behind_retention_gets_a_gap_with_the_oldest_seq_kept() {
     );
 }
 
-/// The binary on a data directory, killed if a failing test drops it.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start(dir: &Path, fsync: &str) -> (Running, String) {
-    let port = free_port();
-    let mut command = Command::new(BIN);
-    command.args([
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--data-dir",
-        &dir.display().to_string(),
-        "--fsync",
-        fsync,
-        "--log-level",
-        "warn",
-    ]);
-    (
-        Running(spawn_command(command, port)),
-        format!("127.0.0.1:{port}"),
-    )
+    let (running, port) = start_on(dir, fsync, &[]);
+    (running, format!("127.0.0.1:{port}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

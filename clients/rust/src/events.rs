@@ -18,17 +18,34 @@ impl Client {
     /// list if none comes. Resuming after the last seq returned gets every
     /// event exactly once, in order:
     ///
+    /// A waiting read holds its connection until it is answered (answers
+    /// on a connection stay in order): give a waiting reader a client of
+    /// its own, not the one the request path shares.
+    ///
     /// ```no_run
-    /// # async fn run(client: sessiond_client::Client) -> Result<(), sessiond_client::ClientError> {
     /// use std::time::Duration;
-    /// let mut after = 0;
-    /// loop {
-    ///     for event in client.read_events(after, 100, Duration::from_secs(30)).await? {
-    ///         println!("{} {} {}", event.seq, event.kind.name(), event.id);
-    ///         after = event.seq;
+    /// use sessiond_client::protocol::wire::ServerError;
+    /// use sessiond_client::{Client, ClientConfig, ClientError};
+    ///
+    /// async fn follow(addr: &str) -> Result<(), ClientError> {
+    ///     let reader = Client::connect(ClientConfig::new(addr)).await?;
+    ///     let mut after = 0;
+    ///     loop {
+    ///         match reader.read_events(after, 100, Duration::from_secs(30)).await {
+    ///             Ok(events) => {
+    ///                 for event in events {
+    ///                     println!("{} {} {}", event.seq, event.kind.name(), event.id);
+    ///                     after = event.seq;
+    ///                 }
+    ///             }
+    ///             Err(ClientError::Server(ServerError::EventsGap { oldest_kept, .. })) => {
+    ///                 // Missed some: drop what depends on them, then go on.
+    ///                 after = oldest_kept - 1;
+    ///             }
+    ///             Err(e) => return Err(e),
+    ///         }
     ///     }
     /// }
-    /// # }
     /// ```
     ///
     /// # Errors

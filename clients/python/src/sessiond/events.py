@@ -27,6 +27,7 @@ from .protocol import (
     _call,
     id_bytes,
     id_to_text,
+    owner_keep,
 )
 from .types import Event
 
@@ -105,15 +106,5 @@ def delete_noted(session_id: IdLike, note: Optional[BytesLike]) -> Call[bool]:
 
 def delete_owner_noted(owner: BytesLike, keep: Optional[IdLike], note: Optional[BytesLike]) -> Call[int]:
     """DELETE_OWNER_NOTED: DELETE_OWNER whose ``ended`` events carry ``note``."""
-    raw_keep = None if keep is None else id_bytes(keep)
     text = _note(note)
-
-    def build(w: Writer) -> None:
-        w.bytes16(_b(owner))
-        if raw_keep is None:
-            w.u8(0)
-        else:
-            w.u8(1).raw(raw_keep)
-        w.bytes16(text)
-
-    return _call(OP_DELETE_OWNER_NOTED, TAG_COUNT, Reader.u32, build)
+    return _call(OP_DELETE_OWNER_NOTED, TAG_COUNT, Reader.u32, lambda w: owner_keep(w, owner, keep).bytes16(text))

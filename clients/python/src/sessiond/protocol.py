@@ -509,17 +509,15 @@ def count(owner: BytesLike) -> Call[int]:
     return _call(OP_COUNT, TAG_COUNT, Reader.u32, lambda w: w.bytes16(_b(owner)))
 
 
+def owner_keep(w: Writer, owner: BytesLike, keep: Optional[IdLike]) -> Writer:
+    """DELETE_OWNER's fields (and DELETE_OWNER_NOTED's first two): the
+    owner, then the ``opt<id>`` session to keep."""
+    w.bytes16(_b(owner))
+    return w.u8(0) if keep is None else w.u8(1).raw(id_bytes(keep))
+
+
 def delete_owner(owner: BytesLike, keep: Optional[IdLike] = None) -> Call[int]:
-    raw_keep = None if keep is None else id_bytes(keep)
-
-    def build(w: Writer) -> None:
-        w.bytes16(_b(owner))
-        if raw_keep is None:
-            w.u8(0)
-        else:
-            w.u8(1).raw(raw_keep)
-
-    return _call(OP_DELETE_OWNER, TAG_COUNT, Reader.u32, build)
+    return _call(OP_DELETE_OWNER, TAG_COUNT, Reader.u32, lambda w: owner_keep(w, owner, keep))
 
 
 def key_set(key: BytesLike, value: BytesLike, ttl: Optional[float] = None) -> Call[None]:
