@@ -263,7 +263,7 @@ impl Answer for Client<'_> {
         match &self.waiting {
             Some(waiting) => {
                 let wake = &self.shared.event_wake;
-                wake.after(waiting.after, waiting.deadline).await;
+                wake.after(waiting.after, Some(waiting.deadline)).await;
             }
             None => std::future::pending().await,
         }

@@ -38,20 +38,25 @@ impl EventWake {
     }
 
     /// Resolves once an event after seq `after` has been logged, or at
-    /// `deadline`, whichever comes first.
-    pub(crate) async fn after(&self, after: u64, deadline: Instant) {
+    /// `deadline` (`None`: none), whichever comes first.
+    pub(crate) async fn after(&self, after: u64, deadline: Option<Instant>) {
         loop {
             // Registered before the check, so that an event announced
             // between the check and the wait still wakes it.
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.last.load(Ordering::Acquire) > after || Instant::now() >= deadline {
+            if self.last.load(Ordering::Acquire) > after
+                || deadline.is_some_and(|d| Instant::now() >= d)
+            {
                 return;
             }
-            tokio::select! {
-                () = &mut notified => {}
-                () = sleep_until(deadline) => return,
+            match deadline {
+                Some(deadline) => tokio::select! {
+                    () = &mut notified => {}
+                    () = sleep_until(deadline) => return,
+                },
+                None => notified.await,
             }
         }
     }
