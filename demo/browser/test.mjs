@@ -315,6 +315,22 @@ function flows(kind) {
       await assertEnded(phone, 'revoked', /signed out from another of your devices/);
       if (embedded) await shoot(phone, 'login-after-revoke');
     }));
+
+    test('live: an open page leaves by itself when another device revokes it; the admin sees it happen', () => withDemo(kind, [], async (demo) => {
+      const admin = await signedIn(browser, demo, FIREFOX, 'admin');
+      await admin.goto('/admin');
+      const phone = await signedIn(browser, demo, ANDROID, 'bob');
+      const laptop = await signedIn(browser, demo, FIREFOX, 'bob');
+      // The admin's open page lists the sign-ins as they happen.
+      await admin.locator('#feed li.signin', { hasText: 'bob signed in on Firefox 133 on Linux' }).waitFor();
+      await laptop.locator('li.card:not(.current)').getByRole('button', { name: 'Revoke' }).click();
+      await laptop.click('#confirm');
+      await laptop.waitForURL(/notice=revoked/);
+      // Nobody touches the phone: its page hears the end and shows why.
+      await assertEnded(phone, 'revoked', /signed out from another of your devices/);
+      await admin.locator('#feed li.signout', { hasText: 'bob signed out of Chrome 131 on Android' }).waitFor();
+      if (embedded) await shoot(admin, 'admin-live-feed');
+    }));
   });
 }
 

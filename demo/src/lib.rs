@@ -28,6 +28,7 @@ pub mod jwt;
 mod jwt_page;
 mod known_device;
 pub mod limits;
+mod live;
 mod pages;
 mod password;
 pub mod secrets;
@@ -116,6 +117,9 @@ pub struct Shared<S> {
     pub keys: Keys,
     /// The bound on password hashes running at once.
     pub password_gate: PasswordGate,
+    /// The process's reader of the session event log, and the live pages
+    /// listening to it.
+    pub(crate) live: live::Live,
     clock: Arc<dyn Clock>,
 }
 
@@ -158,9 +162,11 @@ impl<S: Backend> AppState<S> {
                 settings,
                 keys,
                 clock,
+                live: live::Live::new(),
             }),
         };
         ended::mark_store(&state).await?;
+        live::Live::spawn(&state);
         Ok(state)
     }
 }
@@ -169,6 +175,11 @@ impl<S> Shared<S> {
     /// Now, in Unix seconds, by the app's clock.
     pub fn now(&self) -> u64 {
         self.clock.now_ms() / 1000
+    }
+
+    /// Ends the live pages' streams (`live.rs`), as the app shuts down.
+    pub fn close_live(&self) {
+        self.live.close();
     }
 
     /// The key that signs and checks JWTs (HS256).
@@ -197,6 +208,8 @@ pub fn app<S: Backend>(state: AppState<S>) -> Router {
             get(devices::confirm_others::<S>).post(devices::log_out_others::<S>),
         )
         .route("/admin", get(admin::page::<S>))
+        .route("/live/session", get(live::session_feed::<S>))
+        .route("/live/admin", get(live::admin_feed::<S>))
         .route(
             "/admin/kick",
             get(admin::confirm::<S>).post(admin::kick::<S>),

@@ -225,9 +225,14 @@ async fn serve<S: Backend>(
     listener: tokio::net::TcpListener,
     state: AppState<S>,
 ) -> Result<(), StartError> {
+    let closing = state.clone();
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Live pages' streams would hold the shutdown open.
+            closing.close_live();
+        })
         .await
         .map_err(StartError::Serve)
 }

@@ -142,6 +142,15 @@ pub(crate) fn static_files<S: Backend>() -> Router<AppState<S>> {
             }),
         )
         .route(
+            "/live.js",
+            get(|| async {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../static/live.js"),
+                )
+            }),
+        )
+        .route(
             "/favicon.svg",
             get(move || async move { asset(svg, include_str!("../static/favicon.svg")) }),
         )

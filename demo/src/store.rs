@@ -10,15 +10,15 @@
 //! error, which [`AsStoreError`] answers.
 
 pub use sessiond_protocol::AsStoreError;
-use sessiond_protocol::SessionStore;
+use sessiond_protocol::{SessionEvents, SessionStore};
 
 use crate::error::AppError;
 
 /// A session store the app can run on: the embedded `sessiond::Store` or
 /// the network `sessiond_client::Client`.
-pub trait Backend: SessionStore<Error: AsStoreError> + 'static {}
+pub trait Backend: SessionStore<Error: AsStoreError> + SessionEvents + 'static {}
 
-impl<S: SessionStore<Error: AsStoreError> + 'static> Backend for S {}
+impl<S: SessionStore<Error: AsStoreError> + SessionEvents + 'static> Backend for S {}
 
 /// Turns a store result into the app's, keeping the store's answer (not
 /// found, limit reached) apart from a store that cannot be reached. A

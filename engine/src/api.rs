@@ -8,7 +8,8 @@ use std::future::{Future, ready};
 use std::time::Duration;
 
 use sessiond_protocol::{
-    KeyTtl, NewSession, Session, SessionId, SessionInfo, SessionStore, StoreError,
+    EventRead, KeyTtl, NewSession, Session, SessionEvents, SessionId, SessionInfo, SessionStore,
+    StoreError,
 };
 
 use crate::Store;
@@ -114,5 +115,23 @@ impl SessionStore for Store {
         ttl: Duration,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send {
         ready(Store::incr_with_ttl(self, key, delta, ttl))
+    }
+}
+
+/// The embedded log answers at once: `wait` is not waited (see the trait).
+impl SessionEvents for Store {
+    fn next_events(
+        &self,
+        after: u64,
+        max: u32,
+        _wait: Duration,
+    ) -> impl Future<Output = Result<EventRead, StoreError>> + Send {
+        let read = match Store::read_events(self, after, max as usize) {
+            Ok(events) => EventRead::Events(events),
+            Err(gap) => EventRead::Gap {
+                oldest_kept: gap.oldest_kept,
+            },
+        };
+        ready(Ok(read))
     }
 }

@@ -61,6 +61,24 @@ impl Store {
     ///
     /// Holds the log's lock while it clones the events' pointers; writers
     /// wait at most that long.
+    ///
+    /// ```
+    /// use sessiond::{EventKind, NewSession, Store, StoreConfig, StoreError};
+    ///
+    /// let store = Store::new(StoreConfig::default());
+    /// let id = store.create(NewSession::new("user:42"))?;
+    /// store.delete_with_note(&id, Some(b"logout"))?;
+    ///
+    /// let mut after = 0;
+    /// for event in store.read_events(after, 100).expect("nothing dropped yet") {
+    ///     if let EventKind::Ended { reason, note } = &event.kind {
+    ///         println!("{} ended: {} {:?}", event.id, reason.name(), note);
+    ///     }
+    ///     after = event.seq;
+    /// }
+    /// assert_eq!(after, 2);
+    /// # Ok::<(), StoreError>(())
+    /// ```
     pub fn read_events(&self, after: u64, max: usize) -> Result<Vec<Event>, EventsGap> {
         let inner = &*self.inner;
         let images = inner.events().read(inner.now_ms(), after, max)?;

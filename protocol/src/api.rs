@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::{KeyTtl, NewSession, Session, SessionId, SessionInfo, StoreError};
+use crate::{Event, KeyTtl, NewSession, Session, SessionId, SessionInfo, StoreError};
 
 /// Every operation of a session store. See the `sessiond` crate for the
 /// semantics of each; they are the same on both sides of a network.
@@ -108,6 +108,37 @@ pub trait SessionStore: Send + Sync {
         delta: i64,
         ttl: Duration,
     ) -> impl Future<Output = Result<i64, Self::Error>> + Send;
+}
+
+/// A store's session event log (docs/events.md), for code written once
+/// against both the embedded store and the network client: an app
+/// server's one reader that tells its pages a session ended, say.
+pub trait SessionEvents: SessionStore {
+    /// The events after seq `after` (at most `max`), waiting up to `wait`
+    /// for one when none is there yet; or the gap, when retention has
+    /// dropped events after `after`. The network client waits on the
+    /// server; the embedded store answers at once (with nothing to wait
+    /// on but its own threads, a caller that wants to wait polls, or
+    /// listens with `Store::on_events`).
+    fn next_events(
+        &self,
+        after: u64,
+        max: u32,
+        wait: Duration,
+    ) -> impl Future<Output = Result<EventRead, Self::Error>> + Send;
+}
+
+/// What [`SessionEvents::next_events`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventRead {
+    /// The events, oldest first; none if nothing came in time.
+    Events(Vec<Event>),
+    /// Retention dropped events after the seq asked for: the reader missed
+    /// them, and resumes (accepting the loss) after `oldest_kept - 1`.
+    Gap {
+        /// The oldest seq kept.
+        oldest_kept: u64,
+    },
 }
 
 /// The store's own answer inside an error, if that is what it is: a

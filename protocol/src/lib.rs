@@ -30,7 +30,7 @@ mod model;
 mod utc;
 pub mod wire;
 
-pub use api::{AsStoreError, SessionStore};
+pub use api::{AsStoreError, EventRead, SessionEvents, SessionStore};
 pub use error::StoreError;
 pub use events::{EndReason, Event, EventKind, MAX_EVENT_NOTE};
 pub use id::{ParseSessionIdError, ROUTING_SLOTS, SessionId};

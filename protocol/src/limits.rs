@@ -109,6 +109,18 @@ pub fn timeout_secs(d: Duration) -> Result<u32, StoreError> {
         .ok_or(StoreError::BadTimeout("longer than 10 years".into()))
 }
 
+/// A delete's note must fit [`crate::MAX_EVENT_NOTE`] (the store's own
+/// check, which a client makes before sending).
+fn check_note(note: &[u8]) -> Result<(), Option<StoreError>> {
+    match note.len() {
+        len if len > crate::MAX_EVENT_NOTE => Err(Some(StoreError::TooLarge {
+            len,
+            max: crate::MAX_EVENT_NOTE,
+        })),
+        _ => Ok(()),
+    }
+}
+
 /// Checks a request against the limits that do not depend on a server's
 /// configuration, answering as the server would. Data and values are
 /// checked only against what the wire can carry; a server's own limit is
@@ -146,6 +158,12 @@ pub fn check_request(request: &Request) -> Result<(), Option<StoreError>> {
         Request::KeyScan { pattern, .. } => Ok(pattern.as_deref().map_or(Ok(()), check_pattern)?),
         Request::NodeAdd { raft_addr, .. } if raft_addr.len() > usize::from(u16::MAX) => Err(None),
         Request::NodeAdd { .. } | Request::NodeRemove { .. } => Ok(()),
+        Request::EventsRead { .. } => Ok(()),
+        Request::DeleteNoted { note, .. } => check_note(note),
+        Request::DeleteOwnerNoted { owner, note, .. } => {
+            check_owner(owner)?;
+            check_note(note)
+        }
     }
 }
 

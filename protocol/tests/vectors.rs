@@ -15,8 +15,8 @@ use sessiond_protocol::wire::{
     ServerError, ServerHello, decode_request, decode_response, encode_request, encode_response,
 };
 use sessiond_protocol::{
-    KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session, SessionId, SessionInfo,
-    StoreError,
+    EndReason, Event, EventKind, KeyTtl, Labels, LimitPolicy, NewSession, OwnerLimit, Session,
+    SessionId, SessionInfo, StoreError,
 };
 
 const VECTORS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/v1.json");
@@ -360,6 +360,89 @@ fn request_vectors() -> Vec<Vector> {
             "NODE_REMOVE: node 2 leaves the replication group",
             Request::NodeRemove { id: 2 },
         ),
+        request(
+            "events_read",
+            "EVENTS_READ: at most 100 events after seq 41, waiting up to 5 000 ms for one if none is there yet",
+            Request::EventsRead {
+                after: 41,
+                max: 100,
+                timeout: Duration::from_millis(5000),
+            },
+        ),
+        request(
+            "events_read_now",
+            "EVENTS_READ from the start (after 0), at most 1 000, answered at once (timeout 0)",
+            Request::EventsRead {
+                after: 0,
+                max: 1000,
+                timeout: Duration::ZERO,
+            },
+        ),
+        request(
+            "delete_noted",
+            "DELETE_NOTED: DELETE whose ended event carries the note \"logout\"",
+            Request::DeleteNoted {
+                id: ID_A,
+                note: b"logout".to_vec(),
+            },
+        ),
+        request(
+            "delete_owner_noted",
+            "DELETE_OWNER_NOTED: DELETE_OWNER keeping one session, each ended event carrying the note \"kick\"",
+            Request::DeleteOwnerNoted {
+                owner: OWNER.to_vec(),
+                keep: Some(ID_A),
+                note: b"kick".to_vec(),
+            },
+        ),
+        request(
+            "delete_owner_noted_empty",
+            "DELETE_OWNER_NOTED with no session kept and an empty note (none)",
+            Request::DeleteOwnerNoted {
+                owner: OWNER.to_vec(),
+                keep: None,
+                note: Vec::new(),
+            },
+        ),
+    ]
+}
+
+/// Events of one session's life, one of each kind.
+fn events() -> Vec<Event> {
+    let at = CREATED * 1000;
+    let event = |seq: u64, at_ms: u64, kind: EventKind, id: SessionId| Event {
+        seq,
+        at_ms,
+        kind,
+        id,
+        owner: OWNER.to_vec(),
+        labels: labels(),
+    };
+    vec![
+        event(42, at, EventKind::Created, ID_A),
+        event(43, at + 1500, EventKind::Updated, ID_A),
+        event(44, at + 1500, EventKind::Rotated { new_id: ID_B }, ID_A),
+        event(
+            45,
+            at + 60_000,
+            EventKind::Ended {
+                reason: EndReason::Deleted,
+                note: Some(b"logout".to_vec()),
+            },
+            ID_B,
+        ),
+        Event {
+            labels: Labels::new(),
+            ..event(
+                46,
+                at + 1_800_000,
+                EventKind::Ended {
+                    reason: EndReason::IdleExpired,
+                    note: None,
+                },
+                ID_A,
+            )
+        },
     ]
 }
 
@@ -450,6 +533,16 @@ fn reply_vectors() -> Vec<Vector> {
                 keys: vec![],
             },
         ),
+        reply(
+            "reply_events",
+            "EVENTS: created, updated, rotated (new id in the second id field), ended (deleted, with a note), ended (idle_expired, no labels, no note)",
+            Reply::Events(events()),
+        ),
+        reply(
+            "reply_events_empty",
+            "EVENTS of none: the wait ran out with nothing new",
+            Reply::Events(vec![]),
+        ),
     ]
 }
 
@@ -520,6 +613,14 @@ fn error_vectors() -> Vec<Vector> {
             "error_persistence",
             "PERSISTENCE: writes refused, the data directory is full",
             StoreError::Persistence("No space left on device (os error 28)".into()),
+        ),
+        error(
+            "error_events_gap",
+            "EVENTS_GAP: events after seq 10 were dropped by retention; the oldest kept is 5 000",
+            ServerError::EventsGap {
+                after: 10,
+                oldest_kept: 5000,
+            },
         ),
         error(
             "error_auth_required",
@@ -679,6 +780,12 @@ fn bad_request_vectors() -> Vec<Vector> {
                 &[1, 1, b'k', 0, 1, 0xff],
                 &[0, 0, 0, 0],
             ],
+            ErrorCode::Malformed,
+        ),
+        bad_request(
+            "bad_events_read_truncated",
+            "EVENTS_READ whose u32 timeout has only 2 of its 4 bytes",
+            &[&[0x2a], &[0; 8], &[0, 0, 0, 10], &[0, 0]],
             ErrorCode::Malformed,
         ),
         bad_request(
@@ -890,6 +997,24 @@ fn describe_request(req: &Request) -> Value {
         }),
         Request::NodeAdd { id, raft_addr } => json!({ "id": id, "raft_addr": raft_addr }),
         Request::NodeRemove { id } => json!({ "id": id }),
+        Request::EventsRead {
+            after,
+            max,
+            timeout,
+        } => json!({
+            "after": after,
+            "max": max,
+            "timeout_ms": describe_millis(Some(*timeout)),
+        }),
+        Request::DeleteNoted { id, note } => json!({
+            "id": id.to_string(),
+            "note_hex": hex(note),
+        }),
+        Request::DeleteOwnerNoted { owner, keep, note } => json!({
+            "owner_hex": hex(owner),
+            "keep": keep.map(|id| id.to_string()),
+            "note_hex": hex(note),
+        }),
     };
     with_first(("op", req.name().into()), fields)
 }
@@ -946,8 +1071,31 @@ fn describe_reply(reply: &Reply) -> Value {
                 "keys_hex": keys.iter().map(|key| hex(key)).collect::<Vec<_>>(),
             }),
         ),
+        Reply::Events(events) => (
+            "events",
+            json!({ "events": events.iter().map(describe_event).collect::<Vec<_>>() }),
+        ),
     };
     with_first(("reply", name.into()), fields)
+}
+
+fn describe_event(event: &Event) -> Value {
+    let (reason, new_id, note) = match &event.kind {
+        EventKind::Rotated { new_id } => (None, Some(new_id.to_string()), None),
+        EventKind::Ended { reason, note } => (Some(reason.name()), None, note.as_deref().map(hex)),
+        EventKind::Created | EventKind::Updated => (None, None, None),
+    };
+    json!({
+        "seq": event.seq,
+        "at_ms": event.at_ms,
+        "kind": event.kind.name(),
+        "reason": reason,
+        "id": event.id.to_string(),
+        "new_id": new_id,
+        "owner_hex": hex(&event.owner),
+        "labels": describe_labels(&event.labels),
+        "note_hex": note,
+    })
 }
 
 fn describe_error(err: &ServerError) -> Value {
@@ -972,6 +1120,9 @@ fn describe_error(err: &ServerError) -> Value {
             json!({ "lowest": lowest, "highest": highest })
         }
         ServerError::NotLeader { leader } => json!({ "leader": leader.as_deref().unwrap_or("") }),
+        ServerError::EventsGap { after, oldest_kept } => {
+            json!({ "after": after, "oldest_kept": oldest_kept })
+        }
         _ => json!({}),
     };
     let code = err.code();
@@ -1095,7 +1246,7 @@ fn vectors_cover_every_opcode_tag_and_code() {
     let spec_opcodes: BTreeSet<u8> = [0x01, 0x02, 0x03]
         .into_iter()
         .chain(0x10..=0x18)
-        .chain(0x20..=0x29)
+        .chain(0x20..=0x2c)
         .collect();
     assert_eq!(opcodes, spec_opcodes);
 
@@ -1106,7 +1257,7 @@ fn vectors_cover_every_opcode_tag_and_code() {
             _ => None,
         })
         .collect();
-    assert_eq!(tags, (0x00..=0x0c).collect());
+    assert_eq!(tags, (0x00..=0x0d).collect());
 
     let mut codes: Vec<ErrorCode> = all
         .iter()

@@ -11,7 +11,7 @@
 //! is in the connection policy (`policy.rs`:
 //! authentication and counting, done before a request gets here).
 
-use sessiond_protocol::wire::{Reply, Request, Response, ServerError};
+use sessiond_protocol::wire::{MAX_EVENTS_READ, Reply, Request, Response, ServerError};
 
 use crate::stats::ServerStats;
 use sessiond::Store;
@@ -31,12 +31,21 @@ pub(crate) fn execute(store: &Store, stats: &ServerStats, request: Request) -> R
         } => Reply::Version(store.update(&id, &data, expected_version)?),
         Request::Touch { id } => Reply::Time(store.touch(&id)?),
         Request::Delete { id } => Reply::Bool(store.delete(&id)?),
+        Request::DeleteNoted { id, note } => {
+            Reply::Bool(store.delete_with_note(&id, noted(&note))?)
+        }
         Request::Rotate { id } => Reply::Id(store.rotate(&id)?),
         Request::List { owner } => Reply::List(store.list(&owner)),
         Request::Count { owner } => Reply::Count(saturate(store.count(&owner))),
         Request::DeleteOwner { owner, keep } => {
             Reply::Count(saturate(store.delete_owner(&owner, keep.as_ref())?))
         }
+        Request::DeleteOwnerNoted { owner, keep, note } => Reply::Count(saturate(
+            store.delete_owner_with_note(&owner, keep.as_ref(), noted(&note))?,
+        )),
+        // The read itself; waiting for an event when there is none is the
+        // connection's (`connection.rs`), which calls this again.
+        Request::EventsRead { after, max, .. } => read_events(store, after, max)?,
         Request::KeySet { key, ttl, value } => {
             store.set_key(&key, value, ttl)?;
             Reply::Done
@@ -69,6 +78,24 @@ pub(crate) fn execute(store: &Store, stats: &ServerStats, request: Request) -> R
         }
     };
     Ok(reply)
+}
+
+/// At most [`MAX_EVENTS_READ`] events after `after` (0 is taken as 1),
+/// or the gap retention left.
+pub(crate) fn read_events(store: &Store, after: u64, max: u32) -> Response {
+    let max = max.clamp(1, MAX_EVENTS_READ) as usize;
+    match store.read_events(after, max) {
+        Ok(events) => Ok(Reply::Events(events)),
+        Err(gap) => Err(ServerError::EventsGap {
+            after: gap.after,
+            oldest_kept: gap.oldest_kept,
+        }),
+    }
+}
+
+/// A note as the wire carries it: empty for none.
+fn noted(note: &[u8]) -> Option<&[u8]> {
+    (!note.is_empty()).then_some(note)
 }
 
 /// Counts travel as `u32`; no owner has four billion sessions, but a count

@@ -7,6 +7,12 @@
 //! the RESP face applies too; here PING and AUTH are the requests allowed
 //! in before AUTH.
 //!
+//! An EVENTS_READ with a timeout that finds no event waits without
+//! holding up the connection's thread: the connection parks it
+//! ([`Waiting`]), the driver writes the answers before it and waits for
+//! the store's next event or the deadline ([`Answer::pushed`]), and the
+//! requests after it wait their turn, so answers stay in order.
+//!
 //! A request that breaks the framing (a length of 0 or above the limit)
 //! ends the connection after an error frame, since nothing after it can be
 //! trusted. A frame that frames but does not decode (unknown opcode,
@@ -19,7 +25,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use sessiond_protocol::wire::codec::{self, FrameError, Pieces};
 use sessiond_protocol::wire::handshake::{self, ClientHello, ServerHello};
-use sessiond_protocol::wire::{Reply, Request, Response, ServerError};
+use sessiond_protocol::wire::{MAX_EVENTS_WAIT, Reply, Request, Response, ServerError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -40,6 +46,18 @@ struct Client<'a> {
     /// The rest of a long LIST or KEY_SCAN reply being written in pieces
     /// (`codec::Pieces`), sent before the next request is read.
     pieces: Option<Pieces>,
+    /// An EVENTS_READ waiting for an event, answered before the next
+    /// request is read.
+    waiting: Option<Waiting>,
+}
+
+/// An EVENTS_READ that found nothing after its seq, until its deadline.
+struct Waiting {
+    after: u64,
+    max: u32,
+    deadline: tokio::time::Instant,
+    /// Its request kind, to count it once answered.
+    kind: usize,
 }
 
 /// Serves one connection until the client leaves, errs or idles out, or
@@ -60,6 +78,7 @@ where
         shared: &shared,
         policy: Policy::new(&shared, &shared.stats.native).of_peer(arrival.peer.ip()),
         pieces: None,
+        waiting: None,
     };
     driver::drive(stream, &mut client, &shared, shutdown, arrival.at, None).await
 }
@@ -134,6 +153,21 @@ impl Answer for Client<'_> {
         if !self.policy.authenticated() {
             max_frame = max_frame.min(PRE_AUTH_MAX_FRAME);
         }
+        // A parked EVENTS_READ goes first: answered now if an event came
+        // or its time is up, else nothing after it is read yet.
+        if let Some(waiting) = self.waiting.take() {
+            let response = {
+                let _pass = self.shared.gate.command();
+                commands::read_events(&self.shared.store, waiting.after, waiting.max)
+            };
+            if is_empty_events(&response) && tokio::time::Instant::now() < waiting.deadline {
+                self.waiting = Some(waiting);
+                return Next::Read;
+            }
+            self.policy
+                .count(Some(waiting.kind), Outcome::of_native(&response));
+            self.pieces = Pieces::start(response, output);
+        }
         // In a replication group, consecutive writes go to the log as one
         // entry; anything else waits for them first.
         let mut pending = Pending::default();
@@ -178,7 +212,26 @@ impl Answer for Client<'_> {
                         continue;
                     }
                     self.flush(&mut pending, output).await;
+                    let wait = match request {
+                        Request::EventsRead {
+                            after,
+                            max,
+                            timeout,
+                        } if !timeout.is_zero() => Some((after, max, timeout)),
+                        _ => None,
+                    };
                     let (response, close) = self.run(request, body).await;
+                    if let Some((after, max, timeout)) = wait
+                        && is_empty_events(&response)
+                    {
+                        self.waiting = Some(Waiting {
+                            after,
+                            max,
+                            deadline: tokio::time::Instant::now() + timeout.min(MAX_EVENTS_WAIT),
+                            kind,
+                        });
+                        break Next::Read;
+                    }
                     (Some(kind), response, close)
                 }
                 Err(error) => {
@@ -204,6 +257,27 @@ impl Answer for Client<'_> {
     fn authenticated(&self) -> bool {
         self.policy.authenticated()
     }
+
+    /// A parked EVENTS_READ's event or deadline.
+    async fn pushed(&self) {
+        match &self.waiting {
+            Some(waiting) => {
+                let wake = &self.shared.event_wake;
+                wake.after(waiting.after, Some(waiting.deadline)).await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// A parked EVENTS_READ is no idle connection.
+    fn waits_for_pushes(&self) -> bool {
+        self.waiting.is_some()
+    }
+}
+
+/// Whether a response is EVENTS with none: a read to wait on.
+fn is_empty_events(response: &Response) -> bool {
+    matches!(response, Ok(Reply::Events(events)) if events.is_empty())
 }
 
 /// Largest frame before authentication: AUTH's (a token is at most 1024
@@ -292,8 +366,10 @@ fn is_write(request: &Request) -> bool {
             | Request::Update { .. }
             | Request::Touch { .. }
             | Request::Delete { .. }
+            | Request::DeleteNoted { .. }
             | Request::Rotate { .. }
             | Request::DeleteOwner { .. }
+            | Request::DeleteOwnerNoted { .. }
             | Request::KeySet { .. }
             | Request::KeyDelete { .. }
             | Request::KeyExpire { .. }
@@ -378,7 +454,8 @@ async fn replicated(
         | Request::Count { .. }
         | Request::KeyGet { .. }
         | Request::KeyTtl { .. }
-        | Request::KeyScan { .. } => {
+        | Request::KeyScan { .. }
+        | Request::EventsRead { .. } => {
             replication.readable().await.map_err(refused)?;
             // A transaction applied from the log holds this off (`gate.rs`).
             let _pass = shared.gate.command();

@@ -17,6 +17,7 @@ mod commands;
 mod config;
 mod connection;
 mod driver;
+mod event_wake;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -146,9 +147,6 @@ pub(crate) struct Shared {
     pub pubsub: Arc<pubsub::Hub>,
     /// The connections in MONITOR mode (`monitor.rs`).
     pub monitors: monitor::Monitors,
-    /// Notified when the store logs session events: wakes the XREAD
-    /// BLOCKs waiting for them (`resp/blocking.rs`).
-    pub events_arrived: Arc<tokio::sync::Notify>,
     /// The store's key observer: WATCH and keyspace notifications
     /// (`key_hook.rs`).
     pub key_hook: Arc<key_hook::KeyHook>,
@@ -157,6 +155,8 @@ pub(crate) struct Shared {
     pub scripts: resp::scripting::Scripts,
     /// The settings CONFIG SET changes while the server runs (`live.rs`).
     pub live: live::LiveConfig,
+    /// Wakes the readers waiting for session events (`event_wake.rs`).
+    pub event_wake: Arc<event_wake::EventWake>,
     /// Client connections open now, both faces, against `live`'s limit;
     /// only the accept loop adds to it.
     pub open_connections: AtomicUsize,
@@ -289,10 +289,8 @@ impl Server {
                 .map_err(ServeError::Accept)?,
         };
         let pubsub = Arc::new(pubsub::Hub::default());
-        let events_arrived = Arc::new(tokio::sync::Notify::new());
-        let wake = Arc::clone(&events_arrived);
-        store.on_events(Arc::new(move |_| wake.notify_waiters()));
         let key_hook = key_hook::KeyHook::install(&store, Arc::clone(&pubsub));
+        let event_wake = event_wake::EventWake::install(&store);
         let config_for_live = config.clone();
         let shared = Arc::new(Shared {
             addresses,
@@ -303,6 +301,7 @@ impl Server {
             stats: ServerStats::new(resp::command_names()),
             next_client_id: AtomicU64::new(1),
             live: live::LiveConfig::new(&config_for_live),
+            event_wake,
             open_connections: AtomicUsize::new(0),
             clients: clients::Registry::default(),
             slowlog: slowlog::SlowLog::default(),
@@ -318,7 +317,6 @@ impl Server {
             key_hook,
             pubsub,
             monitors: monitor::Monitors::default(),
-            events_arrived,
             scripts: resp::scripting::Scripts::default(),
         });
         shared.scripts.attach(Arc::downgrade(&shared));

@@ -22,7 +22,7 @@ use crate::outcome::{self, Outcome};
 use sessiond::{FsyncPolicy, Store};
 
 /// Names of the operations, by [`op_index`].
-const OPS: [&str; 22] = [
+const OPS: [&str; 25] = [
     "ping",
     "auth",
     "stats",
@@ -45,6 +45,9 @@ const OPS: [&str; 22] = [
     "node_add",
     "node_remove",
     "key_incr_ttl",
+    "events_read",
+    "delete_noted",
+    "delete_owner_noted",
 ];
 
 /// The position of a request's kind in [`OPS`]: the native face's index
@@ -53,7 +56,8 @@ pub(crate) fn op_index(request: &Request) -> usize {
     match request.opcode() {
         op @ 0x01..=0x03 => usize::from(op - 0x01),
         op @ 0x10..=0x18 => 3 + usize::from(op - 0x10),
-        // The plain keys and, after them, the membership ops.
+        // The plain keys and, after them, the membership ops and the rest
+        // (0x29 on).
         op => 12 + usize::from(op - 0x20),
     }
 }
@@ -573,6 +577,17 @@ mod tests {
                 key: vec![],
                 delta: 1,
                 ttl: std::time::Duration::from_secs(1),
+            },
+            Request::EventsRead {
+                after: 0,
+                max: 1,
+                timeout: std::time::Duration::ZERO,
+            },
+            Request::DeleteNoted { id, note: vec![] },
+            Request::DeleteOwnerNoted {
+                owner: vec![],
+                keep: None,
+                note: vec![],
             },
         ];
         assert_eq!(requests.len(), OPS.len());

@@ -49,6 +49,67 @@ pub(crate) fn spawn_command(mut command: Command, port: u16) -> Child {
     child
 }
 
+/// A daemon child process, killed if a failing test drops it.
+pub(crate) struct Running(pub(crate) Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The binary on a data directory with an fsync policy and `extra` flags,
+/// on a free port, once it accepts connections; and its port.
+pub(crate) fn start_on(dir: &std::path::Path, fsync: &str, extra: &[&str]) -> (Running, u16) {
+    let port = free_port();
+    let mut command = Command::new(BIN);
+    command.args([
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data-dir",
+        &dir.display().to_string(),
+        "--fsync",
+        fsync,
+        "--log-level",
+        "warn",
+    ]);
+    command.args(extra);
+    (Running(spawn_command(command, port)), port)
+}
+
+/// A client of `config`'s server. A daemon that has just started on a
+/// loaded machine may take a moment to answer every handshake of the
+/// pool: connecting is retried, within a bound (requests are not).
+pub(crate) async fn connect_patiently(
+    config: sessiond_client::ClientConfig,
+) -> sessiond_client::Client {
+    let started = Instant::now();
+    loop {
+        match sessiond_client::Client::connect(config.clone()).await {
+            Ok(client) => return client,
+            Err(e) if started.elapsed() < Duration::from_secs(10) => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("connects: {e}"),
+        }
+    }
+}
+
 /// Sends the child a signal by name (`TERM`, `HUP`), with kill(1).
 pub(crate) fn send_signal(child: &Child, name: &str) {
     let killed = Command::new("kill")

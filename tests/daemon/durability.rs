@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,9 @@ use sessiond::SessionId;
 use sessiond_client::{Client, ClientConfig, ClientError, Retry, SessionStore};
 use sessiond_protocol::{NewSession, StoreError};
 
-use crate::binary::{BIN, free_port, spawn_command, terminate};
+use crate::binary::{
+    BIN, Running, connect_patiently, free_port, spawn_command, start_on, terminate,
+};
 
 /// Writers per round, and the key slots each cycles through: few slots,
 /// so the log soon outgrows the live data and compaction runs often.
@@ -50,47 +52,12 @@ fn random_below(n: u64) -> u64 {
     u64::from_le_bytes(SessionId::random().as_bytes()[..8].try_into().unwrap()) % n
 }
 
-/// A daemon child process, killed if a failing test drops it.
-struct Running(Child);
-
-impl std::ops::Deref for Running {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start(dir: &Path, fsync: &str) -> (Running, u16) {
-    let port = free_port();
-    let mut command = Command::new(BIN);
-    command.args([
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--data-dir",
-        &dir.display().to_string(),
-        "--fsync",
+    start_on(
+        dir,
         fsync,
-        "--compact-min-bytes",
-        "262144",
-        "--compact-ratio",
-        "2",
-        "--log-level",
-        "warn",
-    ]);
-    (Running(spawn_command(command, port)), port)
+        &["--compact-min-bytes", "262144", "--compact-ratio", "2"],
+    )
 }
 
 async fn connect(port: u16) -> Client {
@@ -100,20 +67,7 @@ async fn connect(port: u16) -> Client {
         .request_timeout(Duration::from_secs(10))
         .pool_size(WRITERS)
         .retry(Retry::never());
-    // A daemon that has just started on a loaded machine may take a moment
-    // to answer every handshake of the pool: connecting is retried, within
-    // a bound (writes are not).
-    let started = std::time::Instant::now();
-    loop {
-        match Client::connect(config.clone()).await {
-            Ok(client) => return client,
-            Err(e) if started.elapsed() < Duration::from_secs(10) => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("connects: {e}"),
-        }
-    }
+    connect_patiently(config).await
 }
 
 /// Writes until the daemon goes away.

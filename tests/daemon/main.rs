@@ -8,6 +8,7 @@ mod bounds;
 mod client;
 mod differential;
 mod durability;
+mod events;
 mod events_stream;
 mod group;
 mod hashes;

@@ -617,3 +617,29 @@ fn writes_replayed_alike_on_two_nodes_log_the_same_events() {
         "the leader's times"
     );
 }
+
+/// What the log counts per event: its packed image (56 bytes of header,
+/// the owner, the packed labels, the note) and 32 bytes of slot and
+/// allocator overhead. Prints the figure for a typical login session
+/// (docs/events.md quotes it): run with `-- --nocapture`.
+#[test]
+fn bytes_per_event_are_the_image_and_a_fixed_overhead() {
+    let (store, _clock) = manual_store(StoreConfig::default());
+    let (ua, ip) = ("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0", "192.0.2.7");
+    let labels = Labels::new().with("ua", ua).with("ip", ip);
+    // Per label: u8 key length, key, u16 value length, value.
+    let packed_labels = (1 + 2 + 2 + ua.len()) + (1 + 2 + 2 + ip.len());
+    let owner = "user:1234567";
+    let id = store
+        .create(NewSession::new(owner).labels(labels.clone()))
+        .unwrap();
+    let created = store.events_info().bytes;
+    assert_eq!(created as usize, 56 + owner.len() + packed_labels + 32);
+    store.delete_with_note(&id, Some(b"logout")).unwrap();
+    let ended = store.events_info().bytes - created;
+    assert_eq!(ended, created + 6, "the note is the only difference");
+    eprintln!(
+        "bytes per event: {created} (owner {} B, labels {packed_labels} B packed, no note)",
+        owner.len()
+    );
+}

@@ -11,7 +11,7 @@ import type { IdLike } from "./ids";
 import { type ClientOptions, type ResolvedOptions } from "./options";
 import { type PoolStats } from "./pool";
 import * as p from "./protocol";
-import type { BytesLike, CreateOptions, KeyTtl, ScanPage, Session, SessionInfo } from "./types";
+import type { BytesLike, CreateOptions, KeyTtl, ScanPage, Session, SessionEvent, SessionInfo } from "./types";
 export declare class Client {
     readonly options: ResolvedOptions;
     private readonly pool;
@@ -58,6 +58,25 @@ export declare class Client {
     count(owner: BytesLike): Promise<number>;
     /** End the owner's sessions except `keep` ("log out everywhere else"); resolves with how many ended. */
     deleteOwner(owner: BytesLike, options?: {
+        keep?: IdLike;
+    }): Promise<number>;
+    /**
+     * The session events after seq `after` (the last one handled; 0 at
+     * first), oldest first, at most `max`; when none is there yet the server
+     * waits up to `timeoutMs` (at most 60 000) for one and answers `[]` if
+     * none comes. Resuming after the last seq returned gets every event
+     * exactly once, in order. Throws EventsGap (with `oldest_kept`) when
+     * retention dropped events after `after`. A waiting read holds its
+     * connection: give waiting readers a client of their own.
+     */
+    readEvents(after: number, options?: {
+        max?: number;
+        timeoutMs?: number;
+    }): Promise<SessionEvent[]>;
+    /** `delete` whose `ended` event carries `note` ("logout"; at most 256 bytes). */
+    deleteWithNote(id: IdLike, note: BytesLike): Promise<boolean>;
+    /** `deleteOwner` whose `ended` events carry `note` ("kick"). */
+    deleteOwnerWithNote(owner: BytesLike, note: BytesLike, options?: {
         keep?: IdLike;
     }): Promise<number>;
     /** Set a plain key; `ttlMs` absent: no TTL. */

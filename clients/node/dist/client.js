@@ -13,6 +13,7 @@ exports.Client = void 0;
 const errors_1 = require("./errors");
 const options_1 = require("./options");
 const pool_1 = require("./pool");
+const ev = require("./events");
 const p = require("./protocol");
 class Client {
     options;
@@ -92,6 +93,26 @@ class Client {
     /** End the owner's sessions except `keep` ("log out everywhere else"); resolves with how many ended. */
     deleteOwner(owner, options = {}) {
         return this.execute(p.deleteOwner(owner, options.keep));
+    }
+    /**
+     * The session events after seq `after` (the last one handled; 0 at
+     * first), oldest first, at most `max`; when none is there yet the server
+     * waits up to `timeoutMs` (at most 60 000) for one and answers `[]` if
+     * none comes. Resuming after the last seq returned gets every event
+     * exactly once, in order. Throws EventsGap (with `oldest_kept`) when
+     * retention dropped events after `after`. A waiting read holds its
+     * connection: give waiting readers a client of their own.
+     */
+    readEvents(after, options = {}) {
+        return this.execute(ev.eventsRead(after, options.max ?? 100, options.timeoutMs ?? 0));
+    }
+    /** `delete` whose `ended` event carries `note` ("logout"; at most 256 bytes). */
+    deleteWithNote(id, note) {
+        return this.execute(ev.deleteNoted(id, note));
+    }
+    /** `deleteOwner` whose `ended` events carry `note` ("kick"). */
+    deleteOwnerWithNote(owner, note, options = {}) {
+        return this.execute(ev.deleteOwnerNoted(owner, options.keep, note));
     }
     /** Set a plain key; `ttlMs` absent: no TTL. */
     setKey(key, value, options = {}) {

@@ -148,7 +148,7 @@ class Connection {
             return Promise.reject(new errors_1.FrameTooLarge(`request of ${call.bodyLength} bytes; the server's limit is ${max}`, { max }));
         }
         return new Promise((resolve, reject) => {
-            this.pending.push({ call, resolve: resolve, reject, deadline: performance.now() + this.opts.requestTimeoutMs });
+            this.pending.push({ call, resolve: resolve, reject, deadline: performance.now() + this.opts.requestTimeoutMs + call.waitMs });
             if (this.inFlight === 1)
                 this.busy();
             if (!this.corked) {

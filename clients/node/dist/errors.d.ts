@@ -322,6 +322,31 @@ declare const Persistence_base: {
 /** The data directory refuses writes (a full disk); reads go on, writes resume by themselves. */
 export declare class Persistence extends Persistence_base {
 }
+declare const EventsGap_base: {
+    new (message: string, details?: Record<string, number | string>, code?: number): {
+        readonly code: number;
+        readonly codeName: string;
+        readonly details: Readonly<Record<string, number | string>>;
+        name: string;
+        message: string;
+        stack?: string;
+        cause?: unknown;
+    };
+    readonly code: number;
+    readonly codeName: string;
+    readonly fields: readonly (readonly [string, FieldKind])[];
+    captureStackTrace(targetObject: object, constructorOpt?: Function): void;
+    prepareStackTrace(err: Error, stackTraces: NodeJS.CallSite[]): any;
+    stackTraceLimit: number;
+};
+/**
+ * EVENTS_READ asked for events after `after` that retention dropped: the
+ * reader missed some. `oldestKept` (`oldest_kept`) is the oldest seq kept.
+ */
+export declare class EventsGap extends EventsGap_base {
+    readonly after: number;
+    readonly oldest_kept: number;
+}
 declare const AuthRequired_base: {
     new (message: string, details?: Record<string, number | string>, code?: number): {
         readonly code: number;

@@ -6,7 +6,7 @@
  * a lost conditional update says which version it lost to.
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.ProtocolError = exports.TimeoutError = exports.ConnectionError = exports.ClientError = exports.CLOSING_CODES = exports.ERROR_CLASSES = exports.UnknownError = exports.Unavailable = exports.NotLeader = exports.Busy = exports.ShuttingDown = exports.BadHandshake = exports.UnsupportedVersion = exports.FrameTooLarge = exports.Malformed = exports.UnknownOp = exports.AuthFailed = exports.AuthRequired = exports.Persistence = exports.WrongType = exports.Overflow = exports.NotAnInteger = exports.OutOfMemory = exports.VersionMismatch = exports.SessionLimit = exports.BadTimeout = exports.BadLabels = exports.BadKey = exports.TooLarge = exports.BadOwner = exports.IdTaken = exports.NotFound = exports.ServerError = exports.SessiondError = void 0;
+exports.ProtocolError = exports.TimeoutError = exports.ConnectionError = exports.ClientError = exports.CLOSING_CODES = exports.ERROR_CLASSES = exports.UnknownError = exports.Unavailable = exports.NotLeader = exports.Busy = exports.ShuttingDown = exports.BadHandshake = exports.UnsupportedVersion = exports.FrameTooLarge = exports.Malformed = exports.UnknownOp = exports.AuthFailed = exports.AuthRequired = exports.EventsGap = exports.Persistence = exports.WrongType = exports.Overflow = exports.NotAnInteger = exports.OutOfMemory = exports.VersionMismatch = exports.SessionLimit = exports.BadTimeout = exports.BadLabels = exports.BadKey = exports.TooLarge = exports.BadOwner = exports.IdTaken = exports.NotFound = exports.ServerError = exports.SessiondError = void 0;
 /** Base of every error this package throws. */
 class SessiondError extends Error {
     constructor(message, options) {
@@ -104,6 +104,13 @@ exports.WrongType = WrongType;
 class Persistence extends server(14, "PERSISTENCE") {
 }
 exports.Persistence = Persistence;
+/**
+ * EVENTS_READ asked for events after `after` that retention dropped: the
+ * reader missed some. `oldestKept` (`oldest_kept`) is the oldest seq kept.
+ */
+class EventsGap extends server(15, "EVENTS_GAP", [["after", "u64"], ["oldest_kept", "u64"]]) {
+}
+exports.EventsGap = EventsGap;
 /** The server has a token and this connection has not authenticated. */
 class AuthRequired extends server(32, "AUTH_REQUIRED") {
 }
@@ -167,7 +174,7 @@ exports.UnknownError = UnknownError;
 /** Every known code's class, by code. */
 exports.ERROR_CLASSES = new Map([
     NotFound, IdTaken, BadOwner, TooLarge, BadKey, BadLabels, BadTimeout, SessionLimit,
-    VersionMismatch, OutOfMemory, NotAnInteger, Overflow, WrongType, Persistence,
+    VersionMismatch, OutOfMemory, NotAnInteger, Overflow, WrongType, Persistence, EventsGap,
     AuthRequired, AuthFailed, UnknownOp, Malformed, FrameTooLarge, UnsupportedVersion,
     BadHandshake, ShuttingDown, Busy, NotLeader, Unavailable,
 ].map((cls) => [cls.code, cls]));

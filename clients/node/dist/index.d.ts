@@ -9,5 +9,6 @@ export { readTokenFile } from "./options";
 export type { PoolStats } from "./pool";
 export * from "./errors";
 export { generateSessionId, idBytes, idFromText, idToText, isSessionId, routingSlot, type IdLike } from "./ids";
-export type { BytesLike, CreateOptions, KeyTtl, Labels, LimitPolicy, OwnerLimit, ScanPage, ServerHello, Session, SessionInfo } from "./types";
+export type { BytesLike, CreateOptions, KeyTtl, Labels, LimitPolicy, OwnerLimit, ScanPage, ServerHello, Session, SessionEvent, SessionInfo } from "./types";
+export * as events from "./events";
 export * as protocol from "./protocol";

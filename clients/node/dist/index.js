@@ -19,7 +19,7 @@ var __exportStar = (this && this.__exportStar) || function(m, exports) {
     for (var p in m) if (p !== "default" && !Object.prototype.hasOwnProperty.call(exports, p)) __createBinding(exports, m, p);
 };
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.protocol = exports.routingSlot = exports.isSessionId = exports.idToText = exports.idFromText = exports.idBytes = exports.generateSessionId = exports.readTokenFile = exports.Client = void 0;
+exports.protocol = exports.events = exports.routingSlot = exports.isSessionId = exports.idToText = exports.idFromText = exports.idBytes = exports.generateSessionId = exports.readTokenFile = exports.Client = void 0;
 var client_1 = require("./client");
 Object.defineProperty(exports, "Client", { enumerable: true, get: function () { return client_1.Client; } });
 var options_1 = require("./options");
@@ -32,4 +32,5 @@ Object.defineProperty(exports, "idFromText", { enumerable: true, get: function (
 Object.defineProperty(exports, "idToText", { enumerable: true, get: function () { return ids_1.idToText; } });
 Object.defineProperty(exports, "isSessionId", { enumerable: true, get: function () { return ids_1.isSessionId; } });
 Object.defineProperty(exports, "routingSlot", { enumerable: true, get: function () { return ids_1.routingSlot; } });
+exports.events = require("./events");
 exports.protocol = require("./protocol");

@@ -4,7 +4,7 @@
  * plus the function that turns the reply body into the value the API
  * returns, so that connections only move frames and hand bodies back.
  */
-import { Reader } from "./codec";
+import { Reader, Writer } from "./codec";
 import { ServerError } from "./errors";
 import { type IdLike } from "./ids";
 import type { BytesLike, CreateOptions, KeyTtl, LimitPolicy, ScanPage, ServerHello, Session, SessionInfo } from "./types";
@@ -35,6 +35,9 @@ export declare const Op: {
     readonly NODE_ADD: 39;
     readonly NODE_REMOVE: 40;
     readonly KEY_INCR_TTL: 41;
+    readonly EVENTS_READ: 42;
+    readonly DELETE_NOTED: 43;
+    readonly DELETE_OWNER_NOTED: 44;
 };
 export declare const Tag: {
     readonly DONE: 0;
@@ -50,6 +53,7 @@ export declare const Tag: {
     readonly INTEGER: 10;
     readonly STATS: 11;
     readonly SCAN: 12;
+    readonly EVENTS: 13;
 };
 export declare const POLICIES: readonly LimitPolicy[];
 export declare const TTL_KINDS: readonly KeyTtl["kind"][];
@@ -66,7 +70,11 @@ export declare class Call<T> {
     readonly frame: Buffer;
     readonly tag: number;
     private readonly read;
-    constructor(frame: Buffer, tag: number, read: (r: Reader) => T);
+    /** Milliseconds the server may hold the request (an EVENTS_READ's wait), beyond the request timeout. */
+    readonly waitMs: number;
+    constructor(frame: Buffer, tag: number, read: (r: Reader) => T, 
+    /** Milliseconds the server may hold the request (an EVENTS_READ's wait), beyond the request timeout. */
+    waitMs?: number);
     /** The request body's length (what `max frame` bounds). */
     get bodyLength(): number;
     /**
@@ -75,6 +83,7 @@ export declare class Call<T> {
      */
     parse(body: Buffer): T;
 }
+export declare function call<T>(op: number, tag: number, read: (r: Reader) => T, build?: (w: Writer) => unknown): Call<T>;
 /** Whole seconds, rounded up (§2); for the API's second-valued options. */
 export declare function wholeSecs(v: number, what: string): number;
 export declare function ping(): Call<void>;

@@ -12,6 +12,7 @@ exports.clientHello = clientHello;
 exports.parseServerHello = parseServerHello;
 exports.serverHello = serverHello;
 exports.parseError = parseError;
+exports.call = call;
 exports.wholeSecs = wholeSecs;
 exports.ping = ping;
 exports.auth = auth;
@@ -48,11 +49,12 @@ exports.Op = {
     LIST: 0x16, COUNT: 0x17, DELETE_OWNER: 0x18,
     KEY_SET: 0x20, KEY_GET: 0x21, KEY_DELETE: 0x22, KEY_EXPIRE: 0x23, KEY_TTL: 0x24, KEY_INCR: 0x25,
     KEY_SCAN: 0x26, NODE_ADD: 0x27, NODE_REMOVE: 0x28, KEY_INCR_TTL: 0x29,
+    EVENTS_READ: 0x2a, DELETE_NOTED: 0x2b, DELETE_OWNER_NOTED: 0x2c,
 };
 exports.Tag = {
     DONE: 0x00, ID: 0x01, SESSION: 0x02, VERSION: 0x03, TIME: 0x04, BOOL: 0x05,
     LIST: 0x06, COUNT: 0x07, VALUE: 0x08, TTL: 0x09, INTEGER: 0x0a, STATS: 0x0b,
-    SCAN: 0x0c,
+    SCAN: 0x0c, EVENTS: 0x0d,
 };
 exports.POLICIES = ["none", "reject", "evict_oldest"];
 exports.TTL_KINDS = ["missing", "persistent", "expires"];
@@ -107,10 +109,14 @@ class Call {
     frame;
     tag;
     read;
-    constructor(frame, tag, read) {
+    waitMs;
+    constructor(frame, tag, read, 
+    /** Milliseconds the server may hold the request (an EVENTS_READ's wait), beyond the request timeout. */
+    waitMs = 0) {
         this.frame = frame;
         this.tag = tag;
         this.read = read;
+        this.waitMs = waitMs;
     }
     /** The request body's length (what `max frame` bounds). */
     get bodyLength() {

@@ -113,6 +113,20 @@ function decodeRequest(body) {
             f.delta = r.i64();
             f.ttl_ms = r.u64();
             break;
+        case protocol_1.Op.EVENTS_READ:
+            f.after = r.u64("after");
+            f.max = r.u32("max");
+            f.timeout_ms = r.u32("timeout");
+            break;
+        case protocol_1.Op.DELETE_NOTED:
+            f.id = r.id();
+            f.note = r.bytes16("note");
+            break;
+        case protocol_1.Op.DELETE_OWNER_NOTED:
+            f.owner = r.bytes16("owner");
+            f.keep = r.present() ? r.id() : null;
+            f.note = r.bytes16("note");
+            break;
         default: // KEY_GET, KEY_DELETE, KEY_TTL
             f.key = r.bytes16("key");
     }

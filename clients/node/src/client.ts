@@ -12,8 +12,9 @@ import { ProtocolError } from "./errors";
 import type { IdLike } from "./ids";
 import { type ClientOptions, resolveOptions, type ResolvedOptions } from "./options";
 import { Pool, type PoolStats } from "./pool";
+import * as ev from "./events";
 import * as p from "./protocol";
-import type { BytesLike, CreateOptions, KeyTtl, ScanPage, Session, SessionInfo } from "./types";
+import type { BytesLike, CreateOptions, KeyTtl, ScanPage, Session, SessionEvent, SessionInfo } from "./types";
 
 export class Client {
   readonly options: ResolvedOptions;
@@ -110,6 +111,29 @@ export class Client {
   /** End the owner's sessions except `keep` ("log out everywhere else"); resolves with how many ended. */
   deleteOwner(owner: BytesLike, options: { keep?: IdLike } = {}): Promise<number> {
     return this.execute(p.deleteOwner(owner, options.keep));
+  }
+
+  /**
+   * The session events after seq `after` (the last one handled; 0 at
+   * first), oldest first, at most `max`; when none is there yet the server
+   * waits up to `timeoutMs` (at most 60 000) for one and answers `[]` if
+   * none comes. Resuming after the last seq returned gets every event
+   * exactly once, in order. Throws EventsGap (with `oldest_kept`) when
+   * retention dropped events after `after`. A waiting read holds its
+   * connection: give waiting readers a client of their own.
+   */
+  readEvents(after: number, options: { max?: number; timeoutMs?: number } = {}): Promise<SessionEvent[]> {
+    return this.execute(ev.eventsRead(after, options.max ?? 100, options.timeoutMs ?? 0));
+  }
+
+  /** `delete` whose `ended` event carries `note` ("logout"; at most 256 bytes). */
+  deleteWithNote(id: IdLike, note: BytesLike): Promise<boolean> {
+    return this.execute(ev.deleteNoted(id, note));
+  }
+
+  /** `deleteOwner` whose `ended` events carry `note` ("kick"). */
+  deleteOwnerWithNote(owner: BytesLike, note: BytesLike, options: { keep?: IdLike } = {}): Promise<number> {
+    return this.execute(ev.deleteOwnerNoted(owner, options.keep, note));
   }
 
   /** Set a plain key; `ttlMs` absent: no TTL. */

@@ -150,7 +150,7 @@ export class Connection {
       return Promise.reject(new FrameTooLarge(`request of ${call.bodyLength} bytes; the server's limit is ${max}`, { max }));
     }
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ call, resolve: resolve as (v: unknown) => void, reject, deadline: performance.now() + this.opts.requestTimeoutMs });
+      this.pending.push({ call, resolve: resolve as (v: unknown) => void, reject, deadline: performance.now() + this.opts.requestTimeoutMs + call.waitMs });
       if (this.inFlight === 1) this.busy();
       if (!this.corked) {
         // Requests made in the same tick leave in one write.

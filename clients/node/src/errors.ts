@@ -98,6 +98,14 @@ export class Overflow extends server(12, "OVERFLOW") {}
 export class WrongType extends server(13, "WRONG_TYPE") {}
 /** The data directory refuses writes (a full disk); reads go on, writes resume by themselves. */
 export class Persistence extends server(14, "PERSISTENCE") {}
+/**
+ * EVENTS_READ asked for events after `after` that retention dropped: the
+ * reader missed some. `oldestKept` (`oldest_kept`) is the oldest seq kept.
+ */
+export class EventsGap extends server(15, "EVENTS_GAP", [["after", "u64"], ["oldest_kept", "u64"]]) {
+  declare readonly after: number;
+  declare readonly oldest_kept: number;
+}
 /** The server has a token and this connection has not authenticated. */
 export class AuthRequired extends server(32, "AUTH_REQUIRED") {}
 /** Wrong token. */
@@ -150,7 +158,7 @@ export class UnknownError extends ServerError {
 export const ERROR_CLASSES: ReadonlyMap<number, typeof ServerError> = new Map(
   [
     NotFound, IdTaken, BadOwner, TooLarge, BadKey, BadLabels, BadTimeout, SessionLimit,
-    VersionMismatch, OutOfMemory, NotAnInteger, Overflow, WrongType, Persistence,
+    VersionMismatch, OutOfMemory, NotAnInteger, Overflow, WrongType, Persistence, EventsGap,
     AuthRequired, AuthFailed, UnknownOp, Malformed, FrameTooLarge, UnsupportedVersion,
     BadHandshake, ShuttingDown, Busy, NotLeader, Unavailable,
   ].map((cls) => [cls.code, cls as typeof ServerError]),

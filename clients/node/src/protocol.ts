@@ -21,12 +21,13 @@ export const Op = {
   LIST: 0x16, COUNT: 0x17, DELETE_OWNER: 0x18,
   KEY_SET: 0x20, KEY_GET: 0x21, KEY_DELETE: 0x22, KEY_EXPIRE: 0x23, KEY_TTL: 0x24, KEY_INCR: 0x25,
   KEY_SCAN: 0x26, NODE_ADD: 0x27, NODE_REMOVE: 0x28, KEY_INCR_TTL: 0x29,
+  EVENTS_READ: 0x2a, DELETE_NOTED: 0x2b, DELETE_OWNER_NOTED: 0x2c,
 } as const;
 
 export const Tag = {
   DONE: 0x00, ID: 0x01, SESSION: 0x02, VERSION: 0x03, TIME: 0x04, BOOL: 0x05,
   LIST: 0x06, COUNT: 0x07, VALUE: 0x08, TTL: 0x09, INTEGER: 0x0a, STATS: 0x0b,
-  SCAN: 0x0c,
+  SCAN: 0x0c, EVENTS: 0x0d,
 } as const;
 
 export const POLICIES: readonly LimitPolicy[] = ["none", "reject", "evict_oldest"];
@@ -87,6 +88,8 @@ export class Call<T> {
     readonly frame: Buffer,
     readonly tag: number,
     private readonly read: (r: Reader) => T,
+    /** Milliseconds the server may hold the request (an EVENTS_READ's wait), beyond the request timeout. */
+    readonly waitMs = 0,
   ) {}
 
   /** The request body's length (what `max frame` bounds). */
@@ -125,7 +128,7 @@ function hex(n: number): string {
   return n.toString(16).padStart(2, "0");
 }
 
-function call<T>(op: number, tag: number, read: (r: Reader) => T, build?: (w: Writer) => unknown): Call<T> {
+export function call<T>(op: number, tag: number, read: (r: Reader) => T, build?: (w: Writer) => unknown): Call<T> {
   const w = new Writer().u8(op);
   build?.(w);
   return new Call(w.frame(), tag, read);

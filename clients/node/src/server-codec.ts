@@ -107,6 +107,20 @@ export function decodeRequest(body: Buffer): DecodedRequest {
       f.delta = r.i64();
       f.ttl_ms = r.u64();
       break;
+    case Op.EVENTS_READ:
+      f.after = r.u64("after");
+      f.max = r.u32("max");
+      f.timeout_ms = r.u32("timeout");
+      break;
+    case Op.DELETE_NOTED:
+      f.id = r.id();
+      f.note = r.bytes16("note");
+      break;
+    case Op.DELETE_OWNER_NOTED:
+      f.owner = r.bytes16("owner");
+      f.keep = r.present() ? r.id() : null;
+      f.note = r.bytes16("note");
+      break;
     default: // KEY_GET, KEY_DELETE, KEY_TTL
       f.key = r.bytes16("key");
   }

@@ -73,6 +73,23 @@ export interface ServerHello {
   maxFrame: number;
 }
 
+/**
+ * One session lifecycle event (EVENTS_READ, docs/events.md). `id` is the
+ * session's id (a rotation's old one); `reason` is set for "ended" only,
+ * `newId` for "rotated" only, `note` when the deleter gave one.
+ */
+export interface SessionEvent {
+  seq: number;
+  atMs: number;
+  kind: "created" | "rotated" | "updated" | "ended";
+  reason: "deleted" | "owner_deleted" | "limit_evicted" | "memory_evicted" | "idle_expired" | "absolute_expired" | null;
+  id: string;
+  newId: string | null;
+  owner: Buffer;
+  labels: Labels;
+  note: Buffer | null;
+}
+
 /** One step of a KEY_SCAN walk: the keys, and the cursor to pass next (0n: done). */
 export interface ScanPage {
   cursor: bigint;

@@ -9,7 +9,7 @@ const { test: nodeTest } = require("node:test");
 const test = (name, fn) => nodeTest(name, { timeout: 60_000 }, fn);
 
 const sessiond = require("sessiond");
-const { protocol: p, ERROR_CLASSES, ServerError, UnknownError, ProtocolError } = sessiond;
+const { protocol: p, events: ev, ERROR_CLASSES, ServerError, UnknownError, ProtocolError } = sessiond;
 const { Writer, Reader, DecodeError } = require("../dist/codec");
 const { decodeRequest, encodeOk, encodeError, UnknownOpcode } = require("../dist/server-codec");
 const { REPO } = require("./helpers/daemon");
@@ -55,6 +55,9 @@ function buildRequest(f) {
     case "key_scan": return p.keyScan(f.cursor, f.count, f.pattern_hex === null ? undefined : h(f.pattern_hex));
     case "node_add": return p.nodeAdd(f.id, f.raft_addr);
     case "node_remove": return p.nodeRemove(f.id);
+    case "events_read": return ev.eventsRead(f.after, f.max, f.timeout_ms);
+    case "delete_noted": return ev.deleteNoted(f.id, h(f.note_hex));
+    case "delete_owner_noted": return ev.deleteOwnerNoted(h(f.owner_hex), f.keep ?? undefined, h(f.note_hex));
     default: throw new Error(`no builder for ${f.op}`);
   }
 }
@@ -89,6 +92,14 @@ const infoOf = (j) => ({
   labels: Object.fromEntries(j.labels),
 });
 const ZERO_ID = Buffer.alloc(16);
+const eventJson = (e) => ({
+  seq: e.seq, at_ms: e.atMs, kind: e.kind, reason: e.reason, id: e.id, new_id: e.newId,
+  owner_hex: e.owner.toString("hex"), labels: Object.entries(e.labels), note_hex: e.note === null ? null : e.note.toString("hex"),
+});
+const eventOf = (j) => ({
+  seq: j.seq, atMs: j.at_ms, kind: j.kind, reason: j.reason, id: j.id, newId: j.new_id,
+  owner: h(j.owner_hex), labels: Object.fromEntries(j.labels), note: j.note_hex === null ? null : h(j.note_hex),
+});
 
 // reply name -> [a call reading it, value -> JSON fields, (JSON fields, writer) -> bytes]
 const REPLIES = {
@@ -119,6 +130,11 @@ const REPLIES = {
     p.keyScan(0, 1),
     (page) => ({ cursor: Number(page.cursor), keys_hex: page.keys.map((k) => k.toString("hex")) }),
     (f, w) => { w.u64(f.cursor).u32(f.keys_hex.length); for (const k of f.keys_hex) w.bytes16(h(k)); },
+  ],
+  events: [
+    ev.eventsRead(0),
+    (xs) => ({ events: xs.map(eventJson) }),
+    (f, w) => { w.u32(f.events.length); for (const e of f.events) ev.writeEvent(w, eventOf(e)); },
   ],
   stats: [
     p.stats(),

@@ -9,9 +9,9 @@ from typing import Any, Dict, List
 
 import pytest
 
-from sessiond import errors, protocol
+from sessiond import errors, events, protocol
 from sessiond.protocol import Call, Reader, Writer
-from sessiond.types import KeyTtl, OwnerLimit, ServerHello, Session, SessionInfo
+from sessiond.types import Event, KeyTtl, OwnerLimit, ServerHello, Session, SessionInfo
 
 VECTORS: List[Dict[str, Any]] = json.loads(
     (Path(__file__).resolve().parents[3] / "protocol" / "vectors" / "v1.json").read_text()
@@ -28,7 +28,7 @@ def h(x: str) -> bytes:
 
 def test_every_kind_present() -> None:
     assert {v["kind"] for v in VECTORS} == {"request", "response", "client_hello", "server_hello", "bad_request"}
-    assert len(VECTORS) == 92
+    assert len(VECTORS) == 101
 
 
 def test_every_error_code_has_a_vector() -> None:
@@ -83,6 +83,12 @@ def build_request(f: Dict[str, Any]) -> Call[object]:
         return protocol.node_add(f["id"], f["raft_addr"])
     if op == "node_remove":
         return protocol.node_remove(f["id"])
+    if op == "events_read":
+        return events.events_read(f["after"], f["max"], f["timeout_ms"] / 1000)
+    if op == "delete_noted":
+        return events.delete_noted(f["id"], h(f["note_hex"]))
+    if op == "delete_owner_noted":
+        return events.delete_owner_noted(h(f["owner_hex"]), f["keep"], h(f["note_hex"]))
     if op == "key_scan":
         pattern = None if f["pattern_hex"] is None else h(f["pattern_hex"])
         return protocol.key_scan(f["cursor"], f["count"], pattern)
@@ -134,6 +140,27 @@ def info_of(j: Dict[str, Any]) -> SessionInfo:
     )
 
 
+def event_json(e: Event) -> Dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "at_ms": e.at_ms,
+        "kind": e.kind,
+        "reason": e.reason,
+        "id": e.id,
+        "new_id": e.new_id,
+        "owner_hex": e.owner.hex(),
+        "labels": [list(p) for p in e.labels.items()],
+        "note_hex": None if e.note is None else e.note.hex(),
+    }
+
+
+def event_of(j: Dict[str, Any]) -> Event:
+    note = None if j["note_hex"] is None else h(j["note_hex"])
+    return Event(
+        j["seq"], j["at_ms"], j["kind"], j["id"], h(j["owner_hex"]), dict(j["labels"]), j["reason"], j["new_id"], note
+    )
+
+
 # reply name -> (tag, the Call reading it, value -> JSON fields, JSON fields -> writer)
 REPLIES: Dict[str, Any] = {
     "done": (protocol.ping(), lambda x: {}, lambda f, w: None),
@@ -167,6 +194,11 @@ REPLIES: Dict[str, Any] = {
         protocol.key_scan(),
         lambda x: {"cursor": x[0], "keys_hex": [k.hex() for k in x[1]]},
         lambda f, w: [w.u64(f["cursor"]).u32(len(f["keys_hex"]))] + [w.bytes16(h(k)) for k in f["keys_hex"]],
+    ),
+    "events": (
+        events.events_read(),
+        lambda xs: {"events": [event_json(e) for e in xs]},
+        lambda f, w: [w.u32(len(f["events"]))] + [events.write_event(w, event_of(e)) for e in f["events"]],
     ),
     "stats": (
         protocol.stats(),

@@ -109,7 +109,18 @@ impl Client {
     /// [`ClientError::ConnectionLost`] when no answer came to a request
     /// that is not retried after an unknown outcome, or
     /// [`ClientError::GaveUp`] when the retries ran out.
-    pub async fn request(&self, mut request: Request) -> Result<Reply, ClientError> {
+    pub async fn request(&self, request: Request) -> Result<Reply, ClientError> {
+        self.request_waiting(request, Duration::ZERO).await
+    }
+
+    /// [`Client::request`] for a request the server may hold for up to
+    /// `wait` before it answers (EVENTS_READ with a timeout): each attempt
+    /// and the retries' total are given that much more time.
+    pub(crate) async fn request_waiting(
+        &self,
+        mut request: Request,
+        wait: Duration,
+    ) -> Result<Reply, ClientError> {
         // The limits of SPEC.md §3, checked here so that a request the
         // server would refuse costs no round trip (and one the codec cannot
         // encode is never encoded).
@@ -133,7 +144,7 @@ impl Client {
         };
         let retry = self.inner.retry;
         let started = Instant::now();
-        let deadline = started + retry.total;
+        let deadline = started + retry.total + wait;
         let mut frame = encode(&request);
         let mut attempts = 0u32;
         let mut waits = 0u32;
@@ -141,7 +152,7 @@ impl Client {
         let mut redirected = false;
         loop {
             attempts += 1;
-            let failure = match self.attempt(&frame, deadline).await {
+            let failure = match self.attempt(&frame, deadline, wait).await {
                 Ok(reply) => return Ok(reply),
                 Err(failure) => failure,
             };
@@ -215,7 +226,12 @@ impl Client {
 
     /// One attempt on the pool in use (or on a new one, if it has no live
     /// connection).
-    async fn attempt(&self, frame: &Bytes, deadline: Instant) -> Result<Reply, Failure> {
+    async fn attempt(
+        &self,
+        frame: &Bytes,
+        deadline: Instant,
+        wait: Duration,
+    ) -> Result<Reply, Failure> {
         let current = self
             .inner
             .group
@@ -223,7 +239,7 @@ impl Client {
             .await
             .map_err(Failure::NotSent)?;
         let call = current.pool.call(frame.clone());
-        match tokio::time::timeout(self.inner.request_timeout, call).await {
+        match tokio::time::timeout(self.inner.request_timeout + wait, call).await {
             Err(_) => Err(Failure::Sent(current.generation, ClientError::Timeout)),
             Ok(Err(_not_sent)) => Err(Failure::NotSent(ClientError::Io(std::io::Error::new(
                 std::io::ErrorKind::NotConnected,

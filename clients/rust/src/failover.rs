@@ -48,11 +48,14 @@ impl Replay {
             | Request::KeyGet { .. }
             | Request::KeyTtl { .. }
             | Request::KeyScan { .. }
+            | Request::EventsRead { .. }
             // Sliding a deadline again, ending what is already ended or
             // setting what is already set changes nothing.
             | Request::Touch { .. }
             | Request::Delete { .. }
+            | Request::DeleteNoted { .. }
             | Request::DeleteOwner { .. }
+            | Request::DeleteOwnerNoted { .. }
             | Request::KeySet { .. }
             | Request::KeyDelete { .. }
             | Request::KeyExpire { .. }

@@ -91,6 +91,7 @@ mod client;
 mod config;
 mod connection;
 mod error;
+mod events;
 mod failover;
 mod pool;
 mod store;

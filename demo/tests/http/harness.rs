@@ -169,6 +169,22 @@ impl<S: Backend> Harness<S> {
         }
     }
 
+    /// GET as this browser, for a stream (server-sent events): the status
+    /// and the body, read as it comes.
+    pub async fn open_stream(&self, browser: &Browser, path: &str) -> (StatusCode, Body) {
+        let request = browser
+            .request(Method::GET, path)
+            .body(Body::empty())
+            .unwrap();
+        let response = self
+            .app
+            .clone()
+            .oneshot(with_peer(request, browser.ip))
+            .await
+            .expect("infallible");
+        (response.status(), response.into_body())
+    }
+
     /// GET as this browser.
     pub async fn get(&self, browser: &mut Browser, path: &str) -> Reply {
         let request = browser

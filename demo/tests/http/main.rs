@@ -11,6 +11,7 @@ mod api;
 mod devices;
 mod jwt;
 mod limits;
+mod live;
 mod restart;
 mod review;
 mod sessions;

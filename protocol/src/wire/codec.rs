@@ -32,6 +32,7 @@
 //!
 //! [`Duration`]: std::time::Duration
 
+mod event;
 mod pieces;
 mod reader;
 mod request;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::{KeyTtl, NewSession, Session, SessionId, SessionInfo, StoreError};
+use crate::{Event, KeyTtl, NewSession, Session, SessionId, SessionInfo, StoreError};
 
 /// A request (SPEC.md §8).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +144,43 @@ pub enum Request {
         /// The node's id.
         id: u64,
     },
+    /// The session events after a seq (docs/events.md), waiting up to
+    /// `timeout` for one when there is none yet.
+    EventsRead {
+        /// The last seq the reader handled (0 at first).
+        after: u64,
+        /// Most events in the reply (the server caps it at
+        /// [`MAX_EVENTS_READ`]; 0 is taken as 1).
+        max: u32,
+        /// How long to wait for an event when none is after `after`,
+        /// millisecond resolution (at most [`MAX_EVENTS_WAIT`]); zero
+        /// answers at once.
+        timeout: Duration,
+    },
+    /// [`Request::Delete`] with a note the `ended` event repeats.
+    DeleteNoted {
+        /// Which session.
+        id: SessionId,
+        /// The note ("logout"; at most 256 bytes; empty for none).
+        note: Vec<u8>,
+    },
+    /// [`Request::DeleteOwner`] with a note each `ended` event repeats.
+    DeleteOwnerNoted {
+        /// Whose.
+        owner: Vec<u8>,
+        /// The session to keep.
+        keep: Option<SessionId>,
+        /// The note ("kick"; at most 256 bytes; empty for none).
+        note: Vec<u8>,
+    },
 }
+
+/// Most events one EVENTS_READ returns, whatever it asks for: a reply's
+/// size stays bounded (an event repeats its session's labels).
+pub const MAX_EVENTS_READ: u32 = 1000;
+
+/// Longest an EVENTS_READ waits for an event.
+pub const MAX_EVENTS_WAIT: Duration = Duration::from_secs(60);
 
 impl Request {
     /// The opcode on the wire.
@@ -172,6 +208,9 @@ impl Request {
             Request::NodeAdd { .. } => 0x27,
             Request::NodeRemove { .. } => 0x28,
             Request::KeyIncrTtl { .. } => 0x29,
+            Request::EventsRead { .. } => 0x2A,
+            Request::DeleteNoted { .. } => 0x2B,
+            Request::DeleteOwnerNoted { .. } => 0x2C,
         }
     }
 
@@ -200,6 +239,9 @@ impl Request {
             Request::NodeAdd { .. } => "node_add",
             Request::NodeRemove { .. } => "node_remove",
             Request::KeyIncrTtl { .. } => "key_incr_ttl",
+            Request::EventsRead { .. } => "events_read",
+            Request::DeleteNoted { .. } => "delete_noted",
+            Request::DeleteOwnerNoted { .. } => "delete_owner_noted",
         }
     }
 }
@@ -239,6 +281,8 @@ pub enum Reply {
         /// The live keys found in this step, possibly none.
         keys: Vec<Vec<u8>>,
     },
+    /// Session events, oldest first (possibly none: the wait ran out).
+    Events(Vec<Event>),
 }
 
 impl Reply {
@@ -258,6 +302,7 @@ impl Reply {
             Reply::Integer(_) => 0x0A,
             Reply::Stats(_) => 0x0B,
             Reply::Scan { .. } => 0x0C,
+            Reply::Events(_) => 0x0D,
         }
     }
 }
@@ -318,6 +363,15 @@ pub enum ServerError {
     /// unknown: it may still be applied. Worth retrying.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Retention has dropped session events after the seq an EVENTS_READ
+    /// asked to read after: the reader missed some.
+    #[error("events after seq {after} were dropped by retention; the oldest kept is {oldest_kept}")]
+    EventsGap {
+        /// The seq the reader asked to read after.
+        after: u64,
+        /// The oldest seq kept (or the next to be logged, if none is).
+        oldest_kept: u64,
+    },
 }
 
 /// NOT_LEADER's text, which says where to go when the node knows.
@@ -350,6 +404,7 @@ pub enum ErrorCode {
     Overflow = 12,
     WrongType = 13,
     Persistence = 14,
+    EventsGap = 15,
     AuthRequired = 32,
     AuthFailed = 33,
     UnknownOp = 34,
@@ -365,7 +420,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in order.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::NotFound,
         ErrorCode::IdTaken,
         ErrorCode::BadOwner,
@@ -380,6 +435,7 @@ impl ErrorCode {
         ErrorCode::Overflow,
         ErrorCode::WrongType,
         ErrorCode::Persistence,
+        ErrorCode::EventsGap,
         ErrorCode::AuthRequired,
         ErrorCode::AuthFailed,
         ErrorCode::UnknownOp,
@@ -415,6 +471,7 @@ impl ErrorCode {
             ErrorCode::Overflow => "OVERFLOW",
             ErrorCode::WrongType => "WRONG_TYPE",
             ErrorCode::Persistence => "PERSISTENCE",
+            ErrorCode::EventsGap => "EVENTS_GAP",
             ErrorCode::AuthRequired => "AUTH_REQUIRED",
             ErrorCode::AuthFailed => "AUTH_FAILED",
             ErrorCode::UnknownOp => "UNKNOWN_OP",
@@ -469,6 +526,7 @@ impl ServerError {
             ServerError::Busy => ErrorCode::Busy,
             ServerError::NotLeader { .. } => ErrorCode::NotLeader,
             ServerError::Unavailable(_) => ErrorCode::Unavailable,
+            ServerError::EventsGap { .. } => ErrorCode::EventsGap,
         }
     }
 

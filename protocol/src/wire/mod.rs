@@ -23,4 +23,6 @@ pub use handshake::{
     ClientHello, HTTP_REPLY, HandshakeError, LOWEST_VERSION, MAGIC, ServerHello, VERSION,
     looks_like_http, negotiate,
 };
-pub use message::{ErrorCode, Reply, Request, Response, ServerError};
+pub use message::{
+    ErrorCode, MAX_EVENTS_READ, MAX_EVENTS_WAIT, Reply, Request, Response, ServerError,
+};

@@ -10,10 +10,10 @@
 //! connections meanwhile. On each wake-up the read is retried; its answer
 //! is the entries, or the null array once its time is up.
 //!
-//! The log's listener (`Shared::events_arrived`, a `Notify` installed as
-//! the store's `on_events`) wakes every parked read when events are
-//! appended; a read checks the log's newest sequence after arming its
-//! wake-up, so an event appended in between is never missed.
+//! The store's one event listener (`event_wake.rs`, shared with the
+//! native face's EVENTS_READ) wakes every parked read when events are
+//! appended; it arms its wake-up before it checks the newest sequence, so
+//! an event appended in between is never missed.
 
 use std::time::{Duration, Instant};
 
@@ -107,20 +107,6 @@ pub(crate) async fn woken(client: &Client<'_>) {
     let Some(blocked) = &client.blocked else {
         return std::future::pending().await;
     };
-    let notified = client.shared.events_arrived.notified();
-    tokio::pin!(notified);
-    notified.as_mut().enable();
-    if streams::newest(client) > blocked.seen {
-        return;
-    }
-    match blocked.deadline {
-        Some(deadline) => {
-            let deadline = tokio::time::Instant::from_std(deadline);
-            tokio::select! {
-                () = notified => {}
-                () = tokio::time::sleep_until(deadline) => {}
-            }
-        }
-        None => notified.await,
-    }
+    let deadline = blocked.deadline.map(tokio::time::Instant::from_std);
+    client.shared.event_wake.after(blocked.seen, deadline).await;
 }

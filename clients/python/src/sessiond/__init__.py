@@ -13,7 +13,7 @@ from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _error_names
 from .failover import Retry
 from .protocol import id_from_text, id_to_text
-from .types import KeyTtl, OwnerLimit, ServerHello, Session, SessionInfo
+from .types import Event, KeyTtl, OwnerLimit, ServerHello, Session, SessionInfo
 
 __version__ = "0.1.0"
 
@@ -24,6 +24,7 @@ __all__ = [
     "AsyncPipeline",
     "Retry",
     "Session",
+    "Event",
     "SessionInfo",
     "KeyTtl",
     "OwnerLimit",

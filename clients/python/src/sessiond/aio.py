@@ -15,11 +15,11 @@ from collections import deque
 from types import TracebackType
 from typing import AsyncIterator, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
-from . import errors, protocol
+from . import errors, events, protocol
 from .connection import Options, build_options, hello_error
 from .pipeline import PipelineBase
 from .protocol import BytesLike, Call, IdLike
-from .types import KeyTtl, OwnerLimit, ServerHello, Session, SessionInfo
+from .types import Event, KeyTtl, OwnerLimit, ServerHello, Session, SessionInfo
 
 T = TypeVar("T")
 
@@ -133,9 +133,10 @@ class AsyncConnection:
         self.pending.extend(futs)
         return futs
 
-    async def _wait(self, fut: asyncio.Future[bytes]) -> bytes:
+    async def _wait(self, fut: asyncio.Future[bytes], extra: float = 0.0) -> bytes:
+        timeout = None if self.options.timeout is None else self.options.timeout + extra
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), self.options.timeout)
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
         except asyncio.TimeoutError as exc:
             raise errors.TimeoutError(
                 f"no reply from {self.options.host}:{self.options.port} within {self.options.timeout} s"
@@ -159,7 +160,7 @@ class AsyncConnection:
         self._check_size(call.frame)
         (fut,) = self.submit(call.frame, 1)
         await self._drain()
-        return self._finish(call, await self._wait(fut))
+        return self._finish(call, await self._wait(fut, call.wait))
 
     async def call_many(self, calls: Sequence[Call[object]], raise_errors: bool = True) -> List[object]:
         for c in calls:
@@ -321,6 +322,20 @@ class AsyncClient:
 
     async def delete_owner(self, owner: BytesLike, keep: Optional[IdLike] = None) -> int:
         return await self.execute(protocol.delete_owner(owner, keep))
+
+    async def read_events(self, after: int = 0, max_events: int = 100, timeout: float = 0.0) -> List[Event]:
+        """As :meth:`sessiond.Client.read_events`."""
+        return await self.execute(events.events_read(after, max_events, timeout))
+
+    async def delete_with_note(self, session_id: IdLike, note: Optional[BytesLike]) -> bool:
+        """As :meth:`sessiond.Client.delete_with_note`."""
+        return await self.execute(events.delete_noted(session_id, note))
+
+    async def delete_owner_with_note(
+        self, owner: BytesLike, keep: Optional[IdLike] = None, note: Optional[BytesLike] = None
+    ) -> int:
+        """As :meth:`sessiond.Client.delete_owner_with_note`."""
+        return await self.execute(events.delete_owner_noted(owner, keep, note))
 
     async def set_key(self, key: BytesLike, value: BytesLike, ttl: Optional[float] = None) -> None:
         await self.execute(protocol.key_set(key, value, ttl))

@@ -15,13 +15,13 @@ from types import TracebackType
 from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 from urllib.parse import urlsplit
 
-from . import errors, protocol
+from . import errors, events, protocol
 from .connection import Connection, Options, build_options
 from .failover import Retry, candidates, join_address, replayable, split_address
 from .pipeline import PipelineBase
 from .pool import Pool, PoolExhausted
 from .protocol import BytesLike, Call, IdLike
-from .types import KeyTtl, OwnerLimit, Session, SessionInfo
+from .types import Event, KeyTtl, OwnerLimit, Session, SessionInfo
 
 T = TypeVar("T")
 
@@ -324,6 +324,27 @@ class Client:
     def delete_owner(self, owner: BytesLike, keep: Optional[IdLike] = None) -> int:
         """End the owner's sessions except ``keep``; returns how many ended."""
         return self.execute(protocol.delete_owner(owner, keep))
+
+    def read_events(self, after: int = 0, max_events: int = 100, timeout: float = 0.0) -> List[Event]:
+        """The session events after seq ``after`` (the last one handled; 0 at
+        first), oldest first, at most ``max_events``; when there is none yet,
+        the server waits up to ``timeout`` seconds (at most 60) for one and
+        returns ``[]`` if none comes. Resuming after the last seq returned
+        gets every event exactly once, in order. Raises
+        :class:`sessiond.EventsGap` (with ``oldest_kept``) when retention has
+        dropped events after ``after``."""
+        return self.execute(events.events_read(after, max_events, timeout))
+
+    def delete_with_note(self, session_id: IdLike, note: Optional[BytesLike]) -> bool:
+        """:meth:`delete` whose ``ended`` event carries ``note`` ("logout",
+        "revoke"; at most 256 bytes)."""
+        return self.execute(events.delete_noted(session_id, note))
+
+    def delete_owner_with_note(
+        self, owner: BytesLike, keep: Optional[IdLike] = None, note: Optional[BytesLike] = None
+    ) -> int:
+        """:meth:`delete_owner` whose ``ended`` events carry ``note`` ("kick")."""
+        return self.execute(events.delete_owner_noted(owner, keep, note))
 
     def set_key(self, key: BytesLike, value: BytesLike, ttl: Optional[float] = None) -> None:
         """Set a plain key; ``ttl`` in seconds (ms precision), None for none."""

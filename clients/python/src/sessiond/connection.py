@@ -177,10 +177,21 @@ class Connection:
             )
 
     def call(self, call: Call[T]) -> T:
-        """Send one request and return its reply's value (or raise its error)."""
+        """Send one request and return its reply's value (or raise its error).
+
+        A call the server may hold (``call.wait``) gets that much longer
+        than the reply timeout."""
         self._check_size(call.frame)
         self._send(call.frame)
-        return self._finish(call, self.read_body())
+        if not call.wait or self.options.timeout is None:
+            return self._finish(call, self.read_body())
+        self.sock.settimeout(self.options.timeout + call.wait)
+        try:
+            body = self.read_body()
+        finally:
+            if not self.broken:
+                self.sock.settimeout(self.options.timeout)
+        return self._finish(call, body)
 
     def _finish(self, call: Call[T], body: bytes) -> T:
         try:

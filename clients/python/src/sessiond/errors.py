@@ -27,6 +27,7 @@ __all__ = [
     "Overflow",
     "WrongType",
     "Persistence",
+    "EventsGap",
     "AuthRequired",
     "AuthFailed",
     "UnknownOp",
@@ -174,6 +175,15 @@ class Persistence(ServerError):
     code, name = 14, "PERSISTENCE"
 
 
+class EventsGap(ServerError):
+    """EVENTS_READ asked for events after ``after`` that retention dropped:
+    the reader missed some. ``oldest_kept`` is the oldest seq still kept
+    (resume after ``oldest_kept - 1`` once the loss is dealt with)."""
+
+    code, name = 15, "EVENTS_GAP"
+    fields = (("after", "u64"), ("oldest_kept", "u64"))
+
+
 class AuthRequired(ServerError):
     """The server has a token and this connection has not authenticated."""
 
@@ -278,6 +288,7 @@ ERROR_CLASSES: Dict[int, Type[ServerError]] = {
         Overflow,
         WrongType,
         Persistence,
+        EventsGap,
         AuthRequired,
         AuthFailed,
         UnknownOp,

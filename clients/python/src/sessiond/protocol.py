@@ -44,10 +44,12 @@ OP_KEY_SET, OP_KEY_GET, OP_KEY_DELETE, OP_KEY_EXPIRE, OP_KEY_TTL, OP_KEY_INCR = 
 OP_KEY_SCAN = 0x26
 OP_NODE_ADD, OP_NODE_REMOVE = 0x27, 0x28
 OP_KEY_INCR_TTL = 0x29
+OP_EVENTS_READ, OP_DELETE_NOTED, OP_DELETE_OWNER_NOTED = 0x2A, 0x2B, 0x2C
 
 TAG_DONE, TAG_ID, TAG_SESSION, TAG_VERSION, TAG_TIME, TAG_BOOL = 0, 1, 2, 3, 4, 5
 TAG_LIST, TAG_COUNT, TAG_VALUE, TAG_TTL, TAG_INTEGER, TAG_STATS = 6, 7, 8, 9, 10, 11
 TAG_SCAN = 12
+TAG_EVENTS = 13
 
 #: Keys KEY_SCAN looks at per step unless told otherwise (Redis's SCAN: 10).
 DEFAULT_SCAN_COUNT = 10
@@ -327,6 +329,9 @@ class Call(Generic[T_co]):
     frame: bytes
     tag: int
     read: Callable[[Reader], T_co]
+    #: Seconds the server may hold the request before it answers (an
+    #: EVENTS_READ's wait), beyond the client's reply timeout.
+    wait: float = 0.0
 
     def parse(self, body: bytes) -> T_co:
         """The reply's value, or raise the server's error for this request."""
@@ -504,17 +509,15 @@ def count(owner: BytesLike) -> Call[int]:
     return _call(OP_COUNT, TAG_COUNT, Reader.u32, lambda w: w.bytes16(_b(owner)))
 
 
+def owner_keep(w: Writer, owner: BytesLike, keep: Optional[IdLike]) -> Writer:
+    """DELETE_OWNER's fields (and DELETE_OWNER_NOTED's first two): the
+    owner, then the ``opt<id>`` session to keep."""
+    w.bytes16(_b(owner))
+    return w.u8(0) if keep is None else w.u8(1).raw(id_bytes(keep))
+
+
 def delete_owner(owner: BytesLike, keep: Optional[IdLike] = None) -> Call[int]:
-    raw_keep = None if keep is None else id_bytes(keep)
-
-    def build(w: Writer) -> None:
-        w.bytes16(_b(owner))
-        if raw_keep is None:
-            w.u8(0)
-        else:
-            w.u8(1).raw(raw_keep)
-
-    return _call(OP_DELETE_OWNER, TAG_COUNT, Reader.u32, build)
+    return _call(OP_DELETE_OWNER, TAG_COUNT, Reader.u32, lambda w: owner_keep(w, owner, keep))
 
 
 def key_set(key: BytesLike, value: BytesLike, ttl: Optional[float] = None) -> Call[None]:
@@ -663,6 +666,14 @@ def decode_request(body: bytes) -> Tuple[str, Dict[str, Any]]:
     elif op == OP_KEY_INCR_TTL:
         name, f["key"], f["delta"] = "key_incr_ttl", r.bytes16("key"), r.i64()
         f["ttl_ms"] = r.u64()
+    elif op == OP_EVENTS_READ:
+        name, f["after"], f["max"], f["timeout_ms"] = "events_read", r.u64("after"), r.u32("max"), r.u32("timeout")
+    elif op == OP_DELETE_NOTED:
+        name, f["id"], f["note"] = "delete_noted", r.id(), r.bytes16("note")
+    elif op == OP_DELETE_OWNER_NOTED:
+        name, f["owner"] = "delete_owner_noted", r.bytes16("owner")
+        f["keep"] = r.id() if r.present() else None
+        f["note"] = r.bytes16("note")
     else:
         raise UnknownOpcode(op)
     r.end()

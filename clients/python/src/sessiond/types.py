@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
-__all__ = ["SessionInfo", "Session", "KeyTtl", "OwnerLimit", "ServerHello"]
+__all__ = ["SessionInfo", "Session", "KeyTtl", "OwnerLimit", "ServerHello", "Event"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,28 @@ class OwnerLimit:
 
     max_sessions: int
     policy: str = "reject"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One session lifecycle event (EVENTS_READ, docs/events.md).
+
+    ``kind`` is "created", "rotated", "updated" or "ended"; ``reason`` is
+    None unless ended, else "deleted", "owner_deleted", "limit_evicted",
+    "memory_evicted", "idle_expired" or "absolute_expired". ``id`` is the
+    session's id (a rotation's old one), ``new_id`` a rotation's new one;
+    ``note`` the deleter's note, if any. ``at_ms`` is Unix milliseconds.
+    """
+
+    seq: int
+    at_ms: int
+    kind: str
+    id: str
+    owner: bytes
+    labels: Dict[str, str] = field(default_factory=dict)
+    reason: Optional[str] = None
+    new_id: Optional[str] = None
+    note: Optional[bytes] = None
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,25 @@ pub(super) fn put_request(out: &mut BytesMut, req: &Request) {
             out.put_i64(*delta);
             out.put_millis(*ttl);
         }
+        Request::EventsRead {
+            after,
+            max,
+            timeout,
+        } => {
+            out.put_u64(*after);
+            out.put_u32(*max);
+            // A wait beyond u32 milliseconds (49 days) is capped anyway.
+            out.put_u32(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        }
+        Request::DeleteNoted { id, note } => {
+            out.put_id(id);
+            out.put_bytes16(note);
+        }
+        Request::DeleteOwnerNoted { owner, keep, note } => {
+            out.put_bytes16(owner);
+            out.put_opt(keep.as_ref(), BytesMut::put_id);
+            out.put_bytes16(note);
+        }
     }
 }
 
@@ -166,6 +185,20 @@ pub(super) fn read_request(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
             key: r.bytes16("key")?.to_vec(),
             delta: r.i64("delta")?,
             ttl: r.millis("ttl")?,
+        },
+        0x2A => Request::EventsRead {
+            after: r.u64("after")?,
+            max: r.u32("max")?,
+            timeout: std::time::Duration::from_millis(r.u32("timeout")?.into()),
+        },
+        0x2B => Request::DeleteNoted {
+            id: r.id("id")?,
+            note: r.bytes16("note")?.to_vec(),
+        },
+        0x2C => Request::DeleteOwnerNoted {
+            owner: r.bytes16("owner")?.to_vec(),
+            keep: r.opt("keep", Reader::id)?,
+            note: r.bytes16("note")?.to_vec(),
         },
         op => return Err(DecodeError::UnknownOp(op)),
     };

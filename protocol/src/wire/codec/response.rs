@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 
+use super::event::{MIN_EVENT_LEN, put_event, read_event};
 use super::reader::Reader;
 use super::writer::WireWrite;
 use super::{DecodeError, STATUS_OK};
@@ -69,6 +70,12 @@ fn put_reply(out: &mut BytesMut, reply: &Reply) {
                 out.put_bytes16(key);
             }
         }
+        Reply::Events(events) => {
+            out.put_len32(events.len());
+            for event in events {
+                put_event(out, event);
+            }
+        }
     }
 }
 
@@ -112,6 +119,10 @@ pub(super) fn read_reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
                     Ok(r.bytes16("key")?.to_vec())
                 })?,
             }
+        }
+        0x0D => {
+            let count = r.len32("event count")?;
+            Reply::Events(r.counted(count, MIN_EVENT_LEN, read_event)?)
         }
         tag => return Err(DecodeError::UnknownTag(tag)),
     };
@@ -167,6 +178,10 @@ fn put_error(out: &mut BytesMut, err: &ServerError) {
         // No leader known travels as the empty string.
         ServerError::NotLeader { leader } => {
             out.put_str16(truncate(leader.as_deref().unwrap_or(""), u16::MAX.into()));
+        }
+        ServerError::EventsGap { after, oldest_kept } => {
+            out.put_u64(*after);
+            out.put_u64(*oldest_kept);
         }
         ServerError::AuthRequired
         | ServerError::AuthFailed
@@ -292,6 +307,10 @@ pub(super) fn read_error(code: u8, r: &mut Reader<'_>) -> Result<ServerError, De
             message,
             ServerError::Unavailable(String::new()),
         )),
+        ErrorCode::EventsGap => ServerError::EventsGap {
+            after: r.u64("after")?,
+            oldest_kept: r.u64("oldest kept")?,
+        },
     };
     Ok(err)
 }

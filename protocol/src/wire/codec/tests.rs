@@ -208,12 +208,12 @@ fn long_messages_are_cut_on_a_character_boundary() {
 #[test]
 fn response_errors() {
     assert_eq!(
-        decode_response(&[0, 0x0d]),
-        Err(DecodeError::UnknownTag(0x0d))
+        decode_response(&[0, 0x0e]),
+        Err(DecodeError::UnknownTag(0x0e))
     );
     assert_eq!(
-        decode_response(&[15, 0, 0]),
-        Err(DecodeError::UnknownErrorCode(15))
+        decode_response(&[16, 0, 0]),
+        Err(DecodeError::UnknownErrorCode(16))
     );
     assert_eq!(decode_response(&[0, 0, 0]), Err(DecodeError::Surplus(1)));
     assert!(matches!(
@@ -315,4 +315,69 @@ fn bad_lengths_lose_the_framing() {
 fn the_limit_itself_is_allowed() {
     let mut buf = BytesMut::from(&[0, 0, 0, 2, 1, 2][..]);
     assert!(next_frame(&mut buf, 2).unwrap().is_some());
+}
+
+#[test]
+fn events_refuse_unknown_kinds_and_reasons_out_of_place() {
+    use crate::{EndReason, Event, EventKind};
+    let event = Event {
+        seq: 7,
+        at_ms: 1,
+        kind: EventKind::Ended {
+            reason: EndReason::OwnerDeleted,
+            note: Some(b"kick".to_vec()),
+        },
+        id: ID,
+        owner: b"o".to_vec(),
+        labels: Labels::new(),
+    };
+    let frame = response_frame(&Ok(Reply::Events(vec![event.clone()])));
+    let body = &frame[4..];
+    assert_eq!(decode_response(body), Ok(Ok(Reply::Events(vec![event]))));
+    // status, tag, u32 count, u64 seq, u64 time: the kind is at 22, the
+    // reason at 23.
+    let (kind, reason) = (2 + 4 + 16, 2 + 4 + 16 + 1);
+    let with = |at: usize, value: u8| {
+        let mut bad = body.to_vec();
+        bad[at] = value;
+        decode_response(&bad)
+    };
+    assert!(matches!(
+        with(kind, 5),
+        Err(DecodeError::Invalid {
+            field: "event kind",
+            ..
+        })
+    ));
+    assert!(matches!(
+        with(reason, 0),
+        Err(DecodeError::Invalid {
+            field: "end reason",
+            ..
+        })
+    ));
+    assert!(matches!(
+        with(reason, 7),
+        Err(DecodeError::Invalid {
+            field: "end reason",
+            ..
+        })
+    ));
+    // A created event with a reason, or with a note, is no event.
+    assert!(matches!(
+        with(kind, 1),
+        Err(DecodeError::Invalid {
+            field: "end reason",
+            ..
+        })
+    ));
+    let mut noted = body.to_vec();
+    (noted[kind], noted[reason]) = (1, 0);
+    assert!(matches!(
+        decode_response(&noted),
+        Err(DecodeError::Invalid {
+            field: "note length",
+            ..
+        })
+    ));
 }

@@ -1,0 +1,33 @@
+// Live pages (demo/src/live.rs): a signed-in page hears when its session
+// ends, here or anywhere (revoked from another device, kicked, expired),
+// and reloads, which shows the sign-in page and why; the admin page lists
+// sign-ins and sign-outs as they happen. Without JavaScript the pages
+// work as before: the next request finds the session gone.
+(() => {
+  const live = document.body.dataset.live;
+  if (live) {
+    const source = new EventSource(live);
+    source.addEventListener('ended', () => {
+      source.close();
+      location.reload();
+    });
+  }
+  const feed = document.getElementById('feed');
+  if (feed) {
+    const source = new EventSource('/live/admin');
+    const show = (kind) => (message) => {
+      const event = JSON.parse(message.data);
+      const item = document.createElement('li');
+      item.className = kind;
+      const when = new Date(event.at_ms).toLocaleTimeString();
+      const what = kind === 'signin'
+        ? `${event.account} signed in on ${event.device}`
+        : `${event.account} signed out of ${event.device} (${event.reason.replace('_', ' ')})`;
+      item.textContent = `${when} ${what}`;
+      feed.prepend(item);
+      while (feed.children.length > 50) feed.lastElementChild.remove();
+    };
+    source.addEventListener('signin', show('signin'));
+    source.addEventListener('signout', show('signout'));
+  }
+})();
