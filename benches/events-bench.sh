@@ -75,9 +75,9 @@ def med(rs, key, fmt="{:.1f}"):
     xs = [r[key] for r in rs if r.get(key) is not None]
     return fmt.format(statistics.median(xs)) if xs else "-"
 base = runs.get(0)
-print("| subscribers | delivered / expected | p50 ms | p99 ms | p99.9 ms | server CPU µs/event "
+print("| subscribers | delivered / expected (all rounds) | events per read | p50 ms | p99 ms | p99.9 ms | server CPU µs/event "
       "| µs/delivered | µs/event per subscriber added | server RSS MiB | client CPU s | load (1 min) |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for n in sorted(runs):
     rs = runs[n]
     ms = lambda key: med([{key: r[key] / 1e3} for r in rs if r[key] is not None], key, "{:.2f}")
@@ -88,7 +88,7 @@ for n in sorted(runs):
         b = statistics.median(r["server_cpu_us_per_event"] for r in base)
         marginal = "{:.2f}".format((statistics.median(r["server_cpu_us_per_event"] for r in rs) - b) / n)
     loads = [r["load_before"] for r in rs]
-    print(f"| {n} | {delivered:,} / {expected:,} | {ms('latency_p50_us')} | {ms('latency_p99_us')} "
+    print(f"| {n} | {delivered:,} / {expected:,} | {med(rs, 'delivered_per_read', '{:.2f}')} | {ms('latency_p50_us')} | {ms('latency_p99_us')} "
           f"| {ms('latency_p999_us')} | {med(rs, 'server_cpu_us_per_event', '{:.2f}')} "
           f"| {med(rs, 'server_cpu_us_per_delivered', '{:.2f}')} | {marginal} "
           f"| {statistics.median(r['server_rss_bytes'] for r in rs) / 2**20:.1f} "

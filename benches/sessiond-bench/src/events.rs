@@ -97,6 +97,9 @@ struct Seen {
     gaps: u64,
     /// Events whose seq was not above the one before.
     out_of_order: u64,
+    /// EVENTS_READ requests sent after the start: each one a request and
+    /// a wake-up for the server, whatever it carries.
+    reads: u64,
 }
 
 /// The figures of a run.
@@ -286,6 +289,7 @@ fn subscribe(
         delivered: 0,
         gaps: 0,
         out_of_order: 0,
+        reads: 0,
     };
     let mut after = 0;
     while read(conn, &mut after, Duration::ZERO, nonce, clock, &mut seen)? > 0 {}
@@ -293,6 +297,7 @@ fn subscribe(
     let mut drain_until = None;
     loop {
         read(conn, &mut after, READ_WAIT, nonce, clock, &mut seen)?;
+        seen.reads += 1;
         if writing.load(Ordering::Acquire) {
             continue;
         }
@@ -352,12 +357,13 @@ fn read(
 /// CPU per event in microseconds, over every subscriber's deliveries.
 fn report_json(plan: &EventsPlan, run: &EventsRun) -> Value {
     let mut latencies = Latencies::new();
-    let (mut delivered, mut gaps, mut out_of_order) = (0, 0, 0);
+    let (mut delivered, mut gaps, mut out_of_order, mut reads) = (0, 0, 0, 0);
     for seen in &run.seen {
         latencies.merge(&seen.latencies);
         delivered += seen.delivered;
         gaps += seen.gaps;
         out_of_order += seen.out_of_order;
+        reads += seen.reads;
     }
     let events = run.written.events;
     let cpu_us = run.server_cpu.as_secs_f64() * 1e6;
@@ -375,6 +381,8 @@ fn report_json(plan: &EventsPlan, run: &EventsRun) -> Value {
         "missed": expected.saturating_sub(delivered),
         "gaps": gaps,
         "out_of_order": out_of_order,
+        "reads": reads,
+        "delivered_per_read": (reads > 0).then(|| round(delivered as f64 / reads as f64, 2)),
         "latency_p50_us": (delivered > 0).then(|| round(latencies.quantile_us(0.5), 1)),
         "latency_p99_us": (delivered > 0).then(|| round(latencies.quantile_us(0.99), 1)),
         "latency_p999_us": (delivered > 0).then(|| round(latencies.quantile_us(0.999), 1)),
@@ -398,7 +406,7 @@ fn report_text(report: &Value) -> String {
     format!(
         "events-delivery {target}: {subscribers} subscribers, rate {rate}/s for {duration}s\n\
          written   {events} events ({achieved}/s)\n\
-         delivered {delivered} (missed {missed}, gaps {gaps}, out of order {ooo})\n\
+         delivered {delivered} (missed {missed}, gaps {gaps}, out of order {ooo}) in {reads} reads\n\
          latency   p50 {p50} us  p99 {p99} us  p99.9 {p999} us  max {max} us\n\
          server    {cpu} us CPU: {per_event} us/event, {per_delivered} us/delivered; RSS {rss} B\n\
          client    {client} us CPU\n",
@@ -412,6 +420,7 @@ fn report_text(report: &Value) -> String {
         missed = field("missed"),
         gaps = field("gaps"),
         ooo = field("out_of_order"),
+        reads = field("reads"),
         p50 = field("latency_p50_us"),
         p99 = field("latency_p99_us"),
         p999 = field("latency_p999_us"),

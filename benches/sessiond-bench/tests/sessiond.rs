@@ -105,6 +105,10 @@ fn events_delivery_reaches_every_subscriber_once_and_skips_earlier_events() {
             (Some(0), Some(0))
         );
         assert_eq!(run["out_of_order"], 0);
+        assert!(
+            run["reads"].as_u64().unwrap() >= 3,
+            "each subscriber read: {run}"
+        );
         let (p50, p999) = (&run["latency_p50_us"], &run["latency_p999_us"]);
         assert!(
             p50.as_f64().unwrap() > 0.0 && p999.as_f64() >= p50.as_f64(),
