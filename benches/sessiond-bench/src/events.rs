@@ -12,9 +12,13 @@
 //! run, per event written and per event delivered, shows what each
 //! subscriber adds; with `--subscribers 0` it is the writes' cost alone.
 //!
-//! The writer is open-loop: it sends what the schedule says is due,
-//! pipelined in one write, whether or not earlier answers are in, so a
-//! slow server shows as latency, not as a lower rate quietly taken.
+//! The writer keeps to a schedule (event `n` at `n / rate` seconds): it
+//! sends every request that is due in one write, then reads their
+//! answers, so when an answer takes longer than the gap between two
+//! events the next write carries more of them and the rate still holds
+//! (`achieved_rate` says if it did not). A latency is timed from the
+//! actual send, so time a request spent waiting for the writer is not in
+//! it: the figure is the server's and the subscribers', not the writer's.
 
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -151,11 +155,13 @@ fn measure(plan: &EventsPlan, target: &Sessiond) -> Result<EventsRun> {
             })
             .collect();
         ready.wait();
-        let cpu_before = server_cpu(plan, target)?;
-        let client_before = processes_cpu(&[std::process::id()])?;
-        let started = Instant::now();
-        let written = write(&mut writer, plan, nonce, &clock);
-        written_events.store(written.as_ref().map_or(0, |w| w.events), Ordering::Release);
+        let measured = write_measured(&mut writer, plan, nonce, &clock, target);
+        // Whatever became of the writer, the subscribers learn that it is
+        // done, so that none of them waits for it for ever.
+        written_events.store(
+            measured.as_ref().map_or(0, |(_, w)| w.events),
+            Ordering::Release,
+        );
         writing.store(false, Ordering::Release);
         let seen = handles
             .into_iter()
@@ -165,10 +171,10 @@ fn measure(plan: &EventsPlan, target: &Sessiond) -> Result<EventsRun> {
                     .unwrap_or_else(|_| Err(Error::new("a subscriber panicked")))
             })
             .collect::<Result<Vec<_>>>()?;
-        let elapsed = started.elapsed();
-        let written = written?;
+        let (before, written) = measured?;
+        let elapsed = before.started.elapsed();
         let (after, source) = server_cpu(plan, target)?;
-        let client_cpu = match (client_before, processes_cpu(&[std::process::id()])?) {
+        let client_cpu = match (before.client_cpu, processes_cpu(&[std::process::id()])?) {
             (Some(before), Some(after)) => Some(after.saturating_sub(before)),
             _ => None,
         };
@@ -179,13 +185,37 @@ fn measure(plan: &EventsPlan, target: &Sessiond) -> Result<EventsRun> {
         Ok(EventsRun {
             written,
             seen,
-            server_cpu: after.saturating_sub(cpu_before.0),
+            server_cpu: after.saturating_sub(before.server_cpu),
             source,
             server_rss,
             client_cpu,
             elapsed,
         })
     })
+}
+
+/// The clocks as the writer starts.
+struct Before {
+    started: Instant,
+    server_cpu: Duration,
+    client_cpu: Option<Duration>,
+}
+
+/// Reads the CPU clocks, then runs the writer.
+fn write_measured(
+    conn: &mut SessiondConnection,
+    plan: &EventsPlan,
+    nonce: u64,
+    clock: &SendClock,
+    target: &Sessiond,
+) -> Result<(Before, Written)> {
+    let before = Before {
+        server_cpu: server_cpu(plan, target)?.0,
+        client_cpu: processes_cpu(&[std::process::id()])?,
+        started: Instant::now(),
+    };
+    let written = write(conn, plan, nonce, clock)?;
+    Ok((before, written))
 }
 
 /// The daemon's CPU so far, from `/proc` for `--cpu-of`, else from STATS.
@@ -292,8 +322,15 @@ fn subscribe(
         reads: 0,
     };
     let mut after = 0;
-    while read(conn, &mut after, Duration::ZERO, nonce, clock, &mut seen)? > 0 {}
+    let mut catch_up = || -> Result<()> {
+        while read(conn, &mut after, Duration::ZERO, nonce, clock, &mut seen)? > 0 {}
+        Ok(())
+    };
+    let caught_up = catch_up();
+    // Past the barrier even on an error, or the writer would wait for
+    // this subscriber for ever.
     ready.wait();
+    caught_up?;
     let mut drain_until = None;
     loop {
         read(conn, &mut after, READ_WAIT, nonce, clock, &mut seen)?;
