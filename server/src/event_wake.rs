@@ -1,7 +1,8 @@
 //! The store's one session-event listener on this server, which wakes
 //! the readers that wait for events (the native EVENTS_READ with a
-//! timeout; later a RESP stream's XREAD BLOCK): each waits on its own
-//! connection thread, none holds a thread hostage.
+//! timeout; the Redis face's blocking stream reads can wait here too,
+//! [`EventWake::after`] with no deadline for `BLOCK 0`): each waits on its
+//! own connection thread, none holds a thread hostage.
 //!
 //! The listener holds this value, not the server, so that the store
 //! (which keeps its listeners for its life) makes no cycle with the

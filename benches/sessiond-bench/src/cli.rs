@@ -107,6 +107,26 @@ pub struct Args {
           conflicts_with_all = ["memory_only", "expiry_only", "persist_only"])]
     pub failover: Vec<String>,
 
+    /// Only measure session events: one client creates and deletes
+    /// sessions at --rate events a second on a sessiond:// target while
+    /// --subscribers clients each follow the event log with blocking
+    /// EVENTS_READ on their own connection; reports the delivery latency
+    /// (writer's send to subscriber's receive: p50, p99, p99.9) and the
+    /// server's CPU per event and per delivered event (from /proc with
+    /// --cpu-of, else from STATS) and its RSS. See benches/events-bench.sh.
+    #[arg(long, conflicts_with_all = ["memory_only", "expiry_only", "persist_only", "failover"])]
+    pub events_delivery: bool,
+
+    /// With --events-delivery: events a second the writer makes (half
+    /// creations, half deletions).
+    #[arg(long, value_name = "EVENTS", default_value = "10000", value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// With --events-delivery: readers following the event log, one
+    /// connection and thread each; 0 measures the writes alone.
+    #[arg(long, value_name = "N", default_value = "1")]
+    pub subscribers: u32,
+
     /// Against redis://, follow every write (login, logout, key set, the
     /// prefill's too) with `WAIT N 0` in the same pipeline: it counts as
     /// done once N replicas have it, as a replicated sessiond acknowledges
@@ -195,6 +215,17 @@ where
     Ok(value)
 }
 
+/// Parses a positive, finite rate.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of events a second"))?;
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err("the rate must be positive".into());
+    }
+    Ok(rate)
+}
+
 /// Parses a positive, finite number of seconds.
 fn parse_secs(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
@@ -275,6 +306,28 @@ mod tests {
         let args = Args::try_parse_from(["sessiond-bench", "--redis-wait-replicas", "1"]).unwrap();
         assert_eq!(args.redis_wait_replicas, Some(1));
         assert!(Args::try_parse_from(["sessiond-bench", "--redis-wait-replicas", "0"]).is_err());
+    }
+
+    #[test]
+    fn events_delivery_flags_parse() {
+        let args = Args::try_parse_from([
+            "sessiond-bench",
+            "--target",
+            "sessiond://127.0.0.1:1",
+            "--events-delivery",
+            "--rate",
+            "2500",
+            "--subscribers",
+            "0",
+        ])
+        .unwrap();
+        assert!(args.events_delivery);
+        assert_eq!((args.rate, args.subscribers), (2500.0, 0));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("inf").is_err());
+        assert!(
+            Args::try_parse_from(["sessiond-bench", "--events-delivery", "--memory-only"]).is_err()
+        );
     }
 
     #[test]

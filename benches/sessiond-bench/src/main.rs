@@ -6,7 +6,9 @@
 //! Redis (and later at the daemon) for comparison. See `--help`.
 
 mod cli;
+mod delivery;
 mod error;
+mod events;
 mod expiry;
 mod failover;
 mod native;
@@ -61,6 +63,19 @@ fn run(args: &Args) -> Result<()> {
             ));
         }
         return persist::run(&plan, dir, args.json);
+    }
+    if args.events_delivery {
+        let TargetSpec::Sessiond(spec) = &args.target else {
+            return Err(Error::new("--events-delivery needs a sessiond:// target"));
+        };
+        let plan = events::EventsPlan {
+            spec: spec.clone(),
+            rate: args.rate,
+            subscribers: args.subscribers as usize,
+            duration: args.duration,
+            cpu_of: args.cpu_of.clone(),
+        };
+        return events::run(&plan, args.json);
     }
     if !args.failover.is_empty() {
         return failover::run(&args.failover, args.duration, plan.payload);

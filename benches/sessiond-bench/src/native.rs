@@ -332,6 +332,23 @@ impl SessiondConnection {
         self.read_response()
     }
 
+    /// Writes `requests` in one write without waiting for their answers,
+    /// which [`SessiondConnection::receive`] then reads in order: a writer
+    /// that keeps a fixed rate cannot wait a round trip per request.
+    pub fn send(&mut self, requests: &[Request]) -> Result<()> {
+        self.output.clear();
+        for request in requests {
+            codec::encode_request(request, &mut self.output);
+        }
+        self.stream.write_all(&self.output)?;
+        Ok(())
+    }
+
+    /// Reads the answer to the oldest request not yet answered.
+    pub fn receive(&mut self) -> Result<Response> {
+        self.read_response()
+    }
+
     fn handshake(&mut self, spec: &SessiondSpec) -> Result<()> {
         self.stream
             .write_all(&ClientHello { version: VERSION }.encode())?;

@@ -285,7 +285,8 @@ fn percentiles_us(histogram: &Histogram<u64>) -> [f64; 3] {
     [0.5, 0.99, 0.999].map(|q| round(histogram.value_at_quantile(q) as f64 / 1000.0, 3))
 }
 
-fn round(value: f64, decimals: i32) -> f64 {
+/// `value` rounded to `decimals` decimal places, for reports.
+pub fn round(value: f64, decimals: i32) -> f64 {
     let scale = 10f64.powi(decimals);
     (value * scale).round() / scale
 }

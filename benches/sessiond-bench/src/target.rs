@@ -436,13 +436,23 @@ impl EmbeddedConnection {
 
 /// This process's resident set size (`VmRSS` in `/proc/self/status`).
 fn process_rss() -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| Error::new(format!("cannot read /proc/self/status: {e}")))?;
+    rss_from("/proc/self/status")
+}
+
+/// The resident set size of local process `pid` (`VmRSS` in
+/// `/proc/PID/status`): a server's, read from outside it.
+pub fn pid_rss(pid: u32) -> Result<u64> {
+    rss_from(&format!("/proc/{pid}/status"))
+}
+
+fn rss_from(path: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(path)
+        .map_err(|e| Error::new(format!("cannot read {path}: {e}")))?;
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().strip_suffix("kB"))
         .and_then(|kib| kib.trim().parse::<u64>().ok())
         .map(|kib| kib * 1024)
-        .ok_or_else(|| Error::new("no VmRSS line in /proc/self/status"))
+        .ok_or_else(|| Error::new(format!("no VmRSS line in {path}")))
 }

@@ -295,7 +295,7 @@ const USER_HZ: u64 = 100;
 /// The user and system CPU time the processes `pids` have used so far,
 /// together (all their threads; fields 14 and 15 of `/proc/PID/stat`);
 /// `None` for no processes.
-fn processes_cpu(pids: &[u32]) -> Result<Option<Duration>> {
+pub fn processes_cpu(pids: &[u32]) -> Result<Option<Duration>> {
     if pids.is_empty() {
         return Ok(None);
     }

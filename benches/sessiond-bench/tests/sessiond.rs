@@ -89,6 +89,44 @@ fn the_session_mix_runs_against_a_daemon_and_reports_server_figures() {
 }
 
 #[test]
+fn events_delivery_reaches_every_subscriber_once_and_skips_earlier_events() {
+    let addr = start(ServerConfig::default());
+    let target = format!("sessiond://{addr}");
+    let args = ["--events-delivery", "--rate", "2000", "--subscribers", "3"];
+    // The second run starts on a log that already holds the first's
+    // events: its subscribers skip them and count only their own run's.
+    for _ in 0..2 {
+        let run = report(&bench(&target, &args));
+        let events = run["events"].as_u64().unwrap();
+        assert_eq!(events, 1000, "2000 a second for half a second");
+        assert_eq!(run["delivered"].as_u64().unwrap(), 3 * events);
+        assert_eq!(
+            (run["missed"].as_u64(), run["gaps"].as_u64()),
+            (Some(0), Some(0))
+        );
+        assert_eq!(run["out_of_order"], 0);
+        assert!(
+            run["reads"].as_u64().unwrap() >= 3,
+            "each subscriber read: {run}"
+        );
+        let (p50, p999) = (&run["latency_p50_us"], &run["latency_p999_us"]);
+        assert!(
+            p50.as_f64().unwrap() > 0.0 && p999.as_f64() >= p50.as_f64(),
+            "{run}"
+        );
+        assert!(run["server_cpu_us_per_delivered"].as_f64().is_some());
+    }
+    let alone = report(&bench(
+        &target,
+        &["--events-delivery", "--rate", "2000", "--subscribers", "0"],
+    ));
+    assert_eq!(alone["delivered"], 0);
+    assert!(alone["latency_p50_us"].is_null() && alone["server_cpu_us_per_delivered"].is_null());
+    let redis = bench("redis://127.0.0.1:1", &["--events-delivery"]);
+    assert!(String::from_utf8_lossy(&redis.stderr).contains("needs a sessiond:// target"));
+}
+
+#[test]
 fn a_token_is_sent_from_the_url_and_required_without_it() {
     let addr = start(ServerConfig {
         auth_token: Some(Secret::new("bench-token-padded-to-the-32-byte-minimum").unwrap()),
