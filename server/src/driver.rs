@@ -129,7 +129,9 @@ pub(crate) trait Answer {
 
     /// Resolves when something waits to be sent unasked (a pub/sub
     /// message), which the next [`Answer::answer`] writes first. Never,
-    /// for a protocol without pushes.
+    /// for a protocol without pushes. Awaited only while
+    /// [`Answer::waits_for_pushes`] (which a connection that may receive
+    /// pushes must then say), so the others pay nothing for it per wait.
     async fn pushed(&self) {
         std::future::pending::<()>().await;
     }
@@ -393,6 +395,7 @@ where
     if read && input.capacity() - input.len() < READ_AT_LEAST {
         input.reserve(READ_AT_LEAST);
     }
+    let pushes = protocol.waits_for_pushes();
     let pushed = protocol.pushed();
     tokio::pin!(pushed);
     let can_stop = output.is_empty();
@@ -408,7 +411,7 @@ where
         if timer.poll(cx).is_ready() {
             return Poll::Ready(Event::Timer);
         }
-        if pushed.as_mut().poll(cx).is_ready() {
+        if pushes && pushed.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Event::Pushed);
         }
         poll_io(&mut *stream, cx, input, output, read).map(Event::Io)
