@@ -498,11 +498,7 @@ impl Random {
             static SEEDS: Cell<Option<u64>> = const { Cell::new(None) };
         }
         SEEDS.with(|state| {
-            let mut seeds = Random(
-                state
-                    .get()
-                    .unwrap_or_else(|| seed_of(&SessionId::random())),
-            );
+            let mut seeds = Random(state.get().unwrap_or_else(|| seed_of(&SessionId::random())));
             let seed = seeds.next();
             state.set(Some(seeds.0));
             Random(seed)

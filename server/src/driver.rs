@@ -206,7 +206,10 @@ where
             }
             if next == Next::Close {
                 let n = output.len() as u64;
-                shared.stats.net_output_bytes.fetch_add(n, Ordering::Relaxed);
+                shared
+                    .stats
+                    .net_output_bytes
+                    .fetch_add(n, Ordering::Relaxed);
                 match timeout(config.write_timeout, stream.write_all(&output)).await {
                     Ok(result) => result?,
                     Err(_) => return Ok(Some(Bound::WriteTimeout)),
@@ -220,7 +223,10 @@ where
                 write_now(&mut stream, &mut output)?;
                 if output.len() < waiting {
                     let n = (waiting - output.len()) as u64;
-                    shared.stats.net_output_bytes.fetch_add(n, Ordering::Relaxed);
+                    shared
+                        .stats
+                        .net_output_bytes
+                        .fetch_add(n, Ordering::Relaxed);
                     // The batch's one clock read beyond the read's own.
                     protocol.answered(last_active.elapsed());
                     write_since = (!output.is_empty()).then(Instant::now);
@@ -258,7 +264,12 @@ where
             shrink(&mut input);
             shrink(&mut output);
             held.set(input.capacity() + output.capacity());
-            let soonest = nearest(last_active + idle, write_since, config.write_timeout, auth_deadline);
+            let soonest = nearest(
+                last_active + idle,
+                write_since,
+                config.write_timeout,
+                auth_deadline,
+            );
             if soonest < timer.deadline() {
                 timer.reset(soonest);
             }
@@ -294,7 +305,12 @@ where
                         debug!("closing idle connection");
                         return Ok(None);
                     }
-                    let soonest = nearest(last_active + idle, write_since, config.write_timeout, auth_deadline);
+                    let soonest = nearest(
+                        last_active + idle,
+                        write_since,
+                        config.write_timeout,
+                        auth_deadline,
+                    );
                     timer.reset(soonest);
                 }
                 Event::Woken => {
@@ -307,10 +323,16 @@ where
                     Io::Read(0) => eof = true,
                     Io::Read(n) => {
                         last_active = Instant::now();
-                        shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        shared
+                            .stats
+                            .net_input_bytes
+                            .fetch_add(n as u64, Ordering::Relaxed);
                     }
                     Io::Wrote(n) => {
-                        shared.stats.net_output_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        shared
+                            .stats
+                            .net_output_bytes
+                            .fetch_add(n as u64, Ordering::Relaxed);
                         protocol.answered(last_active.elapsed());
                         write_since = (!output.is_empty()).then(Instant::now);
                     }
