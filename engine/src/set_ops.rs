@@ -15,6 +15,7 @@
 //! seed and the same set (members are kept in byte order, the same on
 //! every node), they do.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
@@ -468,11 +469,14 @@ fn seed_of(id: &SessionId) -> u64 {
 pub(crate) struct Random(u64);
 
 impl Random {
-    /// For a write (SPOP): seeded from a fresh id, the OS's, or in a
-    /// replay the one the leader drew for it. A replay whose entry carries
-    /// no id (a log from before SPOP drew one) seeds from the leader's
-    /// time and `salt`, the same on every node.
+    /// For a write (SPOP): outside a replay, as a read; in a replay,
+    /// seeded from the id the leader drew for it. A replay whose entry
+    /// carries no id (a log from before SPOP drew one) seeds from the
+    /// leader's time and `salt`, the same on every node.
     pub(crate) fn for_write(salt: &[u8], now_ms: u64) -> Random {
+        if !replica::replaying() {
+            return Random::for_read();
+        }
         let seed = match replica::fresh_id() {
             Some(id) => seed_of(&id),
             None => salt.iter().fold(now_ms, |h, &b| {
@@ -482,10 +486,23 @@ impl Random {
         Random(seed)
     }
 
-    /// For a read (SRANDMEMBER, RANDOMKEY): from the OS, never from the
-    /// ids a replay carries, which belong to the writes that drew them.
+    /// For a read (SRANDMEMBER, RANDOMKEY), and a write outside a replay:
+    /// the next seed of this thread's generator, itself seeded once from
+    /// the OS, never from the ids a replay carries, which belong to the
+    /// writes that drew them. A pick needs no secret, and asking the OS
+    /// for each one cost a `getrandom` system call per SPOP beside its
+    /// read and write (strace of `redis-benchmark -t spop`).
     pub(crate) fn for_read() -> Random {
-        Random(seed_of(&SessionId::random()))
+        thread_local! {
+            /// This thread's generator state; `None` until first used.
+            static SEEDS: Cell<Option<u64>> = const { Cell::new(None) };
+        }
+        SEEDS.with(|state| {
+            let mut seeds = Random(state.get().unwrap_or_else(|| seed_of(&SessionId::random())));
+            let seed = seeds.next();
+            state.set(Some(seeds.0));
+            Random(seed)
+        })
     }
 
     fn next(&mut self) -> u64 {

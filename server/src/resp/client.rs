@@ -57,6 +57,9 @@ pub(crate) struct Client<'a> {
     pub reply_off: bool,
     /// CLIENT REPLY SKIP: the next command's answer is dropped.
     pub skip_next: bool,
+    /// The table index of the last command found, tried first for the
+    /// next one ([`Table::lookup_hinted`](super::spec::Table::lookup_hinted)).
+    pub last_found: usize,
 }
 
 impl Client<'_> {
@@ -81,6 +84,7 @@ impl Client<'_> {
             blocked: None,
             reply_off: false,
             skip_next: false,
+            last_found: 0,
             tx: super::transaction::Transaction::new(shared.watches.clone(), 0),
         }
     }

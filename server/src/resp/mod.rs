@@ -301,7 +301,10 @@ async fn execute(
     args: &[Bytes],
     mark: &mut Instant,
 ) -> Reply {
-    let found = COMMANDS.lookup(name);
+    let found = COMMANDS.lookup_hinted(name, client.last_found);
+    if let Some((index, _)) = found {
+        client.last_found = index;
+    }
     if let Some((_, spec)) = found
         && client.policy.authenticated()
         // CLIENT PAUSE holds the command here, before its time runs.

@@ -179,6 +179,21 @@ impl Table {
         Some((index, &specs[index]))
     }
 
+    /// [`Table::lookup`], trying the command at `hint` first: a
+    /// connection mostly sends the command it sent before, and comparing
+    /// one name ignoring case costs a tenth of the binary search's six
+    /// comparisons and the lowering (callgrind: some 450 instructions of
+    /// a GET's 6,400).
+    pub(crate) fn lookup_hinted(&self, name: &[u8], hint: usize) -> Option<(usize, &'static Spec)> {
+        let specs = self.0;
+        if let Some(spec) = specs.get(hint)
+            && spec.name.as_bytes().eq_ignore_ascii_case(name)
+        {
+            return Some((hint, spec));
+        }
+        self.lookup(name)
+    }
+
     /// Every command, in table order.
     pub(crate) fn iter(&self) -> std::slice::Iter<'static, Spec> {
         self.0.iter()
