@@ -78,28 +78,39 @@ impl Live {
     }
 
     /// Follows the store's log from its newest event on, for as long as
-    /// the app lives.
+    /// the app lives: the reader holds the app's state only while it reads
+    /// (an embedded store's read never yields), so dropping the app drops
+    /// the store and frees its data directory.
     pub(crate) fn spawn<S: Backend>(state: &AppState<S>) {
-        let state = state.clone();
+        let app = Arc::downgrade(&state.shared);
         tokio::spawn(async move {
-            let mut after = newest(&state.store).await;
+            let mut after = match app.upgrade() {
+                Some(shared) => newest(&shared.store).await,
+                None => return,
+            };
             loop {
-                match state.store.next_events(after, 500, Duration::ZERO).await {
+                let Some(shared) = app.upgrade() else { return };
+                if *shared.live.closed.borrow() {
+                    return;
+                }
+                match shared.store.next_events(after, 500, Duration::ZERO).await {
                     Ok(EventRead::Events(events)) => {
                         for event in events {
                             after = event.seq;
                             // Nobody listening is fine.
-                            let _ = state.live.events.send(Arc::new(event));
+                            let _ = shared.live.events.send(Arc::new(event));
                         }
                     }
                     // Events went by unseen: the pages re-check their
                     // sessions when they next lag or reconnect.
                     Ok(EventRead::Gap { oldest_kept }) => after = oldest_kept - 1,
-                    Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                    Err(_) => {
+                        drop(shared);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
                 }
-                if *state.live.closed.borrow() {
-                    return;
-                }
+                drop(shared);
                 tokio::time::sleep(POLL).await;
             }
         });
