@@ -158,9 +158,15 @@ class Client:
             except PoolExhausted:
                 raise
             except (errors.ConnectionError, errors.TimeoutError) as exc:
-                # Nothing was sent: safe whatever the request. With one
-                # address and no leader learnt there is nowhere else to go,
-                # and the error is raised at once, as it always was.
+                # Nothing was sent: safe whatever the request. Another
+                # thread may have moved the client meanwhile, closing the
+                # pool this one had picked up: go again on the new one.
+                if self._current != in_use:
+                    attempts -= 1
+                    continue
+                # With one address and no leader learnt there is nowhere
+                # else to go, and the error is raised at once, as it always
+                # was.
                 if self.addresses == [in_use]:
                     raise
                 last = exc
