@@ -70,18 +70,21 @@ pub enum Command {
     Kick {
         /// The owner.
         owner: String,
-        /// The session to leave alone (its 22-character id).
-        #[arg(long, value_name = "ID")]
+        /// The session to leave alone (its 22-character id, which may
+        /// begin with `-`: base64url has it among its digits).
+        #[arg(long, value_name = "ID", allow_hyphen_values = true)]
         keep: Option<String>,
     },
     /// One session, read without touching it (its idle deadline stays).
     Get {
-        /// The session's 22-character id.
+        /// The session's 22-character id (it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// End one session.
     Revoke {
-        /// The session's 22-character id.
+        /// The session's 22-character id (it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Every plain key matching a Redis glob, streamed as the scan goes.
@@ -89,4 +92,24 @@ pub enum Command {
         /// The glob (`*`, `?`, `[...]`, `\` escapes); quote it for the shell.
         pattern: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    /// Base64url ids begin with `-` one time in 64: they are values, not
+    /// flags (the CLI test that draws random ids hit this).
+    #[test]
+    fn ids_that_begin_with_a_dash_are_values() {
+        let id = "-UA4E83a-TT3KSsBz9LJLQ";
+        let cli = Cli::try_parse_from(["sessiond-cli", "kick", "user:42", "--keep", id]).unwrap();
+        assert!(matches!(cli.command, Command::Kick { keep: Some(k), .. } if k == id));
+        let cli = Cli::try_parse_from(["sessiond-cli", "revoke", id]).unwrap();
+        assert!(matches!(cli.command, Command::Revoke { id: i } if i == id));
+        let cli = Cli::try_parse_from(["sessiond-cli", "get", id]).unwrap();
+        assert!(matches!(cli.command, Command::Get { id: i } if i == id));
+    }
 }
