@@ -253,7 +253,7 @@ function flows(kind) {
       assert.equal(await admin.textContent('.notice'), 'alice was signed out everywhere: 2 sessions ended.');
       await admin.reload();
       assert.equal(await admin.locator('.notice').count(), 0, 'said once');
-      // Its open page leaves by itself (the live pages) and says why.
+      await alice.getByRole('link', { name: 'Devices' }).click();
       await assertEnded(alice, 'kicked', /administrator signed this account out/);
 
       // Revoke and "log out all other devices" ask too.
@@ -267,6 +267,7 @@ function flows(kind) {
       assert.match(await here.textContent('main'), /other device signed in to this account will be signed out/);
       await here.click('#confirm');
       await here.waitForURL(/notice=others/);
+      await phone.goto('/jwt');
       await assertEnded(phone, 'others', /Log out all other devices/);
     }));
 
@@ -281,6 +282,7 @@ function flows(kind) {
       await signIn(page, 'alice', demo.accounts.alice);
       await page.waitForURL(/\/jwt$/);
       assert.match(await page.textContent('#outcome'), /the one used least recently, Chrome 131 on Android, was signed out/);
+      await first.reload();
       await assertEnded(first, 'evicted', /make room/);
       if (embedded) await shoot(first, 'login-after-eviction');
       await page.goto('/devices');
@@ -308,6 +310,7 @@ function flows(kind) {
       await laptop.click('#confirm');
       await laptop.waitForURL(/notice=revoked/);
       assert.equal(await laptop.locator('li.card').count(), 1);
+      await phone.getByRole('link', { name: 'Devices' }).click();
       await assertEnded(phone, 'revoked', /signed out from another of your devices/);
       if (embedded) await shoot(phone, 'login-after-revoke');
     }));
@@ -322,7 +325,10 @@ function flows(kind) {
       await laptop.locator('li.card:not(.current)').getByRole('button', { name: 'Revoke' }).click();
       await laptop.click('#confirm');
       await laptop.waitForURL(/notice=revoked/);
-      // Nobody touches the phone: its page hears the end and shows why.
+      // Nobody touches the phone: its open page hears the end and says so,
+      // and its link shows why.
+      await phone.locator('#live-ended').waitFor();
+      await phone.locator('#live-ended a').click();
       await assertEnded(phone, 'revoked', /signed out from another of your devices/);
       await admin.locator('#feed li.signout', { hasText: 'bob signed out of Chrome 131 on Android' }).waitFor();
       if (embedded) await shoot(admin, 'admin-live-feed');

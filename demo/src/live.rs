@@ -143,7 +143,7 @@ fn ends(event: &Event, id: &SessionId) -> bool {
 }
 
 /// GET /live/session: one `ended` event when this session ends, then the
-/// stream closes (the page reloads and shows why).
+/// stream closes (the page says so, with a link that shows why).
 pub async fn session_feed<S: Backend>(
     State(state): State<AppState<S>>,
     session: CurrentSession,

@@ -1,15 +1,28 @@
 // Live pages (demo/src/live.rs): a signed-in page hears when its session
 // ends, here or anywhere (revoked from another device, kicked, expired),
-// and reloads, which shows the sign-in page and why; the admin page lists
-// sign-ins and sign-outs as they happen. Without JavaScript the pages
-// work as before: the next request finds the session gone.
+// and says so at the top of the page with a link that shows why; the
+// admin page lists sign-ins and sign-outs as they happen. The page is not
+// navigated away by itself: a form being sent, or a page being left, must
+// not race a reload. Without JavaScript the pages work as before: the next
+// request finds the session gone.
 (() => {
   const live = document.body.dataset.live;
   if (live) {
     const source = new EventSource(live);
     source.addEventListener('ended', () => {
       source.close();
-      location.reload();
+      const main = document.querySelector('main');
+      if (!main || document.getElementById('live-ended')) return;
+      const notice = document.createElement('p');
+      notice.id = 'live-ended';
+      notice.className = 'notice';
+      notice.setAttribute('role', 'alert');
+      notice.append('This session has ended. ');
+      const link = document.createElement('a');
+      link.href = '/devices';
+      link.textContent = 'Sign in again';
+      notice.append(link);
+      main.prepend(notice);
     });
   }
   const feed = document.getElementById('feed');
