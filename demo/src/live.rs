@@ -144,11 +144,19 @@ fn ends(event: &Event, id: &SessionId) -> bool {
 
 /// GET /live/session: one `ended` event when this session ends, then the
 /// stream closes (the page says so, with a link that shows why).
+///
+/// It reads the cookie itself rather than take a [`CurrentSession`]: that
+/// extractor, finding the session gone, works out why and may record it
+/// once (a store that restarted empty), which belongs to the page's next
+/// request, not to this background stream.
 pub async fn session_feed<S: Backend>(
     State(state): State<AppState<S>>,
-    session: CurrentSession,
+    jar: axum_extra::extract::cookie::CookieJar,
 ) -> Response {
-    SseResponse::new(feed(state, session.id))
+    let Some(id) = crate::auth::cookie_id(&jar, state.settings.secure_cookies) else {
+        return axum::http::StatusCode::NO_CONTENT.into_response();
+    };
+    SseResponse::new(feed(state, id))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }
