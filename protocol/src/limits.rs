@@ -158,7 +158,7 @@ pub fn check_request(request: &Request) -> Result<(), Option<StoreError>> {
         Request::KeyScan { pattern, .. } => Ok(pattern.as_deref().map_or(Ok(()), check_pattern)?),
         Request::NodeAdd { raft_addr, .. } if raft_addr.len() > usize::from(u16::MAX) => Err(None),
         Request::NodeAdd { .. } | Request::NodeRemove { .. } => Ok(()),
-        Request::EventsRead { .. } => Ok(()),
+        Request::EventsRead { .. } | Request::CacheRegister { .. } => Ok(()),
         Request::DeleteNoted { note, .. } => check_note(note),
         Request::DeleteOwnerNoted { owner, note, .. } => {
             check_owner(owner)?;

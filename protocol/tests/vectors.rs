@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use serde_json::{Map, Value, json};
 use sessiond_protocol::wire::{
-    ClientHello, DEFAULT_MAX_FRAME, ErrorCode, HandshakeError, Reply, Request, Response,
+    CacheMode, ClientHello, DEFAULT_MAX_FRAME, ErrorCode, HandshakeError, Reply, Request, Response,
     ServerError, ServerHello, decode_request, decode_response, encode_request, encode_response,
 };
 use sessiond_protocol::{
@@ -379,6 +379,20 @@ fn request_vectors() -> Vec<Vector> {
             },
         ),
         request(
+            "cache_register_strict",
+            "CACHE_REGISTER: this connection is a strict near cache's invalidation connection",
+            Request::CacheRegister {
+                mode: CacheMode::Strict,
+            },
+        ),
+        request(
+            "cache_register_relaxed",
+            "CACHE_REGISTER in relaxed mode: nothing waits for this cache",
+            Request::CacheRegister {
+                mode: CacheMode::Relaxed,
+            },
+        ),
+        request(
             "delete_noted",
             "DELETE_NOTED: DELETE whose ended event carries the note \"logout\"",
             Request::DeleteNoted {
@@ -542,6 +556,14 @@ fn reply_vectors() -> Vec<Vector> {
             "reply_events_empty",
             "EVENTS of none: the wait ran out with nothing new",
             Reply::Events(vec![]),
+        ),
+        reply(
+            "reply_cache",
+            "CACHE: read events after seq 4242; the server's bound is 1 000 ms",
+            Reply::Cache {
+                head: 4242,
+                bound: Duration::from_millis(1000),
+            },
         ),
     ]
 }
@@ -789,6 +811,12 @@ fn bad_request_vectors() -> Vec<Vector> {
             ErrorCode::Malformed,
         ),
         bad_request(
+            "bad_cache_register_mode",
+            "CACHE_REGISTER with mode 3 (only 1 strict and 2 relaxed exist)",
+            &[&[0x2d, 3]],
+            ErrorCode::Malformed,
+        ),
+        bad_request(
             "bad_duplicate_label",
             "CREATE with the label key \"k\" twice",
             &[
@@ -1015,6 +1043,7 @@ fn describe_request(req: &Request) -> Value {
             "keep": keep.map(|id| id.to_string()),
             "note_hex": hex(note),
         }),
+        Request::CacheRegister { mode } => json!({ "mode": mode.code() }),
     };
     with_first(("op", req.name().into()), fields)
 }
@@ -1074,6 +1103,10 @@ fn describe_reply(reply: &Reply) -> Value {
         Reply::Events(events) => (
             "events",
             json!({ "events": events.iter().map(describe_event).collect::<Vec<_>>() }),
+        ),
+        Reply::Cache { head, bound } => (
+            "cache",
+            json!({ "head": head, "bound_ms": describe_millis(Some(*bound)) }),
         ),
     };
     with_first(("reply", name.into()), fields)
@@ -1246,7 +1279,7 @@ fn vectors_cover_every_opcode_tag_and_code() {
     let spec_opcodes: BTreeSet<u8> = [0x01, 0x02, 0x03]
         .into_iter()
         .chain(0x10..=0x18)
-        .chain(0x20..=0x2c)
+        .chain(0x20..=0x2d)
         .collect();
     assert_eq!(opcodes, spec_opcodes);
 
@@ -1257,7 +1290,7 @@ fn vectors_cover_every_opcode_tag_and_code() {
             _ => None,
         })
         .collect();
-    assert_eq!(tags, (0x00..=0x0d).collect());
+    assert_eq!(tags, (0x00..=0x0e).collect());
 
     let mut codes: Vec<ErrorCode> = all
         .iter()

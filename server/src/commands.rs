@@ -69,6 +69,12 @@ pub(crate) fn execute(store: &Store, stats: &ServerStats, request: Request) -> R
             let (cursor, keys) = store.scan_keys(cursor, count, pattern.as_deref(), None);
             Reply::Scan { cursor, keys }
         }
+        // A connection's own request, answered by `connection.rs`.
+        Request::CacheRegister { .. } => {
+            return Err(ServerError::Unavailable(
+                "CACHE_REGISTER registers the connection it comes on".into(),
+            ));
+        }
         // Membership changes belong to a replication group; a standalone
         // server has none to change.
         Request::NodeAdd { .. } | Request::NodeRemove { .. } => {

@@ -68,6 +68,10 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Threads serving connections; 0 for one per core (the default).
     pub threads: usize,
+    /// How long a session write waits for a strict near cache to
+    /// acknowledge its invalidation before it cuts the cache off, and so
+    /// the caches' lease (docs/events.md, "Near cache"). Default 1 s.
+    pub near_cache_bound: Duration,
     /// Be a member of a replication group; `None` (the default): run
     /// alone.
     pub replication: Option<crate::ReplicationConfig>,
@@ -93,6 +97,7 @@ impl Default for ServerConfig {
             max_frame: sessiond_protocol::wire::codec::DEFAULT_MAX_FRAME,
             shutdown_grace: Duration::from_secs(10),
             threads: 0,
+            near_cache_bound: Duration::from_secs(1),
             replication: None,
         }
     }

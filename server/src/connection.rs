@@ -25,7 +25,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use sessiond_protocol::wire::codec::{self, FrameError, Pieces};
 use sessiond_protocol::wire::handshake::{self, ClientHello, ServerHello};
-use sessiond_protocol::wire::{MAX_EVENTS_WAIT, Reply, Request, Response, ServerError};
+use sessiond_protocol::wire::{CacheMode, MAX_EVENTS_WAIT, Reply, Request, Response, ServerError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -34,6 +34,7 @@ use tracing::debug;
 use crate::Shared;
 use crate::commands;
 use crate::driver::{self, Answer, FLUSH_AT, Next, linger};
+use crate::near_cache::Registration;
 use crate::outcome::Outcome;
 use crate::policy::{Attempt, Policy};
 use crate::replication::{Op, OpReply, Refusal, Replication};
@@ -49,6 +50,9 @@ struct Client<'a> {
     /// An EVENTS_READ waiting for an event, answered before the next
     /// request is read.
     waiting: Option<Waiting>,
+    /// Set once CACHE_REGISTER made this a near cache's invalidation
+    /// connection (`near_cache.rs`): its EVENTS_READs acknowledge.
+    cache: Option<Registration>,
 }
 
 /// An EVENTS_READ that found nothing after its seq, until its deadline.
@@ -79,6 +83,7 @@ where
         policy: Policy::new(&shared, &shared.stats.native).of_peer(arrival.peer.ip()),
         pieces: None,
         waiting: None,
+        cache: None,
     };
     driver::drive(stream, &mut client, &shared, shutdown, arrival.at, None).await
 }
@@ -149,6 +154,12 @@ impl Answer for Client<'_> {
     /// authentication, so is one over [`PRE_AUTH_MAX_FRAME`].
     async fn answer(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> Next {
         let start = output.len();
+        if self.cache.as_ref().is_some_and(Registration::cut_off) {
+            let why = "this near cache did not acknowledge an invalidation in time; \
+                       drop every entry and register again";
+            codec::encode_response(&Err(ServerError::Unavailable(why.into())), output);
+            return Next::Close;
+        }
         let mut max_frame = self.shared.config.max_frame;
         if !self.policy.authenticated() {
             max_frame = max_frame.min(PRE_AUTH_MAX_FRAME);
@@ -212,6 +223,11 @@ impl Answer for Client<'_> {
                         continue;
                     }
                     self.flush(&mut pending, output).await;
+                    if let (Some(cache), Request::EventsRead { after, .. }) =
+                        (&self.cache, &request)
+                    {
+                        cache.read(*after);
+                    }
                     let wait = match request {
                         Request::EventsRead {
                             after,
@@ -258,20 +274,30 @@ impl Answer for Client<'_> {
         self.policy.authenticated()
     }
 
-    /// A parked EVENTS_READ's event or deadline.
+    /// A parked EVENTS_READ's event or deadline, or the server cutting
+    /// this near cache off.
     async fn pushed(&self) {
-        match &self.waiting {
-            Some(waiting) => {
-                let wake = &self.shared.event_wake;
-                wake.after(waiting.after, Some(waiting.deadline)).await;
+        let parked = async {
+            match &self.waiting {
+                Some(waiting) => {
+                    let wake = &self.shared.event_wake;
+                    wake.after(waiting.after, Some(waiting.deadline)).await;
+                }
+                None => std::future::pending().await,
             }
-            None => std::future::pending().await,
+        };
+        match &self.cache {
+            Some(cache) => tokio::select! {
+                () = parked => {}
+                () = cache.until_cut_off() => {}
+            },
+            None => parked.await,
         }
     }
 
-    /// A parked EVENTS_READ is no idle connection.
+    /// A parked EVENTS_READ is no idle connection, nor is a near cache's.
     fn waits_for_pushes(&self) -> bool {
-        self.waiting.is_some()
+        self.waiting.is_some() || self.cache.is_some()
     }
 }
 
@@ -342,20 +368,82 @@ impl Client<'_> {
                 self.policy.pause().await;
                 (response, self.policy.must_close())
             }
+            Request::CacheRegister { mode } => (self.register_cache(mode), false),
             request => {
                 let shared = self.shared;
                 let response = match shared.replication() {
                     Some(replication) => replicated(shared, replication, request, body).await,
-                    None => {
-                        // The store-wide gate, as on the Redis face (`gate.rs`).
-                        let _pass = shared.gate.command();
-                        commands::execute(&shared.store, &shared.stats, request)
-                    }
+                    None => standalone(shared, request).await,
                 };
                 (response, false)
             }
         }
     }
+
+    /// CACHE_REGISTER: this connection becomes (or, registered already,
+    /// changes the mode of) a near cache's.
+    fn register_cache(&mut self, mode: CacheMode) -> Response {
+        let shared = self.shared;
+        if shared.replication().is_some() {
+            return Err(ServerError::Unavailable(
+                "near caches need a standalone server".into(),
+            ));
+        }
+        // Read before the registration: a write between the two logs
+        // after `head`, which the cache reads first.
+        let head = shared.store.events_info().last_seq;
+        match &self.cache {
+            Some(cache) => cache.set_mode(mode),
+            None => self.cache = Some(shared.near_caches.register(mode, head)),
+        }
+        Ok(Reply::Cache {
+            head,
+            bound: shared.near_caches.bound(),
+        })
+    }
+}
+
+/// A request on a standalone server: the command layer inside the
+/// store-wide gate, as on the Redis face (`gate.rs`); then, for a write
+/// that ends, rotates or changes a session while strict near caches are
+/// connected, the wait until each has dropped it (`near_cache.rs`),
+/// outside the gate.
+async fn standalone(shared: &Shared, request: Request) -> Response {
+    let strict = shared.near_caches.strict() && invalidates(&request);
+    // A CREATE invalidates only when it evicted a session by its owner's
+    // limit: more than its own `created` event was logged.
+    let before = (strict && matches!(request, Request::Create(_)))
+        .then(|| shared.store.events_info().last_seq);
+    let mut response = {
+        let _pass = shared.gate.command();
+        commands::execute(&shared.store, &shared.stats, request)
+    };
+    if let Ok(Reply::Stats(stats)) = &mut response {
+        let figures = shared.near_caches.figures();
+        stats.extend(figures.map(|(name, value)| (name.to_owned(), value)));
+    }
+    if strict && response.is_ok() {
+        let head = shared.store.events_info().last_seq;
+        if before.is_none_or(|before| head > before + 1) {
+            shared.near_caches.settle(head).await;
+        }
+    }
+    response
+}
+
+/// Whether a request's success may leave a near cache holding what is no
+/// longer so: a session ended, rotated away or changed.
+fn invalidates(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Create(_)
+            | Request::Update { .. }
+            | Request::Delete { .. }
+            | Request::DeleteNoted { .. }
+            | Request::Rotate { .. }
+            | Request::DeleteOwner { .. }
+            | Request::DeleteOwnerNoted { .. }
+    )
 }
 
 /// Whether a request changes the store (and so goes through the log).

@@ -28,6 +28,7 @@ mod latency;
 mod live;
 mod metrics;
 mod monitor;
+mod near_cache;
 mod notifications;
 mod outcome;
 mod policy;
@@ -157,6 +158,9 @@ pub(crate) struct Shared {
     pub live: live::LiveConfig,
     /// Wakes the readers waiting for session events (`event_wake.rs`).
     pub event_wake: Arc<event_wake::EventWake>,
+    /// The near caches registered, which strict writes wait for
+    /// (`near_cache.rs`).
+    pub near_caches: Arc<near_cache::NearCaches>,
     /// Client connections open now, both faces, against `live`'s limit;
     /// only the accept loop adds to it.
     pub open_connections: AtomicUsize,
@@ -302,6 +306,7 @@ impl Server {
             next_client_id: AtomicU64::new(1),
             live: live::LiveConfig::new(&config_for_live),
             event_wake,
+            near_caches: near_cache::NearCaches::new(config_for_live.near_cache_bound),
             open_connections: AtomicUsize::new(0),
             clients: clients::Registry::default(),
             slowlog: slowlog::SlowLog::default(),

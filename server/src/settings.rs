@@ -171,6 +171,9 @@ settings! {
         /// Threads serving connections, each connection staying on one; 0 for one per core
         #[arg(long, env = "SESSIOND_THREADS", value_name = "N")]
         threads: usize,
+        /// Milliseconds a session write waits for a strict near cache's acknowledgement before cutting it off (50 to 60000)
+        #[arg(long, env = "SESSIOND_NEAR_CACHE_BOUND", value_name = "MS")]
+        near_cache_bound: u64,
         /// Largest session data or key value, in bytes
         #[arg(long, env = "SESSIOND_MAX_DATA", value_name = "BYTES")]
         max_data: usize,
@@ -295,6 +298,11 @@ impl Settings {
             max_frame: self.max_frame.unwrap_or(server.max_frame),
             shutdown_grace: self.shutdown_grace.map_or(server.shutdown_grace, secs),
             threads: self.threads.unwrap_or(server.threads),
+            near_cache_bound: match self.near_cache_bound {
+                None => server.near_cache_bound,
+                Some(ms @ 50..=60_000) => Duration::from_millis(ms),
+                Some(ms) => bail!("--near-cache-bound is {ms} ms: give 50 to 60000"),
+            },
             replication: None,
         };
 
@@ -418,6 +426,7 @@ impl Settings {
             max_frame: Some(server.max_frame),
             shutdown_grace: Some(server.shutdown_grace.as_secs()),
             threads: Some(server.threads),
+            near_cache_bound: Some(server.near_cache_bound.as_millis() as u64),
             max_data: Some(store.max_data_bytes),
             memory_limit: Some(store.memory_limit.unwrap_or(0)),
             memory_policy: Some(store.memory_policy.into()),

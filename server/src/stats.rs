@@ -22,7 +22,7 @@ use crate::outcome::{self, Outcome};
 use sessiond::{FsyncPolicy, Store};
 
 /// Names of the operations, by [`op_index`].
-const OPS: [&str; 25] = [
+const OPS: [&str; 26] = [
     "ping",
     "auth",
     "stats",
@@ -48,6 +48,7 @@ const OPS: [&str; 25] = [
     "events_read",
     "delete_noted",
     "delete_owner_noted",
+    "cache_register",
 ];
 
 /// The position of a request's kind in [`OPS`]: the native face's index
@@ -588,6 +589,9 @@ mod tests {
                 owner: vec![],
                 keep: None,
                 note: vec![],
+            },
+            Request::CacheRegister {
+                mode: sessiond_protocol::wire::CacheMode::Strict,
             },
         ];
         assert_eq!(requests.len(), OPS.len());

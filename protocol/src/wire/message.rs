@@ -173,6 +173,43 @@ pub enum Request {
         /// The note ("kick"; at most 256 bytes; empty for none).
         note: Vec<u8>,
     },
+    /// Makes this connection a near cache's invalidation connection
+    /// (SPEC.md §8): its EVENTS_READs acknowledge their `after` from now
+    /// on, and in [`CacheMode::Strict`] the session writes that end,
+    /// rotate or change a session wait for that acknowledgement.
+    CacheRegister {
+        /// Strict or relaxed.
+        mode: CacheMode,
+    },
+}
+
+/// How a near cache's server treats it (SPEC.md §8, CACHE_REGISTER).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// The writes that end, rotate or change a session are answered
+    /// only once this cache has dropped them, or has been cut off.
+    Strict,
+    /// Nothing waits for this cache; it drops entries as events come.
+    Relaxed,
+}
+
+impl CacheMode {
+    /// The mode's byte on the wire.
+    pub fn code(self) -> u8 {
+        match self {
+            CacheMode::Strict => 1,
+            CacheMode::Relaxed => 2,
+        }
+    }
+
+    /// The mode a byte on the wire names, if any.
+    pub fn from_code(code: u8) -> Option<CacheMode> {
+        match code {
+            1 => Some(CacheMode::Strict),
+            2 => Some(CacheMode::Relaxed),
+            _ => None,
+        }
+    }
 }
 
 /// Most events one EVENTS_READ returns, whatever it asks for: a reply's
@@ -211,6 +248,7 @@ impl Request {
             Request::EventsRead { .. } => 0x2A,
             Request::DeleteNoted { .. } => 0x2B,
             Request::DeleteOwnerNoted { .. } => 0x2C,
+            Request::CacheRegister { .. } => 0x2D,
         }
     }
 
@@ -242,6 +280,7 @@ impl Request {
             Request::EventsRead { .. } => "events_read",
             Request::DeleteNoted { .. } => "delete_noted",
             Request::DeleteOwnerNoted { .. } => "delete_owner_noted",
+            Request::CacheRegister { .. } => "cache_register",
         }
     }
 }
@@ -283,6 +322,15 @@ pub enum Reply {
     },
     /// Session events, oldest first (possibly none: the wait ran out).
     Events(Vec<Event>),
+    /// A near cache registered: where its reading starts and how long
+    /// its lease lasts.
+    Cache {
+        /// The newest event seq logged: the cache reads after it.
+        head: u64,
+        /// The server's bound: how long a strict write waits for a cache
+        /// before it cuts it off, and so the cache's lease.
+        bound: Duration,
+    },
 }
 
 impl Reply {
@@ -303,6 +351,7 @@ impl Reply {
             Reply::Stats(_) => 0x0B,
             Reply::Scan { .. } => 0x0C,
             Reply::Events(_) => 0x0D,
+            Reply::Cache { .. } => 0x0E,
         }
     }
 }

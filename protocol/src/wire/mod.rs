@@ -24,5 +24,5 @@ pub use handshake::{
     looks_like_http, negotiate,
 };
 pub use message::{
-    ErrorCode, MAX_EVENTS_READ, MAX_EVENTS_WAIT, Reply, Request, Response, ServerError,
+    CacheMode, ErrorCode, MAX_EVENTS_READ, MAX_EVENTS_WAIT, Reply, Request, Response, ServerError,
 };

@@ -6,7 +6,7 @@ use bytes::{BufMut, BytesMut};
 use super::DecodeError;
 use super::reader::Reader;
 use super::writer::WireWrite;
-use crate::wire::message::Request;
+use crate::wire::message::{CacheMode, Request};
 use crate::{LimitPolicy, NewSession, OwnerLimit};
 
 /// CREATE's flag bits: which optional fields follow.
@@ -103,6 +103,7 @@ pub(super) fn put_request(out: &mut BytesMut, req: &Request) {
             // A wait beyond u32 milliseconds (49 days) is capped anyway.
             out.put_u32(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
         }
+        Request::CacheRegister { mode } => out.put_u8(mode.code()),
         Request::DeleteNoted { id, note } => {
             out.put_id(id);
             out.put_bytes16(note);
@@ -200,6 +201,12 @@ pub(super) fn read_request(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
             keep: r.opt("keep", Reader::id)?,
             note: r.bytes16("note")?.to_vec(),
         },
+        0x2D => {
+            let code = r.u8("mode")?;
+            let mode = CacheMode::from_code(code)
+                .ok_or_else(|| DecodeError::invalid("near cache mode", code, "1 or 2"))?;
+            Request::CacheRegister { mode }
+        }
         op => return Err(DecodeError::UnknownOp(op)),
     };
     Ok(request)

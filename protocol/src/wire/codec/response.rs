@@ -76,6 +76,10 @@ fn put_reply(out: &mut BytesMut, reply: &Reply) {
                 put_event(out, event);
             }
         }
+        Reply::Cache { head, bound } => {
+            out.put_u64(*head);
+            out.put_u32(u32::try_from(bound.as_millis()).unwrap_or(u32::MAX));
+        }
     }
 }
 
@@ -124,6 +128,10 @@ pub(super) fn read_reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
             let count = r.len32("event count")?;
             Reply::Events(r.counted(count, MIN_EVENT_LEN, read_event)?)
         }
+        0x0E => Reply::Cache {
+            head: r.u64("head")?,
+            bound: std::time::Duration::from_millis(r.u32("bound")?.into()),
+        },
         tag => return Err(DecodeError::UnknownTag(tag)),
     };
     Ok(reply)

@@ -208,8 +208,8 @@ fn long_messages_are_cut_on_a_character_boundary() {
 #[test]
 fn response_errors() {
     assert_eq!(
-        decode_response(&[0, 0x0e]),
-        Err(DecodeError::UnknownTag(0x0e))
+        decode_response(&[0, 0x0f]),
+        Err(DecodeError::UnknownTag(0x0f))
     );
     assert_eq!(
         decode_response(&[16, 0, 0]),
