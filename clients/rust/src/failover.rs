@@ -77,6 +77,10 @@ impl Replay {
             | Request::KeyIncr { .. }
             | Request::KeyIncrTtl { .. }
             | Request::Auth { .. }
+            // Registers the very connection it is sent on: sent again on
+            // another, it would register that one instead (the near
+            // cache opens its own connection and registers it itself).
+            | Request::CacheRegister { .. }
             | Request::NodeAdd { .. }
             | Request::NodeRemove { .. } => Replay::UntilUnknown,
         }
