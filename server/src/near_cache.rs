@@ -158,26 +158,30 @@ impl NearCaches {
         let now = self.now_ms();
         let bound = self.bound.as_millis() as u64;
         let mut earliest: Option<u64> = None;
-        for cache in self.caches.lock().iter() {
+        let mut caches = self.caches.lock();
+        caches.retain(|cache| {
             if !cache.strict.load(Ordering::Relaxed)
-                || cache.cut_off.load(Ordering::Relaxed)
                 || cache.acked.load(Ordering::Acquire) >= target
             {
-                continue;
+                return true;
             }
             let due = cache.last_read_ms.load(Ordering::Acquire) + bound;
-            if now >= due {
-                debug!(
-                    target,
-                    "cutting off a near cache that did not acknowledge in time"
-                );
-                cache.cut_off.store(true, Ordering::Release);
-                cache.cut.notify_one();
-                self.closed.fetch_add(1, Ordering::Relaxed);
-                continue;
+            if now < due {
+                earliest = Some(earliest.map_or(due, |e| e.min(due)));
+                return true;
             }
-            earliest = Some(earliest.map_or(due, |e| e.min(due)));
-        }
+            // Out of the registry at once (its connection may take a while
+            // to close): no later write waits for it.
+            debug!(
+                target,
+                "cutting off a near cache that did not acknowledge in time"
+            );
+            cache.cut_off.store(true, Ordering::Release);
+            cache.cut.notify_one();
+            self.strict.fetch_sub(1, Ordering::Relaxed);
+            self.closed.fetch_add(1, Ordering::Relaxed);
+            false
+        });
         earliest.map(|due| self.epoch + Duration::from_millis(due))
     }
 }
@@ -197,12 +201,18 @@ impl Registration {
     /// A second CACHE_REGISTER on the connection: the new mode.
     pub(crate) fn set_mode(&self, mode: CacheMode) {
         let strict = mode == CacheMode::Strict;
+        // Under the registry's lock, which a cut-off takes too.
+        let caches = self.caches.caches.lock();
+        if self.cut_off() {
+            return;
+        }
         let was = self.cache.strict.swap(strict, Ordering::AcqRel);
         if was != strict {
             self.caches.count(was).fetch_sub(1, Ordering::Relaxed);
             self.caches.count(strict).fetch_add(1, Ordering::Relaxed);
-            self.caches.acked.notify_waiters();
         }
+        drop(caches);
+        self.caches.acked.notify_waiters();
     }
 
     /// Whether the server has cut this cache off: its connection closes.
@@ -226,12 +236,15 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.caches
-            .caches
-            .lock()
-            .retain(|c| !Arc::ptr_eq(c, &self.cache));
+        let mut caches = self.caches.caches.lock();
+        // A cache cut off has left the registry (and its count) already.
+        let Some(place) = caches.iter().position(|c| Arc::ptr_eq(c, &self.cache)) else {
+            return;
+        };
+        caches.swap_remove(place);
         let strict = self.cache.strict.load(Ordering::Acquire);
         self.caches.count(strict).fetch_sub(1, Ordering::Relaxed);
+        drop(caches);
         // A write waiting for this cache waits no more.
         self.caches.acked.notify_waiters();
     }

@@ -13,6 +13,7 @@ mod events_stream;
 mod group;
 mod hashes;
 mod metrics;
+mod near_cache;
 mod notifications;
 mod policy;
 mod pubsub;

@@ -253,6 +253,17 @@ impl Client {
         }
     }
 
+    /// How to open a connection of its own to the node in use (the near
+    /// cache's invalidation connection).
+    pub(crate) fn connect_params(&self) -> crate::connection::ConnectParams {
+        self.inner.group.connect_params()
+    }
+
+    /// The request timeout each call waits at most.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.inner.request_timeout
+    }
+
     /// Checks that the server answers (`PING`, which works even before
     /// authentication).
     ///
@@ -373,7 +384,7 @@ impl Client {
 /// One request as one frame. Encoding happens in the caller's task, so
 /// that many callers encode in parallel and a connection's writer only
 /// copies bytes.
-fn encode(request: &Request) -> Bytes {
+pub(crate) fn encode(request: &Request) -> Bytes {
     let mut frame = BytesMut::new();
     codec::encode_request(request, &mut frame);
     frame.freeze()

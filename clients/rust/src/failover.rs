@@ -178,6 +178,17 @@ impl Group {
         Err(first_error.unwrap_or_else(|| ClientError::Config("no address".into())))
     }
 
+    /// How to open one more connection to the node in use, as its pool
+    /// opens them (TLS, token, connect timeout): the near cache's own.
+    pub(crate) fn connect_params(&self) -> ConnectParams {
+        ConnectParams {
+            address: self.current().pool.address().to_owned(),
+            tls: self.template.tls.clone(),
+            auth_token: self.template.auth_token.clone(),
+            connect_timeout: self.template.connect_timeout,
+        }
+    }
+
     /// The pool in use now.
     pub(crate) fn current(&self) -> Current {
         self.current

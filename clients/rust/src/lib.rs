@@ -93,12 +93,14 @@ mod connection;
 mod error;
 mod events;
 mod failover;
+mod near_cache;
 mod pool;
 mod store;
 
 pub use client::Client;
 pub use config::{Backoff, ClientConfig, DEFAULT_PORT, Retry, Roots, TlsOptions};
 pub use error::ClientError;
+pub use near_cache::{NearCache, NearCacheConfig, NearCacheStats};
 pub use sessiond_protocol::{MAX_KEY_LEN, MAX_OWNER_LEN};
 
 /// The protocol crate: the model types ([`NewSession`](sessiond_protocol::NewSession),
