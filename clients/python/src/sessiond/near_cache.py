@@ -436,11 +436,12 @@ class Maintainer:
         self.entries.registered(sent, grant)
         self._was_registered = True
         after = grant.head
-        # At most bound / 2 (SPEC.md §8), and less: two reads in a row that
-        # both wait out their timeout end ``2 * wait`` plus two round trips
-        # apart, while the first one's lease lasts ``bound`` from its
-        # sending. At bound / 2 the lease would lapse for those round trips
-        # every time; at bound / 4 a quarter of the bound is left over.
+        # At most bound / 2 (SPEC.md §8), and less: when two reads in a row
+        # both wait out their timeout, the second is answered ``2 * wait``
+        # plus two round trips after the first was sent, and the first's
+        # lease lasts ``bound`` from then. At bound / 2 the lease would
+        # lapse for those round trips every cycle; at bound / 4 half the
+        # bound is left over.
         wait = grant.bound_ms / 1000.0 * READ_WAIT_SHARE
         while not self._stop.is_set():
             # The next read acknowledges every event applied so far: the
