@@ -483,6 +483,38 @@ def test_a_restarted_server_resets_the_cache_which_registers_again(make_daemon: 
         assert cached_c.get(t).data == b"again" and cached_c.near_cache_stats().hits == 1
 
 
+def test_a_forked_child_starts_its_cache_over(nc_daemon: Daemon) -> None:
+    # A client made before a fork (a preloading app server): the child must
+    # not serve what the parent kept, since no thread of its own followed
+    # the log, and must get a cache that works.
+    with cache_client(nc_daemon.url) as cached_c, sessiond.Client(nc_daemon.url) as plain:
+        s = plain.create("user:fork", b"f")
+        cached_c.get(s)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, never return into pytest
+            code = 1
+            try:
+                first = cached_c.near_cache_stats()
+                ready = cached_c.wait_near_cache(10)
+                with sessiond.Client(nc_daemon.url) as own:  # not the parent's pooled sockets
+                    own.delete(s)
+                report = {"entries": first.entries, "registered": first.registered, "ready": ready}
+                os.write(write_end, (json.dumps(report) + "\n").encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        with os.fdopen(read_end) as pipe:
+            report = json.loads(pipe.readline() or "null")
+        _, status = os.waitpid(pid, 0)
+        assert status == 0 and report == {"entries": 0, "registered": False, "ready": True}
+        # The parent's cache heard of the child's delete like any other.
+        with pytest.raises(sessiond.NotFound):
+            cached_c.get(s)
+        assert cached_c.near_cache_stats().registered
+
+
 class Child:
     """A process holding a near cache (near_cache_child.py), one command a line."""
 

@@ -14,6 +14,10 @@ are split so that each can be tested alone:
   drops what the events touch; and the toucher, which sends the TOUCHes the
   hits stand for, at most one per session a second.
 
+A client made before ``os.fork`` starts its cache over in the child (empty,
+unregistered, with threads of its own): the child never serves what the
+parent kept.
+
 Why the lease, and why it runs from when a read was *sent*: the server
 closes a strict cache that has not acknowledged within ``bound`` of its
 latest EVENTS_READ reaching the server, and only then answers the write it
@@ -27,9 +31,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import socket
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Protocol, Sequence, Set, Tuple, TypeVar
@@ -192,7 +198,10 @@ class Entries:
             if size > self.config.max_bytes or self._wall() >= session.info.expires_at:
                 return False
             sid = session.info.id
-            if sid in self._entries:
+            held = self._entries.get(sid)
+            if held is not None:
+                if held.session.info.version > session.info.version:
+                    return False  # another thread's newer answer is in already
                 self._drop(sid)
             self._entries[sid] = _Entry(session, size)
             self._by_owner.setdefault(session.owner, set()).add(sid)
@@ -298,6 +307,16 @@ class Entries:
             self._epoch += 1
             self._drop(session_id)
 
+    def after_fork(self) -> None:
+        """In a child process: a lock another thread of the parent held is
+        held for ever here, and nothing the parent kept may be served (no
+        thread of this process follows the log yet)."""
+        self._lock = threading.Lock()
+        self._registered_cond = threading.Condition(self._lock)
+        self._clear()
+        self._registered = False
+        self._lease = 0.0
+
     # -- the rest ---------------------------------------------------------
 
     @property
@@ -377,14 +396,34 @@ class Maintainer:
         self._conn_lock = threading.Lock()
         self._conn: Optional[CacheConnection] = None
         self._was_registered = False
-        self._threads = [
+        self._last_failure: Optional[str] = None
+        self._started = False
+        self._threads = self._new_threads()
+        _maintainers.add(self)
+
+    def _new_threads(self) -> List[threading.Thread]:
+        return [
             threading.Thread(target=self._invalidate, name="sessiond-near-cache", daemon=True),
             threading.Thread(target=self._touch, name="sessiond-near-cache-touch", daemon=True),
         ]
 
     def start(self) -> None:
+        self._started = True
         for t in self._threads:
             t.start()
+
+    def after_fork(self) -> None:
+        """In a child process: its threads did not come along, so the
+        cache starts over (empty, unregistered) with threads of its own.
+        The parent's invalidation connection is left to the parent."""
+        self.entries.after_fork()
+        self._conn_lock = threading.Lock()
+        self._conn = None
+        if not self._started or self._stop.is_set():
+            return
+        self._stop = threading.Event()
+        self._threads = self._new_threads()
+        self.start()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop both threads: the invalidation connection is shut down so
@@ -409,7 +448,11 @@ class Maintainer:
                 self._session()
             except errors.SessiondError as exc:
                 if not self._stop.is_set():
-                    log.warning("near cache: invalidation connection failed: %s", exc)
+                    # Once per kind of failure, not once per attempt (a
+                    # replication group refuses every registration).
+                    level = logging.DEBUG if str(exc) == self._last_failure else logging.WARNING
+                    log.log(level, "near cache: invalidation connection failed: %s", exc)
+                    self._last_failure = str(exc)
             except Exception:  # never let the thread die: the cache would stop serving for good
                 log.exception("near cache: invalidator failed")
             finally:
@@ -435,6 +478,7 @@ class Maintainer:
         grant = conn.call(protocol.cache_register(self.config.mode))
         self.entries.registered(sent, grant)
         self._was_registered = True
+        self._last_failure = None
         after = grant.head
         # At most bound / 2 (SPEC.md §8), and less: when two reads in a row
         # both wait out their timeout, the second is answered ``2 * wait``
@@ -483,6 +527,19 @@ class Maintainer:
                     self.entries.touched(sid, answer)
                 elif isinstance(answer, errors.NotFound):
                     self.entries.touch_missed(sid)
+
+
+#: Every maintainer of this process, restarted in a forked child.
+_maintainers: "weakref.WeakSet[Maintainer]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for maintainer in list(_maintainers):
+        maintainer.after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _interrupt(conn: CacheConnection) -> None:
