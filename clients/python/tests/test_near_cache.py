@@ -336,6 +336,12 @@ def test_a_hit_makes_no_round_trip(nc_daemon: Daemon) -> None:
         stats = cached_c.near_cache_stats()
         assert (stats.hits, stats.misses, stats.entries) == (201, 1, 1)
         assert stats.bytes == len(b"hello") + len(b"user:hit") + len("ua") + len("pytest")
+        assert cached_c.get(protocol.id_from_text(sid_)).data == b"hello"  # the binary form: the same entry
+        assert cached_c.near_cache_stats().hits == 202
+        cached_c.get(sid_).info.labels["ua"] = "changed"  # the caller's own copy
+        assert cached_c.get(sid_).info.labels == {"ua": "pytest"}
+        with pytest.raises(ValueError):
+            cached_c.get("not-a-session-id")
 
 
 def test_another_clients_delete_and_update_invalidate_at_once(nc_daemon: Daemon) -> None:

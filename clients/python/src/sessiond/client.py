@@ -382,7 +382,9 @@ class Client:
         near = self._near
         if near is None:
             return self.execute(protocol.get(session_id, touch))
-        sid = _text_id(session_id)
+        # A text id is looked up as given: only valid ones are ever kept,
+        # and protocol.get checks it on a miss.
+        sid = session_id if isinstance(session_id, str) else _text_id(session_id)
         cached, epoch = near.entries.lookup(sid, touch)
         if cached is not None:
             return cached

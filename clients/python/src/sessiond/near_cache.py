@@ -42,7 +42,7 @@ from typing import Callable, Dict, List, Optional, Protocol, Sequence, Set, Tupl
 
 from . import errors, events, protocol
 from .protocol import Call
-from .types import CacheGrant, Event, Session
+from .types import CacheGrant, Event, Session, SessionInfo
 
 __all__ = ["NearCache", "NearCacheStats", "Entries", "Maintainer"]
 
@@ -182,9 +182,16 @@ class Entries:
             if touch:
                 self._marked.add(session_id)
             session, epoch = entry.session, self._epoch
-        if session.info.labels:
-            # The labels are the one mutable part: the caller gets its own.
-            session = dataclasses.replace(session, info=dataclasses.replace(session.info, labels=dict(session.info.labels)))
+        info = session.info
+        if info.labels:
+            # The labels are the one mutable part: the caller gets its own
+            # (built directly: dataclasses.replace costs twice as much).
+            labels = dict(info.labels)
+            info = SessionInfo(
+                info.id, info.created, info.last_seen, info.idle_secs, info.absolute_deadline,
+                info.expires_at, info.version, labels,
+            )
+            session = Session(session.owner, session.data, info)
         return session, epoch
 
     def insert(self, session: Session, epoch: int) -> bool:
