@@ -293,7 +293,8 @@ class Entries:
     def take_marked(self) -> List[str]:
         """The sessions hit with touch since the last call (each once)."""
         with self._lock:
-            marked = [sid for sid in self._marked if sid in self._entries]
+            # Evicted or dropped since, the session was still in use when hit.
+            marked = list(self._marked)
             self._marked.clear()
             return marked
 
@@ -321,6 +322,7 @@ class Entries:
         self._lock = threading.Lock()
         self._registered_cond = threading.Condition(self._lock)
         self._clear()
+        self._marked.clear()  # the parent's hits: the parent touches them
         self._registered = False
         self._lease = 0.0
 
@@ -359,7 +361,6 @@ class Entries:
     def _clear(self) -> None:
         self._entries.clear()
         self._by_owner.clear()
-        self._marked.clear()
         self._bytes = 0
         self._epoch += 1
 
