@@ -494,8 +494,8 @@ class Client:
 
 
 #: The writes whose sessions a cached client drops from memory itself.
-_ONE_SESSION_WRITES = frozenset({"update", "delete", "delete_noted", "rotate"})
-_OWNER_WRITES = frozenset({"delete_owner", "delete_owner_noted"})
+_ONE_SESSION_WRITES = frozenset({protocol.OP_UPDATE, protocol.OP_DELETE, protocol.OP_DELETE_NOTED, protocol.OP_ROTATE})
+_OWNER_WRITES = frozenset({protocol.OP_DELETE_OWNER, protocol.OP_DELETE_OWNER_NOTED})
 
 
 def _forget_writes(near: Maintainer, calls: Sequence[Call[object]]) -> None:
@@ -503,25 +503,11 @@ def _forget_writes(near: Maintainer, calls: Sequence[Call[object]]) -> None:
     gets are not served from memory (a batch goes to the server whole)."""
     for call in calls:
         op = call.frame[4]
-        if op not in _WRITE_OPS:
-            continue
-        name, fields = protocol.decode_request(call.frame[4:])
-        if name in _ONE_SESSION_WRITES:
-            near.entries.forget(fields["id"])
-        elif name in _OWNER_WRITES:
+        if op in _ONE_SESSION_WRITES:
+            near.entries.forget(protocol.id_to_text(call.frame[5:21]))  # the id comes first
+        elif op in _OWNER_WRITES:
+            _, fields = protocol.decode_request(call.frame[4:])
             near.entries.forget_owner(fields["owner"], fields["keep"])
-
-
-_WRITE_OPS = frozenset(
-    {
-        protocol.OP_UPDATE,
-        protocol.OP_DELETE,
-        protocol.OP_ROTATE,
-        protocol.OP_DELETE_OWNER,
-        protocol.OP_DELETE_NOTED,
-        protocol.OP_DELETE_OWNER_NOTED,
-    }
-)
 
 
 class Pipeline(PipelineBase):
