@@ -19,6 +19,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -344,6 +345,23 @@ def test_a_hit_makes_no_round_trip(nc_daemon: Daemon) -> None:
             cached_c.get("not-a-session-id")
 
 
+def test_close_stops_the_threads_and_ends_the_registration(make_daemon: "type[Daemon]") -> None:
+    d = make_daemon()
+    with sessiond.Client(d.url) as plain:
+        c = cache_client(d.url, mode="relaxed")
+        assert plain.stats()["near_caches_relaxed"] == 1
+        start = time.monotonic()
+        c.close()
+        assert time.monotonic() - start < 1.0, "the waiting read is cut short, not waited out"
+        names = {t.name for t in threading.enumerate()}
+        assert not names & {"sessiond-near-cache", "sessiond-near-cache-touch"}
+        deadline = time.monotonic() + 5
+        while plain.stats()["near_caches_relaxed"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert plain.stats()["near_caches_relaxed"] == 0
+        assert c.near_cache_stats().resets == 0, "closing is no reset"
+
+
 def test_another_clients_delete_and_update_invalidate_at_once(nc_daemon: Daemon) -> None:
     with cache_client(nc_daemon.url) as cached_c, sessiond.Client(nc_daemon.url) as plain:
         a, b = plain.create("user:inv", b"v1"), plain.create("user:inv", b"v1")
@@ -410,6 +428,43 @@ def test_writes_through_the_cached_client_drop_its_entries_first(nc_daemon: Daem
         for gone in (a, b):
             with pytest.raises(sessiond.NotFound):
                 c.get(gone)
+
+
+def test_threads_sharing_a_strict_cache_never_read_an_update_older_than_one_returned(nc_daemon: Daemon) -> None:
+    # Readers miss, fetch and insert while updates invalidate: an answer
+    # fetched across an invalidation must never be kept (the epoch rule).
+    with cache_client(nc_daemon.url) as cached_c, sessiond.Client(nc_daemon.url) as plain:
+        ids = [plain.create("user:threads", b"0") for _ in range(4)]
+        committed = {i: 1 for i in ids}  # the version each update returned
+        stale: List[Tuple[str, int, int]] = []
+        failures: List[BaseException] = []
+        stop = time.monotonic() + 3
+
+        def read() -> None:
+            try:
+                while time.monotonic() < stop:
+                    for i in ids:
+                        floor = committed[i]
+                        got = cached_c.get(i).version
+                        if got < floor:
+                            stale.append((i, got, floor))
+            except BaseException as exc:  # reported below, not lost in the thread
+                failures.append(exc)
+
+        readers = [threading.Thread(target=read) for _ in range(4)]
+        for t in readers:
+            t.start()
+        updates = 0
+        while time.monotonic() < stop:
+            for i in ids:
+                committed[i] = plain.update(i, str(updates).encode())
+                updates += 1
+        for t in readers:
+            t.join()
+        stats = cached_c.near_cache_stats()
+        print(f"\n{updates} updates under 4 reading threads: {stats.hits} hits, {stats.misses} misses, {len(stale)} stale")
+        assert not failures and not stale
+        assert stats.hits > 0 and stats.invalidations > 0
 
 
 def test_relaxed_mode_invalidates_within_the_bound(nc_daemon: Daemon) -> None:
