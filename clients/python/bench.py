@@ -3,7 +3,8 @@
     python clients/python/bench.py [URL] [N]
 
 Measures N session GETs: one at a time (blocking), pipelined in batches of
-100 (blocking), and from 100 concurrent asyncio tasks on one connection.
+100 (blocking), from 100 concurrent asyncio tasks on one connection, and
+answered by a strict near cache (hits; the daemon needs CACHE_REGISTER).
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ def main() -> None:
                 p.get(sid, touch=False)
             p.execute()
         report("blocking, pipelined x100", n, t)
+    with sessiond.Client(url, pool_size=1, near_cache=sessiond.NearCache("strict")) as c:
+        if not c.wait_near_cache(5):
+            raise SystemExit("the near cache did not register (a server without CACHE_REGISTER?)")
+        c.get(sid, touch=False)  # the miss that fills it
+        t = time.perf_counter()
+        for _ in range(n):
+            c.get(sid, touch=False)
+        report("near cache hits, sequential", n, t)
 
     async def run() -> None:
         async with sessiond.AsyncClient(url) as ac:

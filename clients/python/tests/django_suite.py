@@ -7,11 +7,11 @@ wheel): a ``SimpleTestCase`` that mixes it in and names the engine as
 process of its own because it configures Django with the mixin's test app.
 
     DJANGO_TESTS_DIR=<sdist>/tests SESSIOND_URL=sessiond://127.0.0.1:PORT \\
-        python django_suite.py
+        [SESSIOND_NEAR_CACHE=strict] python django_suite.py
 
 ``scripts/test.sh`` fetches the sdist of the installed Django version;
 ``test_django_suite.py`` runs this against a live daemon. Prints each test
-and then ``N passed, N failed``; exits non-zero unless every test of the
+and then ``N passed, N failed`` (and, with the near cache on, its counters); exits non-zero unless every test of the
 mixin ran and passed.
 """
 
@@ -38,6 +38,8 @@ def main() -> int:
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
         SESSION_ENGINE="sessiond.contrib.django",
         SESSIOND_URL=os.environ["SESSIOND_URL"],
+        # "strict" or "relaxed" runs the mixin with the near cache on.
+        SESSIOND_NEAR_CACHE=os.environ.get("SESSIOND_NEAR_CACHE") or None,
         USE_TZ=True,
     )
     django.setup()
@@ -60,6 +62,12 @@ def main() -> int:
         teardown_test_environment()
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
     print(f"{result.testsRun - failed} passed, {failed} failed")
+    if settings.SESSIOND_NEAR_CACHE:
+        from sessiond.contrib.django import get_client
+
+        stats = get_client().near_cache_stats()
+        registered = "registered" if stats.registered else "not registered"
+        print(f"near cache {registered}: {stats.hits} hits, {stats.misses} misses")
     if result.testsRun != len(expected) or result.skipped:
         print(f"ran {result.testsRun} of the mixin's {len(expected)} tests, skipped {len(result.skipped)}")
         return 1

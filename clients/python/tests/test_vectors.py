@@ -28,7 +28,7 @@ def h(x: str) -> bytes:
 
 def test_every_kind_present() -> None:
     assert {v["kind"] for v in VECTORS} == {"request", "response", "client_hello", "server_hello", "bad_request"}
-    assert len(VECTORS) == 101
+    assert len(VECTORS) == 105
 
 
 def test_every_error_code_has_a_vector() -> None:
@@ -85,6 +85,8 @@ def build_request(f: Dict[str, Any]) -> Call[object]:
         return protocol.node_remove(f["id"])
     if op == "events_read":
         return events.events_read(f["after"], f["max"], f["timeout_ms"] / 1000)
+    if op == "cache_register":
+        return protocol.cache_register(protocol.CACHE_MODES[f["mode"] - 1])
     if op == "delete_noted":
         return events.delete_noted(f["id"], h(f["note_hex"]))
     if op == "delete_owner_noted":
@@ -199,6 +201,11 @@ REPLIES: Dict[str, Any] = {
         events.events_read(),
         lambda xs: {"events": [event_json(e) for e in xs]},
         lambda f, w: [w.u32(len(f["events"]))] + [events.write_event(w, event_of(e)) for e in f["events"]],
+    ),
+    "cache": (
+        protocol.cache_register("strict"),
+        lambda g: {"head": g.head, "bound_ms": g.bound_ms},
+        lambda f, w: w.u64(f["head"]).u32(f["bound_ms"]),
     ),
     "stats": (
         protocol.stats(),

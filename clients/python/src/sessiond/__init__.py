@@ -12,6 +12,7 @@ from .client import Client, Pipeline
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _error_names
 from .failover import Retry
+from .near_cache import NearCache, NearCacheStats
 from .protocol import id_from_text, id_to_text
 from .types import Event, KeyTtl, OwnerLimit, ServerHello, Session, SessionInfo
 
@@ -23,6 +24,8 @@ __all__ = [
     "AsyncClient",
     "AsyncPipeline",
     "Retry",
+    "NearCache",
+    "NearCacheStats",
     "Session",
     "Event",
     "SessionInfo",

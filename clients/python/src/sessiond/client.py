@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from . import errors, events, protocol
 from .connection import Connection, Options, build_options
 from .failover import Retry, candidates, join_address, replayable, split_address
+from .near_cache import Maintainer, NearCache, NearCacheStats
 from .pipeline import PipelineBase
 from .pool import Pool, PoolExhausted
 from .protocol import BytesLike, Call, IdLike
@@ -43,6 +44,12 @@ def parse_addresses(url: Union[str, Sequence[str], None], addresses: Optional[Se
     return out
 
 
+def _text_id(session_id: IdLike) -> str:
+    """An id in its one text form (the near cache's key), checked."""
+    raw = protocol.id_bytes(session_id)
+    return session_id if isinstance(session_id, str) else protocol.id_to_text(raw)
+
+
 #: How a request is retried after an unknown outcome (SPEC.md §13).
 _ALWAYS, _UNTIL_UNKNOWN, _CREATE = "always", "until_unknown", "create"
 
@@ -64,6 +71,12 @@ class Client:
     ``retry`` (:class:`sessiond.Retry`: 20 attempts, 10 s). After an unknown
     outcome only reads and writes safe to apply twice are sent again; see
     the README.
+
+    ``near_cache=NearCache("strict")`` (or "relaxed") keeps the sessions
+    :meth:`get` read in this process's memory and answers from there;
+    docs/events.md ("Near cache") says what each mode promises. It needs a
+    standalone server that supports CACHE_REGISTER; until its connection is
+    registered every get goes to the server.
     """
 
     def __init__(
@@ -82,6 +95,7 @@ class Client:
         timeout: Optional[float] = 10.0,
         connect_timeout: Optional[float] = 5.0,
         pool_size: int = 10,
+        near_cache: Optional[NearCache] = None,
     ) -> None:
         if isinstance(url, str) and "://" not in url:
             url = [url]  # a bare host:port
@@ -113,6 +127,12 @@ class Client:
         self._pool = Pool(self._options_for(members[0]), pool_size)
         self._moving = threading.Lock()
         self._moves_tried = 0
+        self._near: Optional[Maintainer] = None
+        if near_cache is not None:
+            self._near = Maintainer(
+                near_cache, lambda: Connection(self._options_for(self._current)), self._touch_many
+            )
+            self._near.start()
 
     @property
     def pool(self) -> Pool:
@@ -249,7 +269,57 @@ class Client:
         return Pipeline(self)
 
     def close(self) -> None:
+        if self._near is not None:
+            self._near.close()
         self._pool.close()
+
+    # -- the near cache ---------------------------------------------------------
+
+    def near_cache_stats(self) -> NearCacheStats:
+        """The near cache's counters (hits, misses, invalidations, evictions,
+        resets, touches, entries, bytes, registered). ValueError without one."""
+        if self._near is None:
+            raise ValueError("this client has no near cache")
+        return self._near.entries.stats()
+
+    def wait_near_cache(self, timeout: float = 5.0) -> bool:
+        """Wait up to ``timeout`` s until the near cache's connection is
+        registered (gets before that all go to the server); whether it is."""
+        if self._near is None:
+            raise ValueError("this client has no near cache")
+        return self._near.entries.wait_registered(timeout)
+
+    def _touch_many(self, ids: List[str]) -> List[object]:
+        """The near cache's TOUCHes, pipelined on one pooled connection."""
+        with self._pool.connection() as conn:
+            return conn.call_many([protocol.touch(i) for i in ids], raise_first=False)
+
+    def _forgetting(self, session_id: IdLike, call: Call[T]) -> T:
+        """A write of one session through a cached client: its entry goes
+        before (so this thread never reads it again from memory) and after
+        (an answer another thread fetched meanwhile may predate the write)."""
+        near = self._near
+        if near is None:
+            return self.execute(call)
+        sid = _text_id(session_id)
+        near.entries.forget(sid)
+        try:
+            return self.execute(call)
+        finally:
+            near.entries.forget(sid)
+
+    def _forgetting_owner(self, owner: BytesLike, keep: Optional[IdLike], call: Call[T]) -> T:
+        """DELETE_OWNER through a cached client: as :meth:`_forgetting`, for
+        the owner's entries but ``keep``."""
+        near = self._near
+        if near is None:
+            return self.execute(call)
+        raw, kept = protocol._b(owner), None if keep is None else _text_id(keep)
+        near.entries.forget_owner(raw, kept)
+        try:
+            return self.execute(call)
+        finally:
+            near.entries.forget_owner(raw, kept)
 
     def __enter__(self) -> Client:
         return self
@@ -302,24 +372,41 @@ class Client:
         return self._run(build(created[0]), _CREATE, created, build if drawn else None)
 
     def get(self, session_id: IdLike, touch: bool = True) -> Session:
-        """The session; ``touch=False`` reads without sliding the idle deadline."""
-        return self.execute(protocol.get(session_id, touch))
+        """The session; ``touch=False`` reads without sliding the idle deadline.
+
+        With a near cache, both are answered from memory when they can be (a
+        peek as well: it reads the same session), a touching hit having its
+        TOUCH sent within a second; a miss reads from the server and keeps
+        the answer. A session whose ``expires_at`` has passed is never
+        served from memory."""
+        near = self._near
+        if near is None:
+            return self.execute(protocol.get(session_id, touch))
+        # A text id is looked up as given: only valid ones are ever kept,
+        # and protocol.get checks it on a miss.
+        sid = session_id if isinstance(session_id, str) else _text_id(session_id)
+        cached, epoch = near.entries.lookup(sid, touch)
+        if cached is not None:
+            return cached
+        session = self.execute(protocol.get(sid, touch))
+        near.entries.insert(session, epoch)
+        return session
 
     def update(self, session_id: IdLike, data: BytesLike, expected_version: Optional[int] = None) -> int:
         """Replace the data; returns the new version. With ``expected_version``
         it raises VersionMismatch if someone else wrote first."""
-        return self.execute(protocol.update(session_id, data, expected_version))
+        return self._forgetting(session_id, protocol.update(session_id, data, expected_version))
 
     def touch(self, session_id: IdLike) -> int:
         """Slide the idle deadline; returns the new expires-at (Unix seconds)."""
         return self.execute(protocol.touch(session_id))
 
     def delete(self, session_id: IdLike) -> bool:
-        return self.execute(protocol.delete(session_id))
+        return self._forgetting(session_id, protocol.delete(session_id))
 
     def rotate(self, session_id: IdLike) -> str:
         """Give the session a new id (at login); the old one stops working."""
-        return self.execute(protocol.rotate(session_id))
+        return self._forgetting(session_id, protocol.rotate(session_id))
 
     def list(self, owner: BytesLike) -> List[SessionInfo]:
         return self.execute(protocol.list_sessions(owner))
@@ -329,7 +416,7 @@ class Client:
 
     def delete_owner(self, owner: BytesLike, keep: Optional[IdLike] = None) -> int:
         """End the owner's sessions except ``keep``; returns how many ended."""
-        return self.execute(protocol.delete_owner(owner, keep))
+        return self._forgetting_owner(owner, keep, protocol.delete_owner(owner, keep))
 
     def read_events(self, after: int = 0, max_events: int = 100, timeout: float = 0.0) -> List[Event]:
         """The session events after seq ``after`` (the last one handled; 0 at
@@ -344,13 +431,13 @@ class Client:
     def delete_with_note(self, session_id: IdLike, note: Optional[BytesLike]) -> bool:
         """:meth:`delete` whose ``ended`` event carries ``note`` ("logout",
         "revoke"; at most 256 bytes)."""
-        return self.execute(events.delete_noted(session_id, note))
+        return self._forgetting(session_id, events.delete_noted(session_id, note))
 
     def delete_owner_with_note(
         self, owner: BytesLike, keep: Optional[IdLike] = None, note: Optional[BytesLike] = None
     ) -> int:
         """:meth:`delete_owner` whose ``ended`` events carry ``note`` ("kick")."""
-        return self.execute(events.delete_owner_noted(owner, keep, note))
+        return self._forgetting_owner(owner, keep, events.delete_owner_noted(owner, keep, note))
 
     def set_key(self, key: BytesLike, value: BytesLike, ttl: Optional[float] = None) -> None:
         """Set a plain key; ``ttl`` in seconds (ms precision), None for none."""
@@ -406,6 +493,23 @@ class Client:
                 return
 
 
+#: The writes whose sessions a cached client drops from memory itself.
+_ONE_SESSION_WRITES = frozenset({protocol.OP_UPDATE, protocol.OP_DELETE, protocol.OP_DELETE_NOTED, protocol.OP_ROTATE})
+_OWNER_WRITES = frozenset({protocol.OP_DELETE_OWNER, protocol.OP_DELETE_OWNER_NOTED})
+
+
+def _forget_writes(near: Maintainer, calls: Sequence[Call[object]]) -> None:
+    """A pipeline's writes, as :meth:`Client._forgetting` does one's. Its
+    gets are not served from memory (a batch goes to the server whole)."""
+    for call in calls:
+        op = call.frame[4]
+        if op in _ONE_SESSION_WRITES:
+            near.entries.forget(protocol.id_to_text(call.frame[5:21]))  # the id comes first
+        elif op in _OWNER_WRITES:
+            _, fields = protocol.decode_request(call.frame[4:])
+            near.entries.forget_owner(fields["owner"], fields["keep"])
+
+
 class Pipeline(PipelineBase):
     """A blocking batch: one write, replies read in order on one connection.
 
@@ -424,9 +528,16 @@ class Pipeline(PipelineBase):
         if not calls:
             self.results = []
             return self.results
+        near = self.client._near
+        if near is not None:
+            _forget_writes(near, calls)
         conn: Connection
-        with self.client.pool.connection() as conn:
-            self.results = conn.call_many(calls, raise_errors)
+        try:
+            with self.client.pool.connection() as conn:
+                self.results = conn.call_many(calls, raise_errors)
+        finally:
+            if near is not None:
+                _forget_writes(near, calls)
         return self.results
 
     def __enter__(self) -> Pipeline:

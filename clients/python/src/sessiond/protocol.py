@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Tuple, TypeVar, Union
 
 from . import errors
-from .types import KeyTtl, OwnerLimit, ServerHello, Session, SessionInfo
+from .types import CacheGrant, KeyTtl, OwnerLimit, ServerHello, Session, SessionInfo
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -45,16 +45,20 @@ OP_KEY_SCAN = 0x26
 OP_NODE_ADD, OP_NODE_REMOVE = 0x27, 0x28
 OP_KEY_INCR_TTL = 0x29
 OP_EVENTS_READ, OP_DELETE_NOTED, OP_DELETE_OWNER_NOTED = 0x2A, 0x2B, 0x2C
+OP_CACHE_REGISTER = 0x2D
 
 TAG_DONE, TAG_ID, TAG_SESSION, TAG_VERSION, TAG_TIME, TAG_BOOL = 0, 1, 2, 3, 4, 5
 TAG_LIST, TAG_COUNT, TAG_VALUE, TAG_TTL, TAG_INTEGER, TAG_STATS = 6, 7, 8, 9, 10, 11
 TAG_SCAN = 12
 TAG_EVENTS = 13
+TAG_CACHE = 14
 
 #: Keys KEY_SCAN looks at per step unless told otherwise (Redis's SCAN: 10).
 DEFAULT_SCAN_COUNT = 10
 
 POLICIES = ("none", "reject", "evict_oldest")
+#: CACHE_REGISTER's modes by their wire codes (1 on).
+CACHE_MODES = ("strict", "relaxed")
 TTL_KINDS = ("missing", "persistent", "expires")
 
 
@@ -379,6 +383,11 @@ def _read_scan(r: Reader) -> Tuple[int, List[bytes]]:
     return cursor, [r.bytes16("key") for _ in range(r.u32("key count"))]
 
 
+def _read_cache(r: Reader) -> CacheGrant:
+    head = r.u64("head")
+    return CacheGrant(head, r.u32("bound"))
+
+
 def _call(op: int, tag: int, read: Callable[[Reader], T], build: Optional[Callable[[Writer], Any]] = None) -> Call[T]:
     w = Writer().u8(op)
     if build is not None:
@@ -599,6 +608,16 @@ def node_remove(node_id: int) -> Call[None]:
     return _call(OP_NODE_REMOVE, TAG_DONE, _done, lambda w: w.u64(node_id))
 
 
+def cache_register(mode: str) -> Call[CacheGrant]:
+    """CACHE_REGISTER: make this connection a near cache's invalidation
+    connection, ``mode`` "strict" or "relaxed" (docs/events.md, "Near
+    cache"). The reply gives the newest seq logged and the server's bound."""
+    if mode not in CACHE_MODES:
+        raise ValueError(f"a near cache's mode is one of {CACHE_MODES}, not {mode!r}")
+    code = CACHE_MODES.index(mode) + 1
+    return _call(OP_CACHE_REGISTER, TAG_CACHE, _read_cache, lambda w: w.u8(code))
+
+
 # --- the server's direction (for tests, fakes and the golden vectors) -------
 
 
@@ -674,6 +693,11 @@ def decode_request(body: bytes) -> Tuple[str, Dict[str, Any]]:
         name, f["owner"] = "delete_owner_noted", r.bytes16("owner")
         f["keep"] = r.id() if r.present() else None
         f["note"] = r.bytes16("note")
+    elif op == OP_CACHE_REGISTER:
+        mode = r.u8("mode")
+        if not 1 <= mode <= len(CACHE_MODES):
+            raise DecodeError(f"unknown near cache mode {mode}")
+        name, f["mode"] = "cache_register", mode
     else:
         raise UnknownOpcode(op)
     r.end()

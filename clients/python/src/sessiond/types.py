@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
-__all__ = ["SessionInfo", "Session", "KeyTtl", "OwnerLimit", "ServerHello", "Event"]
+__all__ = ["SessionInfo", "Session", "KeyTtl", "OwnerLimit", "ServerHello", "Event", "CacheGrant"]
 
 
 @dataclass(frozen=True)
@@ -100,3 +100,13 @@ class ServerHello:
     version: int
     auth_required: bool
     max_frame: int
+
+
+@dataclass(frozen=True)
+class CacheGrant:
+    """CACHE_REGISTER's answer (SPEC.md §9, CACHE): ``head``, the newest seq
+    logged (the cache reads the events after it), and ``bound_ms``, how long
+    after it sent a read the cache may go on serving on its answer."""
+
+    head: int
+    bound_ms: int

@@ -26,7 +26,18 @@ under the same key with the new one.
 Settings: ``SESSIOND_URL`` (default ``sessiond://127.0.0.1:7878``; for a
 replication group, a list of URLs or ``host:port``, the first tried
 first), ``SESSIOND_AUTH_TOKEN``, ``SESSIOND_CA_FILE``, ``SESSIOND_TIMEOUT``,
-``SESSIOND_ANONYMOUS_OWNER_PREFIX``.
+``SESSIOND_ANONYMOUS_OWNER_PREFIX``, ``SESSIOND_NEAR_CACHE``.
+
+``SESSIOND_NEAR_CACHE`` turns on the client's near cache (docs/events.md,
+"Near cache"): each request's session load is then answered from this
+process's memory when it can be, with no round trip. ``None`` (the
+default) leaves it off; ``"strict"`` or ``"relaxed"`` turns it on in that
+mode with the default bounds; a dict (``{"mode": "strict", "max_entries":
+10000, "max_bytes": 64 * 2**20}``) or a ``sessiond.NearCache`` sets them.
+With ``"strict"``, once ``revoke``, ``logout_everywhere`` or a logout
+returns, no app server's engine loads that session any more. It needs a
+standalone server (a replication group refuses near caches, and every
+load then goes to the server).
 """
 
 from __future__ import annotations
@@ -42,6 +53,7 @@ from django.contrib.sessions.backends.base import CreateError, SessionBase, Upda
 
 from ..client import Client
 from ..errors import IdTaken, NotFound
+from ..near_cache import NearCache
 from ..protocol import id_from_text, id_to_text
 from ..types import Session, SessionInfo
 
@@ -59,8 +71,24 @@ def get_client() -> Client:
                 token=getattr(settings, "SESSIOND_AUTH_TOKEN", None),
                 ca_file=getattr(settings, "SESSIOND_CA_FILE", None),
                 timeout=getattr(settings, "SESSIOND_TIMEOUT", 5.0),
+                near_cache=near_cache_setting(getattr(settings, "SESSIOND_NEAR_CACHE", None)),
             )
         return _client
+
+
+def near_cache_setting(value: Any) -> Optional[NearCache]:
+    """``SESSIOND_NEAR_CACHE`` as the client takes it (see the module docstring)."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, NearCache):
+        return value
+    if isinstance(value, str):
+        return NearCache(value)
+    if isinstance(value, dict):
+        return NearCache(**value)
+    raise ValueError(
+        f"SESSIOND_NEAR_CACHE is None, 'strict', 'relaxed', a dict or a sessiond.NearCache, not {value!r}"
+    )
 
 
 def reset_client() -> None:
