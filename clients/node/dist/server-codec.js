@@ -128,8 +128,9 @@ function decodeRequest(body) {
             f.note = r.bytes16("note");
             break;
         case protocol_1.Op.CACHE_REGISTER: {
-            const mode = protocol_1.CACHE_MODES[r.u8("mode") - 1];
-            if (mode === undefined)
+            // The mode byte as the vectors give it: 1 strict, 2 relaxed.
+            const mode = r.u8("mode");
+            if (protocol_1.CACHE_MODES[mode - 1] === undefined)
                 throw new codec_1.DecodeError("a near cache's mode is 1 (strict) or 2 (relaxed)");
             f.mode = mode;
             break;

@@ -122,8 +122,9 @@ export function decodeRequest(body: Buffer): DecodedRequest {
       f.note = r.bytes16("note");
       break;
     case Op.CACHE_REGISTER: {
-      const mode = CACHE_MODES[r.u8("mode") - 1];
-      if (mode === undefined) throw new DecodeError("a near cache's mode is 1 (strict) or 2 (relaxed)");
+      // The mode byte as the vectors give it: 1 strict, 2 relaxed.
+      const mode = r.u8("mode");
+      if (CACHE_MODES[mode - 1] === undefined) throw new DecodeError("a near cache's mode is 1 (strict) or 2 (relaxed)");
       f.mode = mode;
       break;
     }
