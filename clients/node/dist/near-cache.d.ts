@@ -10,8 +10,8 @@
  *   LRU, with the clocks passed in: the lease, the epoch, what an answer
  *   renews and what a lost connection drops.
  * - {@link NearCache}: the dedicated connection that registers and reads
- *   events in a loop, misses sent through the client's pool, and the
- *   coalesced toucher.
+ *   events in a loop (waiting a third of the bound; see `run`), misses sent
+ *   through the client's pool, and the coalesced toucher.
  *
  * The cache needs a connection of its own although Node is single-threaded:
  * a waiting EVENTS_READ holds its connection's later requests (SPEC.md §8).

@@ -11,8 +11,8 @@
  *   LRU, with the clocks passed in: the lease, the epoch, what an answer
  *   renews and what a lost connection drops.
  * - {@link NearCache}: the dedicated connection that registers and reads
- *   events in a loop, misses sent through the client's pool, and the
- *   coalesced toucher.
+ *   events in a loop (waiting a third of the bound; see `run`), misses sent
+ *   through the client's pool, and the coalesced toucher.
  *
  * The cache needs a connection of its own although Node is single-threaded:
  * a waiting EVENTS_READ holds its connection's later requests (SPEC.md §8).
@@ -397,8 +397,12 @@ class NearCache {
                 this.failures = 0;
                 settle();
                 for (;;) {
-                    // Half the bound, so that an empty answer renews the lease well before it runs out.
-                    const wait = Math.max(1, Math.floor(this.state.boundMs / 2));
+                    // A third of the bound (SPEC.md: at most half). The lease in force
+                    // runs from when the previous read was sent, so it must outlast
+                    // two waits and two round trips: with half the bound it would run
+                    // out just before each answer arrives, and every lookup in that
+                    // moment would miss.
+                    const wait = Math.max(1, Math.floor(this.state.boundMs / 3));
                     sent = performance.now();
                     try {
                         this.state.applied(sent, await conn.send((0, events_1.eventsRead)(this.state.after, BATCH, wait)));

@@ -12,7 +12,7 @@ const { test: nodeTest } = require("node:test");
 const test = (name, fn) => nodeTest(name, { timeout: 60_000 }, fn);
 
 const sessiond = require("sessiond");
-const { protocol: p, Client, ClientError } = sessiond;
+const { protocol: p, Client, ClientError, NotFound } = sessiond;
 const { Lru, CacheState, sizeOf, resolveNearCacheOptions } = require("../dist/near-cache");
 const { decodeRequest, encodeOk, encodeError } = require("../dist/server-codec");
 const { DecodeError, FrameReader } = require("../dist/codec");
@@ -217,7 +217,7 @@ test("CACHE_REGISTER and its CACHE reply, both directions", () => {
  * CACHE_REGISTER, EVENTS_READ (answered by `onRead`) and GET/TOUCH on one
  * session. `conns` are its sockets, so a test can cut them.
  */
-async function fakeServer({ onRead, bound = 400, session: stored }) {
+async function fakeServer({ onRead, bound = 400, session: stored, touchGone = false }) {
   const conns = new Set();
   const log = [];
   const server = net.createServer((sock) => {
@@ -244,7 +244,7 @@ async function fakeServer({ onRead, bound = 400, session: stored }) {
           const answer = await onRead(req, sock);
           if (answer !== undefined && !sock.destroyed) sock.write(answer);
         } else if (req.op === "get") sock.write(encodeOk(p.Tag.SESSION, (w) => w.bytes16(stored.owner).bytes32(stored.data).info(stored.info)));
-        else if (req.op === "touch") sock.write(encodeOk(p.Tag.TIME, (w) => w.u64(FAR)));
+        else if (req.op === "touch") sock.write(touchGone ? encodeError(new NotFound("no such session")) : encodeOk(p.Tag.TIME, (w) => w.u64(FAR)));
         else throw new Error(`the fake server got ${req.op}`);
       }
     });
@@ -278,7 +278,7 @@ test("fake server: a hit after the first get; EVENTS_GAP drops everything and re
     assert.equal(srv.log.filter((r) => r.op === "get").length, 1);
     const reads = srv.log.filter((r) => r.op === "events_read");
     assert.equal(reads[0].after, 10, "the first read is after the registration's head");
-    assert.equal(reads[0].timeout_ms, 200, "waiting half the bound");
+    assert.equal(reads[0].timeout_ms, 133, "waiting a third of the bound, so that the lease never lapses between answers");
     assert.equal(reads[0].max, 1000);
     gapNow = true;
     const deadline = Date.now() + 5000;
@@ -328,6 +328,35 @@ test("fake server: a cache whose lease ran out serves nothing; a cut connection 
     await client.get(id);
     await client.get(id);
     assert.equal(client.nearCacheStats().hits, 2, "served again under the new registration's lease");
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
+
+test("fake server: hits are touched once a second in one TOUCH each; a TOUCH that finds the session gone drops its entry", async () => {
+  const stored = session();
+  const id = stored.info.id;
+  const srv = await fakeServer({
+    session: stored,
+    touchGone: true,
+    onRead: async (req) => {
+      await sleep(Math.min(req.timeout_ms, 30));
+      return eventsReply([]);
+    },
+  });
+  const client = new Client({ port: srv.port, nearCache: {} });
+  try {
+    await client.get(id);
+    for (let i = 0; i < 50; i++) await client.get(id);
+    assert.equal(client.nearCacheStats().hits, 50);
+    assert.equal(srv.log.filter((r) => r.op === "touch").length, 0, "not at once");
+    const deadline = Date.now() + 3000;
+    while (client.nearCacheStats().entries > 0 && Date.now() < deadline) await sleep(20);
+    assert.equal(srv.log.filter((r) => r.op === "touch").length, 1, "one TOUCH for 50 hits");
+    assert.equal(client.nearCacheStats().entries, 0, "NOT_FOUND dropped the entry");
+    await client.get(id);
+    assert.equal(client.nearCacheStats().misses, 2);
   } finally {
     await client.close();
     await srv.close();
