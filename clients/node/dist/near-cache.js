@@ -316,6 +316,7 @@ class NearCache {
             this.mark(key);
             return copySession(hit);
         }
+        const call = (0, protocol_1.get)(id, true); // a malformed id fails here, before anything connects
         // Before the first registration (or during a reconnection) wait for
         // the attempt under way, so that this answer can be kept; in a back-off
         // do not wait.
@@ -324,7 +325,7 @@ class NearCache {
         const ticket = this.state.ticket();
         let session;
         try {
-            session = await this.pool.run((0, protocol_1.get)(id, true));
+            session = await this.pool.run(call);
         }
         catch (e) {
             if (e instanceof errors_1.NotFound)
@@ -388,12 +389,14 @@ class NearCache {
             let conn;
             try {
                 conn = await connection_1.Connection.open(this.opts);
-                conn.background = true;
                 if (this.closed)
                     break;
                 this.conn = conn;
                 let sent = performance.now();
                 this.state.registered(sent, await conn.send((0, protocol_1.cacheRegister)(this.options.mode)));
+                // Only now: a get may be waiting for the registration, and that
+                // must keep the process alive; the reads that follow must not.
+                conn.background = true;
                 this.failures = 0;
                 settle();
                 for (;;) {

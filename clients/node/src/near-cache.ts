@@ -360,6 +360,7 @@ export class NearCache {
       this.mark(key);
       return copySession(hit);
     }
+    const call = getCall(id, true); // a malformed id fails here, before anything connects
     // Before the first registration (or during a reconnection) wait for
     // the attempt under way, so that this answer can be kept; in a back-off
     // do not wait.
@@ -367,7 +368,7 @@ export class NearCache {
     const ticket = this.state.ticket();
     let session: Session;
     try {
-      session = await this.pool.run(getCall(id, true));
+      session = await this.pool.run(call);
     } catch (e) {
       if (e instanceof NotFound) this.state.drop(key);
       throw e;
@@ -434,11 +435,13 @@ export class NearCache {
       let conn: Connection | undefined;
       try {
         conn = await Connection.open(this.opts);
-        conn.background = true;
         if (this.closed) break;
         this.conn = conn;
         let sent = performance.now();
         this.state.registered(sent, await conn.send(cacheRegister(this.options.mode)));
+        // Only now: a get may be waiting for the registration, and that
+        // must keep the process alive; the reads that follow must not.
+        conn.background = true;
         this.failures = 0;
         settle();
         for (;;) {

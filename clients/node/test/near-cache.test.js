@@ -5,7 +5,7 @@
 // stopped with SIGSTOP, and the express store through real express.
 
 const assert = require("node:assert/strict");
-const { fork } = require("node:child_process");
+const { execFile, fork } = require("node:child_process");
 const path = require("node:path");
 const { after, before, test: nodeTest } = require("node:test");
 
@@ -194,6 +194,21 @@ test("coalesced touches: hits are touched once a second, and keep a 2 s idle ses
     await admin.close();
     await own.kill();
   }
+});
+
+test("a near cache keeps no process alive: one that never closes its client still exits", async () => {
+  const script = [
+    'const { Client } = require("sessiond");',
+    "const c = new Client(process.argv[1], { nearCache: {} });",
+    '(async () => { const id = await c.create("u", { data: "x" }); await c.get(id); await c.get(id);',
+    "  console.log(JSON.stringify(c.nearCacheStats())); })();",
+  ].join("\n");
+  const start = performance.now();
+  const out = await new Promise((resolve, reject) =>
+    execFile(process.execPath, ["-e", script, daemon.url], { cwd: path.join(__dirname, ".."), timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
+  assert.equal(JSON.parse(out).hits, 1, "the cache was running");
+  assert.ok(performance.now() - start < 10_000);
 });
 
 test("SIGSTOP: a stopped app server's strict cache is cut off, the delete returns about a bound later, and the resumed cache does not serve", async () => {
