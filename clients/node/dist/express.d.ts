@@ -146,6 +146,7 @@ export declare class SessiondStore extends EventEmitter {
     destroyOwner(owner: string | number, options?: {
         keep?: string;
     }): Promise<number>;
+    /** The session a request loads (`forRequest`), or one `all` lists (never touched). */
     private fetch;
     private save;
     private remember;

@@ -168,15 +168,17 @@ class SessiondStore extends node_events_1.EventEmitter {
         return this.client.deleteOwner(String(owner), { keep });
     }
     // --- the work behind the callbacks ---------------------------------------------
-    async fetch(sid) {
+    /** The session a request loads (`forRequest`), or one `all` lists (never touched). */
+    async fetch(sid, forRequest = true) {
         if (typeof sid !== "string")
             return null;
         let found;
         try {
-            // With a near cache, `get` (a hit, or a GET that touches) instead of
-            // `peek`: its touch replaces express-session's, which `slide` skips.
+            // A request's session with a near cache: `get` (a hit, or a GET that
+            // touches) instead of `peek`; its touch replaces express-session's,
+            // which `slide` then leaves to the cache's toucher.
             const id = this.sessiondId(sid);
-            found = await (this.client.nearCache ? this.client.get(id) : this.client.peek(id));
+            found = await (forRequest && this.client.nearCache ? this.client.get(id) : this.client.peek(id));
         }
         catch (e) {
             if (e instanceof errors_1.NotFound)
@@ -274,7 +276,7 @@ class SessiondStore extends node_events_1.EventEmitter {
     }
     async alive() {
         const entries = [...this.created];
-        const found = await Promise.all(entries.map(([id, sid]) => this.fetch(sid).then((sess) => [id, sid, sess])));
+        const found = await Promise.all(entries.map(([id, sid]) => this.fetch(sid, false).then((sess) => [id, sid, sess])));
         const out = [];
         for (const [id, sid, sess] of found) {
             if (sess === null)

@@ -250,14 +250,16 @@ export class SessiondStore extends EventEmitter {
 
   // --- the work behind the callbacks ---------------------------------------------
 
-  private async fetch(sid: string): Promise<SessionData | null> {
+  /** The session a request loads (`forRequest`), or one `all` lists (never touched). */
+  private async fetch(sid: string, forRequest = true): Promise<SessionData | null> {
     if (typeof sid !== "string") return null;
     let found;
     try {
-      // With a near cache, `get` (a hit, or a GET that touches) instead of
-      // `peek`: its touch replaces express-session's, which `slide` skips.
+      // A request's session with a near cache: `get` (a hit, or a GET that
+      // touches) instead of `peek`; its touch replaces express-session's,
+      // which `slide` then leaves to the cache's toucher.
       const id = this.sessiondId(sid);
-      found = await (this.client.nearCache ? this.client.get(id) : this.client.peek(id));
+      found = await (forRequest && this.client.nearCache ? this.client.get(id) : this.client.peek(id));
     } catch (e) {
       if (e instanceof NotFound) return null;
       throw e;
@@ -345,7 +347,7 @@ export class SessiondStore extends EventEmitter {
 
   private async alive(): Promise<[string, SessionData][]> {
     const entries = [...this.created];
-    const found = await Promise.all(entries.map(([id, sid]) => this.fetch(sid).then((sess) => [id, sid, sess] as const)));
+    const found = await Promise.all(entries.map(([id, sid]) => this.fetch(sid, false).then((sess) => [id, sid, sess] as const)));
     const out: [string, SessionData][] = [];
     for (const [id, sid, sess] of found) {
       if (sess === null) this.created.delete(id);
