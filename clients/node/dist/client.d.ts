@@ -6,14 +6,22 @@
  * Calls made concurrently share connections: they are written together and
  * their replies matched in order, so `Promise.all` of a thousand `get`s is
  * a few writes, not a thousand round trips.
+ *
+ * With `nearCache` the client keeps the sessions it reads in memory
+ * (near-cache.ts): `get` answers from there while the server's event log
+ * says they are unchanged, and the client's own writes drop its entries
+ * first.
  */
 import type { IdLike } from "./ids";
+import { NearCache, type NearCacheStats } from "./near-cache";
 import { type ClientOptions, type ResolvedOptions } from "./options";
 import { type PoolStats } from "./pool";
 import * as p from "./protocol";
 import type { BytesLike, CreateOptions, KeyTtl, ScanPage, Session, SessionEvent, SessionInfo } from "./types";
 export declare class Client {
     readonly options: ResolvedOptions;
+    /** The near cache, when the client was made with `nearCache`. */
+    readonly nearCache: NearCache | undefined;
     private readonly pool;
     /**
      * `new Client("sessiond://127.0.0.1:7878", { tokenFile, caFile })` or
@@ -26,7 +34,9 @@ export declare class Client {
     execute<T>(call: p.Call<T>): Promise<T>;
     /** Connections and calls in flight, for metrics and tests. */
     poolStats(): PoolStats;
-    /** Let calls in flight finish, then close every connection; later calls fail. */
+    /** The near cache's counters; undefined without one. */
+    nearCacheStats(): NearCacheStats | undefined;
+    /** Stop the near cache, let calls in flight finish, then close every connection; later calls fail. */
     close(): Promise<void>;
     ping(): Promise<void>;
     /** The server's counters by name (`sessions`, `keys`, `connections`, ...). */
@@ -36,7 +46,11 @@ export declare class Client {
      * Timeouts are seconds (absent: the server's default; 0: none).
      */
     create(owner: BytesLike, options?: CreateOptions): Promise<string>;
-    /** The session, touched (its idle deadline slides). NotFound if it is gone. */
+    /**
+     * The session, touched (its idle deadline slides). NotFound if it is gone.
+     * With a near cache, a hit is answered from memory and touched within a
+     * second by the cache's toucher.
+     */
     get(id: IdLike): Promise<Session>;
     /** The session without touching it. */
     peek(id: IdLike): Promise<Session>;

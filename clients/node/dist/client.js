@@ -7,16 +7,24 @@
  * Calls made concurrently share connections: they are written together and
  * their replies matched in order, so `Promise.all` of a thousand `get`s is
  * a few writes, not a thousand round trips.
+ *
+ * With `nearCache` the client keeps the sessions it reads in memory
+ * (near-cache.ts): `get` answers from there while the server's event log
+ * says they are unchanged, and the client's own writes drop its entries
+ * first.
  */
 Object.defineProperty(exports, "__esModule", { value: true });
 exports.Client = void 0;
 const errors_1 = require("./errors");
+const near_cache_1 = require("./near-cache");
 const options_1 = require("./options");
 const pool_1 = require("./pool");
 const ev = require("./events");
 const p = require("./protocol");
 class Client {
     options;
+    /** The near cache, when the client was made with `nearCache`. */
+    nearCache;
     pool;
     /**
      * `new Client("sessiond://127.0.0.1:7878", { tokenFile, caFile })` or
@@ -28,6 +36,7 @@ class Client {
         const merged = typeof url === "string" ? { ...options, url } : { ...url, ...options };
         this.options = (0, options_1.resolveOptions)(merged);
         this.pool = new pool_1.Pool(this.options);
+        this.nearCache = merged.nearCache === undefined ? undefined : new near_cache_1.NearCache(this.options, merged.nearCache, this.pool);
     }
     /** Run one prepared call (any builder of the `protocol` module). */
     execute(call) {
@@ -37,9 +46,14 @@ class Client {
     poolStats() {
         return this.pool.stats();
     }
-    /** Let calls in flight finish, then close every connection; later calls fail. */
-    close() {
-        return this.pool.close();
+    /** The near cache's counters; undefined without one. */
+    nearCacheStats() {
+        return this.nearCache?.stats();
+    }
+    /** Stop the near cache, let calls in flight finish, then close every connection; later calls fail. */
+    async close() {
+        await this.nearCache?.close();
+        await this.pool.close();
     }
     // --- operations (SPEC.md §8) ----------------------------------------------
     ping() {
@@ -56,8 +70,14 @@ class Client {
     create(owner, options = {}) {
         return this.execute(p.create(owner, options));
     }
-    /** The session, touched (its idle deadline slides). NotFound if it is gone. */
+    /**
+     * The session, touched (its idle deadline slides). NotFound if it is gone.
+     * With a near cache, a hit is answered from memory and touched within a
+     * second by the cache's toucher.
+     */
     get(id) {
+        if (this.nearCache !== undefined)
+            return this.nearCache.get(id);
         return this.execute(p.get(id, true));
     }
     /** The session without touching it. */
@@ -69,19 +89,27 @@ class Client {
      * `expectedVersion` it rejects with VersionMismatch if another write came first.
      */
     update(id, data, options = {}) {
-        return this.execute(p.update(id, data, options.expectedVersion));
+        const call = p.update(id, data, options.expectedVersion);
+        this.nearCache?.forget(id);
+        return this.execute(call);
     }
     /** Slide the idle deadline; resolves with the new expires-at (Unix seconds). */
-    touch(id) {
-        return this.execute(p.touch(id));
+    async touch(id) {
+        const expiresAt = await this.execute(p.touch(id));
+        this.nearCache?.touched(id, expiresAt);
+        return expiresAt;
     }
     /** End the session; resolves with whether a live one was there. */
     delete(id) {
-        return this.execute(p.del(id));
+        const call = p.del(id);
+        this.nearCache?.forget(id);
+        return this.execute(call);
     }
     /** Give the session a new id (at login); the old one stops working. */
     rotate(id) {
-        return this.execute(p.rotate(id));
+        const call = p.rotate(id);
+        this.nearCache?.forget(id);
+        return this.execute(call);
     }
     /** The owner's live sessions, most recently seen first (a devices list). */
     list(owner) {
@@ -92,7 +120,9 @@ class Client {
     }
     /** End the owner's sessions except `keep` ("log out everywhere else"); resolves with how many ended. */
     deleteOwner(owner, options = {}) {
-        return this.execute(p.deleteOwner(owner, options.keep));
+        const call = p.deleteOwner(owner, options.keep);
+        this.nearCache?.forgetOwner(owner);
+        return this.execute(call);
     }
     /**
      * The session events after seq `after` (the last one handled; 0 at
@@ -108,11 +138,15 @@ class Client {
     }
     /** `delete` whose `ended` event carries `note` ("logout"; at most 256 bytes). */
     deleteWithNote(id, note) {
-        return this.execute(ev.deleteNoted(id, note));
+        const call = ev.deleteNoted(id, note);
+        this.nearCache?.forget(id);
+        return this.execute(call);
     }
     /** `deleteOwner` whose `ended` events carry `note` ("kick"). */
     deleteOwnerWithNote(owner, note, options = {}) {
-        return this.execute(ev.deleteOwnerNoted(owner, options.keep, note));
+        const call = ev.deleteOwnerNoted(owner, options.keep, note);
+        this.nearCache?.forgetOwner(owner);
+        return this.execute(call);
     }
     /** Set a plain key; `ttlMs` absent: no TTL. */
     setKey(key, value, options = {}) {

@@ -20,6 +20,11 @@ export declare class Connection {
     broken: boolean;
     /** Called once when the connection is gone, for the pool. */
     onGone: (() => void) | undefined;
+    /**
+     * A background connection (a near cache's, whose EVENTS_READ is always
+     * waiting) never keeps the process alive, even with a call in flight.
+     */
+    background: boolean;
     private readonly reader;
     /** Pending calls in the order they were written; `head` skips answered ones without shifting. */
     private pending;
@@ -37,7 +42,7 @@ export declare class Connection {
     /** Send one request; resolves with its reply's value or rejects with its error. */
     send<T>(call: Call<T>): Promise<T>;
     private onData;
-    /** Something is in flight: keep the process alive for it and watch the deadline. */
+    /** Something is in flight: keep the process alive for it (unless in the background) and watch the deadline. */
     private busy;
     /** Nothing in flight: an idle connection does not keep the process alive. */
     private idle;

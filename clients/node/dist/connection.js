@@ -40,6 +40,11 @@ class Connection {
     broken = false;
     /** Called once when the connection is gone, for the pool. */
     onGone;
+    /**
+     * A background connection (a near cache's, whose EVENTS_READ is always
+     * waiting) never keeps the process alive, even with a call in flight.
+     */
+    background = false;
     reader = new codec_1.FrameReader(protocol_1.MAX_RESPONSE);
     /** Pending calls in the order they were written; `head` skips answered ones without shifting. */
     pending = [];
@@ -197,9 +202,10 @@ class Connection {
             }
         }
     }
-    /** Something is in flight: keep the process alive for it and watch the deadline. */
+    /** Something is in flight: keep the process alive for it (unless in the background) and watch the deadline. */
     busy() {
-        this.socket.ref();
+        if (!this.background)
+            this.socket.ref();
         this.arm();
     }
     /** Nothing in flight: an idle connection does not keep the process alive. */
@@ -232,6 +238,8 @@ class Connection {
             oldest.reject(new errors_1.TimeoutError(`no reply from ${this.opts.host}:${this.opts.port} within ${this.opts.requestTimeoutMs} ms`));
             this.destroy(new errors_1.ConnectionError("the connection was dropped after a request timed out"));
         }, wait);
+        if (this.background)
+            this.timer.unref();
     }
     /** Fail every call in flight and close the socket at once. */
     destroy(err) {

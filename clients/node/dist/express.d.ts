@@ -27,6 +27,12 @@
  * - **Ended sessions stay ended.** A save for a session that was loaded in
  *   this request but has since ended (revoked from another device, expired)
  *   is dropped, not written back: the next request is anonymous.
+ * - **Near cache.** Given a client made with `nearCache`, the store reads
+ *   sessions through it: a request whose session is unchanged is answered
+ *   from memory, and express-session's touch for it is left to the cache's
+ *   toucher (one TOUCH per session a second) instead of a round trip. A
+ *   revoke from any app server (a strict cache) or within a moment
+ *   (relaxed) signs the session out here too.
  * - **all, length, clear.** sessiond lists sessions by owner, not the
  *   whole store, so these cover the sessions this store object created
  *   since it was made (in this process; the newest `trackLimit` of them),
@@ -140,6 +146,7 @@ export declare class SessiondStore extends EventEmitter {
     destroyOwner(owner: string | number, options?: {
         keep?: string;
     }): Promise<number>;
+    /** The session a request loads (`forRequest`), or one `all` lists (never touched). */
     private fetch;
     private save;
     private remember;

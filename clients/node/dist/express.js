@@ -28,6 +28,12 @@
  * - **Ended sessions stay ended.** A save for a session that was loaded in
  *   this request but has since ended (revoked from another device, expired)
  *   is dropped, not written back: the next request is anonymous.
+ * - **Near cache.** Given a client made with `nearCache`, the store reads
+ *   sessions through it: a request whose session is unchanged is answered
+ *   from memory, and express-session's touch for it is left to the cache's
+ *   toucher (one TOUCH per session a second) instead of a round trip. A
+ *   revoke from any app server (a strict cache) or within a moment
+ *   (relaxed) signs the session out here too.
  * - **all, length, clear.** sessiond lists sessions by owner, not the
  *   whole store, so these cover the sessions this store object created
  *   since it was made (in this process; the newest `trackLimit` of them),
@@ -162,12 +168,17 @@ class SessiondStore extends node_events_1.EventEmitter {
         return this.client.deleteOwner(String(owner), { keep });
     }
     // --- the work behind the callbacks ---------------------------------------------
-    async fetch(sid) {
+    /** The session a request loads (`forRequest`), or one `all` lists (never touched). */
+    async fetch(sid, forRequest = true) {
         if (typeof sid !== "string")
             return null;
         let found;
         try {
-            found = await this.client.peek(this.sessiondId(sid));
+            // A request's session with a near cache: `get` (a hit, or a GET that
+            // touches) instead of `peek`; its touch replaces express-session's,
+            // which `slide` then leaves to the cache's toucher.
+            const id = this.sessiondId(sid);
+            found = await (forRequest && this.client.nearCache ? this.client.get(id) : this.client.peek(id));
         }
         catch (e) {
             if (e instanceof errors_1.NotFound)
@@ -252,8 +263,11 @@ class SessiondStore extends node_events_1.EventEmitter {
         // A cookie whose age changed (say "remember me" at login) needs a new idle timeout.
         if (known !== undefined && known.idleSecs !== this.idleSecsOf(sess))
             return this.save(sid, sess);
+        const id = this.sessiondId(sid);
+        if (this.client.nearCache?.touchSoon(id))
+            return;
         try {
-            await this.client.touch(this.sessiondId(sid));
+            await this.client.touch(id);
         }
         catch (e) {
             if (!(e instanceof errors_1.NotFound))
@@ -262,7 +276,7 @@ class SessiondStore extends node_events_1.EventEmitter {
     }
     async alive() {
         const entries = [...this.created];
-        const found = await Promise.all(entries.map(([id, sid]) => this.fetch(sid).then((sess) => [id, sid, sess])));
+        const found = await Promise.all(entries.map(([id, sid]) => this.fetch(sid, false).then((sess) => [id, sid, sess])));
         const out = [];
         for (const [id, sid, sess] of found) {
             if (sess === null)

@@ -4,6 +4,7 @@
  * never touches the file system or fails on configuration.
  */
 import type { ConnectionOptions as TlsConnectionOptions } from "node:tls";
+import type { NearCacheOptions } from "./near-cache";
 export interface BackoffOptions {
     /** The first delay between reconnection attempts (default 50 ms). */
     minMs?: number;
@@ -41,6 +42,12 @@ export interface ClientOptions {
     /** Most connections; concurrent calls are pipelined over them (default 4). */
     poolSize?: number;
     backoff?: BackoffOptions;
+    /**
+     * Keep the sessions `get` reads in memory, on a connection of its own
+     * that the server's event log invalidates (docs/events.md, "Near cache");
+     * `{}` for the defaults (strict).
+     */
+    nearCache?: NearCacheOptions;
 }
 /** The options with every default applied and every file read. */
 export interface ResolvedOptions {

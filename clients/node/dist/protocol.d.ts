@@ -7,7 +7,7 @@
 import { Reader, Writer } from "./codec";
 import { ServerError } from "./errors";
 import { type IdLike } from "./ids";
-import type { BytesLike, CreateOptions, KeyTtl, LimitPolicy, ScanPage, ServerHello, Session, SessionInfo } from "./types";
+import type { BytesLike, CacheRegistration, CreateOptions, KeyTtl, LimitPolicy, NearCacheMode, ScanPage, ServerHello, Session, SessionInfo } from "./types";
 export declare const MAGIC: Buffer<ArrayBuffer>;
 export declare const VERSION = 1;
 /** The largest response body accepted (SPEC.md §6: at least 256 MiB). */
@@ -38,6 +38,7 @@ export declare const Op: {
     readonly EVENTS_READ: 42;
     readonly DELETE_NOTED: 43;
     readonly DELETE_OWNER_NOTED: 44;
+    readonly CACHE_REGISTER: 45;
 };
 export declare const Tag: {
     readonly DONE: 0;
@@ -54,6 +55,7 @@ export declare const Tag: {
     readonly STATS: 11;
     readonly SCAN: 12;
     readonly EVENTS: 13;
+    readonly CACHE: 14;
 };
 export declare const POLICIES: readonly LimitPolicy[];
 export declare const TTL_KINDS: readonly KeyTtl["kind"][];
@@ -123,3 +125,11 @@ export declare function keyScan(cursor: bigint | number, count: number, pattern?
 export declare function nodeAdd(id: bigint | number, raftAddr: string): Call<void>;
 /** NODE_REMOVE: take node `id` out of the replication group. */
 export declare function nodeRemove(id: bigint | number): Call<void>;
+/** CACHE_REGISTER's mode byte (SPEC.md §8): strict writes wait for the cache's acknowledgement. */
+export declare const CACHE_MODES: readonly NearCacheMode[];
+/**
+ * CACHE_REGISTER: make this connection a near cache's invalidation
+ * connection (docs/events.md, "Near cache"). The reply gives the newest seq
+ * logged (read events after it) and the server's bound in ms.
+ */
+export declare function cacheRegister(mode: NearCacheMode): Call<CacheRegistration>;

@@ -6,7 +6,7 @@
  * returns, so that connections only move frames and hand bodies back.
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.Call = exports.TTL_KINDS = exports.POLICIES = exports.Tag = exports.Op = exports.MAX_RESPONSE = exports.VERSION = exports.MAGIC = void 0;
+exports.CACHE_MODES = exports.Call = exports.TTL_KINDS = exports.POLICIES = exports.Tag = exports.Op = exports.MAX_RESPONSE = exports.VERSION = exports.MAGIC = void 0;
 exports.bytesOf = bytesOf;
 exports.clientHello = clientHello;
 exports.parseServerHello = parseServerHello;
@@ -36,6 +36,7 @@ exports.keyIncrTtl = keyIncrTtl;
 exports.keyScan = keyScan;
 exports.nodeAdd = nodeAdd;
 exports.nodeRemove = nodeRemove;
+exports.cacheRegister = cacheRegister;
 const codec_1 = require("./codec");
 const errors_1 = require("./errors");
 const ids_1 = require("./ids");
@@ -49,12 +50,12 @@ exports.Op = {
     LIST: 0x16, COUNT: 0x17, DELETE_OWNER: 0x18,
     KEY_SET: 0x20, KEY_GET: 0x21, KEY_DELETE: 0x22, KEY_EXPIRE: 0x23, KEY_TTL: 0x24, KEY_INCR: 0x25,
     KEY_SCAN: 0x26, NODE_ADD: 0x27, NODE_REMOVE: 0x28, KEY_INCR_TTL: 0x29,
-    EVENTS_READ: 0x2a, DELETE_NOTED: 0x2b, DELETE_OWNER_NOTED: 0x2c,
+    EVENTS_READ: 0x2a, DELETE_NOTED: 0x2b, DELETE_OWNER_NOTED: 0x2c, CACHE_REGISTER: 0x2d,
 };
 exports.Tag = {
     DONE: 0x00, ID: 0x01, SESSION: 0x02, VERSION: 0x03, TIME: 0x04, BOOL: 0x05,
     LIST: 0x06, COUNT: 0x07, VALUE: 0x08, TTL: 0x09, INTEGER: 0x0a, STATS: 0x0b,
-    SCAN: 0x0c, EVENTS: 0x0d,
+    SCAN: 0x0c, EVENTS: 0x0d, CACHE: 0x0e,
 };
 exports.POLICIES = ["none", "reject", "evict_oldest"];
 exports.TTL_KINDS = ["missing", "persistent", "expires"];
@@ -327,4 +328,17 @@ function readScan(r) {
     for (let i = 0; i < n; i++)
         keys.push(r.bytes16("key"));
     return { cursor, keys };
+}
+/** CACHE_REGISTER's mode byte (SPEC.md §8): strict writes wait for the cache's acknowledgement. */
+exports.CACHE_MODES = ["strict", "relaxed"];
+/**
+ * CACHE_REGISTER: make this connection a near cache's invalidation
+ * connection (docs/events.md, "Near cache"). The reply gives the newest seq
+ * logged (read events after it) and the server's bound in ms.
+ */
+function cacheRegister(mode) {
+    const byte = exports.CACHE_MODES.indexOf(mode) + 1;
+    if (byte === 0)
+        throw new RangeError(`a near cache's mode is "strict" or "relaxed", not ${JSON.stringify(mode)}`);
+    return call(exports.Op.CACHE_REGISTER, exports.Tag.CACHE, (r) => ({ head: r.u64("head"), boundMs: r.u32("bound") }), (w) => w.u8(byte));
 }

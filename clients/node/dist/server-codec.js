@@ -127,6 +127,14 @@ function decodeRequest(body) {
             f.keep = r.present() ? r.id() : null;
             f.note = r.bytes16("note");
             break;
+        case protocol_1.Op.CACHE_REGISTER: {
+            // The mode byte as the vectors give it: 1 strict, 2 relaxed.
+            const mode = r.u8("mode");
+            if (protocol_1.CACHE_MODES[mode - 1] === undefined)
+                throw new codec_1.DecodeError("a near cache's mode is 1 (strict) or 2 (relaxed)");
+            f.mode = mode;
+            break;
+        }
         default: // KEY_GET, KEY_DELETE, KEY_TTL
             f.key = r.bytes16("key");
     }

@@ -84,3 +84,14 @@ export interface ScanPage {
     cursor: bigint;
     keys: Buffer[];
 }
+/**
+ * A near cache's mode (docs/events.md, "Near cache"): "strict" makes the
+ * server answer a write that ends or changes a session only once this cache
+ * has dropped it; "relaxed" waits for nothing.
+ */
+export type NearCacheMode = "strict" | "relaxed";
+/** CACHE_REGISTER's answer: the newest seq logged, and the server's bound in ms. */
+export interface CacheRegistration {
+    head: number;
+    boundMs: number;
+}

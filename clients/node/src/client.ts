@@ -6,10 +6,16 @@
  * Calls made concurrently share connections: they are written together and
  * their replies matched in order, so `Promise.all` of a thousand `get`s is
  * a few writes, not a thousand round trips.
+ *
+ * With `nearCache` the client keeps the sessions it reads in memory
+ * (near-cache.ts): `get` answers from there while the server's event log
+ * says they are unchanged, and the client's own writes drop its entries
+ * first.
  */
 
 import { ProtocolError } from "./errors";
 import type { IdLike } from "./ids";
+import { NearCache, type NearCacheStats } from "./near-cache";
 import { type ClientOptions, resolveOptions, type ResolvedOptions } from "./options";
 import { Pool, type PoolStats } from "./pool";
 import * as ev from "./events";
@@ -18,6 +24,8 @@ import type { BytesLike, CreateOptions, KeyTtl, ScanPage, Session, SessionEvent,
 
 export class Client {
   readonly options: ResolvedOptions;
+  /** The near cache, when the client was made with `nearCache`. */
+  readonly nearCache: NearCache | undefined;
   private readonly pool: Pool;
 
   /**
@@ -30,6 +38,7 @@ export class Client {
     const merged = typeof url === "string" ? { ...options, url } : { ...url, ...options };
     this.options = resolveOptions(merged);
     this.pool = new Pool(this.options);
+    this.nearCache = merged.nearCache === undefined ? undefined : new NearCache(this.options, merged.nearCache, this.pool);
   }
 
   /** Run one prepared call (any builder of the `protocol` module). */
@@ -42,9 +51,15 @@ export class Client {
     return this.pool.stats();
   }
 
-  /** Let calls in flight finish, then close every connection; later calls fail. */
-  close(): Promise<void> {
-    return this.pool.close();
+  /** The near cache's counters; undefined without one. */
+  nearCacheStats(): NearCacheStats | undefined {
+    return this.nearCache?.stats();
+  }
+
+  /** Stop the near cache, let calls in flight finish, then close every connection; later calls fail. */
+  async close(): Promise<void> {
+    await this.nearCache?.close();
+    await this.pool.close();
   }
 
   // --- operations (SPEC.md §8) ----------------------------------------------
@@ -66,8 +81,13 @@ export class Client {
     return this.execute(p.create(owner, options));
   }
 
-  /** The session, touched (its idle deadline slides). NotFound if it is gone. */
+  /**
+   * The session, touched (its idle deadline slides). NotFound if it is gone.
+   * With a near cache, a hit is answered from memory and touched within a
+   * second by the cache's toucher.
+   */
   get(id: IdLike): Promise<Session> {
+    if (this.nearCache !== undefined) return this.nearCache.get(id);
     return this.execute(p.get(id, true));
   }
 
@@ -81,22 +101,30 @@ export class Client {
    * `expectedVersion` it rejects with VersionMismatch if another write came first.
    */
   update(id: IdLike, data: BytesLike, options: { expectedVersion?: number } = {}): Promise<number> {
-    return this.execute(p.update(id, data, options.expectedVersion));
+    const call = p.update(id, data, options.expectedVersion);
+    this.nearCache?.forget(id);
+    return this.execute(call);
   }
 
   /** Slide the idle deadline; resolves with the new expires-at (Unix seconds). */
-  touch(id: IdLike): Promise<number> {
-    return this.execute(p.touch(id));
+  async touch(id: IdLike): Promise<number> {
+    const expiresAt = await this.execute(p.touch(id));
+    this.nearCache?.touched(id, expiresAt);
+    return expiresAt;
   }
 
   /** End the session; resolves with whether a live one was there. */
   delete(id: IdLike): Promise<boolean> {
-    return this.execute(p.del(id));
+    const call = p.del(id);
+    this.nearCache?.forget(id);
+    return this.execute(call);
   }
 
   /** Give the session a new id (at login); the old one stops working. */
   rotate(id: IdLike): Promise<string> {
-    return this.execute(p.rotate(id));
+    const call = p.rotate(id);
+    this.nearCache?.forget(id);
+    return this.execute(call);
   }
 
   /** The owner's live sessions, most recently seen first (a devices list). */
@@ -110,7 +138,9 @@ export class Client {
 
   /** End the owner's sessions except `keep` ("log out everywhere else"); resolves with how many ended. */
   deleteOwner(owner: BytesLike, options: { keep?: IdLike } = {}): Promise<number> {
-    return this.execute(p.deleteOwner(owner, options.keep));
+    const call = p.deleteOwner(owner, options.keep);
+    this.nearCache?.forgetOwner(owner);
+    return this.execute(call);
   }
 
   /**
@@ -128,12 +158,16 @@ export class Client {
 
   /** `delete` whose `ended` event carries `note` ("logout"; at most 256 bytes). */
   deleteWithNote(id: IdLike, note: BytesLike): Promise<boolean> {
-    return this.execute(ev.deleteNoted(id, note));
+    const call = ev.deleteNoted(id, note);
+    this.nearCache?.forget(id);
+    return this.execute(call);
   }
 
   /** `deleteOwner` whose `ended` events carry `note` ("kick"). */
   deleteOwnerWithNote(owner: BytesLike, note: BytesLike, options: { keep?: IdLike } = {}): Promise<number> {
-    return this.execute(ev.deleteOwnerNoted(owner, options.keep, note));
+    const call = ev.deleteOwnerNoted(owner, options.keep, note);
+    this.nearCache?.forgetOwner(owner);
+    return this.execute(call);
   }
 
   /** Set a plain key; `ttlMs` absent: no TTL. */

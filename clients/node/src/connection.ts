@@ -46,6 +46,11 @@ export class Connection {
   broken = false;
   /** Called once when the connection is gone, for the pool. */
   onGone: (() => void) | undefined;
+  /**
+   * A background connection (a near cache's, whose EVENTS_READ is always
+   * waiting) never keeps the process alive, even with a call in flight.
+   */
+  background = false;
 
   private readonly reader = new FrameReader(MAX_RESPONSE);
   /** Pending calls in the order they were written; `head` skips answered ones without shifting. */
@@ -193,9 +198,9 @@ export class Connection {
     }
   }
 
-  /** Something is in flight: keep the process alive for it and watch the deadline. */
+  /** Something is in flight: keep the process alive for it (unless in the background) and watch the deadline. */
   private busy(): void {
-    this.socket.ref();
+    if (!this.background) this.socket.ref();
     this.arm();
   }
 
@@ -226,6 +231,7 @@ export class Connection {
       oldest.reject(new TimeoutError(`no reply from ${this.opts.host}:${this.opts.port} within ${this.opts.requestTimeoutMs} ms`));
       this.destroy(new ConnectionError("the connection was dropped after a request timed out"));
     }, wait);
+    if (this.background) this.timer.unref();
   }
 
   /** Fail every call in flight and close the socket at once. */

@@ -8,7 +8,7 @@
 import { DecodeError, Reader, Writer } from "./codec";
 import { ERROR_CLASSES, ProtocolError, ServerError, UnknownError } from "./errors";
 import { idBytes, type IdLike } from "./ids";
-import type { BytesLike, CreateOptions, KeyTtl, LimitPolicy, ScanPage, ServerHello, Session, SessionInfo } from "./types";
+import type { BytesLike, CacheRegistration, CreateOptions, KeyTtl, LimitPolicy, NearCacheMode, ScanPage, ServerHello, Session, SessionInfo } from "./types";
 
 export const MAGIC = Buffer.from("SSND", "latin1");
 export const VERSION = 1;
@@ -21,13 +21,13 @@ export const Op = {
   LIST: 0x16, COUNT: 0x17, DELETE_OWNER: 0x18,
   KEY_SET: 0x20, KEY_GET: 0x21, KEY_DELETE: 0x22, KEY_EXPIRE: 0x23, KEY_TTL: 0x24, KEY_INCR: 0x25,
   KEY_SCAN: 0x26, NODE_ADD: 0x27, NODE_REMOVE: 0x28, KEY_INCR_TTL: 0x29,
-  EVENTS_READ: 0x2a, DELETE_NOTED: 0x2b, DELETE_OWNER_NOTED: 0x2c,
+  EVENTS_READ: 0x2a, DELETE_NOTED: 0x2b, DELETE_OWNER_NOTED: 0x2c, CACHE_REGISTER: 0x2d,
 } as const;
 
 export const Tag = {
   DONE: 0x00, ID: 0x01, SESSION: 0x02, VERSION: 0x03, TIME: 0x04, BOOL: 0x05,
   LIST: 0x06, COUNT: 0x07, VALUE: 0x08, TTL: 0x09, INTEGER: 0x0a, STATS: 0x0b,
-  SCAN: 0x0c, EVENTS: 0x0d,
+  SCAN: 0x0c, EVENTS: 0x0d, CACHE: 0x0e,
 } as const;
 
 export const POLICIES: readonly LimitPolicy[] = ["none", "reject", "evict_oldest"];
@@ -319,4 +319,18 @@ function readScan(r: Reader): ScanPage {
   const keys: Buffer[] = [];
   for (let i = 0; i < n; i++) keys.push(r.bytes16("key"));
   return { cursor, keys };
+}
+
+/** CACHE_REGISTER's mode byte (SPEC.md §8): strict writes wait for the cache's acknowledgement. */
+export const CACHE_MODES: readonly NearCacheMode[] = ["strict", "relaxed"];
+
+/**
+ * CACHE_REGISTER: make this connection a near cache's invalidation
+ * connection (docs/events.md, "Near cache"). The reply gives the newest seq
+ * logged (read events after it) and the server's bound in ms.
+ */
+export function cacheRegister(mode: NearCacheMode): Call<CacheRegistration> {
+  const byte = CACHE_MODES.indexOf(mode) + 1;
+  if (byte === 0) throw new RangeError(`a near cache's mode is "strict" or "relaxed", not ${JSON.stringify(mode)}`);
+  return call(Op.CACHE_REGISTER, Tag.CACHE, (r) => ({ head: r.u64("head"), boundMs: r.u32("bound") }), (w) => w.u8(byte));
 }

@@ -6,7 +6,7 @@
 
 import { DecodeError, Reader, Writer } from "./codec";
 import type { ServerError } from "./errors";
-import { Op, POLICIES } from "./protocol";
+import { CACHE_MODES, Op, POLICIES } from "./protocol";
 
 /** An opcode this codec does not know: the server's UNKNOWN_OP. */
 export class UnknownOpcode extends Error {
@@ -121,6 +121,13 @@ export function decodeRequest(body: Buffer): DecodedRequest {
       f.keep = r.present() ? r.id() : null;
       f.note = r.bytes16("note");
       break;
+    case Op.CACHE_REGISTER: {
+      // The mode byte as the vectors give it: 1 strict, 2 relaxed.
+      const mode = r.u8("mode");
+      if (CACHE_MODES[mode - 1] === undefined) throw new DecodeError("a near cache's mode is 1 (strict) or 2 (relaxed)");
+      f.mode = mode;
+      break;
+    }
     default: // KEY_GET, KEY_DELETE, KEY_TTL
       f.key = r.bytes16("key");
   }

@@ -58,6 +58,7 @@ function buildRequest(f) {
     case "events_read": return ev.eventsRead(f.after, f.max, f.timeout_ms);
     case "delete_noted": return ev.deleteNoted(f.id, h(f.note_hex));
     case "delete_owner_noted": return ev.deleteOwnerNoted(h(f.owner_hex), f.keep ?? undefined, h(f.note_hex));
+    case "cache_register": return p.cacheRegister(p.CACHE_MODES[f.mode - 1]);
     default: throw new Error(`no builder for ${f.op}`);
   }
 }
@@ -136,6 +137,7 @@ const REPLIES = {
     (xs) => ({ events: xs.map(eventJson) }),
     (f, w) => { w.u32(f.events.length); for (const e of f.events) ev.writeEvent(w, eventOf(e)); },
   ],
+  cache: [p.cacheRegister("strict"), (c) => ({ head: c.head, bound_ms: c.boundMs }), (f, w) => w.u64(f.head).u32(f.bound_ms)],
   stats: [
     p.stats(),
     (d) => ({ stats: Object.entries(d) }),
