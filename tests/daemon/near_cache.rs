@@ -223,9 +223,10 @@ impl App {
             let mut answer = String::new();
             let n = self.output.read_line(&mut answer).unwrap();
             assert!(n > 0, "the app server ended");
-            // The test harness prints its own lines too.
-            if let Some(answer) = answer.trim_end().strip_prefix("@@ ") {
-                return answer.to_owned();
+            // The test harness prints its own lines too, and the first
+            // answer follows its "test … " without a line break.
+            if let Some(at) = answer.find("@@ ") {
+                return answer[at + 3..].trim_end().to_owned();
             }
         }
     }
