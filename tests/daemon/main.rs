@@ -14,6 +14,8 @@ mod group;
 mod hashes;
 mod metrics;
 mod near_cache;
+#[path = "../shared/near_cache_fleet.rs"]
+mod near_cache_fleet;
 mod notifications;
 mod policy;
 mod pubsub;

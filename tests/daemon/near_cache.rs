@@ -4,20 +4,17 @@
 //! server serves the session, including one that was stopped (SIGSTOP)
 //! while it happened.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sessiond_client::protocol::{NewSession, StoreError};
 use sessiond_client::{
     Client, ClientConfig, ClientError, NearCache, NearCacheConfig, SessionStore,
 };
-use sessiond_protocol::SessionId;
 use sessiond_protocol::wire::{CacheMode, Reply, Request};
 use sessiond_server::ServerConfig;
 
+use crate::near_cache_fleet::{self as fleet, App};
 use crate::{Daemon, Raw};
 
 const BOUND: Duration = Duration::from_millis(200);
@@ -175,78 +172,6 @@ async fn served_sessions_stay_alive_through_coalesced_touches() {
 // Four app-server processes
 // ---------------------------------------------------------------------
 
-/// One app-server process: this test binary again, running
-/// [`app_server`], spoken to over its stdin and stdout.
-struct App {
-    child: Child,
-    input: ChildStdin,
-    output: BufReader<ChildStdout>,
-}
-
-impl App {
-    fn spawn(addr: &str) -> App {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "near_cache::app_server",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("NEAR_CACHE_APP_SERVER", addr)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn an app server");
-        let input = child.stdin.take().unwrap();
-        let output = BufReader::new(child.stdout.take().unwrap());
-        let mut app = App {
-            child,
-            input,
-            output,
-        };
-        assert_eq!(app.ask("ping"), "pong");
-        app
-    }
-
-    /// Sends one command and returns its answer line. Blocks, so the
-    /// runtime is told (`block_in_place`): the daemon's accept loop may
-    /// sit in this worker's queue.
-    fn ask(&mut self, line: &str) -> String {
-        tokio::task::block_in_place(|| self.ask_blocking(line))
-    }
-
-    fn ask_blocking(&mut self, line: &str) -> String {
-        writeln!(self.input, "{line}").unwrap();
-        self.input.flush().unwrap();
-        loop {
-            let mut answer = String::new();
-            let n = self.output.read_line(&mut answer).unwrap();
-            assert!(n > 0, "the app server ended");
-            // The test harness prints its own lines too, and the first
-            // answer follows its "test … " without a line break.
-            if let Some(at) = answer.find("@@ ") {
-                return answer[at + 3..].trim_end().to_owned();
-            }
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Strict mode across processes: 1,000 rounds, each revoking a session
 /// that all four app servers hold (and read in a loop) from one of them;
 /// once the revoke returns, a read started in any of them must refuse
@@ -258,7 +183,16 @@ async fn strict_mode_holds_across_four_app_server_processes() {
     let daemon = daemon().await;
     let addr = daemon.addr.to_string();
     let owner = client(&daemon).await;
-    let mut apps: Vec<App> = (0..4).map(|_| App::spawn(&addr)).collect();
+    let mut apps: Vec<App> = (0..4)
+        .map(|_| {
+            let mut command = Command::new(std::env::current_exe().unwrap());
+            command
+                .args(["near_cache::app_server", "--exact", "--ignored"])
+                .args(["--nocapture", "--test-threads=1"])
+                .env("NEAR_CACHE_APP_SERVER", &addr);
+            App::spawn(command)
+        })
+        .collect();
     let mut violations = Vec::new();
     let mut revoke_us = Vec::new();
     let rounds = 1000;
@@ -309,109 +243,12 @@ async fn strict_mode_holds_across_four_app_server_processes() {
 
 /// The app-server process of
 /// [`strict_mode_holds_across_four_app_server_processes`], which starts
-/// it with the server's address in `NEAR_CACHE_APP_SERVER`. Commands on
-/// stdin, answers on stdout after `@@ `:
-/// - `hold <id>`: reads the session (it is now cached) and keeps reading
-///   it in the background;
-/// - `revoke <id>`: deletes it; answers with how long that took;
-/// - `check <id>`: reads started from now on must all refuse it: waits
-///   for three of the background loop's and one of its own, and answers
-///   `refused` or what was served;
-/// - `stats`: the cache's counters.
+/// it with the server's address in `NEAR_CACHE_APP_SERVER`
+/// (`tests/shared/near_cache_fleet.rs` says what it answers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "an app-server process that strict_mode_holds_across_four_app_server_processes starts"]
 async fn app_server() {
     let addr = std::env::var("NEAR_CACHE_APP_SERVER")
         .expect("started by strict_mode_holds_across_four_app_server_processes");
-    let client = Client::connect(ClientConfig::new(addr)).await.unwrap();
-    let cache = NearCache::connect(client, NearCacheConfig::strict())
-        .await
-        .unwrap();
-    // The background reader: the session held now, and how many reads it
-    // started since the last check began that were served.
-    let held = Arc::new(std::sync::Mutex::new(None::<SessionId>));
-    let generation = Arc::new(AtomicU64::new(0));
-    let served_after_check = Arc::new(AtomicU64::new(0));
-    let reads_after_check = Arc::new(AtomicU64::new(0));
-    let running = Arc::new(AtomicBool::new(true));
-    {
-        let (cache, held, generation) = (cache.clone(), held.clone(), generation.clone());
-        let (served, reads) = (served_after_check.clone(), reads_after_check.clone());
-        let running = running.clone();
-        tokio::spawn(async move {
-            while running.load(Ordering::Relaxed) {
-                let id = *held.lock().unwrap();
-                let Some(id) = id else {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    continue;
-                };
-                let started_in = generation.load(Ordering::Acquire);
-                let outcome = cache.get(&id).await;
-                if started_in % 2 == 1 {
-                    // Started after a check began: must be refused.
-                    reads.fetch_add(1, Ordering::AcqRel);
-                    if outcome.is_ok() {
-                        served.fetch_add(1, Ordering::AcqRel);
-                    }
-                }
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            }
-        });
-    }
-    // Commands come through a thread of their own, so that no worker of
-    // the runtime blocks on stdin.
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            if lines_tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
-    while let Some(line) = lines.recv().await {
-        let (command, arg) = line.split_once(' ').unwrap_or((&line, ""));
-        let answer = match command {
-            "ping" => "pong".to_owned(),
-            "hold" => {
-                let id: SessionId = arg.parse().unwrap();
-                cache.get(&id).await.unwrap();
-                // Even generation: reads are not being checked.
-                let g = generation.load(Ordering::Acquire);
-                generation.store(g + g % 2, Ordering::Release);
-                *held.lock().unwrap() = Some(id);
-                "held".to_owned()
-            }
-            "revoke" => {
-                let id: SessionId = arg.parse().unwrap();
-                let started = Instant::now();
-                cache.delete(&id).await.unwrap();
-                format!("revoked {}", started.elapsed().as_micros())
-            }
-            "check" => {
-                let id: SessionId = arg.parse().unwrap();
-                served_after_check.store(0, Ordering::Release);
-                reads_after_check.store(0, Ordering::Release);
-                generation.fetch_add(1, Ordering::AcqRel);
-                let own = cache.get(&id).await;
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while reads_after_check.load(Ordering::Acquire) < 3 && Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_micros(200)).await;
-                }
-                let served = served_after_check.load(Ordering::Acquire);
-                let g = generation.fetch_add(1, Ordering::AcqRel);
-                debug_assert_eq!(g % 2, 1);
-                *held.lock().unwrap() = None;
-                match own {
-                    Err(ClientError::Store(StoreError::NotFound)) if served == 0 => {
-                        "refused".to_owned()
-                    }
-                    own => format!("served: own read {own:?}, {served} background reads"),
-                }
-            }
-            "stats" => format!("{:?}", cache.stats()),
-            other => format!("unknown command {other}"),
-        };
-        println!("@@ {answer}");
-    }
-    running.store(false, Ordering::Relaxed);
+    fleet::serve(&addr).await;
 }

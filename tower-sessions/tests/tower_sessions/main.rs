@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 use sessiond::{ManualClock, Store, StoreConfig};
 use sessiond_client::protocol::{Labels, SessionStore, StoreError};
-use sessiond_client::{Client, ClientConfig};
+use sessiond_client::{Client, ClientConfig, NearCache, NearCacheConfig};
 use sessiond_server::{Server, ServerConfig};
 use time::OffsetDateTime;
 use tower_sessions::SessionStore as _;
@@ -75,6 +75,19 @@ pub async fn daemon(config: StoreConfig) -> Harness<Client> {
     }
 }
 
+/// The adapter over a strict near cache over a client of such a daemon:
+/// loads answered from the app's memory, invalidated by the daemon.
+pub async fn near_cache(config: StoreConfig) -> Harness<NearCache> {
+    let Harness { sessions, clock } = daemon(config).await;
+    let cache = NearCache::connect(sessions.store().clone(), NearCacheConfig::strict())
+        .await
+        .expect("register the near cache");
+    Harness {
+        sessions: SessiondSessionStore::new(cache).with_owner_field("user_id"),
+        clock,
+    }
+}
+
 /// Runs each named test on the embedded engine and on a daemon, with the
 /// default store settings or the ones given.
 macro_rules! on_both {
@@ -121,6 +134,26 @@ on_both!(
         }),
         ..sessiond::StoreConfig::default()
     }),
+    the_session_layer_keeps_a_session_across_requests,
+);
+
+// The same through a near cache, but for the tests that move the engine's
+// clock alone: the cache holds a session until the deadline the daemon
+// gave, on the app server's own clock (docs/events.md), so engine time
+// running ahead of real time is not what it is for.
+suite!(
+    near_cache;
+    create_keeps_the_records_id_and_load_returns_it_whole,
+    create_on_a_taken_id_picks_a_fresh_one_and_overwrites_nothing,
+    save_updates_the_existing_session_in_place,
+    load_of_a_missing_id_is_none_and_delete_removes,
+    a_save_does_not_bring_back_a_deleted_session,
+    a_record_already_expired_is_not_kept,
+    a_record_is_refused_the_moment_its_expiry_date_passes,
+    the_owner_comes_from_the_records_data,
+    a_visitor_who_logs_in_moves_to_the_users_sessions,
+    delete_owner_logs_out_everywhere,
+    labels_follow_the_record,
     the_session_layer_keeps_a_session_across_requests,
 );
 
