@@ -409,24 +409,25 @@ impl Client<'_> {
 /// connected, the wait until each has dropped it (`near_cache.rs`),
 /// outside the gate.
 async fn standalone(shared: &Shared, request: Request) -> Response {
-    let strict = shared.near_caches.strict() && invalidates(&request);
-    // A CREATE invalidates only when it evicted a session by its owner's
-    // limit: more than its own `created` event was logged.
-    let before = (strict && matches!(request, Request::Create(_)))
-        .then(|| shared.store.events_info().last_seq);
+    let caches = &shared.near_caches;
+    let before = (caches.strict() && invalidates(&request)).then(|| {
+        (
+            shared.store.events_info().last_seq,
+            matches!(request, Request::Create(_)),
+        )
+    });
     let mut response = {
         let _pass = shared.gate.command();
         commands::execute(&shared.store, &shared.stats, request)
     };
     if let Ok(Reply::Stats(stats)) = &mut response {
-        let figures = shared.near_caches.figures();
+        let figures = caches.figures();
         stats.extend(figures.map(|(name, value)| (name.to_owned(), value)));
     }
-    if strict && response.is_ok() {
-        let head = shared.store.events_info().last_seq;
-        if before.is_none_or(|before| head > before + 1) {
-            shared.near_caches.settle(head).await;
-        }
+    if let Some((before, creation)) = before
+        && response.is_ok()
+    {
+        caches.settle_since(&shared.store, before, creation).await;
     }
     response
 }

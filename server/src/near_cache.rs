@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use sessiond::Store;
 use sessiond_protocol::wire::CacheMode;
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
@@ -131,6 +132,19 @@ impl NearCaches {
         Registration {
             caches: Arc::clone(self),
             cache,
+        }
+    }
+
+    /// After a write that began when the store's newest event seq was
+    /// `before`: if it logged an event that can leave a cache stale
+    /// (anything but the one `created` of a `creation` that evicted
+    /// nobody), waits as [`NearCaches::settle`] does for the newest seq.
+    /// Others' events logged meanwhile may make it wait for theirs too,
+    /// which costs a round trip and is never wrong.
+    pub(crate) async fn settle_since(&self, store: &Store, before: u64, creation: bool) {
+        let head = store.events_info().last_seq;
+        if head.saturating_sub(before) > u64::from(creation) {
+            self.settle(head).await;
         }
     }
 

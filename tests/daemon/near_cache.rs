@@ -168,6 +168,93 @@ async fn served_sessions_stay_alive_through_coalesced_touches() {
     daemon.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_faces_session_writes_wait_for_strict_caches_too() {
+    let daemon = Daemon::start(ServerConfig {
+        near_cache_bound: BOUND,
+        resp_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = format!("redis://{}/0", daemon.resp_addr.unwrap());
+    let mut redis = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let cached = NearCache::connect(client(&daemon).await, NearCacheConfig::strict())
+        .await
+        .unwrap();
+    let session = |redis: &mut redis::aio::MultiplexedConnection| {
+        let mut redis = redis.clone();
+        async move {
+            let id: String = redis::cmd("SESSION.CREATE")
+                .arg("user:5")
+                .arg("DATA")
+                .arg("v1")
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            id.parse::<sessiond_protocol::SessionId>().unwrap()
+        }
+    };
+    // SESSION.SET, SESSION.ROTATE, SESSION.DEL and a kick inside MULTI:
+    // each answered once the cache has let go.
+    let id = session(&mut redis).await;
+    cached.get(&id).await.unwrap();
+    let _: () = redis::cmd("SESSION.SET")
+        .arg(id.to_string())
+        .arg("v2")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(cached.get(&id).await.unwrap().data, b"v2");
+    let new_id: String = redis::cmd("SESSION.ROTATE")
+        .arg(id.to_string())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(gone(cached.get(&id).await));
+    let new_id: sessiond_protocol::SessionId = new_id.parse().unwrap();
+    cached.get(&new_id).await.unwrap();
+    let _: i64 = redis::cmd("SESSION.DEL")
+        .arg(new_id.to_string())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(gone(cached.get(&new_id).await));
+    let id = session(&mut redis).await;
+    cached.get(&id).await.unwrap();
+    let _: (i64,) = redis::pipe()
+        .atomic()
+        .cmd("SESSION.DELOWNER")
+        .arg("user:5")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(gone(cached.get(&id).await));
+
+    // And a stuck cache holds a RESP delete for about the bound.
+    let mut stuck = Raw::connect(daemon.addr).await;
+    let registered = stuck
+        .call(&Request::CacheRegister {
+            mode: CacheMode::Strict,
+        })
+        .await;
+    assert!(registered.is_ok());
+    let id = session(&mut redis).await;
+    let started = Instant::now();
+    let _: i64 = redis::cmd("SESSION.DEL")
+        .arg(id.to_string())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(waited >= BOUND / 2, "{waited:?}");
+    assert!(waited <= BOUND + Duration::from_millis(300), "{waited:?}");
+    daemon.stop().await;
+}
+
 // ---------------------------------------------------------------------
 // Four app-server processes
 // ---------------------------------------------------------------------

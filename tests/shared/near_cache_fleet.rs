@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sessiond_client::protocol::{SessionId, StoreError};
-use sessiond_client::{Client, ClientConfig, ClientError, NearCache, NearCacheConfig, SessionStore};
+use sessiond_client::{
+    Client, ClientConfig, ClientError, NearCache, NearCacheConfig, SessionStore,
+};
 
 /// One app-server process, spoken to over its stdin and stdout.
 pub struct App {

@@ -51,7 +51,9 @@ async fn bench(rounds: usize) {
         .expect("bind");
     let addr = server.local_addr().to_string();
     tokio::spawn(server.run_until(std::future::pending::<()>()));
-    let client = Client::connect(ClientConfig::new(addr.clone())).await.unwrap();
+    let client = Client::connect(ClientConfig::new(addr.clone()))
+        .await
+        .unwrap();
     let cache = NearCache::connect(client.clone(), NearCacheConfig::strict())
         .await
         .unwrap();
@@ -104,8 +106,16 @@ async fn bench(rounds: usize) {
     println!("near cache, {HITS} hits and {ROUND_TRIPS} round trips of a 200-byte session");
     println!("| read | p50 | p99 |");
     println!("|---|---|---|");
-    println!("| near cache hit | {} | {} |", show(&mut hits, 0.5), show(&mut hits, 0.99));
-    println!("| loopback round trip | {} | {} |", show(&mut trips, 0.5), show(&mut trips, 0.99));
+    println!(
+        "| near cache hit | {} | {} |",
+        show(&mut hits, 0.5),
+        show(&mut hits, 0.99)
+    );
+    println!(
+        "| loopback round trip | {} | {} |",
+        show(&mut trips, 0.5),
+        show(&mut trips, 0.99)
+    );
     println!(
         "revoke-to-refused, 4 app-server processes with strict caches, {rounds} rounds: \
          p50 {}, p99 {}, {violations} violations",

@@ -315,11 +315,26 @@ async fn execute(
     if let (Some(entry), Some((index, _))) = (&client.entry, found) {
         entry.started(index, *mark);
     }
+    // With strict near caches connected, a write that ends, rotates or
+    // changes a session answers once they have dropped it (`near_cache.rs`).
+    let before = found
+        .filter(|(index, spec)| client.shared.near_caches.strict() && may_log_events(*index, spec))
+        .map(|(index, _)| (client.shared.store.events_info().last_seq, index));
     let (reply, queued, ran) = match dispatch(client, found, name, args).await {
         Dispatched::Ran(reply) => (reply, false, true),
         Dispatched::Queued(reply) => (reply, true, false),
         Dispatched::Refused(reply) => (reply, false, false),
     };
+    if let Some((before, index)) = before
+        && ran
+        && reply.is_ok()
+    {
+        let creation = Some(index) == COMMANDS.lookup(b"session.create").map(|(i, _)| i);
+        let caches = &client.shared.near_caches;
+        caches
+            .settle_since(&client.shared.store, before, creation)
+            .await;
+    }
     let end = Instant::now();
     let took = end.saturating_duration_since(*mark);
     *mark = end;
@@ -340,6 +355,16 @@ async fn execute(
         }
     }
     reply
+}
+
+/// Whether a command can log session events: the writes, and EXEC and
+/// the scripts, which run writes of their own.
+fn may_log_events(index: usize, spec: &spec::Spec) -> bool {
+    static RUNNERS: std::sync::LazyLock<[Option<usize>; 5]> = std::sync::LazyLock::new(|| {
+        ["exec", "eval", "evalsha", "eval_ro", "evalsha_ro"]
+            .map(|name| COMMANDS.lookup(name.as_bytes()).map(|(i, _)| i))
+    });
+    spec.writes() || RUNNERS.contains(&Some(index))
 }
 
 /// Key reads that found their key and that did not, for INFO's
