@@ -14,6 +14,7 @@
 //! `ROUNDS` (default 500) sets the revoke rounds.
 
 #[path = "../../../tests/shared/near_cache_fleet.rs"]
+#[allow(dead_code, reason = "the bench stops no app server (App::signal)")]
 mod fleet;
 
 use std::process::Command;
@@ -77,6 +78,15 @@ async fn bench(rounds: usize) {
         std::hint::black_box(client.get(&id).await.unwrap());
         trips.push(started.elapsed());
     }
+    // A delete with no cache to wait for, to compare the fleet's with.
+    drop(cache);
+    let mut plain = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let id = client.create(NewSession::new("user:plain")).await.unwrap();
+        let started = Instant::now();
+        client.delete(&id).await.unwrap();
+        plain.push(started.elapsed());
+    }
 
     let mut apps: Vec<fleet::App> = (0..4)
         .map(|_| {
@@ -121,6 +131,11 @@ async fn bench(rounds: usize) {
          p50 {}, p99 {}, {violations} violations",
         show(&mut revokes, 0.5),
         show(&mut revokes, 0.99)
+    );
+    println!(
+        "delete with no near cache connected: p50 {}, p99 {}",
+        show(&mut plain, 0.5),
+        show(&mut plain, 0.99)
     );
     assert_eq!(violations, 0);
 }
