@@ -253,7 +253,7 @@ function flows(kind) {
       assert.equal(await admin.textContent('.notice'), 'alice was signed out everywhere: 2 sessions ended.');
       await admin.reload();
       assert.equal(await admin.locator('.notice').count(), 0, 'said once');
-      await alice.getByRole('link', { name: 'Devices' }).click();
+      // Alice's open page goes to the sign-in page by itself.
       await assertEnded(alice, 'kicked', /administrator signed this account out/);
 
       // Revoke and "log out all other devices" ask too.
@@ -282,7 +282,7 @@ function flows(kind) {
       await signIn(page, 'alice', demo.accounts.alice);
       await page.waitForURL(/\/jwt$/);
       assert.match(await page.textContent('#outcome'), /the one used least recently, Chrome 131 on Android, was signed out/);
-      await first.reload();
+      // The evicted phone's open page shows the sign-in page by itself.
       await assertEnded(first, 'evicted', /make room/);
       if (embedded) await shoot(first, 'login-after-eviction');
       await page.goto('/devices');
@@ -310,12 +310,12 @@ function flows(kind) {
       await laptop.click('#confirm');
       await laptop.waitForURL(/notice=revoked/);
       assert.equal(await laptop.locator('li.card').count(), 1);
-      await phone.getByRole('link', { name: 'Devices' }).click();
+      // The phone's open page goes to the sign-in page by itself.
       await assertEnded(phone, 'revoked', /signed out from another of your devices/);
       if (embedded) await shoot(phone, 'login-after-revoke');
     }));
 
-    test('live: an open page leaves by itself when another device revokes it; the admin sees it happen', () => withDemo(kind, [], async (demo) => {
+    test('live: an open page shows the sign-in page by itself when another device revokes it; the admin sees it happen', () => withDemo(kind, [], async (demo) => {
       const admin = await signedIn(browser, demo, FIREFOX, 'admin');
       await admin.goto('/admin');
       const phone = await signedIn(browser, demo, ANDROID, 'bob');
@@ -325,10 +325,8 @@ function flows(kind) {
       await laptop.locator('li.card:not(.current)').getByRole('button', { name: 'Revoke' }).click();
       await laptop.click('#confirm');
       await laptop.waitForURL(/notice=revoked/);
-      // Nobody touches the phone: its open page hears the end and says so,
-      // and its link shows why.
-      await phone.locator('#live-ended').waitFor();
-      await phone.locator('#live-ended a').click();
+      // Nobody touches the phone: its open page hears the end and shows
+      // the sign-in page, which says why.
       await assertEnded(phone, 'revoked', /signed out from another of your devices/);
       await admin.locator('#feed li.signout', { hasText: 'bob signed out of Chrome 131 on Android' }).waitFor();
       if (embedded) await shoot(admin, 'admin-live-feed');

@@ -208,10 +208,15 @@ pub async fn start_session<S: Backend>(
         .idle_timeout(state.settings.idle_timeout)
         .absolute_lifetime(state.settings.absolute_lifetime)
         .owner_limit(limit);
-    let id = state.store.create(new).await.checked()?;
-    if let Some(victim) = victim {
+    // The note goes first, as for every end the app causes, so that the
+    // victim's open page, told of its end, finds why (`live.rs`). Should
+    // the create then fail, the note stays on a session that lives on; it
+    // is read only once that session has ended, and replaced by any note
+    // the app leaves then.
+    if let Some(victim) = &victim {
         ended::note(state, &[victim.id], Ended::Evicted).await?;
     }
+    let id = state.store.create(new).await.checked()?;
     Ok(Started { id, device })
 }
 

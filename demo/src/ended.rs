@@ -150,12 +150,16 @@ pub(crate) async fn note<S: Backend>(
     Ok(())
 }
 
+/// Why the app ended `id`, if it did and said so: the note alone, which
+/// reading changes nothing (the live pages read it too).
+pub(crate) async fn noted<S: Backend>(state: &AppState<S>, id: &SessionId) -> Option<Ended> {
+    let code = state.store.get_key(&note_key(id)).await.ok()??;
+    std::str::from_utf8(&code).ok().and_then(Ended::from_code)
+}
+
 /// Why `id` is gone.
 pub(crate) async fn why<S: Backend>(state: &AppState<S>, id: &SessionId) -> Ended {
-    let noted = state.store.get_key(&note_key(id)).await;
-    if let Ok(Some(code)) = &noted
-        && let Some(why) = std::str::from_utf8(code).ok().and_then(Ended::from_code)
-    {
+    if let Some(why) = noted(state, id).await {
         return why;
     }
     match state.store.get_key(MARKER).await {

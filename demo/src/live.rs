@@ -143,7 +143,12 @@ fn ends(event: &Event, id: &SessionId) -> bool {
 }
 
 /// GET /live/session: one `ended` event when this session ends, then the
-/// stream closes (the page says so, with a link that shows why).
+/// stream closes. Its data is the sign-in page that says why
+/// (`/login?ended=revoked`) when the app ended it and noted why, which
+/// the page then shows by itself; empty otherwise (it expired, or the
+/// store went away), and the page only says, at its top, that it ended,
+/// with a link: working out why then is the next request's, which may
+/// record a store restart once.
 ///
 /// It reads the cookie itself rather than take a [`CurrentSession`]: that
 /// extractor, finding the session gone, works out why and may record it
@@ -190,7 +195,10 @@ fn feed<S: Backend>(
                     }
                 }
             }
-            let said = Sse::default().event("ended").data("ended");
+            let to = crate::ended::noted(&state, &id)
+                .await
+                .map(|why| crate::error::login_location(Some(why), None));
+            let said = Sse::default().event("ended").data(to.unwrap_or_default());
             Some((Ok(said), (state, events, true)))
         },
     )

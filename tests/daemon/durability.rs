@@ -23,6 +23,7 @@ use sessiond_protocol::{NewSession, StoreError};
 use crate::binary::{
     BIN, Running, connect_patiently, free_port, spawn_command, start_on, terminate,
 };
+use crate::stat;
 
 /// Writers per round, and the key slots each cycles through: few slots,
 /// so the log soon outgrows the live data and compaction runs often.
@@ -171,15 +172,6 @@ fn sequence_number(value: &[u8]) -> u64 {
         "corrupt value"
     );
     n.parse().expect("a sequence number")
-}
-
-async fn stat(client: &Client, name: &str) -> u64 {
-    let stats = client.stats().await.unwrap();
-    stats
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| *v)
-        .unwrap()
 }
 
 /// Whether the directory shows a compaction under way: a new log beside

@@ -184,3 +184,13 @@ pub async fn assert_served(addr: SocketAddr) {
         Ok(sessiond_protocol::wire::Reply::Done)
     );
 }
+
+/// A statistic of the server `client` talks to, by its STATS name.
+pub async fn stat(client: &sessiond_client::Client, name: &str) -> u64 {
+    let stats = client.stats().await.unwrap();
+    stats
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no statistic {name}"))
+}

@@ -15,7 +15,7 @@ use sessiond_protocol::wire::{CacheMode, Reply, Request};
 use sessiond_server::ServerConfig;
 
 use crate::near_cache_fleet::{self as fleet, App};
-use crate::{Daemon, Raw};
+use crate::{Daemon, Raw, stat};
 
 const BOUND: Duration = Duration::from_millis(200);
 
@@ -31,15 +31,6 @@ async fn client(daemon: &Daemon) -> Client {
     Client::connect(ClientConfig::new(daemon.addr.to_string()))
         .await
         .unwrap()
-}
-
-async fn stat(client: &Client, name: &str) -> u64 {
-    let stats = client.stats().await.unwrap();
-    stats
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| *v)
-        .unwrap_or_else(|| panic!("no statistic {name}"))
 }
 
 fn gone<T: std::fmt::Debug>(outcome: Result<T, ClientError>) -> bool {

@@ -9,12 +9,14 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use http_body_util::BodyExt;
 use sessiond_demo::Settings;
+use sessiond_protocol::{SessionId, SessionStore};
 
 use crate::harness::{ADMIN, ALICE, ANDROID, FIREFOX, Stores};
 use crate::on_both_stores;
 
 on_both_stores!(
     a_page_hears_at_once_that_another_device_revoked_it,
+    an_end_the_app_did_not_note_names_no_page,
     the_admin_feed_shows_sign_ins_and_sign_outs,
 );
 
@@ -58,8 +60,9 @@ async fn a_page_hears_at_once_that_another_device_revoked_it<T: Stores>() {
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
 
-    let said = read_until(&mut feed, &["event: ended"]).await;
-    assert!(said.contains("data: ended"), "{said}");
+    let said = read_until(&mut feed, &["event: ended", "\n\n"]).await;
+    // The sign-in page that says why, for the page to show.
+    assert!(said.contains("data: /login?ended=revoked"), "{said}");
     // And the stream ends after saying so.
     let rest = tokio::time::timeout(Duration::from_secs(5), feed.collect())
         .await
@@ -70,6 +73,19 @@ async fn a_page_hears_at_once_that_another_device_revoked_it<T: Stores>() {
     let (_, mut own) = h.open_stream(&laptop, "/live/session").await;
     let quiet = tokio::time::timeout(Duration::from_millis(500), own.frame()).await;
     assert!(quiet.is_err(), "the laptop's session did not end");
+}
+
+/// An end the app did not cause (here: the store dropped it, as expiry
+/// or an operator would): the event names no page, so the page only says
+/// it ended and the next request works out why.
+async fn an_end_the_app_did_not_note_names_no_page<T: Stores>() {
+    let h = T::start(Settings::default()).await;
+    let phone = h.signed_in(ALICE, ANDROID).await;
+    let (_, mut feed) = h.open_stream(&phone, "/live/session").await;
+    let id: SessionId = phone.session().unwrap().parse().unwrap();
+    assert!(h.state.store.delete(&id).await.is_ok());
+    let said = read_until(&mut feed, &["event: ended", "\n\n"]).await;
+    assert!(!said.contains("/login"), "{said}");
 }
 
 async fn the_admin_feed_shows_sign_ins_and_sign_outs<T: Stores>() {
