@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use sessiond_demo::{AttemptLimits, Settings};
 use sessiond_protocol::{KeyTtl, LimitPolicy, OwnerLimit, SessionStore};
 
-use crate::harness::{ALICE, ANDROID, BOB, Browser, FIREFOX, Stores};
+use crate::harness::{ALICE, ANDROID, BOB, Browser, FIREFOX, Harness, Stores};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -100,6 +100,19 @@ async fn a_full_account_evicts_its_least_recently_used_session<T: Stores>() {
     assert_eq!(h.get(&mut first, "/devices").await.status, StatusCode::OK);
 }
 
+/// The app with [`attempts`]'s limits, its clock moved to the start of an
+/// attempt window: counters are per window, so a test whose few seconds
+/// crossed into the next one (one start in 200 began within 3 s of the
+/// end of one) would see them start afresh.
+async fn start_in_window<T: Stores>(free_attempts: u32, account_soft_limit: u32) -> Harness<T::S> {
+    let settings = attempts(free_attempts, account_soft_limit);
+    let window = settings.attempts.window.as_secs();
+    let h = T::start(settings).await;
+    let into = h.state.now() % window;
+    h.clock.advance(Duration::from_secs(window - into));
+    h
+}
+
 fn attempts(free_attempts: u32, account_soft_limit: u32) -> Settings {
     Settings {
         attempts: AttemptLimits {
@@ -114,7 +127,7 @@ fn attempts(free_attempts: u32, account_soft_limit: u32) -> Settings {
 }
 
 async fn wrong_passwords_bring_growing_delays_not_a_lockout<T: Stores>() {
-    let h = T::start(attempts(3, 100)).await;
+    let h = start_in_window::<T>(3, 100).await;
     let mut browser = Browser::new(FIREFOX);
     for _ in 0..3 {
         let reply = h.login(&mut browser, ("alice", "guess")).await;
@@ -163,7 +176,7 @@ async fn wrong_passwords_bring_growing_delays_not_a_lockout<T: Stores>() {
 }
 
 async fn guesses_from_elsewhere_never_lock_out_a_known_device<T: Stores>() {
-    let h = T::start(attempts(100, 5)).await;
+    let h = start_in_window::<T>(100, 5).await;
     // Alice's laptop has signed in before: it is a known device.
     let mut laptop = h.signed_in(ALICE, FIREFOX).await;
     h.submit(&mut laptop, "/logout", &[]).await;
@@ -221,7 +234,7 @@ async fn guesses_from_elsewhere_never_lock_out_a_known_device<T: Stores>() {
 }
 
 async fn parallel_guesses_get_no_more_tries_than_sequential_ones<T: Stores>() {
-    let h = T::start(attempts(3, 100)).await;
+    let h = start_in_window::<T>(3, 100).await;
     let mut tasks = Vec::new();
     for _ in 0..12 {
         let app = h.app.clone();
@@ -261,7 +274,7 @@ async fn parallel_guesses_get_no_more_tries_than_sequential_ones<T: Stores>() {
 /// a give-back that lands after its counter expired makes a counter that
 /// expires too, not one that stays forever.
 async fn every_attempt_counter_expires_with_its_window<T: Stores>() {
-    let h = T::start(attempts(1, 100)).await;
+    let h = start_in_window::<T>(1, 100).await;
     let mut browser = Browser::new(FIREFOX);
     browser.ip = [198, 51, 100, 7];
     let window = 600; // attempts()'s
