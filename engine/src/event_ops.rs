@@ -104,6 +104,19 @@ impl Store {
         inner.events().first_after(inner.now_ms(), ms, seq)
     }
 
+    /// The newest seq ever logged (0 before the first), in one atomic
+    /// load: what a server reads around each session write, where
+    /// [`Store::events_info`] would lock the window.
+    pub fn events_head(&self) -> u64 {
+        self.inner.events().head()
+    }
+
+    /// Whether this store keeps an event log at all (an `events_max` of 0
+    /// turns it off, and nothing is ever logged).
+    pub fn events_enabled(&self) -> bool {
+        self.inner.events().enabled()
+    }
+
     /// What the log holds: its length, first and last seqs and times, its
     /// bytes and how many events retention dropped.
     pub fn events_info(&self) -> EventsInfo {

@@ -291,6 +291,16 @@ pub(crate) struct EventLog {
 }
 
 impl EventLog {
+    /// The newest seq logged.
+    pub(crate) fn head(&self) -> u64 {
+        self.last_seq.load(Ordering::Acquire)
+    }
+
+    /// Whether events are logged at all.
+    pub(crate) fn enabled(&self) -> bool {
+        self.retention.max > 0
+    }
+
     pub(crate) fn new(retention: Retention) -> Self {
         EventLog {
             retention,

@@ -155,9 +155,7 @@ impl Answer for Client<'_> {
     async fn answer(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> Next {
         let start = output.len();
         if self.cache.as_ref().is_some_and(Registration::cut_off) {
-            let why = "this near cache did not acknowledge an invalidation in time; \
-                       drop every entry and register again";
-            codec::encode_response(&Err(ServerError::Unavailable(why.into())), output);
+            codec::encode_response(&Err(cut_off()), output);
             return Next::Close;
         }
         let mut max_frame = self.shared.config.max_frame;
@@ -225,8 +223,13 @@ impl Answer for Client<'_> {
                     self.flush(&mut pending, output).await;
                     if let (Some(cache), Request::EventsRead { after, .. }) =
                         (&self.cache, &request)
+                        && !cache.read(*after)
                     {
-                        cache.read(*after);
+                        // Cut off: an answer would renew a lease the
+                        // server has given up on.
+                        self.flush(&mut pending, output).await;
+                        codec::encode_response(&Err(cut_off()), output);
+                        break Next::Close;
                     }
                     let wait = match request {
                         Request::EventsRead {
@@ -369,6 +372,14 @@ impl Client<'_> {
                 (response, self.policy.must_close())
             }
             Request::CacheRegister { mode } => (self.register_cache(mode), false),
+            // It would wait for this very connection's next read, which
+            // cannot come before its answer.
+            request if self.cache.is_some() && invalidates(&request) => (
+                Err(ServerError::Unavailable(
+                    "a near cache's own connection reads events; send writes on another".into(),
+                )),
+                false,
+            ),
             request => {
                 let shared = self.shared;
                 let response = match shared.replication() {
@@ -389,18 +400,38 @@ impl Client<'_> {
                 "near caches need a standalone server".into(),
             ));
         }
-        // Read before the registration: a write between the two logs
-        // after `head`, which the cache reads first.
-        let head = shared.store.events_info().last_seq;
-        match &self.cache {
-            Some(cache) => cache.set_mode(mode),
-            None => self.cache = Some(shared.near_caches.register(mode, head)),
+        if !shared.store.events_enabled() {
+            return Err(ServerError::Unavailable(
+                "near caches need the session event log (--events-max is 0)".into(),
+            ));
         }
+        let head = match &self.cache {
+            // What it has acknowledged: taken as its `after`, it skips
+            // nothing.
+            Some(cache) => {
+                cache.set_mode(mode);
+                cache.acked()
+            }
+            None => {
+                let (cache, head) = shared.near_caches.register(mode, &shared.store);
+                self.cache = Some(cache);
+                head
+            }
+        };
         Ok(Reply::Cache {
             head,
             bound: shared.near_caches.bound(),
         })
     }
+}
+
+/// Why a near cache's connection closes: the server cut it off.
+fn cut_off() -> ServerError {
+    ServerError::Unavailable(
+        "this near cache did not acknowledge an invalidation in time; drop every entry and \
+         register again"
+            .into(),
+    )
 }
 
 /// A request on a standalone server: the command layer inside the
@@ -410,9 +441,11 @@ impl Client<'_> {
 /// outside the gate.
 async fn standalone(shared: &Shared, request: Request) -> Response {
     let caches = &shared.near_caches;
-    let before = (caches.strict() && invalidates(&request)).then(|| {
+    // Noted before it runs, whether or not a cache is registered now: one
+    // may register while it runs (`NearCaches::settle_since`).
+    let before = invalidates(&request).then(|| {
         (
-            shared.store.events_info().last_seq,
+            shared.store.events_head(),
             matches!(request, Request::Create(_)),
         )
     });
@@ -424,9 +457,10 @@ async fn standalone(shared: &Shared, request: Request) -> Response {
         let figures = caches.figures();
         stats.extend(figures.map(|(name, value)| (name.to_owned(), value)));
     }
-    if let Some((before, creation)) = before
-        && response.is_ok()
-    {
+    // A write that failed may still have ended sessions (a CREATE that
+    // evicted one, then found its id taken): whatever it logged counts.
+    if let Some((before, creation)) = before {
+        let creation = creation && response.is_ok();
         caches.settle_since(&shared.store, before, creation).await;
     }
     response

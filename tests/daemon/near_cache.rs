@@ -11,7 +11,7 @@ use sessiond_client::protocol::{NewSession, StoreError};
 use sessiond_client::{
     Client, ClientConfig, ClientError, NearCache, NearCacheConfig, SessionStore,
 };
-use sessiond_protocol::wire::{CacheMode, Reply, Request};
+use sessiond_protocol::wire::{CacheMode, Reply, Request, ServerError};
 use sessiond_server::ServerConfig;
 
 use crate::near_cache_fleet::{self as fleet, App};
@@ -108,6 +108,54 @@ async fn a_cache_that_does_not_acknowledge_is_cut_off_and_the_write_goes_on() {
     let started = Instant::now();
     app.delete(&id).await.unwrap();
     assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn a_cache_connection_takes_no_writes_and_needs_the_event_log() {
+    let daemon = daemon().await;
+    let app = client(&daemon).await;
+    let id = app.create(NewSession::new("user:6")).await.unwrap();
+    let mut cache = Raw::connect(daemon.addr).await;
+    let strict = Request::CacheRegister {
+        mode: CacheMode::Strict,
+    };
+    let Ok(Reply::Cache { head, .. }) = cache.call(&strict).await else {
+        panic!("registered")
+    };
+    // A write on the cache's own connection would wait for its own next
+    // read: refused, and nothing is deleted.
+    let refused = cache.call(&Request::Delete { id }).await;
+    assert!(
+        matches!(refused, Err(ServerError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert!(app.peek(&id).await.is_ok());
+    // Registering again answers what it acknowledged, not a newer head.
+    app.create(NewSession::new("user:6")).await.unwrap();
+    let again = cache
+        .call(&Request::CacheRegister {
+            mode: CacheMode::Relaxed,
+        })
+        .await;
+    assert!(
+        matches!(again, Ok(Reply::Cache { head: h, .. }) if h == head),
+        "{again:?}"
+    );
+    daemon.stop().await;
+
+    // With the event log off there is nothing to invalidate by.
+    let store = sessiond::Store::new(sessiond::StoreConfig {
+        events_max: 0,
+        ..sessiond::StoreConfig::default()
+    });
+    let daemon = Daemon::over(store, ServerConfig::default()).await;
+    let mut cache = Raw::connect(daemon.addr).await;
+    let refused = cache.call(&strict).await;
+    assert!(
+        matches!(refused, Err(ServerError::Unavailable(_))),
+        "{refused:?}"
+    );
     daemon.stop().await;
 }
 

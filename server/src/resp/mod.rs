@@ -317,19 +317,24 @@ async fn execute(
     }
     // With strict near caches connected, a write that ends, rotates or
     // changes a session answers once they have dropped it (`near_cache.rs`).
+    // Noted before it runs, whether or not a cache is registered now: one
+    // may register while it runs (`NearCaches::settle_since`).
     let before = found
-        .filter(|(index, spec)| client.shared.near_caches.strict() && may_log_events(*index, spec))
-        .map(|(index, _)| (client.shared.store.events_info().last_seq, index));
+        .filter(|(index, spec)| may_log_events(*index, spec))
+        .map(|(index, _)| (client.shared.store.events_head(), index));
     let (reply, queued, ran) = match dispatch(client, found, name, args).await {
         Dispatched::Ran(reply) => (reply, false, true),
         Dispatched::Queued(reply) => (reply, true, false),
         Dispatched::Refused(reply) => (reply, false, false),
     };
+    // What a failed command logged counts too (a script that deleted a
+    // session, then raised an error).
     if let Some((before, index)) = before
         && ran
-        && reply.is_ok()
     {
-        let creation = Some(index) == COMMANDS.lookup(b"session.create").map(|(i, _)| i);
+        static CREATE: std::sync::LazyLock<Option<usize>> =
+            std::sync::LazyLock::new(|| COMMANDS.lookup(b"session.create").map(|(i, _)| i));
+        let creation = reply.is_ok() && Some(index) == *CREATE;
         let caches = &client.shared.near_caches;
         caches
             .settle_since(&client.shared.store, before, creation)

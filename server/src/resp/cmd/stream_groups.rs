@@ -224,40 +224,21 @@ impl GroupRead {
 }
 
 /// Reads XREADGROUP's arguments (Redis's checks, in its order).
-pub(crate) fn group_read(client: &Client<'_>, mut args: Args<'_>) -> Result<GroupRead, RespError> {
-    let (mut group, mut count, mut no_ack, mut block) = (None, 0usize, false, None);
-    let rest = loop {
-        let Some(option) = args.next() else {
-            return Err(RespError::Syntax);
-        };
-        let more = args.remaining();
-        if option.eq_ignore_ascii_case(b"block") && more > 0 {
-            block = Some(streams::block_timeout(args.bytes()?)?);
-        } else if option.eq_ignore_ascii_case(b"count") && more > 0 {
-            count = integer(args.bytes()?)?.max(0) as usize;
-        } else if option.eq_ignore_ascii_case(b"streams") && more > 0 {
-            break args.rest();
-        } else if option.eq_ignore_ascii_case(b"group") && more >= 2 {
-            group = Some((args.bytes()?.clone(), args.bytes()?.clone()));
-        } else if option.eq_ignore_ascii_case(b"noack") {
-            no_ack = true;
-        } else {
-            return Err(RespError::Syntax);
-        }
-    };
-    if rest.len() % 2 != 0 {
-        return Err(RespError::other(
-            "Unbalanced XREADGROUP list of streams: for each stream key an ID or '$' must be \
-             specified.",
-        ));
-    }
+pub(crate) fn group_read(client: &Client<'_>, args: Args<'_>) -> Result<GroupRead, RespError> {
+    let streams::ReadOptions {
+        count,
+        block,
+        group,
+        no_ack,
+        keys,
+        ids,
+    } = streams::read_options("XREADGROUP", args)?;
     let Some((group, consumer)) = group else {
         return Err(RespError::other("Missing GROUP option for XREADGROUP"));
     };
     if client.shared.replication().is_some() {
         return Err(RespError::other(IN_A_GROUP));
     }
-    let (keys, ids) = rest.split_at(rest.len() / 2);
     let mut streams = Vec::with_capacity(keys.len());
     let groups = client.store.groups_info();
     for (key, at) in keys.iter().zip(ids) {
@@ -285,11 +266,7 @@ pub(crate) fn group_read(client: &Client<'_>, mut args: Args<'_>) -> Result<Grou
     Ok(GroupRead {
         group,
         consumer,
-        count: if count == 0 {
-            streams::DEFAULT_COUNT
-        } else {
-            count
-        },
+        count,
         no_ack,
         block,
         streams,

@@ -205,46 +205,87 @@ impl ReadRequest {
     }
 }
 
-/// Reads XREAD's arguments, resolving `$` and each id to a sequence now
-/// (so a blocked read waits for what comes after this moment).
-pub(crate) fn read_request(
-    client: &Client<'_>,
-    mut args: Args<'_>,
-) -> Result<ReadRequest, RespError> {
-    let mut count = DEFAULT_COUNT;
-    let mut block = None;
+/// What XREAD and XREADGROUP share: their options, then the keys and ids
+/// after STREAMS. Checked in Redis's order (an option's error as it is
+/// met), so that both commands refuse what Redis refuses, with its words.
+pub(crate) struct ReadOptions<'a> {
+    /// COUNT; [`DEFAULT_COUNT`] when absent or not positive.
+    pub count: usize,
+    /// BLOCK: `Some(None)` for `BLOCK 0`, which waits for ever.
+    pub block: Option<Option<Duration>>,
+    /// XREADGROUP's GROUP group consumer.
+    pub group: Option<(Bytes, Bytes)>,
+    /// XREADGROUP's NOACK.
+    pub no_ack: bool,
+    pub keys: &'a [Bytes],
+    pub ids: &'a [Bytes],
+}
+
+/// Reads the options of `command` (`"XREAD"` or `"XREADGROUP"`, which
+/// alone takes GROUP and NOACK).
+pub(crate) fn read_options<'a>(
+    command: &str,
+    mut args: Args<'a>,
+) -> Result<ReadOptions<'a>, RespError> {
+    let grouped = command == "XREADGROUP";
+    let (mut count, mut block, mut group, mut no_ack) = (DEFAULT_COUNT, None, None, false);
     let rest = loop {
         let Some(option) = args.next() else {
             return Err(RespError::Syntax);
         };
-        let more = !args.is_empty();
-        if option.eq_ignore_ascii_case(b"block") && more {
+        let more = args.remaining();
+        let is = |word: &[u8]| option.eq_ignore_ascii_case(word);
+        if is(b"block") && more > 0 {
             block = Some(block_timeout(args.bytes()?)?);
-        } else if option.eq_ignore_ascii_case(b"count") && more {
+        } else if is(b"count") && more > 0 {
             count = match integer(args.bytes()?)? {
                 n if n <= 0 => DEFAULT_COUNT,
                 n => n as usize,
             };
-        } else if option.eq_ignore_ascii_case(b"streams") && more {
+        } else if is(b"streams") && more > 0 {
             break args.rest();
-        } else if (option.eq_ignore_ascii_case(b"group") && args.rest().len() >= 2)
-            || option.eq_ignore_ascii_case(b"noack")
-        {
-            let word = String::from_utf8_lossy(option).to_ascii_uppercase();
-            return Err(RespError::other(format!(
-                "The {word} option is only supported by XREADGROUP. You called XREAD instead."
-            )));
+        } else if (is(b"group") && more >= 2) || is(b"noack") {
+            if !grouped {
+                let word = String::from_utf8_lossy(option).to_ascii_uppercase();
+                return Err(RespError::other(format!(
+                    "The {word} option is only supported by XREADGROUP. You called XREAD instead."
+                )));
+            }
+            match is(b"noack") {
+                true => no_ack = true,
+                false => group = Some((args.bytes()?.clone(), args.bytes()?.clone())),
+            }
         } else {
             return Err(RespError::Syntax);
         }
     };
     if rest.len() % 2 != 0 {
-        return Err(RespError::other(
-            "Unbalanced XREAD list of streams: for each stream key an ID or '$' must be \
-             specified.",
-        ));
+        return Err(RespError::other(format!(
+            "Unbalanced {command} list of streams: for each stream key an ID or '$' must be \
+             specified."
+        )));
     }
     let (keys, ids) = rest.split_at(rest.len() / 2);
+    Ok(ReadOptions {
+        count,
+        block,
+        group,
+        no_ack,
+        keys,
+        ids,
+    })
+}
+
+/// Reads XREAD's arguments, resolving `$` and each id to a sequence now
+/// (so a blocked read waits for what comes after this moment).
+pub(crate) fn read_request(client: &Client<'_>, args: Args<'_>) -> Result<ReadRequest, RespError> {
+    let ReadOptions {
+        count,
+        block,
+        keys,
+        ids,
+        ..
+    } = read_options("XREAD", args)?;
     let mut streams = Vec::with_capacity(keys.len());
     for (key, id) in keys.iter().zip(ids) {
         let ours = is_events(client, key)?;
