@@ -4,6 +4,11 @@ Concurrent tasks share connections: each request's frame is written and a
 future queued in one synchronous step, and one reader task per connection
 resolves the futures in order. The protocol answers in request order (§6),
 so FIFO matching is exact and many tasks pipeline on one socket for free.
+
+The near cache (``near_cache=NearCache(...)``) is the blocking client's,
+threads and all (:mod:`sessiond.near_cache`): its invalidator and toucher
+run on threads with blocking connections of their own, never on the event
+loop, so a strict write waits for no task of this loop to be scheduled.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from types import TracebackType
 from typing import AsyncIterator, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from . import errors, events, protocol
-from .connection import Options, build_options, hello_error
+from .connection import Connection, Options, build_options, hello_error
+from .near_cache import Maintainer, NearCache, NearCacheStats, OwnTouches, forget_writes, text_id
 from .pipeline import PipelineBase
 from .protocol import BytesLike, Call, IdLike
 from .types import Event, KeyTtl, OwnerLimit, ServerHello, Session, SessionInfo
@@ -197,6 +203,12 @@ class AsyncClient:
 
     Up to ``pool_size`` connections, each shared by any number of concurrent
     tasks. Broken connections are replaced on the next call.
+
+    ``near_cache=NearCache("strict")`` (or "relaxed") keeps the sessions
+    :meth:`get` read in this process's memory, as :class:`sessiond.Client`
+    does: a hit is answered without awaiting anything. Its two threads
+    each open a blocking connection of their own (the invalidation one and
+    one for the hits' TOUCHes); :meth:`close` stops them.
     """
 
     def __init__(
@@ -213,6 +225,7 @@ class AsyncClient:
         timeout: Optional[float] = 10.0,
         connect_timeout: Optional[float] = 5.0,
         pool_size: int = 1,
+        near_cache: Optional[NearCache] = None,
     ) -> None:
         self.options = build_options(
             url,
@@ -229,6 +242,12 @@ class AsyncClient:
         self.pool_size = max(1, pool_size)
         self._conns: List[AsyncConnection] = []
         self._connecting: Optional[asyncio.Lock] = None
+        self._near: Optional[Maintainer] = None
+        self._touches: Optional[OwnTouches] = None
+        if near_cache is not None:
+            self._touches = OwnTouches(lambda: Connection(self.options))
+            self._near = Maintainer(near_cache, lambda: Connection(self.options), self._touches)
+            self._near.start()
 
     async def connection(self) -> AsyncConnection:
         """A live connection: an idle one, a new one, or the least busy."""
@@ -255,10 +274,65 @@ class AsyncClient:
         return AsyncPipeline(self)
 
     async def close(self) -> None:
+        """Close the connections and stop the near cache's threads (joined
+        on an executor thread: the loop goes on meanwhile)."""
         for c in self._conns:
             c.close()
         self._conns = []
+        if self._near is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._stop_near_cache)
         await asyncio.sleep(0)
+
+    async def aclose(self) -> None:
+        """:meth:`close`, by the name ``contextlib.aclosing`` calls."""
+        await self.close()
+
+    def _stop_near_cache(self) -> None:
+        if self._near is not None:
+            self._near.close()
+        if self._touches is not None:
+            self._touches.close()
+
+    # -- the near cache -----------------------------------------------------
+
+    def near_cache_stats(self) -> NearCacheStats:
+        """As :meth:`sessiond.Client.near_cache_stats` (no I/O: not awaited)."""
+        if self._near is None:
+            raise ValueError("this client has no near cache")
+        return self._near.entries.stats()
+
+    async def wait_near_cache(self, timeout: float = 5.0) -> bool:
+        """As :meth:`sessiond.Client.wait_near_cache`; waits on an executor thread."""
+        if self._near is None:
+            raise ValueError("this client has no near cache")
+        wait = self._near.entries.wait_registered
+        return await asyncio.get_running_loop().run_in_executor(None, wait, timeout)
+
+    async def _forgetting(self, session_id: IdLike, call: Call[T]) -> T:
+        """As :meth:`sessiond.Client._forgetting`: the entry goes before the
+        write (this task never reads it again from memory) and after (another
+        task's answer fetched meanwhile may predate the write)."""
+        near = self._near
+        if near is None:
+            return await self.execute(call)
+        sid = text_id(session_id)
+        near.entries.forget(sid)
+        try:
+            return await self.execute(call)
+        finally:
+            near.entries.forget(sid)
+
+    async def _forgetting_owner(self, owner: BytesLike, keep: Optional[IdLike], call: Call[T]) -> T:
+        """DELETE_OWNER through a cached client: the owner's entries but ``keep``."""
+        near = self._near
+        if near is None:
+            return await self.execute(call)
+        raw, kept = protocol._b(owner), None if keep is None else text_id(keep)
+        near.entries.forget_owner(raw, kept)
+        try:
+            return await self.execute(call)
+        finally:
+            near.entries.forget_owner(raw, kept)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -300,19 +374,31 @@ class AsyncClient:
         )
 
     async def get(self, session_id: IdLike, touch: bool = True) -> Session:
-        return await self.execute(protocol.get(session_id, touch))
+        """As :meth:`sessiond.Client.get`: with a near cache, a hit returns
+        without awaiting anything; a miss is kept unless an invalidation
+        (or a write of this client) came while it was in flight."""
+        near = self._near
+        if near is None:
+            return await self.execute(protocol.get(session_id, touch))
+        sid = session_id if isinstance(session_id, str) else text_id(session_id)
+        cached, epoch = near.entries.lookup(sid, touch)
+        if cached is not None:
+            return cached
+        session = await self.execute(protocol.get(sid, touch))
+        near.entries.insert(session, epoch)
+        return session
 
     async def update(self, session_id: IdLike, data: BytesLike, expected_version: Optional[int] = None) -> int:
-        return await self.execute(protocol.update(session_id, data, expected_version))
+        return await self._forgetting(session_id, protocol.update(session_id, data, expected_version))
 
     async def touch(self, session_id: IdLike) -> int:
         return await self.execute(protocol.touch(session_id))
 
     async def delete(self, session_id: IdLike) -> bool:
-        return await self.execute(protocol.delete(session_id))
+        return await self._forgetting(session_id, protocol.delete(session_id))
 
     async def rotate(self, session_id: IdLike) -> str:
-        return await self.execute(protocol.rotate(session_id))
+        return await self._forgetting(session_id, protocol.rotate(session_id))
 
     async def list(self, owner: BytesLike) -> List[SessionInfo]:
         return await self.execute(protocol.list_sessions(owner))
@@ -321,7 +407,7 @@ class AsyncClient:
         return await self.execute(protocol.count(owner))
 
     async def delete_owner(self, owner: BytesLike, keep: Optional[IdLike] = None) -> int:
-        return await self.execute(protocol.delete_owner(owner, keep))
+        return await self._forgetting_owner(owner, keep, protocol.delete_owner(owner, keep))
 
     async def read_events(self, after: int = 0, max_events: int = 100, timeout: float = 0.0) -> List[Event]:
         """As :meth:`sessiond.Client.read_events`."""
@@ -329,13 +415,13 @@ class AsyncClient:
 
     async def delete_with_note(self, session_id: IdLike, note: Optional[BytesLike]) -> bool:
         """As :meth:`sessiond.Client.delete_with_note`."""
-        return await self.execute(events.delete_noted(session_id, note))
+        return await self._forgetting(session_id, events.delete_noted(session_id, note))
 
     async def delete_owner_with_note(
         self, owner: BytesLike, keep: Optional[IdLike] = None, note: Optional[BytesLike] = None
     ) -> int:
         """As :meth:`sessiond.Client.delete_owner_with_note`."""
-        return await self.execute(events.delete_owner_noted(owner, keep, note))
+        return await self._forgetting_owner(owner, keep, events.delete_owner_noted(owner, keep, note))
 
     async def set_key(self, key: BytesLike, value: BytesLike, ttl: Optional[float] = None) -> None:
         await self.execute(protocol.key_set(key, value, ttl))
@@ -389,8 +475,15 @@ class AsyncPipeline(PipelineBase):
         if not calls:
             self.results = []
             return self.results
-        conn = await self.client.connection()
-        self.results = await conn.call_many(calls, raise_errors)
+        near = self.client._near
+        if near is not None:
+            forget_writes(near.entries, calls)
+        try:
+            conn = await self.client.connection()
+            self.results = await conn.call_many(calls, raise_errors)
+        finally:
+            if near is not None:
+                forget_writes(near.entries, calls)
         return self.results
 
     async def __aenter__(self) -> AsyncPipeline:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from . import errors, events, protocol
 from .connection import Connection, Options, build_options
 from .failover import Retry, candidates, join_address, replayable, split_address
-from .near_cache import Maintainer, NearCache, NearCacheStats
+from .near_cache import Maintainer, NearCache, NearCacheStats, forget_writes, text_id
 from .pipeline import PipelineBase
 from .pool import Pool, PoolExhausted
 from .protocol import BytesLike, Call, IdLike
@@ -42,12 +42,6 @@ def parse_addresses(url: Union[str, Sequence[str], None], addresses: Optional[Se
         if address not in out:
             out.append(address)
     return out
-
-
-def _text_id(session_id: IdLike) -> str:
-    """An id in its one text form (the near cache's key), checked."""
-    raw = protocol.id_bytes(session_id)
-    return session_id if isinstance(session_id, str) else protocol.id_to_text(raw)
 
 
 #: How a request is retried after an unknown outcome (SPEC.md §13).
@@ -301,7 +295,7 @@ class Client:
         near = self._near
         if near is None:
             return self.execute(call)
-        sid = _text_id(session_id)
+        sid = text_id(session_id)
         near.entries.forget(sid)
         try:
             return self.execute(call)
@@ -314,7 +308,7 @@ class Client:
         near = self._near
         if near is None:
             return self.execute(call)
-        raw, kept = protocol._b(owner), None if keep is None else _text_id(keep)
+        raw, kept = protocol._b(owner), None if keep is None else text_id(keep)
         near.entries.forget_owner(raw, kept)
         try:
             return self.execute(call)
@@ -384,7 +378,7 @@ class Client:
             return self.execute(protocol.get(session_id, touch))
         # A text id is looked up as given: only valid ones are ever kept,
         # and protocol.get checks it on a miss.
-        sid = session_id if isinstance(session_id, str) else _text_id(session_id)
+        sid = session_id if isinstance(session_id, str) else text_id(session_id)
         cached, epoch = near.entries.lookup(sid, touch)
         if cached is not None:
             return cached
@@ -493,23 +487,6 @@ class Client:
                 return
 
 
-#: The writes whose sessions a cached client drops from memory itself.
-_ONE_SESSION_WRITES = frozenset({protocol.OP_UPDATE, protocol.OP_DELETE, protocol.OP_DELETE_NOTED, protocol.OP_ROTATE})
-_OWNER_WRITES = frozenset({protocol.OP_DELETE_OWNER, protocol.OP_DELETE_OWNER_NOTED})
-
-
-def _forget_writes(near: Maintainer, calls: Sequence[Call[object]]) -> None:
-    """A pipeline's writes, as :meth:`Client._forgetting` does one's. Its
-    gets are not served from memory (a batch goes to the server whole)."""
-    for call in calls:
-        op = call.frame[4]
-        if op in _ONE_SESSION_WRITES:
-            near.entries.forget(protocol.id_to_text(call.frame[5:21]))  # the id comes first
-        elif op in _OWNER_WRITES:
-            _, fields = protocol.decode_request(call.frame[4:])
-            near.entries.forget_owner(fields["owner"], fields["keep"])
-
-
 class Pipeline(PipelineBase):
     """A blocking batch: one write, replies read in order on one connection.
 
@@ -530,14 +507,14 @@ class Pipeline(PipelineBase):
             return self.results
         near = self.client._near
         if near is not None:
-            _forget_writes(near, calls)
+            forget_writes(near.entries, calls)
         conn: Connection
         try:
             with self.client.pool.connection() as conn:
                 self.results = conn.call_many(calls, raise_errors)
         finally:
             if near is not None:
-                _forget_writes(near, calls)
+                forget_writes(near.entries, calls)
         return self.results
 
     def __enter__(self) -> Pipeline:

@@ -13,6 +13,14 @@ are split so that each can be tested alone:
   EVENTS_READ holds its connection), registers it, reads the event log and
   drops what the events touch; and the toucher, which sends the TOUCHes the
   hits stand for, at most one per session a second.
+- :class:`OwnTouches` gives the toucher a blocking connection of its own,
+  for a client whose connections it cannot use from a thread (the asyncio
+  client's belong to its event loop).
+
+Both clients share all of it: the asyncio client's cache is these same
+threads beside its event loop, so invalidation never waits for the loop
+(a strict write another task awaits is acknowledged by a thread while the
+loop is busy, or blocked).
 
 A client made before ``os.fork`` starts its cache over in the child (empty,
 unregistered, with threads of its own): the child never serves what the
@@ -42,9 +50,10 @@ from typing import Callable, Dict, List, Optional, Protocol, Sequence, Set, Tupl
 
 from . import errors, events, protocol
 from .protocol import Call
+from .protocol import IdLike
 from .types import CacheGrant, Event, Session, SessionInfo
 
-__all__ = ["NearCache", "NearCacheStats", "Entries", "Maintainer"]
+__all__ = ["NearCache", "NearCacheStats", "Entries", "Maintainer", "OwnTouches"]
 
 log = logging.getLogger("sessiond.near_cache")
 
@@ -108,6 +117,12 @@ class NearCacheStats:
     entries: int
     bytes: int
     registered: bool
+
+
+def text_id(session_id: IdLike) -> str:
+    """An id in its one text form (the near cache's key), checked."""
+    raw = protocol.id_bytes(session_id)
+    return session_id if isinstance(session_id, str) else protocol.id_to_text(raw)
 
 
 def entry_size(session: Session) -> int:
@@ -365,6 +380,24 @@ class Entries:
         self._epoch += 1
 
 
+#: The writes whose sessions a cached client drops from memory itself.
+_ONE_SESSION_WRITES = frozenset({protocol.OP_UPDATE, protocol.OP_DELETE, protocol.OP_DELETE_NOTED, protocol.OP_ROTATE})
+_OWNER_WRITES = frozenset({protocol.OP_DELETE_OWNER, protocol.OP_DELETE_OWNER_NOTED})
+
+
+def forget_writes(entries: Entries, calls: Sequence[Call[object]]) -> None:
+    """A pipeline's writes, as a client's single writes drop theirs (before
+    and after). Its gets are not served from memory (a batch goes to the
+    server whole)."""
+    for call in calls:
+        op = call.frame[4]
+        if op in _ONE_SESSION_WRITES:
+            entries.forget(protocol.id_to_text(call.frame[5:21]))  # the id comes first
+        elif op in _OWNER_WRITES:
+            _, fields = protocol.decode_request(call.frame[4:])
+            entries.forget_owner(fields["owner"], fields["keep"])
+
+
 class CacheConnection(Protocol):
     """What the invalidator needs of a connection (:class:`sessiond.connection.Connection`)."""
 
@@ -535,6 +568,57 @@ class Maintainer:
                     self.entries.touched(sid, answer)
                 elif isinstance(answer, errors.NotFound):
                     self.entries.touch_missed(sid)
+
+
+class TouchConnection(Protocol):
+    """What :class:`OwnTouches` needs of a connection (:class:`sessiond.connection.Connection`)."""
+
+    broken: bool
+
+    def call_many(self, calls: Sequence[Call[object]], raise_first: bool = True) -> List[object]: ...
+
+    def is_stale(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class OwnTouches:
+    """A :class:`Maintainer`'s ``touch_many`` over a blocking connection of
+    its own, opened at the first flush and again after one broke or the
+    server closed it while idle (its idle timeout).
+
+    Used by the toucher thread alone, so it takes no lock (a lock another
+    thread held at ``os.fork`` would be held for ever in the child); a
+    forked child opens its own rather than write to the parent's socket.
+    """
+
+    def __init__(self, connect: Callable[[], TouchConnection]) -> None:
+        self._connect = connect
+        self._conn: Optional[TouchConnection] = None
+        self._pid = os.getpid()
+
+    def __call__(self, ids: List[str]) -> TouchResults:
+        conn = self._conn
+        if conn is not None and self._pid != os.getpid():
+            conn = self._conn = None  # the parent's: left to the parent
+        if conn is not None and conn.is_stale():
+            conn.close()
+            conn = self._conn = None
+        if conn is None:
+            conn = self._conn = self._connect()
+            self._pid = os.getpid()
+        try:
+            return conn.call_many([protocol.touch(i) for i in ids], raise_first=False)
+        finally:
+            if conn.broken:
+                conn.close()
+                self._conn = None
+
+    def close(self) -> None:
+        """Close the connection (after the toucher has stopped)."""
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pid == os.getpid():
+            conn.close()
 
 
 #: Every maintainer of this process, restarted in a forked child.
