@@ -227,7 +227,6 @@ impl Answer for Client<'_> {
                     {
                         // Cut off: an answer would renew a lease the
                         // server has given up on.
-                        self.flush(&mut pending, output).await;
                         codec::encode_response(&Err(cut_off()), output);
                         break Next::Close;
                     }
@@ -466,8 +465,9 @@ async fn standalone(shared: &Shared, request: Request) -> Response {
     response
 }
 
-/// Whether a request's success may leave a near cache holding what is no
-/// longer so: a session ended, rotated away or changed.
+/// Whether a request may leave a near cache holding what is no longer
+/// so: a session ended, rotated away or changed (a failed one too, if it
+/// ended a session before it failed).
 fn invalidates(request: &Request) -> bool {
     matches!(
         request,
