@@ -31,9 +31,9 @@
 //! ended is waited for the same way until its last lease has run out (a
 //! partitioned app server may not know yet).
 //!
-//! Cost: with no strict cache registered, an atomic load of the event
-//! log's head before each session write and a fence and a load after it
-//! ([`NearCaches::settle_since`]). With some, a write waits one event
+//! Cost: an atomic load of the event log's head before and after each
+//! write; a fence and a load more after a write that logged session
+//! events ([`NearCaches::settle_since`]). With some, a write waits one event
 //! round trip to each (the event wakes their parked reads, each answers
 //! with its next read); the registry is a mutex taken on register, on
 //! close, on each of a cache's reads and by each waiting write's check.
@@ -193,12 +193,15 @@ impl NearCaches {
     /// registration's count, as a store and a load on each side), and so
     /// reads from a head that already holds them.
     pub(crate) async fn settle_since(&self, store: &Store, before: u64, creation: bool) {
-        fence(Ordering::SeqCst);
-        if self.strict.load(Ordering::SeqCst) == 0 {
+        // Most writes log nothing (plain keys): one load, and no fence.
+        let head = store.events_head();
+        if head.saturating_sub(before) <= u64::from(creation) {
             return;
         }
-        let head = store.events_head();
-        if head.saturating_sub(before) > u64::from(creation) {
+        // Between this write's events (already stored, by this thread)
+        // and the look at the count.
+        fence(Ordering::SeqCst);
+        if self.strict.load(Ordering::SeqCst) > 0 {
             self.settle(head).await;
         }
     }
