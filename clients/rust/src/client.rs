@@ -259,6 +259,11 @@ impl Client {
         self.inner.group.connect_params()
     }
 
+    /// How its connections reconnect (the near cache's link does the same).
+    pub(crate) fn reconnect_backoff(&self) -> crate::Backoff {
+        self.inner.group.reconnect_backoff()
+    }
+
     /// The request timeout each call waits at most.
     pub(crate) fn request_timeout(&self) -> Duration {
         self.inner.request_timeout

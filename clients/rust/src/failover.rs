@@ -189,6 +189,11 @@ impl Group {
         }
     }
 
+    /// The reconnection backoff the pools use (`ClientConfig::backoff`).
+    pub(crate) fn reconnect_backoff(&self) -> Backoff {
+        self.template.backoff
+    }
+
     /// The pool in use now.
     pub(crate) fn current(&self) -> Current {
         self.current

@@ -34,7 +34,7 @@ const QUEUE_DEPTH: usize = 4096;
 
 /// How long a connection must have lasted for the reconnection backoff to
 /// start over.
-const STABLE_CONNECTION: Duration = Duration::from_secs(1);
+pub(crate) const STABLE_CONNECTION: Duration = Duration::from_secs(1);
 
 /// What callers and a slot's task share.
 struct SlotState {

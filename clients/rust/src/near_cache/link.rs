@@ -21,10 +21,8 @@ use super::Shared;
 use crate::client::encode;
 use crate::connection::{self, Command};
 use crate::error::unexpected;
+use crate::pool::STABLE_CONNECTION;
 use crate::{ClientError, SessionStore};
-
-/// Longest pause between attempts to register again.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// How often served sessions' touches go to the server: at most once a
 /// second each, whatever the number of hits.
@@ -38,7 +36,10 @@ pub(super) async fn invalidations(
     ready: oneshot::Sender<Result<(), ClientError>>,
 ) {
     let mut ready = Some(ready);
-    let mut failures = 0u32;
+    // As the pool reconnects: the client's backoff, started over only
+    // after a link that lasted.
+    let backoff = shared.client.reconnect_backoff();
+    let mut attempt = 0u32;
     loop {
         let started = Instant::now();
         let error = follow(&shared, mode, &mut ready).await;
@@ -48,12 +49,11 @@ pub(super) async fn invalidations(
             let _ = ready.send(Err(error));
             return;
         }
-        if started.elapsed() > MAX_BACKOFF {
-            failures = 0;
+        if started.elapsed() >= STABLE_CONNECTION {
+            attempt = 0;
         }
-        failures = failures.saturating_add(1);
-        let pause = Duration::from_millis(25u64 << failures.min(7)).min(MAX_BACKOFF);
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep(backoff.jittered(attempt)).await;
+        attempt = attempt.saturating_add(1);
     }
 }
 
