@@ -67,7 +67,6 @@ impl Store {
         let inner = &*self.inner;
         inner.writable()?;
         let want = count.unwrap_or(1);
-        let mut random = Random::for_write(key, inner.now_ms());
         let popped = inner.with_key_shard(key, |shard, now, freed| {
             let Some(entry) = shard.live(key, now, freed) else {
                 return Ok(Vec::new());
@@ -77,6 +76,9 @@ impl Store {
             if want == 0 {
                 return Ok(Vec::new());
             }
+            // Seeded from the shard's own reading of the clock: a second
+            // reading was a tenth of a missed SPOP's instructions.
+            let mut random = Random::for_write(key, now);
             let picked: Vec<Vec<u8>> = pick_distinct(set, want, &mut random)
                 .into_iter()
                 .map(<[u8]>::to_vec)
