@@ -13,6 +13,12 @@
 # server's CPU per request); raw output in OUT_DIR. SESSIOND_ARGS
 # adds flags to the daemon (e.g. SESSIOND_ARGS="--threads 1"); MEMORY=0
 # leaves the memory table out.
+#
+# PIN=1 stands in for a separate client machine: redis-benchmark runs on
+# CPU 0 and each server on CPU 1 (`taskset`), so neither server shares its
+# core with the load generator and throughput follows the server's own
+# CPU per request. sessiond then serves with one connection thread
+# (`--threads 1`, unless SESSIOND_ARGS says otherwise), as one core allows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
@@ -24,7 +30,12 @@ mkdir -p "$out"
 
 cargo build --release -q --bin sessiond
 daemon=$target/release/sessiond
+pin=${PIN:-0}
+[ "$pin" = 1 ] && [ -z "${SESSIOND_ARGS:-}" ] && SESSIOND_ARGS="--threads 1"
 read -r -a daemon_args <<< "${SESSIOND_ARGS:-}"
+# The commands that start servers and load (`taskset` when pinned).
+server_cpu=(); client_cpu=()
+[ "$pin" = 1 ] && server_cpu=(taskset -c 1) && client_cpu=(taskset -c 0)
 
 source benches/ports.sh
 
@@ -34,10 +45,10 @@ trap cleanup EXIT
 
 start_servers() {
     redis_port=$(free_port)
-    redis-server --port "$redis_port" --save "" --appendonly no --daemonize no > "$out/redis.log" 2>&1 &
+    ${server_cpu[@]+"${server_cpu[@]}"} redis-server --port "$redis_port" --save "" --appendonly no --daemonize no > "$out/redis.log" 2>&1 &
     redis_pid=$!
     native_port=$(free_port); sessiond_port=$(free_port)
-    "$daemon" --listen "127.0.0.1:$native_port" --resp-listen "127.0.0.1:$sessiond_port" \
+    ${server_cpu[@]+"${server_cpu[@]}"} "$daemon" --listen "127.0.0.1:$native_port" --resp-listen "127.0.0.1:$sessiond_port" \
         --log-level warn ${daemon_args[@]+"${daemon_args[@]}"} > "$out/sessiond.log" 2>&1 &
     sessiond_pid=$!
     pids=("$redis_pid" "$sessiond_pid")
@@ -65,7 +76,7 @@ for round in $(seq "$rounds"); do
                 pid=$([ "$server" = redis ] && echo "$redis_pid" || echo "$sessiond_pid")
                 echo "== round $round, -P $pipeline, $test, $server" >&2
                 before=$(cpu_ticks "$pid")
-                rate=$(redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -c 50 -d 200 \
+                rate=$(${client_cpu[@]+"${client_cpu[@]}"} redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -c 50 -d 200 \
                     -n "$requests" -P "$pipeline" -q 2>> "$out/stderr-$server.txt" | rates)
                 after=$(cpu_ticks "$pid")
                 # MSET's requests carry 10 keys each; CPU is per request.
