@@ -1,8 +1,9 @@
 //! The rest of Redis's string commands: APPEND, STRLEN, GETRANGE,
-//! SETRANGE, INCRBYFLOAT and MSETNX. Like `keyspace.rs`, each reserves
-//! memory before its lock, holds one key-shard lock (MSETNX: every shard
-//! its keys live in, `multi_key.rs`), logs the key as it left it under
-//! that lock, and frees what it replaced after.
+//! SETRANGE, INCRBYFLOAT, and MSET, MSETNX and MGET, which Redis makes
+//! atomic. Like `keyspace.rs`, each reserves memory before its lock, holds
+//! one key-shard lock (the multi-key ones: every shard their keys live in,
+//! `multi_key.rs`), logs the key as it left it under that lock, and frees
+//! what it replaced after.
 
 use std::collections::HashMap;
 
@@ -116,11 +117,43 @@ impl Store {
         })
     }
 
+    /// Sets every pair's key to its value (MSET), all at once: no other
+    /// client sees some set and not the others, and a crash keeps all or
+    /// none. A key's TTL goes, and a key of another type is replaced, as
+    /// SET does. A key named twice takes its last value, as in Redis.
+    pub fn set_many(&self, pairs: &[(&[u8], &[u8])]) -> Result<(), StoreError> {
+        self.write_many(pairs, false).map(|_| ())
+    }
+
     /// Sets every pair's key to its value if none of the keys exists
-    /// (MSETNX), all at once: no other client sees some set and not the
-    /// others, and a crash keeps all or none. Says whether it wrote. A key
-    /// named twice takes its last value, as in Redis.
+    /// (MSETNX), all at once, as [`Store::set_many`]. Says whether it
+    /// wrote.
     pub fn set_many_if_absent(&self, pairs: &[(&[u8], &[u8])]) -> Result<bool, StoreError> {
+        self.write_many(pairs, true)
+    }
+
+    /// The string values of `keys` (MGET), read at one instant: every
+    /// key's shard is locked before any is read, so a [`Store::set_many`]
+    /// is seen whole or not at all. A missing key, or one of another
+    /// type, is `None`.
+    pub fn get_many(&self, keys: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
+        self.inner.with_key_shards(keys, |locked, now, freed| {
+            keys.iter()
+                .map(|key| {
+                    let entry = locked.shard(key).live(key, now, freed)?;
+                    entry.as_str().map(<[u8]>::to_vec)
+                })
+                .collect()
+        })
+    }
+
+    /// MSET and MSETNX: writes every pair unless `only_if_absent` and a
+    /// key exists; says whether it wrote.
+    fn write_many(
+        &self,
+        pairs: &[(&[u8], &[u8])],
+        only_if_absent: bool,
+    ) -> Result<bool, StoreError> {
         let inner = &*self.inner;
         inner.writable()?;
         for (key, value) in pairs {
@@ -144,16 +177,21 @@ impl Store {
         let reserved = inner.reserve(most)?;
         let keys: Vec<&[u8]> = last.iter().map(|(k, _)| *k).collect();
         let written = inner.with_key_shards(&keys, |locked, now, freed| {
-            if keys
-                .iter()
-                .any(|key| locked.shard(key).live(key, now, freed).is_some())
-            {
+            // Every key is looked at, so that an expired one is reaped
+            // (and announced) as SET would before replacing it.
+            let mut any_live = false;
+            for key in &keys {
+                any_live |= locked.shard(key).live(key, now, freed).is_some();
+            }
+            if only_if_absent && any_live {
                 return false;
             }
             for (key, value) in &last {
                 *freed += locked.shard(key).set(key, Value::Str(value), None);
             }
-            for key in &keys {
+            // One event per pair, in the order given, a repeated key
+            // too: Redis announces each pair as it sets it.
+            for (key, _) in pairs {
                 inner.key_events().emit(key, KeyEvent::Set);
             }
             locked.log(&keys);

@@ -149,6 +149,59 @@ fn multi_key_writes_are_atomic_to_multi_key_readers() {
 }
 
 #[test]
+fn mset_is_seen_whole_by_mget() {
+    let (store, _clock) = manual_store(StoreConfig {
+        shards: 64,
+        ..StoreConfig::default()
+    });
+    let keys: Vec<Vec<u8>> = (0..8).map(|i| format!("str:{i}").into_bytes()).collect();
+    let all: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    // Every key set to `n` by one MSET.
+    let write = {
+        let keys = keys.clone();
+        move |store: &Store, n: usize| {
+            let value = n.to_string();
+            let pairs: Vec<(&[u8], &[u8])> = keys
+                .iter()
+                .map(|k| (k.as_slice(), value.as_bytes()))
+                .collect();
+            store.set_many(&pairs).unwrap();
+        }
+    };
+    write(&store, 0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (store, stop) = (store.clone(), Arc::clone(&stop));
+        let write = write.clone();
+        std::thread::spawn(move || {
+            let mut n = 1;
+            while !stop.load(Ordering::Relaxed) {
+                write(&store, n);
+                n += 1;
+            }
+        })
+    };
+    for _ in 0..20_000 {
+        let values = store.get_many(&all);
+        assert!(values[0].is_some());
+        assert!(
+            values.iter().all(|v| *v == values[0]),
+            "an MSET was seen half done: {values:?}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    // A key of another type is replaced, and MGET answers null for one.
+    store.set_add(b"set", &[b"m"]).unwrap();
+    assert_eq!(store.get_many(&[b"set"]), [None]);
+    store.set_many(&[(b"set", b"now a string")]).unwrap();
+    assert_eq!(
+        store.get_many(&[b"set", b"nope"]),
+        [Some(b"now a string".to_vec()), None]
+    );
+}
+
+#[test]
 fn the_meter_charges_exactly_what_the_keys_hold() {
     let (store, _clock) = manual_store(StoreConfig::default());
     store.append(b"s", b"abc").unwrap();

@@ -69,6 +69,9 @@ pub(crate) fn msetnx(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
     if !rest.len().is_multiple_of(2) {
         return Err(RespError::Arity(args.name()));
     }
-    let pairs: Vec<(&[u8], &[u8])> = rest.chunks(2).map(|p| (&p[0][..], &p[1][..])).collect();
-    Ok(flag(client.store.set_many_if_absent(&pairs)?))
+    Ok(flag(
+        client
+            .store
+            .set_many_if_absent(&super::hashes::pairs(rest))?,
+    ))
 }

@@ -22,15 +22,12 @@ pub(crate) fn get(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
 }
 
 /// `MGET key...`: null for a key holding a set, where GET says WRONGTYPE,
-/// as Redis does.
+/// as Redis does; every key read at one instant, so an MSET shows whole
+/// or not at all.
 pub(crate) fn mget(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
-    let store = client.store;
-    let values = args
-        .rest()
-        .iter()
-        .map(|key| bulk_or_null(store.get_string(key).ok().flatten()))
-        .collect();
-    Ok(Value::Array(values))
+    let keys: Vec<&[u8]> = args.rest().iter().map(|key| &key[..]).collect();
+    let values = client.store.get_many(&keys);
+    Ok(Value::Array(values.into_iter().map(bulk_or_null).collect()))
 }
 
 /// `SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]`.
@@ -104,17 +101,13 @@ fn set_expiring(store: &Store, mut args: Args<'_>, unit: Unit) -> Reply {
     ok()
 }
 
-/// `MSET key value [key value ...]`.
+/// `MSET key value [key value ...]`: all at once, as Redis does.
 pub(crate) fn mset(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
     let pairs = args.rest();
     if !pairs.len().is_multiple_of(2) {
         return Err(RespError::Arity(args.name()));
     }
-    for pair in pairs.chunks(2) {
-        client
-            .store
-            .set_key_with(&pair[0], &pair[1], SetOptions::default())?;
-    }
+    client.store.set_many(&super::hashes::pairs(pairs))?;
     ok()
 }
 
