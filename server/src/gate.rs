@@ -157,7 +157,9 @@ mod tests {
                 held.store(true, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(50));
                 busy.store(true, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(200));
+                // Held well past the waiter's giving up, however late
+                // this thread woke.
+                std::thread::sleep(Duration::from_millis(2000));
             })
         };
         while !held.load(Ordering::SeqCst) {
@@ -169,7 +171,7 @@ mod tests {
                 .is_none()
         );
         assert!(
-            started.elapsed() < Duration::from_millis(200),
+            started.elapsed() < Duration::from_millis(1500),
             "gave up before the end"
         );
         holder.join().unwrap();

@@ -229,6 +229,9 @@ async fn client_pause_write_holds_writes_but_not_reads() {
     let mut admin = TcpStream::connect(addr).await.unwrap();
     let mut other = TcpStream::connect(addr).await.unwrap();
     say(&mut other, "SET k v\r\n", "+OK\r\n").await;
+    // The pause runs from when the server took the command, which is
+    // after `asked` and before `start`.
+    let asked = Instant::now();
     say(&mut admin, "CLIENT PAUSE 600 WRITE\r\n", "+OK\r\n").await;
     let start = Instant::now();
     say(&mut other, "GET k\r\n", "$1\r\nv\r\n").await;
@@ -238,9 +241,9 @@ async fn client_pause_write_holds_writes_but_not_reads() {
     );
     say(&mut other, "SET k w\r\n", "+OK\r\n").await;
     assert!(
-        start.elapsed() >= Duration::from_millis(550),
+        asked.elapsed() >= Duration::from_millis(550),
         "the write waited: {:?}",
-        start.elapsed()
+        asked.elapsed()
     );
     // UNPAUSE lets a held write go at once.
     say(&mut admin, "CLIENT PAUSE 5000 WRITE\r\n", "+OK\r\n").await;

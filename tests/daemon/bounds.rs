@@ -238,7 +238,12 @@ async fn answers_not_read_in_time_close_the_connection() {
     slow.write_all("GET big\r\n".repeat(16).as_bytes())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Closed a second after its answers stopped being taken.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stat(&stats(daemon.addr).await, "closed_write_timeout") == 0 {
+        assert!(std::time::Instant::now() < deadline, "never timed out");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(stat(&stats(daemon.addr).await, "closed_write_timeout"), 1);
     daemon.stop().await;
 }
@@ -295,8 +300,13 @@ async fn connection_buffers_are_reported_in_stats_and_info() {
         stream.write_all(&partial).await.unwrap();
         held.push(stream);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let during = stat(&stats(daemon.addr).await, "connection_buffer_bytes");
+    // Until the server has read them all.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut during = stat(&stats(daemon.addr).await, "connection_buffer_bytes");
+    while during < before + 20 * 15_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        during = stat(&stats(daemon.addr).await, "connection_buffer_bytes");
+    }
     assert!(during >= before + 20 * 15_000, "{before} then {during}");
     let mut info = TcpStream::connect(resp).await.unwrap();
     resp_auth(&mut info).await;

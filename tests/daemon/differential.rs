@@ -467,15 +467,15 @@ const SCRIPTS: &[&[&str]] = &[
     // WATCH and expiry: a watched key whose deadline passes counts as
     // changed; one already past its deadline when watched does not.
     &[
-        "SET t v PX 200",
+        "SET t v PX 500",
         "WATCH t",
-        "sleep 350",
+        "sleep 700",
         "MULTI",
         "PING",
         "EXEC",
-        "SET t v PX 200",
+        "SET t v PX 500",
         "WATCH t",
-        "sleep 350",
+        "sleep 700",
         "GET t",
         "MULTI",
         "PING",

@@ -384,7 +384,16 @@ async fn a_script_in_exec_and_another_clients_script_both_finish() {
         b"+QUEUED\r\n"
     );
     tx.send_raw(b"*1\r\n$4\r\nEXEC\r\n").await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Until EXEC runs (600 ms of spinning): the EVAL below must come after.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let list = other.call(&["CLIENT", "LIST"]).await;
+        if String::from_utf8_lossy(&list).contains("cmd=exec") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "EXEC never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let body = "return redis.call('incr', 'order')";
     assert_eq!(other.call(&["EVAL", body, "0"]).await, b":3\r\n");
     assert_eq!(tx.reply(&["EXEC"]).await, b"*2\r\n:1\r\n:2\r\n");

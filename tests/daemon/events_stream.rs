@@ -44,6 +44,33 @@ fn listed(con: &mut redis::Connection, name: &str) -> bool {
         .any(|line| line.contains(&format!(" name={name} ")))
 }
 
+/// Names `con` `name`, for [`wait_blocked`].
+fn name(con: &mut redis::Connection, name: &str) {
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg(name)
+        .query(con)
+        .unwrap();
+}
+
+/// Waits (5 s at most) until the connection named `name` is in an XREAD,
+/// so that an event made after this is one it waits for.
+fn wait_blocked(con: &mut redis::Connection, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let list: String = redis::cmd("CLIENT").arg("LIST").query(con).unwrap();
+        let mine = format!(" name={name} ");
+        if list
+            .lines()
+            .any(|line| line.contains(&mine) && line.contains(" cmd=xread "))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} never read: {list}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
 }
@@ -57,13 +84,15 @@ async fn a_blocked_read_holds_no_thread_and_wakes_for_the_next_event() {
     .await;
     run(move || {
         let mut app = connect(addr);
+        let started = Instant::now();
         let waiter = std::thread::spawn(move || {
             let mut reader = connect(addr);
-            let started = Instant::now();
+            name(&mut reader, "reader");
             (xread_new(&mut reader, Some(0)), started.elapsed())
         });
         // The reader is parked (BLOCK 0: for ever); the one thread serves
         // this connection meanwhile, many times over.
+        wait_blocked(&mut app, "reader");
         std::thread::sleep(Duration::from_millis(300));
         for _ in 0..100 {
             let pong: String = redis::cmd("PING").query(&mut app).unwrap();
@@ -99,11 +128,12 @@ async fn a_blocked_read_times_out_with_null_and_leaves_with_its_client() {
             .arg("$");
         pipe.cmd("PING");
         let mut second = connect(addr);
+        name(&mut second, "second");
         let sender = std::thread::spawn(move || {
             let replies: (redis::Value, String) = pipe.query(&mut second).unwrap();
             replies
         });
-        std::thread::sleep(Duration::from_millis(200));
+        wait_blocked(&mut app, "second");
         create(&mut app, "user:2");
         let (events, pong) = sender.join().unwrap();
         assert_ne!(events, redis::Value::Nil);

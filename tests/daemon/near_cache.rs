@@ -100,7 +100,7 @@ async fn a_cache_that_does_not_acknowledge_is_cut_off_and_the_write_goes_on() {
     assert!(app.delete(&id).await.unwrap());
     let waited = started.elapsed();
     // Its registration was its last word: cut off a bound after it.
-    assert!(waited <= BOUND + Duration::from_millis(300), "{waited:?}");
+    assert!(waited <= BOUND + Duration::from_millis(800), "{waited:?}");
     assert_eq!(stat(&app, "near_cache_closed").await, 1);
     assert_eq!(stat(&app, "near_caches_strict").await, 0);
     // The next write waits for nobody.
@@ -273,8 +273,10 @@ async fn the_redis_faces_session_writes_wait_for_strict_caches_too() {
         .unwrap();
     assert!(gone(cached.get(&id).await));
 
-    // And a stuck cache holds a RESP delete for about the bound.
+    // And a stuck cache holds a RESP delete for about the bound: until a
+    // bound after its registration, its last word, at least.
     let mut stuck = Raw::connect(daemon.addr).await;
+    let registering = Instant::now();
     let registered = stuck
         .call(&Request::CacheRegister {
             mode: CacheMode::Strict,
@@ -289,8 +291,8 @@ async fn the_redis_faces_session_writes_wait_for_strict_caches_too() {
         .await
         .unwrap();
     let waited = started.elapsed();
-    assert!(waited >= BOUND / 2, "{waited:?}");
-    assert!(waited <= BOUND + Duration::from_millis(300), "{waited:?}");
+    assert!(registering.elapsed() >= BOUND, "{waited:?}");
+    assert!(waited <= BOUND + Duration::from_millis(800), "{waited:?}");
     daemon.stop().await;
 }
 

@@ -73,9 +73,9 @@ async fn expired_fires_within_a_second_of_the_deadline_with_no_read() {
     .await;
     daemon.stop().await;
     // The wheel's second buckets and the 100 ms tick bound it at about a
-    // second; a loaded CI machine gets half a second more.
+    // second; a loaded CI machine gets a second more.
     assert!(
-        late < Duration::from_millis(1500),
+        late < Duration::from_millis(2000),
         "expired {late:?} after the deadline"
     );
 }

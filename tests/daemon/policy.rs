@@ -222,11 +222,13 @@ async fn reconnecting_does_not_reset_the_delay_of_wrong_tokens() {
     };
     let started = Instant::now();
     assert_eq!(native.call(&right).await, Ok(Reply::Done));
-    assert!(started.elapsed() < Duration::from_millis(100));
+    // A delayed one would wait at least 500 ms.
+    assert!(started.elapsed() < Duration::from_millis(400));
     let mut fresh = Raw::connect(daemon.addr).await;
     let started = Instant::now();
     assert_eq!(fresh.call(&wrong).await, Err(ServerError::AuthFailed));
     let took = started.elapsed();
-    assert!(took < Duration::from_millis(300), "{took:?}");
+    // A first wrong token waits 100 ms; an address not forgiven, 600.
+    assert!(took < Duration::from_millis(450), "{took:?}");
     daemon.stop().await;
 }

@@ -79,7 +79,8 @@ async fn no_command_of_another_client_runs_inside_exec() {
 async fn a_watched_key_swept_by_the_expiry_cycle_aborts_exec() {
     let (daemon, addr) = resp_daemon(ServerConfig::default()).await;
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    say(&mut stream, "SET t v PX 100\r\n", "+OK\r\n").await;
+    // Long enough to be watched before it expires, on a slow machine too.
+    say(&mut stream, "SET t v PX 500\r\n", "+OK\r\n").await;
     say(&mut stream, "WATCH t\r\n", "+OK\r\n").await;
     let started = Instant::now();
     while daemon.store.key_count() > 0 {

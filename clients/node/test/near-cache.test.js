@@ -266,8 +266,10 @@ test("SIGSTOP: a stopped app server's strict cache is cut off, the delete return
 });
 
 test("SIGSTOP: writes do not wait for a stopped relaxed cache", async () => {
-  const app = await childApp(short.url, "relaxed");
-  const other = new Client(short.url);
+  // On the 1 s bound: a wait for the stopped cache would take about that
+  // long, far from a round trip even on a loaded machine.
+  const app = await childApp(daemon.url, "relaxed");
+  const other = new Client(daemon.url);
   try {
     const id = await other.create(owner(), { data: "v" });
     await app.ask(id);
@@ -278,7 +280,7 @@ test("SIGSTOP: writes do not wait for a stopped relaxed cache", async () => {
     const start = performance.now();
     assert.equal(await other.delete(id), true);
     const took = performance.now() - start;
-    assert.ok(took < SHORT_BOUND / 2, `the delete took ${took} ms`);
+    assert.ok(took < 500, `the delete took ${took} ms`);
     assert.equal(await stat("near_cache_closed", other), closedBefore, "a relaxed cache is never cut off");
   } finally {
     await app.end();

@@ -133,7 +133,8 @@ def test_the_invalidator_acknowledges_while_the_event_loop_is_blocked(own_daemon
                 start = time.monotonic()
                 assert blocking.delete(s)  # blocks the loop until it returns
                 took = time.monotonic() - start
-            assert took < 0.5, f"the delete waited {took:.3f} s for the cache"
+            # A wait for the cache would take the bound, 1 s.
+            assert took < 0.9, f"the delete waited {took:.3f} s for the cache"
             with pytest.raises(sessiond.NotFound):
                 await cached.get(s)
             stats = cached.near_cache_stats()
@@ -249,7 +250,8 @@ def test_hits_are_touched_coalesced_and_keep_the_session_alive(nc_daemon: Daemon
                 await cached.get(s)
                 hits += 1
                 await asyncio.sleep(0.005)
-            await asyncio.sleep(TOUCH_INTERVAL + 0.2)  # the last hits' TOUCH, then no more
+            # The last hits' TOUCH (its flush may be a second away), then no more.
+            await asyncio.sleep(2 * TOUCH_INTERVAL + 0.5)
             after = await plain.stats()
             touches = after["ops_touch"] - before["ops_touch"]
             print(f"\n{hits} hits in 5 s sent {touches} TOUCHes")
@@ -272,7 +274,10 @@ def test_close_stops_the_threads_and_ends_the_registration(make_daemon: "type[Da
                 s = await c.create("user:aclose", b"c")
                 await c.get(s)
                 await c.get(s)  # a hit: the toucher opens its connection
-                await asyncio.sleep(TOUCH_INTERVAL + 0.3)
+                # The toucher's next round, whenever its second comes up.
+                deadline = time.monotonic() + 5
+                while c.near_cache_stats().touches == 0 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
                 assert c.near_cache_stats().touches == 1
                 assert (await plain.stats())["near_caches_relaxed"] == 1
                 start = time.monotonic()

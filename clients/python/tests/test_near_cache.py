@@ -522,7 +522,8 @@ def test_hits_are_touched_coalesced_and_keep_the_session_alive(nc_daemon: Daemon
             cached_c.get(s)
             hits += 1
             time.sleep(0.005)
-        time.sleep(TOUCH_INTERVAL + 0.2)  # the last hits' TOUCH, then no more
+        # The last hits' TOUCH (its flush may be a second away), then no more.
+        time.sleep(2 * TOUCH_INTERVAL + 0.5)
         after = plain.stats()
         touches = after["ops_touch"] - before["ops_touch"]
         print(f"\n{hits} hits in 7 s sent {touches} TOUCHes")
@@ -664,7 +665,7 @@ def test_a_stopped_process_never_serves_a_revoked_session(make_daemon: "type[Dae
             assert plain.delete_with_note(s, "revoke")
             took = time.monotonic() - start
             print(f"\nrevoke with a stopped strict cache took {took * 1000:.0f} ms (bound 300 ms)")
-            assert took < bound + 0.5
+            assert took < bound + 1.0
             assert plain.stats()["near_cache_closed"] == 1, "the server cut the stopped cache off"
         finally:
             os.kill(child.proc.pid, signal.SIGCONT)

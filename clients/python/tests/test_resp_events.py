@@ -62,16 +62,17 @@ def test_a_blocked_read_hears_an_idle_expiry_nobody_read(resp_daemon: RespDaemon
     sid = r.execute_command("SESSION.CREATE", "user:idle", "IDLE", "1").decode()
     started = time.monotonic()
     ended = None
-    while ended is None and time.monotonic() - started < 5:
+    while ended is None and time.monotonic() - started < 6:
         got = r.xread({STREAM: last}, block=3000)
         for _, entries in got:
             for entry in entries:
                 last = entry[0]
                 if fields(entry) == ("ended", "idle_expired", sid):
                     ended = time.monotonic() - started
-    assert ended is not None, "no idle_expired event within 5 s"
-    # Idle for 1 s, then swept on the next second's tick.
-    assert ended < 3.0
+    assert ended is not None, "no idle_expired event within 6 s"
+    # Idle for 1 s, then swept on the next second's tick (a second more
+    # for a loaded machine).
+    assert ended < 4.0
     r.close()
 
 
