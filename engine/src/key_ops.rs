@@ -1,6 +1,6 @@
-//! The rest of Redis's commands on keys of any type: RENAME and RENAMENX
-//! (atomic, `multi_key.rs`), COPY, TOUCH, EXPIRETIME, RANDOMKEY, and what
-//! OBJECT and MEMORY USAGE report about a key.
+//! The rest of Redis's commands on keys of any type: DEL of several keys,
+//! RENAME and RENAMENX (atomic, `multi_key.rs`), COPY, TOUCH, EXPIRETIME,
+//! RANDOMKEY, and what OBJECT and MEMORY USAGE report about a key.
 
 use sessiond_protocol::StoreError;
 use sessiond_protocol::decimal::Decimal;
@@ -86,6 +86,41 @@ impl Store {
             Ok(true)
         });
         inner.acknowledge(renamed)
+    }
+
+    /// Deletes keys of any type (DEL and UNLINK of several keys), all at
+    /// once as Redis does: every key's shard is locked before any is
+    /// touched, so no other client sees some gone and not the others, and
+    /// a crash keeps all the deletes or none. Says how many live ones were
+    /// there (a key named twice counts once). Refused while the data
+    /// directory refuses writes.
+    pub fn delete_keys(&self, keys: &[&[u8]]) -> Result<usize, StoreError> {
+        let inner = &*self.inner;
+        inner.writable()?;
+        let (live, removed) = inner.with_key_shards(keys, |locked, now, freed| {
+            let (mut live, mut removed) = (0, Vec::new());
+            for key in keys {
+                let Some(entry) = locked.shard(key).remove(key) else {
+                    continue;
+                };
+                *freed += entry.footprint();
+                let was_live = !entry.is_expired(now);
+                live += usize::from(was_live);
+                let event = if was_live {
+                    KeyEvent::Del
+                } else {
+                    KeyEvent::Expired
+                };
+                inner.key_events().emit(key, event);
+                removed.push(*key);
+            }
+            locked.log(&removed);
+            (live, !removed.is_empty())
+        });
+        match removed {
+            true => inner.acknowledge(Ok(live)),
+            false => Ok(0),
+        }
     }
 
     /// Copies `from`'s value and TTL to `to` (COPY); false if `from` is

@@ -149,7 +149,7 @@ fn multi_key_writes_are_atomic_to_multi_key_readers() {
 }
 
 #[test]
-fn mset_is_seen_whole_by_mget() {
+fn mset_and_del_are_seen_whole_by_mget() {
     let (store, _clock) = manual_store(StoreConfig {
         shards: 64,
         ..StoreConfig::default()
@@ -191,6 +191,30 @@ fn mset_is_seen_whole_by_mget() {
     }
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
+    // DEL of several keys is seen whole too.
+    let stop = Arc::new(AtomicBool::new(false));
+    let deleter = {
+        let (store, stop, keys) = (store.clone(), Arc::clone(&stop), keys.clone());
+        std::thread::spawn(move || {
+            let all: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                write(&store, n);
+                assert_eq!(store.delete_keys(&all).unwrap(), all.len());
+                n += 1;
+            }
+        })
+    };
+    for _ in 0..20_000 {
+        let values = store.get_many(&all);
+        assert!(
+            values.iter().all(|v| *v == values[0]),
+            "a DEL was seen half done: {values:?}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    deleter.join().unwrap();
+    assert_eq!(store.delete_keys(&[b"str:0", b"str:0", b"none"]), Ok(0));
     // A key of another type is replaced, and MGET answers null for one.
     store.set_add(b"set", &[b"m"]).unwrap();
     assert_eq!(store.get_many(&[b"set"]), [None]);

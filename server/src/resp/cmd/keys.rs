@@ -14,14 +14,16 @@ use crate::resp::errors::RespError;
 use crate::resp::reply::Value;
 use crate::resp::spec::Reply;
 
-/// `DEL key...` and `UNLINK key...`: how many existed. A disk that starts
-/// refusing writes part way stops the command there with its error.
+/// `DEL key...` and `UNLINK key...`: how many existed, all deleted at
+/// once as in Redis (no client sees some gone and others not).
 pub(crate) fn del(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
-    let mut gone = 0;
-    for key in args.rest() {
-        gone += usize::from(client.store.delete_key(key)?);
+    match args.rest() {
+        [key] => Ok(count(usize::from(client.store.delete_key(key)?))),
+        keys => {
+            let keys: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
+            Ok(count(client.store.delete_keys(&keys)?))
+        }
     }
-    Ok(count(gone))
 }
 
 /// `EXISTS key...`: how many exist, a key named twice counting twice.
