@@ -77,11 +77,14 @@ pub(crate) struct SetValue {
 impl SetValue {
     /// Adds a member; says whether it was new.
     pub(crate) fn insert(&mut self, member: &[u8]) -> bool {
-        let added = self.members.insert(member.into());
-        if added {
-            self.bytes += member_footprint(member);
+        // Looked up first: a member already there (an index re-added on
+        // every save) then costs no allocation and free.
+        if self.members.contains(member) {
+            return false;
         }
-        added
+        self.members.insert(member.into());
+        self.bytes += member_footprint(member);
+        true
     }
 
     /// Removes a member; says whether it was there.

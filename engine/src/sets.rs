@@ -27,7 +27,7 @@ impl Store {
                 .map(|m| keys::member_footprint(m))
                 .sum::<usize>();
         let reserved = inner.reserve(most)?;
-        let outcome = inner.with_key_shard_logged(key, |shard, now, freed| {
+        let outcome = inner.with_key_shard(key, |shard, now, freed| {
             let before = match shard.live(key, now, freed) {
                 Some(entry) => set_of(entry).map(|_| entry.footprint())?,
                 None => 0,
@@ -35,10 +35,14 @@ impl Store {
             let entry = shard.live_or_insert(key, now, freed, || Value::Set(SetValue::default()));
             let set = set_of_mut(entry)?;
             let added = members.iter().filter(|m| set.insert(m)).count();
+            let used = entry.footprint() - before;
+            // Members that were all there change nothing: nothing to log
+            // (the log holds a set whole, so this spares a rewrite of it).
             if added > 0 {
+                inner.log_key(shard, key);
                 inner.key_events().emit(key, KeyEvent::Sadd);
             }
-            Ok((added, entry.footprint() - before))
+            Ok((added, used))
         });
         let added = outcome.map(|(added, used)| {
             reserved.settle(used);
