@@ -1,4 +1,4 @@
-//! The rest of Redis's commands on keys of any type: DEL of several keys,
+//! The rest of Redis's commands on keys of any type: DEL and EXISTS of several keys,
 //! RENAME and RENAMENX (atomic, `multi_key.rs`), COPY, TOUCH, EXPIRETIME,
 //! RANDOMKEY, and what OBJECT and MEMORY USAGE report about a key.
 
@@ -174,10 +174,16 @@ impl Store {
         inner.acknowledge(Ok(copied.0))
     }
 
-    /// How many of `keys` exist, a key named twice counting twice (TOUCH:
-    /// the engine keeps no access time to update, so this is EXISTS).
-    pub fn touch_keys(&self, keys: &[&[u8]]) -> usize {
-        keys.iter().filter(|key| self.exists(key)).count()
+    /// How many of `keys` exist, a key named twice counting twice (EXISTS,
+    /// and TOUCH: the engine keeps no access time to update), counted at
+    /// one instant as Redis does: every key's shard is locked first, so a
+    /// concurrent MSET or DEL counts whole or not at all.
+    pub fn count_existing(&self, keys: &[&[u8]]) -> usize {
+        self.inner.with_key_shards(keys, |locked, now, freed| {
+            keys.iter()
+                .filter(|key| locked.shard(key).live(key, now, freed).is_some())
+                .count()
+        })
     }
 
     /// A key's absolute deadline.

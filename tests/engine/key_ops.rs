@@ -211,6 +211,11 @@ fn mset_and_del_are_seen_whole_by_mget() {
             values.iter().all(|v| *v == values[0]),
             "a DEL was seen half done: {values:?}"
         );
+        let existing = store.count_existing(&all);
+        assert!(
+            existing == 0 || existing == all.len(),
+            "EXISTS counted half an MSET or DEL: {existing}"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     deleter.join().unwrap();

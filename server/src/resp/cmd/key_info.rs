@@ -15,7 +15,7 @@ use crate::resp::spec::Reply;
 /// nothing else changes.
 pub(crate) fn touch(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
     let keys: Vec<&[u8]> = args.rest().iter().map(|k| &k[..]).collect();
-    Ok(count(client.store.touch_keys(&keys)))
+    Ok(count(client.store.count_existing(&keys)))
 }
 
 /// `EXPIRETIME key`: the Unix second at which it dies (rounded to the

@@ -28,10 +28,13 @@ pub(crate) fn del(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
 
 /// `EXISTS key...`: how many exist, a key named twice counting twice.
 pub(crate) fn exists(client: &mut Client<'_>, mut args: Args<'_>) -> Reply {
-    let store = client.store;
-    Ok(count(
-        args.rest().iter().filter(|key| store.exists(key)).count(),
-    ))
+    match args.rest() {
+        [key] => Ok(count(usize::from(client.store.exists(key)))),
+        keys => {
+            let keys: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
+            Ok(count(client.store.count_existing(&keys)))
+        }
+    }
 }
 
 /// `TYPE key`.
