@@ -90,7 +90,12 @@ impl HashValue {
         match self.fields.get_mut(field) {
             Some(old) => {
                 self.bytes = self.bytes - old.value.len() + value.len();
-                old.value = value.into();
+                // A value of the same length (a counter, a token, a
+                // rewritten session) is copied over, not reallocated.
+                match old.value.len() == value.len() {
+                    true => old.value.copy_from_slice(value),
+                    false => old.value = value.into(),
+                }
                 let deadline = old.deadline;
                 if !keep_ttl && deadline != 0 {
                     self.set_deadline(field, None);
