@@ -88,6 +88,18 @@ pub struct Args {
     #[arg(long, conflicts_with = "memory_only")]
     pub expiry_only: bool,
 
+    /// Only measure a fill (embedded): create --sessions sessions as fast
+    /// as one thread can while another reads sessions made before, and
+    /// report both latencies' tails (what a growing table's rehash costs
+    /// the requests of its shard) and the RSS peak against its final value.
+    #[arg(long, conflicts_with_all = ["memory_only", "expiry_only"])]
+    pub fill_only: bool,
+
+    /// With --fill-only: lock shards of each table (the store's default
+    /// otherwise).
+    #[arg(long, value_name = "N", requires = "fill_only")]
+    pub shards: Option<usize>,
+
     /// Only measure persistence (embedded, data directory DIR, emptied
     /// first): prefill through the log, restart from it, compact while a
     /// reader runs (longest shard-lock hold, reader's worst latency), and

@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod expiry;
 mod failover;
+mod fill;
 mod native;
 mod persist;
 mod redis;
@@ -55,6 +56,12 @@ fn run(args: &Args) -> Result<()> {
             return Err(Error::new("--expiry-only measures the embedded store only"));
         }
         return expiry::run(&plan, args.json);
+    }
+    if args.fill_only {
+        if args.target != TargetSpec::Embedded {
+            return Err(Error::new("--fill-only measures the embedded store only"));
+        }
+        return fill::run(&plan, args.shards, args.json);
     }
     if let Some(dir) = &args.persist_only {
         if args.target != TargetSpec::Embedded {

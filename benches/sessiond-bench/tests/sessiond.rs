@@ -196,3 +196,30 @@ fn persist_only_restarts_with_every_session_and_reports_the_compaction() {
     assert!(run["longest_lock_hold_ms"].as_f64().unwrap() > 0.0);
     assert!(run["reader_ops_during_compaction"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn fill_only_times_creates_and_reads_and_reports_the_rss_peak() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sessiond-bench"))
+        .args(["--target", "embedded", "--sessions", "20000", "--json"])
+        .args(["--fill-only", "--shards", "16"])
+        .output()
+        .expect("run sessiond-bench");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(run["mode"], "fill");
+    assert_eq!(run["sessions"], 20000);
+    assert_eq!(run["shards"], 16, "--shards reaches the store");
+    assert_eq!(run["create"]["ops"], 20000, "every create is timed");
+    assert!(run["read"]["ops"].as_u64().unwrap() > 0, "the reader ran");
+    let create = &run["create"];
+    assert!(create["max_us"].as_f64().unwrap() >= create["p50_us"].as_f64().unwrap());
+    assert!(run["rss_peak_over_final"].as_f64().unwrap() >= 1.0);
+    assert!(
+        run["bytes_per_session"].as_f64().unwrap() > 200.0,
+        "200 bytes of data each"
+    );
+}
