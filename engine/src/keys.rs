@@ -5,8 +5,7 @@
 //! Redis's PX), and the same lazily rescheduled wheel as sessions reclaims
 //! them; a key read after its deadline is removed on the spot.
 
-use hashbrown::HashTable;
-
+use crate::growing::GrowingTable;
 use crate::hash_value::HashValue;
 use crate::hashing::Hasher;
 use crate::key_events::{KeyEvent, KeyEvents};
@@ -380,7 +379,7 @@ fn bucket_of(deadline_ms: u64) -> u32 {
 
 pub(crate) struct KeyShard {
     hasher: Hasher,
-    table: HashTable<KeyEntry>,
+    table: GrowingTable<KeyEntry>,
     wheel: Wheel,
     /// Told of keys removed at their deadline here (`key_events.rs`).
     events: Arc<KeyEvents>,
@@ -390,7 +389,7 @@ impl KeyShard {
     pub(crate) fn new(hasher: Hasher, events: Arc<KeyEvents>) -> Self {
         KeyShard {
             hasher,
-            table: HashTable::new(),
+            table: GrowingTable::default(),
             wheel: Wheel::default(),
             events,
         }
@@ -409,7 +408,7 @@ impl KeyShard {
         freed: &mut usize,
     ) -> Option<&mut KeyEntry> {
         let hash = self.hasher.bytes(key);
-        let entry = self.table.find_entry(hash, |e| e.key() == key).ok()?;
+        let entry = self.table.find_entry(hash, |e| e.key() == key)?;
         if entry.get().is_expired(now_ms) {
             let event = entry.get().expiry_event(now_ms);
             *freed += entry.remove().0.footprint();
@@ -439,7 +438,7 @@ impl KeyShard {
     pub(crate) fn set(&mut self, key: &[u8], value: Value<'_>, deadline: Option<u64>) -> usize {
         let hash = self.hasher.bytes(key);
         let old = match self.table.find_entry(hash, |e| e.key() == key) {
-            Ok(found) => match value {
+            Some(found) => match value {
                 Value::Str(bytes) if found.get().as_str().map(<[u8]>::len) == Some(bytes.len()) => {
                     let entry = found.into_mut();
                     let old = entry.footprint();
@@ -449,7 +448,7 @@ impl KeyShard {
                 }
                 _ => found.remove().0.footprint(),
             },
-            Err(_) => 0,
+            None => 0,
         };
         let entry = self
             .table
@@ -555,10 +554,16 @@ impl KeyShard {
         &self.hasher
     }
 
+    /// Moves on a doubling of the table, if one is under way (see
+    /// `growing.rs`); the expiry cycle calls it on each visit.
+    pub(crate) fn settle(&mut self, moves: usize) -> usize {
+        self.table.settle(moves, KeyEntry::hash)
+    }
+
     /// Removes a key whatever its deadline, returning it.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<KeyEntry> {
         let hash = self.hasher.bytes(key);
-        let entry = self.table.find_entry(hash, |e| e.key() == key).ok()?;
+        let entry = self.table.find_entry(hash, |e| e.key() == key)?;
         Some(entry.remove().0)
     }
 
@@ -577,7 +582,7 @@ impl KeyShard {
         for (second, hash) in due {
             // Distinct keys practically never share a 64-bit seeded hash,
             // but if they do, each is settled here in turn.
-            while let Ok(entry) = self
+            while let Some(entry) = self
                 .table
                 .find_entry(hash, |e| e.hash() == hash && e.wheel_at() == second)
             {

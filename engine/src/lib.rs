@@ -52,6 +52,7 @@ mod events;
 mod expiry;
 mod glob;
 mod group_ops;
+mod growing;
 mod hash_numbers;
 mod hash_value;
 mod hashes;

@@ -31,8 +31,7 @@
 //! An owner's entry is dropped with its last session, so the index never
 //! outgrows the sessions it indexes.
 
-use hashbrown::HashTable;
-
+use crate::growing::GrowingTable;
 use crate::hashing::Hasher;
 
 /// An owner and its session handles, in one allocation: the owner's
@@ -120,14 +119,14 @@ pub(crate) const OWNER_OVERHEAD: usize = 64;
 
 pub(crate) struct OwnerShard {
     hasher: Hasher,
-    table: HashTable<OwnerEntry>,
+    table: GrowingTable<OwnerEntry>,
 }
 
 impl OwnerShard {
     pub(crate) fn new(hasher: Hasher) -> Self {
         OwnerShard {
             hasher,
-            table: HashTable::new(),
+            table: GrowingTable::default(),
         }
     }
 
@@ -150,16 +149,12 @@ impl OwnerShard {
     pub(crate) fn get_or_insert(&mut self, owner: &[u8]) -> (&mut OwnerEntry, bool) {
         let hasher = &self.hasher;
         let hash = hasher.bytes(owner);
-        match self
-            .table
-            .entry(hash, |e| e.owner() == owner, |e| hasher.bytes(e.owner()))
-        {
-            hashbrown::hash_table::Entry::Occupied(entry) => (entry.into_mut(), false),
-            hashbrown::hash_table::Entry::Vacant(entry) => {
-                let entry = entry.insert(OwnerEntry::new(owner));
-                (entry.into_mut(), true)
-            }
-        }
+        self.table.find_or_insert(
+            hash,
+            |e| e.owner() == owner,
+            || OwnerEntry::new(owner),
+            |e| hasher.bytes(e.owner()),
+        )
     }
 
     /// Removes the owner's entry if it has no sessions left; says whether
@@ -167,12 +162,19 @@ impl OwnerShard {
     pub(crate) fn drop_if_empty(&mut self, owner: &[u8]) -> bool {
         let hash = self.hasher.bytes(owner);
         match self.table.find_entry(hash, |e| e.owner() == owner) {
-            Ok(entry) if entry.get().is_empty() => {
+            Some(entry) if entry.get().is_empty() => {
                 entry.remove();
                 true
             }
             _ => false,
         }
+    }
+
+    /// Moves on a doubling of the table, if one is under way (see
+    /// `growing.rs`); the expiry cycle calls it on each visit.
+    pub(crate) fn settle(&mut self, moves: usize) -> usize {
+        let hasher = &self.hasher;
+        self.table.settle(moves, |e| hasher.bytes(e.owner()))
     }
 
     /// Unlinks one session handle, dropping the owner's entry with its last

@@ -4,16 +4,16 @@
 //! those unique), and a lookup then checks all 16, so that the owner index
 //! and the wheel can hold 8-byte handles instead of whole ids.
 
-use hashbrown::HashTable;
 use sessiond_protocol::SessionId;
 
+use crate::growing::GrowingTable;
 use crate::hashing::Hasher;
 use crate::record::SessionRecord;
 use crate::wheel::Wheel;
 
 pub(crate) struct SessionShard {
     hasher: Hasher,
-    table: HashTable<SessionRecord>,
+    table: GrowingTable<SessionRecord>,
     wheel: Wheel,
 }
 
@@ -21,7 +21,7 @@ impl SessionShard {
     pub(crate) fn new(hasher: Hasher) -> Self {
         SessionShard {
             hasher,
-            table: HashTable::new(),
+            table: GrowingTable::default(),
             wheel: Wheel::default(),
         }
     }
@@ -84,7 +84,7 @@ impl SessionShard {
     /// Removes the session with exactly this id.
     pub(crate) fn remove(&mut self, id: &SessionId) -> Option<SessionRecord> {
         let hash = self.hasher.prefix(id.prefix());
-        let entry = self.table.find_entry(hash, |r| r.has_id(id)).ok()?;
+        let entry = self.table.find_entry(hash, |r| r.has_id(id))?;
         Some(entry.remove().0)
     }
 
@@ -95,7 +95,7 @@ impl SessionShard {
         pick: impl FnOnce(&SessionRecord) -> bool,
     ) -> Option<SessionRecord> {
         let hash = self.hasher.prefix(prefix);
-        let entry = self.table.find_entry(hash, |r| r.prefix() == prefix).ok()?;
+        let entry = self.table.find_entry(hash, |r| r.prefix() == prefix)?;
         if !pick(entry.get()) {
             return None;
         }
@@ -125,6 +125,13 @@ impl SessionShard {
             }
         }
         (due.len(), more)
+    }
+
+    /// Moves on a doubling of the table, if one is under way (see
+    /// `growing.rs`); the expiry cycle calls it on each visit.
+    pub(crate) fn settle(&mut self, moves: usize) -> usize {
+        let hasher = &self.hasher;
+        self.table.settle(moves, |r| hasher.prefix(r.prefix()))
     }
 
     /// The earliest second in this shard's wheel, for eviction.
