@@ -44,10 +44,14 @@ const INCREMENTAL_FROM: usize = 1024;
 /// A hash table whose doubling is spread over the inserts that follow it.
 pub(crate) struct GrowingTable<T> {
     new: HashTable<T>,
-    /// The table being moved out of: empty (and unallocated) when no
-    /// doubling is under way.
-    old: HashTable<T>,
-    /// The next bucket of `old` to move.
+    /// The doubling under way, if any: boxed, so that a table that is not
+    /// doubling (nearly always) is one pointer larger than a plain one.
+    old: Option<Box<Doubling<T>>>,
+}
+
+/// The table being moved out of, and the next bucket of it to move.
+struct Doubling<T> {
+    table: HashTable<T>,
     cursor: usize,
 }
 
@@ -55,34 +59,34 @@ impl<T> Default for GrowingTable<T> {
     fn default() -> Self {
         GrowingTable {
             new: HashTable::new(),
-            old: HashTable::new(),
-            cursor: 0,
+            old: None,
         }
     }
 }
 
 impl<T> GrowingTable<T> {
     pub(crate) fn len(&self) -> usize {
-        self.new.len() + self.old.len()
+        self.new.len() + self.old.as_ref().map_or(0, |old| old.table.len())
     }
 
     /// Whether a doubling is under way.
     #[cfg(test)]
     fn doubling(&self) -> bool {
-        !self.old.is_empty()
+        self.old.is_some()
     }
 
     pub(crate) fn find(&self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<&T> {
-        self.new
-            .find(hash, &mut eq)
-            .or_else(|| self.old.find(hash, eq))
+        match self.new.find(hash, &mut eq) {
+            Some(found) => Some(found),
+            None => self.old.as_ref()?.table.find(hash, eq),
+        }
     }
 
     pub(crate) fn find_mut(&mut self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<&mut T> {
         if let Some(found) = self.new.find_mut(hash, &mut eq) {
             return Some(found);
         }
-        self.old.find_mut(hash, eq)
+        self.old.as_mut()?.table.find_mut(hash, eq)
     }
 
     /// The entry `eq` accepts, to read, change or remove.
@@ -94,7 +98,7 @@ impl<T> GrowingTable<T> {
         if let Ok(found) = self.new.find_entry(hash, &mut eq) {
             return Some(found);
         }
-        self.old.find_entry(hash, eq).ok()
+        self.old.as_mut()?.table.find_entry(hash, eq).ok()
     }
 
     /// Inserts an entry the caller knows is not there yet. `hasher` gives
@@ -121,7 +125,9 @@ impl<T> GrowingTable<T> {
         // Before the lookup, so that `new` has room if it comes to an
         // insert (a full table starts doubling even if this finds).
         self.make_room(&hasher);
-        if let Ok(found) = self.old.find_entry(hash, &mut eq) {
+        if let Some(old) = self.old.as_mut()
+            && let Ok(found) = old.table.find_entry(hash, &mut eq)
+        {
             return (found.into_mut(), false);
         }
         match self.new.entry(hash, eq, hasher) {
@@ -134,33 +140,36 @@ impl<T> GrowingTable<T> {
     /// is full and large, so that `new` takes the next insert without
     /// growing.
     fn make_room(&mut self, hasher: &impl Fn(&T) -> u64) {
-        if !self.old.is_empty() {
-            self.step(MOVE_PER_INSERT, hasher);
-        } else if self.new.len() == self.new.capacity() && self.new.capacity() >= INCREMENTAL_FROM {
+        if self.old.is_none()
+            && self.new.len() == self.new.capacity()
+            && self.new.capacity() >= INCREMENTAL_FROM
+        {
             let doubled = HashTable::with_capacity(2 * self.new.capacity());
-            self.old = std::mem::replace(&mut self.new, doubled);
-            self.cursor = 0;
-            self.step(MOVE_PER_INSERT, hasher);
+            let table = std::mem::replace(&mut self.new, doubled);
+            self.old = Some(Box::new(Doubling { table, cursor: 0 }));
         }
+        self.step(MOVE_PER_INSERT, hasher);
     }
 
-    /// Moves up to `moves` entries from `old` to `new`, looking at no more
-    /// than 8 buckets of `old` per move, and frees `old` once it is empty.
-    /// Returns the entries moved.
+    /// Moves up to `moves` entries from the old table to `new`, looking at
+    /// no more than 8 buckets of it per move, and frees it once it is
+    /// empty. Returns the entries moved.
     fn step(&mut self, moves: usize, hasher: &impl Fn(&T) -> u64) -> usize {
+        let Some(old) = self.old.as_mut() else {
+            return 0;
+        };
         let mut moved = 0;
-        let last = (self.cursor + 8 * moves).min(self.old.num_buckets());
-        while self.cursor < last && moved < moves && !self.old.is_empty() {
-            if let Ok(entry) = self.old.get_bucket_entry(self.cursor) {
+        let last = (old.cursor + 8 * moves).min(old.table.num_buckets());
+        while old.cursor < last && moved < moves && !old.table.is_empty() {
+            if let Ok(entry) = old.table.get_bucket_entry(old.cursor) {
                 let (value, _) = entry.remove();
                 self.new.insert_unique(hasher(&value), value, hasher);
                 moved += 1;
             }
-            self.cursor += 1;
+            old.cursor += 1;
         }
-        if self.old.is_empty() {
-            self.old = HashTable::new();
-            self.cursor = 0;
+        if old.table.is_empty() {
+            self.old = None;
         }
         moved
     }
@@ -169,21 +178,19 @@ impl<T> GrowingTable<T> {
     /// cycle's share, so that a table no longer written to still finishes
     /// its move and frees its old half. Returns the entries moved.
     pub(crate) fn settle(&mut self, moves: usize, hasher: impl Fn(&T) -> u64) -> usize {
-        if self.old.is_empty() {
-            return 0;
-        }
         self.step(moves, &hasher)
     }
 
     /// Every entry, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
-        self.new.iter().chain(self.old.iter())
+        let old = self.old.iter().flat_map(|old| old.table.iter());
+        self.new.iter().chain(old)
     }
 
     /// Takes every entry out, leaving the table empty.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
-        self.cursor = 0;
-        self.new.drain().chain(self.old.drain())
+        let old = self.old.take().map(|old| old.table).unwrap_or_default();
+        self.new.drain().chain(old)
     }
 }
 
@@ -276,7 +283,7 @@ mod tests {
         }
         assert!(visits > 1, "a visit moves a bounded batch ({visits})");
         assert_eq!(table.settle(64, hash), 0, "nothing left to move");
-        assert_eq!(table.old.allocation_size(), 0, "the old half is freed");
+        assert!(table.old.is_none(), "the old half is freed");
         assert_eq!(table.len() as u64, n);
         assert!((0..n).all(|m| has(&table, m)));
     }

@@ -75,6 +75,7 @@ mod session_ops;
 mod sessions;
 mod set_ops;
 mod sets;
+mod shard;
 mod stats;
 mod store;
 mod string_ops;

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use sessiond_protocol::SessionId;
 
 use crate::clock::{Clock, SystemClock};
@@ -20,6 +19,7 @@ use crate::owners::OWNER_OVERHEAD;
 use crate::persist::{self, PersistConfig, PersistError, RecoveryReport, Restore, Source};
 use crate::record::SessionRecord;
 use crate::sessions::SessionShard;
+use crate::shard::Shard;
 use crate::store::{Inner, Store};
 
 impl Store {
@@ -170,11 +170,11 @@ impl Source for Inner {
         (self.now_s(), self.now_ms())
     }
 
-    fn session_shards(&self) -> &[Mutex<SessionShard>] {
+    fn session_shards(&self) -> &[Shard<SessionShard>] {
         Inner::session_shards(self)
     }
 
-    fn key_shards(&self) -> &[Mutex<KeyShard>] {
+    fn key_shards(&self) -> &[Shard<KeyShard>] {
         Inner::key_shards(self)
     }
 

@@ -65,6 +65,7 @@ use crate::persist::{self, CompactionReport, Durability, Entry, Journal, Persist
 use crate::record::SessionRecord;
 use crate::replica::{self, TouchLog};
 use crate::sessions::SessionShard;
+use crate::shard::Shard;
 use crate::stats::{Counters, Stats};
 
 /// The session store: a cheap-clone handle (an `Arc`) over shared state.
@@ -120,9 +121,9 @@ pub(crate) struct Inner {
     config: StoreConfig,
     clock: Arc<dyn Clock>,
     hasher: Hasher,
-    sessions: Box<[Mutex<SessionShard>]>,
-    owners: Box<[Mutex<OwnerShard>]>,
-    keys: Box<[Mutex<KeyShard>]>,
+    sessions: Box<[Shard<SessionShard>]>,
+    owners: Box<[Shard<OwnerShard>]>,
+    keys: Box<[Shard<KeyShard>]>,
     /// The hook that tells a server of key changes (`key_events.rs`).
     key_events: Arc<KeyEvents>,
     /// The session event log (`events.rs`), behind its own lock.
@@ -170,13 +171,13 @@ impl Store {
         let inner = Arc::new(Inner {
             clock,
             sessions: (0..shards)
-                .map(|_| Mutex::new(SessionShard::new(hasher.clone())))
+                .map(|_| Shard::new(SessionShard::new(hasher.clone())))
                 .collect(),
             owners: (0..shards)
-                .map(|_| Mutex::new(OwnerShard::new(hasher.clone())))
+                .map(|_| Shard::new(OwnerShard::new(hasher.clone())))
                 .collect(),
             keys: (0..shards)
-                .map(|_| Mutex::new(KeyShard::new(hasher.clone(), Arc::clone(&key_events))))
+                .map(|_| Shard::new(KeyShard::new(hasher.clone(), Arc::clone(&key_events))))
                 .collect(),
             key_events,
             events: EventLog::new(Retention {
@@ -345,13 +346,13 @@ impl Inner {
     }
 
     /// Every session shard, for walks over all of them (flush, snapshot).
-    pub(crate) fn session_shards(&self) -> &[Mutex<SessionShard>] {
+    pub(crate) fn session_shards(&self) -> &[Shard<SessionShard>] {
         &self.sessions
     }
 
     /// Every key shard, for walks over all of them (KEYS, SCAN, flush,
     /// snapshot).
-    pub(crate) fn key_shards(&self) -> &[Mutex<KeyShard>] {
+    pub(crate) fn key_shards(&self) -> &[Shard<KeyShard>] {
         &self.keys
     }
 

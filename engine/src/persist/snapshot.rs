@@ -28,13 +28,12 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
 use super::files;
 use super::format::{Entry, FileKind, file_header, frame, with_key_entry};
 use super::reports::CompactionReport;
 use crate::keys::KeyShard;
 use crate::sessions::SessionShard;
+use crate::shard::Shard;
 
 /// Entries copied per lock hold.
 const CHUNK: usize = 512;
@@ -50,9 +49,9 @@ pub(crate) trait Source: Send + Sync {
     /// milliseconds (as keys do).
     fn now(&self) -> (u32, u64);
     /// The session shards.
-    fn session_shards(&self) -> &[Mutex<SessionShard>];
+    fn session_shards(&self) -> &[Shard<SessionShard>];
     /// The key shards.
-    fn key_shards(&self) -> &[Mutex<KeyShard>];
+    fn key_shards(&self) -> &[Shard<KeyShard>];
     /// The seq the store's next session event gets.
     fn events_next(&self) -> u64;
     /// Calls `each` on the packed kept events after seq `after`, at most
