@@ -100,6 +100,11 @@ pub struct Args {
     #[arg(long, value_name = "N", requires = "fill_only")]
     pub shards: Option<usize>,
 
+    /// With --fill-only: spread the sessions' idle timeouts over this many
+    /// seconds, as a store filled over that long has them (0: all alike).
+    #[arg(long, value_name = "SECS", requires = "fill_only")]
+    pub ttl_spread: Option<u64>,
+
     /// Only measure persistence (embedded, data directory DIR, emptied
     /// first): prefill through the log, restart from it, compact while a
     /// reader runs (longest shard-lock hold, reader's worst latency), and

@@ -38,18 +38,30 @@ const PARTS: usize = 20;
 /// How often the sampler reads the RSS.
 const RSS_EVERY: Duration = Duration::from_millis(5);
 
+/// How the fill is shaped beyond the plan.
+pub struct FillShape {
+    /// Lock shards of each table (the store's default if `None`).
+    pub shards: Option<usize>,
+    /// Idle timeouts spread over this many seconds (session `i` gets the
+    /// default plus `i % spread`), so that deadlines fall in as many
+    /// seconds of the expiry wheel as a store filled over that long has;
+    /// 0: all alike, as a fast fill makes them.
+    pub ttl_spread: u64,
+}
+
 /// Fills a fresh store with `plan.population` sessions while reading, and
-/// reports. `shards` overrides the store's lock shards.
-pub fn run(plan: &Plan, shards: Option<usize>, json: bool) -> Result<()> {
+/// reports.
+pub fn run(plan: &Plan, shape: &FillShape, json: bool) -> Result<()> {
     let mut config = StoreConfig::default();
-    if let Some(shards) = shards {
+    if let Some(shards) = shape.shards {
         config.shards = shards;
     }
+    let idle = config.default_idle_timeout;
     let shard_count = config.shards;
     let store = Store::new(config);
     let rss_before = crate::target::pid_rss(std::process::id())?;
     let seeded: Vec<SessionId> = (0..SEEDED)
-        .map(|i| store.create(session(plan, i as u64)))
+        .map(|i| store.create(session(plan, shape, idle, i as u64)))
         .collect::<std::result::Result<_, _>>()?;
     let seeded = Arc::new(seeded);
 
@@ -91,7 +103,7 @@ pub fn run(plan: &Plan, shards: Option<usize>, json: bool) -> Result<()> {
     let mut result = Ok(());
     for i in SEEDED as u64..SEEDED as u64 + plan.population {
         let at = Instant::now();
-        if let Err(e) = store.create(session(plan, i)) {
+        if let Err(e) = store.create(session(plan, shape, idle, i)) {
             result = Err(Error::from(e));
             break;
         }
@@ -128,6 +140,7 @@ pub fn run(plan: &Plan, shards: Option<usize>, json: bool) -> Result<()> {
                 "mode": "fill",
                 "sessions": sessions,
                 "shards": shard_count,
+                "ttl_spread_secs": shape.ttl_spread,
                 "fill_secs": fill.as_secs_f64(),
                 "creates_per_sec": sessions as f64 / fill.as_secs_f64(),
                 "create": latency(&creates),
@@ -142,8 +155,9 @@ pub fn run(plan: &Plan, shards: Option<usize>, json: bool) -> Result<()> {
         );
     } else {
         println!(
-            "fill     {sessions} sessions over {shard_count} shards in {:.1} s ({:.0}/s); \
-             RSS grew {:.0} MiB, peak {:.3}x the final growth, {:.1} B/session",
+            "fill     {sessions} sessions over {shard_count} shards, idle timeouts spread over {} s, \
+             in {:.1} s ({:.0}/s); RSS grew {:.0} MiB, peak {:.3}x the final growth, {:.1} B/session",
+            shape.ttl_spread,
             fill.as_secs_f64(),
             sessions as f64 / fill.as_secs_f64(),
             grown as f64 / (1 << 20) as f64,
@@ -166,10 +180,14 @@ pub fn run(plan: &Plan, shards: Option<usize>, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// The `i`th session of the fill: owner `user:{i / per_owner}`.
-fn session(plan: &Plan, i: u64) -> NewSession {
+/// The `i`th session of the fill: owner `user:{i % owners}`, idle
+/// timeout `idle` plus its share of the spread.
+fn session(plan: &Plan, shape: &FillShape, idle: Duration, i: u64) -> NewSession {
     let owner = format!("user:{}", i % plan.owners.max(1));
-    NewSession::new(owner.into_bytes()).data(plan.payload.clone())
+    let spread = Duration::from_secs(i.checked_rem(shape.ttl_spread).unwrap_or(0));
+    NewSession::new(owner.into_bytes())
+        .data(plan.payload.clone())
+        .idle_timeout(idle + spread)
 }
 
 /// Nanoseconds from 1 ns to 10 s, 3 significant digits.

@@ -61,7 +61,11 @@ fn run(args: &Args) -> Result<()> {
         if args.target != TargetSpec::Embedded {
             return Err(Error::new("--fill-only measures the embedded store only"));
         }
-        return fill::run(&plan, args.shards, args.json);
+        let shape = fill::FillShape {
+            shards: args.shards,
+            ttl_spread: args.ttl_spread.unwrap_or(0),
+        };
+        return fill::run(&plan, &shape, args.json);
     }
     if let Some(dir) = &args.persist_only {
         if args.target != TargetSpec::Embedded {

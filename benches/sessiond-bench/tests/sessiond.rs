@@ -201,7 +201,7 @@ fn persist_only_restarts_with_every_session_and_reports_the_compaction() {
 fn fill_only_times_creates_and_reads_and_reports_the_rss_peak() {
     let output = Command::new(env!("CARGO_BIN_EXE_sessiond-bench"))
         .args(["--target", "embedded", "--sessions", "20000", "--json"])
-        .args(["--fill-only", "--shards", "16"])
+        .args(["--fill-only", "--shards", "16", "--ttl-spread", "60"])
         .output()
         .expect("run sessiond-bench");
     assert!(
@@ -213,6 +213,7 @@ fn fill_only_times_creates_and_reads_and_reports_the_rss_peak() {
     assert_eq!(run["mode"], "fill");
     assert_eq!(run["sessions"], 20000);
     assert_eq!(run["shards"], 16, "--shards reaches the store");
+    assert_eq!(run["ttl_spread_secs"], 60);
     assert_eq!(run["create"]["ops"], 20000, "every create is timed");
     assert!(run["read"]["ops"].as_u64().unwrap() > 0, "the reader ran");
     let create = &run["create"];
