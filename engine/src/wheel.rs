@@ -21,46 +21,74 @@ pub(crate) struct Wheel {
     buckets: BTreeMap<u32, Bucket>,
 }
 
-/// The entries of one second, in blocks of at most [`BLOCK`]. A plain
-/// `Vec` would waste up to half its capacity after doubling; blocks waste
-/// at most one partly filled block, while small buckets still start small.
-#[derive(Default)]
-struct Bucket {
-    blocks: Vec<Vec<u64>>,
+/// The entries of one second. A bucket has a fixed cost beside its
+/// entries (its B-tree slot, its allocations), and a store filled over
+/// half an hour with 30-minute idle timeouts has a bucket for every
+/// second of the wheel in every shard, some 9 sessions each at a million
+/// (docs/benchmarks.md, "While the tables grow": 26 bytes a session
+/// more than a fast fill). So a small bucket is one block, grown a
+/// quarter at a time rather than doubled, with no list of blocks to
+/// allocate; past [`BLOCK`] entries it becomes a list of full blocks, so
+/// that a large bucket wastes at most one partly filled block where a
+/// doubled `Vec` would waste up to half.
+enum Bucket {
+    One(Vec<u64>),
+    Blocks(Vec<Vec<u64>>),
 }
 
 /// Largest block of a bucket.
 const BLOCK: usize = 256;
 
+impl Default for Bucket {
+    fn default() -> Self {
+        Bucket::One(Vec::new())
+    }
+}
+
 impl Bucket {
     fn push(&mut self, tag: u64) {
-        match self.blocks.last_mut().filter(|block| block.len() < BLOCK) {
-            Some(block) => {
-                if block.len() == block.capacity() {
-                    // Double, up to a full block.
-                    block.reserve_exact(block.len().min(BLOCK - block.len()));
+        let block = match self {
+            Bucket::One(block) if block.len() == BLOCK => {
+                let full = std::mem::take(block);
+                *self = Bucket::Blocks(vec![full]);
+                return self.push(tag);
+            }
+            Bucket::One(block) => block,
+            Bucket::Blocks(blocks) => match blocks.last_mut().filter(|b| b.len() < BLOCK) {
+                Some(block) => block,
+                None => {
+                    blocks.push(Vec::new());
+                    blocks.last_mut().expect("just pushed")
                 }
-                block.push(tag);
-            }
-            None => {
-                let mut block = Vec::with_capacity(4);
-                block.push(tag);
-                self.blocks.push(block);
-            }
+            },
+        };
+        if block.len() == block.capacity() {
+            // A quarter more (at least 4), up to a full block.
+            let more = (block.len() / 4).max(4).min(BLOCK - block.len());
+            block.reserve_exact(more);
         }
+        block.push(tag);
     }
 
     fn pop(&mut self) -> Option<u64> {
-        let block = self.blocks.last_mut()?;
-        let tag = block.pop();
-        if block.is_empty() {
-            self.blocks.pop();
+        match self {
+            Bucket::One(block) => block.pop(),
+            Bucket::Blocks(blocks) => {
+                let block = blocks.last_mut()?;
+                let tag = block.pop();
+                if block.is_empty() {
+                    blocks.pop();
+                }
+                tag
+            }
         }
-        tag
     }
 
     fn is_empty(&self) -> bool {
-        self.blocks.is_empty()
+        match self {
+            Bucket::One(block) => block.is_empty(),
+            Bucket::Blocks(blocks) => blocks.is_empty(),
+        }
     }
 }
 
@@ -139,11 +167,33 @@ mod tests {
         for tag in 0..1000 {
             bucket.push(tag);
         }
-        assert_eq!(bucket.blocks.len(), 4);
-        assert!(bucket.blocks.iter().all(|b| b.capacity() <= BLOCK));
+        let Bucket::Blocks(blocks) = &bucket else {
+            panic!("a bucket past one block is a list of blocks");
+        };
+        assert_eq!(blocks.len(), 4);
+        assert!(blocks.iter().all(|b| b.capacity() <= BLOCK));
         let mut tags: Vec<u64> = std::iter::from_fn(|| bucket.pop()).collect();
         tags.sort();
         assert_eq!(tags, (0..1000).collect::<Vec<_>>());
         assert!(bucket.is_empty());
+    }
+
+    #[test]
+    fn small_buckets_grow_by_a_quarter() {
+        let mut bucket = Bucket::default();
+        for tag in 0..9 {
+            bucket.push(tag);
+        }
+        let Bucket::One(block) = &bucket else {
+            panic!("a small bucket is one block");
+        };
+        assert_eq!(block.capacity(), 12, "4, 8, 12: not doubled to 16");
+        for tag in 9..200 {
+            bucket.push(tag);
+        }
+        let Bucket::One(block) = &bucket else {
+            panic!("still one block");
+        };
+        assert!(block.capacity() <= 200 + 200 / 4, "{}", block.capacity());
     }
 }
