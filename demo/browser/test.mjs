@@ -267,6 +267,11 @@ function flows(kind) {
       assert.match(await here.textContent('main'), /other device signed in to this account will be signed out/);
       await here.click('#confirm');
       await here.waitForURL(/notice=others/);
+      // The phone's open page goes to the sign-in page by itself, as
+      // Alice's did when she was kicked. (Navigating it meanwhile would race
+      // that redirect: a goto the page's own navigation cuts off never loads.)
+      await assertEnded(phone, 'others', /Log out all other devices/);
+      // And a page asked for with the ended session's cookie says so too.
       await phone.goto('/jwt');
       await assertEnded(phone, 'others', /Log out all other devices/);
     }));
