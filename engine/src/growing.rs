@@ -20,9 +20,10 @@
 //! entries go to `new` only, so `old` only empties: once the cursor has
 //! passed its last bucket (or every entry left it by removal) it is
 //! freed. Lookups and removals look in `new`, then in `old`. The move
-//! ends before `new` fills: it starts with `old` holding at most
-//! `capacity` entries and `new` room for `2 × capacity`, and each insert
-//! adds one entry to `new` while moving at least one out of `old`.
+//! ends before `new` fills: each insert's step either moves 16 entries or
+//! walks 128 buckets, so `old`'s `b` buckets (at most `7b/8` entries) are
+//! done within `b/16` inserts, and `new`, with room for `7b/4`, holds at
+//! most `7b/8 + b/16` by then.
 //!
 //! Small tables (below [`INCREMENTAL_FROM`] entries) double at once, as
 //! plain hashbrown tables do: moving a few hundred entries costs less than
