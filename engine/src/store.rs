@@ -639,8 +639,8 @@ impl Sweep for Inner {
             out
         };
         // Owners expire with their sessions; their table only doubles.
-        if let Some(owners) = self.owners.get(i) {
-            let mut shard = owners.lock();
+        {
+            let mut shard = self.owners[i].lock();
             let held = Instant::now();
             if shard.settle(SETTLE) > 0 {
                 report.record_hold(held.elapsed());
