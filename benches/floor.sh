@@ -4,12 +4,13 @@
 #
 #   benches/floor.sh [OUT_DIR]     (default $CARGO_TARGET_DIR/floor)
 #
-# Four servers, pinned to CPU 1 while redis-benchmark runs on CPU 0 (a
+# Five servers, pinned to CPU 1 while redis-benchmark runs on CPU 0 (a
 # stand-in for a separate client machine): redis-server; sessiond with one
 # connection thread; and benches/floor (sessiond-floor), a RESP server that
-# does no work at all, once waiting with epoll as the other two do and
-# once with io_uring (one io_uring_enter per loop for all of its receives
-# and sends). Each answers `redis-benchmark -t spop -c 50 -d 200` with a
+# does no work at all, waiting with epoll as the other two do, with epoll
+# after up to 20 polls that do not block (floor-poll, what sessiond's
+# --poll-us does), and with io_uring (one io_uring_enter per loop for all
+# of its receives and sends). Each answers `redis-benchmark -t spop -c 50 -d 200` with a
 # null: SPOP of a set that is gone, the cheapest command there is. Rounds
 # alternate the servers; each run's CPU is the server's user+system time
 # from /proc divided by its requests. Prints the medians over $ROUNDS
@@ -39,11 +40,12 @@ start() { # start NAME COMMAND...
     "$@" > "$out/$name.log" 2>&1 &
     pid[$name]=$!; pids+=("$!")
 }
-for name in redis sessiond floor-epoll floor-uring; do port[$name]=$(free_port); done
+for name in redis sessiond floor-epoll floor-poll floor-uring; do port[$name]=$(free_port); done
 start redis taskset -c 1 redis-server --port "${port[redis]}" --save "" --appendonly no
 start sessiond taskset -c 1 "$daemon" --listen "127.0.0.1:$(free_port)" \
     --resp-listen "127.0.0.1:${port[sessiond]}" --threads 1 --log-level warn
 start floor-epoll taskset -c 1 "$floor" epoll "${port[floor-epoll]}"
+start floor-poll taskset -c 1 "$floor" epoll "${port[floor-poll]}" 20
 start floor-uring taskset -c 1 "$floor" uring "${port[floor-uring]}"
 for name in "${!port[@]}"; do wait_port "${port[$name]}" 10; done
 
@@ -54,7 +56,7 @@ ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 for round in $(seq "$rounds"); do
     for pipeline in 1 16; do
         n=$((pipeline == 1 ? requests : 4 * requests))
-        for name in redis sessiond floor-epoll floor-uring; do
+        for name in redis sessiond floor-epoll floor-poll floor-uring; do
             read -r user0 sys0 < <(ticks "${pid[$name]}")
             rate=$(taskset -c 0 redis-benchmark -p "${port[$name]}" -t spop -c 50 -d 200 \
                 -P "$pipeline" -n "$n" -q 2>/dev/null | tr '\r' '\n' |

@@ -14,7 +14,12 @@
 //!   `io_uring_enter` per loop for every receive and send of that loop:
 //!   what "fewer system calls per request" can buy at most.
 //!
-//! `sessiond-floor epoll|uring PORT`
+//! `sessiond-floor epoll|uring PORT [POLLS]`
+//!
+//! With POLLS (epoll only), the loop first polls without blocking up to
+//! that many times before it sleeps in `epoll_wait`: the experiment behind
+//! sessiond's `--poll-us` (server/src/spin.rs), which showed that a server
+//! still awake when the next request comes saves the sender the wake-up.
 
 use std::collections::HashMap;
 use std::io;
@@ -64,12 +69,15 @@ impl Conn {
 fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let (Some(mode), Some(port)) = (args.next(), args.next()) else {
-        eprintln!("usage: sessiond-floor epoll|uring PORT");
+        eprintln!("usage: sessiond-floor epoll|uring PORT [POLLS]");
         std::process::exit(2);
     };
     let listener = TcpListener::bind(("127.0.0.1", port.parse().expect("a port number")))?;
+    let polls = args
+        .next()
+        .map_or(0, |n| n.parse().expect("a number of polls"));
     match mode.as_str() {
-        "epoll" => epoll(listener),
+        "epoll" => epoll(listener, polls),
         "uring" => uring(listener),
         other => {
             eprintln!("unknown mode {other}");
@@ -78,7 +86,9 @@ fn main() -> io::Result<()> {
     }
 }
 
-fn epoll(listener: TcpListener) -> io::Result<()> {
+/// The epoll loop; `polls` non-blocking waits come before each blocking
+/// one.
+fn epoll(listener: TcpListener, polls: usize) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     // SAFETY: plain system calls on descriptors this function owns; the
     // event array outlives every epoll_wait that writes into it.
@@ -95,8 +105,18 @@ fn epoll(listener: TcpListener) -> io::Result<()> {
     let mut conns: HashMap<RawFd, (TcpStream, Conn)> = HashMap::new();
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     loop {
-        // SAFETY: as above.
-        let ready = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 256, -1) };
+        let mut ready = 0;
+        for _ in 0..polls {
+            // SAFETY: as above.
+            ready = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 256, 0) };
+            if ready != 0 {
+                break;
+            }
+        }
+        if ready == 0 {
+            // SAFETY: as above.
+            ready = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 256, -1) };
+        }
         for event in &events[..ready.max(0) as usize] {
             let fd = event.u64 as RawFd;
             if fd == listener.as_raw_fd() {
