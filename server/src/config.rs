@@ -68,6 +68,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Threads serving connections; 0 for one per core (the default).
     pub threads: usize,
+    /// How long a connection thread keeps polling its sockets after a
+    /// read before it sleeps (`spin.rs`); zero (the default) never polls.
+    pub poll_window: Duration,
     /// How long a session write waits for a strict near cache to
     /// acknowledge its invalidation before it cuts the cache off, and so
     /// the caches' lease (docs/events.md, "Near cache"). Default 1 s.
@@ -97,6 +100,7 @@ impl Default for ServerConfig {
             max_frame: sessiond_protocol::wire::codec::DEFAULT_MAX_FRAME,
             shutdown_grace: Duration::from_secs(10),
             threads: 0,
+            poll_window: Duration::ZERO,
             near_cache_bound: Duration::from_secs(1),
             replication: None,
         }

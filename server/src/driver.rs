@@ -73,6 +73,7 @@ use tracing::debug;
 
 use crate::Shared;
 use crate::clients::ClientEntry;
+use crate::spin;
 use crate::stats::ServerStats;
 use sessiond::Durability;
 
@@ -322,6 +323,7 @@ where
                 Event::Io(event) => match event? {
                     Io::Read(0) => eof = true,
                     Io::Read(n) => {
+                        spin::read_one();
                         last_active = Instant::now();
                         shared
                             .stats

@@ -37,6 +37,7 @@ mod reload;
 mod replication;
 mod resp;
 mod slowlog;
+mod spin;
 mod stats;
 mod tls;
 mod workers;
@@ -282,7 +283,7 @@ impl Server {
             0 => workers::default_count(),
             n => n,
         };
-        let workers = Workers::start(threads).map_err(ServeError::Threads)?;
+        let workers = Workers::start(threads, config.poll_window).map_err(ServeError::Threads)?;
         let durability = store.durability().filter(Durability::waits);
         let addresses = Addresses {
             native: listener.local_addr().map_err(ServeError::Accept)?,

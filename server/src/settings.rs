@@ -171,6 +171,9 @@ settings! {
         /// Threads serving connections, each connection staying on one; 0 for one per core
         #[arg(long, env = "SESSIOND_THREADS", value_name = "N")]
         threads: usize,
+        /// Microseconds a connection thread keeps polling its sockets after a read before it sleeps (0 to 1000; 0 never polls)
+        #[arg(long, env = "SESSIOND_POLL_US", value_name = "MICROS")]
+        poll_us: u64,
         /// Milliseconds a session write waits for a strict near cache's acknowledgement before cutting it off (50 to 60000)
         #[arg(long, env = "SESSIOND_NEAR_CACHE_BOUND", value_name = "MS")]
         near_cache_bound: u64,
@@ -298,6 +301,11 @@ impl Settings {
             max_frame: self.max_frame.unwrap_or(server.max_frame),
             shutdown_grace: self.shutdown_grace.map_or(server.shutdown_grace, secs),
             threads: self.threads.unwrap_or(server.threads),
+            poll_window: match self.poll_us {
+                None => server.poll_window,
+                Some(us @ 0..=1000) => Duration::from_micros(us),
+                Some(us) => bail!("--poll-us is {us}: give 0 to 1000"),
+            },
             near_cache_bound: match self.near_cache_bound {
                 None => server.near_cache_bound,
                 Some(ms @ 50..=60_000) => Duration::from_millis(ms),
@@ -426,6 +434,7 @@ impl Settings {
             max_frame: Some(server.max_frame),
             shutdown_grace: Some(server.shutdown_grace.as_secs()),
             threads: Some(server.threads),
+            poll_us: Some(server.poll_window.as_micros() as u64),
             near_cache_bound: Some(server.near_cache_bound.as_millis() as u64),
             max_data: Some(store.max_data_bytes),
             memory_limit: Some(store.memory_limit.unwrap_or(0)),

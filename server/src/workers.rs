@@ -28,9 +28,12 @@
 use std::io;
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle};
 use tokio::sync::watch;
+
+use crate::spin;
 
 /// The connection threads of one server. Dropping this tells them to stop:
 /// each then drops its runtime, and the tasks left on it, as soon as it
@@ -44,11 +47,13 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
-    /// Starts `count` threads (at least one).
-    pub(crate) fn start(count: usize) -> io::Result<Workers> {
+    /// Starts `count` threads (at least one), each polling for
+    /// `poll_window` after a read before it sleeps (`spin.rs`).
+    pub(crate) fn start(count: usize, poll_window: Duration) -> io::Result<Workers> {
         let (stop, stopped) = watch::channel(());
+        let turn = spin::Turn::default();
         let handles = (0..count.max(1))
-            .map(|i| start_thread(i, stopped.clone()))
+            .map(|i| start_thread(i, poll_window, turn.clone(), stopped.clone()))
             .collect::<io::Result<_>>()?;
         Ok(Workers {
             handles,
@@ -71,7 +76,12 @@ impl Workers {
 /// The runtime is built on its own thread and only its handle comes back:
 /// a runtime must not be dropped inside another one's async context, which
 /// is where [`Workers::start`] is called from.
-fn start_thread(index: usize, mut stopped: watch::Receiver<()>) -> io::Result<Handle> {
+fn start_thread(
+    index: usize,
+    poll_window: Duration,
+    turn: spin::Turn,
+    mut stopped: watch::Receiver<()>,
+) -> io::Result<Handle> {
     let (send, receive) = mpsc::sync_channel(1);
     thread::Builder::new()
         .name(format!("sessiond-conn-{index}"))
@@ -85,6 +95,9 @@ fn start_thread(index: usize, mut stopped: watch::Receiver<()>) -> io::Result<Ha
             };
             if send.send(Ok(runtime.handle().clone())).is_err() {
                 return;
+            }
+            if !poll_window.is_zero() {
+                runtime.spawn(spin::poll_between_requests(poll_window, turn));
             }
             // `changed` fails once the sender is gone: the server is done.
             runtime.block_on(async move { while stopped.changed().await.is_ok() {} });
@@ -104,7 +117,6 @@ pub(crate) fn default_count() -> usize {
 mod tests {
     use super::*;
     use std::sync::mpsc;
-    use std::time::Duration;
 
     fn thread_name() -> String {
         thread::current().name().unwrap_or("").to_owned()
@@ -112,7 +124,7 @@ mod tests {
 
     #[tokio::test]
     async fn connections_go_round_robin_each_to_one_thread() {
-        let mut workers = Workers::start(2).unwrap();
+        let mut workers = Workers::start(2, Duration::ZERO).unwrap();
         let mut names = Vec::new();
         for _ in 0..4 {
             names.push(workers.next().spawn(async { thread_name() }).await.unwrap());
@@ -130,7 +142,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_stays_on_its_thread_across_awaits() {
-        let mut workers = Workers::start(2).unwrap();
+        let mut workers = Workers::start(2, Duration::ZERO).unwrap();
         let seen = workers
             .next()
             .spawn(async {
@@ -155,7 +167,7 @@ mod tests {
             }
         }
         let (sent, ended) = mpsc::channel();
-        let mut workers = Workers::start(1).unwrap();
+        let mut workers = Workers::start(1, Duration::ZERO).unwrap();
         workers.next().spawn(async move {
             let _signal = Signal(sent);
             std::future::pending::<()>().await;

@@ -374,3 +374,65 @@ fn logs_one_json_object_per_line_with_log_format_json() {
     assert_eq!(listening["fields"]["addr"], listen.as_str(), "{listening}");
     assert_eq!(listening["fields"]["tls"], false, "{listening}");
 }
+
+/// User plus system time of a process so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn polling_threads_answer_every_request_and_go_to_sleep_when_it_is_quiet() {
+    use std::io::{Read, Write};
+
+    let (port, resp_port) = (free_port(), free_port());
+    let listen = format!("127.0.0.1:{port}");
+    let resp_listen = format!("127.0.0.1:{resp_port}");
+    let args = [
+        "--listen",
+        &listen,
+        "--resp-listen",
+        &resp_listen,
+        "--threads",
+        "2",
+        "--poll-us",
+        "200",
+    ];
+    let mut child = spawn(&args, &[], port);
+
+    // Four connections over both threads, taking turns, one request each
+    // at a time: every answer comes, whichever thread holds the turn.
+    let mut connections: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", resp_port)).unwrap())
+        .collect();
+    for connection in &connections {
+        connection
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+    }
+    for round in 0..200 {
+        for connection in &mut connections {
+            connection.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
+            let mut answer = [0u8; 7];
+            connection.read_exact(&mut answer).unwrap();
+            assert_eq!(&answer, b"+PONG\r\n", "round {round}");
+        }
+    }
+
+    // Quiet now: within a window every thread sleeps, so a second of
+    // silence costs next to no CPU (a thread that kept polling would
+    // spend the whole second).
+    std::thread::sleep(Duration::from_millis(100));
+    let before = cpu_ticks(child.id());
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = cpu_ticks(child.id()) - before;
+    let ticks_per_second = 100; // USER_HZ on Linux
+    assert!(
+        spent < ticks_per_second / 5,
+        "{spent} ticks of CPU in a quiet second"
+    );
+    assert!(terminate(&mut child).success());
+}

@@ -145,6 +145,19 @@ fn zero_threads_means_one_per_core_as_in_server_config() {
 }
 
 #[test]
+fn the_poll_window_is_microseconds_up_to_a_millisecond_and_zero_turns_it_off() {
+    let window = |args: &[&str]| configs(flags(args)).server.poll_window;
+    assert_eq!(window(&[]), Duration::ZERO, "off unless asked for");
+    assert_eq!(window(&["--poll-us", "10"]), Duration::from_micros(10));
+    assert_eq!(window(&["--poll-us", "0"]), Duration::ZERO);
+    assert_eq!(window(&["--poll-us", "250"]), Duration::from_micros(250));
+    let Err(refused) = flags(&["--poll-us", "1001"]).into_configs(None) else {
+        panic!("over a millisecond is refused");
+    };
+    assert!(refused.to_string().contains("--poll-us"), "{refused}");
+}
+
+#[test]
 fn an_unknown_key_in_the_file_is_refused_in_one_line_naming_it() {
     let text = "listen = \"127.0.0.1:1\"\nlisten_resp = \"127.0.0.1:2\"\n";
     let error = file_settings(Path::new("/etc/sessiond.toml"), text).unwrap_err();
