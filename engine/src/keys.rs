@@ -424,6 +424,16 @@ impl KeyShard {
         Some(entry)
     }
 
+    /// Prefetches the record of every entry `key`'s hash may be, reading
+    /// none of them (the table's slots hold only pointers).
+    pub(crate) fn prefetch(&self, key: &[u8]) {
+        let hash = self.hasher.bytes(key);
+        self.table.find(hash, |entry| {
+            entry.packed.prefetch();
+            false
+        });
+    }
+
     /// The entry for `key`, expired or not, without side effects.
     pub(crate) fn get(&self, key: &[u8]) -> Option<&KeyEntry> {
         let hash = self.hasher.bytes(key);

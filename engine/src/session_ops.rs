@@ -62,6 +62,12 @@ impl Store {
         inner.acknowledge(created)
     }
 
+    /// Starts bringing a session's record into the CPU's cache for a read
+    /// that comes soon, as [`Store::prefetch_key`] does for a key.
+    pub fn prefetch_session(&self, id: &SessionId) {
+        self.inner.session_shard(id.prefix()).lock().prefetch(id);
+    }
+
     /// Reads a session and touches it (sliding expiry).
     pub fn get(&self, id: &SessionId) -> Result<Session, StoreError> {
         self.inner.read(id, true)

@@ -48,6 +48,16 @@ impl SessionShard {
         self.table.find(hash, |r| r.prefix() == prefix)
     }
 
+    /// Prefetches the record of every session this id's prefix may be,
+    /// reading none of them.
+    pub(crate) fn prefetch(&self, id: &SessionId) {
+        let hash = self.hasher.prefix(id.prefix());
+        self.table.find(hash, |record| {
+            record.prefetch();
+            false
+        });
+    }
+
     /// The session with exactly this id.
     pub(crate) fn get(&self, id: &SessionId) -> Option<&SessionRecord> {
         let hash = self.hasher.prefix(id.prefix());

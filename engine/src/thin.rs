@@ -56,6 +56,21 @@ impl ThinBytes {
         ThinBytes { ptr }
     }
 
+    /// Asks the CPU to start loading the first 256 bytes of the allocation
+    /// into its cache, without waiting: a batch's reads prefetched before
+    /// the first is answered wait for memory once, not once each.
+    pub(crate) fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        for line in 0..4 {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // SAFETY: a prefetch is a hint: it reads nothing into the
+            // program and cannot fault, whatever the address.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(self.ptr.as_ptr().wrapping_add(64 * line).cast())
+            };
+        }
+    }
+
     /// Number of bytes held (not counting the prefix).
     pub(crate) fn len(&self) -> usize {
         let mut prefix = [0u8; LEN];

@@ -46,6 +46,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 pub use self::pieces::Pieces;
 use self::reader::Reader;
 use super::message::{Request, Response, ServerError};
+use crate::SessionId;
 
 /// The largest frame body a server accepts unless configured otherwise:
 /// 2 MiB, room for the default 1 MiB of data and then some.
@@ -217,6 +218,43 @@ pub fn next_frame(buf: &mut BytesMut, max_frame: u32) -> Result<Option<Bytes>, F
     }
     buf.advance(LENGTH_PREFIX);
     Ok(Some(buf.split_to(len).freeze()))
+}
+
+/// What a read request names, so that a server can start fetching it from
+/// memory before it answers the requests ahead of it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadTarget<'a> {
+    /// GET of a session (`0x11`).
+    Session(SessionId),
+    /// KEY_GET (`0x21`).
+    Key(&'a [u8]),
+}
+
+/// The reads among the complete frames at the front of `buf`, at most
+/// `max` frames looked at, without taking anything off `buf` or checking
+/// more of a body than the fields named: a body that is not what it
+/// seems is reported when it is decoded for real.
+pub fn peek_reads(buf: &[u8], max: usize) -> impl Iterator<Item = ReadTarget<'_>> {
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        let prefix = rest.first_chunk::<LENGTH_PREFIX>()?;
+        let len = usize::try_from(u32::from_be_bytes(*prefix)).ok()?;
+        let body = rest.get(LENGTH_PREFIX..LENGTH_PREFIX.checked_add(len)?)?;
+        rest = &rest[LENGTH_PREFIX + len..];
+        Some(read_target(body))
+    })
+    .take(max)
+    .flatten()
+}
+
+/// What one request body reads, if it is a GET or a KEY_GET.
+fn read_target(body: &[u8]) -> Option<ReadTarget<'_>> {
+    let mut r = Reader::new(body);
+    match r.u8("opcode").ok()? {
+        0x11 => r.id("id").ok().map(ReadTarget::Session),
+        0x21 => r.bytes16("key").ok().map(ReadTarget::Key),
+        _ => None,
+    }
 }
 
 /// Writes a length placeholder, the body, then the body's real length.

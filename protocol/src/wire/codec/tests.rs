@@ -381,3 +381,56 @@ fn events_refuse_unknown_kinds_and_reasons_out_of_place() {
         })
     ));
 }
+
+#[test]
+fn peek_reads_names_the_gets_of_complete_frames_and_takes_nothing() {
+    let id = SessionId::random();
+    let mut buf = BytesMut::new();
+    encode_request(&Request::Get { id, touch: true }, &mut buf);
+    encode_request(
+        &Request::KeySet {
+            key: b"other".to_vec(),
+            value: b"v".to_vec(),
+            ttl: None,
+        },
+        &mut buf,
+    );
+    encode_request(
+        &Request::KeyGet {
+            key: b"k1".to_vec(),
+        },
+        &mut buf,
+    );
+    encode_request(
+        &Request::KeyGet {
+            key: b"k2".to_vec(),
+        },
+        &mut buf,
+    );
+    let whole = buf.len();
+    // A frame still arriving is not looked at.
+    let mut partial = BytesMut::new();
+    encode_request(
+        &Request::KeyGet {
+            key: b"k3".to_vec(),
+        },
+        &mut partial,
+    );
+    buf.extend_from_slice(&partial[..partial.len() - 1]);
+
+    let reads: Vec<_> = peek_reads(&buf, 16).collect();
+    assert_eq!(
+        reads,
+        [
+            ReadTarget::Session(id),
+            ReadTarget::Key(b"k1"),
+            ReadTarget::Key(b"k2")
+        ]
+    );
+    assert_eq!(buf.len(), whole + partial.len() - 1, "nothing taken");
+    // `max` counts frames, reads or not.
+    assert_eq!(peek_reads(&buf, 2).count(), 1);
+    // A truncated body or a length past the buffer ends the look quietly.
+    assert_eq!(peek_reads(&[0, 0, 0, 1, 0x21], 16).count(), 0);
+    assert_eq!(peek_reads(&[0xff, 0xff, 0xff, 0xff, 0x21], 16).count(), 0);
+}
