@@ -316,7 +316,7 @@ const PREFETCH_AHEAD: usize = 16;
 /// `input` will read, when there are two or more: a pipelined batch then
 /// waits for memory once rather than once a request. Measured with
 /// `sessiond-bench --workload get --pipeline 16`: server CPU per request
-/// 1.13 µs to 0.91 (docs/benchmarks.md, "Prefetching a batch"). A single
+/// 1.11 µs to 0.75 (docs/benchmarks.md, "Prefetching a batch"). A single
 /// read gains nothing (its miss comes at once either way), so it is left
 /// alone.
 fn prefetch_reads(store: &Store, input: &[u8]) {

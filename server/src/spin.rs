@@ -12,16 +12,16 @@
 //! it without the switch back in from sleep. Measured with
 //! `redis-benchmark -c 50 -P 1` on the 2-core machine (docs/benchmarks.md,
 //! "Polling before sleeping"): a RESP server that does nothing went from
-//! 0.97x redis-server's throughput to 1.05x when it polled 20 times before
+//! 1.00x redis-server's throughput to 1.06x when it polled 20 times before
 //! sleeping, and spent less CPU per request (0.93x Redis's), because the
 //! sleeps and wake-ups it saved cost more than the polls; sessiond with
-//! one thread went from 0.94x-1.01x to 1.04x-1.13x with a 10 µs window.
+//! one thread went from 0.97x-1.02x to 1.07x-1.16x with a 10 µs window.
 //!
 //! Why off by default: a client that keeps many requests in flight from
 //! several threads rarely leaves a thread idle for a window, so the polls
 //! are spent for nothing; on the same machine `sessiond-bench`'s session
-//! mix fell from 1.33x Redis to 1.24x with polling on, its CPU per request
-//! rising 10%. And while traffic is light every request may cost a window
+//! mix went from 1.36x Redis to 1.32x with polling on, its CPU per request
+//! from 0.80x Redis's to 0.84x. And while traffic is light every request may cost a window
 //! of polling. So only one thread of a server polls at a time ([`Turn`]),
 //! which keeps polling to one core, and a thread that saw no request in a
 //! whole window sleeps until a connection of its thread reads one.
