@@ -35,15 +35,37 @@ function findBinary() {
   );
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports this process has handed out: never handed out twice.
+ */
+const handedOut = new Set();
+
+/** Whether `port` can be listened on now. */
+function bindable(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port free for a daemon to listen on. Chosen below the kernel's
+ * ephemeral range (32768 and up), so that no outgoing connection of a test
+ * can take it between now and the daemon's bind: asking the kernel for
+ * port 0 gave ports of that range, and CI once saw a raft port taken
+ * before its member bound it. Bounded at 500 tries.
+ */
+async function freePort() {
+  for (let i = 0; i < 500; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12768);
+    if (handedOut.has(port)) continue;
+    if (await bindable(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error("no free port below the ephemeral range in 500 tries");
 }
 
 const running = new Set();
